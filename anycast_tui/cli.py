@@ -1,0 +1,73 @@
+"""Thin entry point: ``anycast-tui SUBCOMMAND ...``.
+
+Each subcommand lives in ``anycast_tui.commands.<name>`` with ``register`` and
+``run``; this module only dispatches and turns failures into one clear line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Order is the order shown in --help.
+SUBCOMMANDS: tuple[str, ...] = ("demo", "monitor", "parse", "calc", "whatif")
+
+EPILOG = """examples:
+  anycast-tui demo                       simulated fabric over real SSH on 127.0.0.1, TUI on top
+  anycast-tui parse routes.json --json   normalised records of a command output
+  anycast-tui SUBCOMMAND --help          help and an example for each subcommand
+"""
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status ``code``."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from anycast_tui import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="anycast-tui",
+        description="Terminal monitor for anycast ECMP fabrics: which flows did this event move, "
+        "and which will the next one move?",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"anycast-tui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            mod = importlib.import_module(f"anycast_tui.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"anycast_tui.commands.{name}":
+                continue  # not built yet
+            raise
+        p = mod.register(sub)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except CliError as exc:
+        print(f"anycast-tui {args.command}: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""How state gets in: SSH sessions, local netlink, the simulated fabric. Never imports textual."""

@@ -1,0 +1,1 @@
+"""The simulated fabric (no root) and the namespace lab (root)."""

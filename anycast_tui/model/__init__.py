@@ -1,0 +1,1 @@
+"""Headless model: snapshot types, hashing, mapping, paths, events, impact. Never imports textual."""

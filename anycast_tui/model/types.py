@@ -1,0 +1,305 @@
+"""Typed records that cross module boundaries.
+
+Everything here is plain, frozen data: parsers produce it, collectors carry it,
+the model computes on it, recordings store it and the UI renders it.  No I/O,
+no textual.
+
+Conventions
+-----------
+* Addresses are strings in their canonical ``ipaddress`` form
+  (``str(ipaddress.ip_address(x))``); prefixes always carry a length
+  (``192.0.2.53/32``, ``0.0.0.0/0`` for ``default``).
+* Times are integer milliseconds since the Unix epoch, UTC (``*_ms``).
+* ``extra`` keeps attributes a parser did not model, as ``(key, value)``
+  string pairs in input order: unknown input is kept, never dropped.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Mapping
+
+Extra = tuple[tuple[str, str], ...]
+
+
+class Role(str, enum.Enum):
+    SPINE = "spine"
+    LEAF = "leaf"
+    SERVER = "server"
+    CLIENT = "client"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    name: str
+    role: Role = Role.OTHER
+    platform: str = "linux"  # linux | cumulus | sonic | frr | sim
+
+
+# --------------------------------------------------------------------------- interfaces
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    family: int  # 4 or 6
+    local: str
+    prefixlen: int
+    scope: str | None = None
+    label: str | None = None
+    flags: tuple[str, ...] = ()  # e.g. ("tentative",), ("dadfailed",), ("deprecated",)
+    extra: Extra = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    name: str
+    ifindex: int | None = None
+    flags: tuple[str, ...] = ()  # kernel link flags as printed: UP, LOWER_UP, NO-CARRIER, ...
+    operstate: str = "UNKNOWN"  # UP, DOWN, LOWERLAYERDOWN, DORMANT, UNKNOWN, ...
+    mtu: int | None = None
+    link_type: str | None = None
+    mac: str | None = None
+    master: str | None = None
+    link: str | None = None  # peer / parent ("v1@p1", "eth0.10@eth0")
+    addresses: tuple[Address, ...] = ()
+    extra: Extra = ()
+
+    @property
+    def admin_up(self) -> bool:
+        return "UP" in self.flags
+
+    @property
+    def carrier(self) -> bool:
+        """Carrier present: the kernel sets LOWER_UP; NO-CARRIER means it is missing."""
+        return "LOWER_UP" in self.flags and "NO-CARRIER" not in self.flags
+
+
+# --------------------------------------------------------------------------- routes
+
+
+@dataclass(frozen=True, slots=True)
+class Nexthop:
+    """One path of a route: ``via GATEWAY dev DEV weight W`` plus flags.
+
+    A single-path route has exactly one Nexthop (weight 1); the flags printed
+    after it (``linkdown``, ``onlink``, ``dead``) are the nexthop's.
+    """
+
+    gateway: str | None = None
+    dev: str | None = None
+    weight: int = 1
+    flags: tuple[str, ...] = ()  # dead, linkdown, onlink, pervasive, offload, trap, ...
+    gateway_family: int | None = None  # set when the gateway's family differs (``via inet6 fe80::1``)
+    extra: Extra = ()
+
+    @property
+    def dead(self) -> bool:
+        return "dead" in self.flags
+
+    @property
+    def linkdown(self) -> bool:
+        return "linkdown" in self.flags
+
+    @property
+    def onlink(self) -> bool:
+        return "onlink" in self.flags
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    dst: str  # canonical prefix with length
+    family: int  # 4 or 6
+    type: str = "unicast"  # unicast, local, broadcast, blackhole, unreachable, prohibit, throw, multicast, anycast, ...
+    table: str = "main"
+    protocol: str | None = None
+    scope: str | None = None
+    metric: int | None = None
+    prefsrc: str | None = None
+    nhid: int | None = None
+    nexthops: tuple[Nexthop, ...] = ()
+    flags: tuple[str, ...] = ()  # route-level flags (not a nexthop's)
+    extra: Extra = ()
+
+    @property
+    def multipath(self) -> bool:
+        return len(self.nexthops) > 1
+
+    @property
+    def key(self) -> tuple[str, str, int | None]:
+        """Identity of a route within a device: (table, dst, metric)."""
+        return (self.table, self.dst, self.metric)
+
+
+# --------------------------------------------------------------------------- nexthop objects
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    id: int
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    group_id: int
+    index: int
+    nhid: int
+    idle_time: float = 0.0  # seconds since last use, as the kernel reports it
+    flags: tuple[str, ...] = ()
+    extra: Extra = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NexthopObject:
+    """``ip nexthop`` object that is a single next hop (``id N via G dev D``) or a blackhole."""
+
+    id: int
+    gateway: str | None = None
+    dev: str | None = None
+    scope: str | None = None
+    protocol: str | None = None
+    blackhole: bool = False
+    fdb: bool = False
+    flags: tuple[str, ...] = ()
+    extra: Extra = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NexthopGroup:
+    """``ip nexthop`` group: ``id G group 1/2,3 type mpath|resilient ...``."""
+
+    id: int
+    members: tuple[GroupMember, ...]
+    type: str = "mpath"  # mpath | resilient
+    buckets: int | None = None  # resilient only
+    idle_timer: int | None = None  # seconds
+    unbalanced_timer: int | None = None
+    unbalanced_time: int | None = None
+    protocol: str | None = None
+    flags: tuple[str, ...] = ()
+    bucket_table: tuple[Bucket, ...] = ()  # filled from ``ip -j nexthop bucket show``
+    extra: Extra = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NexthopTable:
+    objects: tuple[NexthopObject, ...] = ()
+    groups: tuple[NexthopGroup, ...] = ()
+
+
+# --------------------------------------------------------------------------- hashing settings
+
+
+@dataclass(frozen=True, slots=True)
+class HashSettings:
+    """The device's multipath hash configuration (sysctls).
+
+    ``seed`` 0 means the kernel uses a random boot-time key: placement is then
+    unknowable and can only be asked of the device.
+    """
+
+    policy: int = 0  # net.ipv4.fib_multipath_hash_policy
+    fields: int = 0x0037  # net.ipv4.fib_multipath_hash_fields (policy 3)
+    seed: int = 0  # net.ipv4.fib_multipath_hash_seed
+    policy6: int = 0  # net.ipv6.fib_multipath_hash_policy
+    fields6: int = 0x0037
+    ignore_routes_with_linkdown: bool = False
+    use_neigh: bool = False
+
+
+# --------------------------------------------------------------------------- health and snapshots
+
+
+class HealthStatus(str, enum.Enum):
+    UNKNOWN = "unknown"  # never collected yet
+    OK = "ok"
+    STALE = "stale"  # last good data is older than the last attempt; ``error`` says why
+    ERROR = "error"  # never had good data; ``error`` says why
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    status: HealthStatus = HealthStatus.UNKNOWN
+    since_ms: int | None = None  # when the current status began
+    error: str | None = None  # one line, for humans
+    last_ok_ms: int | None = None
+    permanent: bool = False  # True when retrying is pointless (auth failure, host key mismatch)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    device: Device
+    routes: tuple[Route, ...] = ()
+    nexthops: NexthopTable = field(default_factory=NexthopTable)
+    interfaces: tuple[Interface, ...] = ()
+    hash: HashSettings = field(default_factory=HashSettings)
+    collected_at_ms: int | None = None
+    health: Health = field(default_factory=Health)
+
+    def group(self, gid: int) -> NexthopGroup | None:
+        for g in self.nexthops.groups:
+            if g.id == gid:
+                return g
+        return None
+
+    def interface(self, name: str) -> Interface | None:
+        for i in self.interfaces:
+            if i.name == name:
+                return i
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class FabricSnapshot:
+    taken_at_ms: int
+    devices: Mapping[str, DeviceState]
+    anycast_prefixes: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- flows
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    proto: int  # IP protocol number: 6 tcp, 17 udp, ...
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    flowlabel: int = 0
+    ingress: str | None = None
+    group: str | None = None
+
+
+# --------------------------------------------------------------------------- events
+
+
+class EventKind(str, enum.Enum):
+    NEXTHOP_REMOVED = "nexthop_removed"
+    NEXTHOP_ADDED = "nexthop_added"
+    WEIGHT_CHANGED = "weight_changed"
+    NEXTHOP_FLAGS_CHANGED = "nexthop_flags_changed"
+    ROUTE_WITHDRAWN = "route_withdrawn"
+    ROUTE_ANNOUNCED = "route_announced"
+    LINK_DOWN = "link_down"
+    LINK_UP = "link_up"
+    GROUP_CHANGED = "group_changed"
+    BUCKETS_CHANGED = "buckets_changed"
+    DEVICE_UNREACHABLE = "device_unreachable"
+    DEVICE_BACK = "device_back"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    time_ms: int
+    device: str
+    kind: EventKind
+    subject: str  # what changed: "192.0.2.53/32", "swp3", "group 10"
+    detail: str  # one line for humans
+    table: str | None = None
+    prefix: str | None = None
+    nexthop: Nexthop | None = None
+    before: str | None = None
+    after: str | None = None

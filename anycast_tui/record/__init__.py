@@ -1,0 +1,1 @@
+"""Session recordings. Never imports textual."""

@@ -1,0 +1,1 @@
+"""Textual interface: renders what the core computes."""

@@ -1,0 +1,55 @@
+"""Shared fixtures.
+
+* ``netns``: a factory of network namespaces (prefix ``atui-t-``) removed after
+  the test, pass or fail; every ``atui-t-*`` namespace is also removed at the
+  end of the session.  Tests using it are skipped where namespaces cannot be
+  made (not root) — CI runs as root, so there they run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from anycast_tui.lab import netns as _netns  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+CORPUS = SHARED / "corpus"
+TEST_NS_PREFIX = _netns.PREFIX + "t-"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _netns.available() is None:
+        _netns.cleanup(TEST_NS_PREFIX)
+
+
+@pytest.fixture
+def netns(request: pytest.FixtureRequest):
+    """``ns = netns.add("r1")`` makes ``atui-t-<test>-r1``; all removed after the test."""
+    why = _netns.available()
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"kernel test cannot run in CI: {why}")
+        pytest.skip(why)
+    # Short, unique per test: namespace names become file names under /run/netns.
+    import hashlib
+
+    tag = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:6]
+    group = _netns.Namespaces(f"t-{tag}-")
+    try:
+        yield group
+    finally:
+        group.close()
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"shared corpus not found at {CORPUS}")
+    return CORPUS
