@@ -1,0 +1,197 @@
+"""Events: the typed difference between two snapshots of the fabric.
+
+``diff`` is pure.  It reports, per device: health transitions (unreachable /
+back), links going down or up, routes withdrawn or announced, next hops
+removed / added / re-weighted / re-flagged within a route, nexthop groups
+changed and resilient bucket tables re-assigned.  A device whose data is stale
+contributes only its health transition: its routes are the last good ones and
+say nothing new.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Iterable
+
+from anycast_tui.model.types import (
+    DeviceState,
+    Event,
+    EventKind,
+    FabricSnapshot,
+    HealthStatus,
+    Interface,
+    Nexthop,
+    NexthopGroup,
+    Route,
+)
+
+# Tables and prefixes whose churn is noise for an anycast monitor.
+_SKIP_TABLES = frozenset({"local"})
+_SKIP_NETS = (ipaddress.ip_network("fe80::/10"), ipaddress.ip_network("ff00::/8"))
+
+
+def nexthop_label(nh: Nexthop) -> str:
+    if nh.gateway and nh.dev:
+        return f"via {nh.gateway} dev {nh.dev}"
+    if nh.gateway:
+        return f"via {nh.gateway}"
+    return f"dev {nh.dev}" if nh.dev else "(none)"
+
+
+def _interesting(route: Route) -> bool:
+    if route.table in _SKIP_TABLES:
+        return False
+    try:
+        net = ipaddress.ip_network(route.dst, strict=False)
+    except ValueError:
+        return True
+    return not any(net.version == s.version and net.subnet_of(s) for s in _SKIP_NETS)  # type: ignore[arg-type]
+
+
+def _link_up(i: Interface) -> bool:
+    return i.admin_up and i.carrier and i.operstate not in ("DOWN", "LOWERLAYERDOWN", "NOTPRESENT")
+
+
+def _ok(state: DeviceState | None) -> bool:
+    return state is not None and state.health.status is HealthStatus.OK
+
+
+def _time(state: DeviceState, fallback: int) -> int:
+    if state.health.status is not HealthStatus.OK and state.health.since_ms is not None:
+        return state.health.since_ms
+    return state.collected_at_ms if state.collected_at_ms is not None else fallback
+
+
+def diff_device(prev: DeviceState | None, cur: DeviceState, now_ms: int) -> list[Event]:
+    name = cur.device.name
+    t = _time(cur, now_ms)
+    events: list[Event] = []
+
+    was_ok, is_ok = _ok(prev), _ok(cur)
+    if prev is not None and was_ok and not is_ok:
+        events.append(Event(t, name, EventKind.DEVICE_UNREACHABLE, name, f"{name} unreachable: {cur.health.error or 'no answer'}"))
+    elif prev is not None and not is_ok and cur.health.error != prev.health.error and prev.health.status is not HealthStatus.UNKNOWN:
+        pass  # still failing, for another reason: health shows it; not a fabric event
+    elif prev is not None and not was_ok and is_ok and prev.health.status is not HealthStatus.UNKNOWN:
+        events.append(Event(t, name, EventKind.DEVICE_BACK, name, f"{name} reachable again"))
+
+    # Data of a stale device is its last good data; and a device seen for the
+    # first time has no "before": neither says anything about the fabric changing.
+    if not is_ok or prev is None or prev.collected_at_ms is None:
+        return events
+
+    events += _diff_links(name, t, prev.interfaces, cur.interfaces)
+    events += _diff_routes(name, t, prev.routes, cur.routes)
+    events += _diff_groups(name, t, prev.nexthops.groups, cur.nexthops.groups)
+    return events
+
+
+def diff(prev: FabricSnapshot | None, cur: FabricSnapshot) -> list[Event]:
+    """Events that turn ``prev`` into ``cur``, in device order then kind order."""
+    out: list[Event] = []
+    before = prev.devices if prev is not None else {}
+    for name, state in cur.devices.items():
+        out += diff_device(before.get(name), state, cur.taken_at_ms)
+    return out
+
+
+# --------------------------------------------------------------------------- parts
+
+
+def _diff_links(dev: str, t: int, a: Iterable[Interface], b: Iterable[Interface]) -> list[Event]:
+    old = {i.name: i for i in a}
+    out = []
+    for i in b:
+        o = old.get(i.name)
+        if o is None:
+            continue
+        up_before, up_now = _link_up(o), _link_up(i)
+        if up_before and not up_now:
+            why = "admin down" if not i.admin_up else ("no carrier" if not i.carrier else i.operstate.lower())
+            out.append(Event(t, dev, EventKind.LINK_DOWN, i.name, f"{dev} {i.name} down ({why})",
+                             before="up", after=why))
+        elif up_now and not up_before:
+            out.append(Event(t, dev, EventKind.LINK_UP, i.name, f"{dev} {i.name} up", before="down", after="up"))
+    return out
+
+
+def _route_map(routes: Iterable[Route]) -> dict[tuple, Route]:
+    return {r.key: r for r in routes if _interesting(r)}
+
+
+def _diff_routes(dev: str, t: int, a: Iterable[Route], b: Iterable[Route]) -> list[Event]:
+    old, new = _route_map(a), _route_map(b)
+    out: list[Event] = []
+    for key, r in old.items():
+        if key not in new:
+            out.append(Event(t, dev, EventKind.ROUTE_WITHDRAWN, r.dst, f"{dev} withdrew {r.dst}"
+                             + (f" (table {r.table})" if r.table != "main" else ""), table=r.table, prefix=r.dst,
+                             before=f"{len(r.nexthops)} next hops", after="none"))
+    for key, r in new.items():
+        o = old.get(key)
+        if o is None:
+            out.append(Event(t, dev, EventKind.ROUTE_ANNOUNCED, r.dst, f"{dev} learned {r.dst}"
+                             + (f" (table {r.table})" if r.table != "main" else "")
+                             + f" via {len(r.nexthops)} next hop{'s' if len(r.nexthops) != 1 else ''}",
+                             table=r.table, prefix=r.dst, before="none", after=f"{len(r.nexthops)} next hops"))
+            continue
+        if o.nexthops == r.nexthops:
+            continue
+        out += _diff_nexthops(dev, t, r, o.nexthops, r.nexthops)
+    return out
+
+
+def _diff_nexthops(dev: str, t: int, r: Route, a: tuple[Nexthop, ...], b: tuple[Nexthop, ...]) -> list[Event]:
+    def key(nh: Nexthop) -> tuple:
+        return (nh.gateway, nh.dev)
+
+    old = {key(n): n for n in a}
+    new = {key(n): n for n in b}
+    width = f"{len(a)}→{len(b)}"
+    out: list[Event] = []
+    common = dict(table=r.table, prefix=r.dst)
+    for k, nh in old.items():
+        if k not in new:
+            out.append(Event(t, dev, EventKind.NEXTHOP_REMOVED, r.dst,
+                             f"{dev} {r.dst}: next hop {nexthop_label(nh)} removed ({width}-way)",
+                             nexthop=nh, before=str(len(a)), after=str(len(b)), **common))
+    for k, nh in new.items():
+        o = old.get(k)
+        if o is None:
+            out.append(Event(t, dev, EventKind.NEXTHOP_ADDED, r.dst,
+                             f"{dev} {r.dst}: next hop {nexthop_label(nh)} added ({width}-way)",
+                             nexthop=nh, before=str(len(a)), after=str(len(b)), **common))
+            continue
+        if o.weight != nh.weight:
+            out.append(Event(t, dev, EventKind.WEIGHT_CHANGED, r.dst,
+                             f"{dev} {r.dst}: {nexthop_label(nh)} weight {o.weight}→{nh.weight}",
+                             nexthop=nh, before=str(o.weight), after=str(nh.weight), **common))
+        if set(o.flags) != set(nh.flags):
+            gained = sorted(set(nh.flags) - set(o.flags))
+            lost = sorted(set(o.flags) - set(nh.flags))
+            what = ", ".join([f"+{f}" for f in gained] + [f"-{f}" for f in lost])
+            out.append(Event(t, dev, EventKind.NEXTHOP_FLAGS_CHANGED, r.dst,
+                             f"{dev} {r.dst}: {nexthop_label(nh)} {what}",
+                             nexthop=nh, before=" ".join(o.flags) or "-", after=" ".join(nh.flags) or "-", **common))
+    return out
+
+
+def _diff_groups(dev: str, t: int, a: Iterable[NexthopGroup], b: Iterable[NexthopGroup]) -> list[Event]:
+    old = {g.id: g for g in a}
+    out: list[Event] = []
+    for g in b:
+        o = old.get(g.id)
+        if o is None:
+            continue
+        if o.members != g.members:
+            fmt = lambda grp: "/".join(f"{m.id}" + (f",{m.weight}" if m.weight != 1 else "") for m in grp.members)
+            out.append(Event(t, dev, EventKind.GROUP_CHANGED, f"group {g.id}",
+                             f"{dev} nexthop group {g.id}: members {fmt(o)} → {fmt(g)}", before=fmt(o), after=fmt(g)))
+        if o.bucket_table and g.bucket_table:
+            before = {bk.index: bk.nhid for bk in o.bucket_table}
+            moved = [bk.index for bk in g.bucket_table if before.get(bk.index, bk.nhid) != bk.nhid]
+            if moved:
+                out.append(Event(t, dev, EventKind.BUCKETS_CHANGED, f"group {g.id}",
+                                 f"{dev} group {g.id}: {len(moved)} of {len(g.bucket_table)} buckets moved",
+                                 before=str(len(g.bucket_table)), after=",".join(map(str, moved))))
+    return out
