@@ -1,0 +1,325 @@
+"""One persistent SSH connection per device (asyncssh), running only the fixed command list.
+
+The connection is opened lazily and reopened after failures with exponential
+backoff and jitter; authentication failures and host-key mismatches are
+permanent (never retried: retrying cannot fix them and may lock the account).
+Host keys are always verified against known_hosts.  Every failure is a
+:class:`CollectError` with a one-line message; passwords never appear in
+messages, reprs or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import asyncssh
+
+from anycast_tui.collect.backoff import Backoff
+from anycast_tui.collect.commands import ALLOWED_LINES, Command
+from anycast_tui.collect.inventory import DeviceConfig
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class CollectError(Exception):
+    """A device could not deliver a command's output; ``str()`` is one line for humans."""
+
+    permanent = False
+
+    def __init__(self, device: str, message: str, command: str | None = None):
+        self.device = device
+        self.command = command  # command id, when tied to one
+        self.message = " ".join(message.split())  # one line, always
+        super().__init__(self.message)
+
+
+class ConnectError(CollectError):
+    """TCP/SSH connection could not be made or was lost (retried with backoff)."""
+
+
+class BackoffWait(ConnectError):
+    """Not retrying yet: the last connection attempt failed recently."""
+
+
+class AuthError(CollectError):
+    permanent = True
+
+
+class HostKeyError(CollectError):
+    permanent = True
+
+
+class CommandTimeout(CollectError):
+    pass
+
+
+class ChannelClosed(CollectError):
+    """The channel or connection closed before the command's exit status arrived."""
+
+
+class CommandFailed(CollectError):
+    def __init__(self, device: str, message: str, command: str | None = None, exit_status: int | None = None):
+        super().__init__(device, message, command)
+        self.exit_status = exit_status
+
+
+class CommandNotFound(CommandFailed):
+    """Exit 127: the device has no such command."""
+
+
+class CommandNotAllowed(CollectError):
+    """A caller asked for a command outside the fixed read-only list (a bug, never sent)."""
+
+    permanent = True
+
+
+class _StaleConnection(Exception):
+    """Internal: the connection was already closed when a channel was requested."""
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutput:
+    command: Command
+    stdout: str
+    stderr: str
+    exit_status: int
+    started_ms: int
+    duration_s: float
+
+
+def _first_line(text: str, limit: int = 120) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            line = line.strip()
+            return line if len(line) <= limit else line[:limit] + "…"
+    return ""
+
+
+def check_allowed(cmd: Command) -> None:
+    """Refuse anything but the fixed list and validated ``route get`` commands."""
+    if cmd.line in ALLOWED_LINES:
+        return
+    if cmd.id == "route_get" and cmd.argv[:4] == ("ip", "-j", "route", "get"):
+        return
+    raise CommandNotAllowed("-", f"command not in the fixed read-only list: {cmd.id}")
+
+
+# --------------------------------------------------------------------------- session
+
+
+class SSHSession:
+    """The persistent connection to one device; safe to use from many tasks at once."""
+
+    def __init__(self, cfg: DeviceConfig, *, backoff: Backoff | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.cfg = cfg
+        self.backoff = backoff or Backoff(cfg.backoff_base_s, cfg.backoff_max_s)
+        self._clock = clock
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._connecting = asyncio.Lock()
+        self._channels = asyncio.Semaphore(cfg.max_channels)
+        self._retry_at = 0.0
+        self._last_error: CollectError | None = None
+        self.permanent_error: CollectError | None = None
+        self.connects = 0  # connection attempts made (for tests and status)
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else ("failed" if self.permanent_error else "idle")
+        return f"SSHSession({self.cfg.name!r}, {self.where}, {state})"
+
+    @property
+    def where(self) -> str:
+        return f"{self.cfg.name} {self.cfg.address}"
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    # ------------------------------------------------------------------ connecting
+
+    async def _connection(self) -> asyncssh.SSHClientConnection:
+        if self.permanent_error is not None:
+            raise self.permanent_error
+        if self.connected:
+            assert self._conn is not None
+            return self._conn
+        async with self._connecting:
+            if self.permanent_error is not None:
+                raise self.permanent_error
+            if self.connected:
+                assert self._conn is not None
+                return self._conn
+            now = self._clock()
+            if now < self._retry_at and self._last_error is not None:
+                raise BackoffWait(self.cfg.name, f"{self._last_error.message} (retry in "
+                                  f"{self._retry_at - now:.1f} s)")
+            try:
+                self._conn = await self._connect()
+            except CollectError as exc:
+                self._last_error = exc
+                if exc.permanent:
+                    self.permanent_error = exc
+                    log.warning("%s: %s (not retrying)", self.cfg.name, exc.message)
+                else:
+                    self._retry_at = self._clock() + self.backoff.next_delay()
+                raise
+            self.backoff.reset()
+            self._last_error = None
+            return self._conn
+
+    async def _connect(self) -> asyncssh.SSHClientConnection:
+        cfg = self.cfg
+        self.connects += 1
+        password = os.environ.get(cfg.password_env) if cfg.password_env else None
+        known_hosts = str(cfg.known_hosts or Path("~/.ssh/known_hosts").expanduser())
+        try:
+            conn = await asyncio.wait_for(asyncssh.connect(
+                cfg.host, cfg.port, username=cfg.user, known_hosts=known_hosts,
+                client_keys=[str(cfg.key_path)] if cfg.key_path else (), password=password,
+                agent_path=None, config=None, ignore_encrypted=True, connect_timeout=cfg.connect_timeout_s,
+                kbdint_auth=False, gss_auth=False, host_based_auth=False,
+                preferred_auth="publickey,password" if password else "publickey",
+                keepalive_interval=30.0, keepalive_count_max=3,
+            ), cfg.connect_timeout_s + 1.0)
+        except asyncssh.HostKeyNotVerifiable:
+            raise HostKeyError(cfg.name, self._host_key_message(known_hosts)) from None
+        except asyncssh.PermissionDenied:
+            how = "publickey" + (", password" if password else "")
+            raise AuthError(cfg.name, f"authentication failed for {cfg.user}@{self.where} ({how}); "
+                            "not retrying") from None
+        except (asyncio.TimeoutError, TimeoutError):
+            raise ConnectError(cfg.name, f"{self.where}: connect timed out after {cfg.connect_timeout_s:g} s") \
+                from None
+        except ConnectionRefusedError:
+            raise ConnectError(cfg.name, f"{self.where}: connection refused") from None
+        except (OSError, asyncssh.Error) as exc:
+            raise ConnectError(cfg.name, f"{self.where}: {_describe(exc)}") from None
+        finally:
+            password = None
+        log.debug("%s: connected", self.where)
+        return conn
+
+    def _host_key_message(self, known_hosts: str) -> str:
+        cfg = self.cfg
+        try:
+            entries = asyncssh.read_known_hosts(known_hosts).match(cfg.host, cfg.host, cfg.port)[0]
+        except (OSError, ValueError, asyncssh.Error):
+            entries = []
+        if entries:
+            return f"host key for {self.where} does not match known_hosts ({known_hosts}); refusing to connect"
+        return f"host key for {self.where} is not in known_hosts ({known_hosts}); refusing to connect"
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.abort()
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+            await conn.wait_closed()
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, cmd: Command) -> CommandOutput:
+        """Run one command from the fixed list; raises a CollectError subclass on any failure."""
+        try:
+            check_allowed(cmd)
+        except CommandNotAllowed as exc:
+            raise CommandNotAllowed(self.cfg.name, exc.message, cmd.id) from None
+        async with self._channels:
+            conn = await self._connection()
+            try:
+                return await self._run(conn, cmd)
+            except _StaleConnection:
+                pass  # the server closed it while idle: reconnect once
+            conn = await self._connection()
+            try:
+                return await self._run(conn, cmd)
+            except _StaleConnection as exc:
+                raise ChannelClosed(self.cfg.name, f"{cmd.id}: connection closed: {exc}", cmd.id) from None
+
+    async def run_many(self, cmds: Iterable[Command]) -> dict[str, CommandOutput]:
+        """Run commands on parallel channels (bounded by ``max_channels``); the first failure is raised."""
+        cmds = list(cmds)
+        for c in cmds:
+            check_allowed(c)
+        await self._connection()  # one connect (or one refusal) for all of them
+        tasks = [asyncio.ensure_future(self.run(c)) for c in cmds]
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return {c.id: r for c, r in zip(cmds, results)}
+
+    async def _run(self, conn: asyncssh.SSHClientConnection, cmd: Command) -> CommandOutput:
+        name, timeout = self.cfg.name, self.cfg.command_timeout_s
+        started_ms = int(time.time() * 1000)
+        t0 = time.monotonic()
+        process: asyncssh.SSHClientProcess[bytes] | None = None
+        proc: asyncssh.SSHCompletedProcess | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                process = await conn.create_process(cmd.line, encoding=None)
+                proc = await process.wait(check=False)
+        except (asyncio.TimeoutError, TimeoutError):
+            raise CommandTimeout(name, f"{cmd.id}: no answer within {timeout:g} s", cmd.id) from None
+        except asyncssh.ChannelOpenError as exc:
+            if conn.is_closed():
+                self._drop()
+                raise _StaleConnection(_describe(exc)) from None
+            raise ChannelClosed(name, f"{cmd.id}: could not open a channel: {_describe(exc)}", cmd.id) from None
+        except (asyncssh.Error, OSError) as exc:
+            self._drop()
+            raise ChannelClosed(name, f"{cmd.id}: connection lost: {_describe(exc)}", cmd.id) from None
+        finally:
+            if proc is None and process is not None:
+                process.close()  # timed out or cancelled: free the channel, keep the connection
+        assert proc is not None
+        stdout = _text(proc.stdout)
+        stderr = _text(proc.stderr)
+        if proc.exit_status is None:
+            if conn.is_closed():
+                self._drop()
+            sig = f" (signal {proc.exit_signal[0]})" if proc.exit_signal else ""
+            raise ChannelClosed(name, f"{cmd.id}: channel closed before the command finished{sig}; "
+                                f"{len(stdout)} characters discarded", cmd.id)
+        if proc.exit_status == 127:
+            raise CommandNotFound(name, f"{cmd.id}: command not found on the device (exit 127): "
+                                  f"{_first_line(stderr) or cmd.argv[0]}", cmd.id, 127)
+        if proc.exit_status != 0:
+            why = _first_line(stderr) or "no error output"
+            raise CommandFailed(name, f"{cmd.id}: exit {proc.exit_status}: {why}", cmd.id, proc.exit_status)
+        return CommandOutput(cmd, stdout, stderr, 0, started_ms, time.monotonic() - t0)
+
+
+def _text(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    if isinstance(data, str):
+        return data
+    return data.decode("utf-8", errors="replace")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncssh.DisconnectError) and exc.reason:
+        return exc.reason
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,271 @@
+"""Embedded SSH server for simulated devices: one asyncssh listener per device on 127.0.0.1.
+
+Each device has its own ed25519 host key; clients authenticate with one
+authorized public key (and optionally a password read from the environment).
+A session can only run an exec request, answered by the device's Handler with
+the exact command line the client sent: no shell, no SFTP/SCP, no forwarding,
+no filesystem.  :class:`Faults` injects delay, hangs, drops, garbage, auth
+rejection and exit statuses for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import inspect
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Awaitable, Callable, Mapping
+
+import asyncssh
+
+from anycast_tui.collect.inventory import DeviceConfig, Inventory
+from anycast_tui.model.types import Role
+
+log = logging.getLogger(__name__)
+
+GARBAGE = b"\x1b[1mgarbled\x1b[0m \xff\xfe <<< not the output you asked for >>>\n{\"dst\": [oops\n"
+
+
+@dataclass
+class CommandResult:
+    stdout: str
+    stderr: str = ""
+    exit_status: int = 0
+
+
+Handler = Callable[[str], "CommandResult | Awaitable[CommandResult]"]
+
+
+@dataclass
+class Faults:
+    """Misbehaviour of one device; changes apply to the next request."""
+
+    delay_s: float = 0.0  # sleep before answering each command
+    drop_after_bytes: int | None = None  # send this many bytes of stdout, then drop the TCP connection
+    garbage: bool = False  # answer every command with garbage on stdout (exit 0)
+    hang: bool = False  # never answer (until the client gives up)
+    reject_auth: bool = False  # refuse every authentication
+    exit_status: int | None = None  # override the handler's exit status
+
+
+@dataclass
+class Counters:
+    connections: int = 0
+    auth_attempts: int = 0  # authentication requests (key queries, signatures, passwords)
+    auth_failures: int = 0
+    commands: int = 0
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, 0o600)
+
+
+class _Server(asyncssh.SSHServer):
+    def __init__(self, ep: "DeviceEndpoint"):
+        self._ep = ep
+        self._conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self._ep._conns.add(conn)
+        self._ep.counters.connections += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._ep._conns.discard(self._conn)
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        self._ep.counters.auth_attempts += 1
+        ok = not self._ep.faults.reject_auth and key.public_data == self._ep.client_key.public_data
+        if not ok:
+            self._ep.counters.auth_failures += 1
+        return ok
+
+    def password_auth_supported(self) -> bool:
+        return self._ep.password_env is not None
+
+    def validate_password(self, username: str, password: str) -> bool:
+        self._ep.counters.auth_attempts += 1
+        expected = os.environ.get(self._ep.password_env or "", "")
+        ok = bool(expected) and not self._ep.faults.reject_auth and hmac.compare_digest(
+            password.encode(), expected.encode())
+        if not ok:
+            self._ep.counters.auth_failures += 1
+        return ok
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+
+class DeviceEndpoint:
+    """One simulated device's SSH listener."""
+
+    def __init__(self, name: str, handler: Handler, *, host: str = "127.0.0.1", port: int = 0,
+                 host_key: asyncssh.SSHKey | None = None, client_key: asyncssh.SSHKey,
+                 password_env: str | None = None, faults: Faults | None = None):
+        self.name = name
+        self.handler = handler
+        self.host = host
+        self.port = port
+        self.host_key = host_key or asyncssh.generate_private_key("ssh-ed25519")
+        self.client_key = client_key
+        self.password_env = password_env
+        self.faults = faults or Faults()
+        self.counters = Counters()
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._conns: set[asyncssh.SSHServerConnection] = set()
+
+    def __repr__(self) -> str:
+        return f"DeviceEndpoint({self.name!r}, {self.host}:{self.port}, running={self.running})"
+
+    @property
+    def running(self) -> bool:
+        return self._acceptor is not None
+
+    async def start(self) -> None:
+        """Listen (again); reuses the previous port when it is still free."""
+        if self._acceptor is not None:
+            return
+        try:
+            self._acceptor = await self._listen(self.port)
+        except OSError:
+            if not self.port:
+                raise
+            self._acceptor = await self._listen(0)
+        self.port = self._acceptor.sockets[0].getsockname()[1]
+
+    async def _listen(self, port: int) -> asyncssh.SSHAcceptor:
+        return await asyncssh.create_server(
+            lambda: _Server(self), self.host, port,
+            server_host_keys=[self.host_key], process_factory=self._process, encoding=None,
+            allow_pty=False, x11_forwarding=False, agent_forwarding=False, allow_scp=False,
+            sftp_factory=None, config=None, reuse_address=True, login_timeout=10.0,
+        )
+
+    async def stop(self) -> None:
+        """Stop listening and drop every open connection: clients then see connection refused."""
+        acceptor, self._acceptor = self._acceptor, None
+        if acceptor is not None:
+            acceptor.close()
+            await acceptor.wait_closed()
+        for conn in list(self._conns):
+            conn.abort()
+        self._conns.clear()
+
+    def known_hosts_line(self) -> str:
+        where = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        return f"{where} {self.host_key.export_public_key('openssh').decode().strip()}"
+
+    async def _process(self, process: asyncssh.SSHServerProcess) -> None:
+        try:
+            await self._serve(process)
+        except (asyncssh.Error, ConnectionError, BrokenPipeError):
+            pass  # the client went away
+        finally:
+            if not process.channel.is_closing():
+                process.close()
+
+    async def _serve(self, process: asyncssh.SSHServerProcess) -> None:
+        if process.command is None:  # shell or subsystem request
+            process.stderr.write(b"only exec requests are served here\n")
+            process.exit(1)
+            return
+        self.counters.commands += 1
+        f = self.faults
+        if f.hang:
+            await process.channel.wait_closed()
+            return
+        if f.delay_s:
+            await asyncio.sleep(f.delay_s)
+        if f.garbage:
+            result = CommandResult(GARBAGE.decode("utf-8", "surrogateescape"))
+        else:
+            result = await self._call(process.command)
+        out = result.stdout.encode("utf-8", "surrogateescape")
+        if f.drop_after_bytes is not None:
+            process.stdout.write(out[: f.drop_after_bytes])
+            await process.stdout.drain()
+            process.channel.get_connection().abort()
+            return
+        if out:
+            process.stdout.write(out)
+        if result.stderr:
+            process.stderr.write(result.stderr.encode())
+        process.exit(f.exit_status if f.exit_status is not None else result.exit_status)
+
+    async def _call(self, command: str) -> CommandResult:
+        try:
+            res = self.handler(command)
+            if inspect.isawaitable(res):
+                res = await res
+            return res  # type: ignore[return-value]
+        except Exception as exc:  # a broken handler is a device bug, not a server crash
+            log.warning("handler of %s failed on %r: %s", self.name, command, exc)
+            return CommandResult("", f"internal error: {type(exc).__name__}\n", 1)
+
+
+class SSHFarm:
+    """Many simulated devices, each with its own listener; keys and known_hosts live in ``workdir``."""
+
+    def __init__(self, handlers: Mapping[str, Handler], *, host: str = "127.0.0.1", workdir: Path,
+                 user: str = "atui", password_env: str | None = None):
+        self.host = host
+        self.user = user
+        self.workdir = Path(workdir)
+        self.client_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.client_key_path = self.workdir / "client_ed25519"
+        self.known_hosts_path = self.workdir / "known_hosts"
+        self.endpoints: dict[str, DeviceEndpoint] = {
+            name: DeviceEndpoint(name, h, host=host, client_key=self.client_key, password_env=password_env)
+            for name, h in handlers.items()
+        }
+
+    async def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        _write_private(self.client_key_path, self.client_key.export_private_key("openssh"))
+        _write_private(self.client_key_path.with_suffix(".pub"), self.client_key.export_public_key("openssh"))
+        for name, ep in self.endpoints.items():
+            _write_private(self.workdir / "hostkeys" / name, ep.host_key.export_private_key("openssh"))
+        await asyncio.gather(*(ep.start() for ep in self.endpoints.values()))
+        self.write_known_hosts()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(ep.stop() for ep in self.endpoints.values()))
+
+    async def __aenter__(self) -> "SSHFarm":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def write_known_hosts(self) -> None:
+        """(Re)write known_hosts from the endpoints' current ports and host keys."""
+        text = "".join(ep.known_hosts_line() + "\n" for ep in self.endpoints.values())
+        _write_private(self.known_hosts_path, text.encode())
+
+    def inventory(self, roles: Mapping[str, Role] | None = None, platform: str = "sim", *,
+                  poll_interval_s: float = 1.0, anycast_prefixes: tuple[str, ...] = ("192.0.2.53/32",),
+                  **device_settings: object) -> Inventory:
+        """An Inventory reaching every endpoint; ``device_settings`` override DeviceConfig fields."""
+        roles = roles or {}
+        devices = tuple(
+            DeviceConfig(name=name, role=roles.get(name, Role.OTHER), platform=platform, host=ep.host,
+                         port=ep.port, user=self.user, key_path=self.client_key_path,
+                         known_hosts=self.known_hosts_path, **device_settings)  # type: ignore[arg-type]
+            for name, ep in self.endpoints.items()
+        )
+        return Inventory(devices, poll_interval_s, anycast_prefixes)
