@@ -1,0 +1,684 @@
+"""Flow hashes: Linux's multipath hash (bit-exact) and ASIC-style CRC16 hashes.
+
+Linux (net/ipv4/route.c ``fib_multipath_hash``, net/ipv6/route.c
+``rt6_multipath_hash``, net/core/flow_dissector.c ``__flow_hash_from_keys``):
+the selected fields are written into a zeroed ``struct flow_keys`` (80 bytes on
+64-bit: ``basic.ip_proto`` at byte 10, ``tags.flow_label`` at 12, ``ports`` at
+36 (src) and 38 (dst) as be16, addresses from 44), made symmetric
+(``__flow_hash_consistentify``), then hashed with SipHash-2-4 over bytes 8..56
+(IPv4) or 8..80 (IPv6) with key k0 = k1 = (seed << 32) | seed.  The low 32 bits
+are kept (0 becomes 1); the multipath hash is that value >> 1 (31 bits).
+
+Paths (``forwarded``):
+
+* ``forwarded=True`` — the skb path, used for forwarded IPv4 packets and for
+  ``ip route get ... iif DEV`` (IPv4 builds a real skb for it).  Ports come
+  from the flow dissector, so they are 0 for protocols without ports; policy 3
+  adds ``jhash_2words(h, inner=0, 0)``; IPv6 policy 3 puts the flow label into
+  the keys in host byte order (the dissector's ``ntohl``).
+* ``forwarded=False`` — the flowi path: locally generated packets, ``ip route
+  get`` without ``iif``, and *every* IPv6 ``ip route get`` (inet6_rtm_getroute
+  passes no skb even with ``iif``).  Ports are hashed as given; policy 3 has no
+  jhash step; IPv6 flow labels stay in network byte order.
+
+Not modelled (placement is then not EXACT): seed 0 (random boot key), a packet
+that already carries an L4 receive hash under policy 1 (``skb->l4_hash``: the
+kernel returns that hash >> 1), ICMP errors (hashed on the inner header),
+tunnels' ``flowi4_multipath_hash`` (extra jhash), IPv6 extension headers,
+ESP/AH SPIs, policy 2 and the inner-field bits of policy 3.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import struct
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from anycast_tui.model.types import Flow
+
+__all__ = [
+    "Placement",
+    "FlowArray",
+    "PORT_PROTOCOLS",
+    "FIELD_SRC_IP",
+    "FIELD_DST_IP",
+    "FIELD_IP_PROTO",
+    "FIELD_FLOWLABEL",
+    "FIELD_SRC_PORT",
+    "FIELD_DST_PORT",
+    "FIELDS_OUTER_MASK",
+    "SeedUnknownError",
+    "linux_multipath_hash",
+    "linux_multipath_hash_one",
+    "hash_or_unknown",
+    "jhash_2words",
+    "siphash24",
+    "asic_hash",
+    "asic_hash_one",
+    "ASIC_ALGORITHMS",
+]
+
+
+class Placement(str, enum.Enum):
+    """How far a computed placement can be trusted."""
+
+    EXACT = "exact"  # bit-exact model of the device (Linux, known seed)
+    APPROXIMATE = "approximate"  # documented vendor algorithm, device details unknown
+    UNKNOWN = "unknown"  # cannot be predicted (random seed, unknown ASIC): ask the device
+
+
+class SeedUnknownError(ValueError):
+    """Seed 0: the kernel hashes with a random boot-time key."""
+
+
+# include/net/ip_fib.h: FIB_MULTIPATH_HASH_FIELD_*
+FIELD_SRC_IP = 1 << 0
+FIELD_DST_IP = 1 << 1
+FIELD_IP_PROTO = 1 << 2
+FIELD_FLOWLABEL = 1 << 3
+FIELD_SRC_PORT = 1 << 4
+FIELD_DST_PORT = 1 << 5
+FIELDS_OUTER_MASK = 0x3F
+
+# Protocols whose first 4 L4 bytes are (sport, dport) for the flow dissector
+# (proto_ports_offset): TCP, UDP, DCCP, SCTP, UDP-Lite.
+PORT_PROTOCOLS = frozenset({6, 17, 33, 132, 136})
+_PORT_PROTOS_ARR = np.array(sorted(PORT_PROTOCOLS), dtype=np.uint8)
+
+_M64 = (1 << 64) - 1
+_M32 = (1 << 32) - 1
+
+
+# --------------------------------------------------------------------------- flows as arrays
+
+
+@dataclass
+class FlowArray:
+    """n flows as columns: addresses are (n, 16) big-endian bytes, IPv4 in the first 4."""
+
+    family: np.ndarray  # uint8: 4 or 6
+    proto: np.ndarray  # uint8
+    src: np.ndarray  # (n, 16) uint8
+    dst: np.ndarray  # (n, 16) uint8
+    sport: np.ndarray  # uint16
+    dport: np.ndarray  # uint16
+    flowlabel: np.ndarray  # uint32 (20 bits used)
+
+    def __len__(self) -> int:
+        return int(self.family.shape[0])
+
+    @classmethod
+    def from_columns(cls, family: object, proto: object, src: object, dst: object, sport: object,
+                     dport: object, flowlabel: object | None = None) -> "FlowArray":
+        """Build from array-likes; ``src``/``dst`` may be (n,16) bytes or (n,4) bytes (IPv4)."""
+        fam = np.ascontiguousarray(np.asarray(family, dtype=np.uint8).reshape(-1))
+        n = fam.shape[0]
+
+        def addr(a: object) -> np.ndarray:
+            arr = np.asarray(a, dtype=np.uint8)
+            if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] not in (4, 16):
+                raise ValueError(f"addresses must be (n, 4) or (n, 16) bytes, got {arr.shape}")
+            if arr.shape[1] == 4:
+                out = np.zeros((n, 16), dtype=np.uint8)
+                out[:, :4] = arr
+                return out
+            return np.ascontiguousarray(arr)
+
+        def col(a: object, dt: type) -> np.ndarray:
+            arr = np.asarray(a)
+            if arr.ndim == 0:
+                arr = np.full(n, arr)
+            arr = arr.astype(dt, copy=False).reshape(-1)
+            if arr.shape[0] != n:
+                raise ValueError("columns must have the same length")
+            return np.ascontiguousarray(arr)
+
+        fl = col(0 if flowlabel is None else flowlabel, np.uint32) & np.uint32(0xFFFFF)
+        return cls(fam, col(proto, np.uint8), addr(src), addr(dst), col(sport, np.uint16),
+                   col(dport, np.uint16), fl)
+
+    @classmethod
+    def from_flows(cls, flows: Sequence[Flow]) -> "FlowArray":
+        n = len(flows)
+        family = np.empty(n, np.uint8)
+        src = np.zeros((n, 16), np.uint8)
+        dst = np.zeros((n, 16), np.uint8)
+        for i, f in enumerate(flows):
+            s = ipaddress.ip_address(f.src)
+            d = ipaddress.ip_address(f.dst)
+            if s.version != d.version:
+                raise ValueError(f"flow {i}: source and destination families differ")
+            family[i] = s.version
+            src[i, : len(s.packed)] = np.frombuffer(s.packed, np.uint8)
+            dst[i, : len(d.packed)] = np.frombuffer(d.packed, np.uint8)
+        return cls(
+            family,
+            np.fromiter((f.proto for f in flows), np.uint8, n),
+            src,
+            dst,
+            np.fromiter((f.sport for f in flows), np.uint16, n),
+            np.fromiter((f.dport for f in flows), np.uint16, n),
+            np.fromiter((f.flowlabel & 0xFFFFF for f in flows), np.uint32, n),
+        )
+
+    @classmethod
+    def random(cls, n: int, *, rng: np.random.Generator, family: int = 4,
+               protos: Sequence[int] = (6, 17), src_net: str | None = None,
+               dst: Sequence[str] | str | None = None, flowlabels: bool = False) -> "FlowArray":
+        """n random flows: sources in ``src_net``, destinations drawn from ``dst``."""
+        if src_net is None:
+            src_net = "203.0.113.0/24" if family == 4 else "2001:db8:cafe::/64"
+        if dst is None:
+            dst = ["192.0.2.53"] if family == 4 else ["2001:db8:53::53"]
+        if isinstance(dst, str):
+            dst = [dst]
+        net = ipaddress.ip_network(src_net)
+        if net.version != family:
+            raise ValueError("src_net family differs from family")
+        width = 4 if family == 4 else 16
+        base = np.frombuffer(net.network_address.packed, np.uint8)
+        hostbits = net.max_prefixlen - net.prefixlen
+        rnd = rng.integers(0, 256, size=(n, width), dtype=np.uint8)
+        # keep the network bits, randomise the host bits
+        mask = np.frombuffer(int(net.hostmask).to_bytes(width, "big"), np.uint8)
+        src = (base & ~mask) | (rnd & mask)
+        del hostbits
+        dsts = np.stack([np.frombuffer(ipaddress.ip_address(d).packed, np.uint8) for d in dst])
+        dsel = dsts[rng.integers(0, len(dsts), size=n)]
+        return cls.from_columns(
+            np.full(n, family, np.uint8),
+            np.asarray(protos, np.uint8)[rng.integers(0, len(protos), size=n)],
+            src, dsel,
+            rng.integers(1024, 65536, size=n, dtype=np.uint32).astype(np.uint16),
+            rng.integers(1, 65536, size=n, dtype=np.uint32).astype(np.uint16),
+            rng.integers(0, 1 << 20, size=n, dtype=np.uint32) if flowlabels else None,
+        )
+
+    def take(self, idx: object) -> "FlowArray":
+        i = np.asarray(idx)
+        return FlowArray(self.family[i], self.proto[i], self.src[i], self.dst[i], self.sport[i],
+                         self.dport[i], self.flowlabel[i])
+
+    def flow(self, i: int) -> Flow:
+        fam = int(self.family[i])
+        width = 4 if fam == 4 else 16
+        s = str(ipaddress.ip_address(bytes(self.src[i, :width])))
+        d = str(ipaddress.ip_address(bytes(self.dst[i, :width])))
+        return Flow(proto=int(self.proto[i]), src=s, sport=int(self.sport[i]), dst=d,
+                    dport=int(self.dport[i]), flowlabel=int(self.flowlabel[i]))
+
+    def flows(self) -> list[Flow]:
+        return [self.flow(i) for i in range(len(self))]
+
+
+# --------------------------------------------------------------------------- pure-Python reference
+
+
+def _rotl64(x: int, b: int) -> int:
+    return ((x << b) | (x >> (64 - b))) & _M64
+
+
+def siphash24(data: bytes, k0: int, k1: int) -> int:
+    """SipHash-2-4 of ``data`` (lib/siphash.c ``__siphash_aligned``): a 64-bit int."""
+    v0 = k0 ^ 0x736F6D6570736575
+    v1 = k1 ^ 0x646F72616E646F6D
+    v2 = k0 ^ 0x6C7967656E657261
+    v3 = k1 ^ 0x7465646279746573
+
+    def rnd() -> None:
+        nonlocal v0, v1, v2, v3
+        v0 = (v0 + v1) & _M64; v1 = _rotl64(v1, 13); v1 ^= v0; v0 = _rotl64(v0, 32)  # noqa: E702
+        v2 = (v2 + v3) & _M64; v3 = _rotl64(v3, 16); v3 ^= v2  # noqa: E702
+        v0 = (v0 + v3) & _M64; v3 = _rotl64(v3, 21); v3 ^= v0  # noqa: E702
+        v2 = (v2 + v1) & _M64; v1 = _rotl64(v1, 17); v1 ^= v2; v2 = _rotl64(v2, 32)  # noqa: E702
+
+    n = len(data)
+    end = n - (n % 8)
+    for off in range(0, end, 8):
+        m = int.from_bytes(data[off:off + 8], "little")
+        v3 ^= m
+        rnd(); rnd()  # noqa: E702
+        v0 ^= m
+    b = (n & 0xFF) << 56
+    b |= int.from_bytes(data[end:], "little")
+    v3 ^= b
+    rnd(); rnd()  # noqa: E702
+    v0 ^= b
+    v2 ^= 0xFF
+    rnd(); rnd(); rnd(); rnd()  # noqa: E702
+    return v0 ^ v1 ^ v2 ^ v3
+
+
+def _rol32(x: int, k: int) -> int:
+    return ((x << k) | (x >> (32 - k))) & _M32
+
+
+def jhash_2words(a: int, b: int, initval: int) -> int:
+    """include/linux/jhash.h ``jhash_2words``: __jhash_nwords(a, b, 0, initval + JHASH_INITVAL + 8)."""
+    iv = (initval + 0xDEADBEEF + (2 << 2)) & _M32
+    a = (a + iv) & _M32
+    b = (b + iv) & _M32
+    c = iv  # c = 0 + initval
+    # __jhash_final(a, b, c)
+    c ^= b; c = (c - _rol32(b, 14)) & _M32  # noqa: E702
+    a ^= c; a = (a - _rol32(c, 11)) & _M32  # noqa: E702
+    b ^= a; b = (b - _rol32(a, 25)) & _M32  # noqa: E702
+    c ^= b; c = (c - _rol32(b, 16)) & _M32  # noqa: E702
+    a ^= c; a = (a - _rol32(c, 4)) & _M32  # noqa: E702
+    b ^= a; b = (b - _rol32(a, 14)) & _M32  # noqa: E702
+    c ^= b; c = (c - _rol32(b, 24)) & _M32  # noqa: E702
+    return c
+
+
+class _FlowKeys:
+    """A zeroed ``struct flow_keys`` (x86_64 layout), written field by field."""
+
+    SIZE = 80
+    HASH_OFFSET = 8  # offsetof(struct flow_keys, basic)
+
+    def __init__(self, family: int) -> None:
+        self.family = family
+        self.ip_proto = 0
+        self.flow_label = b"\0\0\0\0"  # raw 4 bytes as stored in memory
+        self.sport = b"\0\0"  # be16 bytes
+        self.dport = b"\0\0"
+        width = 4 if family == 4 else 16
+        self.src = bytes(width)
+        self.dst = bytes(width)
+
+    def consistentify(self) -> None:
+        """__flow_hash_consistentify: sort addresses and ports so both directions hash alike."""
+        if self.family == 4:
+            # (__force u32)dst < (__force u32)src: native (little-endian) loads of be32 addresses
+            if int.from_bytes(self.dst, "little") < int.from_bytes(self.src, "little"):
+                self.src, self.dst = self.dst, self.src
+        else:
+            if self.dst < self.src:  # memcmp(&dst, &src, 16) < 0
+                self.src, self.dst = self.dst, self.src
+        if int.from_bytes(self.dport, "little") < int.from_bytes(self.sport, "little"):
+            self.sport, self.dport = self.dport, self.sport
+
+    def hash_bytes(self) -> bytes:
+        buf = bytearray(self.SIZE)
+        buf[10] = self.ip_proto
+        buf[12:16] = self.flow_label
+        buf[36:38] = self.sport
+        buf[38:40] = self.dport
+        w = len(self.src)
+        buf[44:44 + w] = self.src
+        buf[44 + w:44 + 2 * w] = self.dst
+        length = 48 if self.family == 4 else 72  # flow_keys_hash_length()
+        return bytes(buf[self.HASH_OFFSET:self.HASH_OFFSET + length])
+
+
+def _hash_from_keys(keys: _FlowKeys, seed: int) -> int:
+    """fib_multipath_hash_from_keys -> flow_hash_from_keys_seed -> __flow_hash_from_keys."""
+    k = ((seed & _M32) << 32) | (seed & _M32)
+    keys.consistentify()
+    h = siphash24(keys.hash_bytes(), k, k) & _M32
+    return h or 1
+
+
+def linux_multipath_hash_one(flow: Flow, *, policy: int, seed: int, fields: int = 0x37,
+                             forwarded: bool = True) -> int:
+    """Reference (plain ints) of the kernel's multipath hash of one flow: 31 bits."""
+    if seed == 0:
+        raise SeedUnknownError("fib_multipath_hash_seed is 0: the kernel uses a random key")
+    s = ipaddress.ip_address(flow.src)
+    d = ipaddress.ip_address(flow.dst)
+    fam = s.version
+    has_ports = (not forwarded) or flow.proto in PORT_PROTOCOLS
+    sport = (flow.sport if has_ports else 0).to_bytes(2, "big")
+    dport = (flow.dport if has_ports else 0).to_bytes(2, "big")
+    label_be = (flow.flowlabel & 0xFFFFF).to_bytes(4, "big")  # ip6_flowlabel(): be32
+    keys = _FlowKeys(fam)
+    if policy == 0:
+        keys.src, keys.dst = s.packed, d.packed
+        if fam == 6:
+            keys.flow_label = label_be
+            keys.ip_proto = flow.proto
+        mhash = _hash_from_keys(keys, seed)
+    elif policy == 1:
+        keys.src, keys.dst = s.packed, d.packed
+        keys.sport, keys.dport = sport, dport
+        keys.ip_proto = flow.proto
+        mhash = _hash_from_keys(keys, seed)
+    elif policy == 3:
+        if not fields & FIELDS_OUTER_MASK:
+            mhash = 0
+        else:
+            if fields & FIELD_SRC_IP:
+                keys.src = s.packed
+            if fields & FIELD_DST_IP:
+                keys.dst = d.packed
+            if fields & FIELD_IP_PROTO:
+                keys.ip_proto = flow.proto
+            if fam == 6 and fields & FIELD_FLOWLABEL:
+                # the skb path takes the dissector's host-order label (ntohl)
+                keys.flow_label = ((flow.flowlabel & 0xFFFFF).to_bytes(4, "little") if forwarded
+                                   else label_be)
+            if fields & FIELD_SRC_PORT:
+                keys.sport = sport
+            if fields & FIELD_DST_PORT:
+                keys.dport = dport
+            mhash = _hash_from_keys(keys, seed)
+        if forwarded:
+            mhash = jhash_2words(mhash, 0, 0)  # fib_multipath_custom_hash_skb: inner hash 0
+    else:
+        raise ValueError(f"hash policy {policy} is not modelled (0, 1 and 3 are)")
+    return mhash >> 1
+
+
+# --------------------------------------------------------------------------- vectorised
+
+
+_C0 = np.uint64(0x736F6D6570736575)
+_C1 = np.uint64(0x646F72616E646F6D)
+_C2 = np.uint64(0x6C7967656E657261)
+_C3 = np.uint64(0x7465646279746573)
+_CHUNK = 1 << 15
+
+
+class _Sip:
+    """Vectorised SipHash-2-4 state over a chunk of flows (in-place numpy ops)."""
+
+    def __init__(self, n: int) -> None:
+        self.v = [np.empty(n, np.uint64) for _ in range(4)]
+        self.t = np.empty(n, np.uint64)
+
+    def _rotl(self, x: np.ndarray, b: int) -> None:
+        t = self.t[: x.shape[0]]
+        np.right_shift(x, np.uint64(64 - b), out=t)
+        np.left_shift(x, np.uint64(b), out=x)
+        np.bitwise_or(x, t, out=x)
+
+    def _round(self, v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, v3: np.ndarray) -> None:
+        np.add(v0, v1, out=v0); self._rotl(v1, 13); np.bitwise_xor(v1, v0, out=v1); self._rotl(v0, 32)  # noqa: E702
+        np.add(v2, v3, out=v2); self._rotl(v3, 16); np.bitwise_xor(v3, v2, out=v3)  # noqa: E702
+        np.add(v0, v3, out=v0); self._rotl(v3, 21); np.bitwise_xor(v3, v0, out=v3)  # noqa: E702
+        np.add(v2, v1, out=v2); self._rotl(v1, 17); np.bitwise_xor(v1, v2, out=v1); self._rotl(v2, 32)  # noqa: E702
+
+    def hash(self, words: list[np.ndarray | None], length: int, key: int) -> np.ndarray:
+        """SipHash of messages given as little-endian u64 words (None = all-zero word)."""
+        n = next(w.shape[0] for w in words if w is not None)
+        v0, v1, v2, v3 = (x[:n] for x in self.v)
+        k = np.uint64(key)
+        v0.fill(k ^ _C0); v1.fill(k ^ _C1); v2.fill(k ^ _C2); v3.fill(k ^ _C3)  # noqa: E702
+        for m in words + [np.uint64((length & 0xFF) << 56)]:
+            if m is not None:
+                np.bitwise_xor(v3, m, out=v3)
+            self._round(v0, v1, v2, v3)
+            self._round(v0, v1, v2, v3)
+            if m is not None:
+                np.bitwise_xor(v0, m, out=v0)
+        np.bitwise_xor(v2, np.uint64(0xFF), out=v2)
+        for _ in range(4):
+            self._round(v0, v1, v2, v3)
+        out = v0 ^ v1
+        out ^= v2
+        out ^= v3
+        return out
+
+
+def _le32(b: np.ndarray) -> np.ndarray:
+    """(n,4) uint8 -> uint64 of the little-endian load."""
+    return np.ascontiguousarray(b).view("<u4").reshape(-1).astype(np.uint64)
+
+
+def _le64(b: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(b).view("<u8").reshape(-1).copy()
+
+
+def _bswap16(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.uint16)
+    return ((x >> np.uint16(8)) | (x << np.uint16(8))).astype(np.uint64)
+
+
+def _bswap32(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.uint32).byteswap().astype(np.uint64)
+
+
+def _rol32v(x: np.ndarray, k: int) -> np.ndarray:
+    return (x << np.uint32(k)) | (x >> np.uint32(32 - k))
+
+
+def jhash_2words_v(a: np.ndarray, b: np.ndarray | int, initval: int) -> np.ndarray:
+    """Vectorised ``jhash_2words`` over uint32 arrays."""
+    iv = np.uint32((initval + 0xDEADBEEF + 8) & _M32)
+    with np.errstate(over="ignore"):
+        a = a.astype(np.uint32) + iv
+        b = np.asarray(b, dtype=np.uint32) + iv
+        b = np.broadcast_to(b, a.shape).copy()
+        c = np.full(a.shape, iv, np.uint32)
+        c ^= b; c -= _rol32v(b, 14)  # noqa: E702
+        a ^= c; a -= _rol32v(c, 11)  # noqa: E702
+        b ^= a; b -= _rol32v(a, 25)  # noqa: E702
+        c ^= b; c -= _rol32v(b, 16)  # noqa: E702
+        a ^= c; a -= _rol32v(c, 4)  # noqa: E702
+        b ^= a; b -= _rol32v(a, 14)  # noqa: E702
+        c ^= b; c -= _rol32v(b, 24)  # noqa: E702
+    return c
+
+
+def _hash_chunk(f: FlowArray, fam: int, policy: int, seed: int, fields: int, forwarded: bool,
+                sip: _Sip) -> np.ndarray:
+    n = len(f)
+    use_src = use_dst = True
+    use_proto = use_ports = False
+    use_label = False
+    if policy == 0:
+        use_proto = use_label = fam == 6
+    elif policy == 1:
+        use_proto = use_ports = True
+    elif policy == 3:
+        use_src = bool(fields & FIELD_SRC_IP)
+        use_dst = bool(fields & FIELD_DST_IP)
+        use_proto = bool(fields & FIELD_IP_PROTO)
+        use_label = fam == 6 and bool(fields & FIELD_FLOWLABEL)
+    else:
+        raise ValueError(f"hash policy {policy} is not modelled (0, 1 and 3 are)")
+
+    zero = np.zeros(n, np.uint64)
+    # ports, as the little-endian u16 loads of their be16 bytes
+    if policy == 3:
+        want_sport, want_dport = bool(fields & FIELD_SRC_PORT), bool(fields & FIELD_DST_PORT)
+    else:
+        want_sport = want_dport = use_ports
+    if want_sport or want_dport:
+        ok = np.isin(f.proto, _PORT_PROTOS_ARR) if forwarded else np.ones(n, bool)
+        sp = np.where(ok & want_sport, _bswap16(f.sport), zero)
+        dp = np.where(ok & want_dport, _bswap16(f.dport), zero)
+        swap = dp < sp
+        sp, dp = np.where(swap, dp, sp), np.where(swap, sp, dp)
+        w3 = (sp << np.uint64(32)) | (dp << np.uint64(48))
+    else:
+        w3 = None
+    w0 = zero.copy()
+    if use_proto:
+        w0 |= f.proto.astype(np.uint64) << np.uint64(16)
+    if use_label:
+        lab = f.flowlabel.astype(np.uint64) & np.uint64(0xFFFFF)
+        host_order = policy == 3 and forwarded
+        w0 |= (lab if host_order else _bswap32(lab)) << np.uint64(32)
+
+    src = f.src if use_src else np.zeros_like(f.src)
+    dst = f.dst if use_dst else np.zeros_like(f.dst)
+    if fam == 4:
+        s = _le32(src[:, :4])
+        d = _le32(dst[:, :4])
+        swap = d < s
+        s, d = np.where(swap, d, s), np.where(swap, s, d)
+        words: list[np.ndarray | None] = [w0, None, None, w3, s << np.uint64(32), d]
+        length = 48
+    else:
+        shi = src[:, :8].copy().view(">u8").reshape(-1)
+        slo = src[:, 8:].copy().view(">u8").reshape(-1)
+        dhi = dst[:, :8].copy().view(">u8").reshape(-1)
+        dlo = dst[:, 8:].copy().view(">u8").reshape(-1)
+        swap = (dhi < shi) | ((dhi == shi) & (dlo < slo))
+        a = np.where(swap[:, None], dst, src)
+        b = np.where(swap[:, None], src, dst)
+        words = [w0, None, None, w3,
+                 _le32(a[:, 0:4]) << np.uint64(32),
+                 _le64(a[:, 4:12]),
+                 _le32(a[:, 12:16]) | (_le32(b[:, 0:4]) << np.uint64(32)),
+                 _le64(b[:, 4:12]),
+                 _le32(b[:, 12:16])]
+        length = 72
+    k = ((seed & _M32) << 32) | (seed & _M32)
+    h = (sip.hash(words, length, k) & np.uint64(_M32)).astype(np.uint32)
+    h[h == 0] = 1
+    return h
+
+
+def _custom_empty(n: int, forwarded: bool) -> np.ndarray:
+    mh = np.zeros(n, np.uint32)
+    if forwarded:
+        mh = jhash_2words_v(mh, 0, 0)
+    return mh >> np.uint32(1)
+
+
+def linux_multipath_hash(flows: FlowArray, *, policy: int, seed: int, fields: int = 0x37,
+                         forwarded: bool = True) -> np.ndarray:
+    """The kernel's 31-bit multipath hash of every flow (uint32 array), vectorised.
+
+    ``policy`` is the family's own sysctl (net.ipv4 / net.ipv6
+    ``fib_multipath_hash_policy``; ``fields`` likewise); mixed-family arrays are
+    hashed per family with the same policy.  Raises SeedUnknownError on seed 0.
+    """
+    if seed == 0:
+        raise SeedUnknownError("fib_multipath_hash_seed is 0: the kernel uses a random key")
+    if policy not in (0, 1, 3):
+        raise ValueError(f"hash policy {policy} is not modelled (0, 1 and 3 are)")
+    n = len(flows)
+    out = np.empty(n, np.uint32)
+    if n == 0:
+        return out
+    if policy == 3 and not fields & FIELDS_OUTER_MASK:
+        return _custom_empty(n, forwarded)
+    sip = _Sip(min(n, _CHUNK))
+    for fam in (4, 6):
+        sel = np.flatnonzero(flows.family == fam)
+        if sel.size == 0:
+            continue
+        whole = sel.size == n
+        for start in range(0, sel.size, _CHUNK):
+            idx = slice(start, start + _CHUNK) if whole else sel[start:start + _CHUNK]
+            part = _slice(flows, idx)
+            h = _hash_chunk(part, fam, policy, seed, fields, forwarded, sip)
+            if policy == 3 and forwarded:
+                h = jhash_2words_v(h, 0, 0)
+            out[idx] = h >> np.uint32(1)
+    bad = ~np.isin(flows.family, np.array([4, 6], np.uint8))
+    if bad.any():
+        raise ValueError("family must be 4 or 6")
+    return out
+
+
+def _slice(f: FlowArray, idx: slice | np.ndarray) -> FlowArray:
+    return FlowArray(f.family[idx], f.proto[idx], f.src[idx], f.dst[idx], f.sport[idx],
+                     f.dport[idx], f.flowlabel[idx])
+
+
+def hash_or_unknown(flows: FlowArray, *, policy: int, seed: int, fields: int = 0x37,
+                    forwarded: bool = True) -> tuple[np.ndarray, Placement]:
+    """``(hashes, EXACT)``, or ``(zeros, UNKNOWN)`` when the seed is 0 or the policy unmodelled."""
+    if seed == 0 or policy not in (0, 1, 3):
+        return np.zeros(len(flows), np.uint32), Placement.UNKNOWN
+    return linux_multipath_hash(flows, policy=policy, seed=seed, fields=fields,
+                                forwarded=forwarded), Placement.EXACT
+
+
+# --------------------------------------------------------------------------- ASIC-style CRC16
+
+
+ASIC_ALGORITHMS = ("crc16-ccitt", "crc16-bisync")
+_POLY = {"crc16-ccitt": 0x1021, "crc16-bisync": 0x8005}
+ASIC_DEFAULT_FIELDS = FIELD_SRC_IP | FIELD_DST_IP | FIELD_IP_PROTO | FIELD_SRC_PORT | FIELD_DST_PORT
+
+
+def _crc_table(poly: int) -> np.ndarray:
+    tab = np.zeros(256, np.uint16)
+    for i in range(256):
+        c = i << 8
+        for _ in range(8):
+            c = ((c << 1) ^ poly) if c & 0x8000 else (c << 1)
+        tab[i] = c & 0xFFFF
+    return tab
+
+
+_TABLES = {name: _crc_table(p) for name, p in _POLY.items()}
+
+
+def _asic_message(flow: Flow, fields: int) -> bytes:
+    s = ipaddress.ip_address(flow.src).packed
+    d = ipaddress.ip_address(flow.dst).packed
+    parts = []
+    if fields & FIELD_SRC_IP:
+        parts.append(s)
+    if fields & FIELD_DST_IP:
+        parts.append(d)
+    if fields & FIELD_IP_PROTO:
+        parts.append(bytes([flow.proto]))
+    if fields & FIELD_SRC_PORT:
+        parts.append(flow.sport.to_bytes(2, "big"))
+    if fields & FIELD_DST_PORT:
+        parts.append(flow.dport.to_bytes(2, "big"))
+    return b"".join(parts)
+
+
+def asic_hash_one(flow: Flow, *, algorithm: str = "crc16-ccitt", seed: int = 0,
+                  fields: int = ASIC_DEFAULT_FIELDS) -> int:
+    """Reference CRC16 (MSB-first, initial value = seed) over the selected fields."""
+    poly = _POLY[algorithm]
+    crc = seed & 0xFFFF
+    for byte in _asic_message(flow, fields):
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ poly) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def asic_hash(flows: FlowArray, *, algorithm: str = "crc16-ccitt", seed: int = 0,
+              fields: int = ASIC_DEFAULT_FIELDS) -> np.ndarray:
+    """ASIC-style 16-bit hash (Placement.APPROXIMATE): CRC16 over the selected header fields.
+
+    The message is the big-endian concatenation src IP, dst IP, protocol (1
+    byte), sport, dport (each only if selected); the CRC register starts at
+    ``seed``.  Vendors' exact field order and bucket mapping are not public, so
+    placements from this hash are approximate.
+    """
+    if algorithm not in _TABLES:
+        raise ValueError(f"unknown algorithm {algorithm!r}; one of {', '.join(ASIC_ALGORITHMS)}")
+    tab = _TABLES[algorithm]
+    n = len(flows)
+    crc = np.full(n, seed & 0xFFFF, np.uint16)
+    width_v4 = flows.family == 4
+
+    def feed(col: np.ndarray, mask: np.ndarray | None = None) -> None:
+        nonlocal crc
+        idx = ((crc >> np.uint16(8)) ^ col.astype(np.uint16)) & np.uint16(0xFF)
+        new = (crc << np.uint16(8)) ^ tab[idx]
+        crc = new if mask is None else np.where(mask, new, crc)
+
+    def feed_addr(a: np.ndarray) -> None:
+        for j in range(16):
+            feed(a[:, j], None if j < 4 else ~width_v4)
+
+    if fields & FIELD_SRC_IP:
+        feed_addr(flows.src)
+    if fields & FIELD_DST_IP:
+        feed_addr(flows.dst)
+    if fields & FIELD_IP_PROTO:
+        feed(flows.proto)
+    if fields & FIELD_SRC_PORT:
+        feed(flows.sport >> np.uint16(8))
+        feed(flows.sport & np.uint16(0xFF))
+    if fields & FIELD_DST_PORT:
+        feed(flows.dport >> np.uint16(8))
+        feed(flows.dport & np.uint16(0xFF))
+    return crc
