@@ -1,0 +1,40 @@
+"""The help screen: every key binding, generated from the app's bindings."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+ABOUT = ("Health: ✓ ok · ! stale (last good data shown) · ✗ error · ? not polled yet.\n"
+         "Events: − removed · + added · ~ changed · ✗ unreachable · ✓ back.  Times are UTC.")
+
+
+class HelpScreen(ModalScreen[None]):
+    """Modal list of (key, action); escape or ? closes it (q still quits)."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss", "close"),
+        Binding("question_mark", "dismiss", "close", show=False),
+    ]
+
+    def __init__(self, lines: Sequence[tuple[str, str]]) -> None:
+        super().__init__()
+        self.lines = list(lines)
+
+    def compose(self) -> ComposeResult:
+        t = Table(box=None, show_header=False, pad_edge=False)
+        t.add_column("key", style="bold", no_wrap=True)
+        t.add_column("action")
+        for key, what in self.lines:
+            t.add_row(key, what)
+        with VerticalScroll(id="help-box") as box:
+            box.border_title = "keys"
+            box.border_subtitle = "esc closes"
+            yield Static(t, id="help-keys")
+            yield Static(ABOUT, id="help-about")

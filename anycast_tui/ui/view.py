@@ -1,0 +1,268 @@
+"""What the panels show, as plain rows: no textual, no colours, no I/O.
+
+Each function takes the fabric snapshot (and the injected clock's ``now_ms``
+where an age is shown) and returns small frozen records the widgets style.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterable, Mapping
+
+from anycast_tui.model.types import (
+    DeviceState,
+    Event,
+    EventKind,
+    FabricSnapshot,
+    Health,
+    HealthStatus,
+    Nexthop,
+    Role,
+    Route,
+)
+
+ROLE_ORDER: tuple[Role, ...] = (Role.SPINE, Role.LEAF, Role.SERVER, Role.CLIENT, Role.OTHER)
+ROLE_TITLE = {Role.SPINE: "spines", Role.LEAF: "leaves", Role.SERVER: "servers", Role.CLIENT: "clients",
+              Role.OTHER: "other"}
+HASH_POLICY = {0: "L3", 1: "L4", 2: "L3-inner", 3: "custom"}
+
+
+def hms(ms: int | None) -> str:
+    """UTC ``HH:MM:SS.mmm`` (``--:--:--.---`` when unknown)."""
+    if ms is None:
+        return "--:--:--.---"
+    t = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return t.strftime("%H:%M:%S.") + f"{ms % 1000:03d}"
+
+
+def hms_s(ms: int | None) -> str:
+    """UTC ``HH:MM:SS``."""
+    return hms(ms)[:8]
+
+
+def age(now_ms: int, then_ms: int | None) -> str:
+    """Short age: ``0.4s``, ``12s``, ``3m``, ``2h``; ``-`` when never."""
+    if then_ms is None:
+        return "-"
+    d = max(0, now_ms - then_ms) / 1000
+    if d < 10:
+        return f"{d:.1f}s"
+    if d < 120:
+        return f"{d:.0f}s"
+    if d < 7200:
+        return f"{d / 60:.0f}m"
+    return f"{d / 3600:.0f}h"
+
+
+# --------------------------------------------------------------------------- fabric panel
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    name: str
+    role: Role
+    status: HealthStatus
+    glyph: str  # ✓ ! ✗ ?
+    word: str  # "ok", "stale since 12:00:01: timeout", ...
+    age: str  # since the last good poll
+    hash: str  # "L4 seed 1234"
+
+
+def health_glyph(status: HealthStatus) -> str:
+    return {HealthStatus.OK: "✓", HealthStatus.STALE: "!", HealthStatus.ERROR: "✗"}.get(status, "?")
+
+
+def health_word(h: Health) -> str:
+    if h.status is HealthStatus.OK:
+        return "ok"
+    if h.status is HealthStatus.STALE:
+        return f"stale since {hms_s(h.since_ms)}: {h.error or 'no answer'}"
+    if h.status is HealthStatus.ERROR:
+        return f"error: {h.error or 'no answer'}"
+    return "waiting for first poll"
+
+
+def hash_label(state: DeviceState) -> str:
+    if state.collected_at_ms is None:
+        return "-"
+    h = state.hash
+    policy = HASH_POLICY.get(h.policy, str(h.policy))
+    seed = f"seed {h.seed}" if h.seed else "seed random"
+    return f"{policy} {seed}"
+
+
+def device_rows(snapshot: FabricSnapshot | None, now_ms: int) -> list[DeviceRow]:
+    if snapshot is None:
+        return []
+    rows = []
+    for st in sorted(snapshot.devices.values(), key=lambda s: (ROLE_ORDER.index(s.device.role), s.device.name)):
+        h = st.health
+        rows.append(DeviceRow(st.device.name, st.device.role, h.status, health_glyph(h.status), health_word(h),
+                              age(now_ms, h.last_ok_ms if h.last_ok_ms is not None else st.collected_at_ms),
+                              hash_label(st)))
+    return rows
+
+
+# --------------------------------------------------------------------------- groups panel
+
+
+@dataclass(frozen=True, slots=True)
+class HopRow:
+    gateway: str  # "-" when none
+    dev: str
+    neighbour: str  # device name owning the gateway address, or ""
+    weight: int
+    flags: tuple[str, ...]
+    buckets: int | None  # resilient groups: buckets held by this member
+
+    @property
+    def usable(self) -> bool:
+        return "dead" not in self.flags and "linkdown" not in self.flags
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    device: str
+    role: Role
+    prefix: str
+    kind: str  # "multipath", "single", "mpath group 10", "resilient group 10 (32 buckets)", "local", "no route"
+    hops: tuple[HopRow, ...]
+    stale: bool  # the device's data is its last good data
+
+
+def address_owners(snapshot: FabricSnapshot) -> dict[str, str]:
+    """Interface address → device name, over every device (loopback 127/8 and ::1 left out)."""
+    owners: dict[str, str] = {}
+    for st in snapshot.devices.values():
+        for itf in st.interfaces:
+            for a in itf.addresses:
+                try:
+                    ip = ipaddress.ip_address(a.local)
+                except ValueError:
+                    continue
+                if ip.is_loopback or ip.is_link_local:
+                    continue
+                owners.setdefault(str(ip), st.device.name)
+    return owners
+
+
+def _route_for(state: DeviceState, prefix: str) -> Route | None:
+    best: Route | None = None
+    for r in state.routes:
+        if r.dst != prefix or r.table == "local":
+            continue
+        if r.type not in ("unicast", "local"):
+            continue
+        if best is None or (r.metric or 0) < (best.metric or 0):
+            best = r
+    return best
+
+
+def _is_local(state: DeviceState, prefix: str) -> bool:
+    for r in state.routes:
+        if r.dst == prefix and r.type == "local":
+            return True
+    net = ipaddress.ip_network(prefix, strict=False)
+    if net.num_addresses == 1:
+        host = str(net.network_address)
+        return any(a.local == host for i in state.interfaces for a in i.addresses)
+    return False
+
+
+def _hop(nh: Nexthop, owners: Mapping[str, str], buckets: int | None = None, weight: int | None = None) -> HopRow:
+    return HopRow(nh.gateway or "-", nh.dev or "-", owners.get(nh.gateway or "", ""),
+                  nh.weight if weight is None else weight, tuple(nh.flags), buckets)
+
+
+def group_view(state: DeviceState, prefix: str, owners: Mapping[str, str]) -> GroupView:
+    name, role = state.device.name, state.device.role
+    stale = state.health.status is not HealthStatus.OK
+    route = _route_for(state, prefix)
+    if route is None or route.type == "local":
+        kind = "local (serves it)" if (route is not None or _is_local(state, prefix)) else "no route"
+        return GroupView(name, role, prefix, kind, (), stale)
+    group = state.group(route.nhid) if route.nhid is not None else None
+    if group is None:
+        kind = "multipath" if route.multipath else "single path"
+        return GroupView(name, role, prefix, kind, tuple(_hop(nh, owners) for nh in route.nexthops), stale)
+    objects = {o.id: o for o in state.nexthops.objects}
+    counts = Counter(b.nhid for b in group.bucket_table)
+    resilient = group.type == "resilient"
+    hops = []
+    for m in group.members:
+        o = objects.get(m.id)
+        nh = Nexthop(gateway=o.gateway if o else None, dev=o.dev if o else f"id {m.id}",
+                     flags=tuple(o.flags) if o else ())
+        hops.append(_hop(nh, owners, counts.get(m.id, 0) if resilient and group.bucket_table else None, m.weight))
+    if resilient:
+        kind = f"resilient group {group.id}" + (f" ({group.buckets} buckets)" if group.buckets else "")
+    else:
+        kind = f"{group.type} group {group.id}"
+    return GroupView(name, role, prefix, kind, tuple(hops), stale)
+
+
+def group_views(snapshot: FabricSnapshot | None, prefixes: Iterable[str]) -> list[GroupView]:
+    if snapshot is None:
+        return []
+    owners = address_owners(snapshot)
+    out = []
+    states = sorted(snapshot.devices.values(), key=lambda s: (ROLE_ORDER.index(s.device.role), s.device.name))
+    for prefix in prefixes:
+        for st in states:
+            if st.collected_at_ms is None:
+                continue
+            out.append(group_view(st, prefix, owners))
+    return out
+
+
+# --------------------------------------------------------------------------- events
+
+REMOVING = frozenset({EventKind.NEXTHOP_REMOVED, EventKind.ROUTE_WITHDRAWN, EventKind.LINK_DOWN})
+ADDING = frozenset({EventKind.NEXTHOP_ADDED, EventKind.ROUTE_ANNOUNCED, EventKind.LINK_UP})
+
+
+def event_glyph(kind: EventKind) -> str:
+    if kind is EventKind.DEVICE_UNREACHABLE:
+        return "✗"
+    if kind is EventKind.DEVICE_BACK:
+        return "✓"
+    if kind in REMOVING:
+        return "−"
+    if kind in ADDING:
+        return "+"
+    return "~"
+
+
+def event_text(ev: Event) -> str:
+    """The event's detail without the leading device name (the log has a device column)."""
+    d = ev.detail
+    return d[len(ev.device) + 1:] if d.startswith(ev.device + " ") else d
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    total: int
+    removed: int
+    added: int
+    changed: int
+    devices_ok: int
+    devices: int
+
+
+def counts(snapshot: FabricSnapshot | None, events: Iterable[Event]) -> Counts:
+    rem = add = chg = total = 0
+    for ev in events:
+        total += 1
+        g = event_glyph(ev.kind)
+        if g in ("−", "✗"):
+            rem += 1
+        elif g in ("+", "✓"):
+            add += 1
+        else:
+            chg += 1
+    devs = snapshot.devices.values() if snapshot else ()
+    ok = sum(1 for s in devs if s.health.status is HealthStatus.OK)
+    return Counts(total, rem, add, chg, ok, len(devs))

@@ -1,0 +1,236 @@
+"""The panels: fabric health, ECMP groups, event log, status line.
+
+Each widget holds the last view data it was given (``show``) and renders it to
+fit its current width; colours are Okabe–Ito and always come with a glyph.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.widget import Widget
+
+from anycast_tui.model.types import Event, HealthStatus, Role
+from anycast_tui.ui import view
+
+# Okabe–Ito: safe for the common colour-vision deficiencies.
+OK = "#009E73"  # bluish green
+WARN = "#E69F00"  # orange
+BAD = "#D55E00"  # vermillion
+INFO = "#56B4E9"  # sky blue
+NAME = "#0072B2"  # blue
+ACCENT = "#CC79A7"  # reddish purple
+
+STATUS_STYLE = {HealthStatus.OK: OK, HealthStatus.STALE: WARN, HealthStatus.ERROR: BAD, HealthStatus.UNKNOWN: "dim"}
+GLYPH_STYLE = {"✓": OK, "✗": BAD, "−": BAD, "+": OK, "~": WARN}
+WIDE = 100  # panel width from which the tabular layouts are used
+
+
+class Panel(Widget):
+    """A widget that renders its last ``show``n data to its width."""
+
+    DEFAULT_CSS = "Panel { height: auto; }"
+
+    def __init__(self, *, id: str | None = None, title: str = "") -> None:
+        super().__init__(id=id)
+        self.border_title = title
+
+
+class FabricPanel(Panel):
+    """Devices by role: health glyph and word, age of the last good poll, hash policy and seed."""
+
+    rows: Sequence[view.DeviceRow] = ()
+
+    def show(self, rows: Sequence[view.DeviceRow]) -> None:
+        self.rows = tuple(rows)
+        self.refresh(layout=True)
+
+    def render(self) -> RenderableType:
+        if not self.rows:
+            return Text("no devices polled yet", style="dim")
+        return self._table() if self.size.width >= WIDE else self._compact()
+
+    def _table(self) -> Table:
+        t = Table(box=None, expand=True, show_edge=False, pad_edge=False, header_style="bold")
+        t.add_column("role", no_wrap=True)
+        t.add_column("device", no_wrap=True)
+        t.add_column("health", ratio=1, overflow="ellipsis", no_wrap=True)
+        t.add_column("last ok", justify="right", no_wrap=True)
+        t.add_column("hash", no_wrap=True)
+        last_role: Role | None = None
+        for r in self.rows:
+            role = view.ROLE_TITLE[r.role] if r.role is not last_role else ""
+            last_role = r.role
+            st = STATUS_STYLE[r.status]
+            t.add_row(role, Text(r.name, style="bold"), Text(f"{r.glyph} {r.word}", style=st), r.age, r.hash)
+        return t
+
+    def _compact(self) -> Text:
+        out = Text(no_wrap=True, overflow="ellipsis")
+        by_role: dict[Role, list[view.DeviceRow]] = {}
+        for r in self.rows:
+            by_role.setdefault(r.role, []).append(r)
+        for role, rows in by_role.items():
+            out.append(f"{view.ROLE_TITLE[role]:<8}", style="bold")
+            for r in rows:
+                out.append(f"{r.glyph} ", style=STATUS_STYLE[r.status])
+                out.append(r.name)
+                out.append(f" {r.age:<5} ", style="dim")
+            out.append("\n")
+        hashes = sorted({r.hash for r in self.rows if r.hash != "-"})
+        out.append("hash    ", style="bold")
+        out.append(", ".join(hashes) or "-")
+        for r in self.rows:
+            if r.status in (HealthStatus.STALE, HealthStatus.ERROR):
+                out.append("\n")
+                out.append(f"{r.glyph} {r.name} {r.word}", style=STATUS_STYLE[r.status])
+        return out
+
+
+class GroupsPanel(Panel):
+    """Per device and anycast prefix: the ECMP group's next hops."""
+
+    groups: Sequence[view.GroupView] = ()
+    many_prefixes = False
+
+    def show(self, groups: Sequence[view.GroupView]) -> None:
+        self.groups = tuple(groups)
+        self.many_prefixes = len({g.prefix for g in self.groups}) > 1
+        self.refresh(layout=True)
+
+    def render(self) -> RenderableType:
+        if not self.groups:
+            return Text("no ECMP groups yet", style="dim")
+        return self._table() if self.size.width >= WIDE else self._compact()
+
+    @staticmethod
+    def _hop_text(h: view.HopRow, *, short: bool) -> Text:
+        t = Text()
+        bad = not h.usable
+        t.append("✗ " if bad else "● ", style=BAD if bad else OK)
+        t.append(h.neighbour or (h.gateway if h.gateway != "-" else h.dev), style=NAME if h.neighbour else "")
+        if short:
+            if h.weight != 1:
+                t.append(f" w{h.weight}", style=WARN)
+            if h.buckets is not None:
+                t.append(f" {h.buckets}b", style="dim")
+            for f in h.flags:
+                if f in ("dead", "linkdown"):
+                    t.append(f" {f}", style=BAD)
+        return t
+
+    def _compact(self) -> Text:
+        out = Text(no_wrap=True, overflow="ellipsis")
+        lines = 0
+        plain: dict[str, list[view.GroupView]] = {}  # groups without next hops, one line per kind
+        for g in self.groups:
+            if not g.hops:
+                plain.setdefault(g.kind, []).append(g)
+                continue
+            if lines:
+                out.append("\n")
+            lines += 1
+            out.append(f"{g.device:<9}", style="bold")
+            n = len(g.hops)
+            usable = sum(1 for h in g.hops if h.usable)
+            out.append(f"{usable}/{n} " if usable != n else f"{n}-way ", style=OK if usable == n else WARN)
+            out.append_text(Text("  ").join(self._hop_text(h, short=True) for h in g.hops))
+            if g.stale:
+                out.append("  ! stale", style=WARN)
+        for kind, gs in plain.items():
+            if lines:
+                out.append("\n")
+            lines += 1
+            out.append(f"{kind}: ", style="dim")
+            out.append(" ".join(g.device + (" !" if g.stale else "") for g in gs))
+        return out
+
+    def _table(self) -> Table:
+        t = Table(box=None, expand=True, show_edge=False, pad_edge=False, header_style="bold")
+        t.add_column("device", no_wrap=True)
+        t.add_column("group", no_wrap=True, overflow="ellipsis", ratio=1)
+        t.add_column("next hop", no_wrap=True, min_width=15)
+        t.add_column("dev", no_wrap=True, min_width=5)
+        t.add_column("neighbour", no_wrap=True)
+        t.add_column("weight", justify="right", no_wrap=True, min_width=6)
+        t.add_column("buckets", justify="right", no_wrap=True, min_width=7)
+        t.add_column("flags", no_wrap=True, min_width=8)
+        for g in self.groups:
+            first = Text(g.device, style="bold")
+            kind = Text(g.prefix + " " if self.many_prefixes else "")
+            kind.append(g.kind, style="dim")
+            if g.stale:
+                kind.append(" ! stale", style=WARN)
+            if not g.hops:
+                t.add_row(first, kind, "", "", "", "", "", "")
+                continue
+            for i, h in enumerate(g.hops):
+                flags = Text()
+                for f in h.flags:
+                    flags.append(f + " ", style=BAD if f in ("dead", "linkdown") else "dim")
+                mark = Text("✗ " if not h.usable else "● ", style=BAD if not h.usable else OK)
+                t.add_row(first if i == 0 else "", kind if i == 0 else "", mark + Text(h.gateway), h.dev,
+                          Text(h.neighbour, style=NAME), str(h.weight),
+                          "" if h.buckets is None else str(h.buckets), flags)
+        return t
+
+
+class EventLog(Panel):
+    """Events newest first: UTC time, glyph, device, detail."""
+
+    MAX_SHOWN = 500
+    events: Sequence[Event] = ()
+
+    def show(self, events: Sequence[Event]) -> None:
+        self.events = tuple(events[-self.MAX_SHOWN:])
+        self.refresh(layout=True)
+
+    def render(self) -> RenderableType:
+        if not self.events:
+            return Text("no events yet: the fabric is as first seen", style="dim")
+        out = Text(no_wrap=True, overflow="ellipsis")
+        wide = self.size.width >= WIDE
+        for i, ev in enumerate(reversed(self.events)):
+            if i:
+                out.append("\n")
+            g = view.event_glyph(ev.kind)
+            out.append(view.hms(ev.time_ms) if wide else view.hms(ev.time_ms)[:8], style="dim")
+            out.append(f" {g} ", style=GLYPH_STYLE.get(g, ""))
+            out.append(f"{ev.device:<8} ", style="bold")
+            out.append(view.event_text(ev))
+        return out
+
+
+class StatusLine(Widget):
+    """One line: live or paused (with the waiting count), event and device counts."""
+
+    DEFAULT_CSS = "StatusLine { height: 1; }"
+    paused: bool = False
+    waiting: int = 0
+    counts: view.Counts | None = None
+    dropped: int = 0
+
+    def show(self, *, paused: bool, waiting: int, counts: view.Counts, dropped: int = 0) -> None:
+        self.paused, self.waiting, self.counts, self.dropped = paused, waiting, counts, dropped
+        self.refresh()
+
+    def render(self) -> RenderableType:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        if self.paused:
+            t.append(f"⏸ paused, {self.waiting} update{'s' if self.waiting != 1 else ''} waiting", style=f"bold {WARN}")
+        else:
+            t.append("● live", style=f"bold {OK}")
+        c = self.counts
+        if c is not None:
+            t.append(f"  events {c.total} ")
+            t.append(f"−{c.removed} ", style=BAD)
+            t.append(f"+{c.added} ", style=OK)
+            t.append(f"~{c.changed}", style=WARN)
+            glyph, style = ("✓", OK) if c.devices_ok == c.devices else ("!", WARN)
+            t.append(f"  {glyph} devices ok {c.devices_ok}/{c.devices}", style=style)
+        if self.dropped:
+            t.append(f"  ({self.dropped} oldest events dropped)", style="dim")
+        return t
