@@ -1,0 +1,571 @@
+"""``ip route show`` text and ``ip -j route show`` JSON -> ``Route`` records.
+
+Canonical form (the same from text and from JSON of one table):
+
+* ``dst`` is a prefix with length (``default`` -> ``0.0.0.0/0`` / ``::/0``).
+* Omitted defaults are filled: type ``unicast``, table ``main``, protocol
+  ``boot``, scope ``global``, metric ``0`` (iproute2 prints them only with
+  ``-d``, or not at all for metric 0), so ``ip route`` and ``ip -d route`` agree.
+* A single-path route has one Nexthop (weight 1) with the gateway, dev and the
+  next-hop flags (``dead``, ``onlink``, ``linkdown``, ...); route-only flags
+  (``rt_offload``, ``rt_trap``, ``rt_offload_failed``, ``notify``) stay on the
+  route.  A route with neither gateway nor dev has no next hops.
+* Unmodelled attributes go to ``extra`` under the JSON key names, values as
+  text: ``from``, ``tos``, ``expires`` (seconds), ``error``, ``pref``, ``uid``,
+  ``realm``/``realms``, ``as``, ``nh_info`` (normalised ``ip nexthop`` text),
+  metrics (``mtu``, ``advmss``, ``rtt`` in ms, ``congctl``, ``features``, ...).
+  Text-only details (``mtu lock``) add a ``locked`` entry.
+* Family comes from the addresses, then ``pref`` (printed for IPv6 only), then
+  the ``family`` argument, else 4.
+
+Text lines are taken with their indentation stripped: continuation lines are
+recognised by their first word (``nexthop``, ``nh_info``, ``cache``), so an
+excerpt indented by its host document parses the same.  ``ip -o`` lines (``\\``
+separators) are split back into lines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anycast_tui.model.types import Nexthop, Route
+from anycast_tui.parse._common import BadValue, address, extra_value, integer, lines_of, load_json, prefix
+from anycast_tui.parse.errors import ParseError
+
+KIND_TEXT = "ip-route"
+KIND_JSON = "ip-route-json"
+
+ROUTE_TYPES = frozenset(
+    {"unicast", "local", "broadcast", "blackhole", "unreachable", "prohibit", "throw", "multicast", "anycast",
+     "nat", "xresolve"}
+)
+# Flags that belong to the route itself (RTM_F_*); every other flag of a single-path route is its next hop's.
+ROUTE_ONLY_FLAGS = frozenset({"notify", "rt_offload", "rt_trap", "rt_offload_failed", "cloned", "cached"})
+KNOWN_FLAGS = frozenset({"dead", "onlink", "pervasive", "offload", "trap", "linkdown", "unresolved"}) | ROUTE_ONLY_FLAGS
+
+# Route metrics (RTA_METRICS): text name -> JSON name where they differ.
+_METRICS = ("mtu", "window", "rtt", "rttvar", "ssthresh", "sstresh", "cwnd", "advmss", "reordering", "hoplimit",
+            "initcwnd", "features", "rto_min", "initrwnd", "quickack", "congctl", "fastopen_no_cookie")
+_TIME_METRICS = frozenset({"rtt", "rttvar", "rto_min"})
+_TEXT_EXTRA_KEYS = frozenset({"from", "tos", "dsfield", "pref", "error", "uid", "realm", "realms", "encap",
+                              "iif", "ttl-propagate", "as", "expires", "nh_info"}) | frozenset(_METRICS)
+_CONTINUATION = frozenset({"nexthop", "nh_info", "cache"})
+_FAMILY_WORDS = {"inet": 4, "inet6": 6}
+
+_Extra = list[tuple[str, str]]
+
+
+def _ms(value: str) -> str:
+    """``10ms`` -> ``10``; ``1.5s`` -> ``1500`` (iproute2 prints RTT-like metrics this way)."""
+    try:
+        if value.endswith("ms"):
+            return str(int(value[:-2]))
+        if value.endswith("s"):
+            return str(round(float(value[:-1]) * 1000))
+    except ValueError:
+        pass
+    return value
+
+
+class _Line:
+    """Token cursor over one text line, raising ParseError with the line's number."""
+
+    __slots__ = ("toks", "i", "lineno", "raw")
+
+    def __init__(self, toks: list[str], lineno: int, raw: str):
+        self.toks = toks
+        self.i = 0
+        self.lineno = lineno
+        self.raw = raw
+
+    def error(self, reason: str) -> ParseError:
+        return ParseError(self.lineno, reason, KIND_TEXT, self.raw)
+
+    def value(self, key: str) -> str:
+        if self.i >= len(self.toks):
+            raise self.error(f"'{key}' without a value")
+        v = self.toks[self.i]
+        self.i += 1
+        return v
+
+    def more(self) -> bool:
+        return self.i < len(self.toks)
+
+    def peek(self) -> str | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+
+def _is_keyword(tok: str | None) -> bool:
+    return tok is None or tok in _TEXT_EXTRA_KEYS or tok in KNOWN_FLAGS or tok in _NH_KEYS or tok in _ROUTE_KEYS
+
+
+_ROUTE_KEYS = frozenset({"via", "dev", "table", "proto", "scope", "src", "metric", "nhid"})
+_NH_KEYS = frozenset({"via", "dev", "weight"})
+
+
+def _gateway(ln: _Line) -> tuple[str, int, int | None]:
+    """After ``via``: ``[inet|inet6] ADDR`` -> (address, its family, explicit family or None)."""
+    tok = ln.value("via")
+    explicit = _FAMILY_WORDS.get(tok)
+    if explicit is not None:
+        tok = ln.value("via " + tok)
+    try:
+        gw, fam = address(tok)
+    except BadValue as exc:
+        raise ln.error(f"bad gateway: {exc}") from None
+    return gw, fam, explicit
+
+
+def _common_attr(key: str, ln: _Line, extra: _Extra, flags: list[str]) -> None:
+    """Attributes shared by route lines and nexthop lines: flags, metrics and other extras."""
+    if key in KNOWN_FLAGS:
+        flags.append(key)
+        return
+    if key in _METRICS:
+        v = ln.value(key)
+        if v == "lock":
+            v = ln.value(key + " lock")
+            extra.append(("locked", key))
+        if key in _TIME_METRICS:
+            v = _ms(v)
+        elif key == "sstresh":
+            key = "ssthresh"
+        extra.append((key, v))
+        return
+    if key == "expires":
+        v = ln.value(key)
+        extra.append(("expires", v[:-3] if v.endswith("sec") else v))
+        return
+    if key == "dsfield":
+        extra.append(("tos", ln.value(key)))
+        return
+    if key == "as":
+        v = ln.value(key)
+        if v == "to":
+            v = ln.value("as to")
+        extra.append(("as", v))
+        return
+    if key in _TEXT_EXTRA_KEYS:
+        extra.append((key, ln.value(key)))
+        return
+    # Unknown word: a key with a value unless it is last or followed by a keyword (then a flag).
+    nxt = ln.peek()
+    if _is_keyword(nxt):
+        flags.append(key)
+    else:
+        extra.append((key, ln.value(key)))
+
+
+class _Pending:
+    """A route whose continuation lines (``nexthop``, ``nh_info``, ``cache``) may still follow."""
+
+    __slots__ = ("lineno", "raw", "type", "dst", "fam_hint", "table", "protocol", "scope", "metric", "prefsrc",
+                 "nhid", "gw", "gw_fam", "gw_explicit", "dev", "flags", "extra", "nexthops", "pref6")
+
+    def __init__(self, ln: _Line):
+        self.lineno = ln.lineno
+        self.raw = ln.raw
+        toks = ln.toks
+        head = toks[0]
+        self.type = "unicast"
+        if head in ROUTE_TYPES:
+            self.type = head
+            ln.i = 1
+            if not ln.more():
+                raise ln.error(f"route type '{head}' without a destination")
+            head = toks[1]
+        ln.i += 1
+        if head != "default":
+            try:
+                self.dst, self.fam_hint = prefix(head)
+            except BadValue:
+                raise ln.error(f"unexpected token {head!r} in route") from None
+        else:
+            self.dst, self.fam_hint = "default", None
+        self.table = "main"
+        self.protocol = "boot"
+        self.scope = "global"
+        self.metric = 0
+        self.prefsrc: str | None = None
+        self.nhid: int | None = None
+        self.gw: str | None = None
+        self.gw_fam: int | None = None
+        self.gw_explicit: int | None = None
+        self.dev: str | None = None
+        self.flags: list[str] = []
+        self.extra: _Extra = []
+        self.nexthops: list[Nexthop] | None = None
+        self.pref6 = False
+        while ln.more():
+            key = toks[ln.i]
+            ln.i += 1
+            if key == "via":
+                self.gw, self.gw_fam, self.gw_explicit = _gateway(ln)
+            elif key == "dev":
+                self.dev = ln.value(key)
+            elif key == "table":
+                self.table = ln.value(key)
+            elif key == "proto":
+                self.protocol = ln.value(key)
+            elif key == "scope":
+                self.scope = ln.value(key)
+            elif key == "src":
+                v = ln.value(key)
+                try:
+                    self.prefsrc = address(v)[0]
+                except BadValue as exc:
+                    raise ln.error(f"bad src: {exc}") from None
+            elif key == "metric":
+                try:
+                    self.metric = integer(ln.value(key), "metric")
+                except BadValue as exc:
+                    raise ln.error(str(exc)) from None
+            elif key == "nhid":
+                try:
+                    self.nhid = integer(ln.value(key), "nhid")
+                except BadValue as exc:
+                    raise ln.error(str(exc)) from None
+            else:
+                if key == "pref":
+                    self.pref6 = True
+                _common_attr(key, ln, self.extra, self.flags)
+
+    def continuation(self, ln: _Line, nexthop_cache: dict) -> None:
+        head = ln.toks[0]
+        ln.i = 1
+        if head == "nexthop":
+            if self.nexthops is None:
+                self.nexthops = []
+            self.nexthops.append(_text_nexthop(ln, nexthop_cache))
+        elif head == "nh_info":
+            self.extra.append(("nh_info", _nh_info_text(ln)))
+        else:  # cache [<flags,...>] [attributes]
+            rest = ln.toks[1:]
+            if len(rest) == 1 and rest[0].startswith("<") and rest[0].endswith(">"):
+                self.extra.append(("cache", rest[0][1:-1]))
+            else:
+                self.extra.append(("cache", " ".join(rest)))
+
+    def finish(self, family: int | None) -> Route:
+        fam = self.fam_hint
+        if fam is None and self.gw_fam is not None:
+            # ``via inet6 X`` (RTA_VIA) is printed only when the gateway's family differs from the route's.
+            fam = self.gw_fam if self.gw_explicit is None else 10 - self.gw_explicit
+        if fam is None and self.prefsrc is not None:
+            fam = address(self.prefsrc)[1]
+        if fam is None and self.nexthops:
+            for nh in self.nexthops:
+                if nh.gateway is not None and nh.gateway_family is None:
+                    fam = address(nh.gateway)[1]
+                    break
+        if fam is None:
+            fam = 6 if self.pref6 else (family or 4)
+        dst = self.dst if self.dst != "default" else prefix("default", fam)[0]
+        route_flags = self.flags
+        if self.nexthops is not None:
+            nhs = tuple(self.nexthops)
+        elif self.gw is not None or self.dev is not None:
+            nh_flags = tuple(f for f in self.flags if f not in ROUTE_ONLY_FLAGS)
+            route_flags = [f for f in self.flags if f in ROUTE_ONLY_FLAGS]
+            gw_family = self.gw_explicit if self.gw_explicit is not None and self.gw_explicit != fam else None
+            nhs = (Nexthop(self.gw, self.dev, 1, nh_flags, gw_family),)
+        else:
+            nhs = ()
+        return Route(dst, fam, self.type, self.table, self.protocol, self.scope, self.metric, self.prefsrc,
+                     self.nhid, nhs, tuple(route_flags), tuple(self.extra))
+
+
+def _text_nexthop(ln: _Line, cache: dict) -> Nexthop:
+    gw = dev = None
+    gw_family = None
+    weight = 1
+    flags: list[str] = []
+    extra: _Extra = []
+    while ln.more():
+        key = ln.toks[ln.i]
+        ln.i += 1
+        if key == "via":
+            gw, _, explicit = _gateway(ln)
+            gw_family = explicit
+        elif key == "dev":
+            dev = ln.value(key)
+        elif key == "weight":
+            try:
+                weight = integer(ln.value(key), "weight")
+            except BadValue as exc:
+                raise ln.error(str(exc)) from None
+        else:
+            _common_attr(key, ln, extra, flags)
+    k = (gw, dev, weight, tuple(flags), gw_family, tuple(extra))
+    nh = cache.get(k)
+    if nh is None:
+        nh = cache[k] = Nexthop(gw, dev, weight, k[3], gw_family, k[5])
+    return nh
+
+
+def _nh_info_text(ln: _Line) -> str:
+    from anycast_tui.parse.nexthop import format_entry, parse_ip_nexthop
+
+    body = " ".join(ln.toks[1:])
+    try:
+        table = parse_ip_nexthop(body)
+    except ParseError as exc:
+        raise ln.error(f"bad nh_info: {exc.reason}") from None
+    entries = (*table.objects, *table.groups)
+    return format_entry(entries[0]) if len(entries) == 1 else body
+
+
+def parse_ip_route(text: str, *, family: int | None = None) -> list[Route]:
+    """Parse ``ip [-6] [-d] [-o] route show [table all]`` text."""
+    lines = lines_of(text, KIND_TEXT)
+    routes: list[Route] = []
+    pending: _Pending | None = None
+    cache: dict = {}
+    for lineno, raw in enumerate(lines, 1):
+        segments = raw.split("\\") if "\\" in raw else (raw,)
+        for seg in segments:
+            toks = seg.split()
+            if not toks:
+                continue
+            ln = _Line(toks, lineno, raw)
+            if toks[0] in _CONTINUATION:
+                if pending is None:
+                    raise ln.error(f"'{toks[0]}' line before any route")
+                pending.continuation(ln, cache)
+                continue
+            if pending is not None:
+                routes.append(_finish(pending, family, cache))
+            pending = _Pending(ln)
+    if pending is not None:
+        routes.append(_finish(pending, family, cache))
+    return routes
+
+
+def _finish(p: _Pending, family: int | None, cache: dict) -> Route:
+    r = p.finish(family)
+    if r.nexthops and len(r.nexthops) > 1 or (p.nexthops is not None):
+        # Multipath next hops were interned before the family was known: drop a redundant explicit family.
+        nhs = tuple(_same_family(nh, r.family, cache) for nh in r.nexthops)
+        if nhs != r.nexthops:
+            r = Route(r.dst, r.family, r.type, r.table, r.protocol, r.scope, r.metric, r.prefsrc, r.nhid, nhs,
+                      r.flags, r.extra)
+    return r
+
+
+def _same_family(nh: Nexthop, family: int, cache: dict) -> Nexthop:
+    if nh.gateway_family is None or nh.gateway_family != family:
+        return nh
+    k = (nh.gateway, nh.dev, nh.weight, nh.flags, None, nh.extra)
+    got = cache.get(k)
+    if got is None:
+        got = cache[k] = Nexthop(nh.gateway, nh.dev, nh.weight, nh.flags, None, nh.extra)
+    return got
+
+
+# --------------------------------------------------------------------------- JSON
+
+_JSON_ROUTE_KEYS = frozenset({"type", "dst", "gateway", "via", "dev", "table", "protocol", "scope", "metric",
+                              "prefsrc", "nhid", "flags", "nexthops"})
+_JSON_NH_KEYS = frozenset({"gateway", "via", "dev", "weight", "flags"})
+_JSON_METRIC_NAMES = {"congestion": "congctl", "sstresh": "ssthresh"}
+
+
+def _json_extra(key: str, value: Any, out: _Extra, where: str) -> None:
+    if key == "metrics":
+        items = value if isinstance(value, list) else [value]
+        for m in items:
+            if not isinstance(m, dict):
+                out.append(("metrics", extra_value(m)))
+                continue
+            for mk, mv in m.items():
+                if mv is None and mk not in _METRICS:  # features: {"ecn": null}
+                    out.append(("features", mk))
+                else:
+                    out.append((_JSON_METRIC_NAMES.get(mk, mk), extra_value(mv)))
+        return
+    if key == "flow" and isinstance(value, dict):
+        if "from" in value:
+            out.append(("realms", f"{value.get('from')}/{value.get('to')}"))
+        else:
+            out.append(("realm", extra_value(value.get("to"))))
+        return
+    if key == "cache" and isinstance(value, list) and all(isinstance(c, str) for c in value):
+        out.append(("cache", ",".join(value)))
+        return
+    if key == "newdst":
+        out.append(("as", extra_value(value)))
+        return
+    if key == "nh_info" and isinstance(value, dict):
+        from anycast_tui.parse.nexthop import entry_from_json, format_entry
+
+        try:
+            out.append(("nh_info", format_entry(entry_from_json(value, 0))))
+        except ParseError as exc:
+            raise ParseError(0, f"{where}: bad nh_info: {exc.reason}", KIND_JSON) from None
+        return
+    out.append((key, extra_value(value)))
+
+
+def _json_gateway(obj: dict, where: str) -> tuple[str | None, int | None, int | None]:
+    gw = obj.get("gateway")
+    if gw is not None:
+        if not isinstance(gw, str):
+            raise ParseError(0, f"{where}: bad gateway {gw!r}", KIND_JSON)
+        try:
+            g, fam = address(gw)
+        except BadValue as exc:
+            raise ParseError(0, f"{where}: bad gateway: {exc}", KIND_JSON) from None
+        return g, fam, None
+    via = obj.get("via")
+    if via is None:
+        return None, None, None
+    if not isinstance(via, dict) or not isinstance(via.get("host"), str):
+        raise ParseError(0, f"{where}: bad via {via!r}", KIND_JSON)
+    explicit = _FAMILY_WORDS.get(via.get("family"))  # type: ignore[arg-type]
+    try:
+        g, fam = address(via["host"])
+    except BadValue as exc:
+        raise ParseError(0, f"{where}: bad via: {exc}", KIND_JSON) from None
+    return g, fam, explicit if explicit is not None else fam
+
+
+def _flags(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(f, str) for f in value):
+        raise ParseError(0, f"{where}: bad flags {value!r}", KIND_JSON)
+    return tuple(value)
+
+
+def _str(obj: dict, key: str, default: Any, where: str) -> Any:
+    v = obj.get(key, default)
+    if v is default:
+        return v
+    if isinstance(v, bool) or not isinstance(v, (str, int)):
+        raise ParseError(0, f"{where}: bad {key} {v!r}", KIND_JSON)
+    return str(v)
+
+
+def _json_nexthops(items: Any, where: str, cache: dict) -> tuple[list[Nexthop], list[int | None]]:
+    if not isinstance(items, list):
+        raise ParseError(0, f"{where}: bad nexthops {items!r}", KIND_JSON)
+    out: list[Nexthop] = []
+    fams: list[int | None] = []
+    for n, nh in enumerate(items):
+        w = f"{where} nexthop {n}"
+        if not isinstance(nh, dict):
+            raise ParseError(0, f"{w}: expected an object", KIND_JSON)
+        gw_raw = nh.get("gateway")
+        dev = nh.get("dev")
+        weight = nh.get("weight", 1)
+        flags = nh.get("flags")
+        if nh.keys() <= _JSON_NH_KEYS and "via" not in nh and type(weight) is int and isinstance(flags, list):
+            try:
+                key = (gw_raw, dev, weight, *flags)
+                got = cache.get(key)
+            except TypeError:  # unhashable garbage
+                got = None
+                key = None
+            if got is not None:
+                out.append(got[0])
+                fams.append(got[1])
+                continue
+        else:
+            key = None
+        gw, gfam, explicit = _json_gateway(nh, w)
+        if dev is not None and not isinstance(dev, str):
+            raise ParseError(0, f"{w}: bad dev {dev!r}", KIND_JSON)
+        try:
+            weight = integer(weight, "weight")
+        except BadValue as exc:
+            raise ParseError(0, f"{w}: {exc}", KIND_JSON) from None
+        extra: _Extra = []
+        for k, v in nh.items():
+            if k not in _JSON_NH_KEYS:
+                _json_extra(k, v, extra, w)
+        rec = Nexthop(gw, dev, weight, _flags(flags, w), explicit, tuple(extra))
+        if key is not None:
+            cache[key] = (rec, gfam)
+        out.append(rec)
+        fams.append(gfam if explicit is None else None)
+    return out, fams
+
+
+def _json_route(obj: dict, idx: int, family: int | None, cache: dict) -> Route:
+    where = f"route {idx}"
+    get = obj.get
+    dst_raw = get("dst")
+    if not isinstance(dst_raw, str):
+        raise ParseError(0, f"{where}: missing or bad dst {dst_raw!r}", KIND_JSON)
+    rtype = get("type", "unicast")
+    if not isinstance(rtype, str):
+        raise ParseError(0, f"{where}: bad type {rtype!r}", KIND_JSON)
+    fam: int | None = None
+    if dst_raw != "default":
+        try:
+            dst, fam = prefix(dst_raw)
+        except BadValue as exc:
+            raise ParseError(0, f"{where}: bad dst: {exc}", KIND_JSON) from None
+    gw, gfam, explicit = _json_gateway(obj, where)
+    dev = get("dev")
+    if dev is not None and not isinstance(dev, str):
+        raise ParseError(0, f"{where}: bad dev {dev!r}", KIND_JSON)
+    prefsrc = get("prefsrc")
+    if prefsrc is not None:
+        try:
+            prefsrc, pfam = address(prefsrc) if isinstance(prefsrc, str) else (_bad(where, "prefsrc", prefsrc))
+        except BadValue as exc:
+            raise ParseError(0, f"{where}: bad prefsrc: {exc}", KIND_JSON) from None
+    metric = get("metric", 0)
+    nhid = get("nhid")
+    try:
+        metric = integer(metric, "metric")
+        if nhid is not None:
+            nhid = integer(nhid, "nhid")
+    except BadValue as exc:
+        raise ParseError(0, f"{where}: {exc}", KIND_JSON) from None
+    flags = _flags(get("flags"), where)
+    extra: _Extra = []
+    for k, v in obj.items():
+        if k not in _JSON_ROUTE_KEYS:
+            _json_extra(k, v, extra, where)
+    mp = get("nexthops")
+    mp_fams: list[int | None] = []
+    if mp is not None:
+        nhs_list, mp_fams = _json_nexthops(mp, where, cache)
+    if fam is None:
+        if gfam is not None:
+            fam = gfam if explicit is None else 10 - explicit
+        elif prefsrc is not None:
+            fam = address(prefsrc)[1]
+        else:
+            fam = next((f for f in mp_fams if f is not None), None)
+        if fam is None:
+            fam = 6 if "pref" in obj else (family or 4)
+        dst = prefix("default", fam)[0]
+    route_flags = flags
+    if mp is not None:
+        nhs = tuple(nh if nh.gateway_family != fam else _drop_family(nh, cache) for nh in nhs_list)
+    elif gw is not None or dev is not None:
+        route_flags = tuple(f for f in flags if f in ROUTE_ONLY_FLAGS)
+        nh_flags = tuple(f for f in flags if f not in ROUTE_ONLY_FLAGS)
+        nhs = (Nexthop(gw, dev, 1, nh_flags, explicit if explicit != fam else None),)
+    else:
+        nhs = ()
+    return Route(dst, fam, rtype, _str(obj, "table", "main", where), _str(obj, "protocol", "boot", where),
+                 _str(obj, "scope", "global", where), metric, prefsrc, nhid, nhs, route_flags, tuple(extra))
+
+
+def _bad(where: str, key: str, value: Any) -> tuple[str, int]:
+    raise ParseError(0, f"{where}: bad {key} {value!r}", KIND_JSON)
+
+
+def _drop_family(nh: Nexthop, cache: dict) -> Nexthop:
+    return Nexthop(nh.gateway, nh.dev, nh.weight, nh.flags, None, nh.extra)
+
+
+def parse_ip_route_json(text: str, *, family: int | None = None) -> list[Route]:
+    """Parse ``ip -j [-d] route show`` (a JSON array, or one object as some tools print)."""
+    items = load_json(text, KIND_JSON)
+    cache: dict = {}
+    return [_json_route(obj, i, family, cache) for i, obj in enumerate(items)]
