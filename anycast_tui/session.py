@@ -6,13 +6,14 @@ drive the same object.  The poller runs as asyncio tasks on the caller's loop.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Callable
 
 from anycast_tui.collect.inventory import Inventory
 from anycast_tui.collect.poller import Poller
 from anycast_tui.model.timeline import Timeline
-from anycast_tui.model.types import FabricSnapshot, Health
+from anycast_tui.model.types import Event, FabricSnapshot, Health
 
 DEFAULT_PREFIXES = ("192.0.2.53/32",)
 
@@ -61,3 +62,23 @@ class LiveSession:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+async def follow(session: LiveSession, seconds: float, emit: Callable[[Event], None]) -> int:
+    """Run ``session`` for ``seconds`` and hand every new event to ``emit``; the number of events."""
+    seen = 0
+
+    def on_change(change) -> None:  # noqa: ANN001 - timeline Change
+        nonlocal seen
+        for ev in change.events:
+            seen += 1
+            emit(ev)
+
+    unsubscribe = session.timeline.subscribe(on_change)
+    try:
+        await session.start()
+        await asyncio.sleep(seconds)
+    finally:
+        unsubscribe()
+        await session.stop()
+    return seen

@@ -236,6 +236,11 @@ def event_glyph(kind: EventKind) -> str:
     return "~"
 
 
+def event_line(ev: Event) -> str:
+    """One plain line: ``HH:MM:SS.mmm glyph device detail`` (headless output)."""
+    return f"{hms(ev.time_ms)} {event_glyph(ev.kind)} {ev.device} {event_text(ev)}"
+
+
 def event_text(ev: Event) -> str:
     """The event's detail without the leading device name (the log has a device column)."""
     d = ev.detail

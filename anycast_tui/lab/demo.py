@@ -1,0 +1,132 @@
+"""The demo fabric: the simulated fabric served over real SSH on 127.0.0.1, plus its scenario.
+
+``fail(name)`` makes a device really go away: the simulator drops it (its
+neighbours lose their next hops) and its SSH endpoint stops listening, so the
+poller sees connection refused.  ``restore(name)`` brings both back.  Keys and
+known_hosts live in a private temporary directory removed by ``stop()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from anycast_tui.collect.inventory import Inventory
+from anycast_tui.lab.sshserver import CommandResult, SSHFarm
+from anycast_tui.model.types import Role
+
+log = logging.getLogger(__name__)
+
+DEFAULT = object()  # sentinel: the scenario module's default demo scenario
+
+
+def _role(name: str) -> Role:
+    for prefix, role in (("spine", Role.SPINE), ("leaf", Role.LEAF), ("server", Role.SERVER),
+                         ("client", Role.CLIENT)):
+        if name.startswith(prefix):
+            return role
+    return Role.OTHER
+
+
+class DemoFabric:
+    """SimFabric + SSHFarm + ScenarioRunner; an async context manager."""
+
+    def __init__(self, workdir: Path | None = None, scenario: Any = DEFAULT, interval_s: float = 1.0,
+                 sim: Any = None) -> None:
+        from anycast_tui.lab.sim import SimFabric
+
+        self.interval_s = interval_s
+        self.sim = sim if sim is not None else SimFabric()
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="atui-demo-"))
+        self.workdir.chmod(0o700)
+        self.farm = SSHFarm({name: self._handler(name) for name in self.devices}, workdir=self.workdir)
+        self.failed: set[str] = set()
+        self._scenario = scenario
+        self.runner: Any = None
+        self._runner_task: asyncio.Task[Any] | None = None
+
+    # ------------------------------------------------------------------ fabric
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        return tuple(self.sim.devices)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Devices the TUI's number keys fail and restore: the leaves, in order."""
+        return tuple(sorted(n for n in self.devices if _role(n) is Role.LEAF))
+
+    def roles(self) -> dict[str, Role]:
+        return {n: _role(n) for n in self.devices}
+
+    def _handler(self, name: str):
+        def handle(command: str) -> CommandResult:
+            r = self.sim.handle(name, command)
+            return r if isinstance(r, CommandResult) else CommandResult(r.stdout, r.stderr, r.exit_status)
+        return handle
+
+    def inventory(self) -> Inventory:
+        """The inventory a LiveSession polls (every endpoint on 127.0.0.1)."""
+        return self.farm.inventory(self.roles(), poll_interval_s=self.interval_s, command_timeout_s=3.0,
+                                   connect_timeout_s=3.0, backoff_base_s=min(1.0, self.interval_s),
+                                   backoff_max_s=max(2.0, 2 * self.interval_s))
+
+    def is_failed(self, name: str) -> bool:
+        return name in self.failed
+
+    async def fail(self, name: str) -> None:
+        """The device disappears: removed from the simulated fabric and its SSH endpoint refuses."""
+        if name not in self.farm.endpoints:
+            raise KeyError(name)
+        self.sim.fail_device(name)
+        self.failed.add(name)
+        await self.farm.endpoints[name].stop()
+
+    async def restore(self, name: str) -> None:
+        """The device is back in the fabric and answers SSH again (same port and host key)."""
+        if name not in self.farm.endpoints:
+            raise KeyError(name)
+        ep = self.farm.endpoints[name]
+        port = ep.port
+        await ep.start()
+        if ep.port != port:  # the old port was taken: the inventory would be wrong
+            log.warning("%s came back on port %d instead of %d", name, ep.port, port)
+            self.farm.write_known_hosts()
+        self.sim.restore_device(name)
+        self.failed.discard(name)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await self.farm.start()
+        scenario = self._scenario
+        if scenario is DEFAULT:
+            from anycast_tui.lab import scenario as sc
+
+            scenario = sc.default_scenario()
+        if scenario is not None:
+            from anycast_tui.lab.scenario import ScenarioRunner
+
+            self.runner = ScenarioRunner(scenario, self)
+            self._runner_task = asyncio.create_task(self.runner.run(), name="demo scenario")
+
+    async def stop(self) -> None:
+        task, self._runner_task = self._runner_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self.farm.stop()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    async def __aenter__(self) -> "DemoFabric":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
