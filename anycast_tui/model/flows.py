@@ -1,0 +1,199 @@
+"""Flow sets: CSV files, synthetic client populations and the seed document's sample flows.
+
+CSV format: a header naming at least ``proto,src,sport,dst,dport`` (any order),
+optionally ``ingress`` (device the flow enters at) and ``group`` (a label tying
+related flows together, e.g. an FTP control and data connection).  ``proto``
+is ``tcp``, ``udp``, ``icmp`` or a protocol number.  Blank lines and lines
+starting with ``#`` are comments; every other malformed line is an error
+naming its line number: nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.types import Flow
+from anycast_tui.parse.errors import ParseError
+
+KIND = "flows-csv"
+REQUIRED = ("proto", "src", "sport", "dst", "dport")
+OPTIONAL = ("ingress", "group")
+PROTO_NAMES = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132}
+PROTO_LABELS = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp"}
+
+# The seed document's two sample flows (cl-ecmpcalc on spine02): one client, UDP to DNS.
+SAMPLE_CLIENT = "203.0.113.10"
+SAMPLE_SERVICE = "192.0.2.53"
+SAMPLE_SPORTS = (32700, 31884)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowMeta:
+    """Per-flow columns that are not hash inputs: ``ingress`` and ``group`` (object arrays, None when absent)."""
+
+    ingress: np.ndarray | None = None
+    group: np.ndarray | None = None
+
+
+def proto_number(text: str) -> int:
+    """``tcp`` → 6, ``17`` → 17; ValueError on anything else."""
+    t = text.strip().lower()
+    if t in PROTO_NAMES:
+        return PROTO_NAMES[t]
+    if t.isdigit() and 0 <= int(t) <= 255:
+        return int(t)
+    raise ValueError(f"unknown protocol {text!r} (tcp, udp, icmp or a number 0-255)")
+
+
+def proto_label(number: int) -> str:
+    return PROTO_LABELS.get(int(number), str(int(number)))
+
+
+def _port(text: str, name: str) -> int:
+    t = text.strip()
+    if not t.isdigit() or not 0 <= int(t) <= 65535:
+        raise ValueError(f"{name} must be a port number 0-65535, not {text!r}")
+    return int(t)
+
+
+def _addr(text: str, name: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise ValueError(f"{name} is not an IP address: {text!r}") from None
+
+
+def parse_flows_csv(text: str) -> tuple[FlowArray, FlowMeta]:
+    """Parse CSV text (see module doc); raises ParseError with the 1-based line number."""
+    lines = text.splitlines()
+    header: list[str] | None = None
+    flows: list[Flow] = []
+    for lineno, raw in enumerate(lines, start=1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        try:
+            cells = next(csv.reader([raw]))
+        except csv.Error as exc:
+            raise ParseError(lineno, f"bad CSV: {exc}", KIND, raw) from None
+        cells = [c.strip() for c in cells]
+        if header is None:
+            header = [c.lower() for c in cells]
+            missing = [c for c in REQUIRED if c not in header]
+            unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
+            if missing:
+                raise ParseError(lineno, f"header lacks column(s) {', '.join(missing)} "
+                                 f"(need {','.join(REQUIRED)})", KIND, raw)
+            if unknown:
+                raise ParseError(lineno, f"unknown column(s) {', '.join(unknown)}", KIND, raw)
+            if len(set(header)) != len(header):
+                raise ParseError(lineno, "duplicate column in header", KIND, raw)
+            continue
+        if len(cells) != len(header):
+            raise ParseError(lineno, f"expected {len(header)} fields, got {len(cells)}", KIND, raw)
+        row = dict(zip(header, cells))
+        try:
+            src = _addr(row["src"], "src")
+            dst = _addr(row["dst"], "dst")
+            if ipaddress.ip_address(src).version != ipaddress.ip_address(dst).version:
+                raise ValueError("src and dst are of different address families")
+            flow = Flow(proto=proto_number(row["proto"]), src=src, sport=_port(row["sport"], "sport"),
+                        dst=dst, dport=_port(row["dport"], "dport"),
+                        ingress=row.get("ingress") or None, group=row.get("group") or None)
+        except ValueError as exc:
+            raise ParseError(lineno, str(exc), KIND, raw) from None
+        flows.append(flow)
+    if header is None:
+        raise ParseError(0, f"empty flow file (need a header {','.join(REQUIRED)})", KIND)
+    return flows_to_array(flows)
+
+
+def flows_to_array(flows: list[Flow]) -> tuple[FlowArray, FlowMeta]:
+    """FlowArray plus the ingress/group columns of ``flows``."""
+    arr = FlowArray.from_flows(flows)
+    ingress = np.array([f.ingress for f in flows], dtype=object) if any(f.ingress for f in flows) else None
+    group = np.array([f.group for f in flows], dtype=object) if any(f.group for f in flows) else None
+    return arr, FlowMeta(ingress=ingress, group=group)
+
+
+def read_flows_csv(source: str | os.PathLike[str]) -> tuple[FlowArray, FlowMeta]:
+    """Read a flows CSV from a path, or parse it when ``source`` is CSV text (contains a newline or comma)."""
+    if isinstance(source, str) and ("\n" in source or "," in source):
+        return parse_flows_csv(source)
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ParseError(0, "not a text file", KIND) from None
+    return parse_flows_csv(text)
+
+
+def write_flows_csv(flows: FlowArray, meta: FlowMeta | None = None, path: str | os.PathLike[str] | None = None) -> str:
+    """CSV text of ``flows`` (written to ``path`` when given); round-trips through :func:`parse_flows_csv`."""
+    meta = meta or FlowMeta()
+    cols = list(REQUIRED) + [c for c in OPTIONAL if getattr(meta, c) is not None]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for i in range(len(flows)):
+        f = flows.flow(i)
+        row = [proto_label(f.proto), f.src, f.sport, f.dst, f.dport]
+        for c in cols[5:]:
+            v = getattr(meta, c)[i]
+            row.append("" if v is None else v)
+        w.writerow(row)
+    text = buf.getvalue()
+    if path is not None:
+        Path(path).write_text(text, encoding="utf-8")
+    return text
+
+
+def synthetic_flows(n_clients: int, n_flows: int, *, dst: str = SAMPLE_SERVICE, tcp_share: float = 0.5,
+                    dports: tuple[int, ...] = (53, 443), seed: int = 1) -> FlowArray:
+    """``n_flows`` flows from ``n_clients`` clients in 203.0.113.0/24 to ``dst``.
+
+    Client i has address 203.0.113.(1 + i % 254): beyond 254 clients addresses
+    are reused and clients differ by their source ports only.  Each flow picks
+    its client, a source port in 1024-65535, TCP with probability
+    ``tcp_share`` (else UDP) and a destination port from ``dports``, all from
+    a generator seeded with ``seed`` (same arguments, same flows).
+    """
+    if n_clients < 1 or n_flows < 0:
+        raise ValueError("need at least one client and a non-negative flow count")
+    if not 0.0 <= tcp_share <= 1.0:
+        raise ValueError("tcp_share must be within 0..1")
+    if not dports:
+        raise ValueError("need at least one destination port")
+    rng = np.random.default_rng(seed)
+    client = rng.integers(0, n_clients, size=n_flows)
+    host = (1 + client % 254).astype(np.uint8)
+    dst_ip = ipaddress.ip_address(dst)
+    if dst_ip.version != 4:
+        raise ValueError("synthetic flows use IPv4 clients (203.0.113.0/24): dst must be IPv4")
+    src = np.zeros((n_flows, 4), dtype=np.uint8)
+    src[:, :3] = (203, 0, 113)
+    src[:, 3] = host
+    proto = np.where(rng.random(n_flows) < tcp_share, 6, 17).astype(np.uint8)
+    sport = rng.integers(1024, 65536, size=n_flows).astype(np.uint16)
+    dport = np.asarray(dports, dtype=np.uint16)[rng.integers(0, len(dports), size=n_flows)]
+    return flowarray_v4(src, np.frombuffer(dst_ip.packed, dtype=np.uint8), proto, sport, dport)
+
+
+def flowarray_v4(src4: np.ndarray, dst4: np.ndarray, proto: np.ndarray, sport: np.ndarray,
+                 dport: np.ndarray) -> FlowArray:
+    """FlowArray of IPv4 flows from (n,4) / (4,) address bytes and port/proto columns."""
+    n = len(proto)
+    dst = np.broadcast_to(np.asarray(dst4, dtype=np.uint8), (n, 4))
+    return FlowArray.from_columns(np.full(n, 4, dtype=np.uint8), proto, src4, dst, sport, dport)
+
+
+def sample_flows() -> FlowArray:
+    """The seed document's two flows: client UDP sport 32700 and 31884 to 192.0.2.53 port 53."""
+    return FlowArray.from_flows([Flow(proto=17, src=SAMPLE_CLIENT, sport=p, dst=SAMPLE_SERVICE, dport=53)
+                                 for p in SAMPLE_SPORTS])

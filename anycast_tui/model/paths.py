@@ -1,0 +1,218 @@
+"""Follow flows hop by hop through a fabric, to the device that answers them.
+
+A flow enters at its ingress device; each device places it with its own
+tables and hash settings (:mod:`anycast_tui.model.placement`); a next hop's
+gateway address resolves to the device holding that address on an interface.
+A flow ends where it is delivered locally (the anycast server that answers
+it), dropped, finds no route, leaves the known fabric (a gateway no collected
+device holds) or exceeds the hop limit (a loop).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.placement import (CompiledDevice, HashCache, Outcome, PLACEMENTS, compile_device, place)
+from anycast_tui.model.types import DeviceState, FabricSnapshot
+
+MAX_HOPS = 16
+
+
+class PathOutcome(enum.IntEnum):
+    DELIVERED = 0  # dst is local on the final device
+    DROPPED = 1  # blackhole / unreachable / prohibit route
+    NO_ROUTE = 2
+    EXITED = 3  # next hop is not a collected device
+    LOOP = 4  # still forwarding after MAX_HOPS
+    NO_DEVICE = 5  # ingress is not a collected device
+
+
+@dataclass(frozen=True, slots=True)
+class PathResult:
+    """Per flow: where it ended and how it got there.
+
+    ``final`` indexes ``terminals`` (labels such as ``server03``,
+    ``leaf01 via 198.18.0.9 dev eth1``, ``leaf02: blackhole``, ``loop``);
+    ``hops`` holds device indexes (into ``devices``) per hop, −1 after the end;
+    ``edges`` holds the next hop taken at each hop (index into ``edge_labels``:
+    (device, gateway, dev)), −1 where none.
+    """
+
+    devices: tuple[str, ...]
+    final: np.ndarray  # int32 → terminals
+    terminals: tuple[str, ...]
+    outcome: np.ndarray  # uint8 PathOutcome
+    hops: np.ndarray  # (n, H) int16 → devices
+    edges: np.ndarray  # (n, H) int32 → edge_labels
+    edge_labels: tuple[tuple[str, str | None, str | None], ...]
+    placement: np.ndarray  # uint8 worst placement along the path
+    reason: np.ndarray  # int16 → reasons (first doubt met on the path)
+    reasons: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.final)
+
+    def final_labels(self) -> np.ndarray:
+        return np.asarray(self.terminals, dtype=object)[self.final]
+
+    def final_device(self) -> np.ndarray:
+        """Device name per flow where it was delivered, else None."""
+        names = np.asarray(self.terminals, dtype=object)
+        out = names[self.final]
+        out[self.outcome != PathOutcome.DELIVERED] = None
+        return out
+
+    def path(self, i: int) -> list[str]:
+        return [self.devices[d] for d in self.hops[i] if d >= 0]
+
+    def placement_of(self, i: int):
+        return PLACEMENTS[int(self.placement[i])]
+
+
+class _Labels:
+    def __init__(self) -> None:
+        self.items: list = []
+        self.ix: dict = {}
+
+    def code(self, item) -> int:
+        c = self.ix.get(item)
+        if c is None:
+            c = self.ix[item] = len(self.items)
+            self.items.append(item)
+        return c
+
+
+def address_map(snapshot: FabricSnapshot) -> dict[str, str]:
+    """Interface address → device name (first device wins when an address is held twice)."""
+    owners: dict[str, str] = {}
+    for name in sorted(snapshot.devices):
+        for itf in snapshot.devices[name].interfaces:
+            for a in itf.addresses:
+                owners.setdefault(a.local, name)
+    return owners
+
+
+class Tracer:
+    """Compiled devices of one snapshot plus a hash cache for one FlowArray; trace() many times."""
+
+    def __init__(self, snapshot: FabricSnapshot, flows: FlowArray, cache: HashCache | None = None,
+                 compiled: Mapping[int, CompiledDevice] | None = None):
+        self.snapshot = snapshot
+        self.flows = flows
+        self.cache = cache or HashCache(flows)
+        self.devices = tuple(sorted(snapshot.devices))
+        self.dev_ix = {d: i for i, d in enumerate(self.devices)}
+        self.owners = address_map(snapshot)
+        self._compiled: dict[int, CompiledDevice] = dict(compiled or {})
+
+    def compiled(self, state: DeviceState) -> CompiledDevice:
+        """Compiled tables, shared between snapshots that hold the very same DeviceState object."""
+        cd = self._compiled.get(id(state))
+        if cd is None or cd.state is not state:
+            cd = self._compiled[id(state)] = compile_device(state)
+        return cd
+
+    def ingress_codes(self, ingress: str | np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+        if ingress is None:
+            raise ValueError("no ingress device given")
+        if isinstance(ingress, str):
+            return np.full(len(rows), self.dev_ix.get(ingress, -1), dtype=np.int32)
+        arr = np.asarray(ingress)
+        if arr.dtype.kind in "iu":
+            return arr[rows].astype(np.int32)
+        names = arr[rows]
+        uniq, inv = np.unique(names.astype(str), return_inverse=True)
+        codes = np.array([self.dev_ix.get(u, -1) for u in uniq], dtype=np.int32)
+        return codes[inv]
+
+    def trace(self, ingress: str | np.ndarray, rows: np.ndarray | None = None) -> PathResult:
+        """Follow ``rows`` of the flows (all when None) from ``ingress`` (a name, or one per flow)."""
+        rows = np.arange(len(self.flows)) if rows is None else np.asarray(rows)
+        n = len(rows)
+        terminals, edges, reasons = _Labels(), _Labels(), _Labels()
+        reasons.code("")
+        cur = self.ingress_codes(ingress, rows)
+        final = np.full(n, -1, dtype=np.int32)
+        outcome = np.full(n, PathOutcome.LOOP, dtype=np.uint8)
+        placement = np.zeros(n, dtype=np.uint8)
+        reason = np.zeros(n, dtype=np.int16)
+        hop_cols: list[np.ndarray] = []
+        edge_cols: list[np.ndarray] = []
+        bad = cur < 0
+        if bad.any():
+            final[bad] = terminals.code("unknown ingress")
+            outcome[bad] = PathOutcome.NO_DEVICE
+            cur[bad] = -1
+        for _ in range(MAX_HOPS):
+            active = np.nonzero(cur >= 0)[0]
+            if not len(active):
+                break
+            hop_col = np.full(n, -1, dtype=np.int16)
+            edge_col = np.full(n, -1, dtype=np.int32)
+            hop_col[active] = cur[active]
+            nxt = np.full(n, -1, dtype=np.int32)
+            for d in np.unique(cur[active]):
+                idx = active[cur[active] == d]
+                name = self.devices[d]
+                cd = self.compiled(self.snapshot.devices[name])
+                placed = place(cd, self.flows, rows[idx], cache=self.cache)
+                pl = placed.placement
+                worse = pl > placement[idx]
+                if worse.any():
+                    rcodes = np.array([reasons.code(r) for r in placed.reasons], dtype=np.int16)
+                    reason[idx[worse]] = rcodes[placed.reason[worse]]
+                    placement[idx[worse]] = pl[worse]
+                for ci in np.unique(placed.choice):
+                    sub = idx[placed.choice == ci]
+                    c = placed.choices[ci]
+                    if c.outcome == Outcome.FORWARD:
+                        edge_col[sub] = edges.code((name, c.gateway, c.dev))
+                        owner = self.owners.get(c.gateway) if c.gateway else None
+                        if owner is None and c.gateway is None:
+                            owner = self._direct_owner(rows[sub])
+                        if owner is None:
+                            final[sub] = terminals.code(f"{name} {c.label}")
+                            outcome[sub] = PathOutcome.EXITED
+                        else:
+                            nxt[sub] = self.dev_ix[owner]
+                    elif c.outcome == Outcome.LOCAL:
+                        final[sub] = terminals.code(name)
+                        outcome[sub] = PathOutcome.DELIVERED
+                    elif c.outcome == Outcome.DROP:
+                        final[sub] = terminals.code(f"{name}: {c.label}")
+                        outcome[sub] = PathOutcome.DROPPED
+                    else:
+                        final[sub] = terminals.code(f"{name}: no route")
+                        outcome[sub] = PathOutcome.NO_ROUTE
+            hop_cols.append(hop_col)
+            edge_cols.append(edge_col)
+            cur = nxt
+        looping = cur >= 0
+        if looping.any():
+            final[looping] = terminals.code("loop")
+            outcome[looping] = PathOutcome.LOOP
+        hops = np.stack(hop_cols, axis=1) if hop_cols else np.full((n, 0), -1, dtype=np.int16)
+        edge_arr = np.stack(edge_cols, axis=1) if edge_cols else np.full((n, 0), -1, dtype=np.int32)
+        return PathResult(self.devices, final, tuple(terminals.items), outcome, hops, edge_arr,
+                          tuple(edges.items), placement, reason, tuple(reasons.items))
+
+    def _direct_owner(self, rows_ix: np.ndarray) -> str | None:
+        """A directly connected route (no gateway): the device holding the flows' dst, if one dst and one owner."""
+        import ipaddress
+
+        dst = np.asarray(self.flows.dst)[np.asarray(rows_ix)]
+        if not len(dst) or not (dst == dst[0]).all():
+            return None
+        f = self.flows.flow(int(rows_ix[0]))
+        return self.owners.get(str(ipaddress.ip_address(f.dst)))
+
+
+def trace(snapshot: FabricSnapshot, flows: FlowArray, ingress: str | np.ndarray, *,
+          cache: HashCache | None = None) -> PathResult:
+    """Follow every flow from ``ingress`` (one device name, or a name/index per flow) to where it ends."""
+    return Tracer(snapshot, flows, cache).trace(ingress)

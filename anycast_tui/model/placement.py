@@ -1,0 +1,433 @@
+"""Where one device sends each flow: route lookup, then the next hop the route's mapping picks.
+
+Per device: the local table first (the device's own addresses, ``local`` and
+``broadcast`` routes), then the main table; longest prefix wins, lowest metric
+among equals, and a route whose next hops are all unusable is skipped (as the
+kernel's FIB lookup does).  The chosen route then gives a next hop:
+
+* plain multipath route → hash-threshold over its next hops in route order
+  (``dead`` always unusable, ``linkdown`` unusable with ignore_routes_with_linkdown);
+* ``nhid`` → the nexthop object, or its group: ``mpath`` → hash-threshold,
+  ``resilient`` → the device's bucket table (hash % buckets), simulated from the
+  weights when no table was collected; ``modulo-n`` / ``maglev`` are what-if
+  group types made by :func:`anycast_tui.model.impact.with_mapping`;
+* single next hop → that next hop; blackhole/unreachable/prohibit/throw → dropped;
+  local → delivered here.
+
+Vectorised: flows are grouped by the route they hit and each group is mapped with numpy.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from anycast_tui.model.hashing import FlowArray, Placement, linux_multipath_hash
+from anycast_tui.model.mapping import hash_threshold_bounds as threshold_bounds, maglev_table
+from anycast_tui.model.resilient import ResilientGroup
+from anycast_tui.model.types import DeviceState, HashSettings, NexthopGroup, NexthopObject, Route
+
+EXACT, APPROXIMATE, UNKNOWN = 0, 1, 2  # placement codes, ordered by doubt (combine with max)
+PLACEMENTS: tuple[Placement, ...] = (Placement.EXACT, Placement.APPROXIMATE, Placement.UNKNOWN)
+
+SEED_REASON = "hash seed is 0 (random per boot): set net.ipv4.fib_multipath_hash_seed or ask the device"
+SIMULATED_REASON = "resilient group without a bucket table: buckets simulated from the weights"
+ASIC_REASON = "hardware forwarding on {platform}: the ASIC hash differs from the kernel's"
+NEIGH_REASON = "fib_multipath_use_neigh=1: next hops with failed neighbours are skipped (neighbours not collected)"
+POLICY_REASON = "hash policy {policy} is not modelled (0, 1 and 3 are)"
+MODELLED_POLICIES = (0, 1, 3)
+HARDWARE_PLATFORMS = frozenset({"cumulus", "sonic"})
+WHATIF_GROUP_TYPES = ("modulo-n", "maglev")  # group types only what-if snapshots carry
+MAGLEV_SIZE = 4093  # lookup table size for maglev what-ifs (prime, ≫ members)
+
+
+class Outcome(enum.IntEnum):
+    FORWARD = 0  # sent to a next hop
+    LOCAL = 1  # delivered here (local address / local route)
+    DROP = 2  # blackhole, unreachable, prohibit, throw
+    NO_ROUTE = 3  # no route matched
+
+
+class PlacementError(ValueError):
+    """The device's tables are inconsistent (a route names a missing nexthop group, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One possible answer of a device for a flow."""
+
+    outcome: Outcome
+    gateway: str | None = None
+    dev: str | None = None
+    route: str | None = None  # the matched prefix
+    nhid: int | None = None  # the nexthop object chosen, when the route uses one
+    detail: str = ""  # route type for drops, "local address" ...
+
+    @property
+    def label(self) -> str:
+        if self.outcome is Outcome.FORWARD:
+            parts = [f"via {self.gateway}"] if self.gateway else []
+            if self.dev:
+                parts.append(f"dev {self.dev}")
+            return " ".join(parts) or "forward"
+        if self.outcome is Outcome.LOCAL:
+            return "local"
+        if self.outcome is Outcome.DROP:
+            return self.detail or "dropped"
+        return "no route"
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A device's answer per flow: ``choice`` indexes ``choices``, ``reason`` indexes ``reasons``."""
+
+    choice: np.ndarray  # int32
+    choices: tuple[Choice, ...]
+    placement: np.ndarray  # uint8: EXACT / APPROXIMATE / UNKNOWN
+    reason: np.ndarray  # int16, 0 = no doubt
+    reasons: tuple[str, ...]
+
+    def outcome(self) -> np.ndarray:
+        table = np.array([c.outcome for c in self.choices] or [0], dtype=np.uint8)
+        return table[self.choice]
+
+    def gateway(self) -> np.ndarray:
+        return np.array([c.gateway for c in self.choices] + [None], dtype=object)[self.choice]
+
+    def dev(self) -> np.ndarray:
+        return np.array([c.dev for c in self.choices] + [None], dtype=object)[self.choice]
+
+    def placements(self) -> list[Placement]:
+        return [PLACEMENTS[p] for p in self.placement]
+
+
+# --------------------------------------------------------------------------- hashes
+
+
+class HashCache:
+    """Multipath hashes of one FlowArray per hash setting, computed once (both families)."""
+
+    def __init__(self, flows: FlowArray):
+        self.flows = flows
+        self._done: dict[tuple[int, int, int], np.ndarray] = {}
+        fam = np.asarray(flows.family)
+        self._v6 = fam == 6
+        self._has4 = bool((~self._v6).any())
+        self._has6 = bool(self._v6.any())
+
+    def _one(self, policy: int, fields: int, seed: int) -> np.ndarray:
+        key = (policy, fields, seed)
+        if key not in self._done:
+            if seed == 0 or policy not in MODELLED_POLICIES:  # placement says UNKNOWN for these
+                self._done[key] = np.zeros(len(self.flows), dtype=np.uint32)
+                return self._done[key]
+            h = linux_multipath_hash(self.flows, policy=policy, seed=seed, fields=fields)
+            self._done[key] = np.asarray(h, dtype=np.uint32)
+        return self._done[key]
+
+    def get(self, s: HashSettings) -> np.ndarray:
+        """uint32 hashes of every flow under ``s`` (IPv4 flows by policy/fields, IPv6 by policy6/fields6)."""
+        if not self._has6:
+            return self._one(s.policy, s.fields, s.seed)
+        if not self._has4:
+            return self._one(s.policy6, s.fields6, s.seed)
+        if (s.policy, s.fields) == (s.policy6, s.fields6):
+            return self._one(s.policy, s.fields, s.seed)
+        return np.where(self._v6, self._one(s.policy6, s.fields6, s.seed), self._one(s.policy, s.fields, s.seed))
+
+
+# --------------------------------------------------------------------------- mapping primitives
+
+
+def threshold_pick(hashes: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Index of the first member whose bound ≥ hash (members with bound −1 never win)."""
+    live = np.nonzero(bounds >= 0)[0]
+    pos = np.searchsorted(bounds[live], hashes.astype(np.int64), side="left")
+    return live[np.minimum(pos, len(live) - 1)]
+
+
+# --------------------------------------------------------------------------- compiled device
+
+
+@dataclass(slots=True)
+class _Decision:
+    route: Route
+    kind: str  # "fixed" | "threshold" | "modulo" | "table"
+    choices: np.ndarray  # int32 choice index per member (fixed: one)
+    bounds: np.ndarray | None = None  # threshold: per member
+    table: np.ndarray | None = None  # table: member index per bucket
+    placement: int = EXACT
+    reason: str = ""
+
+    @property
+    def hashed(self) -> bool:
+        return self.kind != "fixed"
+
+
+def _prefix(route: Route) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(route.dst, strict=False)
+
+
+@dataclass(slots=True)
+class CompiledDevice:
+    """A device's tables ready for vectorised lookups."""
+
+    state: DeviceState
+    choices: list[Choice] = field(default_factory=list)
+    decisions: list[_Decision] = field(default_factory=list)
+    # per family: tables in lookup order, each a list of (network, decision index) longest first
+    tables: dict[int, list[list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int]]]] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=lambda: [""])
+    _choice_ix: dict[Choice, int] = field(default_factory=dict)
+
+    def choice(self, c: Choice) -> int:
+        if c not in self._choice_ix:
+            self._choice_ix[c] = len(self.choices)
+            self.choices.append(c)
+        return self._choice_ix[c]
+
+    def reason_code(self, text: str) -> int:
+        if text not in self.reasons:
+            self.reasons.append(text)
+        return self.reasons.index(text)
+
+
+def _usable(flags: tuple[str, ...], hs: HashSettings) -> bool:
+    return "dead" not in flags and not ("linkdown" in flags and hs.ignore_routes_with_linkdown)
+
+
+def _hash_doubt(state: DeviceState) -> tuple[int, str]:
+    if state.device.platform in HARDWARE_PLATFORMS:
+        return UNKNOWN, ASIC_REASON.format(platform=state.device.platform)
+    if state.hash.seed == 0:
+        return UNKNOWN, SEED_REASON
+    for p in (state.hash.policy, state.hash.policy6):
+        if p not in MODELLED_POLICIES:
+            return UNKNOWN, POLICY_REASON.format(policy=p)
+    return EXACT, ""
+
+
+def _object_choice(cd: CompiledDevice, obj: NexthopObject, route: Route) -> Choice:
+    if obj.blackhole:
+        return Choice(Outcome.DROP, route=route.dst, nhid=obj.id, detail="blackhole")
+    return Choice(Outcome.FORWARD, obj.gateway, obj.dev, route.dst, obj.id)
+
+
+def _group_decision(cd: CompiledDevice, route: Route, group: NexthopGroup,
+                    objects: dict[int, NexthopObject]) -> _Decision | None:
+    hs = cd.state.hash
+    members = []
+    for m in group.members:
+        obj = objects.get(m.id)
+        if obj is None:
+            raise PlacementError(f"nexthop group {group.id} names nexthop {m.id}, which is not in the nexthop table")
+        members.append((m, obj))
+    usable = [_usable(o.flags, hs) for _, o in members]
+    if not any(usable):
+        return None
+    ch = np.array([cd.choice(_object_choice(cd, o, route)) for _, o in members], dtype=np.int32)
+    weights = [m.weight for m, _ in members]
+    placement, reason = _hash_doubt(cd.state)
+    if len(members) == 1:
+        return _Decision(route, "fixed", ch)
+    if group.type == "mpath":
+        return _Decision(route, "threshold", ch, bounds=threshold_bounds(weights, usable),
+                         placement=placement, reason=reason)
+    if group.type == "modulo-n":
+        live = np.nonzero(usable)[0]
+        return _Decision(route, "modulo", ch[live], placement=placement, reason=reason)
+    if group.type == "maglev":
+        live = [i for i, u in enumerate(usable) if u]
+        table = maglev_table([f"{members[i][1].gateway}|{members[i][1].dev}" for i in live],
+                             [weights[i] for i in live], size=MAGLEV_SIZE).astype(np.int32)
+        return _Decision(route, "table", ch[live], table=table, placement=placement, reason=reason)
+    if group.type == "resilient":
+        ids = [m.id for m, _ in members]
+        nb = group.buckets or len(group.bucket_table) or 128
+        if group.bucket_table and len(group.bucket_table) == nb and {b.nhid for b in group.bucket_table} <= set(ids):
+            table = np.empty(nb, dtype=np.int32)
+            pos = {nid: i for i, nid in enumerate(ids)}
+            for b in group.bucket_table:
+                table[b.index] = pos[b.nhid]
+            return _Decision(route, "table", ch, table=table, placement=placement, reason=reason)
+        live = [i for i, u in enumerate(usable) if u]
+        sim = ResilientGroup.create(live, [weights[i] for i in live], num_buckets=nb)
+        table = sim.table.astype(np.int32)
+        if placement == EXACT:
+            placement, reason = APPROXIMATE, SIMULATED_REASON
+        return _Decision(route, "table", ch, table=table, placement=placement, reason=reason)
+    return _Decision(route, "threshold", ch, bounds=threshold_bounds(weights, usable), placement=UNKNOWN,
+                     reason=f"unknown nexthop group type {group.type!r}: treated as hash-threshold")
+
+
+_DROP_TYPES = {"blackhole", "unreachable", "prohibit", "throw", "multicast", "nat"}
+_LOCAL_TYPES = {"local", "broadcast", "anycast"}
+
+
+def _route_decision(cd: CompiledDevice, route: Route, objects: dict[int, NexthopObject],
+                    groups: dict[int, NexthopGroup]) -> _Decision | None:
+    """The decision a route makes, or None when it cannot be used (all next hops unusable, unknown type)."""
+    hs = cd.state.hash
+    if route.type in _LOCAL_TYPES:
+        return _Decision(route, "fixed", np.array([cd.choice(Choice(Outcome.LOCAL, route=route.dst,
+                                                                     detail=route.type))], dtype=np.int32))
+    if route.type in _DROP_TYPES:
+        return _Decision(route, "fixed", np.array([cd.choice(Choice(Outcome.DROP, route=route.dst,
+                                                                     detail=route.type))], dtype=np.int32))
+    if route.type != "unicast":
+        return None
+    if route.nhid is not None:
+        if route.nhid in groups:
+            return _group_decision(cd, route, groups[route.nhid], objects)
+        if route.nhid in objects:
+            obj = objects[route.nhid]
+            if not _usable(obj.flags, hs):
+                return None
+            return _Decision(route, "fixed", np.array([cd.choice(_object_choice(cd, obj, route))], dtype=np.int32))
+        raise PlacementError(f"route {route.dst} names nhid {route.nhid}, which is not in the nexthop table "
+                             f"(give the device's 'ip -j nexthop show')")
+    nhs = route.nexthops
+    if not nhs:
+        return None
+    usable = [_usable(nh.flags, hs) for nh in nhs]
+    if not any(usable):
+        return None
+    ch = np.array([cd.choice(Choice(Outcome.FORWARD, nh.gateway, nh.dev, route.dst)) for nh in nhs], dtype=np.int32)
+    if len(nhs) == 1:
+        return _Decision(route, "fixed", ch)
+    placement, reason = _hash_doubt(cd.state)
+    if placement == EXACT and hs.use_neigh:
+        placement, reason = APPROXIMATE, NEIGH_REASON
+    return _Decision(route, "threshold", ch, bounds=threshold_bounds([nh.weight for nh in nhs], usable),
+                     placement=placement, reason=reason)
+
+
+def compile_device(state: DeviceState) -> CompiledDevice:
+    """Resolve every usable route of ``state`` to a decision; raises PlacementError on inconsistent tables."""
+    cd = CompiledDevice(state)
+    objects = {o.id: o for o in state.nexthops.objects}
+    groups = {g.id: g for g in state.nexthops.groups}
+    local: list[Route] = []
+    for itf in state.interfaces:
+        for a in itf.addresses:
+            if "tentative" in a.flags or "dadfailed" in a.flags:
+                continue
+            local.append(Route(dst=f"{a.local}/{32 if a.family == 4 else 128}", family=a.family, type="local",
+                               table="local"))
+    by_table: dict[tuple[int, str], list[tuple[int, int, ipaddress.IPv4Network | ipaddress.IPv6Network, int]]] = {}
+    for order, route in enumerate([*local, *state.routes]):
+        table = route.table or "main"
+        if table not in ("local", "main"):
+            continue
+        dec = _route_decision(cd, route, objects, groups)
+        if dec is None:
+            continue
+        net = _prefix(route)
+        cd.decisions.append(dec)
+        by_table.setdefault((net.version, table), []).append(
+            (-net.prefixlen, route.metric or 0, net, len(cd.decisions) - 1))
+    for fam in (4, 6):
+        tables = []
+        for name in ("local", "main"):
+            rows = sorted(by_table.get((fam, name), []), key=lambda r: (r[0], r[1]))
+            seen: set = set()
+            entries = []
+            for _, _, net, di in rows:
+                if net in seen:
+                    continue  # same prefix, higher metric: never chosen
+                seen.add(net)
+                entries.append((net, di))
+            tables.append(entries)
+        cd.tables[fam] = tables
+    return cd
+
+
+# --------------------------------------------------------------------------- lookup
+
+
+def _dst_words(flows: FlowArray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Destination addresses of ``rows`` as two uint64 words (big-endian halves; IPv4 in the high word's top 32 bits)."""
+    d = np.ascontiguousarray(np.asarray(flows.dst)[rows], dtype=np.uint8)
+    hi = d[:, :8].copy().view(">u8").astype(np.uint64).ravel()
+    lo = d[:, 8:].copy().view(">u8").astype(np.uint64).ravel()
+    return hi, lo
+
+
+def _net_words(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int, int, int]:
+    if net.version == 4:
+        v = int(net.network_address) << 32
+        m = (int(net.netmask) << 32) if net.prefixlen else 0
+        return v, 0, m, 0
+    v, m = int(net.network_address), int(net.netmask)
+    return v >> 64, v & (2**64 - 1), m >> 64, m & (2**64 - 1)
+
+
+def lookup(cd: CompiledDevice, flows: FlowArray, rows: np.ndarray) -> np.ndarray:
+    """Decision index per row (−1: no route): local table first, then main, longest prefix first."""
+    out = np.full(len(rows), -1, dtype=np.int32)
+    fam = np.asarray(flows.family)[rows]
+    for version in (4, 6):
+        sel = np.nonzero(fam == version)[0]
+        if not len(sel):
+            continue
+        hi, lo = _dst_words(flows, rows[sel])
+        res = np.full(len(sel), -1, dtype=np.int32)
+        for entries in cd.tables.get(version, []):
+            for net, di in entries:
+                open_ = res < 0
+                if not open_.any():
+                    break
+                vh, vl, mh, ml = _net_words(net)
+                hit = open_ & ((hi & np.uint64(mh)) == np.uint64(vh))
+                if ml:
+                    hit &= (lo & np.uint64(ml)) == np.uint64(vl)
+                res[hit] = di
+        out[sel] = res
+    return out
+
+
+def place(state: DeviceState | CompiledDevice, flows: FlowArray, rows: np.ndarray | None = None, *,
+          cache: HashCache | None = None) -> Placed:
+    """The answer of one device for ``flows`` (or the ``rows`` of it) arriving from outside (forwarding path)."""
+    cd = state if isinstance(state, CompiledDevice) else compile_device(state)
+    rows = np.arange(len(flows)) if rows is None else np.asarray(rows)
+    n = len(rows)
+    dec_ix = lookup(cd, flows, rows)
+    no_route = cd.choice(Choice(Outcome.NO_ROUTE))
+    choice = np.full(n, no_route, dtype=np.int32)
+    placement = np.zeros(n, dtype=np.uint8)
+    reason = np.zeros(n, dtype=np.int16)
+    if n == 0:
+        return Placed(choice, tuple(cd.choices), placement, reason, tuple(cd.reasons))
+    order = np.argsort(dec_ix, kind="stable")
+    sorted_ix = dec_ix[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ix[1:] != sorted_ix[:-1]])
+    ends = np.r_[starts[1:], n]
+    hashes = None
+    for s, e in zip(starts, ends):
+        di = int(sorted_ix[s])
+        if di < 0:
+            continue
+        idx = order[s:e]
+        dec = cd.decisions[di]
+        if dec.hashed:
+            if hashes is None:
+                cache = cache or HashCache(flows)
+                hashes = cache.get(cd.state.hash)
+            h = hashes[rows[idx]]
+            if dec.kind == "threshold":
+                member = threshold_pick(h, dec.bounds)
+            elif dec.kind == "modulo":
+                member = (h % np.uint32(len(dec.choices))).astype(np.intp)
+            else:
+                member = dec.table[(h % np.uint32(len(dec.table))).astype(np.intp)]
+            choice[idx] = dec.choices[member]
+            placement[idx] = dec.placement
+            reason[idx] = cd.reason_code(dec.reason) if dec.reason else 0
+        else:
+            choice[idx] = dec.choices[0]
+    return Placed(choice, tuple(cd.choices), placement, reason, tuple(cd.reasons))
