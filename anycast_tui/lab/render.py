@@ -138,7 +138,7 @@ def _route_parts(r: Route) -> tuple[list[tuple[str, object, str]], list[Nexthop]
         out.append(("scope", r.scope, f"scope {r.scope} "))
     if r.prefsrc is not None:
         out.append(("prefsrc", r.prefsrc, f"src {r.prefsrc} "))
-    if r.metric is not None:
+    if r.metric is not None and (r.family == 6 or r.metric != 0):  # IPv4 has no RTA_PRIORITY for 0
         out.append(("metric", r.metric, f"metric {r.metric} "))
     fl = order_flags(flags)
     out.append(("flags", fl, "".join(f"{f} " for f in fl)))
@@ -227,7 +227,7 @@ def _tv(seconds: float | int) -> G:
 
 def _nh_tail(protocol: str | None, flags: Sequence[str], extra: Iterable[tuple[str, str]]) -> list[tuple[str, object, str]]:
     out: list[tuple[str, object, str]] = []
-    if protocol is not None:
+    if protocol is not None and protocol != "unspec":  # RTPROT_UNSPEC is not printed
         out.append(("protocol", protocol, f"proto {protocol} "))
     fl = order_flags(flags)
     out.append(("flags", fl, "".join(f"{f} " for f in fl)))
