@@ -1,0 +1,579 @@
+"""Blast radius: which flows an event moves to another server, and what-if events.
+
+A flow *moves* when the end of its path (the server that answers it, or
+where it is dropped / leaves the fabric) differs between ``before`` and
+``after``.  Of the moved flows, TCP ones that were delivered before are reset
+(the new server has no socket); UDP ones just continue.  *Collateral* flows
+are moved flows whose before-path did not traverse the changed element: the
+changed next hop (device + gateway/dev) for next-hop events, the device for
+device events; for a plain snapshot diff (no Change), any device whose state
+differs.  A *split* is a set of related flows (same ``group`` label, else the
+same client address) that ended on one server before and on several after.
+
+What-if mutations build ``after`` from ``before`` (pure; snapshots are frozen):
+:func:`fail_nexthop`, :func:`restore_nexthop`, :func:`fail_device`,
+:func:`set_weight`, :func:`settle_resilient`; :func:`each_single_failure`
+lists every candidate; :func:`compare_mappings` reruns one event under each
+mapping (modulo-N, hash-threshold, resilient, maglev) side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.paths import PathOutcome, PathResult, Tracer, address_map
+from anycast_tui.model.placement import HashCache
+from anycast_tui.model.resilient import ResilientGroup
+from anycast_tui.model.types import (Bucket, DeviceState, FabricSnapshot, GroupMember, NexthopGroup,
+                                     NexthopObject, NexthopTable, Route)
+
+MAPPINGS = ("actual", "hash-threshold", "modulo-n", "resilient", "maglev")
+DEFAULT_BUCKETS = 128  # the kernel's default for resilient groups
+SETTLE_AFTER = 1e9  # seconds: "long after" for settle_resilient
+
+
+class WhatIfError(ValueError):
+    """A what-if event that does not apply to the snapshot (unknown device, no such next hop)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One what-if event: ``kind`` fail_nexthop | restore_nexthop | fail_device | set_weight | settle."""
+
+    kind: str
+    device: str | None = None
+    target: str | None = None  # gateway address or dev name
+    weight: int | None = None
+
+    @property
+    def label(self) -> str:
+        if self.kind == "fail_device":
+            return f"fail {self.device}"
+        if self.kind == "settle":
+            return f"settle resilient groups{' on ' + self.device if self.device else ''}"
+        verb = {"fail_nexthop": "fail", "restore_nexthop": "restore", "set_weight": "weight"}[self.kind]
+        extra = f" = {self.weight}" if self.kind == "set_weight" else ""
+        return f"{self.device}: {verb} {self.target}{extra}"
+
+
+# --------------------------------------------------------------------------- mutations
+
+
+def _matches(target: str, gateway: str | None, dev: str | None) -> bool:
+    return target == gateway or target == dev
+
+
+def _device(snapshot: FabricSnapshot, name: str) -> DeviceState:
+    try:
+        return snapshot.devices[name]
+    except KeyError:
+        raise WhatIfError(f"no device {name!r} in the snapshot") from None
+
+
+def _with_device(snapshot: FabricSnapshot, state: DeviceState) -> FabricSnapshot:
+    devices = dict(snapshot.devices)
+    devices[state.device.name] = state
+    return replace(snapshot, devices=devices)
+
+
+def _resilient_after(group: NexthopGroup, members: list[GroupMember]) -> NexthopGroup:
+    """The group after a member change, buckets moved as the kernel moves them."""
+    if group.bucket_table and len(group.bucket_table) == (group.buckets or len(group.bucket_table)):
+        sim = ResilientGroup.from_group(group)
+    else:
+        sim = ResilientGroup.create([m.id for m in group.members], [m.weight for m in group.members],
+                                    num_buckets=group.buckets or DEFAULT_BUCKETS,
+                                    idle_timer=group.idle_timer or 120, unbalanced_timer=group.unbalanced_timer or 0)
+    sim.replace([m.id for m in members], [m.weight for m in members], now=0.0)
+    return _group_from_sim(replace(group, members=tuple(members)), sim)
+
+
+def _group_from_sim(group: NexthopGroup, sim: ResilientGroup) -> NexthopGroup:
+    table = tuple(Bucket(group.id, i, int(nh)) for i, nh in enumerate(sim.table) if nh >= 0)
+    return replace(group, buckets=sim.num_buckets, bucket_table=table)
+
+
+def _edit_device(state: DeviceState, target: str, *, drop: bool = False, weight: int | None = None,
+                 clear: tuple[str, ...] = ()) -> tuple[DeviceState, int]:
+    """Drop / reweight / clear flags of the next hops matching ``target``; returns (state, number touched)."""
+    touched = 0
+
+    def edit_flags(flags: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(f for f in flags if f not in clear)
+
+    # nexthop objects
+    objects = []
+    gone: set[int] = set()
+    reweight: set[int] = set()
+    for o in state.nexthops.objects:
+        if _matches(target, o.gateway, o.dev):
+            if drop:
+                gone.add(o.id)
+                touched += 1
+                continue
+            if weight is not None:
+                reweight.add(o.id)
+                touched += 1
+            if clear and any(f in clear for f in o.flags):
+                o = replace(o, flags=edit_flags(o.flags))
+                touched += 1
+        objects.append(o)
+    groups = []
+    for g in state.nexthops.groups:
+        members = [m for m in g.members if m.id not in gone]
+        members = [replace(m, weight=weight) if m.id in reweight else m for m in members]
+        if not members:
+            gone.add(g.id)
+            continue
+        if list(members) != list(g.members):
+            if g.type == "resilient":
+                g = _resilient_after(g, members)
+            else:
+                g = replace(g, members=tuple(members))
+        groups.append(g)
+    routes = []
+    for r in state.routes:
+        if r.nhid is not None:
+            if r.nhid in gone:
+                continue
+            routes.append(r)
+            continue
+        nhs = []
+        for nh in r.nexthops:
+            if _matches(target, nh.gateway, nh.dev):
+                if drop:
+                    touched += 1
+                    continue
+                if weight is not None:
+                    nh = replace(nh, weight=weight)
+                    touched += 1
+                if clear and any(f in clear for f in nh.flags):
+                    nh = replace(nh, flags=edit_flags(nh.flags))
+                    touched += 1
+            nhs.append(nh)
+        if r.nexthops and not nhs:
+            continue  # the route's last next hop left: the route is withdrawn
+        routes.append(replace(r, nexthops=tuple(nhs)) if len(nhs) != len(r.nexthops) or nhs != list(r.nexthops)
+                      else r)
+    new = replace(state, routes=tuple(routes), nexthops=NexthopTable(tuple(objects), tuple(groups)))
+    return new, touched
+
+
+def fail_nexthop(snapshot: FabricSnapshot, device: str, target: str) -> FabricSnapshot:
+    """``device`` loses every next hop via ``target`` (gateway address or dev name), as on removal."""
+    new, n = _edit_device(_device(snapshot, device), target, drop=True)
+    if not n:
+        raise WhatIfError(f"{device} has no next hop via {target}")
+    return _with_device(snapshot, new)
+
+
+def restore_nexthop(snapshot: FabricSnapshot, device: str, target: str,
+                    reference: FabricSnapshot | None = None) -> FabricSnapshot:
+    """Next hops via ``target`` come back: ``dead``/``linkdown`` flags cleared, or (with ``reference``,
+    a snapshot where they were present) the device's routes and groups holding them restored."""
+    state = _device(snapshot, device)
+    new, n = _edit_device(state, target, clear=("dead", "linkdown"))
+    if reference is not None and device in reference.devices:
+        ref = reference.devices[device]
+        new, m = _restore_from(new, ref, target)
+        n += m
+    if not n:
+        raise WhatIfError(f"{device} has no dead or linkdown next hop via {target}")
+    return _with_device(snapshot, new)
+
+
+def _restore_from(state: DeviceState, ref: DeviceState, target: str) -> tuple[DeviceState, int]:
+    touched = 0
+    routes = {r.key: r for r in state.routes}
+    for r in ref.routes:
+        if any(_matches(target, nh.gateway, nh.dev) for nh in r.nexthops) and routes.get(r.key) != r:
+            routes[r.key] = r
+            touched += 1
+    objects = {o.id: o for o in state.nexthops.objects}
+    for o in ref.nexthops.objects:
+        if _matches(target, o.gateway, o.dev) and o.id not in objects:
+            objects[o.id] = o
+            touched += 1
+    groups = {g.id: g for g in state.nexthops.groups}
+    for g in ref.nexthops.groups:
+        cur = groups.get(g.id)
+        if cur is None:
+            groups[g.id] = g
+        elif [m.id for m in cur.members] != [m.id for m in g.members]:
+            groups[g.id] = _resilient_after(cur, list(g.members)) if g.type == "resilient" else \
+                replace(cur, members=g.members)
+        else:
+            continue
+        touched += 1
+    for r in ref.routes:
+        if r.nhid is not None and r.key not in routes:
+            routes[r.key] = r
+    return replace(state, routes=tuple(routes.values()),
+                   nexthops=NexthopTable(tuple(objects.values()), tuple(groups.values()))), touched
+
+
+def set_weight(snapshot: FabricSnapshot, device: str, target: str, weight: int) -> FabricSnapshot:
+    """Next hops via ``target`` on ``device`` get ``weight`` (UCMP)."""
+    if weight < 1:
+        raise WhatIfError("weight must be at least 1")
+    new, n = _edit_device(_device(snapshot, device), target, weight=weight)
+    if not n:
+        raise WhatIfError(f"{device} has no next hop via {target}")
+    return _with_device(snapshot, new)
+
+
+def device_addresses(state: DeviceState) -> set[str]:
+    return {a.local for itf in state.interfaces for a in itf.addresses}
+
+
+def fail_device(snapshot: FabricSnapshot, name: str) -> FabricSnapshot:
+    """Device ``name`` disappears: every route via one of its addresses loses that next hop everywhere."""
+    addrs = device_addresses(_device(snapshot, name))
+    devices = {}
+    for dname, state in snapshot.devices.items():
+        if dname == name:
+            continue
+        for a in sorted(addrs):
+            state, _ = _edit_device(state, a, drop=True)
+        devices[dname] = state
+    return replace(snapshot, devices=devices)
+
+
+def settle_resilient(snapshot: FabricSnapshot, device: str | None = None) -> FabricSnapshot:
+    """Resilient groups (of ``device``, or all) after their timers ran out: tables balanced."""
+    devices = dict(snapshot.devices)
+    for dname in ([device] if device else sorted(devices)):
+        state = _device(snapshot, dname)
+        groups = []
+        for g in state.nexthops.groups:
+            if g.type == "resilient" and g.bucket_table:
+                sim = ResilientGroup.from_group(g)
+                sim.unbalanced_timer = sim.unbalanced_timer or SETTLE_AFTER / 2
+                sim.advance(SETTLE_AFTER)
+                g = _group_from_sim(g, sim)
+            groups.append(g)
+        devices[dname] = replace(state, nexthops=replace(state.nexthops, groups=tuple(groups)))
+    return replace(snapshot, devices=devices)
+
+
+def apply(snapshot: FabricSnapshot, change: Change) -> FabricSnapshot:
+    """The snapshot after ``change``."""
+    if change.kind == "fail_nexthop":
+        return fail_nexthop(snapshot, change.device or "", change.target or "")
+    if change.kind == "restore_nexthop":
+        return restore_nexthop(snapshot, change.device or "", change.target or "")
+    if change.kind == "fail_device":
+        return fail_device(snapshot, change.device or "")
+    if change.kind == "set_weight":
+        return set_weight(snapshot, change.device or "", change.target or "", change.weight or 1)
+    if change.kind == "settle":
+        return settle_resilient(snapshot, change.device)
+    raise WhatIfError(f"unknown change {change.kind!r}")
+
+
+def each_single_failure(snapshot: FabricSnapshot, *, devices: bool = True) -> list[Change]:
+    """Every next hop of a multipath decision (per device), then every device others route through."""
+    out: list[Change] = []
+    owners = address_map(snapshot)
+    via: set[str] = set()
+    for name in sorted(snapshot.devices):
+        state = snapshot.devices[name]
+        seen: list[str] = []
+        objects = {o.id: o for o in state.nexthops.objects}
+        for r in state.routes:
+            cands: list[tuple[str | None, str | None]] = []
+            if r.nhid is not None:
+                g = state.group(r.nhid)
+                if g is not None and len(g.members) > 1:
+                    cands = [(objects[m.id].gateway, objects[m.id].dev) for m in g.members if m.id in objects]
+            elif len(r.nexthops) > 1:
+                cands = [(nh.gateway, nh.dev) for nh in r.nexthops if not nh.dead]
+            for gw, dev in cands:
+                t = gw or dev
+                if t and t not in seen:
+                    seen.append(t)
+            for nh in r.nexthops:
+                if nh.gateway in owners:
+                    via.add(owners[nh.gateway])
+        for o in state.nexthops.objects:
+            if o.gateway in owners:
+                via.add(owners[o.gateway])
+        out.extend(Change("fail_nexthop", name, t) for t in seen)
+    if devices:
+        out.extend(Change("fail_device", d) for d in sorted(via))
+    return out
+
+
+# --------------------------------------------------------------------------- mapping what-ifs
+
+
+def with_mapping(snapshot: FabricSnapshot, mapping: str, *, buckets: int = DEFAULT_BUCKETS) -> FabricSnapshot:
+    """The snapshot with every multipath decision using ``mapping`` (see MAPPINGS; "actual" = unchanged).
+
+    Plain multipath routes become nexthop groups; resilient groups get a
+    freshly filled (balanced) bucket table, other types drop theirs.
+    """
+    if mapping == "actual":
+        return snapshot
+    gtype = {"hash-threshold": "mpath", "modulo-n": "modulo-n", "resilient": "resilient", "maglev": "maglev"}.get(mapping)
+    if gtype is None:
+        raise WhatIfError(f"unknown mapping {mapping!r} (one of {', '.join(MAPPINGS)})")
+    return replace(snapshot, devices={n: _device_with_mapping(s, gtype, buckets) for n, s in snapshot.devices.items()})
+
+
+def _retype(g: NexthopGroup, gtype: str, buckets: int) -> NexthopGroup:
+    if gtype == "resilient":
+        nb = g.buckets or buckets
+        sim = ResilientGroup.create([m.id for m in g.members], [m.weight for m in g.members], num_buckets=nb)
+        return _group_from_sim(replace(g, type="resilient", buckets=nb), sim)
+    return replace(g, type=gtype, buckets=None, bucket_table=())
+
+
+def _device_with_mapping(state: DeviceState, gtype: str, buckets: int) -> DeviceState:
+    objects = list(state.nexthops.objects)
+    groups = [(_retype(g, gtype, buckets) if len(g.members) > 1 else g) for g in state.nexthops.groups]
+    next_id = max([o.id for o in objects] + [g.id for g in groups] + [0]) + 1
+    routes = []
+    for r in state.routes:
+        usable = [nh for nh in r.nexthops if not nh.dead]
+        if r.nhid is not None or len(r.nexthops) < 2:
+            routes.append(r)
+            continue
+        members = []
+        for nh in usable:
+            objects.append(NexthopObject(next_id, nh.gateway, nh.dev, flags=nh.flags))
+            members.append(GroupMember(next_id, nh.weight))
+            next_id += 1
+        g = _retype(NexthopGroup(next_id, tuple(members)), gtype, buckets)
+        groups.append(g)
+        routes.append(replace(r, nhid=next_id, nexthops=()))
+        next_id += 1
+    return replace(state, routes=tuple(routes), nexthops=NexthopTable(tuple(objects), tuple(groups)))
+
+
+# --------------------------------------------------------------------------- impact
+
+
+@dataclass(frozen=True, slots=True)
+class Impact:
+    """Per-flow masks (bool arrays) and the summaries of one before → after comparison."""
+
+    change: Change | None
+    before: PathResult
+    after: PathResult
+    labels: tuple[str, ...]  # end labels shared by before_end/after_end
+    before_end: np.ndarray  # int32 → labels
+    after_end: np.ndarray
+    moved: np.ndarray
+    tcp_reset: np.ndarray
+    udp: np.ndarray
+    collateral: np.ndarray
+    splits: int  # related-flow sets split across servers
+    split_keys: tuple[str, ...]  # the first few of them
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"flows": int(len(self.moved)), "moved": int(self.moved.sum()), "tcp_reset": int(self.tcp_reset.sum()),
+                "udp": int(self.udp.sum()), "collateral": int(self.collateral.sum()), "splits": self.splits}
+
+    def matrix(self) -> dict[tuple[str, str], int]:
+        """(from, to) → number of moved flows."""
+        if not self.moved.any():
+            return {}
+        n = len(self.labels)
+        pairs = self.before_end[self.moved].astype(np.int64) * n + self.after_end[self.moved]
+        uniq, cnt = np.unique(pairs, return_counts=True)
+        return {(self.labels[int(u) // n], self.labels[int(u) % n]): int(c) for u, c in zip(uniq, cnt)}
+
+    def per_ingress(self, ingress: str | np.ndarray) -> dict[str, dict[str, int]]:
+        """Counts per ingress device."""
+        if isinstance(ingress, str):
+            return {ingress: self.counts}
+        names = np.asarray(ingress).astype(str)
+        out = {}
+        for name in np.unique(names):
+            sel = names == name
+            out[str(name)] = {"flows": int(sel.sum()), "moved": int(self.moved[sel].sum()),
+                              "tcp_reset": int(self.tcp_reset[sel].sum()), "udp": int(self.udp[sel].sum()),
+                              "collateral": int(self.collateral[sel].sum())}
+        return out
+
+
+def _shared_labels(a: PathResult, b: PathResult) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    labels: list[str] = list(a.terminals)
+    ix = {t: i for i, t in enumerate(labels)}
+    for t in b.terminals:
+        if t not in ix:
+            ix[t] = len(labels)
+            labels.append(t)
+    bmap = np.array([ix[t] for t in b.terminals] or [0], dtype=np.int32)
+    return tuple(labels), a.final.astype(np.int32), bmap[b.final]
+
+
+def _merge(base: PathResult, part: PathResult, rows: np.ndarray) -> PathResult:
+    """``base`` with the flows at ``rows`` replaced by ``part`` (label spaces merged)."""
+    def union(x: Sequence, y: Sequence) -> tuple[tuple, np.ndarray]:
+        items = list(x)
+        ix = {v: i for i, v in enumerate(items)}
+        for v in y:
+            if v not in ix:
+                ix[v] = len(items)
+                items.append(v)
+        return tuple(items), np.array([ix[v] for v in y] + [-1], dtype=np.int64)
+
+    terminals, tmap = union(base.terminals, part.terminals)
+    edge_labels, emap = union(base.edge_labels, part.edge_labels)
+    reasons, rmap = union(base.reasons, part.reasons)
+    devices = base.devices
+    if part.devices != devices:
+        devices, dmap = union(base.devices, part.devices)
+    else:
+        dmap = np.r_[np.arange(len(devices)), -1]
+    width = max(base.hops.shape[1], part.hops.shape[1])
+
+    def widen(a: np.ndarray, w: int) -> np.ndarray:
+        if a.shape[1] == w:
+            return a.copy()
+        out = np.full((a.shape[0], w), -1, dtype=a.dtype)
+        out[:, :a.shape[1]] = a
+        return out
+
+    hops = widen(base.hops, width)
+    edges = widen(base.edges, width)
+    hops[rows] = widen(dmap[part.hops].astype(np.int16), width)
+    edges[rows] = widen(emap[part.edges].astype(np.int32), width)
+    final = base.final.copy()
+    final[rows] = tmap[part.final]
+    outcome = base.outcome.copy()
+    outcome[rows] = part.outcome
+    placement = base.placement.copy()
+    placement[rows] = part.placement
+    reason = base.reason.copy()
+    reason[rows] = rmap[part.reason]
+    return PathResult(devices, final, terminals, outcome, hops, edges, edge_labels, placement, reason, reasons)
+
+
+def _changed_devices(before: FabricSnapshot, after: FabricSnapshot) -> set[str]:
+    names = set(before.devices) | set(after.devices)
+    return {n for n in names if before.devices.get(n) is not after.devices.get(n)
+            and before.devices.get(n) != after.devices.get(n)}
+
+
+def _traversed(result: PathResult, change: Change | None, changed: set[str], snapshot: FabricSnapshot) -> np.ndarray:
+    """Flows whose path went through the changed element (see module doc)."""
+    n = len(result)
+    if change is not None and change.kind in ("fail_nexthop", "restore_nexthop", "set_weight"):
+        codes = [i for i, (d, gw, dev) in enumerate(result.edge_labels)
+                 if d == change.device and change.target in (gw, dev)]
+        return np.isin(result.edges, codes).any(axis=1) if codes else np.zeros(n, bool)
+    if change is not None and change.kind == "fail_device":
+        names = {change.device}
+    else:
+        names = changed
+    codes = [i for i, d in enumerate(result.devices) if d in names]
+    return np.isin(result.hops, codes).any(axis=1) if codes else np.zeros(n, bool)
+
+
+def _splits(flows: FlowArray, group: np.ndarray | None, before_end: np.ndarray, after_end: np.ndarray,
+            delivered: np.ndarray, limit: int = 20) -> tuple[int, tuple[str, ...]]:
+    """Related-flow sets (≥2 flows) on one server before and on several after."""
+    if group is not None:
+        keys = np.asarray(group, dtype=object)
+        has = np.array([k is not None for k in keys])
+        names, inv = np.unique(keys[has].astype(str), return_inverse=True)
+        sel = np.flatnonzero(has)
+        label = list(names)
+    else:
+        src = np.ascontiguousarray(flows.src)
+        hi = src[:, :8].copy().view(">u8").ravel()
+        lo = src[:, 8:].copy().view(">u8").ravel()
+        pair = np.stack([hi, lo], axis=1)
+        uniq, inv = np.unique(pair, axis=0, return_inverse=True)
+        inv = inv.ravel()
+        sel = np.arange(len(flows))
+        label = None
+    if not len(sel):
+        return 0, ()
+    g = inv.astype(np.int64)
+    size = np.bincount(g)
+    # a set qualifies if all its flows were delivered before and ended on one server
+    undelivered = np.bincount(g, weights=~delivered[sel], minlength=len(size)) > 0
+    bmin = np.full(len(size), np.iinfo(np.int64).max)
+    bmax = np.full(len(size), -1)
+    np.minimum.at(bmin, g, before_end[sel])
+    np.maximum.at(bmax, g, before_end[sel])
+    amin = np.full(len(size), np.iinfo(np.int64).max)
+    amax = np.full(len(size), -1)
+    np.minimum.at(amin, g, after_end[sel])
+    np.maximum.at(amax, g, after_end[sel])
+    split = (size >= 2) & ~undelivered & (bmin == bmax) & (amin != amax)
+    idx = np.flatnonzero(split)
+    if label is not None:
+        keys_out = tuple(str(label[i]) for i in idx[:limit])
+    else:
+        first = {int(gi): int(r) for r, gi in zip(sel[::-1], g[::-1])}
+        keys_out = tuple(flows.flow(first[int(i)]).src for i in idx[:limit])
+    return int(len(idx)), keys_out
+
+
+def impact(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray, ingress: str | np.ndarray, *,
+           change: Change | None = None, group: np.ndarray | None = None, cache: HashCache | None = None,
+           before_result: PathResult | None = None) -> Impact:
+    """Flows whose end changes between ``before`` and ``after`` (see module doc)."""
+    cache = cache or HashCache(flows)
+    tb = Tracer(before, flows, cache)
+    res_b = before_result if before_result is not None else tb.trace(ingress)
+    changed = _changed_devices(before, after)
+    ta = Tracer(after, flows, cache, compiled=tb._compiled)
+    if set(before.devices) == set(after.devices) and tb.owners == ta.owners:
+        # only flows that visited a changed device can take another path
+        codes = [i for i, d in enumerate(res_b.devices) if d in changed]
+        rows = np.flatnonzero(np.isin(res_b.hops, codes).any(axis=1)) if codes else np.zeros(0, np.int64)
+        res_a = _merge(res_b, ta.trace(ingress, rows), rows) if len(rows) else res_b
+    else:
+        res_a = ta.trace(ingress)
+    labels, b_end, a_end = _shared_labels(res_b, res_a)
+    moved = b_end != a_end
+    proto = np.asarray(flows.proto)
+    delivered = res_b.outcome == PathOutcome.DELIVERED
+    tcp_reset = moved & (proto == 6) & delivered
+    udp = moved & (proto == 17)
+    collateral = moved & ~_traversed(res_b, change, changed, before)
+    n_split, keys = _splits(flows, group, b_end, a_end, delivered)
+    return Impact(change, res_b, res_a, labels, b_end, a_end, moved, tcp_reset, udp, collateral, n_split, keys)
+
+
+@dataclass(frozen=True, slots=True)
+class MappingImpact:
+    name: str
+    moved: int
+    tcp_reset: int
+    udp: int
+    collateral: int
+    impact: Impact | None = dataclasses.field(default=None, repr=False, compare=False)
+
+
+def compare_mappings(before: FabricSnapshot, change: Change, flows: FlowArray, ingress: str | np.ndarray, *,
+                     mappings: Iterable[str] = MAPPINGS, group: np.ndarray | None = None,
+                     cache: HashCache | None = None, keep: bool = False) -> list[MappingImpact]:
+    """The blast radius of ``change`` under each mapping, side by side (``keep`` keeps each Impact)."""
+    cache = cache or HashCache(flows)
+    out = []
+    for name in mappings:
+        b = with_mapping(before, name)
+        a = apply(b, change)
+        imp = impact(b, a, flows, ingress, change=change, group=group, cache=cache)
+        c = imp.counts
+        out.append(MappingImpact(name, c["moved"], c["tcp_reset"], c["udp"], c["collateral"], imp if keep else None))
+    return out
+
+
+def changed_routes(before: DeviceState, after: DeviceState) -> list[Route]:
+    """Routes of ``after`` that differ from ``before`` (for display)."""
+    old = {r.key: r for r in before.routes}
+    return [r for r in after.routes if old.get(r.key) != r]
