@@ -1,0 +1,819 @@
+"""The simulated fabric: a leaf-spine anycast network kept in memory.
+
+Devices: spines, leaves and servers (one or more per leaf, each announcing the
+anycast /32 and /128 by BGP from the host).  State changes recompute the
+routing tables as BGP with multipath converges; :meth:`SimFabric.handle`
+answers the read-only iproute2/sysctl command lines of
+:mod:`anycast_tui.collect.commands` in iproute2's own formats.
+
+Modelling choices (converged state only, no transient ``linkdown`` window):
+
+* paths are shortest hop counts over links whose both ends are up; servers
+  never carry transit; every equal-cost neighbour is a next hop (multipath);
+* the anycast prefix goes up only: a leaf routes it to its own announcing
+  servers, a spine to every leaf that has such a server; a leaf does not take
+  it back from the spines (``leaf_anycast_via_spines`` changes that);
+* a failed device or link drops carrier on the neighbours' ports
+  (``NO-CARRIER``, state DOWN, connected routes ``linkdown``); next hop
+  objects on such ports are gone, as the kernel does on carrier loss.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from anycast_tui.lab import render
+from anycast_tui.lab.sshserver import CommandResult
+from anycast_tui.model.hashing import linux_multipath_hash_one
+from anycast_tui.model.mapping import hash_threshold_one
+from anycast_tui.model.resilient import ResilientGroup
+from anycast_tui.model.types import (
+    Address,
+    Bucket,
+    Device,
+    DeviceState,
+    FabricSnapshot,
+    Flow,
+    GroupMember,
+    HashSettings,
+    Health,
+    HealthStatus,
+    Interface,
+    Nexthop,
+    NexthopGroup,
+    NexthopObject,
+    NexthopTable,
+    Role,
+    Route,
+)
+
+__all__ = ["SimConfig", "SimFabric", "CommandResult", "SimError"]
+
+MAC_OUI = "44:38:39"  # Cumulus
+INFINITE = str(render.INFINITY_LIFE_TIME)
+FOREVER = (("valid_life_time", INFINITE), ("preferred_life_time", INFINITE))
+PORT_EXTRA_TAIL = (("broadcast", "ff:ff:ff:ff:ff:ff"),)
+GROUP4_ID, GROUP6_ID = 200, 206  # resilient groups for the anycast prefix on spines
+NH6_BASE = 100  # nexthop object ids: port N -> N (IPv4), 100+N (IPv6)
+PROTO_NUM = {"tcp": 6, "udp": 17, "icmp": 1, "6": 6, "17": 17, "1": 1}
+
+
+class SimError(ValueError):
+    """A state change that names nothing in the fabric."""
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    spines: int = 2
+    leaves: int = 4
+    servers_per_leaf: int = 1
+    resilient: bool = False
+    buckets: int = 32
+    idle_timer: int = 120
+    unbalanced_timer: int = 0
+    anycast4: str = "192.0.2.53/32"
+    anycast6: str = "2001:db8:53::53/128"
+    client_net: str = "203.0.113.0/24"
+    hash_policy: int = 1
+    leaf_anycast_via_spines: bool = False
+
+
+@dataclass
+class _Port:
+    device: str
+    name: str
+    ifindex: int
+    mac: str
+    addr4: str | None = None  # address/len
+    addr6: str | None = None
+    peer: tuple[str, str] | None = None  # (device, port)
+    link: int | None = None  # index into SimFabric._links
+    brd: str | None = None
+
+
+@dataclass
+class _Node:
+    name: str
+    role: Role
+    index: int
+    lo4: str
+    lo6: str
+    hash: HashSettings
+    ports: dict[str, _Port] = field(default_factory=dict)
+
+
+@dataclass
+class _Link:
+    a: tuple[str, str]
+    b: tuple[str, str]
+    failed: bool = False
+
+
+@dataclass
+class _Rib:
+    routes4: list[Route]
+    routes6: list[Route]
+    local4: list[Route]
+    local6: list[Route]
+    objects: list[NexthopObject]
+    groups: list[NexthopGroup]
+
+
+def _ip(addr_len: str) -> str:
+    return addr_len.split("/")[0]
+
+
+def _net(addr_len: str) -> str:
+    return str(ipaddress.ip_interface(addr_len).network)
+
+
+def _sortkey(r: Route, ifindex: Callable[[str | None], int]) -> tuple:
+    n = ipaddress.ip_network(r.dst)
+    dev = r.nexthops[0].dev if r.nexthops else None
+    # IPv6 dumps (fib6 tree walk) list the default route last
+    return (n.version == 6 and n.prefixlen == 0, int(n.network_address), n.prefixlen, ifindex(dev))
+
+
+class SimFabric:
+    """The whole simulated fabric; every state change bumps :attr:`generation`."""
+
+    def __init__(self, config: SimConfig | None = None, *, clock: Callable[[], float] = time.monotonic):
+        self.config = config or SimConfig()
+        self.clock = clock
+        self.generation = 0
+        self._nodes: dict[str, _Node] = {}
+        self._links: list[_Link] = []
+        self._failed_devices: set[str] = set()
+        self._withdrawn: set[str] = set()
+        self._weights: dict[tuple[str, str, str], int] = {}
+        self._res: dict[tuple[str, int], ResilientGroup] = {}
+        self._ribs: dict[str, _Rib] = {}
+        self._build()
+        self._recompute()
+
+    # ------------------------------------------------------------------ topology
+
+    def _build(self) -> None:
+        c = self.config
+        if c.spines < 1 or c.leaves < 1 or c.servers_per_leaf < 1:
+            raise SimError("a fabric needs at least one spine, one leaf and one server per leaf")
+        names: list[tuple[str, Role]] = [(f"spine{i:02d}", Role.SPINE) for i in range(1, c.spines + 1)]
+        names += [(f"leaf{i:02d}", Role.LEAF) for i in range(1, c.leaves + 1)]
+        names += [(f"server{i:02d}", Role.SERVER) for i in range(1, c.leaves * c.servers_per_leaf + 1)]
+        lo4 = ipaddress.ip_address("198.18.0.0")
+        lo6 = ipaddress.ip_address("2001:db8::")
+        for idx, (name, role) in enumerate(names, start=1):
+            seed = (0x9E3779B1 * idx) & 0xFFFFFFFF or 1
+            hs = HashSettings(policy=c.hash_policy, fields=0x0037, seed=seed, policy6=c.hash_policy, fields6=0x0037)
+            self._nodes[name] = _Node(name, role, idx, str(lo4 + idx), str(lo6 + idx), hs)
+        spines = [n for n, r in names if r is Role.SPINE]
+        leaves = [n for n, r in names if r is Role.LEAF]
+        servers = [n for n, r in names if r is Role.SERVER]
+        for s in spines:  # spine swp1..swpL face the leaves
+            for li, leaf in enumerate(leaves, start=1):
+                self._connect(s, f"swp{li}", leaf, f"swp{spines.index(s) + 1}")
+        for li, leaf in enumerate(leaves):  # leaf swp(S+1).. face its servers
+            for k in range(c.servers_per_leaf):
+                srv = servers[li * c.servers_per_leaf + k]
+                self._connect(leaf, f"swp{c.spines + k + 1}", srv, "eth0")
+        client = ipaddress.ip_network(c.client_net)
+        for si, s in enumerate(spines, start=1):
+            p = self._port(s, f"swp{c.leaves + 1}")
+            p.addr4 = f"{client.network_address + si}/{client.prefixlen}"
+            p.brd = str(client.broadcast_address)
+
+    def _port(self, device: str, name: str) -> _Port:
+        node = self._nodes[device]
+        if name not in node.ports:
+            ifindex = len(node.ports) + 2
+            mac = f"{MAC_OUI}:{node.index >> 8 & 0xFF:02x}:{node.index & 0xFF:02x}:{ifindex:02x}"
+            node.ports[name] = _Port(device, name, ifindex, mac)
+        return node.ports[name]
+
+    def _connect(self, a: str, pa: str, b: str, pb: str) -> None:
+        n = len(self._links)
+        base4 = ipaddress.ip_address("198.19.0.0") + 2 * n
+        base6 = ipaddress.ip_address("2001:db8:1::") + 2 * n
+        x, y = self._port(a, pa), self._port(b, pb)
+        x.addr4, y.addr4 = f"{base4}/31", f"{base4 + 1}/31"
+        x.addr6, y.addr6 = f"{base6}/127", f"{base6 + 1}/127"
+        x.peer, y.peer = (b, pb), (a, pa)
+        x.link = y.link = n
+        self._links.append(_Link((a, pa), (b, pb)))
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        """Every SSH-reachable device name (spines, leaves, servers)."""
+        return tuple(self._nodes)
+
+    def role(self, name: str) -> Role:
+        return self._node(name).role
+
+    def roles(self) -> dict[str, Role]:
+        return {n: v.role for n, v in self._nodes.items()}
+
+    def is_up(self, name: str) -> bool:
+        return self._node(name).name not in self._failed_devices
+
+    def announcing(self) -> tuple[str, ...]:
+        return tuple(n for n in self._servers() if n not in self._withdrawn and n not in self._failed_devices)
+
+    def _node(self, name: str) -> _Node:
+        try:
+            return self._nodes[name]
+        except KeyError:
+            raise SimError(f"no device {name!r}") from None
+
+    def _servers(self) -> list[str]:
+        return [n for n, v in self._nodes.items() if v.role is Role.SERVER]
+
+    def _carrier(self, p: _Port) -> bool:
+        if p.peer is None:
+            return True  # the client segment
+        link = self._links[p.link] if p.link is not None else None
+        return not (link and link.failed) and p.device not in self._failed_devices \
+            and p.peer[0] not in self._failed_devices
+
+    def hash_settings(self, name: str) -> HashSettings:
+        return self._node(name).hash
+
+    def routes(self, name: str, family: int | None = None, *, table: str = "all") -> list[Route]:
+        rib = self._rib(name)
+        out: list[Route] = []
+        for fam, main, local in ((4, rib.routes4, rib.local4), (6, rib.routes6, rib.local6)):
+            if family in (None, fam):
+                out += main if table in ("main", "all") else []
+                out += local if table in ("local", "all") else []
+        return out
+
+    def nexthops(self, name: str) -> NexthopTable:
+        rib = self._rib(name)
+        groups = [replace(g, bucket_table=tuple(self._buckets(name, g.id))) for g in rib.groups]
+        return NexthopTable(tuple(rib.objects), tuple(groups))
+
+    def buckets(self, name: str) -> list[Bucket]:
+        return [b for g in self._rib(name).groups for b in self._buckets(name, g.id)]
+
+    def interfaces(self, name: str) -> list[Interface]:
+        node = self._node(name)
+        lo_addrs = [Address(4, "127.0.0.1", 8, "host", "lo", extra=FOREVER),
+                    Address(4, node.lo4, 32, "global", "lo", extra=FOREVER)]
+        if node.role is Role.SERVER:
+            lo_addrs.append(Address(4, _ip(self.config.anycast4), 32, "global", "lo", extra=FOREVER))
+        lo_addrs.append(Address(6, node.lo6, 128, "global", extra=FOREVER))
+        if node.role is Role.SERVER:
+            lo_addrs.append(Address(6, _ip(self.config.anycast6), 128, "global", extra=FOREVER))
+        lo_addrs.append(Address(6, "::1", 128, "host", extra=FOREVER))
+        common = (("qdisc", "noqueue"), ("linkmode", "DEFAULT"), ("group", "default"), ("txqlen", "1000"))
+        out = [Interface("lo", 1, ("LOOPBACK", "UP", "LOWER_UP"), "UNKNOWN", 65536, "loopback", "00:00:00:00:00:00",
+                         addresses=tuple(lo_addrs), extra=common + (("broadcast", "00:00:00:00:00:00"),))]
+        for p in node.ports.values():
+            up = self._carrier(p)
+            flags = ("BROADCAST", "MULTICAST", "UP", "LOWER_UP") if up else ("NO-CARRIER", "BROADCAST", "MULTICAST", "UP")
+            addrs = []
+            if p.addr4:
+                ip4 = ipaddress.ip_interface(p.addr4)
+                ex = ((("broadcast", p.brd),) if p.brd else ()) + FOREVER
+                addrs.append(Address(4, str(ip4.ip), ip4.network.prefixlen, "global", p.name, extra=ex))
+            if p.addr6:
+                ip6 = ipaddress.ip_interface(p.addr6)
+                addrs.append(Address(6, str(ip6.ip), ip6.network.prefixlen, "global", extra=FOREVER))
+            addrs.append(Address(6, self._lladdr(p), 64, "link", extra=FOREVER))
+            out.append(Interface(p.name, p.ifindex, flags, "UP" if up else "DOWN", 9216, "ether", p.mac,
+                                 addresses=tuple(addrs),
+                                 extra=(("qdisc", "pfifo_fast"),) + common[1:] + PORT_EXTRA_TAIL))
+        return out
+
+    @staticmethod
+    def _lladdr(p: _Port) -> str:
+        b = bytes(int(x, 16) for x in p.mac.split(":"))
+        eui = bytes([b[0] ^ 0x02]) + b[1:3] + b"\xff\xfe" + b[3:]
+        return str(ipaddress.IPv6Address(b"\xfe\x80" + b"\x00" * 6 + eui))
+
+    def device_state(self, name: str) -> DeviceState:
+        node = self._node(name)
+        up = self.is_up(name)
+        return DeviceState(
+            device=Device(name, node.role, "sim"),
+            routes=tuple(self.routes(name)),
+            nexthops=self.nexthops(name),
+            interfaces=tuple(self.interfaces(name)),
+            hash=node.hash,
+            health=Health(HealthStatus.OK if up else HealthStatus.ERROR, error=None if up else "connection refused"),
+        )
+
+    def snapshot(self, taken_at_ms: int | None = None) -> FabricSnapshot:
+        """Every device's state as the model sees it (failed devices included, health ERROR)."""
+        ms = int(time.time() * 1000) if taken_at_ms is None else taken_at_ms
+        return FabricSnapshot(ms, {n: self.device_state(n) for n in self._nodes},
+                              (self.config.anycast4, self.config.anycast6))
+
+    # ------------------------------------------------------------------ state changes
+
+    def _changed(self, what: str) -> str:
+        self.generation += 1
+        self._recompute()
+        return what
+
+    def _link_between(self, a: str, b: str) -> _Link:
+        self._node(a), self._node(b)
+        for link in self._links:
+            if {link.a[0], link.b[0]} == {a, b}:
+                return link
+        raise SimError(f"no link between {a} and {b}")
+
+    def fail_link(self, a: str, b: str) -> str:
+        self._link_between(a, b).failed = True
+        return self._changed(f"link {a} - {b} down")
+
+    def restore_link(self, a: str, b: str) -> str:
+        self._link_between(a, b).failed = False
+        return self._changed(f"link {a} - {b} up")
+
+    def fail_device(self, name: str) -> str:
+        self._node(name)
+        self._failed_devices.add(name)
+        return self._changed(f"{name} failed")
+
+    def restore_device(self, name: str) -> str:
+        self._node(name)
+        self._failed_devices.discard(name)
+        return self._changed(f"{name} restored")
+
+    def withdraw(self, server: str) -> str:
+        if self._node(server).role is not Role.SERVER:
+            raise SimError(f"{server} is not a server")
+        self._withdrawn.add(server)
+        return self._changed(f"{server} withdrew {self.config.anycast4}")
+
+    def announce(self, server: str) -> str:
+        if self._node(server).role is not Role.SERVER:
+            raise SimError(f"{server} is not a server")
+        self._withdrawn.discard(server)
+        return self._changed(f"{server} announced {self.config.anycast4}")
+
+    def set_weight(self, device: str, prefix: str, nexthop_dev: str, weight: int) -> str:
+        node = self._node(device)
+        if nexthop_dev not in node.ports:
+            raise SimError(f"{device} has no port {nexthop_dev}")
+        if not 1 <= int(weight) <= 256:
+            raise SimError(f"weight {weight} out of range 1..256")
+        pfx = str(ipaddress.ip_network(prefix, strict=False))
+        self._weights[(device, pfx, nexthop_dev)] = int(weight)
+        return self._changed(f"{device}: {pfx} via {nexthop_dev} weight {weight}")
+
+    def apply(self, action: str, *args: object) -> str:
+        """Run a state change by name (scenarios): ``fail_device``, ``withdraw``, ..."""
+        allowed = {"fail_link", "restore_link", "fail_device", "restore_device", "withdraw", "announce", "set_weight"}
+        if action not in allowed:
+            raise SimError(f"unknown action {action!r}")
+        return getattr(self, action)(*args)
+
+    # ------------------------------------------------------------------ routing
+
+    def _recompute(self) -> None:
+        now = self.clock()
+        self._ribs = {}
+        adj: dict[str, list[_Port]] = {n: [p for p in node.ports.values() if p.peer and self._carrier(p)]
+                                       for n, node in self._nodes.items() if n not in self._failed_devices}
+        origins: list[tuple[str, str, set[str]]] = []  # (prefix4/6, kind, origin devices)
+        for n, node in self._nodes.items():
+            if n not in self._failed_devices:
+                origins.append((f"{node.lo4}/32", "lo", {n}))
+                origins.append((f"{node.lo6}/128", "lo", {n}))
+        spines = {n for n, v in self._nodes.items() if v.role is Role.SPINE and n not in self._failed_devices}
+        origins.append((str(ipaddress.ip_network(self.config.client_net)), "client", spines))
+        learned: dict[str, list[Route]] = {n: [] for n in self._nodes}
+        for prefix, _, orig in origins:
+            dist = self._bfs(adj, orig)
+            for n in adj:
+                if n in orig or n not in dist or self._nodes[n].role is Role.SERVER:
+                    continue
+                nhs = [p for p in adj[n] if dist.get(p.peer[0], -9) == dist[n] - 1]  # type: ignore[index]
+                learned[n].append(self._bgp_route(n, prefix, nhs))
+        self._anycast(adj, learned)
+        for n in self._nodes:
+            self._ribs[n] = self._build_rib(n, learned[n], adj.get(n, []), now)
+
+    def _bfs(self, adj: dict[str, list[_Port]], orig: set[str]) -> dict[str, int]:
+        dist = {o: 0 for o in orig if o in adj}
+        q = deque(dist)
+        while q:
+            n = q.popleft()
+            if dist[n] > 0 and self._nodes[n].role is Role.SERVER:
+                continue  # servers carry no transit
+            for p in adj[n]:
+                m = p.peer[0]  # type: ignore[index]
+                if m not in dist:
+                    dist[m] = dist[n] + 1
+                    q.append(m)
+        return dist
+
+    def _anycast(self, adj: dict[str, list[_Port]], learned: dict[str, list[Route]]) -> None:
+        ann = set(self.announcing())
+        leaf_nh: dict[str, list[_Port]] = {}
+        for n, ports in adj.items():
+            if self._nodes[n].role is Role.LEAF:
+                nh = [p for p in ports if p.peer[0] in ann]  # type: ignore[index]
+                if nh:
+                    leaf_nh[n] = nh
+        for n, ports in adj.items():
+            role = self._nodes[n].role
+            if role is Role.LEAF:
+                nhs = leaf_nh.get(n, [])
+                if not nhs and self.config.leaf_anycast_via_spines:
+                    nhs = [p for p in ports if self._nodes[p.peer[0]].role is Role.SPINE  # type: ignore[index]
+                           and any(q.peer[0] in leaf_nh for q in adj.get(p.peer[0], []))]  # type: ignore[index]
+            elif role is Role.SPINE:
+                nhs = [p for p in ports if p.peer[0] in leaf_nh]  # type: ignore[index]
+            else:
+                continue
+            if nhs:
+                for pfx in (self.config.anycast4, self.config.anycast6):
+                    learned[n].append(self._bgp_route(n, pfx, nhs))
+
+    def _bgp_route(self, device: str, prefix: str, ports: list[_Port]) -> Route:
+        fam = ipaddress.ip_network(prefix).version
+        pfx = str(ipaddress.ip_network(prefix))
+        nhs = tuple(Nexthop(gateway=_ip(self._peer_port(p).addr4 if fam == 4 else self._peer_port(p).addr6),  # type: ignore[arg-type]
+                            dev=p.name, weight=self._weights.get((device, pfx, p.name), 1)) for p in ports)
+        if len(nhs) == 1:
+            nhs = (replace(nhs[0], weight=1),)
+        return Route(dst=pfx, family=fam, protocol="bgp", metric=20, nexthops=nhs,
+                     extra=(("pref", "medium"),) if fam == 6 else ())
+
+    def _peer_port(self, p: _Port) -> _Port:
+        d, n = p.peer  # type: ignore[misc]
+        return self._nodes[d].ports[n]
+
+    # ------------------------------------------------------------------ tables
+
+    def _build_rib(self, name: str, learned: list[Route], live: list[_Port], now: float) -> _Rib:
+        node = self._node(name)
+        ifx = {p.name: p.ifindex for p in node.ports.values()} | {"lo": 1}
+
+        def ifindex(dev: str | None) -> int:
+            return ifx.get(dev or "", 0)
+
+        r4: list[Route] = []
+        r6: list[Route] = []
+        l4: list[Route] = [
+            Route("127.0.0.0/8", 4, "local", "local", "kernel", "host", prefsrc="127.0.0.1", nexthops=(Nexthop(dev="lo"),)),
+            Route("127.0.0.1/32", 4, "local", "local", "kernel", "host", prefsrc="127.0.0.1", nexthops=(Nexthop(dev="lo"),)),
+            Route("127.255.255.255/32", 4, "broadcast", "local", "kernel", "link", prefsrc="127.0.0.1",
+                  nexthops=(Nexthop(dev="lo"),)),
+        ]
+        pref = (("pref", "medium"),)
+        l6: list[Route] = [Route("::1/128", 6, "local", "local", "kernel", metric=0, nexthops=(Nexthop(dev="lo"),), extra=pref)]
+        lo4 = [node.lo4] + ([_ip(self.config.anycast4)] if node.role is Role.SERVER else [])
+        lo6 = [node.lo6] + ([_ip(self.config.anycast6)] if node.role is Role.SERVER else [])
+        for a in lo4:
+            l4.append(Route(f"{a}/32", 4, "local", "local", "kernel", "host", prefsrc=a, nexthops=(Nexthop(dev="lo"),)))
+        for a in lo6:
+            r6.append(Route(f"{a}/128", 6, protocol="kernel", metric=256, nexthops=(Nexthop(dev="lo"),), extra=pref))
+            l6.append(Route(f"{a}/128", 6, "local", "local", "kernel", metric=0, nexthops=(Nexthop(dev="lo"),), extra=pref))
+        router = node.role is not Role.SERVER
+        for p in node.ports.values():
+            down = () if self._carrier(p) else ("linkdown",)
+            if p.addr4:
+                a = _ip(p.addr4)
+                r4.append(Route(_net(p.addr4), 4, protocol="kernel", scope="link", prefsrc=a,
+                                nexthops=(Nexthop(dev=p.name, flags=down),)))
+                l4.append(Route(f"{a}/32", 4, "local", "local", "kernel", "host", prefsrc=a, nexthops=(Nexthop(dev=p.name),)))
+                if p.brd:
+                    l4.append(Route(f"{p.brd}/32", 4, "broadcast", "local", "kernel", "link", prefsrc=a,
+                                    nexthops=(Nexthop(dev=p.name),)))
+            if p.addr6:
+                r6.append(Route(_net(p.addr6), 6, protocol="kernel", metric=256, nexthops=(Nexthop(dev=p.name, flags=down),),
+                                extra=pref))
+                l6.append(Route(f"{_ip(p.addr6)}/128", 6, "local", "local", "kernel", metric=0,
+                                nexthops=(Nexthop(dev=p.name),), extra=pref))
+            r6.append(Route("fe80::/64", 6, protocol="kernel", metric=256, nexthops=(Nexthop(dev=p.name, flags=down),),
+                            extra=pref))
+            if router:
+                l6.append(Route("fe80::/128", 6, "anycast", "local", "kernel", metric=0, nexthops=(Nexthop(dev=p.name),),
+                                extra=pref))
+            l6.append(Route(f"{self._lladdr(p)}/128", 6, "local", "local", "kernel", metric=0,
+                            nexthops=(Nexthop(dev=p.name),), extra=pref))
+            l6.append(Route("ff00::/8", 6, "multicast", "local", "kernel", metric=256,
+                            nexthops=(Nexthop(dev=p.name, flags=down),), extra=pref))
+        objects: list[NexthopObject] = []
+        groups: list[NexthopGroup] = []
+        if node.role is Role.SERVER:
+            for p in live:
+                peer = self._peer_port(p)
+                r4.append(Route("0.0.0.0/0", 4, protocol="bgp", metric=20, nexthops=(Nexthop(_ip(peer.addr4), p.name),)))  # type: ignore[arg-type]
+                r6.append(Route("::/0", 6, protocol="bgp", metric=20, nexthops=(Nexthop(_ip(peer.addr6), p.name),),  # type: ignore[arg-type]
+                                extra=pref))
+                break
+        for r in learned:
+            if node.role is Role.SPINE and self.config.resilient and r.dst in self._anycast_prefixes():
+                r, objs, grp = self._resilient_route(name, r, live, now)
+                objects += objs
+                groups.append(grp)
+            (r4 if r.family == 4 else r6).append(r)
+        if node.role is Role.SPINE and self.config.resilient:
+            have = {o.id for o in objects}
+            objects += [o for o in self._nh_objects(name, live) if o.id not in have]
+            for fam, gid in ((4, GROUP4_ID), (6, GROUP6_ID)):
+                if (name, fam) in self._res and gid not in {g.id for g in groups}:
+                    del self._res[(name, fam)]  # the route went away: zebra deletes the group
+        objects.sort(key=lambda o: o.id)
+        key = lambda r: _sortkey(r, ifindex)  # noqa: E731
+        return _Rib(sorted(r4, key=key), sorted(r6, key=key), sorted(l4, key=key), sorted(l6, key=key),
+                    objects, groups)
+
+    def _anycast_prefixes(self) -> set[str]:
+        return {str(ipaddress.ip_network(self.config.anycast4)), str(ipaddress.ip_network(self.config.anycast6))}
+
+    def _nh_objects(self, name: str, live: list[_Port]) -> list[NexthopObject]:
+        out = []
+        for p in live:
+            peer = self._peer_port(p)
+            num = int(p.name.removeprefix("swp")) if p.name.startswith("swp") else p.ifindex
+            out.append(NexthopObject(num, _ip(peer.addr4), p.name, "link", "zebra"))  # type: ignore[arg-type]
+            out.append(NexthopObject(NH6_BASE + num, _ip(peer.addr6), p.name, "link", "zebra"))  # type: ignore[arg-type]
+        return out
+
+    def _resilient_route(self, name: str, r: Route, live: list[_Port], now: float
+                         ) -> tuple[Route, list[NexthopObject], NexthopGroup]:
+        fam = r.family
+        gid = GROUP4_ID if fam == 4 else GROUP6_ID
+        objs = {o.dev: o for o in self._nh_objects(name, live) if (o.id < NH6_BASE) == (fam == 4)}
+        members = [objs[nh.dev].id for nh in r.nexthops]  # type: ignore[index]
+        weights = [nh.weight for nh in r.nexthops]
+        c = self.config
+        grp = self._res.get((name, fam))
+        if grp is None:
+            grp = ResilientGroup.create(members, weights, num_buckets=c.buckets, idle_timer=c.idle_timer,
+                                        unbalanced_timer=c.unbalanced_timer, now=now)
+            self._res[(name, fam)] = grp
+        elif grp.members != members or grp.weights != weights:
+            # zebra replaces the group keeping surviving members' order; joiners go last
+            order = [m for m in grp.members if m in members] + [m for m in members if m not in grp.members]
+            wmap = dict(zip(members, weights))
+            grp.replace(order, [wmap[m] for m in order], now=now)
+        byid = {o.id: o for o in objs.values()}
+        nhs = tuple(Nexthop(byid[m].gateway, byid[m].dev, w) for m, w in zip(grp.members, grp.weights))
+        route = replace(r, nhid=gid, nexthops=nhs)
+        group = NexthopGroup(gid, tuple(GroupMember(m, w) for m, w in zip(grp.members, grp.weights)), "resilient",
+                             c.buckets, c.idle_timer, c.unbalanced_timer, 0, "zebra")
+        return route, list(objs.values()), group
+
+    def _group_state(self, name: str, gid: int) -> ResilientGroup | None:
+        grp = self._res.get((name, 4 if gid == GROUP4_ID else 6))
+        if grp is not None:
+            grp.advance(self.clock())
+        return grp
+
+    def _buckets(self, name: str, gid: int) -> list[Bucket]:
+        grp = self._group_state(name, gid)
+        if grp is None:
+            return []
+        now = self.clock()
+        idle = grp.idle_time(now)
+        return [Bucket(gid, i, int(nh), round(max(float(idle[i]), 0.0), 2)) for i, nh in enumerate(grp.nhids)]
+
+    def _unbalanced_time(self, name: str, gid: int) -> int:
+        grp = self._group_state(name, gid)
+        if grp is None or grp.unbalanced_since is None:
+            return 0
+        return int(self.clock() - grp.unbalanced_since)
+
+    def _rib(self, name: str) -> _Rib:
+        self._node(name)
+        rib = self._ribs[name]
+        if rib.groups:
+            rib.groups = [replace(g, unbalanced_time=self._unbalanced_time(name, g.id)) for g in rib.groups]
+        return rib
+
+    # ------------------------------------------------------------------ route get
+
+    def route_get(self, device: str, dst: str, *, src: str | None = None, iif: str | None = None,
+                  proto: int = 0, sport: int = 0, dport: int = 0) -> Route | None:
+        """What ``ip route get`` answers on ``device`` (None: unreachable); marks the bucket busy."""
+        node = self._node(device)
+        d = ipaddress.ip_address(dst)
+        fam = d.version
+        rib = self._rib(device)
+        local = rib.local4 if fam == 4 else rib.local6
+        for r in local:
+            if r.type == "local" and ipaddress.ip_address(_ip(r.dst)) == d and r.dst.endswith(("/32", "/128")):
+                if fam == 4:
+                    extra = ((("from", src),) if src else ()) + ((("iif", iif),) if iif else ())
+                    ex = (("uid", "0"),) if not iif else ()
+                    return Route(f"{d}/32", 4, "local", nexthops=(Nexthop(dev="lo"),), prefsrc=None if src else str(d),
+                                 extra=extra[:1] + ex + (("cache", "local"),) + extra[1:])
+                return Route(f"{d}/128", 6, "local", protocol="kernel", metric=0,
+                             nexthops=(Nexthop(dev="lo"),), extra=(("from", src or "::"),) + (("pref", "medium"),))
+        best: Route | None = None
+        for r in (rib.routes4 if fam == 4 else rib.routes6):
+            net = ipaddress.ip_network(r.dst)
+            if d in net and (best is None or net.prefixlen > ipaddress.ip_network(best.dst).prefixlen):
+                best = r
+        if best is None or not best.nexthops:
+            return None
+        nh = best.nexthops[0]
+        if len(best.nexthops) > 1 or best.nhid is not None:
+            nh = self._select(device, best, Flow(proto, src or self._src_for(node, best, fam), sport, dst, dport),
+                              forwarded=iif is not None, prefer_src=src if fam == 4 else None)
+        prefsrc = None
+        if iif is None and (src is None or fam == 6):
+            prefsrc = self._dev_addr(node, nh.dev, fam)
+        gw = nh.gateway
+        if fam == 4:
+            ex: list[tuple[str, str]] = [("from", src)] if src else []
+            if iif is None:
+                ex.append(("uid", "0"))
+            ex.append(("cache", ""))
+            if iif:
+                ex.append(("iif", iif))
+            return Route(f"{d}/32", 4, nexthops=(Nexthop(gw, nh.dev),), prefsrc=prefsrc, extra=tuple(ex))
+        ex6: list[tuple[str, str]] = [("from", src or "::")]
+        if iif:
+            ex6.append(("iif", iif))
+        ex6.append(("pref", "medium"))
+        return Route(f"{d}/128", 6, protocol=best.protocol, metric=best.metric, nexthops=(Nexthop(gw, nh.dev),),
+                     prefsrc=prefsrc, extra=tuple(ex6))
+
+    def _src_for(self, node: _Node, route: Route, fam: int) -> str:
+        dev = route.nexthops[0].dev
+        return self._dev_addr(node, dev, fam) or (node.lo4 if fam == 4 else node.lo6)
+
+    def _dev_addr(self, node: _Node, dev: str | None, fam: int) -> str | None:
+        p = node.ports.get(dev or "")
+        if p is None:
+            return None
+        a = p.addr4 if fam == 4 else p.addr6
+        return _ip(a) if a else None
+
+    def _select(self, device: str, route: Route, flow: Flow, *, forwarded: bool, prefer_src: str | None) -> Nexthop:
+        node = self._node(device)
+        hs = node.hash
+        policy, fields = (hs.policy, hs.fields) if route.family == 4 else (hs.policy6, hs.fields6)
+        h = linux_multipath_hash_one(flow, policy=policy, seed=hs.seed, fields=fields, forwarded=forwarded)
+        if route.nhid is not None:
+            grp = self._group_state(device, route.nhid)
+            if grp is not None:
+                now = self.clock()
+                nhid = int(grp.lookup([h], now=now)[0])
+                obj = {o.id: o for o in self._ribs[device].objects}[nhid]
+                return Nexthop(obj.gateway, obj.dev)
+        prefer = None
+        if prefer_src is not None:
+            prefer = [self._dev_addr(node, nh.dev, 4) == prefer_src for nh in route.nexthops]
+        i = hash_threshold_one(h, [nh.weight for nh in route.nexthops], prefer=prefer)
+        return route.nexthops[max(i, 0)]
+
+    # ------------------------------------------------------------------ commands
+
+    def handler(self, device: str) -> Callable[[str], CommandResult]:
+        """The SSH farm's per-device handler."""
+        self._node(device)
+        return lambda line: self.handle(device, line)
+
+    def handle(self, device: str, command_line: str) -> CommandResult:
+        """Answer one command line exactly as the device's shell + iproute2 would.
+
+        The line is split with :func:`shlex.split` and matched as an argv tuple;
+        nothing is evaluated.  Anything unknown is ``command not found`` (127).
+        """
+        self._node(device)
+        if device in self._failed_devices:
+            return CommandResult("", f"ssh: connect to host {device}: Connection refused\n", 255)
+        try:
+            argv = shlex.split(command_line)
+        except ValueError:
+            return CommandResult("", "bash: -c: line 1: unexpected EOF while looking for matching quote\n", 2)
+        if not argv:
+            return CommandResult("")
+        try:
+            if argv[0] == "sysctl":
+                return self._sysctl(device, argv[1:])
+            if argv[0] == "ip":
+                res = self._ip(device, argv[1:])
+                if res is not None:
+                    return res
+        except _Usage as exc:
+            return CommandResult("", str(exc) + "\n", exc.status)
+        name = command_line.strip() if argv[0] in ("ip", "sysctl") else argv[0]
+        return CommandResult("", f"bash: line 1: {name}: command not found\n", 127)
+
+    def _sysctl(self, device: str, args: list[str]) -> CommandResult | None:
+        hs = self._node(device).hash
+        values = {
+            "net.ipv4.fib_multipath_hash_policy": hs.policy,
+            "net.ipv4.fib_multipath_hash_fields": hs.fields,
+            "net.ipv4.fib_multipath_hash_seed": hs.seed,
+            "net.ipv6.fib_multipath_hash_policy": hs.policy6,
+            "net.ipv6.fib_multipath_hash_fields": hs.fields6,
+            "net.ipv4.conf.all.ignore_routes_with_linkdown": int(hs.ignore_routes_with_linkdown),
+            "net.ipv4.fib_multipath_use_neigh": int(hs.use_neigh),
+        }
+        bare = bool(args) and args[0] == "-n"
+        keys = args[1:] if bare else args
+        if not keys or any(k not in values for k in keys):
+            raise _Usage("sysctl: cannot stat /proc/sys/" + next((k.replace(".", "/") for k in keys
+                                                                   if k not in values), "") + ": No such file or directory",
+                         255)
+        out = "".join(f"{values[k]}\n" if bare else f"{k} = {values[k]}\n" for k in keys)
+        return CommandResult(out)
+
+    def _ip(self, device: str, args: list[str]) -> CommandResult | None:
+        js, fam = False, None
+        while args and args[0].startswith("-"):
+            opt, args = args[0], args[1:]
+            if opt == "-j":
+                js = True
+            elif opt in ("-4", "-6"):
+                fam = int(opt[1])
+            else:
+                return None
+        if not args:
+            return None
+        obj, rest = args[0], args[1:]
+        if obj == "route":
+            if rest in (["show"], []):
+                routes = self.routes(device, fam or 4, table="main")
+            elif rest == ["show", "table", "all"]:
+                routes = self.routes(device, fam, table="all")
+            elif rest[:1] == ["get"]:
+                return self._ip_route_get(device, rest[1:], fam, js)
+            else:
+                return None
+            return CommandResult(render.render_routes_json(routes) if js else render.render_routes_text(routes))
+        if obj == "nexthop" and fam is None:
+            if rest == ["show"]:
+                t = self.nexthops(device)
+                f = render.render_nexthops_json if js else render.render_nexthops_text
+                return CommandResult(f(t.objects, t.groups))
+            if rest == ["bucket", "show"]:
+                b = self.buckets(device)
+                return CommandResult(render.render_buckets_json(b) if js else render.render_buckets_text(b))
+            return None
+        if obj in ("link", "addr") and rest == ["show"] and fam is None:
+            ifs = self.interfaces(device)
+            if obj == "link":
+                return CommandResult(render.render_links_json(ifs) if js else render.render_links_text(ifs))
+            return CommandResult(render.render_addrs_json(ifs) if js else render.render_addrs_text(ifs))
+        return None
+
+    def _ip_route_get(self, device: str, args: list[str], fam: int | None, js: bool) -> CommandResult | None:
+        if not args:
+            return None
+        try:
+            dst = ipaddress.ip_address(args[0])
+        except ValueError:
+            return None
+        if fam is not None and dst.version != fam:
+            raise _Usage(f'Error: {"inet" if fam == 4 else "inet6"} prefix is expected rather than "{args[0]}".', 1)
+        opts: dict[str, str] = {}
+        rest = args[1:]
+        if len(rest) % 2:
+            return None
+        for k, v in zip(rest[::2], rest[1::2]):
+            if k not in ("from", "iif", "ipproto", "sport", "dport") or k in opts:
+                return None
+            opts[k] = v
+        src = None
+        if "from" in opts:
+            try:
+                a = ipaddress.ip_address(opts["from"])
+            except ValueError:
+                return None
+            if a.version != dst.version:
+                return None
+            src = str(a)
+        iif = opts.get("iif")
+        if iif is not None and iif not in self._node(device).ports and iif != "lo":
+            raise _Usage(f'Cannot find device "{iif}"', 1)
+        proto = 0
+        if "ipproto" in opts:
+            if opts["ipproto"] not in PROTO_NUM:
+                return None
+            proto = PROTO_NUM[opts["ipproto"]]
+        ports = {}
+        for k in ("sport", "dport"):
+            if k in opts:
+                if not opts[k].isdigit() or int(opts[k]) > 65535:
+                    return None
+                ports[k] = int(opts[k])
+        r = self.route_get(device, str(dst), src=src, iif=iif, proto=proto, **ports)
+        if r is None:
+            raise _Usage("RTNETLINK answers: Network is unreachable", 2)
+        return CommandResult(render.render_route_get_json(r) if js else render.render_route_get_text(r))
+
+
+class _Usage(Exception):
+    """What the real command prints on stderr, with its exit status."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
