@@ -16,20 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from anycast_tui.collect.inventory import Inventory
-from anycast_tui.lab.sshserver import CommandResult, SSHFarm
+from anycast_tui.lab.sshserver import SSHFarm
 from anycast_tui.model.types import Role
 
 log = logging.getLogger(__name__)
 
 DEFAULT = object()  # sentinel: the scenario module's default demo scenario
-
-
-def _role(name: str) -> Role:
-    for prefix, role in (("spine", Role.SPINE), ("leaf", Role.LEAF), ("server", Role.SERVER),
-                         ("client", Role.CLIENT)):
-        if name.startswith(prefix):
-            return role
-    return Role.OTHER
 
 
 class DemoFabric:
@@ -43,8 +35,9 @@ class DemoFabric:
         self.sim = sim if sim is not None else SimFabric()
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="atui-demo-"))
+        self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.workdir.chmod(0o700)
-        self.farm = SSHFarm({name: self._handler(name) for name in self.devices}, workdir=self.workdir)
+        self.farm = SSHFarm({name: self.sim.handler(name) for name in self.devices}, workdir=self.workdir)
         self.failed: set[str] = set()
         self._scenario = scenario
         self.runner: Any = None
@@ -59,16 +52,10 @@ class DemoFabric:
     @property
     def targets(self) -> tuple[str, ...]:
         """Devices the TUI's number keys fail and restore: the leaves, in order."""
-        return tuple(sorted(n for n in self.devices if _role(n) is Role.LEAF))
+        return tuple(sorted(n for n, r in self.roles().items() if r is Role.LEAF))
 
     def roles(self) -> dict[str, Role]:
-        return {n: _role(n) for n in self.devices}
-
-    def _handler(self, name: str):
-        def handle(command: str) -> CommandResult:
-            r = self.sim.handle(name, command)
-            return r if isinstance(r, CommandResult) else CommandResult(r.stdout, r.stderr, r.exit_status)
-        return handle
+        return dict(self.sim.roles())
 
     def inventory(self) -> Inventory:
         """The inventory a LiveSession polls (every endpoint on 127.0.0.1)."""

@@ -75,6 +75,7 @@ class AnycastApp(App[int]):
         Binding("q", "quit", "quit", priority=True),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("p", "pause", "pause/resume"),
+        Binding("a", "all_events", "all/anycast events"),
         *_toggle_bindings(),
         Binding("r", "restore_all", "restore all"),
     ]
@@ -89,11 +90,13 @@ class AnycastApp(App[int]):
         tl = session.timeline
         self.prefixes = tuple(prefixes or tl.anycast_prefixes or DEFAULT_PREFIXES)
         self.paused = False
+        self.all_events = False  # False: only events about the anycast prefixes, health and groups
         self.waiting = 0  # timeline updates not yet shown (while paused)
         self.redraws = 0  # how many times the panels were redrawn (tests, bench)
         self._dirty = True
         self._shown = None  # snapshot object last drawn
         self._ticks = 0
+        self._last_counts = view.counts(None, ())
         self._unsubscribe = tl.subscribe(self._on_change)
 
     # ------------------------------------------------------------------ layout
@@ -107,7 +110,7 @@ class AnycastApp(App[int]):
                 yield FabricPanel(id="fabric", title="fabric")
                 yield GroupsPanel(id="groups", title="ECMP groups · " + ", ".join(self.prefixes))
             with VerticalScroll(id="right") as right:
-                right.border_title = "events · newest first · UTC"
+                right.border_title = "anycast events · newest first · UTC"
                 yield EventLog(id="events")
         yield StatusLine(id="status")
         yield TooSmall(id="too-small")
@@ -142,7 +145,8 @@ class AnycastApp(App[int]):
             self.flush()
 
     def _counts(self) -> view.Counts:
-        return view.counts(self._shown, self.query_one(EventLog).events)
+        """The counts last drawn (frozen while paused)."""
+        return self._last_counts
 
     def flush(self) -> None:
         """Draw the timeline's current state now (unless paused)."""
@@ -155,13 +159,30 @@ class AnycastApp(App[int]):
         self.query_one(FabricPanel).show(view.device_rows(snap, now_ms))
         if snap is not self._shown:
             self.query_one(GroupsPanel).show(view.group_views(snap, self.prefixes))
-            self.query_one(EventLog).show(list(tl.events))
+            self._show_events()
         self._shown = snap
-        self.query_one(StatusLine).show(paused=False, waiting=0, counts=view.counts(snap, tl.events),
+        self._last_counts = view.counts(snap, tl.events)
+        self.query_one(StatusLine).show(paused=False, waiting=0, counts=self._last_counts,
                                         dropped=tl.dropped_events)
         self.redraws += 1
 
+    def _show_events(self) -> None:
+        events = list(self.session.timeline.events)
+        shown = events if self.all_events else [e for e in events if view.concerns(e, self.prefixes)]
+        hidden = len(events) - len(shown)
+        snap = self.session.timeline.snapshot
+        owners = view.address_owners(snap) if snap is not None else {}
+        self.query_one(EventLog).show(shown, hidden=hidden, owners=owners)
+        what = "all events" if self.all_events else "anycast events"
+        more = f" ({hidden} more: a)" if hidden else ""
+        self.query_one("#right").border_title = f"{what}{more} · newest first · UTC"
+
     # ------------------------------------------------------------------ actions
+
+    def action_all_events(self) -> None:
+        self.all_events = not self.all_events
+        if not self.paused:
+            self._show_events()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

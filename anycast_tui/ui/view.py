@@ -10,8 +10,9 @@ import ipaddress
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
+from anycast_tui.model.events import nexthop_label
 from anycast_tui.model.types import (
     DeviceState,
     Event,
@@ -236,15 +237,42 @@ def event_glyph(kind: EventKind) -> str:
     return "~"
 
 
+ALWAYS_SHOWN = frozenset({EventKind.DEVICE_UNREACHABLE, EventKind.DEVICE_BACK, EventKind.GROUP_CHANGED,
+                          EventKind.BUCKETS_CHANGED})
+
+
+def concerns(ev: Event, prefixes: Iterable[str]) -> bool:
+    """True for events about an anycast prefix, a device's reachability, or a nexthop group."""
+    return ev.kind in ALWAYS_SHOWN or (ev.prefix is not None and ev.prefix in prefixes)
+
+
+def hash_summary(rows: Sequence[DeviceRow]) -> str:
+    """One phrase for every device's hash settings: ``L4 seed 1234`` or ``L4, 10 different seeds``."""
+    labels = [r.hash for r in rows if r.hash != "-"]
+    if not labels:
+        return "-"
+    policies = sorted({lb.split(" ", 1)[0] for lb in labels})
+    seeds = {lb.split(" ", 1)[1] for lb in labels}
+    if len(seeds) == 1:
+        return f"{'/'.join(policies)} {seeds.pop()}"
+    return f"{'/'.join(policies)}, {len(seeds)} different seeds"
+
+
 def event_line(ev: Event) -> str:
     """One plain line: ``HH:MM:SS.mmm glyph device detail`` (headless output)."""
     return f"{hms(ev.time_ms)} {event_glyph(ev.kind)} {ev.device} {event_text(ev)}"
 
 
-def event_text(ev: Event) -> str:
-    """The event's detail without the leading device name (the log has a device column)."""
+def event_text(ev: Event, owners: Mapping[str, str] | None = None) -> str:
+    """The event's detail without the leading device name (the log has a device column),
+    naming the neighbour device behind a next hop when ``owners`` knows its gateway."""
     d = ev.detail
-    return d[len(ev.device) + 1:] if d.startswith(ev.device + " ") else d
+    d = d[len(ev.device) + 1:] if d.startswith(ev.device + " ") else d
+    nh = ev.nexthop
+    if owners and nh is not None and nh.gateway in owners:
+        label = nexthop_label(nh)
+        d = d.replace(label, f"{owners[nh.gateway]} ({label})", 1)
+    return d
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ fit its current width; colours are Okabe–Ito and always come with a glyph.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from rich.console import RenderableType
 from rich.table import Table
@@ -26,7 +26,7 @@ ACCENT = "#CC79A7"  # reddish purple
 
 STATUS_STYLE = {HealthStatus.OK: OK, HealthStatus.STALE: WARN, HealthStatus.ERROR: BAD, HealthStatus.UNKNOWN: "dim"}
 GLYPH_STYLE = {"✓": OK, "✗": BAD, "−": BAD, "+": OK, "~": WARN}
-WIDE = 100  # panel width from which the tabular layouts are used
+WIDE = 84  # panel width from which the tabular layouts are used
 
 
 class Panel(Widget):
@@ -80,9 +80,8 @@ class FabricPanel(Panel):
                 out.append(r.name)
                 out.append(f" {r.age:<5} ", style="dim")
             out.append("\n")
-        hashes = sorted({r.hash for r in self.rows if r.hash != "-"})
         out.append("hash    ", style="bold")
-        out.append(", ".join(hashes) or "-")
+        out.append(view.hash_summary(self.rows))
         for r in self.rows:
             if r.status in (HealthStatus.STALE, HealthStatus.ERROR):
                 out.append("\n")
@@ -179,18 +178,23 @@ class GroupsPanel(Panel):
 
 
 class EventLog(Panel):
-    """Events newest first: UTC time, glyph, device, detail."""
+    """Events newest first: UTC time, glyph, device, detail; ``hidden`` counts the filtered-out ones."""
 
     MAX_SHOWN = 500
     events: Sequence[Event] = ()
+    hidden = 0
+    owners: Mapping[str, str] = {}
 
-    def show(self, events: Sequence[Event]) -> None:
+    def show(self, events: Sequence[Event], hidden: int = 0, owners: Mapping[str, str] | None = None) -> None:
         self.events = tuple(events[-self.MAX_SHOWN:])
+        self.hidden = hidden
+        self.owners = dict(owners or {})
         self.refresh(layout=True)
 
     def render(self) -> RenderableType:
         if not self.events:
-            return Text("no events yet: the fabric is as first seen", style="dim")
+            more = f" ({self.hidden} other events hidden, a shows all)" if self.hidden else ""
+            return Text("no events yet: the fabric is as first seen" + more, style="dim")
         out = Text(no_wrap=True, overflow="ellipsis")
         wide = self.size.width >= WIDE
         for i, ev in enumerate(reversed(self.events)):
@@ -200,7 +204,7 @@ class EventLog(Panel):
             out.append(view.hms(ev.time_ms) if wide else view.hms(ev.time_ms)[:8], style="dim")
             out.append(f" {g} ", style=GLYPH_STYLE.get(g, ""))
             out.append(f"{ev.device:<8} ", style="bold")
-            out.append(view.event_text(ev))
+            out.append(view.event_text(ev, self.owners))
         return out
 
 

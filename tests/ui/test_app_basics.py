@@ -86,3 +86,36 @@ async def test_pause_counts_waiting_updates_and_resume_applies_them():
         assert not app.paused
         assert [r.name for r in app.query_one("#fabric").rows] == ["leaf01", "leaf02", "leaf03"]
         assert "live" in _text(app.query_one(StatusLine))
+
+
+async def test_no_color_renders_without_any_palette_colour(monkeypatch):
+    from anycast_tui.ui import widgets
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    session = IdleSession()
+    from anycast_tui.model.types import Device, DeviceState, Health, HealthStatus, Role
+
+    session.timeline.update(DeviceState(Device("spine01", Role.SPINE), collected_at_ms=int(NOW * 1000),
+                                        health=Health(HealthStatus.OK, last_ok_ms=int(NOW * 1000))))
+    app = AnycastApp(session, clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.no_color
+        svg = app.export_screenshot()
+    assert "✓" in svg and "spine01" in svg  # the glyph carries the meaning
+    for colour in (widgets.OK, widgets.WARN, widgets.BAD, widgets.NAME):
+        assert colour.lower() not in svg.lower()
+
+
+async def test_with_colour_the_palette_is_used():
+    from anycast_tui.model.types import Device, DeviceState, Health, HealthStatus, Role
+    from anycast_tui.ui import widgets
+
+    session = IdleSession()
+    session.timeline.update(DeviceState(Device("spine01", Role.SPINE), collected_at_ms=int(NOW * 1000),
+                                        health=Health(HealthStatus.OK, last_ok_ms=int(NOW * 1000))))
+    app = AnycastApp(session, clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        svg = app.export_screenshot()
+    assert widgets.OK.lower() in svg.lower()
