@@ -25,8 +25,9 @@ class BadValue(ValueError):
 def _prefix_slow(text: str) -> tuple[str, int]:
     try:
         if "/" in text:
-            net = ipaddress.ip_network(text, strict=False)
-            return f"{net.network_address}/{net.prefixlen}", net.version
+            # ip_interface, not ip_network: host bits (if a capture has them) are kept, not masked away.
+            iface = ipaddress.ip_interface(text)
+            return f"{iface.ip}/{iface.network.prefixlen}", iface.version
         addr = ipaddress.ip_address(text)
     except ValueError:
         raise BadValue(f"not an address or prefix: {text!r}") from None

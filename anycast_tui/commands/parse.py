@@ -1,0 +1,124 @@
+"""``anycast-tui parse FILE [--as KIND] [--json]``: normalised records of a command output.
+
+Indentation is ignored (each text line is taken stripped; continuation lines are
+known by their first word), so excerpts indented by a host document parse as
+the raw output would.  Bad input exits 2 with one line naming FILE and the line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from anycast_tui.cli import CliError
+from anycast_tui.model.types import Bucket, HashSettings, Interface, NexthopTable, Route
+from anycast_tui.parse.detect import KINDS, detect_kind, parse_as, to_jsonable
+from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.nexthop import format_entry
+
+EPILOG = """examples:
+  ip -j route show table all > routes.json
+  anycast-tui parse routes.json --json     normalised JSON records
+  ip nexthop show | anycast-tui parse -    readable lines from stdin
+  anycast-tui parse capture.txt --as ip-route
+
+kinds: """ + ", ".join(KINDS)
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "parse",
+        help="normalised records of an ip / sysctl command output",
+        description="Parse the output of ip route/link/addr/nexthop (text or -j JSON) or the hash sysctls "
+        "into normalised records. Exits 2 with the line number on input it cannot parse.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", metavar="FILE", help="file with the command output; - reads stdin")
+    p.add_argument("--as", dest="kind", metavar="KIND", choices=KINDS,
+                   help="the command that produced FILE (default: detected)")
+    p.add_argument("--json", action="store_true", help="print JSON records instead of readable lines")
+    return p
+
+
+def _read(path: str) -> str:
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read()
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror or exc}") from None
+    return data.decode("utf-8", errors="replace")
+
+
+def _route_lines(r: Route) -> list[str]:
+    head = f"{r.dst:<22} {r.type:<11} table {r.table:<8} proto {r.protocol or '-':<7} metric {r.metric}"
+    if r.nhid is not None:
+        head += f" nhid {r.nhid}"
+    if r.prefsrc:
+        head += f" src {r.prefsrc}"
+    if r.flags:
+        head += " [" + ",".join(r.flags) + "]"
+    if r.extra:
+        head += " " + " ".join(f"{k}={v}" for k, v in r.extra)
+    out = [head]
+    for nh in r.nexthops:
+        s = "    " + (f"via {nh.gateway} " if nh.gateway else "") + (f"dev {nh.dev} " if nh.dev else "")
+        s += f"weight {nh.weight}"
+        if nh.flags:
+            s += " [" + ",".join(nh.flags) + "]"
+        out.append(s)
+    return out
+
+
+def _iface_lines(i: Interface) -> list[str]:
+    out = [f"{i.ifindex if i.ifindex is not None else '-':>3} {i.name:<16} {i.operstate:<8} "
+           f"<{','.join(i.flags)}> mtu {i.mtu} {i.link_type or '-'} {i.mac or ''}"
+           + (f" master {i.master}" if i.master else "")]
+    for a in i.addresses:
+        out.append(f"    {a.local}/{a.prefixlen} scope {a.scope or '-'}" + (" " + " ".join(a.flags) if a.flags else ""))
+    return out
+
+
+def render_text(records: Any) -> str:
+    """Readable lines, one record (plus indented next hops / addresses) at a time."""
+    lines: list[str] = []
+    if isinstance(records, HashSettings):
+        lines = [f"{k}: {v}" for k, v in to_jsonable(records).items()]
+    elif isinstance(records, NexthopTable):
+        for e in (*records.objects, *records.groups):
+            lines.append(format_entry(e))
+            for b in getattr(e, "bucket_table", ()):
+                lines.append(f"    bucket {b.index} -> nhid {b.nhid} idle {b.idle_time:g}s")
+    else:
+        for r in records:
+            if isinstance(r, Route):
+                lines += _route_lines(r)
+            elif isinstance(r, Interface):
+                lines += _iface_lines(r)
+            elif isinstance(r, Bucket):
+                lines.append(f"group {r.group_id} bucket {r.index} -> nhid {r.nhid} idle {r.idle_time:g}s"
+                             + (" [" + ",".join(r.flags) + "]" if r.flags else ""))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def run(args: argparse.Namespace) -> int:
+    text = _read(args.file)
+    try:
+        kind = args.kind or detect_kind(text)
+        records = parse_as(text, kind)
+    except ParseError as exc:
+        where = f"line {exc.line}: " if exc.line else ""
+        raise CliError(f"{args.file}: {where}{exc.reason}".replace("\n", " ")) from None
+    except Exception as exc:  # a parser bug: still one line, never a traceback
+        raise CliError(f"{args.file}: internal error ({type(exc).__name__}: {exc}); please report".replace("\n", " "),
+                       code=1) from None
+    if args.json:
+        sys.stdout.write(json.dumps(to_jsonable(records), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_text(records))
+    return 0
