@@ -696,7 +696,9 @@ class SimFabric:
             return CommandResult("")
         try:
             if argv[0] == "sysctl":
-                return self._sysctl(device, argv[1:])
+                res = self._sysctl(device, argv[1:])
+                if res is not None:
+                    return res
             if argv[0] == "ip":
                 res = self._ip(device, argv[1:])
                 if res is not None:
@@ -717,14 +719,12 @@ class SimFabric:
             "net.ipv4.conf.all.ignore_routes_with_linkdown": int(hs.ignore_routes_with_linkdown),
             "net.ipv4.fib_multipath_use_neigh": int(hs.use_neigh),
         }
-        bare = bool(args) and args[0] == "-n"
-        keys = args[1:] if bare else args
-        if not keys or any(k not in values for k in keys):
-            raise _Usage("sysctl: cannot stat /proc/sys/" + next((k.replace(".", "/") for k in keys
-                                                                   if k not in values), "") + ": No such file or directory",
-                         255)
-        out = "".join(f"{values[k]}\n" if bare else f"{k} = {values[k]}\n" for k in keys)
-        return CommandResult(out)
+        if len(args) < 2 or args[0] != "-n" or any(k.startswith("-") for k in args[1:]):
+            return None  # read-only ``sysctl -n KEY...`` only
+        missing = [k for k in args[1:] if k not in values]
+        if missing:
+            raise _Usage(f"sysctl: cannot stat /proc/sys/{missing[0].replace('.', '/')}: No such file or directory", 255)
+        return CommandResult("".join(f"{values[k]}\n" for k in args[1:]))
 
     def _ip(self, device: str, args: list[str]) -> CommandResult | None:
         js, fam = False, None
