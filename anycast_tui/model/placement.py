@@ -90,6 +90,14 @@ class Placed:
     placement: np.ndarray  # uint8: EXACT / APPROXIMATE / UNKNOWN
     reason: np.ndarray  # int16, 0 = no doubt
     reasons: tuple[str, ...]
+    decision: np.ndarray | None = None  # int32 per flow: the route decision hit (−1: none)
+    members: tuple[tuple[int, ...], ...] = ()  # per decision: the choices it picks among
+
+    def candidates(self, i: int) -> tuple[Choice, ...]:
+        """Every next hop flow ``i``'s route could pick (what an UNKNOWN placement narrows down to)."""
+        if self.decision is None or self.decision[i] < 0:
+            return (self.choices[int(self.choice[i])],)
+        return tuple(self.choices[c] for c in self.members[int(self.decision[i])])
 
     def outcome(self) -> np.ndarray:
         table = np.array([c.outcome for c in self.choices] or [0], dtype=np.uint8)
@@ -390,6 +398,17 @@ def lookup(cd: CompiledDevice, flows: FlowArray, rows: np.ndarray) -> np.ndarray
     return out
 
 
+def _reachable(dec: _Decision) -> tuple[int, ...]:
+    """Choices a decision can actually return (dead members and empty buckets excluded)."""
+    if dec.kind == "threshold":
+        picks = dec.choices[dec.bounds >= 0]
+    elif dec.kind == "table":
+        picks = dec.choices[np.unique(dec.table)]
+    else:
+        picks = dec.choices
+    return tuple(dict.fromkeys(int(c) for c in picks))
+
+
 def place(state: DeviceState | CompiledDevice, flows: FlowArray, rows: np.ndarray | None = None, *,
           cache: HashCache | None = None) -> Placed:
     """The answer of one device for ``flows`` (or the ``rows`` of it) arriving from outside (forwarding path)."""
@@ -430,4 +449,5 @@ def place(state: DeviceState | CompiledDevice, flows: FlowArray, rows: np.ndarra
             reason[idx] = cd.reason_code(dec.reason) if dec.reason else 0
         else:
             choice[idx] = dec.choices[0]
-    return Placed(choice, tuple(cd.choices), placement, reason, tuple(cd.reasons))
+    members = tuple(_reachable(d) for d in cd.decisions)
+    return Placed(choice, tuple(cd.choices), placement, reason, tuple(cd.reasons), dec_ix, members)

@@ -1,0 +1,242 @@
+"""``anycast-tui calc``: which next hop a device picks for a flow, from its collected tables (like cl-ecmpcalc).
+
+Answers as for a forwarded packet (the ``ip route get … iif`` path): the
+device's main/local tables, its nexthop objects and bucket tables, its hash
+policy and seed.  Also the input side of ``whatif``: :func:`add_inputs`,
+:func:`load_device` and :func:`load_flows`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+from typing import Any
+
+from anycast_tui.cli import CliError
+from anycast_tui.model.flows import FlowMeta, flows_to_array, proto_label, proto_number, read_flows_csv
+from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.hashing import Placement
+from anycast_tui.model.placement import PLACEMENTS, Outcome, Placed, PlacementError, compile_device, place
+from anycast_tui.model.types import Device, DeviceState, Flow, HashSettings, NexthopTable
+from anycast_tui.parse.detect import detect_kind, parse_as
+from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.nexthop import attach_buckets
+
+DEVICE = "device"  # the name the one device of calc/whatif goes by
+MODELLED_POLICIES = (0, 1, 3)
+
+EPILOG = """examples:
+  ip -j route show > routes.json; ip -j nexthop show > nh.json; ip -j nexthop bucket show > buckets.json
+  anycast-tui calc --routes routes.json --hash-policy 1 --hash-seed 0x1234 \\
+      -p udp -s 203.0.113.10 --sport 32700 -d 192.0.2.53 --dport 53
+  anycast-tui calc --routes routes.json --nexthops nh.json --buckets buckets.json \\
+      --hash-policy 1 --hash-seed 4660 --flows flows.csv --json
+
+flows CSV: header proto,src,sport,dst,dport[,ingress,group]; proto tcp, udp or a number.
+placement: exact (bit-exact kernel model), approximate (simulated bucket table), unknown (seed 0:
+random per boot, or an unmodelled policy) - then ask the device (ip route get).
+"""
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def add_inputs(p: argparse.ArgumentParser) -> None:
+    """The device and flow options shared by calc and whatif."""
+    g = p.add_argument_group("device tables")
+    g.add_argument("--routes", metavar="FILE", required=True,
+                   help="the device's 'ip route show' or 'ip -j route show' output (auto-detected)")
+    g.add_argument("--nexthops", metavar="FILE", help="'ip -j nexthop show' output (routes with nhid)")
+    g.add_argument("--buckets", metavar="FILE", help="'ip -j nexthop bucket show' output (resilient groups)")
+    g.add_argument("--links", metavar="FILE",
+                   help="'ip -j addr show' (or link) output: the device's own addresses are delivered locally")
+    g.add_argument("--hash-policy", type=_int, metavar="N", help="net.ipv4.fib_multipath_hash_policy: 0, 1 or 3")
+    g.add_argument("--hash-seed", type=_int, metavar="S",
+                   help="net.ipv4.fib_multipath_hash_seed (0 = random per boot: placement unknown)")
+    g.add_argument("--hash-fields", type=_int, metavar="MASK", default=0x37,
+                   help="net.ipv4.fib_multipath_hash_fields for policy 3 (default 0x37)")
+    g.add_argument("--ignore-linkdown", action="store_true",
+                   help="net.ipv4.conf.all.ignore_routes_with_linkdown=1: linkdown next hops are unusable")
+    f = p.add_argument_group("flows (a CSV file, or one flow)")
+    f.add_argument("--flows", metavar="CSV", help="flows file (header proto,src,sport,dst,dport[,ingress,group])")
+    f.add_argument("-p", "--proto", metavar="PROTO", help="tcp, udp, icmp or a protocol number")
+    f.add_argument("-s", "--src", metavar="SRC", help="source address")
+    f.add_argument("-d", "--dst", metavar="DST", help="destination address")
+    f.add_argument("--sport", type=_int, metavar="N", default=None, help="source port")
+    f.add_argument("--dport", type=_int, metavar="M", default=None, help="destination port")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "calc", help="which next hop a device picks for a flow (like cl-ecmpcalc)",
+        description="Which next hop a device picks for each flow, from its route/nexthop/bucket tables and "
+        "hash settings, as for a forwarded packet (ip route get ... iif).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_inputs(p)
+    return p
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror or exc}") from None
+
+
+def _parse(path: str, wanted: tuple[str, ...]) -> Any:
+    text = _read(path)
+    if not text.strip():
+        return None
+    try:
+        kind = detect_kind(text)
+        if kind not in wanted:
+            raise CliError(f"{path}: looks like {kind} output, expected {' or '.join(wanted)}")
+        return parse_as(text, kind)
+    except ParseError as exc:
+        raise CliError(f"{path}: {exc}") from None
+
+
+def hash_settings(args: argparse.Namespace) -> HashSettings:
+    if args.hash_policy is None:
+        raise CliError("--hash-policy is required (the device's net.ipv4.fib_multipath_hash_policy: 0, 1 or 3)")
+    if args.hash_policy not in MODELLED_POLICIES:
+        raise CliError(f"unknown hash policy {args.hash_policy} (0 = L3, 1 = L4, 3 = custom fields)")
+    if args.hash_seed is None:
+        raise CliError("--hash-seed is required (the device's net.ipv4.fib_multipath_hash_seed; "
+                       "0 if unset: placement is then unknown)")
+    if not 0 <= args.hash_seed <= 0xFFFFFFFF:
+        raise CliError(f"hash seed out of range (0..4294967295): {args.hash_seed}")
+    if not 0 <= args.hash_fields <= 0xFFFFFFFF:
+        raise CliError(f"hash fields out of range: {args.hash_fields}")
+    return HashSettings(policy=args.hash_policy, seed=args.hash_seed, fields=args.hash_fields,
+                        policy6=args.hash_policy, fields6=args.hash_fields,
+                        ignore_routes_with_linkdown=args.ignore_linkdown)
+
+
+def load_device(args: argparse.Namespace) -> DeviceState:
+    """The DeviceState described by --routes/--nexthops/--buckets/--links and the hash options."""
+    hs = hash_settings(args)
+    routes = _parse(args.routes, ("ip-route", "ip-route-json")) or []
+    table = NexthopTable()
+    if args.nexthops:
+        table = _parse(args.nexthops, ("ip-nexthop-json", "ip-nexthop")) or NexthopTable()
+    if args.buckets:
+        buckets = _parse(args.buckets, ("ip-nexthop-bucket-json", "ip-nexthop-bucket")) or []
+        try:
+            table = attach_buckets(table, buckets)
+        except ParseError as exc:
+            raise CliError(f"{args.buckets}: {exc} (give the matching --nexthops)") from None
+    interfaces = ()
+    if args.links:
+        interfaces = tuple(_parse(args.links, ("ip-addr-json", "ip-addr", "ip-link-json", "ip-link")) or ())
+    state = DeviceState(Device(DEVICE), routes=tuple(routes), nexthops=table, interfaces=interfaces, hash=hs)
+    try:
+        compile_device(state)
+    except PlacementError as exc:
+        raise CliError(str(exc)) from None
+    return state
+
+
+def load_flows(args: argparse.Namespace) -> tuple[FlowArray, FlowMeta]:
+    """--flows CSV, or the one flow of -p/-s/-d/--sport/--dport."""
+    one = [args.proto, args.src, args.dst]
+    if args.flows:
+        if any(x is not None for x in one + [args.sport, args.dport]):
+            raise CliError("give either --flows or one flow (-p -s -d --sport --dport), not both")
+        try:
+            return read_flows_csv(args.flows if args.flows != "-" else "/dev/stdin")
+        except ParseError as exc:
+            raise CliError(f"{args.flows}: {exc}") from None
+        except OSError as exc:
+            raise CliError(f"{args.flows}: {exc.strerror or exc}") from None
+    if any(x is None for x in one):
+        raise CliError("no flow: give --flows CSV, or -p PROTO -s SRC -d DST [--sport N --dport M]")
+    try:
+        proto = proto_number(args.proto)
+        src, dst = (str(ipaddress.ip_address(a)) for a in (args.src, args.dst))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if ipaddress.ip_address(src).version != ipaddress.ip_address(dst).version:
+        raise CliError("source and destination are of different address families")
+    for name in ("sport", "dport"):
+        v = getattr(args, name)
+        if v is not None and not 0 <= v <= 65535:
+            raise CliError(f"--{name} out of range (0-65535): {v}")
+    return flows_to_array([Flow(proto, src, args.sport or 0, dst, args.dport or 0)])
+
+
+def flow_json(flows: FlowArray, meta: FlowMeta, i: int) -> dict[str, Any]:
+    f = flows.flow(i)
+    out: dict[str, Any] = {"proto": proto_label(f.proto), "src": f.src, "sport": f.sport, "dst": f.dst,
+                           "dport": f.dport}
+    if meta.ingress is not None:
+        out["ingress"] = meta.ingress[i]
+    if meta.group is not None:
+        out["group"] = meta.group[i]
+    return out
+
+
+def answers(placed: Placed, flows: FlowArray, meta: FlowMeta) -> list[dict[str, Any]]:
+    """One JSON object per flow, in input order."""
+    out = []
+    for i in range(len(flows)):
+        c = placed.choices[int(placed.choice[i])]
+        obj = flow_json(flows, meta, i)
+        placement = PLACEMENTS[int(placed.placement[i])]
+        obj.update({"outcome": c.outcome.name.lower().replace("_", " "), "gateway": c.gateway, "dev": c.dev,
+                    "route": c.route, "nhid": c.nhid, "placement": placement.value})
+        if c.detail and c.outcome is not Outcome.FORWARD:
+            obj["type"] = c.detail
+        cands = placed.candidates(i)
+        if placement is Placement.UNKNOWN and len(cands) > 1:
+            obj.update(gateway=None, dev=None, nhid=None,
+                       candidates=[{"gateway": x.gateway, "dev": x.dev, "nhid": x.nhid} for x in cands])
+        reason = placed.reasons[int(placed.reason[i])]
+        if reason:
+            obj["reason"] = reason
+        out.append(obj)
+    return out
+
+
+def json_lines(rows: list[Any]) -> str:
+    """A JSON array with one element a line (greppable, still one JSON document)."""
+    return "[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]" if rows else "[]"
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    head = ("proto", "src", "sport", "dst", "dport", "next hop", "placement")
+    body = []
+    for r in rows:
+        if r.get("candidates"):
+            nh = f"one of {len(r['candidates'])} next hops"
+        elif r["outcome"] == "forward":
+            nh = " ".join(x for x in (f"via {r['gateway']}" if r["gateway"] else "",
+                                      f"dev {r['dev']}" if r["dev"] else "") if x)
+        else:
+            nh = r.get("type") or r["outcome"]
+        body.append((r["proto"], r["src"], str(r["sport"]), r["dst"], str(r["dport"]), nh, r["placement"]))
+    widths = [max(len(h), *(len(b[k]) for b in body)) if body else len(h) for k, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths)).rstrip() for b in body]
+    reasons = sorted({r["reason"] for r in rows if r.get("reason")})
+    lines += [f"note: {x}" for x in reasons]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    state = load_device(args)
+    flows, meta = load_flows(args)
+    placed = place(state, flows)
+    rows = answers(placed, flows, meta)
+    if args.json:
+        print(json_lines(rows))
+    else:
+        print(_table(rows))
+    return 0
