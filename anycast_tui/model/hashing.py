@@ -59,6 +59,8 @@ __all__ = [
     "siphash24",
     "asic_hash",
     "asic_hash_one",
+    "crc16",
+    "jhash_2words_v",
     "ASIC_ALGORITHMS",
 ]
 
@@ -633,10 +635,21 @@ def _asic_message(flow: Flow, fields: int) -> bytes:
 
 def asic_hash_one(flow: Flow, *, algorithm: str = "crc16-ccitt", seed: int = 0,
                   fields: int = ASIC_DEFAULT_FIELDS) -> int:
-    """Reference CRC16 (MSB-first, initial value = seed) over the selected fields."""
+    """Reference of ``asic_hash`` for one flow."""
+    return crc16(_asic_message(flow, fields), algorithm=algorithm, seed=seed)
+
+
+def crc16(data: bytes, *, algorithm: str = "crc16-ccitt", seed: int = 0) -> int:
+    """Bitwise CRC16, MSB first, no reflection, no final XOR, register starts at ``seed``.
+
+    crc16-ccitt: polynomial 0x1021 (seed 0 = CRC-16/XMODEM, 0xFFFF = CCITT-FALSE);
+    crc16-bisync: polynomial 0x8005 (seed 0 = CRC-16/BUYPASS).
+    """
+    if algorithm not in _POLY:
+        raise ValueError(f"unknown algorithm {algorithm!r}; one of {', '.join(ASIC_ALGORITHMS)}")
     poly = _POLY[algorithm]
     crc = seed & 0xFFFF
-    for byte in _asic_message(flow, fields):
+    for byte in data:
         crc ^= byte << 8
         for _ in range(8):
             crc = ((crc << 1) ^ poly) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
