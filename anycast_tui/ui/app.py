@@ -59,7 +59,7 @@ class TooSmall(Widget):
 
 
 def _toggle_bindings() -> list[Binding]:
-    out = [Binding("1", "toggle(0)", "fail/restore leaf", key_display="1-4")]
+    out = [Binding("1", "toggle(0)", "leaf down/up", key_display="1-4")]
     out += [Binding(str(i + 1), f"toggle({i})", f"fail/restore target {i + 1}", show=False)
             for i in range(1, MAX_TARGETS)]
     return out
@@ -72,12 +72,12 @@ class AnycastApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (MIN_SIZE[0], "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (MIN_SIZE[1], "-short"), (40, "-tall")]
     BINDINGS = [
-        Binding("q", "quit", "quit", priority=True),
-        Binding("question_mark", "help", "help", key_display="?"),
-        Binding("p", "pause", "pause/resume"),
-        Binding("a", "all_events", "all/anycast events"),
+        Binding("q", "quit", "quit", priority=True, tooltip="quit (works at any size)"),
+        Binding("question_mark", "help", "help", key_display="?", tooltip="this help (esc closes)"),
+        Binding("p", "pause", "pause", tooltip="pause / resume the view; updates keep coming and are counted"),
+        Binding("a", "all_events", "all events", tooltip="all events / only anycast, reachability and group events"),
         *_toggle_bindings(),
-        Binding("r", "restore_all", "restore all"),
+        Binding("r", "restore_all", "restore all", tooltip="restore every leaf you failed"),
     ]
 
     def __init__(self, session: Session, *, controls: Controls | None = None, title: str = "anycast-tui",
@@ -202,7 +202,7 @@ class AnycastApp(App[int]):
                 i = int(b.action[7:-1])
                 lines.append((key, f"fail / restore {targets[i]}"))
                 continue
-            lines.append((b.key_display or self.get_key_display(b), b.description))
+            lines.append((b.key_display or self.get_key_display(b), b.tooltip or b.description))
         return lines
 
     def action_pause(self) -> None:
@@ -229,14 +229,20 @@ class AnycastApp(App[int]):
         name = self.controls.targets[index]
         op = self.controls.restore if self.controls.is_failed(name) else self.controls.fail
         await _maybe_await(op(name))
-        self.notify(f"{'restored' if op == self.controls.restore else 'failed'} {name}", timeout=3)
+        self._note(f"you {'restored' if op == self.controls.restore else 'failed'} {name}")
 
     async def action_restore_all(self) -> None:
         if self.controls is None:
             return
-        for name in self.controls.targets:
-            if self.controls.is_failed(name):
-                await _maybe_await(self.controls.restore(name))
+        names = [n for n in self.controls.targets if self.controls.is_failed(n)]
+        for name in names:
+            await _maybe_await(self.controls.restore(name))
+        self._note(f"you restored {', '.join(names)}" if names else "nothing to restore")
+
+    def _note(self, text: str) -> None:
+        status = self.query_one(StatusLine)
+        status.note = text
+        status.refresh()
 
 
 async def _maybe_await(x: object) -> None:

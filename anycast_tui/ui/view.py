@@ -263,15 +263,18 @@ def event_line(ev: Event) -> str:
     return f"{hms(ev.time_ms)} {event_glyph(ev.kind)} {ev.device} {event_text(ev)}"
 
 
-def event_text(ev: Event, owners: Mapping[str, str] | None = None) -> str:
+def event_text(ev: Event, owners: Mapping[str, str] | None = None, *, short: bool = False) -> str:
     """The event's detail without the leading device name (the log has a device column),
-    naming the neighbour device behind a next hop when ``owners`` knows its gateway."""
+    naming the neighbour device behind a next hop when ``owners`` knows its gateway.
+    ``short`` drops the prefix and keeps only the neighbour's name (narrow screens)."""
     d = ev.detail
     d = d[len(ev.device) + 1:] if d.startswith(ev.device + " ") else d
     nh = ev.nexthop
     if owners and nh is not None and nh.gateway in owners:
         label = nexthop_label(nh)
-        d = d.replace(label, f"{owners[nh.gateway]} ({label})", 1)
+        d = d.replace(label, owners[nh.gateway] if short else f"{owners[nh.gateway]} ({label})", 1)
+    if short and ev.prefix and d.startswith(ev.prefix + ": "):
+        d = d[len(ev.prefix) + 2:]
     return d
 
 

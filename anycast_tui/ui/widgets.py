@@ -204,7 +204,7 @@ class EventLog(Panel):
             out.append(view.hms(ev.time_ms) if wide else view.hms(ev.time_ms)[:8], style="dim")
             out.append(f" {g} ", style=GLYPH_STYLE.get(g, ""))
             out.append(f"{ev.device:<8} ", style="bold")
-            out.append(view.event_text(ev, self.owners))
+            out.append(view.event_text(ev, self.owners, short=not wide))
         return out
 
 
@@ -216,6 +216,7 @@ class StatusLine(Widget):
     waiting: int = 0
     counts: view.Counts | None = None
     dropped: int = 0
+    note: str = ""  # the last thing the user did (``you failed leaf03``)
 
     def show(self, *, paused: bool, waiting: int, counts: view.Counts, dropped: int = 0) -> None:
         self.paused, self.waiting, self.counts, self.dropped = paused, waiting, counts, dropped
@@ -237,4 +238,6 @@ class StatusLine(Widget):
             t.append(f"  {glyph} devices ok {c.devices_ok}/{c.devices}", style=style)
         if self.dropped:
             t.append(f"  ({self.dropped} oldest events dropped)", style="dim")
+        if self.note:
+            t.append(f"  · {self.note}", style=ACCENT)
         return t

@@ -68,7 +68,7 @@ async def test_help_in_the_demo_lists_the_leaf_keys(demo):
         lines = dict(app.screen.lines)
         for i in range(1, 5):
             assert lines[str(i)] == f"fail / restore leaf0{i}"
-        assert lines["r"] == "restore all" and lines["q"] == "quit" and lines["p"] == "pause/resume"
+        assert "restore every leaf" in lines["r"] and lines["q"].startswith("quit") and "pause" in lines["p"]
         assert "5" not in lines  # only as many keys as leaves
 
 
