@@ -1,0 +1,390 @@
+"""The lab's life cycle: up, fail / restore / drain, status, traffic services, down.
+
+State lives in one directory (default ``/run/anycast-tui/<prefix>``): ``state.json``
+(what was built, what is down), SSH keys and daemon, FRR configs and pid files,
+traffic-service pid files.  ``down`` needs nothing but the prefix: it kills
+the processes this lab started (by pid, after checking their command line),
+deletes every namespace with the prefix and removes the files it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from anycast_tui.lab import frr, labssh, netns, nslab
+from anycast_tui.lab.nslab import ANYCAST, CLIENT_NET, Down, Topology
+
+STATE_ROOT = Path("/run/anycast-tui")
+INVENTORY_MARK = "# written by `anycast-tui lab up`"
+
+
+class LabError(RuntimeError):
+    """One line for the user."""
+
+
+@dataclass
+class LabConfig:
+    spines: int = 2
+    leaves: int = 4
+    routing: str = "bgp"  # bgp | static
+    resilient: bool = False
+    seed: int = 1
+    prefix: str = nslab.LAB_PREFIX
+    state_dir: str = ""
+    inventory: str = "config/lab.toml"
+    poll_interval_s: float = 1.0
+    user: str = "lab"
+    down_devices: list[str] = field(default_factory=list)
+    down_links: list[str] = field(default_factory=list)
+    drained: list[str] = field(default_factory=list)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def down(self) -> Down:
+        return Down(frozenset(self.down_devices), frozenset(self.down_links), frozenset(self.drained))
+
+
+def default_state_dir(prefix: str) -> Path:
+    return STATE_ROOT / prefix.rstrip("-")
+
+
+def preflight(routing: str) -> None:
+    why = netns.available()
+    if why:
+        raise LabError(why)
+    if routing == "bgp" and frr.available():
+        raise LabError(f"--routing bgp: {frr.available()}")
+
+
+class Lab:
+    def __init__(self, cfg: LabConfig):
+        self.cfg = cfg
+        self.state_dir = Path(cfg.state_dir)
+        self.topo: Topology = nslab.build_topology(cfg.spines, cfg.leaves, prefix=cfg.prefix, seed=cfg.seed)
+
+    # ------------------------------------------------------------------ persistence
+
+    @classmethod
+    def load(cls, prefix: str = nslab.LAB_PREFIX, state_dir: Path | None = None) -> "Lab":
+        sd = state_dir or default_state_dir(prefix)
+        try:
+            data = json.loads((sd / "state.json").read_text())
+        except (OSError, ValueError):
+            raise LabError(f"no lab is up with prefix {prefix!r} (no {sd / 'state.json'})") from None
+        return cls(LabConfig(**data))
+
+    def save(self) -> None:
+        tmp = self.state_dir / "state.json.tmp"
+        tmp.write_text(json.dumps(asdict(self.cfg), indent=1))
+        tmp.replace(self.state_dir / "state.json")
+
+    # ------------------------------------------------------------------ up
+
+    @classmethod
+    def up(cls, cfg: LabConfig) -> "Lab":
+        preflight(cfg.routing)
+        if cfg.resilient and cfg.routing == "bgp":
+            raise LabError("--resilient needs --routing static (FRR 8.4 cannot install BGP routes "
+                           "into resilient nexthop groups)")
+        cfg.state_dir = cfg.state_dir or str(default_state_dir(cfg.prefix))
+        lab = cls(cfg)
+        if netns.list_namespaces(cfg.prefix) or (lab.state_dir / "state.json").exists():
+            raise LabError(f"a lab with prefix {cfg.prefix!r} is already up (or crashed): run `anycast-tui lab down`")
+        lab.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lab.save()  # first, so that `down` can clean up after a crash below
+        try:
+            nslab.create(lab.topo)
+            lab._apply_routes(None)
+            lab._nohash()
+            if cfg.routing == "bgp":
+                frr.start(lab.topo, lab.state_dir)
+            devices = [(n.name, n.ns) for n in lab.topo.nodes.values()]
+            labssh.prepare(lab.state_dir, devices)
+            cfg.ports = labssh.start(lab.state_dir)
+            lab.save()
+            lab.write_inventory()
+            if cfg.routing == "bgp":
+                lab.wait_converged()
+        except BaseException:
+            down(cfg.prefix, lab.state_dir)
+            raise
+        return lab
+
+    def _apply_routes(self, before: Down | None) -> None:
+        want = nslab.desired_routes(self.topo, self.cfg.down)
+        old = nslab.desired_routes(self.topo, before) if before is not None else None
+        if self.cfg.routing == "bgp":  # only the client-facing static part; FRR does the rest
+            want = _client_part(want)
+            old = _client_part(old) if old is not None else None
+        nslab.apply_routes(self.topo, want, old, resilient=self.cfg.resilient)
+
+    def _nohash(self) -> None:
+        client = self.topo.node("client")
+        ifs = [ln.end("client")[1] for ln in self.topo.links_of("client")]
+        netns.run(client.ns, sys.executable, "-m", "anycast_tui.lab.traffic", "nohash", *ifs)
+
+    def anycast_paths(self, spine: str) -> int:
+        """Next hops of a spine's anycast route, as the kernel has it now."""
+        out = netns.ip(self.topo.node(spine).ns, "-j", "route", "show", f"{ANYCAST}/32", check=False)
+        routes = json.loads(out or "[]")
+        if not routes:
+            return 0
+        r = routes[0]
+        if "nhid" in r:
+            nh = json.loads(netns.ip(self.topo.node(spine).ns, "-j", "nexthop", "show", "id", str(r["nhid"])) or "[]")
+            return len(nh[0].get("group", [])) or 1 if nh else 0
+        return len(r.get("nexthops", [])) or 1
+
+    def expected_paths(self) -> dict[str, int]:
+        """Per live spine, how many next hops its anycast route should have now."""
+        want = nslab.desired_routes(self.topo, self.cfg.down)
+        return {s.name: len(want[s.name].get(f"{ANYCAST}/32", ())) for s in self.topo.role("spine") if s.name in want}
+
+    def wait_converged(self, timeout_s: float = 30.0) -> float:
+        """Wait until every live spine's anycast route has the expected next hops; returns seconds."""
+        t0 = time.monotonic()
+        want = self.expected_paths()
+        while True:
+            got = {s: self.anycast_paths(s) for s in want}
+            if got == want:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout_s:
+                raise LabError(f"routing did not converge in {timeout_s:.0f} s: anycast paths {got}, want {want}")
+            time.sleep(0.1)
+
+    # ------------------------------------------------------------------ inventory
+
+    def write_inventory(self) -> Path:
+        path = Path(self.cfg.inventory)
+        if path.exists() and INVENTORY_MARK not in path.read_text(errors="replace")[:200]:
+            raise LabError(f"{path} exists and was not written by `lab up`; pass --config elsewhere")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        kh = self.state_dir / "known_hosts"
+        kh.write_text(labssh.known_hosts(self.state_dir, self.cfg.ports))
+        lines = [INVENTORY_MARK + f" (prefix {self.cfg.prefix}); `lab down` removes it.", "",
+                 "[fabric]", f"poll_interval_s = {self.cfg.poll_interval_s}", f'anycast_prefixes = ["{ANYCAST}/32"]',
+                 f'lab_prefix = "{self.cfg.prefix}"', f'lab_routing = "{self.cfg.routing}"',
+                 f"lab_resilient = {'true' if self.cfg.resilient else 'false'}", "",
+                 "[fabric.lab_hash]  # per device: net.ipv4.fib_multipath_hash_policy and _seed"]
+        for n in self.topo.nodes.values():
+            lines.append(f"{n.name} = {{ policy = 1, seed = {n.seed} }}")
+        lines += ["", "[defaults]", f'user = "{self.cfg.user}"', f'key_path = "{self.state_dir / "id_ed25519"}"',
+                  f'known_hosts = "{kh}"', 'platform = "linux"', ""]
+        for n in self.topo.nodes.values():
+            lines += ["[[device]]", f'name = "{n.name}"', f'role = "{n.role}"', 'host = "127.0.0.1"',
+                      f"port = {self.cfg.ports[n.name]}", ""]
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("\n".join(lines))
+        tmp.replace(path)
+        return path
+
+    # ------------------------------------------------------------------ events
+
+    def _resolve(self, target: str) -> tuple[str, str]:
+        """('device', name) or ('link', canonical link name)."""
+        if target in self.topo.nodes:
+            if target == "client":
+                raise LabError("the client cannot fail (it is the traffic source)")
+            return "device", target
+        try:
+            return "link", self.topo.link(target).name
+        except KeyError:
+            raise LabError(f"no device or link {target!r} (devices: spine01.., leaf01.., server01..; "
+                           "links: spine01-leaf03, leaf03-server03, spine01-client)") from None
+
+    def fail(self, target: str) -> None:
+        kind, name = self._resolve(target)
+        before = self.cfg.down
+        if kind == "device":
+            if name in self.cfg.down_devices:
+                raise LabError(f"{name} is already failed")
+            nslab.set_links(self.topo, name, False)
+            self.cfg.down_devices.append(name)
+        else:
+            if name in self.cfg.down_links:
+                raise LabError(f"{name} is already failed")
+            ln = self.topo.link(name)
+            for end in (ln.a, ln.b):
+                if end not in self.cfg.down_devices:
+                    nslab.set_links(self.topo, end, False, only=[ln.end(end)[1]])
+            self.cfg.down_links.append(name)
+        self._apply_routes(before)
+        self.save()
+
+    def restore(self, target: str) -> None:
+        kind, name = self._resolve(target)
+        before = self.cfg.down
+        if kind == "device" and name in self.cfg.drained:
+            if self.cfg.routing == "bgp":
+                frr.set_announce(self.state_dir, self.topo.node(name), True)
+            self.cfg.drained.remove(name)
+        elif kind == "device":
+            if name not in self.cfg.down_devices:
+                raise LabError(f"{name} is neither failed nor drained")
+            self.cfg.down_devices.remove(name)
+            failed_links = {self.topo.link(x) for x in self.cfg.down_links}
+            ifs = [ln.end(name)[1] for ln in self.topo.links_of(name) if ln not in failed_links]
+            nslab.set_links(self.topo, name, True, only=ifs)
+        else:
+            if name not in self.cfg.down_links:
+                raise LabError(f"{name} is not failed")
+            self.cfg.down_links.remove(name)
+            ln = self.topo.link(name)
+            for end in (ln.a, ln.b):
+                if end not in self.cfg.down_devices:
+                    nslab.set_links(self.topo, end, True, only=[ln.end(end)[1]])
+        self._apply_routes(before)
+        self.save()
+
+    def drain(self, server: str) -> None:
+        if server not in self.topo.nodes or self.topo.node(server).role != "server":
+            raise LabError(f"{server!r} is not a server of this lab")
+        if server in self.cfg.drained:
+            raise LabError(f"{server} is already drained")
+        before = self.cfg.down
+        if self.cfg.routing == "bgp":
+            frr.set_announce(self.state_dir, self.topo.node(server), False)
+        self.cfg.drained.append(server)
+        self._apply_routes(before)
+        self.save()
+
+    # ------------------------------------------------------------------ traffic
+
+    def start_services(self) -> None:
+        """Start the answering service on every server (once)."""
+        root = str(Path(__file__).resolve().parents[2])
+        for srv in self.topo.role("server"):
+            pf = self.state_dir / "traffic" / f"{srv.name}.pid"
+            if pf.exists() and _alive(int(pf.read_text()), "anycast_tui.lab.traffic"):
+                continue
+            pf.parent.mkdir(parents=True, exist_ok=True)
+            p = subprocess.Popen(["ip", "netns", "exec", srv.ns, sys.executable, "-m", "anycast_tui.lab.traffic",
+                                  "serve", srv.name], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True,
+                                 env={**os.environ, "PYTHONPATH": root}, cwd="/")
+            pf.write_text(str(p.pid))
+        # wait until each answers locally (bounded)
+        deadline = time.monotonic() + 10
+        for srv in self.topo.role("server"):
+            while netns.run(srv.ns, "ss", "-ltnH", f"sport = :{_traffic_port()}", check=False).stdout.strip() == "":
+                if time.monotonic() > deadline:
+                    raise LabError(f"traffic service did not start on {srv.name}")
+                time.sleep(0.05)
+
+    def client_argv(self, rounds: int) -> list[str]:
+        """argv of the traffic client in the client namespace (flows as JSON on its stdin)."""
+        return ["ip", "netns", "exec", self.topo.node("client").ns, sys.executable, "-m", "anycast_tui.lab.traffic",
+                "client", "--rounds", str(rounds)]
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> dict:
+        present = set(netns.list_namespaces(self.cfg.prefix))
+        pid = _read_pid(self.state_dir / "labssh.pid")
+        out: dict = {
+            "prefix": self.cfg.prefix, "routing": self.cfg.routing, "resilient": self.cfg.resilient,
+            "size": f"{self.cfg.spines}x{self.cfg.leaves}", "inventory": self.cfg.inventory,
+            "ssh_daemon": bool(pid and _alive(pid, "anycast_tui.lab.labssh")),
+            "down": {"devices": self.cfg.down_devices, "links": self.cfg.down_links, "drained": self.cfg.drained},
+            "devices": {},
+        }
+        for n in self.topo.nodes.values():
+            d: dict = {"namespace": n.ns in present, "role": n.role, "seed": n.seed,
+                       "ssh_port": self.cfg.ports.get(n.name)}
+            if n.role == "spine" and n.ns in present:
+                d["anycast_paths"] = self.anycast_paths(n.name)
+            if self.cfg.routing == "bgp" and n.role != "client" and n.ns in present:
+                try:
+                    up, total = frr.sessions(self.state_dir, n)
+                    d["bgp"] = f"{up}/{total}"
+                except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+                    d["bgp"] = f"error: {exc}"
+            out["devices"][n.name] = d
+        return out
+
+
+def _client_part(routes: dict[str, dict[str, nslab.Paths]]) -> dict[str, dict[str, nslab.Paths]]:
+    keep = {CLIENT_NET, "198.18.3.1/32"}
+    out: dict[str, dict[str, nslab.Paths]] = {}
+    for dev, r in routes.items():
+        if dev == "client":
+            out[dev] = dict(r)
+        elif dev.startswith("spine"):
+            out[dev] = {p: v for p, v in r.items() if p in keep}
+    return out
+
+
+def _traffic_port() -> int:
+    from anycast_tui.lab.traffic import PORT
+
+    return PORT
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int, marker: str) -> bool:
+    """True if ``pid`` runs and its command line contains ``marker`` (guards against pid reuse)."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return marker in cmd
+
+
+def _kill(pid: int, marker: str) -> None:
+    if not _alive(pid, marker):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not _alive(pid, marker):
+                return
+            time.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def down(prefix: str = nslab.LAB_PREFIX, state_dir: Path | None = None) -> list[str]:
+    """Remove everything a lab with ``prefix`` made; safe to run twice, and after a crashed ``up``."""
+    sd = state_dir or default_state_dir(prefix)
+    inventory: str | None = None
+    try:
+        inventory = json.loads((sd / "state.json").read_text()).get("inventory")
+    except (OSError, ValueError):
+        pass
+    pid = _read_pid(sd / "labssh.pid")
+    if pid:
+        _kill(pid, "anycast_tui.lab.labssh")
+    for pf in sorted((sd / "traffic").glob("*.pid")):
+        p = _read_pid(pf)
+        if p:
+            _kill(p, "anycast_tui.lab.traffic")
+    for p in frr.pids(sd):
+        _kill(p, "/usr/lib/frr/")
+    removed = nslab.destroy(prefix)  # also kills anything left inside
+    if inventory:
+        ip = Path(inventory)
+        try:
+            if INVENTORY_MARK in ip.read_text(errors="replace")[:200]:
+                ip.unlink()
+        except OSError:
+            pass
+        Path(str(ip) + ".tmp").unlink(missing_ok=True)
+    if sd.exists() and (sd / "state.json").exists() or sd == default_state_dir(prefix):
+        shutil.rmtree(sd, ignore_errors=True)
+    return removed
+
