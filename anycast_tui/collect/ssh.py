@@ -27,6 +27,14 @@ from anycast_tui.collect.inventory import DeviceConfig
 log = logging.getLogger(__name__)
 
 
+# AES-GCM first: asyncssh's chacha20-poly1305 builds cipher contexts per packet in
+# Python and costs ~3x the CPU per command (bench/bench_poll.py); OpenSSH offers both.
+ENCRYPTION_ALGS: tuple[str, ...] = (
+    "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
+    "aes128-ctr", "aes192-ctr", "aes256-ctr",
+)
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -191,7 +199,7 @@ class SSHSession:
                 agent_path=None, config=None, ignore_encrypted=True, connect_timeout=cfg.connect_timeout_s,
                 kbdint_auth=False, gss_auth=False, host_based_auth=False,
                 preferred_auth="publickey,password" if password else "publickey",
-                keepalive_interval=30.0, keepalive_count_max=3,
+                keepalive_interval=30.0, keepalive_count_max=3, encryption_algs=ENCRYPTION_ALGS,
             ), cfg.connect_timeout_s + 1.0)
         except asyncssh.HostKeyNotVerifiable:
             raise HostKeyError(cfg.name, self._host_key_message(known_hosts)) from None

@@ -262,10 +262,11 @@ class SSHFarm:
                   **device_settings: object) -> Inventory:
         """An Inventory reaching every endpoint; ``device_settings`` override DeviceConfig fields."""
         roles = roles or {}
+        base: dict[str, object] = {"platform": platform, "user": self.user, "key_path": self.client_key_path,
+                                   "known_hosts": self.known_hosts_path, **device_settings}
         devices = tuple(
-            DeviceConfig(name=name, role=roles.get(name, Role.OTHER), platform=platform, host=ep.host,
-                         port=ep.port, user=self.user, key_path=self.client_key_path,
-                         known_hosts=self.known_hosts_path, **device_settings)  # type: ignore[arg-type]
+            DeviceConfig(name=name, role=roles.get(name, Role.OTHER), host=ep.host, port=ep.port,
+                         **base)  # type: ignore[arg-type]
             for name, ep in self.endpoints.items()
         )
         return Inventory(devices, poll_interval_s, anycast_prefixes)
