@@ -97,7 +97,8 @@ def _json_interface(obj: dict, idx: int, kind: str) -> Interface:
         addresses = tuple(_json_address(a, f"{where} address {n}") for n, a in enumerate(addrs))
         extra = tuple((k, extra_value(v)) for k, v in obj.items() if k not in _JSON_LINK_KNOWN)
     except BadValue as exc:
-        raise ParseError(0, str(exc), kind) from None
+        msg = str(exc)
+        raise ParseError(0, msg if msg.startswith(where) else f"{where}: {msg}", kind) from None
     return Interface(name, ifindex, tuple(flags), strs["operstate"] or "UNKNOWN", mtu, strs["link_type"],
                      strs["address"], strs["master"], strs["link"], addresses, extra)
 
