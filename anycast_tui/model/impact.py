@@ -2,8 +2,9 @@
 
 A flow *moves* when the end of its path (the server that answers it, or
 where it is dropped / leaves the fabric) differs between ``before`` and
-``after``.  Of the moved flows, TCP ones that were delivered before are reset
-(the new server has no socket); UDP ones just continue.  *Collateral* flows
+``after``.  Of the moved flows, TCP ones that reached an endpoint before
+(delivered, or handed to a gateway outside the snapshot) are reset (the new
+server has no socket); UDP ones just continue.  *Collateral* flows
 are moved flows whose before-path did not traverse the changed element: the
 changed next hop (device + gateway/dev) for next-hop events, the device for
 device events; for a plain snapshot diff (no Change), any device whose state
@@ -27,7 +28,7 @@ import numpy as np
 
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.paths import PathOutcome, PathResult, Tracer, address_map
-from anycast_tui.model.placement import HashCache
+from anycast_tui.model.placement import HashCache, usable
 from anycast_tui.model.resilient import ResilientGroup
 from anycast_tui.model.types import (Bucket, DeviceState, FabricSnapshot, GroupMember, NexthopGroup,
                                      NexthopObject, NexthopTable, Route)
@@ -81,15 +82,22 @@ def _with_device(snapshot: FabricSnapshot, state: DeviceState) -> FabricSnapshot
     return replace(snapshot, devices=devices)
 
 
-def _resilient_after(group: NexthopGroup, members: list[GroupMember]) -> NexthopGroup:
-    """The group after a member change, buckets moved as the kernel moves them."""
-    if group.bucket_table and len(group.bucket_table) == (group.buckets or len(group.bucket_table)):
-        sim = ResilientGroup.from_group(group)
+def _resilient_update(group: NexthopGroup, live_before: list[GroupMember], live_after: list[GroupMember],
+                      members: list[GroupMember]) -> NexthopGroup:
+    """The group with ``members`` after its usable members went from ``live_before`` to ``live_after``:
+    buckets moved as the kernel moves them (removed members' buckets at once, new members wait for idle ones)."""
+    if not live_after:
+        return replace(group, members=tuple(members), bucket_table=())
+    nb = group.buckets or len(group.bucket_table) or DEFAULT_BUCKETS
+    start = live_before or live_after
+    if live_before and group.bucket_table and len(group.bucket_table) == nb:
+        sim = ResilientGroup.from_group(replace(group, members=tuple(live_before), buckets=nb))
     else:
-        sim = ResilientGroup.create([m.id for m in group.members], [m.weight for m in group.members],
-                                    num_buckets=group.buckets or DEFAULT_BUCKETS,
-                                    idle_timer=group.idle_timer or 120, unbalanced_timer=group.unbalanced_timer or 0)
-    sim.replace([m.id for m in members], [m.weight for m in members], now=0.0)
+        sim = ResilientGroup.create([m.id for m in start], [m.weight for m in start], num_buckets=nb,
+                                    idle_timer=group.idle_timer if group.idle_timer is not None else 120,
+                                    unbalanced_timer=group.unbalanced_timer or 0)
+    if live_before:
+        sim.replace([m.id for m in live_after], [m.weight for m in live_after], now=0.0)
     return _group_from_sim(replace(group, members=tuple(members)), sim)
 
 
@@ -124,17 +132,22 @@ def _edit_device(state: DeviceState, target: str, *, drop: bool = False, weight:
                 touched += 1
         objects.append(o)
     groups = []
+    obj_before = {o.id: o for o in state.nexthops.objects}
+    obj_after = {o.id: o for o in objects}
+
+    def live(ms: Iterable[GroupMember], objs: dict[int, NexthopObject]) -> list[GroupMember]:
+        return [m for m in ms if m.id in objs and usable(objs[m.id].flags, state.hash)]
+
     for g in state.nexthops.groups:
         members = [m for m in g.members if m.id not in gone]
         members = [replace(m, weight=weight) if m.id in reweight else m for m in members]
         if not members:
             gone.add(g.id)
             continue
-        if list(members) != list(g.members):
-            if g.type == "resilient":
-                g = _resilient_after(g, members)
-            else:
-                g = replace(g, members=tuple(members))
+        if g.type == "resilient" and live(g.members, obj_before) != live(members, obj_after):
+            g = _resilient_update(g, live(g.members, obj_before), live(members, obj_after), members)
+        elif members != list(g.members):
+            g = replace(g, members=tuple(members))
         groups.append(g)
     routes = []
     for r in state.routes:
@@ -205,8 +218,8 @@ def _restore_from(state: DeviceState, ref: DeviceState, target: str) -> tuple[De
         if cur is None:
             groups[g.id] = g
         elif [m.id for m in cur.members] != [m.id for m in g.members]:
-            groups[g.id] = _resilient_after(cur, list(g.members)) if g.type == "resilient" else \
-                replace(cur, members=g.members)
+            groups[g.id] = _resilient_update(cur, list(cur.members), list(g.members), list(g.members)) \
+                if g.type == "resilient" else replace(cur, members=g.members)
         else:
             continue
         touched += 1
@@ -326,30 +339,38 @@ def with_mapping(snapshot: FabricSnapshot, mapping: str, *, buckets: int = DEFAU
     return replace(snapshot, devices={n: _device_with_mapping(s, gtype, buckets) for n, s in snapshot.devices.items()})
 
 
-def _retype(g: NexthopGroup, gtype: str, buckets: int) -> NexthopGroup:
+def _retype(g: NexthopGroup, gtype: str, buckets: int, live: list[GroupMember]) -> NexthopGroup:
     if gtype == "resilient":
         nb = g.buckets or buckets
-        sim = ResilientGroup.create([m.id for m in g.members], [m.weight for m in g.members], num_buckets=nb)
+        if not live:
+            return replace(g, type="resilient", buckets=nb, bucket_table=())
+        sim = ResilientGroup.create([m.id for m in live], [m.weight for m in live], num_buckets=nb)
         return _group_from_sim(replace(g, type="resilient", buckets=nb), sim)
     return replace(g, type=gtype, buckets=None, bucket_table=())
 
 
 def _device_with_mapping(state: DeviceState, gtype: str, buckets: int) -> DeviceState:
     objects = list(state.nexthops.objects)
-    groups = [(_retype(g, gtype, buckets) if len(g.members) > 1 else g) for g in state.nexthops.groups]
+    by_id = {o.id: o for o in objects}
+
+    def live(ms: Iterable[GroupMember]) -> list[GroupMember]:
+        return [m for m in ms if m.id in by_id and usable(by_id[m.id].flags, state.hash)]
+
+    groups = [(_retype(g, gtype, buckets, live(g.members)) if len(g.members) > 1 else g)
+              for g in state.nexthops.groups]
     next_id = max([o.id for o in objects] + [g.id for g in groups] + [0]) + 1
     routes = []
     for r in state.routes:
-        usable = [nh for nh in r.nexthops if not nh.dead]
         if r.nhid is not None or len(r.nexthops) < 2:
             routes.append(r)
             continue
         members = []
-        for nh in usable:
-            objects.append(NexthopObject(next_id, nh.gateway, nh.dev, flags=nh.flags))
+        for nh in r.nexthops:
+            by_id[next_id] = NexthopObject(next_id, nh.gateway, nh.dev, flags=nh.flags)
+            objects.append(by_id[next_id])
             members.append(GroupMember(next_id, nh.weight))
             next_id += 1
-        g = _retype(NexthopGroup(next_id, tuple(members)), gtype, buckets)
+        g = _retype(NexthopGroup(next_id, tuple(members)), gtype, buckets, live(members))
         groups.append(g)
         routes.append(replace(r, nhid=next_id, nexthops=()))
         next_id += 1
@@ -540,7 +561,7 @@ def impact(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray, ingr
     labels, b_end, a_end = _shared_labels(res_b, res_a)
     moved = b_end != a_end
     proto = np.asarray(flows.proto)
-    delivered = res_b.outcome == PathOutcome.DELIVERED
+    delivered = np.isin(res_b.outcome, (PathOutcome.DELIVERED, PathOutcome.EXITED))  # had a live endpoint
     tcp_reset = moved & (proto == 6) & delivered
     udp = moved & (proto == 17)
     collateral = moved & ~_traversed(res_b, change, changed, before)

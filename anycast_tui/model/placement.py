@@ -204,7 +204,8 @@ class CompiledDevice:
         return self.reasons.index(text)
 
 
-def _usable(flags: tuple[str, ...], hs: HashSettings) -> bool:
+def usable(flags: tuple[str, ...], hs: HashSettings) -> bool:
+    """A next hop with these flags takes part in hashing (not dead; not linkdown when that is ignored)."""
     return "dead" not in flags and not ("linkdown" in flags and hs.ignore_routes_with_linkdown)
 
 
@@ -234,8 +235,8 @@ def _group_decision(cd: CompiledDevice, route: Route, group: NexthopGroup,
         if obj is None:
             raise PlacementError(f"nexthop group {group.id} names nexthop {m.id}, which is not in the nexthop table")
         members.append((m, obj))
-    usable = [_usable(o.flags, hs) for _, o in members]
-    if not any(usable):
+    ok = [usable(o.flags, hs) for _, o in members]
+    if not any(ok):
         return None
     ch = np.array([cd.choice(_object_choice(cd, o, route)) for _, o in members], dtype=np.int32)
     weights = [m.weight for m, _ in members]
@@ -243,13 +244,13 @@ def _group_decision(cd: CompiledDevice, route: Route, group: NexthopGroup,
     if len(members) == 1:
         return _Decision(route, "fixed", ch)
     if group.type == "mpath":
-        return _Decision(route, "threshold", ch, bounds=threshold_bounds(weights, usable),
+        return _Decision(route, "threshold", ch, bounds=threshold_bounds(weights, ok),
                          placement=placement, reason=reason)
     if group.type == "modulo-n":
-        live = np.nonzero(usable)[0]
+        live = np.nonzero(ok)[0]
         return _Decision(route, "modulo", ch[live], placement=placement, reason=reason)
     if group.type == "maglev":
-        live = [i for i, u in enumerate(usable) if u]
+        live = [i for i, u in enumerate(ok) if u]
         table = maglev_table([f"{members[i][1].gateway}|{members[i][1].dev}" for i in live],
                              [weights[i] for i in live], size=MAGLEV_SIZE).astype(np.int32)
         return _Decision(route, "table", ch[live], table=table, placement=placement, reason=reason)
@@ -262,13 +263,13 @@ def _group_decision(cd: CompiledDevice, route: Route, group: NexthopGroup,
             for b in group.bucket_table:
                 table[b.index] = pos[b.nhid]
             return _Decision(route, "table", ch, table=table, placement=placement, reason=reason)
-        live = [i for i, u in enumerate(usable) if u]
+        live = [i for i, u in enumerate(ok) if u]
         sim = ResilientGroup.create(live, [weights[i] for i in live], num_buckets=nb)
         table = sim.table.astype(np.int32)
         if placement == EXACT:
             placement, reason = APPROXIMATE, SIMULATED_REASON
         return _Decision(route, "table", ch, table=table, placement=placement, reason=reason)
-    return _Decision(route, "threshold", ch, bounds=threshold_bounds(weights, usable), placement=UNKNOWN,
+    return _Decision(route, "threshold", ch, bounds=threshold_bounds(weights, ok), placement=UNKNOWN,
                      reason=f"unknown nexthop group type {group.type!r}: treated as hash-threshold")
 
 
@@ -293,7 +294,7 @@ def _route_decision(cd: CompiledDevice, route: Route, objects: dict[int, Nexthop
             return _group_decision(cd, route, groups[route.nhid], objects)
         if route.nhid in objects:
             obj = objects[route.nhid]
-            if not _usable(obj.flags, hs):
+            if not usable(obj.flags, hs):
                 return None
             return _Decision(route, "fixed", np.array([cd.choice(_object_choice(cd, obj, route))], dtype=np.int32))
         raise PlacementError(f"route {route.dst} names nhid {route.nhid}, which is not in the nexthop table "
@@ -301,8 +302,8 @@ def _route_decision(cd: CompiledDevice, route: Route, objects: dict[int, Nexthop
     nhs = route.nexthops
     if not nhs:
         return None
-    usable = [_usable(nh.flags, hs) for nh in nhs]
-    if not any(usable):
+    ok = [usable(nh.flags, hs) for nh in nhs]
+    if not any(ok):
         return None
     ch = np.array([cd.choice(Choice(Outcome.FORWARD, nh.gateway, nh.dev, route.dst)) for nh in nhs], dtype=np.int32)
     if len(nhs) == 1:
@@ -310,7 +311,7 @@ def _route_decision(cd: CompiledDevice, route: Route, objects: dict[int, Nexthop
     placement, reason = _hash_doubt(cd.state)
     if placement == EXACT and hs.use_neigh:
         placement, reason = APPROXIMATE, NEIGH_REASON
-    return _Decision(route, "threshold", ch, bounds=threshold_bounds([nh.weight for nh in nhs], usable),
+    return _Decision(route, "threshold", ch, bounds=threshold_bounds([nh.weight for nh in nhs], ok),
                      placement=placement, reason=reason)
 
 
