@@ -122,7 +122,7 @@ class Poller:
             except CollectError as exc:
                 state = self._failed(dev, exc.message, exc.permanent)
             except ParseError as exc:
-                state = self._failed(dev, _one_line(str(exc)), False)
+                state = self._failed(dev, parse_reason(exc, dev.commands), False)
             except Exception as exc:  # a parser bug must not stop the loop, nor pass silently
                 log.exception("%s: building the device state failed", dev.cfg.name)
                 state = self._failed(dev, _one_line(f"internal error: {type(exc).__name__}: {exc}"), False)
@@ -142,11 +142,7 @@ class Poller:
         since = prev.since_ms if prev.status is HealthStatus.OK and prev.since_ms is not None else now
         health = Health(HealthStatus.OK, since_ms=since, last_ok_ms=now)
         builder = self._builder or _default_builder()
-        try:
-            return builder(dev.device, {k: o.stdout for k, o in outputs.items()}, collected_at_ms=now,
-                           health=health)
-        except ParseError as exc:
-            raise _with_command(exc, dev.commands) from None
+        return builder(dev.device, {k: o.stdout for k, o in outputs.items()}, collected_at_ms=now, health=health)
 
     def _failed(self, dev: _Device, reason: str, permanent: bool) -> DeviceState:
         now = self._now_ms()
@@ -161,12 +157,26 @@ class Poller:
         return dataclasses.replace(prev, health=health)
 
 
-def _with_command(exc: ParseError, commands: tuple[Command, ...]) -> ParseError:
-    """Name the failing command (``routes4: line 12: ...``) when the parser named only its kind."""
-    ids = {c.id for c in commands}
+def parse_reason(exc: ParseError, commands: tuple[Command, ...]) -> str:
+    """One line naming the command and the line: ``routes4: line 12: reason: 'text'``.
+
+    The command id is taken from ``kind`` when it is one, else from a ``"<id>: "``
+    prefix of the reason, else from the one command of that parser kind.
+    """
+    ids = [c.id for c in commands]
+    reason, cid = exc.reason, None
     if exc.kind in ids:
-        return exc
-    kinds = [c.id for c in commands if c.kind == exc.kind]
-    if len(kinds) == 1:
-        return ParseError(exc.line, exc.reason, kinds[0], exc.text)
-    return exc
+        cid = exc.kind
+    for i in ids:
+        if reason.startswith(f"{i}: "):
+            cid, reason = i, reason[len(i) + 2:]
+            break
+    if cid is None:
+        kinds = [c.id for c in commands if c.kind == exc.kind]
+        cid = kinds[0] if len(kinds) == 1 else exc.kind
+    where = f"line {exc.line}" if exc.line else "input"
+    snippet = ""
+    if exc.text is not None and exc.text.strip():
+        t = exc.text.strip()
+        snippet = f": {t[:60]!r}" + ("…" if len(t) > 60 else "")
+    return _one_line(f"{cid + ': ' if cid else ''}{where}: {reason}{snippet}")

@@ -9,11 +9,12 @@ import re
 import pytest
 
 from anycast_tui.collect.commands import LINUX_POLL
-from anycast_tui.collect.poller import Poller
+from anycast_tui.collect.poller import Poller, parse_reason
 from anycast_tui.lab.sshserver import CommandResult
 from anycast_tui.model.types import DeviceState, HealthStatus, Role
+from anycast_tui.parse.errors import ParseError
 
-from ssh_fixtures import CannedDevice, canned, state_builder, wait_for
+from ssh_fixtures import CannedDevice, canned, wait_for
 
 pytestmark = pytest.mark.ssh
 
@@ -37,7 +38,7 @@ async def _setup(make_farm, n: int = 3, **settings):
     handlers, roles = _fabric(n)
     farm = await make_farm(handlers)
     inv = farm.inventory(roles, **{**FAST, **settings})
-    return farm, handlers, Poller(inv, builder=state_builder(), interval_s=0.02)
+    return farm, handlers, Poller(inv, interval_s=0.02)
 
 
 def _dsts(state: DeviceState) -> set[str]:
@@ -269,7 +270,7 @@ async def test_slow_device_does_not_delay_the_others(make_farm):
     handlers, roles = _fabric(4)
     handlers["leaf02"] = CannedDevice("leaf", gate=gate)  # answers only when released
     farm = await make_farm(handlers)
-    poller = Poller(farm.inventory(roles, **{**FAST, "command_timeout_s": 30.0}), builder=state_builder(),
+    poller = Poller(farm.inventory(roles, **{**FAST, "command_timeout_s": 30.0}),
                     interval_s=0.01)
     try:
         await poller.start()
@@ -289,7 +290,7 @@ async def test_polls_of_one_device_never_overlap(make_farm):
     for h in handlers.values():
         h.delay_s = 0.02
     farm = await make_farm(handlers)
-    poller = Poller(farm.inventory(roles, **FAST), builder=state_builder(), interval_s=0.0)
+    poller = Poller(farm.inventory(roles, **FAST), interval_s=0.0)
     try:
         await poller.start()
         # poll_once racing the background loops must queue behind them, not overlap
@@ -300,3 +301,14 @@ async def test_polls_of_one_device_never_overlap(make_farm):
     for name, h in handlers.items():
         assert len(h.calls) >= 8 * len(CMD)
         assert h.max_same_in_flight == 1, name
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (ParseError(12, "routes4: bad dst", "ip-route-json", "x y"), "routes4: line 12: bad dst: 'x y'"),
+    (ParseError(3, "unexpected token", "routes6"), "routes6: line 3: unexpected token"),
+    (ParseError(2, "bad bucket", "ip-nexthop-bucket-json"), "buckets: line 2: bad bucket"),
+    (ParseError(0, "sysctl: output missing"), "sysctl: input: output missing"),
+    (ParseError(4, "odd", "ip-route-json"), "ip-route-json: line 4: odd"),  # two commands share the kind
+])
+def test_parse_reason_names_command_and_line(exc, expected):
+    assert parse_reason(exc, LINUX_POLL) == expected

@@ -13,7 +13,7 @@ from anycast_tui.collect.poller import Poller
 from anycast_tui.collect.ssh import AuthError, CommandNotAllowed, SSHSession
 from anycast_tui.model.types import HealthStatus
 
-from ssh_fixtures import CannedDevice, state_builder
+from ssh_fixtures import CannedDevice
 
 pytestmark = pytest.mark.ssh
 
@@ -30,7 +30,7 @@ async def test_password_never_in_logs_reprs_or_errors(make_farm, monkeypatch, ca
     inv = dataclasses.replace(inv, devices=tuple(
         dataclasses.replace(d, password_env="ATUI_TEST_GOOD_PW" if d.name == "leaf01" else "ATUI_TEST_BAD_PW")
         for d in inv.devices))
-    poller = Poller(inv, builder=state_builder())
+    poller = Poller(inv)
     try:
         snap = await poller.poll_once()
         snap = await poller.poll_once()

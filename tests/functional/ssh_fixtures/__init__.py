@@ -1,18 +1,14 @@
 """Helpers for the SSH collector tests and bench: canned ``ip -j`` outputs captured from
-namespaces (``capture.py``), handlers that serve them, a stand-in state builder."""
+namespaces (``capture.py``) and handlers that serve them."""
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import json
 from pathlib import Path
 from typing import Callable, Mapping
 
 from anycast_tui.collect.commands import LINUX_POLL
 from anycast_tui.lab.sshserver import CommandResult
-from anycast_tui.model.types import Device, DeviceState, Health, Route
-from anycast_tui.parse.errors import ParseError
 
 FIXTURES = Path(__file__).resolve().parent
 
@@ -55,40 +51,6 @@ class CannedDevice:
             return not_found(line)
         finally:
             self.in_flight[line] -= 1
-
-
-def _fallback_builder(device: Device, outputs: Mapping[str, str], *, collected_at_ms: int,
-                      health: Health) -> DeviceState:
-    """Stand-in for anycast_tui.parse.device until it lands: JSON-checks every output, keeps route dsts."""
-    routes: list[Route] = []
-    for cid, text in outputs.items():
-        if cid == "sysctl":
-            continue
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            lines = text.splitlines()
-            raise ParseError(exc.lineno, exc.msg, cid, lines[exc.lineno - 1] if lines else text) from None
-        if cid in ("routes4", "routes6"):
-            fam = 4 if cid == "routes4" else 6
-            routes += [Route(_prefix(r["dst"], fam), fam) for r in data]
-    return DeviceState(device, routes=tuple(routes), collected_at_ms=collected_at_ms, health=health)
-
-
-def _prefix(dst: str, family: int) -> str:
-    if dst == "default":
-        return "0.0.0.0/0" if family == 4 else "::/0"
-    return str(ipaddress.ip_network(dst, strict=False))
-
-
-def state_builder():
-    """The real builder when it exists, else the stand-in."""
-    try:
-        from anycast_tui.parse.device import build_device_state
-    except ImportError:
-        return _fallback_builder
-    return build_device_state
-
 
 
 async def wait_for(predicate: Callable[[], bool], *, limit_s: float = 10.0) -> None:
