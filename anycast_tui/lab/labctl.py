@@ -129,7 +129,7 @@ class Lab:
     def _nohash(self) -> None:
         client = self.topo.node("client")
         ifs = [ln.end("client")[1] for ln in self.topo.links_of("client")]
-        netns.run(client.ns, sys.executable, "-m", "anycast_tui.lab.traffic", "nohash", *ifs)
+        netns.run(client.ns, *py_argv("anycast_tui.lab.traffic", "nohash", *ifs))
 
     def anycast_paths(self, spine: str) -> int:
         """Next hops of a spine's anycast route, as the kernel has it now."""
@@ -260,16 +260,14 @@ class Lab:
 
     def start_services(self) -> None:
         """Start the answering service on every server (once)."""
-        root = str(Path(__file__).resolve().parents[2])
         for srv in self.topo.role("server"):
             pf = self.state_dir / "traffic" / f"{srv.name}.pid"
             if pf.exists() and _alive(int(pf.read_text()), "anycast_tui.lab.traffic"):
                 continue
             pf.parent.mkdir(parents=True, exist_ok=True)
-            p = subprocess.Popen(["ip", "netns", "exec", srv.ns, sys.executable, "-m", "anycast_tui.lab.traffic",
-                                  "serve", srv.name], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL, start_new_session=True,
-                                 env={**os.environ, "PYTHONPATH": root}, cwd="/")
+            p = subprocess.Popen(["ip", "netns", "exec", srv.ns, *py_argv("anycast_tui.lab.traffic", "serve", srv.name)],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True, cwd="/")
             pf.write_text(str(p.pid))
         # wait until each answers locally (bounded)
         deadline = time.monotonic() + 10
@@ -281,8 +279,8 @@ class Lab:
 
     def client_argv(self, rounds: int) -> list[str]:
         """argv of the traffic client in the client namespace (flows as JSON on its stdin)."""
-        return ["ip", "netns", "exec", self.topo.node("client").ns, sys.executable, "-m", "anycast_tui.lab.traffic",
-                "client", "--rounds", str(rounds)]
+        return ["ip", "netns", "exec", self.topo.node("client").ns,
+                *py_argv("anycast_tui.lab.traffic", "client", "--rounds", str(rounds))]
 
     # ------------------------------------------------------------------ status
 
@@ -309,6 +307,12 @@ class Lab:
                     d["bgp"] = f"error: {exc}"
             out["devices"][n.name] = d
         return out
+
+
+def py_argv(module: str, *args: str) -> list[str]:
+    """argv running ``python3 -m module`` from this source tree (works without installing the package)."""
+    root = str(Path(__file__).resolve().parents[2])
+    return ["env", f"PYTHONPATH={root}", sys.executable, "-m", module, *args]
 
 
 def _client_part(routes: dict[str, dict[str, nslab.Paths]]) -> dict[str, dict[str, nslab.Paths]]:

@@ -1,0 +1,180 @@
+"""``anycast-tui lab``: the seed's fabric in network namespaces (root), reachable over real SSH."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from anycast_tui.cli import CliError
+
+EPILOG = """examples:
+  sudo anycast-tui lab up                      2 spines x 4 leaves, BGP (FRR) if installed, writes config/lab.toml
+  sudo anycast-tui monitor -c config/lab.toml  watch it
+  sudo anycast-tui lab fail leaf03             a device (all its links down) or a link: spine01-leaf03
+  sudo anycast-tui lab drain server02          the server withdraws 192.0.2.53/32
+  sudo anycast-tui lab restore leaf03          undo a fail or a drain
+  sudo anycast-tui lab traffic --tcp 50 --udp 50 --rounds 3
+  sudo anycast-tui lab status --json
+  sudo anycast-tui lab down                    removes every namespace, process and file it made
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("lab", help="real fabric in network namespaces (root): up, fail, restore, drain, down",
+                       description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--prefix", default="atui-lab-", help="namespace name prefix (default %(default)s)")
+    p.add_argument("--state-dir", type=Path, help="lab state directory (default /run/anycast-tui/PREFIX)")
+    lsub = p.add_subparsers(dest="lab_cmd", metavar="ACTION", required=True)
+    up = lsub.add_parser("up", help="build the lab")
+    up.add_argument("--routing", choices=("bgp", "static"),
+                    help="bgp: FRR zebra+bgpd per namespace (default when FRR is installed); static: the lab "
+                         "edits multipath routes as BGP would")
+    up.add_argument("--resilient", action="store_true",
+                    help="spines use a resilient nexthop group for the anycast route (implies --routing static)")
+    up.add_argument("--seed", type=int, default=1, help="base of the per-device hash seeds (default 1)")
+    up.add_argument("--size", default="2x4", metavar="SPINESxLEAVES", help="default 2x4; one server per leaf")
+    up.add_argument("-c", "--config", default="config/lab.toml", help="inventory to write (default %(default)s)")
+    up.add_argument("--poll-interval", type=float, default=1.0, help="poll interval written to the inventory")
+    for name, hlp in (("fail", "fail a device (all its links) or a link (spine01-leaf03)"),
+                      ("restore", "restore a failed device or link, or a drained server")):
+        q = lsub.add_parser(name, help=hlp)
+        q.add_argument("target", metavar="DEVICE|LINK")
+        q.add_argument("--no-wait", action="store_true", help="do not wait for routing to converge")
+    d = lsub.add_parser("drain", help="a server withdraws the anycast route (graceful)")
+    d.add_argument("target", metavar="SERVER")
+    d.add_argument("--no-wait", action="store_true", help="do not wait for routing to converge")
+    st = lsub.add_parser("status", help="namespaces, daemons, BGP sessions, anycast paths")
+    st.add_argument("--json", action="store_true")
+    lsub.add_parser("down", help="remove everything the lab made (safe to repeat)")
+    tr = lsub.add_parser("traffic", help="real TCP/UDP flows from the client to 192.0.2.53; who answered")
+    tr.add_argument("--tcp", type=int, default=20, help="TCP connections (default 20)")
+    tr.add_argument("--udp", type=int, default=20, help="UDP flows (default 20)")
+    tr.add_argument("--rounds", type=int, default=3, help="questions per flow, one round a second (max 100)")
+    tr.add_argument("--json", action="store_true")
+    return p
+
+
+def _size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)x(\d+)", text)
+    if not m:
+        raise CliError(f"--size {text!r}: expected SPINESxLEAVES, e.g. 2x4")
+    return int(m.group(1)), int(m.group(2))
+
+
+def run(args: argparse.Namespace) -> int:
+    from anycast_tui.lab import frr, labctl, netns
+    from anycast_tui.lab.labctl import Lab, LabConfig, LabError
+
+    prefix = args.prefix
+    if not prefix.startswith(netns.PREFIX) or prefix == netns.PREFIX or not re.fullmatch(r"[a-z0-9-]+", prefix):
+        raise CliError(f"--prefix must start with {netns.PREFIX!r} and be [a-z0-9-]")
+    why = netns.available()
+    if why:
+        raise CliError(why)
+    try:
+        if args.lab_cmd == "up":
+            spines, leaves = _size(args.size)
+            routing = args.routing or ("static" if args.resilient or frr.available() else "bgp")
+            cfg = LabConfig(spines=spines, leaves=leaves, routing=routing, resilient=args.resilient,
+                            seed=args.seed, prefix=prefix, state_dir=str(args.state_dir or ""),
+                            inventory=str(Path(args.config).resolve()), poll_interval_s=args.poll_interval)
+            t0 = time.monotonic()
+            try:
+                lab = Lab.up(cfg)
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
+            print(f"lab up in {time.monotonic() - t0:.1f} s: {spines}x{leaves}, routing {routing}"
+                  f"{', resilient' if args.resilient else ''}; inventory {lab.cfg.inventory}")
+            print(f"next: anycast-tui monitor -c {args.config}")
+            return 0
+        if args.lab_cmd == "down":
+            removed = labctl.down(prefix, args.state_dir)
+            print(f"lab down: {len(removed)} namespaces removed")
+            return 0
+        lab = Lab.load(prefix, args.state_dir)
+        if args.lab_cmd in ("fail", "restore", "drain"):
+            getattr(lab, args.lab_cmd)(args.target)
+            msg = f"{args.lab_cmd} {args.target}: done"
+            if not args.no_wait:
+                msg += f", routing converged in {lab.wait_converged():.2f} s"
+            print(msg)
+            return 0
+        if args.lab_cmd == "status":
+            st = lab.status()
+            if args.json:
+                print(json.dumps(st, indent=1))
+            else:
+                _print_status(st)
+            return 0
+        if args.lab_cmd == "traffic":
+            return _traffic(lab, args)
+    except (LabError, netns.NetnsError, RuntimeError, OSError) as exc:
+        raise CliError(" ".join(str(exc).split())[:500]) from None
+    raise CliError(f"unknown action {args.lab_cmd!r}")
+
+
+def _print_status(st: dict) -> None:
+    down = st["down"]
+    print(f"lab {st['prefix']} {st['size']} routing {st['routing']}{' resilient' if st['resilient'] else ''}; "
+          f"ssh daemon {'up' if st['ssh_daemon'] else 'DOWN'}; inventory {st['inventory']}")
+    if any(down.values()):
+        print("down: " + ", ".join(f"{k} {' '.join(v)}" for k, v in down.items() if v))
+    for name, d in st["devices"].items():
+        bits = [f"{name:9}", d["role"], "ns ok" if d["namespace"] else "ns MISSING", f"ssh :{d['ssh_port']}"]
+        if "bgp" in d:
+            bits.append(f"bgp {d['bgp']}")
+        if "anycast_paths" in d:
+            bits.append(f"anycast paths {d['anycast_paths']}")
+        print("  ".join(bits))
+
+
+def _traffic(lab, args: argparse.Namespace) -> int:
+    from anycast_tui.lab import traffic
+
+    try:
+        flows = traffic.make_flows(args.tcp, args.udp)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if not 1 <= args.rounds <= 100:
+        raise CliError("--rounds must be 1..100")
+    lab.start_services()
+    proc = subprocess.Popen(lab.client_argv(args.rounds), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(json.dumps([{"proto": f.proto, "src": f.src, "sport": f.sport} for f in flows]) + "\n")
+    proc.stdin.flush()
+    report = None
+    for line in proc.stdout:
+        if line.startswith("ready"):
+            time.sleep(1.0)
+            try:
+                proc.stdin.write("\n")
+                proc.stdin.flush()
+            except BrokenPipeError:
+                pass
+        elif line.startswith("{"):
+            report = json.loads(line)
+    proc.wait()
+    if report is None:
+        raise CliError("traffic client gave no report")
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    per = Counter(a for f in report["flows"] for a in f["answers"][:1] if a)
+    reset = [f for f in report["flows"] if f["error"]]
+    moved = [f for f in report["flows"] if len({a for a in f["answers"] if a}) > 1]
+    print(f"{len(flows)} flows x {args.rounds} rounds; first answers per server: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(per.items())))
+    print(f"TCP connections reset: {len(reset)}; flows answered by more than one server: {len(moved)}")
+    for f in reset[:10]:
+        print(f"  reset {f['src']}:{f['sport']} in round {f['died_round']}: {f['error']}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(2)
