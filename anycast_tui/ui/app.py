@@ -196,13 +196,17 @@ class AnycastApp(App[int]):
         targets = list(self.controls.targets)[:MAX_TARGETS] if self.controls else []
         for key, active in self.active_bindings.items():
             b = active.binding
-            if not active.enabled or not b.description:
+            if active.node is not self or not active.enabled or not b.description:
+                continue
+            if not b.show and not b.action.startswith("toggle("):
                 continue
             if b.action.startswith("toggle("):
                 i = int(b.action[7:-1])
                 lines.append((key, f"fail / restore {targets[i]}"))
                 continue
             lines.append((b.key_display or self.get_key_display(b), b.tooltip or b.description))
+        lines.append(("tab ↑ ↓ pgup pgdn", "move between panels and scroll them"))
+        lines.append(("ctrl+q", "quit"))
         return lines
 
     def action_pause(self) -> None:

@@ -196,7 +196,7 @@ class EventLog(Panel):
             more = f" ({self.hidden} other events hidden, a shows all)" if self.hidden else ""
             return Text("no events yet: the fabric is as first seen" + more, style="dim")
         out = Text(no_wrap=True, overflow="ellipsis")
-        wide = self.size.width >= WIDE
+        wide = self.size.width >= 100
         for i, ev in enumerate(reversed(self.events)):
             if i:
                 out.append("\n")
