@@ -298,3 +298,87 @@ def kernel_route_get_netlink(ns: str, flows: FlowArray | Sequence[Flow], iif: st
         res.append(None if line == "-" else line)
     return res
 
+
+
+# --------------------------------------------------------------------------- real packets (data plane)
+
+_CAPTURE = r"""
+import socket, struct, sys, select
+n = int(sys.argv[1])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 24)
+print("ready", flush=True)
+seen = {}
+while len(seen) < n:
+    r, _, _ = select.select([s], [], [], 3.0)
+    if not r:
+        break
+    data, addr = s.recvfrom(65535)
+    ifname, pkttype = addr[0], addr[2]
+    if pkttype == socket.PACKET_OUTGOING or not ifname.startswith("eth"):
+        continue
+    k = data.find(b"ATUI")
+    if k < 0:
+        continue
+    seen.setdefault(struct.unpack_from(">I", data, k + 4)[0], ifname)
+sys.stdout.write("".join(f"{i} {v}\n" for i, v in seen.items()))
+"""
+
+_SEND = r"""
+import socket, struct, sys, ipaddress
+dev, dmac = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", ""))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((dev, 0))
+smac = s.getsockname()[4]
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    t = sum(struct.unpack(f"!{len(b)//2}H", b))
+    while t >> 16:
+        t = (t & 0xFFFF) + (t >> 16)
+    return ~t & 0xFFFF
+for line in sys.stdin:
+    i, src, dst, proto, sport, dport, label = line.split()
+    i, proto, sport, dport, label = int(i), int(proto), int(sport), int(dport), int(label)
+    pay = b"ATUI" + struct.pack(">I", i)
+    if proto == 6:
+        l4 = struct.pack(">HHIIBBHHH", sport, dport, 1, 0, 5 << 4, 0x02, 65535, 0, 0) + pay
+    elif proto == 17:
+        l4 = struct.pack(">HHHH", sport, dport, 8 + len(pay), 0) + pay
+    else:
+        l4 = pay
+    sa, da = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+    if sa.version == 4:
+        h = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), i & 0xFFFF, 0, 64, proto, 0, sa.packed, da.packed)
+        h = h[:10] + struct.pack(">H", csum(h)) + h[12:]
+        frame = dmac + smac + b"\x08\x00" + h + l4
+    else:
+        h = struct.pack(">IHBB16s16s", (6 << 28) | (label & 0xFFFFF), len(l4), proto, 64, sa.packed, da.packed)
+        frame = dmac + smac + b"\x86\xdd" + h + l4
+    s.send(frame)
+"""
+
+
+def kernel_forward_batch(kr: "KernelRouter", flows: FlowArray | Sequence[Flow]) -> list[int]:
+    """Next-hop index each flow's real packet leaves by: frames injected on the client's veth
+    (AF_PACKET, so no socket hash rides along), captured on the peers' veths.  -1 if not seen."""
+    fl = _flows(flows)
+    rin_mac = json.loads(nsmod.ip(kr.router, "-j", "link", "show", kr.iif))[0]["address"]
+    cap = subprocess.Popen(["ip", "netns", "exec", kr.peer, sys.executable, "-c", _CAPTURE, str(len(fl))],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert cap.stdout is not None
+        if cap.stdout.readline().strip() != "ready":
+            raise nsmod.NetnsError(f"capture did not start: {cap.stderr.read() if cap.stderr else ''}")
+        lines = [f"{i} {f.src} {f.dst} {f.proto} {f.sport} {f.dport} {f.flowlabel}" for i, f in enumerate(fl)]
+        nsmod.run(kr.client, sys.executable, "-c", _SEND, "c0", rin_mac, input="\n".join(lines) + "\n")
+        out, err = cap.communicate(timeout=120)
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+            cap.wait()
+    got = {}
+    for line in out.splitlines():
+        i, dev = line.split()
+        got[int(i)] = int(dev[3:])
+    return [got.get(i, -1) for i in range(len(fl))]

@@ -1,0 +1,235 @@
+"""The hash engine against the real kernel: every flow must land where the kernel puts it.
+
+Each case builds a router in namespaces (tests/kernel/kernelrouter.py), asks the
+kernel about >= 2,000 random TCP/UDP flows with one ``ip -batch`` process (or real
+packets, or raw RTM_GETROUTE when a flow label must be carried) and requires the
+model to agree on 100 % of them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from anycast_tui.lab import netns as nsmod
+from anycast_tui.model.hashing import FlowArray, linux_multipath_hash
+from anycast_tui.model.mapping import hash_threshold, resilient_lookup, usable_mask
+from anycast_tui.model.resilient import ResilientGroup
+from kernelrouter import KernelRouter, kernel_forward_batch, kernel_route_get_netlink
+
+pytestmark = pytest.mark.kernel
+
+SEED = 0x12345678
+N = 2000
+
+
+def flows(seed: int, *, family: int = 4, protos: tuple[int, ...] = (6, 17), labels: bool = False) -> FlowArray:
+    return FlowArray.random(N, rng=np.random.default_rng(seed), family=family, protos=protos, flowlabels=labels)
+
+
+def hashes(fa: FlowArray, *, policy: int = 1, fields: int = 0x37, forwarded: bool = True) -> np.ndarray:
+    return linux_multipath_hash(fa, policy=policy, seed=SEED, fields=fields, forwarded=forwarded)
+
+
+def assert_same(kernel: list[int] | np.ndarray, model: np.ndarray, fa: FlowArray) -> None:
+    k = np.asarray(kernel)
+    bad = np.flatnonzero(k != model)
+    assert bad.size == 0, (f"{bad.size} of {len(k)} flows differ; first {fa.flow(int(bad[0]))}: "
+                           f"kernel {k[bad[0]]}, model {model[bad[0]]}")
+
+
+# --------------------------------------------------------------------------- plain multipath routes
+
+
+@pytest.mark.parametrize("n", [4, 16])
+def test_equal_weights(netns, n):
+    r = KernelRouter.build(netns, n, seed=SEED, policy=1)
+    r.route_multipath(range(n))
+    fa = flows(n)
+    assert_same(r.route_get(fa), hash_threshold(hashes(fa), [1] * n), fa)
+
+
+def test_unequal_weights(netns):
+    w = [1, 2, 3, 4, 10]
+    r = KernelRouter.build(netns, len(w), seed=SEED, policy=1)
+    r.route_multipath(range(len(w)), w)
+    fa = flows(2)
+    assert_same(r.route_get(fa), hash_threshold(hashes(fa), w), fa)
+
+
+def test_next_hop_removed(netns):
+    r = KernelRouter.build(netns, 4, seed=SEED, policy=1)
+    r.route_multipath(range(4))
+    r.route_multipath([0, 1, 3], replace=True)
+    fa = flows(3)
+    assert_same(r.route_get(fa), np.array([0, 1, 3])[hash_threshold(hashes(fa), [1, 1, 1])], fa)
+
+
+def test_admin_down_next_hop_is_dead(netns):
+    r = KernelRouter.build(netns, 4, seed=SEED, policy=1)
+    r.route_multipath(range(4), [1, 2, 1, 1])
+    r.ip("link", "set", "nh2", "down")
+    route = json.loads(r.ip("-j", "route", "show", "192.0.2.53"))[0]
+    assert "dead" in route["nexthops"][2]["flags"]
+    fa = flows(4)
+    assert_same(r.route_get(fa), hash_threshold(hashes(fa), [1, 2, 1, 1], [True, True, False, True]), fa)
+
+
+@pytest.mark.parametrize("ignore", [False, True])
+def test_carrier_down(netns, ignore):
+    r = KernelRouter.build(netns, 4, seed=SEED, policy=1, ignore_linkdown=ignore)
+    r.route_multipath(range(4))
+    nsmod.ip(r.peer, "link", "set", "eth1", "down")  # the router's nh1 loses carrier
+    route = json.loads(r.ip("-j", "route", "show", "192.0.2.53"))[0]
+    assert "linkdown" in route["nexthops"][1]["flags"]
+    fa = flows(5)
+    usable = usable_mask([False] * 4, [False, True, False, False], ignore)
+    assert_same(r.route_get(fa), hash_threshold(hashes(fa), [1] * 4, usable), fa)
+
+
+@pytest.mark.parametrize("policy,fields", [(0, 0x37), (1, 0x37), (3, 0x37), (3, 0x03), (3, 0x01), (3, 0x34),
+                                           (3, 0x24), (3, 0x3F)])
+def test_ipv4_policies_and_field_masks(netns, policy, fields):
+    r = KernelRouter.build(netns, 8, seed=SEED, policy=policy, fields=fields)
+    r.route_multipath(range(8))
+    fa = flows(6 + fields)
+    assert_same(r.route_get(fa), hash_threshold(hashes(fa, policy=policy, fields=fields), [1] * 8), fa)
+
+
+# --------------------------------------------------------------------------- nexthop objects
+
+
+def test_mpath_nexthop_group(netns):
+    w = [1, 3, 2, 1]
+    r = KernelRouter.build(netns, 4, seed=SEED, policy=1)
+    ids = r.nexthops(range(4))
+    r.group(1, ids, w)
+    r.route_nhid(1)
+    fa = flows(7)
+    assert_same(r.route_get(fa), hash_threshold(hashes(fa), w), fa)
+    # a member leaves the group (its nexthop object is deleted)
+    r.ip("nexthop", "del", "id", str(ids[1]))
+    assert_same(r.route_get(fa), np.array([0, 2, 3])[hash_threshold(hashes(fa), [1, 2, 1])], fa)
+
+
+def _wait_balanced(r: KernelRouter, gid: int, limit: float = 20.0) -> None:
+    end = time.monotonic() + limit
+    while r.group_info(gid)["resilient_args"]["unbalanced_time"] != 0:
+        if time.monotonic() > end:
+            pytest.fail(f"group {gid} still unbalanced after {limit} s")
+        time.sleep(0.2)
+
+
+def _nhids(r: KernelRouter, fa: FlowArray) -> np.ndarray:
+    return np.array(r.route_get(fa)) + 100
+
+
+def test_resilient_group_busy_buckets_wait_for_the_unbalanced_timer(netns):
+    r = KernelRouter.build(netns, 4, seed=SEED, policy=1)
+    ids = r.nexthops(range(4))  # 100..103
+    r.group(1, ids, kind="resilient", buckets=64, idle_timer=120, unbalanced_timer=0)
+    r.route_nhid(1)
+    model = ResilientGroup.create(ids, num_buckets=64, idle_timer=120, unbalanced_timer=0, now=time.monotonic())
+    assert r.buckets(1) == list(model.table)
+    fa = flows(8)
+    h = hashes(fa)
+    assert_same(_nhids(r, fa), resilient_lookup(h, model.table), fa)
+    model.touch(np.unique(h % 64), time.monotonic())  # ip route get marked these buckets busy
+
+    # a member leaves: only its buckets move, busy or not
+    r.ip("nexthop", "del", "id", "101")
+    model.remove(101, now=time.monotonic())
+    assert r.buckets(1) == list(model.table)
+    time.sleep(0.05)  # a later jiffy: the lookups below count as use after the migration
+    assert_same(_nhids(r, fa), resilient_lookup(h, model.table), fa)
+    model.touch(np.unique(h % 64), time.monotonic())
+
+    # it comes back: every bucket is busy (idle_timer 120 s) so nothing moves yet
+    r.nexthops([1])
+    r.group(1, ids, kind="resilient", replace=True)
+    model.add(101, now=time.monotonic(), position=1)
+    assert r.buckets(1) == list(model.table)
+    assert not model.balanced and r.group_info(1)["resilient_args"]["unbalanced_time"] >= 0
+
+    # an unbalanced timer forces the busy buckets over
+    r.group(1, ids, kind="resilient", replace=True, unbalanced_timer=1)
+    t = time.monotonic()
+    model.replace(ids, now=t, unbalanced_timer=1)
+    _wait_balanced(r, 1)
+    model.advance(t + 10)
+    assert model.balanced and r.buckets(1) == list(model.table)
+    assert_same(_nhids(r, fa), resilient_lookup(h, model.table), fa)
+
+
+def test_resilient_group_settles_once_buckets_are_idle(netns):
+    r = KernelRouter.build(netns, 4, seed=SEED, policy=1)
+    ids = r.nexthops(range(4))
+    r.group(1, ids, [2, 1, 1, 1], kind="resilient", buckets=32, idle_timer=1, unbalanced_timer=0)
+    r.route_nhid(1)
+    model = ResilientGroup.create(ids, [2, 1, 1, 1], num_buckets=32, idle_timer=1, now=time.monotonic())
+    assert r.buckets(1) == list(model.table)
+    r.ip("nexthop", "del", "id", "102")
+    model.remove(102, now=time.monotonic())
+    assert r.buckets(1) == list(model.table)
+    fa = flows(9)
+    h = hashes(fa)
+    time.sleep(0.05)
+    assert_same(_nhids(r, fa), resilient_lookup(h, model.table), fa)
+    model.touch(np.unique(h % 32), time.monotonic())
+    time.sleep(1.5)  # > idle_timer: every bucket is idle again
+    r.nexthops([2])
+    r.group(1, ids, [2, 1, 1, 1], kind="resilient", replace=True)
+    model.add(102, 1, now=time.monotonic(), position=2)
+    assert model.balanced and r.buckets(1) == list(model.table)
+    assert_same(_nhids(r, fa), resilient_lookup(h, model.table), fa)
+
+
+# --------------------------------------------------------------------------- IPv6
+
+
+def test_ipv6_policy1(netns):
+    r = KernelRouter.build(netns, 8, seed=SEED, policy=1, policy6=1)
+    r.route_multipath(range(8), [1, 1, 2, 1, 1, 1, 3, 1], family=6)
+    fa = flows(10, family=6, labels=True)
+    assert_same(r.route_get(fa), hash_threshold(hashes(fa), [1, 1, 2, 1, 1, 1, 3, 1]), fa)
+
+
+def test_ipv6_policy0_hashes_flow_labels(netns):
+    r = KernelRouter.build(netns, 8, seed=SEED, policy=1, policy6=0)
+    r.route_multipath(range(8), family=6)
+    fa = flows(11, family=6, labels=True)
+    idx = r.gateway_index()
+    kernel = [idx[g] for g in kernel_route_get_netlink(r.router, fa, r.iif)]  # carries RTA_FLOWLABEL
+    assert_same(kernel, hash_threshold(hashes(fa, policy=0), [1] * 8), fa)
+    # the same flows without labels land elsewhere: the label really is hashed
+    nolab = FlowArray(fa.family, fa.proto, fa.src, fa.dst, fa.sport, fa.dport, np.zeros(N, np.uint32))
+    assert (hashes(nolab, policy=0) != hashes(fa, policy=0)).mean() > 0.99
+
+
+def test_ipv6_route_get_takes_the_flowi_path(netns):
+    """inet6_rtm_getroute passes no skb even with iif: policy 3 has no jhash step there."""
+    r = KernelRouter.build(netns, 8, seed=SEED, policy=1, policy6=3, fields6=0x3F)
+    r.route_multipath(range(8), family=6)
+    fa = flows(12, family=6, labels=True)
+    idx = r.gateway_index()
+    kernel = np.array([idx[g] for g in kernel_route_get_netlink(r.router, fa, r.iif)])
+    assert_same(kernel, hash_threshold(hashes(fa, policy=3, fields=0x3F, forwarded=False), [1] * 8), fa)
+    assert (kernel != hash_threshold(hashes(fa, policy=3, fields=0x3F, forwarded=True), [1] * 8)).mean() > 0.5
+
+
+# --------------------------------------------------------------------------- real packets
+
+
+@pytest.mark.parametrize("family,policy,fields", [(4, 1, 0x37), (4, 3, 0x3F), (6, 0, 0x37), (6, 1, 0x37),
+                                                  (6, 3, 0x3F), (6, 3, 0x0D)])
+def test_forwarded_packets_take_the_modelled_path(netns, family, policy, fields):
+    """Frames injected on the client link (GRE mixed in: no ports), seen leaving on the peers' links."""
+    r = KernelRouter.build(netns, 8, seed=SEED, policy=policy, fields=fields)
+    r.route_multipath(range(8), family=family)
+    fa = flows(13 + policy, family=family, protos=(6, 17, 47), labels=True)
+    got = kernel_forward_batch(r, fa)
+    assert -1 not in got, f"{got.count(-1)} packets were not seen"
+    assert_same(got, hash_threshold(hashes(fa, policy=policy, fields=fields, forwarded=True), [1] * 8), fa)
