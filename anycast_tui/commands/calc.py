@@ -92,8 +92,8 @@ def _read(path: str) -> str:
 
 def _parse(path: str, wanted: tuple[str, ...]) -> Any:
     text = _read(path)
-    if not text.strip():
-        return None
+    if not text.strip() or text.strip() in ("[]", "{}"):
+        return None  # an empty table (``ip -j nexthop show`` with no nexthops prints [])
     try:
         kind = detect_kind(text)
         if kind not in wanted:
