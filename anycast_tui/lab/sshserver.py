@@ -15,7 +15,7 @@ import hmac
 import inspect
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable, Mapping
 
@@ -36,7 +36,7 @@ class CommandResult:
     exit_status: int = 0
 
 
-Handler = Callable[[str], "CommandResult | Awaitable[CommandResult]"]
+Handler = Callable[[str], "CommandResult | Awaitable[CommandResult]"]  # gets the exact command line sent
 
 
 @dataclass

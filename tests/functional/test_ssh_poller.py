@@ -300,7 +300,7 @@ async def test_polls_of_one_device_never_overlap(make_farm):
         await poller.stop()
     for name, h in handlers.items():
         assert len(h.calls) >= 8 * len(CMD)
-        assert h.max_same_in_flight == 1, name
+        assert h.max_active_polls == 1, name
 
 
 @pytest.mark.parametrize("exc, expected", [

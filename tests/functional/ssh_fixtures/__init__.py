@@ -23,7 +23,7 @@ def not_found(line: str) -> CommandResult:
 
 
 class CannedDevice:
-    """A handler answering from canned outputs; counts commands and overlapping polls."""
+    """A handler answering from canned outputs; records commands and how many polls overlap."""
 
     def __init__(self, role: str, *, overrides: Mapping[str, CommandResult] | None = None,
                  gate: asyncio.Event | None = None, delay_s: float = 0.0):
@@ -32,13 +32,17 @@ class CannedDevice:
         self.gate = gate
         self.delay_s = delay_s
         self.calls: list[str] = []
-        self.in_flight: dict[str, int] = {}
-        self.max_same_in_flight = 0
+        # A poll runs every LINUX_POLL command once: the k-th run of a line belongs to poll k.
+        self._runs: dict[str, int] = {}
+        self._done: dict[int, int] = {}
+        self.active_polls: set[int] = set()
+        self.max_active_polls = 0
 
     async def __call__(self, line: str) -> CommandResult:
         self.calls.append(line)
-        self.in_flight[line] = self.in_flight.get(line, 0) + 1
-        self.max_same_in_flight = max(self.max_same_in_flight, self.in_flight[line])
+        poll = self._runs[line] = self._runs.get(line, 0) + 1
+        self.active_polls.add(poll)
+        self.max_active_polls = max(self.max_active_polls, len(self.active_polls))
         try:
             if self.gate is not None:
                 await self.gate.wait()
@@ -50,7 +54,9 @@ class CannedDevice:
                 return CommandResult(self.outputs[line])
             return not_found(line)
         finally:
-            self.in_flight[line] -= 1
+            self._done[poll] = self._done.get(poll, 0) + 1
+            if self._done[poll] == len(LINUX_POLL):
+                self.active_polls.discard(poll)
 
 
 async def wait_for(predicate: Callable[[], bool], *, limit_s: float = 10.0) -> None:

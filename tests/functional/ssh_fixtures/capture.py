@@ -17,7 +17,10 @@ from anycast_tui.collect.commands import LINUX_POLL  # noqa: E402
 from anycast_tui.lab import netns  # noqa: E402
 
 SPINE = [
-    "link add swp1 type veth peer name peer1", "link set peer1 up", "link add swp2 type veth peer name peer2", "link set peer2 up", "link add swp3 type veth peer name peer3", "link set peer3 up", "link add swp4 type veth peer name peer4", "link set peer4 up",
+    "link add swp1 type veth peer name peer1", "link set peer1 up",
+    "link add swp2 type veth peer name peer2", "link set peer2 up",
+    "link add swp3 type veth peer name peer3", "link set peer3 up",
+    "link add swp4 type veth peer name peer4", "link set peer4 up",
     "addr add 198.18.0.1/32 dev lo",
     "addr add 198.18.1.0/31 dev swp1", "addr add 198.18.1.2/31 dev swp2",
     "addr add 198.18.1.4/31 dev swp3", "addr add 198.18.1.6/31 dev swp4",
@@ -32,7 +35,10 @@ SPINE = [
 ]
 
 LEAF = [
-    "link add swp1 type veth peer name peer1", "link set peer1 up", "link add swp2 type veth peer name peer2", "link set peer2 up", "link add swp3 type veth peer name peer3", "link set peer3 up", "link add swp4 type veth peer name peer4", "link set peer4 up",
+    "link add swp1 type veth peer name peer1", "link set peer1 up",
+    "link add swp2 type veth peer name peer2", "link set peer2 up",
+    "link add swp3 type veth peer name peer3", "link set peer3 up",
+    "link add swp4 type veth peer name peer4", "link set peer4 up",
     "addr add 198.18.0.11/32 dev lo",
     "addr add 198.18.1.1/31 dev swp1", "addr add 198.18.3.1/31 dev swp2",
     "addr add 198.18.2.0/31 dev swp3", "addr add 198.18.2.2/31 dev swp4",
