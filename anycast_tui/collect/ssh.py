@@ -55,7 +55,14 @@ class ConnectError(CollectError):
 
 
 class BackoffWait(ConnectError):
-    """Not retrying yet: the last connection attempt failed recently."""
+    """Not retrying yet: the last connection attempt failed recently.
+
+    The message is the last failure's (stable from poll to poll); ``retry_in_s`` says when.
+    """
+
+    def __init__(self, device: str, message: str, retry_in_s: float):
+        super().__init__(device, message)
+        self.retry_in_s = retry_in_s
 
 
 class AuthError(CollectError):
@@ -171,8 +178,7 @@ class SSHSession:
                 return self._conn
             now = self._clock()
             if now < self._retry_at and self._last_error is not None:
-                raise BackoffWait(self.cfg.name, f"{self._last_error.message} (retry in "
-                                  f"{self._retry_at - now:.1f} s)")
+                raise BackoffWait(self.cfg.name, self._last_error.message, self._retry_at - now)
             try:
                 self._conn = await self._connect()
             except CollectError as exc:
@@ -192,6 +198,14 @@ class SSHSession:
         self.connects += 1
         password = os.environ.get(cfg.password_env) if cfg.password_env else None
         known_hosts = str(cfg.known_hosts or Path("~/.ssh/known_hosts").expanduser())
+        if not os.path.isfile(known_hosts):
+            raise HostKeyError(cfg.name, f"known_hosts file {known_hosts} not found; refusing to connect to "
+                               f"{self.where} without host key verification")
+        if cfg.password_env and password is None:
+            raise AuthError(cfg.name, f"password environment variable {cfg.password_env} is not set "
+                            f"for {self.where}; not retrying")
+        if cfg.key_path is not None and not cfg.key_path.is_file():
+            raise AuthError(cfg.name, f"private key {cfg.key_path} not found for {self.where}; not retrying")
         try:
             conn = await asyncio.wait_for(asyncssh.connect(
                 cfg.host, cfg.port, username=cfg.user, known_hosts=known_hosts,
@@ -228,6 +242,13 @@ class SSHSession:
         if entries:
             return f"host key for {self.where} does not match known_hosts ({known_hosts}); refusing to connect"
         return f"host key for {self.where} is not in known_hosts ({known_hosts}); refusing to connect"
+
+    def reset(self) -> None:
+        """Forget a permanent error and the backoff (after the user fixed keys or known_hosts)."""
+        self.permanent_error = None
+        self._last_error = None
+        self._retry_at = 0.0
+        self.backoff.reset()
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None

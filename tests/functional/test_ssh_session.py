@@ -102,3 +102,69 @@ async def test_commands_outside_the_fixed_list_are_never_sent(make_farm):
         await session.close()
     assert out.exit_status == 0 and out.stdout.startswith("[{")
     assert handler.calls == [LINUX_POLL[0].line]
+
+
+def test_backoff_grows_with_jitter_is_capped_and_resets():
+    import random
+
+    from anycast_tui.collect.backoff import Backoff
+
+    b = Backoff(base_s=1.0, max_s=8.0, jitter=0.5, rng=random.Random(7))
+    delays = [b.next_delay() for _ in range(6)]
+    for d, raw in zip(delays, (1, 2, 4, 8, 8, 8)):
+        assert raw * 0.5 <= d <= raw
+    assert len(set(delays)) == 6  # jittered: no two equal
+    b.reset()
+    assert 0.5 <= b.next_delay() <= 1.0
+    assert Backoff(base_s=2.0, jitter=0.0).next_delay() == 2.0
+
+
+async def test_refused_device_waits_out_the_backoff_with_a_stable_message(make_farm):
+    from anycast_tui.collect.ssh import BackoffWait, ConnectError
+
+    farm, s = await _session(make_farm, CannedDevice("leaf"), backoff_base_s=60.0, backoff_max_s=60.0)
+    await farm.endpoints["leaf01"].stop()
+    try:
+        with pytest.raises(ConnectError) as first:
+            await s.run(ROUTES4)
+        assert not isinstance(first.value, BackoffWait)
+        for _ in range(5):
+            with pytest.raises(BackoffWait) as later:
+                await s.run_many(LINUX_POLL)
+            assert str(later.value) == str(first.value) and 0 < later.value.retry_in_s <= 60
+    finally:
+        await s.close()
+    assert s.connects == 1 and str(first.value).endswith(": connection refused")
+
+
+async def test_missing_known_hosts_key_or_password_env_are_permanent(make_farm, tmp_path, monkeypatch):
+    import dataclasses
+
+    from anycast_tui.collect.ssh import AuthError, HostKeyError
+
+    farm, s = await _session(make_farm, CannedDevice("leaf"))
+    cfg = s.cfg
+    monkeypatch.delenv("ATUI_TEST_UNSET_PW", raising=False)
+    cases = [
+        (dataclasses.replace(cfg, known_hosts=tmp_path / "none"), HostKeyError, "known_hosts file"),
+        (dataclasses.replace(cfg, key_path=tmp_path / "nokey"), AuthError, "private key"),
+        (dataclasses.replace(cfg, password_env="ATUI_TEST_UNSET_PW"), AuthError, "ATUI_TEST_UNSET_PW is not set"),
+    ]
+    for bad, kind, text in cases:
+        session = SSHSession(bad)
+        for _ in range(2):
+            with pytest.raises(kind, match=text) as ei:
+                await session.run(ROUTES4)
+            assert ei.value.permanent
+        assert session.connects == 1
+    assert farm.endpoints["leaf01"].counters.connections == 0  # never even dialled
+    # reset() after fixing the cause: the same session works again
+    session = SSHSession(dataclasses.replace(cfg, known_hosts=tmp_path / "later"))
+    with pytest.raises(HostKeyError):
+        await session.run(ROUTES4)
+    (tmp_path / "later").write_text(farm.known_hosts_path.read_text())
+    session.reset()
+    try:
+        assert (await session.run(ROUTES4)).exit_status == 0
+    finally:
+        await session.close()
