@@ -82,3 +82,54 @@ async def follow(session: LiveSession, seconds: float, emit: Callable[[Event], N
         unsubscribe()
         await session.stop()
     return seen
+
+
+class SimSession:
+    """A session over an in-process simulator, polled explicitly: same commands and parsers as SSH, no network.
+
+    For deterministic screenshots, snapshot tests and benchmarks: ``poll()``
+    asks every device its LINUX_POLL outputs, parses them and updates the
+    timeline at the injected clock's time; a failed device keeps its last good
+    data, STALE (as the poller reports an unreachable device).
+    """
+
+    def __init__(self, sim, *, clock: Callable[[], float] = time.time,  # noqa: ANN001 - lab.sim.SimFabric
+                 prefixes: tuple[str, ...] = DEFAULT_PREFIXES, unreachable: str = "connection refused") -> None:
+        self.sim = sim
+        self.clock = clock
+        self.unreachable = unreachable
+        self.timeline = Timeline(anycast_prefixes=prefixes, clock=clock)
+
+    def poll(self) -> FabricSnapshot | None:
+        import dataclasses
+
+        from anycast_tui.collect.commands import LINUX_POLL
+        from anycast_tui.model.types import Device, DeviceState, HealthStatus
+        from anycast_tui.parse.device import build_device_state
+
+        roles = self.sim.roles()
+        for name in self.sim.devices:
+            now = int(self.clock() * 1000)
+            snap = self.timeline.snapshot
+            prev = snap.devices.get(name) if snap is not None else None
+            if self.sim.is_up(name):
+                since = prev.health.since_ms if prev is not None and prev.health.status is HealthStatus.OK else now
+                outputs = {c.id: self.sim.handle(name, c.line).stdout for c in LINUX_POLL}
+                state = build_device_state(Device(name, roles[name], "sim"), outputs, collected_at_ms=now,
+                                           health=Health(HealthStatus.OK, since_ms=since, last_ok_ms=now))
+            else:
+                failing = prev is not None and prev.health.status in (HealthStatus.STALE, HealthStatus.ERROR)
+                since = prev.health.since_ms if failing and prev is not None else now
+                last_ok = prev.health.last_ok_ms if prev is not None else None
+                status = HealthStatus.STALE if last_ok is not None else HealthStatus.ERROR
+                health = Health(status, since_ms=since, error=f"{name}: {self.unreachable}", last_ok_ms=last_ok)
+                state = (dataclasses.replace(prev, health=health) if prev is not None and last_ok is not None
+                         else DeviceState(Device(name, roles[name], "sim"), health=health))
+            self.timeline.update(state)
+        return self.timeline.snapshot
+
+    async def start(self) -> None:
+        """Nothing runs on its own: call :meth:`poll`."""
+
+    async def stop(self) -> None:
+        """Nothing to stop."""

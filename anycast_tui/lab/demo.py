@@ -117,3 +117,23 @@ class DemoFabric:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+class SimControls:
+    """DemoFabric's fail/restore for an in-process simulator (no SSH): the TUI's keys drive ``sim`` directly."""
+
+    def __init__(self, sim: Any) -> None:
+        self.sim = sim
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(sorted(n for n, r in self.sim.roles().items() if r is Role.LEAF))
+
+    def is_failed(self, name: str) -> bool:
+        return not self.sim.is_up(name)
+
+    def fail(self, name: str) -> None:
+        self.sim.fail_device(name)
+
+    def restore(self, name: str) -> None:
+        self.sim.restore_device(name)

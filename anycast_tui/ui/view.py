@@ -58,6 +58,14 @@ def age(now_ms: int, then_ms: int | None) -> str:
     return f"{d / 3600:.0f}h"
 
 
+def age_seconds(text: str) -> float:
+    """Inverse of :func:`age` for ordering (``-`` is oldest)."""
+    if text == "-":
+        return float("inf")
+    unit = {"s": 1, "m": 60, "h": 3600}[text[-1]]
+    return float(text[:-1]) * unit
+
+
 # --------------------------------------------------------------------------- fabric panel
 
 

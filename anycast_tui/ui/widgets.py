@@ -78,10 +78,15 @@ class FabricPanel(Panel):
             for r in rows:
                 out.append(f"{r.glyph} ", style=STATUS_STYLE[r.status])
                 out.append(r.name)
-                out.append(f" {r.age:<5} ", style="dim")
+                if r.status is not HealthStatus.OK:  # the others' ages are summed up below
+                    out.append(f" {r.age}", style=STATUS_STYLE[r.status])
+                out.append("  ")
             out.append("\n")
         out.append("hash    ", style="bold")
         out.append(view.hash_summary(self.rows))
+        ok_ages = [r.age for r in self.rows if r.status is HealthStatus.OK]
+        if ok_ages:
+            out.append(f" · oldest ok poll {max(ok_ages, key=view.age_seconds)} ago", style="dim")
         for r in self.rows:
             if r.status in (HealthStatus.STALE, HealthStatus.ERROR):
                 out.append("\n")
