@@ -176,5 +176,18 @@ def _traffic(lab, args: argparse.Namespace) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python3 -m anycast_tui.commands.lab ACTION ...``: the lab command on its own (same as ``anycast-tui lab``)."""
+    top = argparse.ArgumentParser(prog="anycast-tui")
+    sub = top.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = top.parse_args(["lab", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return run(args)
+    except CliError as exc:
+        print(f"anycast-tui lab: {exc}", file=sys.stderr)
+        return exc.code
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(2)
+    sys.exit(main())
