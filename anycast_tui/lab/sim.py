@@ -622,11 +622,15 @@ class SimFabric:
             return None
         nh = best.nexthops[0]
         if len(best.nexthops) > 1 or best.nhid is not None:
-            nh = self._select(device, best, Flow(proto, src or self._src_for(node, best, fam), sport, dst, dport),
-                              forwarded=iif is not None, prefer_src=src if fam == 4 else None)
+            # the lookup's source is 0 unless ``from`` is given; only IPv4 with ``iif`` takes the skb path
+            flow = Flow(proto, src or ("0.0.0.0" if fam == 4 else "::"), sport, str(d), dport)
+            nh = self._select(device, best, flow, forwarded=fam == 4 and iif is not None,
+                              prefer_src=src if fam == 4 and iif is None else None)
         prefsrc = None
         if iif is None and (src is None or fam == 6):
-            prefsrc = self._dev_addr(node, nh.dev, fam)
+            # IPv6 picks the source before the path: a group route takes its first member's device
+            src_dev = best.nexthops[0].dev if fam == 6 and best.nhid is not None else nh.dev
+            prefsrc = self._dev_addr(node, src_dev, fam)
         gw = nh.gateway
         if fam == 4:
             ex: list[tuple[str, str]] = [("from", src)] if src else []
@@ -642,10 +646,6 @@ class SimFabric:
         ex6.append(("pref", "medium"))
         return Route(f"{d}/128", 6, protocol=best.protocol, metric=best.metric, nexthops=(Nexthop(gw, nh.dev),),
                      prefsrc=prefsrc, extra=tuple(ex6))
-
-    def _src_for(self, node: _Node, route: Route, fam: int) -> str:
-        dev = route.nexthops[0].dev
-        return self._dev_addr(node, dev, fam) or (node.lo4 if fam == 4 else node.lo6)
 
     def _dev_addr(self, node: _Node, dev: str | None, fam: int) -> str | None:
         p = node.ports.get(dev or "")

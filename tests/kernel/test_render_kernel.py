@@ -5,6 +5,7 @@ JSON, byte for byte.  This is what lets the simulator speak iproute2."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 
 import pytest
@@ -143,3 +144,141 @@ def test_route_get(router, args):
     (route,) = parse_ip_route_json(raw, family=family)
     assert render.render_route_get_json(route) == raw
     assert render.render_route_get_text(route) == text
+
+
+# ----------------------------------------------------------------- the simulator against a kernel twin
+# A namespace built from the simulator's own records for spine01 (ports, addresses, anycast routes or
+# resilient group, hash seed) must answer ``ip route get`` exactly as the simulator does, and a resilient
+# group must evolve the same way when a leaf fails.
+
+from anycast_tui.lab.sim import SimConfig, SimFabric  # noqa: E402
+
+SPINE = "spine01"
+ANY4, ANY6 = "192.0.2.53/32", "2001:db8:53::53/128"
+
+
+def _twin(netns, sim: SimFabric) -> tuple[str, str]:
+    r, p = netns.add("spine"), netns.add("peers")
+    hs = sim.hash_settings(SPINE)
+    for key, val in [("net.ipv4.ip_forward", 1), ("net.ipv6.conf.all.forwarding", 1),
+                     ("net.ipv4.conf.all.rp_filter", 0), ("net.ipv4.conf.default.rp_filter", 0),
+                     ("net.ipv4.fib_multipath_hash_policy", hs.policy), ("net.ipv6.fib_multipath_hash_policy", hs.policy6),
+                     ("net.ipv4.fib_multipath_hash_seed", hs.seed), ("net.ipv6.conf.all.accept_dad", 0),
+                     ("net.ipv6.conf.default.accept_dad", 0)]:
+        nsmod.sysctl(r, key, val)
+    cmds, peer_cmds = [], []
+    for i in sim.interfaces(SPINE):
+        if i.name == "lo":
+            cmds += [f"addr add {a.local}/{a.prefixlen} dev lo" for a in i.addresses
+                     if a.scope == "global"]
+            continue
+        peer = "p" + i.name
+        nsmod.run(None, "ip", "link", "add", i.name, "netns", r, "type", "veth", "peer", "name", peer, "netns", p)
+        peer_cmds.append(f"link set {peer} up")
+        cmds.append(f"link set {i.name} up")
+        for a in i.addresses:
+            if a.scope == "global":
+                brd = dict(a.extra).get("broadcast")
+                cmds.append(f"addr add {a.local}/{a.prefixlen} {'brd ' + brd + ' ' if brd else ''}dev {i.name}"
+                            + (" nodad" if a.family == 6 else ""))
+    table = sim.nexthops(SPINE)
+    for o in table.objects:
+        cmds.append(f"nexthop add id {o.id} via {o.gateway} dev {o.dev} proto {o.protocol}")
+    for g in table.groups:
+        members = "/".join(f"{m.id},{m.weight}" for m in g.members)
+        cmds.append(f"nexthop add id {g.id} group {members} type resilient buckets {g.buckets} "
+                    f"idle_timer {g.idle_timer} unbalanced_timer {g.unbalanced_timer} proto {g.protocol}")
+    for r_ in sim.routes(SPINE, table="main"):
+        if r_.dst in (ANY4, ANY6):
+            cmds.append(_route_add(r_))
+    nsmod.batch(p, peer_cmds)
+    nsmod.batch(r, cmds)
+    return r, p
+
+
+def _sync(router: str, sim: SimFabric) -> None:
+    """Replay the simulator's converged state into the twin, as zebra would (objects, groups, routes)."""
+    have = {e["id"] for e in json.loads(nsmod.ip(router, "-j", "nexthop", "show"))}
+    table = sim.nexthops(SPINE)
+    cmds = [f"nexthop add id {o.id} via {o.gateway} dev {o.dev} proto {o.protocol}"
+            for o in table.objects if o.id not in have]
+    cmds += [f"nexthop replace id {g.id} group {'/'.join(f'{m.id},{m.weight}' for m in g.members)} type resilient"
+             for g in table.groups]
+    cmds += [_route_add(r) for r in sim.routes(SPINE, table="main") if r.dst in (ANY4, ANY6)]
+    nsmod.batch(router, cmds)
+
+
+def _route_add(r) -> str:
+    head = f"route replace {r.dst} proto {r.protocol} metric {r.metric}"
+    if r.nhid is not None:
+        return f"{head} nhid {r.nhid}"
+    return head + "".join(f" nexthop via {nh.gateway} dev {nh.dev} weight {nh.weight}" for nh in r.nexthops)
+
+
+GETS = ([f"route get 192.0.2.53 from 203.0.113.{7 + s % 50} iif swp5 ipproto tcp sport {s} dport 53"
+         for s in range(33000, 33040)]
+        + [f"route get 192.0.2.53 ipproto udp sport {s} dport 53" for s in range(5000, 5010)]
+        + [f"-6 route get 2001:db8:53::53 ipproto tcp sport {s} dport 443" for s in range(7000, 7010)])
+
+
+def _compare_gets(router: str, sim: SimFabric) -> set[str]:
+    devs = set()
+    for g in GETS:
+        for js in (True, False):
+            args = (["-j"] if js else []) + g.split()
+            want = nsmod.ip(router, *args)
+            got = sim.handle(SPINE, "ip " + " ".join(args))
+            assert (got.exit_status, got.stdout) == (0, want), g
+            if js and "iif" in g:
+                devs.add(json.loads(want)[0]["dev"])
+    return devs
+
+
+def _wait_for(cond, what: str, limit_s: float = 10.0) -> None:
+    """Poll a kernel condition (carrier changes go through linkwatch, asynchronously)."""
+    import time
+
+    end = time.monotonic() + limit_s
+    while not cond():
+        if time.monotonic() > end:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("resilient", [False, True])
+def test_sim_route_get_equals_kernel_twin(netns, resilient):
+    sim = SimFabric(SimConfig(resilient=resilient))
+    router, _ = _twin(netns, sim)
+    assert _compare_gets(router, sim) == {"swp1", "swp2", "swp3", "swp4"}
+    sim.set_weight(SPINE, ANY4, "swp2", 3)  # UCMP: plain routes re-hash, resilient groups move idle buckets
+    _sync(router, sim)
+    assert _compare_gets(router, sim) == {"swp1", "swp2", "swp3", "swp4"}
+
+
+def test_sim_resilient_group_evolves_like_the_kernel(netns):
+    sim = SimFabric(SimConfig(resilient=True))
+    router, peers = _twin(netns, sim)
+
+    def kernel_buckets() -> list[tuple[int, int, int]]:
+        return [(b.group_id, b.index, b.nhid) for b in
+                parse_ip_nexthop_bucket_json(nsmod.ip(router, "-j", "nexthop", "bucket", "show"))]
+
+    def sim_buckets() -> list[tuple[int, int, int]]:
+        return [(b.group_id, b.index, b.nhid) for b in sim.buckets(SPINE)]
+
+    assert kernel_buckets() == sim_buckets()
+    _compare_gets(router, sim)  # same flows: the same buckets are busy on both sides
+    # leaf03 fails: carrier goes on swp3; the kernel drops nexthops 3 and 103 from both groups by itself
+    nsmod.ip(peers, "link", "set", "pswp3", "down")
+    _wait_for(lambda: "id 3 " not in nsmod.ip(router, "nexthop", "show"), "linkwatch to flush nexthop 3")
+    sim.fail_device("leaf03")
+    assert kernel_buckets() == sim_buckets()
+    assert 3 not in {n for _, _, n in sim_buckets()}
+    _compare_gets(router, sim)
+    # leaf03 is back: zebra re-adds the nexthops and replaces the groups (joiner last)
+    nsmod.ip(peers, "link", "set", "pswp3", "up")
+    _wait_for(lambda: "LOWER_UP" in nsmod.ip(router, "link", "show", "swp3"), "carrier on swp3")
+    sim.restore_device("leaf03")
+    _sync(router, sim)
+    assert kernel_buckets() == sim_buckets()
+    _compare_gets(router, sim)
