@@ -8,8 +8,8 @@ seconds.  Spines announce the client's 203.0.113.0/24 (a kernel route the lab
 installs).  The client runs no FRR (static default route).
 
 Each daemon runs inside its namespace as user ``frr`` with every path in the
-lab's state dir (``frr/<device>/``, owned by frr): no system service, no
-/etc/frr, no TCP vty.
+lab's FRR run dir (``RUN_DIR/<device>/``, owned by frr, reachable by frr even
+when the lab's state dir is not): no system service, no /etc/frr, no TCP vty.
 """
 
 from __future__ import annotations
@@ -84,34 +84,40 @@ def zebra_conf(node: Node) -> str:
     return f"hostname {node.name}\nno zebra nexthop kernel enable\n!\n"
 
 
-def node_dir(state_dir: Path, node: Node) -> Path:
-    return state_dir / "frr" / node.name
+def run_dir(prefix: str) -> Path:
+    """Where a lab's FRR daemons keep configs, pid files and sockets."""
+    return Path("/run/anycast-tui/frr") / prefix.rstrip("-")
 
 
-def _daemon(state_dir: Path, node: Node, daemon: str) -> list[str]:
-    d = node_dir(state_dir, node)
+def node_dir(rundir: Path, node: Node) -> Path:
+    return rundir / node.name
+
+
+def _daemon(rundir: Path, node: Node, daemon: str) -> list[str]:
+    d = node_dir(rundir, node)
     argv = ["ip", "netns", "exec", node.ns, str(FRR_DIR / daemon), "-d", "-f", str(d / f"{daemon}.conf"),
             "-i", str(d / f"{daemon}.pid"), "-z", str(d / "zserv.api"), "--vty_socket", str(d),
             "-u", "frr", "-g", "frr", "-P", "0", "--log", f"file:{d / (daemon + '.log')}"]
     return argv
 
 
-def start(topo: Topology, state_dir: Path, timeout_s: float = 20.0) -> None:
-    """Write configs and start zebra, then bgpd, in every BGP namespace."""
+def start(topo: Topology, rundir: Path, timeout_s: float = 20.0) -> None:
+    """Write configs and start zebra, then bgpd, in every BGP namespace (``rundir``: see :func:`run_dir`)."""
     nodes = bgp_nodes(topo)
     for n in nodes:
-        d = node_dir(state_dir, n)
+        d = node_dir(rundir, n)
         d.mkdir(parents=True, exist_ok=True)
         (d / "zebra.conf").write_text(zebra_conf(n))
         (d / "bgpd.conf").write_text(bgpd_conf(topo, n))
         for p in (d, d / "zebra.conf", d / "bgpd.conf"):
             shutil.chown(p, "frr", "frr")
-    os.chmod(state_dir, 0o711)  # the daemons run as user frr and need to reach their dirs
-    os.chmod(state_dir / "frr", 0o711)
-    _spawn([_daemon(state_dir, n, "zebra") for n in nodes])
-    _wait([node_dir(state_dir, n) / "zserv.api" for n in nodes], timeout_s, "zebra")
-    _spawn([_daemon(state_dir, n, "bgpd") for n in nodes])
-    _wait([node_dir(state_dir, n) / "bgpd.pid" for n in nodes], timeout_s, "bgpd")
+    for p in (rundir, *rundir.parents[:2]):  # the daemons run as user frr and must reach their dirs
+        if str(p).startswith("/run/anycast-tui"):
+            os.chmod(p, 0o711)
+    _spawn([_daemon(rundir, n, "zebra") for n in nodes])
+    _wait([node_dir(rundir, n) / "zserv.api" for n in nodes], timeout_s, "zebra")
+    _spawn([_daemon(rundir, n, "bgpd") for n in nodes])
+    _wait([node_dir(rundir, n) / "bgpd.pid" for n in nodes], timeout_s, "bgpd")
 
 
 def _spawn(argvs: list[list[str]]) -> None:
@@ -133,10 +139,10 @@ def _wait(paths: list[Path], timeout_s: float, what: str) -> None:
     raise RuntimeError(f"{what} did not start on {', '.join(missing)}")
 
 
-def pids(state_dir: Path) -> list[int]:
+def pids(rundir: Path) -> list[int]:
     """Pids of every FRR daemon this lab started (from its pid files)."""
     out = []
-    for pf in sorted((state_dir / "frr").glob("*/*.pid")):
+    for pf in sorted(rundir.glob("*/*.pid")):
         try:
             out.append(int(pf.read_text().split()[0]))
         except (OSError, ValueError, IndexError):
@@ -144,8 +150,8 @@ def pids(state_dir: Path) -> list[int]:
     return out
 
 
-def vtysh(state_dir: Path, node: Node, *commands: str, timeout: float = 10.0) -> str:
-    argv = ["vtysh", "--vty_socket", str(node_dir(state_dir, node))]
+def vtysh(rundir: Path, node: Node, *commands: str, timeout: float = 10.0) -> str:
+    argv = ["vtysh", "--vty_socket", str(node_dir(rundir, node))]
     for c in commands:
         argv += ["-c", c]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
@@ -154,18 +160,18 @@ def vtysh(state_dir: Path, node: Node, *commands: str, timeout: float = 10.0) ->
     return proc.stdout
 
 
-def set_announce(state_dir: Path, node: Node, announce: bool) -> None:
+def set_announce(rundir: Path, node: Node, announce: bool) -> None:
     """A server withdraws (drain) or announces again the anycast /32."""
     no = "" if announce else "no "
-    vtysh(state_dir, node, "configure terminal", f"router bgp {asn(node)}", "address-family ipv4 unicast",
+    vtysh(rundir, node, "configure terminal", f"router bgp {asn(node)}", "address-family ipv4 unicast",
           f"{no}network {ANYCAST}/32")
 
 
-def sessions(state_dir: Path, node: Node) -> tuple[int, int]:
+def sessions(rundir: Path, node: Node) -> tuple[int, int]:
     """(established, configured) BGP sessions of one device."""
     import json
 
-    out = vtysh(state_dir, node, "show bgp ipv4 unicast summary json")
+    out = vtysh(rundir, node, "show bgp ipv4 unicast summary json")
     peers = (json.loads(out or "{}").get("peers") or {})
     up = sum(1 for p in peers.values() if p.get("state") == "Established")
     return up, len(peers)

@@ -70,6 +70,10 @@ class Lab:
         self.state_dir = Path(cfg.state_dir)
         self.topo: Topology = nslab.build_topology(cfg.spines, cfg.leaves, prefix=cfg.prefix, seed=cfg.seed)
 
+    @property
+    def frr_dir(self) -> Path:
+        return frr.run_dir(self.cfg.prefix)
+
     # ------------------------------------------------------------------ persistence
 
     @classmethod
@@ -105,7 +109,7 @@ class Lab:
             lab._apply_routes(None)
             lab._nohash()
             if cfg.routing == "bgp":
-                frr.start(lab.topo, lab.state_dir)
+                frr.start(lab.topo, lab.frr_dir)
             devices = [(n.name, n.ns) for n in lab.topo.nodes.values()]
             labssh.prepare(lab.state_dir, devices)
             cfg.ports = labssh.start(lab.state_dir)
@@ -224,7 +228,7 @@ class Lab:
         before = self.cfg.down
         if kind == "device" and name in self.cfg.drained:
             if self.cfg.routing == "bgp":
-                frr.set_announce(self.state_dir, self.topo.node(name), True)
+                frr.set_announce(self.frr_dir, self.topo.node(name), True)
             self.cfg.drained.remove(name)
         elif kind == "device":
             if name not in self.cfg.down_devices:
@@ -251,7 +255,7 @@ class Lab:
             raise LabError(f"{server} is already drained")
         before = self.cfg.down
         if self.cfg.routing == "bgp":
-            frr.set_announce(self.state_dir, self.topo.node(server), False)
+            frr.set_announce(self.frr_dir, self.topo.node(server), False)
         self.cfg.drained.append(server)
         self._apply_routes(before)
         self.save()
@@ -301,7 +305,7 @@ class Lab:
                 d["anycast_paths"] = self.anycast_paths(n.name)
             if self.cfg.routing == "bgp" and n.role != "client" and n.ns in present:
                 try:
-                    up, total = frr.sessions(self.state_dir, n)
+                    up, total = frr.sessions(self.frr_dir, n)
                     d["bgp"] = f"{up}/{total}"
                 except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
                     d["bgp"] = f"error: {exc}"
@@ -377,9 +381,10 @@ def down(prefix: str = nslab.LAB_PREFIX, state_dir: Path | None = None) -> list[
         p = _read_pid(pf)
         if p:
             _kill(p, "anycast_tui.lab.traffic")
-    for p in frr.pids(sd):
+    for p in frr.pids(frr.run_dir(prefix)):
         _kill(p, "/usr/lib/frr/")
     removed = nslab.destroy(prefix)  # also kills anything left inside
+    shutil.rmtree(frr.run_dir(prefix), ignore_errors=True)
     if inventory:
         ip = Path(inventory)
         try:
@@ -390,5 +395,10 @@ def down(prefix: str = nslab.LAB_PREFIX, state_dir: Path | None = None) -> list[
         Path(str(ip) + ".tmp").unlink(missing_ok=True)
     if sd.exists() and (sd / "state.json").exists() or sd == default_state_dir(prefix):
         shutil.rmtree(sd, ignore_errors=True)
+    for d in (frr.run_dir(prefix).parent, STATE_ROOT):  # only when nothing else lives there
+        try:
+            d.rmdir()
+        except OSError:
+            pass
     return removed
 
