@@ -172,7 +172,7 @@ class AnycastApp(App[int]):
         hidden = len(events) - len(shown)
         snap = self.session.timeline.snapshot
         owners = view.address_owners(snap) if snap is not None else {}
-        self.query_one(EventLog).show(shown, hidden=hidden, owners=owners)
+        self.query_one(EventLog).show(shown, hidden=hidden, owners=owners, prefixes=self.prefixes)
         what = "all events" if self.all_events else "anycast events"
         more = f" ({hidden} more: a)" if hidden else ""
         self.query_one("#right").border_title = f"{what}{more} · newest first · UTC"

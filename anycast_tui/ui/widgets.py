@@ -155,7 +155,7 @@ class GroupsPanel(Panel):
     def _table(self) -> Table:
         t = Table(box=None, expand=True, show_edge=False, pad_edge=False, header_style="bold")
         t.add_column("device", no_wrap=True)
-        t.add_column("group", no_wrap=True, overflow="ellipsis", ratio=1)
+        t.add_column("group", no_wrap=True, overflow="ellipsis", ratio=1, min_width=17)
         t.add_column("next hop", no_wrap=True, min_width=15)
         t.add_column("dev", no_wrap=True, min_width=5)
         t.add_column("neighbour", no_wrap=True)
@@ -189,9 +189,12 @@ class EventLog(Panel):
     events: Sequence[Event] = ()
     hidden = 0
     owners: Mapping[str, str] = {}
+    prefixes: tuple[str, ...] = ()
 
-    def show(self, events: Sequence[Event], hidden: int = 0, owners: Mapping[str, str] | None = None) -> None:
+    def show(self, events: Sequence[Event], hidden: int = 0, owners: Mapping[str, str] | None = None,
+             prefixes: Sequence[str] = ()) -> None:
         self.events = tuple(events[-self.MAX_SHOWN:])
+        self.prefixes = tuple(prefixes)
         self.hidden = hidden
         self.owners = dict(owners or {})
         self.refresh(layout=True)
@@ -209,7 +212,7 @@ class EventLog(Panel):
             out.append(view.hms(ev.time_ms) if wide else view.hms(ev.time_ms)[:8], style="dim")
             out.append(f" {g} ", style=GLYPH_STYLE.get(g, ""))
             out.append(f"{ev.device:<8} ", style="bold")
-            out.append(view.event_text(ev, self.owners, short=not wide))
+            out.append(view.event_text(ev, self.owners, short=not wide, known=self.prefixes))
         return out
 
 
@@ -230,17 +233,18 @@ class StatusLine(Widget):
     def render(self) -> RenderableType:
         t = Text(no_wrap=True, overflow="ellipsis")
         if self.paused:
-            t.append(f"⏸ paused, {self.waiting} update{'s' if self.waiting != 1 else ''} waiting", style=f"bold {WARN}")
+            t.append(f"‖ paused, {self.waiting} update{'s' if self.waiting != 1 else ''} waiting", style=f"bold {WARN}")
         else:
             t.append("● live", style=f"bold {OK}")
         c = self.counts
         if c is not None:
-            t.append(f"  events {c.total} ")
-            t.append(f"−{c.removed} ", style=BAD)
-            t.append(f"+{c.added} ", style=OK)
-            t.append(f"~{c.changed}", style=WARN)
+            t.append(f"  events {c.total} (")
+            t.append(f"−{c.removed}", style=BAD)
+            t.append(f" +{c.added}", style=OK)
+            t.append(f" ~{c.changed}", style=WARN)
+            t.append(")")
             glyph, style = ("✓", OK) if c.devices_ok == c.devices else ("!", WARN)
-            t.append(f"  {glyph} devices ok {c.devices_ok}/{c.devices}", style=style)
+            t.append(f"  {glyph} {c.devices_ok}/{c.devices} ok", style=style)
         if self.dropped:
             t.append(f"  ({self.dropped} oldest events dropped)", style="dim")
         if self.note:
