@@ -96,6 +96,8 @@ def load_json(text: str, kind: str) -> list[Any]:
         raise ParseError(exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})", kind) from None
     except RecursionError:
         raise ParseError(0, "JSON nested too deeply", kind) from None
+    except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit limit
+        raise ParseError(0, f"invalid JSON: {exc}", kind) from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):

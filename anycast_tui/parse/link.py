@@ -31,7 +31,7 @@ ADDR_FLAGS = frozenset({"secondary", "temporary", "nodad", "optimistic", "dadfai
                         "tentative", "permanent", "dynamic", "mngtmpaddr", "noprefixroute", "autojoin",
                         "stable-privacy"})
 _FAMILIES = {"inet": 4, "inet6": 6}
-_HEADER = re.compile(r"(\d+):\s+([^\s:]+(?:@[^\s:]*)?):\s+<([^>]*)>(.*)")
+_HEADER = re.compile(r"([0-9]+):\s+([^\s:]+(?:@[^\s:]*)?):\s+<([^>]*)>(.*)")
 _HEADER_KEYS = {"mtu": "mtu", "qdisc": "qdisc", "master": "master", "state": "operstate", "mode": "linkmode",
                 "group": "group", "qlen": "txqlen"}
 _LINK_KEYS = {"brd": "broadcast", "peer": "broadcast", "permaddr": "permaddr", "link-netns": "link_netns",
@@ -50,7 +50,8 @@ _JSON_ADDR_KNOWN = frozenset({"family", "local", "prefixlen", "scope", "label"})
 def _json_address(a: Any, where: str) -> Address:
     if not isinstance(a, dict):
         raise BadValue(f"{where}: expected an address object")
-    fam = _FAMILIES.get(a.get("family"))  # type: ignore[arg-type]
+    family = a.get("family")
+    fam = _FAMILIES.get(family) if isinstance(family, str) else None
     local = a.get("local")
     if fam is None or not isinstance(local, str):
         raise BadValue(f"{where}: bad family/local {a.get('family')!r} {local!r}")
@@ -135,7 +136,7 @@ class _Iface:
 
 def _header(m: re.Match[str]) -> _Iface:
     it = _Iface()
-    it.ifindex = int(m.group(1))
+    it.ifindex = integer(m.group(1), "ifindex")
     name, _, link = m.group(2).partition("@")
     it.name = name
     it.link = None

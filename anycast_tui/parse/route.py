@@ -62,7 +62,7 @@ def _ms(value: str) -> str:
             return str(int(value[:-2]))
         if value.endswith("s"):
             return str(round(float(value[:-1]) * 1000))
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     return value
 
@@ -421,7 +421,8 @@ def _json_gateway(obj: dict, where: str) -> tuple[str | None, int | None, int | 
         return None, None, None
     if not isinstance(via, dict) or not isinstance(via.get("host"), str):
         raise ParseError(0, f"{where}: bad via {via!r}", KIND_JSON)
-    explicit = _FAMILY_WORDS.get(via.get("family"))  # type: ignore[arg-type]
+    vfam = via.get("family")
+    explicit = _FAMILY_WORDS.get(vfam) if isinstance(vfam, str) else None
     try:
         g, fam = address(via["host"])
     except BadValue as exc:

@@ -1,0 +1,162 @@
+"""Mutated real outputs: nothing but ParseError may escape a parser."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from anycast_tui.model.types import Device, Health
+from anycast_tui.parse.detect import PARSERS, detect_kind
+from anycast_tui.parse.device import build_device_state
+from anycast_tui.parse.errors import ParseError
+
+FIX = Path(__file__).resolve().parent.parent / "fixtures" / "parse"
+SEEDS = {p.name: p.read_text() for p in sorted(FIX.glob("kernel-*"))}
+JSON_SEEDS = {k: v for k, v in SEEDS.items() if k.endswith(".json")}
+# Some real shapes the kernel captures lack (doc/old-iproute2 forms).
+SEEDS["extra-route.txt"] = (
+    "unreachable default dev lo table unspec proto kernel metric 4294967295 error -101 pref medium\n"
+    "10.0.0.11  proto 186  src 10.0.0.100  metric 20 \n\tnexthop via 169.254.253.1  dev eth2.2 weight 1\n"
+    "192.0.2.70 via inet6 fe80::1 dev v1 mtu lock 1400 rtt 1.5s expires 30sec\n"
+    " unicast 198.51.100.0/24 nhid 103 table 3\n\t nh_info id 103 group 101/102 type resilient buckets 512\n"
+    "192.0.2.53 from 198.18.255.1 via 198.18.1.2 dev v1 uid 0 \n    cache <a,b> \n"
+)
+SEEDS["extra-addr.txt"] = (
+    "2: e@if4: <BROADCAST,UP> mtu 1500 qdisc q state UP group default qlen 1000\n"
+    "    link/ether 00:0c:29:56:07:1b peer ff:ff:ff:ff:ff:ff link-netnsid 0\n"
+    "    inet 10.0.0.1 peer 10.0.0.2/32 brd 10.0.0.255 scope global secondary e:1\n"
+    "       valid_lft 1307sec preferred_lft forever\n    RX: bytes packets\n    1 2\n    alias x y\n"
+)
+
+GARBAGE = st.one_of(
+    st.text(max_size=8),
+    st.sampled_from(["\x00", "\ufffd", "é", "…", "nexthop", "via", "dev", "inet6", "weight", "{", "]", '"', ":",
+                     "-1", "9" * 5000, "nan", "1e999", "1e999s", "lock", "\\", "\t", "\n", "id", "group", "/", ",",
+                     "<", ">", "@", "link/", "valid_lft", "RX:", "null", "[]"]),
+)
+NUMBERS = st.sampled_from(["1e999", "-1e999", "nan", "inf", "9" * 5000, "-1", "0x", "0x1f", "1.5", "٣", "00", ""])
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+    max_leaves=6,
+)
+
+
+@st.composite
+def mutated_text(draw) -> str:
+    text = SEEDS[draw(st.sampled_from(sorted(SEEDS)))]
+    for _ in range(draw(st.integers(1, 4))):
+        parts = re.split(r"(\s+)", text)
+        op = draw(st.sampled_from(["truncate", "delete", "dup", "swap", "insert", "replace", "number"]))
+        i = draw(st.integers(0, max(len(parts) - 1, 0)))
+        if op == "truncate":
+            text = text[: draw(st.integers(0, len(text)))]
+            continue
+        if not parts:
+            continue
+        if op == "delete":
+            del parts[i]
+        elif op == "dup":
+            parts.insert(i, parts[i])
+        elif op == "swap":
+            j = draw(st.integers(0, len(parts) - 1))
+            parts[i], parts[j] = parts[j], parts[i]
+        elif op == "insert":
+            parts.insert(i, draw(GARBAGE))
+        elif op == "replace":
+            parts[i] = draw(GARBAGE)
+        else:  # a number-bearing token becomes an extreme or malformed number
+            numeric = [n for n, p in enumerate(parts) if any(c.isdigit() for c in p)]
+            if numeric:
+                n = draw(st.sampled_from(numeric))
+                unit = re.sub(r"^[0-9.]+", "", parts[n])
+                parts[n] = draw(NUMBERS) + draw(st.sampled_from(["", unit]))
+        text = "".join(parts)
+    return text
+
+
+def _containers(node, out):
+    if isinstance(node, (dict, list)):
+        out.append(node)
+        for v in (node.values() if isinstance(node, dict) else node):
+            _containers(v, out)
+    return out
+
+
+@st.composite
+def mutated_json(draw) -> str:
+    data = json.loads(JSON_SEEDS[draw(st.sampled_from(sorted(JSON_SEEDS)))])
+    for _ in range(draw(st.integers(1, 3))):
+        nodes = _containers(data, [])
+        node = nodes[draw(st.integers(0, len(nodes) - 1))]
+        if isinstance(node, dict) and node:
+            key = draw(st.sampled_from(sorted(node)))
+            if draw(st.booleans()):
+                node[key] = draw(JSON_VALUES)
+            else:
+                del node[key]
+        elif isinstance(node, list) and node:
+            node[draw(st.integers(0, len(node) - 1))] = draw(JSON_VALUES)
+    return json.dumps(data)
+
+
+def check_all(text: str) -> None:
+    for kind, parser in PARSERS.items():
+        try:
+            parser(text)
+        except ParseError as exc:
+            assert exc.line >= 0 and exc.reason, (kind, exc)
+    try:
+        detect_kind(text)
+    except ParseError as exc:
+        assert exc.line == 0 and exc.reason
+
+
+FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FUZZ
+@given(mutated_text())
+def test_mutated_text_raises_only_parse_error(text):
+    check_all(text)
+
+
+@FUZZ
+@given(mutated_json())
+def test_mutated_json_raises_only_parse_error(text):
+    check_all(text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(JSON_SEEDS)), st.data())
+def test_broken_json_syntax(name, data):
+    text = JSON_SEEDS[name]
+    cut = data.draw(st.integers(0, len(text)))
+    check_all(text[:cut] + data.draw(GARBAGE) + text[cut + data.draw(st.integers(0, 3)):])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["routes4", "routes6", "addrs", "links", "nexthops", "buckets", "sysctl"]), mutated_text())
+def test_device_state_raises_only_parse_error(cid, text):
+    outputs = {"routes4": SEEDS["kernel-route.json"], "routes6": "", "addrs": SEEDS["kernel-addr.json"],
+               "nexthops": SEEDS["kernel-nexthop.json"], "buckets": SEEDS["kernel-bucket.json"],
+               "sysctl": SEEDS["kernel-sysctl.txt"]}
+    outputs[cid] = text
+    try:
+        build_device_state(Device("r"), outputs, collected_at_ms=0, health=Health())
+    except ParseError as exc:
+        assert exc.line >= 0 and exc.reason.startswith(f"{cid}: ") or exc.reason.startswith("buckets: ")
+
+
+def test_known_hard_values():
+    for text in ["1.2.3.4 dev x rtt 1e999s", "1.2.3.4 dev x rtt infs", "9" * 5000 + ": lo: <UP> mtu 1",
+                 "id 1 group 1 type resilient idle_timer 1e999", "id 1 index 0 idle_time nan nhid 1"]:
+        check_all(text)
+
+
+def test_json_nesting_bomb():
+    check_all("[" * 100000 + "]" * 100000)
