@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from typing import Iterable, Sequence
+from typing import Container, Iterable, Sequence
 
 from anycast_tui.model.types import (
     Address,
@@ -108,8 +108,12 @@ def _family_name(family: int) -> str:
     return "inet" if family == 4 else "inet6"
 
 
-def _route_parts(r: Route) -> tuple[list[tuple[str, object, str]], list[Nexthop] | None]:
-    """(key, json value, text) triples in print_route() order, plus the multipath list."""
+def _route_parts(r: Route, groups: Container[int] = ()) -> tuple[list[tuple[str, object, str]], list[Nexthop] | None]:
+    """(key, json value, text) triples in print_route() order, plus the multipath list.
+
+    An IPv6 route through a nexthop *group* prints its next hops as a list even
+    when only one is left; ``groups`` names the group ids for that case.
+    """
     ex = _extra(r.extra)
     out: list[tuple[str, object, str]] = []
     if r.type != "unicast":
@@ -122,7 +126,9 @@ def _route_parts(r: Route) -> tuple[list[tuple[str, object, str]], list[Nexthop]
         out.append(("nhid", r.nhid, f"nhid {r.nhid} "))
     if "tos" in ex:
         out.append(("tos", ex["tos"], f"tos {ex['tos']} "))
-    multipath = len(r.nexthops) > 1
+    # IPv4 prints the paths (one group member = one path); IPv6 prints every group as a list
+    multipath = len(r.nexthops) > 1 or (r.family == 6 and r.nhid is not None and r.nhid in groups
+                                        and bool(r.nexthops))
     flags = list(r.flags)
     if not multipath and r.nexthops:
         nh = r.nexthops[0]
@@ -182,30 +188,30 @@ def _nexthop_parts(nh: Nexthop, family: int) -> list[tuple[str, object, str]]:
     return out
 
 
-def render_route_text(r: Route) -> str:
-    parts, mp = _route_parts(r)
+def render_route_text(r: Route, groups: Container[int] = ()) -> str:
+    parts, mp = _route_parts(r, groups)
     s = "".join(t for _, _, t in parts)
     for nh in mp or ():
         s += "\n\tnexthop " + "".join(t for _, _, t in _nexthop_parts(nh, r.family))
     return s + "\n"
 
 
-def route_json(r: Route) -> dict:
-    parts, mp = _route_parts(r)
+def route_json(r: Route, groups: Container[int] = ()) -> dict:
+    parts, mp = _route_parts(r, groups)
     d: dict[str, object] = {k: v for k, v, _ in parts}
     if mp is not None:
         d["nexthops"] = [{k: v for k, v, _ in _nexthop_parts(nh, r.family)} for nh in mp]
     return d
 
 
-def render_routes_text(routes: Iterable[Route]) -> str:
-    """``ip route show`` text."""
-    return "".join(render_route_text(r) for r in routes)
+def render_routes_text(routes: Iterable[Route], *, groups: Container[int] = ()) -> str:
+    """``ip route show`` text; ``groups``: nexthop group ids (see _route_parts)."""
+    return "".join(render_route_text(r, groups) for r in routes)
 
 
-def render_routes_json(routes: Iterable[Route]) -> str:
+def render_routes_json(routes: Iterable[Route], *, groups: Container[int] = ()) -> str:
     """``ip -j route show`` JSON (one line)."""
-    return _doc(route_json(r) for r in routes)
+    return _doc(route_json(r, groups) for r in routes)
 
 
 def render_route_get_text(route: Route) -> str:

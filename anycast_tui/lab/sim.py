@@ -25,6 +25,7 @@ import shlex
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Callable
 
 from anycast_tui.lab import render
@@ -132,11 +133,18 @@ def _net(addr_len: str) -> str:
     return str(ipaddress.ip_interface(addr_len).network)
 
 
+@lru_cache(maxsize=1 << 16)
+def _pfx(prefix: str) -> tuple[int, str, int, int]:
+    """(family, canonical prefix, network as int, length) — parsed once."""
+    n = ipaddress.ip_network(prefix, strict=False)
+    return n.version, str(n), int(n.network_address), n.prefixlen
+
+
 def _sortkey(r: Route, ifindex: Callable[[str | None], int]) -> tuple:
-    n = ipaddress.ip_network(r.dst)
+    fam, _, addr, plen = _pfx(r.dst)
     dev = r.nexthops[0].dev if r.nexthops else None
     # IPv6 dumps (fib6 tree walk) list the default route last
-    return (n.version == 6 and n.prefixlen == 0, int(n.network_address), n.prefixlen, ifindex(dev))
+    return (fam == 6 and plen == 0, addr, plen, ifindex(dev))
 
 
 class SimFabric:
@@ -440,8 +448,7 @@ class SimFabric:
                     learned[n].append(self._bgp_route(n, pfx, nhs))
 
     def _bgp_route(self, device: str, prefix: str, ports: list[_Port]) -> Route:
-        fam = ipaddress.ip_network(prefix).version
-        pfx = str(ipaddress.ip_network(prefix))
+        fam, pfx, _, _ = _pfx(prefix)
         nhs = tuple(Nexthop(gateway=_ip(self._peer_port(p).addr4 if fam == 4 else self._peer_port(p).addr6),  # type: ignore[arg-type]
                             dev=p.name, weight=self._weights.get((device, pfx, p.name), 1)) for p in ports)
         if len(nhs) == 1:
@@ -748,7 +755,9 @@ class SimFabric:
                 return self._ip_route_get(device, rest[1:], fam, js)
             else:
                 return None
-            return CommandResult(render.render_routes_json(routes) if js else render.render_routes_text(routes))
+            gids = {g.id for g in self._rib(device).groups}
+            rend = render.render_routes_json if js else render.render_routes_text
+            return CommandResult(rend(routes, groups=gids))
         if obj == "nexthop" and fam is None:
             if rest == ["show"]:
                 t = self.nexthops(device)

@@ -53,6 +53,11 @@ SETUP = [
     "route add 192.0.2.54/32 nhid 20 proto bgp metric 20",
     "route add 192.0.2.55/32 nhid 10",
     "route add 192.0.2.56/32 nhid 3",
+    "nexthop add id 30 group 2",
+    "route add 192.0.2.57/32 nhid 30",
+    "nexthop add id 40 via 2001:db8:1::1 dev swp1",
+    "nexthop add id 41 group 40",
+    "route add 2001:db8:57::57/128 nhid 41",
     "route add 203.0.113.0/24 via 198.19.0.1 dev swp1 proto static metric 100",
     "route add blackhole 192.0.2.0/24",
     "route add default via 198.19.0.3",
@@ -74,6 +79,10 @@ def router(netns):
     return ns
 
 
+def _group_ids(ns: str) -> set[int]:
+    return {g.id for g in parse_ip_nexthop_json(nsmod.ip(ns, "-j", "nexthop", "show")).groups}
+
+
 @pytest.mark.parametrize("family", [4, 6])
 def test_routes_table_all(router, family):
     args = (f"-{family}", "route", "show", "table", "all")
@@ -81,16 +90,22 @@ def test_routes_table_all(router, family):
     raw = nsmod.ip(router, "-j", *args)
     routes = parse_ip_route_json(raw, family=family)
     assert "\tnexthop" in text and ("linkdown" in text or family == 6)
-    assert render.render_routes_json(routes) == raw
-    assert render.render_routes_text(routes) == text
+    if family == 6:  # IPv6 lists a group's next hops even when there is one
+        assert "2001:db8:57::57 nhid 41 metric 1024 pref medium\n\tnexthop via 2001:db8:1::1 dev swp1 weight 1 \n" in text
+    gids = _group_ids(router)
+    assert render.render_routes_json(routes, groups=gids) == raw
+    assert render.render_routes_text(routes, groups=gids) == text
 
 
 def test_routes_main_table(router):
     text = nsmod.ip(router, "route", "show")
     raw = nsmod.ip(router, "-j", "route", "show")
     routes = parse_ip_route_json(raw, family=4)
-    assert render.render_routes_text(routes) == text
-    assert render.render_routes_json(routes) == raw
+    assert "192.0.2.57 nhid 30 via 198.19.0.3 dev swp2 \n" in text  # a one-member group: one path
+    assert "192.0.2.56 nhid 3 via 198.19.0.5 dev swp3 \n" in text  # a single nexthop object
+    gids = _group_ids(router)
+    assert render.render_routes_text(routes, groups=gids) == text
+    assert render.render_routes_json(routes, groups=gids) == raw
 
 
 def test_nexthops(router):
