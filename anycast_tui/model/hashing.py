@@ -31,6 +31,7 @@ ESP/AH SPIs, policy 2 and the inner-field bits of policy 3.
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import struct
 from dataclasses import dataclass
@@ -89,7 +90,8 @@ FIELDS_OUTER_MASK = 0x3F
 # Protocols whose first 4 L4 bytes are (sport, dport) for the flow dissector
 # (proto_ports_offset): TCP, UDP, DCCP, SCTP, UDP-Lite.
 PORT_PROTOCOLS = frozenset({6, 17, 33, 132, 136})
-_PORT_PROTOS_ARR = np.array(sorted(PORT_PROTOCOLS), dtype=np.uint8)
+_PORT_PROTO_LUT = np.zeros(256, bool)
+_PORT_PROTO_LUT[sorted(PORT_PROTOCOLS)] = True
 
 _M64 = (1 << 64) - 1
 _M32 = (1 << 32) - 1
@@ -255,6 +257,26 @@ def siphash24(data: bytes, k0: int, k1: int) -> int:
     return v0 ^ v1 ^ v2 ^ v3
 
 
+@functools.lru_cache(maxsize=4096)
+def _sip_state_cached(words: tuple[int, ...], key: int) -> tuple[int, int, int, int]:
+    v0, v1, v2, v3 = key ^ 0x736F6D6570736575, key ^ 0x646F72616E646F6D, key ^ 0x6C7967656E657261, \
+        key ^ 0x7465646279746573
+    for m in words:
+        v3 ^= m
+        for _ in range(2):
+            v0 = (v0 + v1) & _M64; v1 = _rotl64(v1, 13); v1 ^= v0; v0 = _rotl64(v0, 32)  # noqa: E702
+            v2 = (v2 + v3) & _M64; v3 = _rotl64(v3, 16); v3 ^= v2  # noqa: E702
+            v0 = (v0 + v3) & _M64; v3 = _rotl64(v3, 21); v3 ^= v0  # noqa: E702
+            v2 = (v2 + v1) & _M64; v1 = _rotl64(v1, 17); v1 ^= v2; v2 = _rotl64(v2, 32)  # noqa: E702
+        v0 ^= m
+    return v0, v1, v2, v3
+
+
+def _sip_state(words: list[int], key: int) -> tuple[int, int, int, int]:
+    """SipHash-2-4 state (k0 = k1 = key) after compressing whole words: for prefix sharing."""
+    return _sip_state_cached(tuple(words), key)
+
+
 def _rol32(x: int, k: int) -> int:
     return ((x << k) | (x >> (32 - k))) & _M32
 
@@ -404,12 +426,32 @@ class _Sip:
         np.add(v0, v3, out=v0); self._rotl(v3, 21); np.bitwise_xor(v3, v0, out=v3)  # noqa: E702
         np.add(v2, v1, out=v2); self._rotl(v1, 17); np.bitwise_xor(v1, v2, out=v1); self._rotl(v2, 32)  # noqa: E702
 
-    def hash(self, words: list[np.ndarray | None], length: int, key: int) -> np.ndarray:
-        """SipHash of messages given as little-endian u64 words (None = all-zero word)."""
+    def hash(self, words: list[np.ndarray | None], length: int, key: int,
+             small: np.ndarray | None = None) -> np.ndarray:
+        """SipHash of messages given as little-endian u64 words (None = all-zero word).
+
+        ``small``: words[0] takes few distinct values (and this says which, per
+        flow, as a uint8 code with words[0] == code << 16): the state after
+        words[0] and the all-zero words that follow is then computed once per
+        value and gathered, saving those rounds.
+        """
         n = next(w.shape[0] for w in words if w is not None)
         v0, v1, v2, v3 = (x[:n] for x in self.v)
         k = np.uint64(key)
-        v0.fill(k ^ _C0); v1.fill(k ^ _C1); v2.fill(k ^ _C2); v3.fill(k ^ _C3)  # noqa: E702
+        if small is not None:
+            p = 1
+            while p < len(words) and words[p] is None:
+                p += 1
+            codes = np.unique(small)
+            lut = np.zeros(256, np.intp)
+            lut[codes] = np.arange(codes.size)
+            states = np.array([_sip_state([int(c) << 16] + [0] * (p - 1), key) for c in codes], np.uint64)
+            inv = lut[small]
+            for j, v in enumerate((v0, v1, v2, v3)):
+                np.take(states[:, j], inv, out=v)
+            words = words[p:]
+        else:
+            v0.fill(k ^ _C0); v1.fill(k ^ _C1); v2.fill(k ^ _C2); v3.fill(k ^ _C3)  # noqa: E702
         for m in words + [np.uint64((length & 0xFF) << 56)]:
             if m is not None:
                 np.bitwise_xor(v3, m, out=v3)
@@ -491,7 +533,7 @@ def _hash_chunk(f: FlowArray, fam: int, policy: int, seed: int, fields: int, for
     else:
         want_sport = want_dport = use_ports
     if want_sport or want_dport:
-        ok = np.isin(f.proto, _PORT_PROTOS_ARR) if forwarded else np.ones(n, bool)
+        ok = _PORT_PROTO_LUT[f.proto] if forwarded else np.ones(n, bool)
         sp = np.where(ok & want_sport, _bswap16(f.sport), zero)
         dp = np.where(ok & want_dport, _bswap16(f.dport), zero)
         swap = dp < sp
@@ -532,7 +574,8 @@ def _hash_chunk(f: FlowArray, fam: int, policy: int, seed: int, fields: int, for
                  _le32(b[:, 12:16])]
         length = 72
     k = ((seed & _M32) << 32) | (seed & _M32)
-    h = (sip.hash(words, length, k) & np.uint64(_M32)).astype(np.uint32)
+    small = None if use_label else (f.proto if use_proto else np.zeros(n, np.uint8))
+    h = (sip.hash(words, length, k, small) & np.uint64(_M32)).astype(np.uint32)
     h[h == 0] = 1
     return h
 

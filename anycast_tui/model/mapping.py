@@ -103,9 +103,10 @@ def hash_threshold(hashes: object, weights: Sequence[int], usable: Sequence[bool
     address equals the flow's; forwarded packets pass no fl4, so leave it None.
     -1 where no next hop is usable.
     """
-    h = _h(hashes)
+    h = np.asarray(hashes)
+    if h.dtype not in (np.uint32, np.int64):
+        h = h.astype(np.int64)
     bounds = hash_threshold_bounds(weights, usable)
-    n = bounds.shape[0]
     cand = bounds >= 0
     if good is not None:
         cand &= np.asarray(good, bool)
@@ -125,10 +126,9 @@ def hash_threshold(hashes: object, weights: Sequence[int], usable: Sequence[bool
 
 
 def _first_in_range(h: np.ndarray, bounds: np.ndarray, idx: np.ndarray, fallback: int) -> np.ndarray:
-    b = bounds[idx]
+    b = bounds[idx].astype(h.dtype)  # usable bounds are 0..2^31-1: no widening of h needed
     pos = np.searchsorted(b, h, side="left")  # first bound >= hash (bounds ascend)
-    out = np.where(pos < idx.size, idx[np.minimum(pos, idx.size - 1)], fallback)
-    return out.astype(np.int64)
+    return np.append(idx, fallback).astype(np.int64)[pos]
 
 
 def hash_threshold_one(h: int, weights: Sequence[int], usable: Sequence[bool] | None = None, *,
