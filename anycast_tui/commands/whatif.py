@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 "event": change.kind, "device": change.device, "nexthop": change.target,
                 "mappings": [{"name": r.name, "moved": r.moved, "tcp_reset": r.tcp_reset, "udp": r.udp,
                               "collateral": r.collateral} for r in rows],
+                "splits": rows[0].impact.splits()[0] if rows[0].impact is not None else None,
                 "per_flow": _flows_json(rows[0], flows, meta),
                 "per_flow_mapping": rows[0].name,
             })

@@ -9,7 +9,8 @@ are moved flows whose before-path did not traverse the changed element: the
 changed next hop (device + gateway/dev) for next-hop events, the device for
 device events; for a plain snapshot diff (no Change), any device whose state
 differs.  A *split* is a set of related flows (same ``group`` label, else the
-same client address) that ended on one server before and on several after.
+same client address) that ended on one server before and on several after
+(computed on demand: :meth:`Impact.splits`).
 
 What-if mutations build ``after`` from ``before`` (pure; snapshots are frozen):
 :func:`fail_nexthop`, :func:`restore_nexthop`, :func:`fail_device`,
@@ -394,13 +395,18 @@ class Impact:
     tcp_reset: np.ndarray
     udp: np.ndarray
     collateral: np.ndarray
-    splits: int  # related-flow sets split across servers
-    split_keys: tuple[str, ...]  # the first few of them
+    flows: FlowArray
+    group: np.ndarray | None  # related-flow labels (None: flows of one client address are related)
 
     @property
     def counts(self) -> dict[str, int]:
         return {"flows": int(len(self.moved)), "moved": int(self.moved.sum()), "tcp_reset": int(self.tcp_reset.sum()),
-                "udp": int(self.udp.sum()), "collateral": int(self.collateral.sum()), "splits": self.splits}
+                "udp": int(self.udp.sum()), "collateral": int(self.collateral.sum())}
+
+    def splits(self, limit: int = 20) -> tuple[int, tuple[str, ...]]:
+        """(number of related-flow sets split across endpoints, the first ``limit`` of their keys); on demand."""
+        delivered = np.isin(self.before.outcome, (PathOutcome.DELIVERED, PathOutcome.EXITED))
+        return _splits(self.flows, self.group, self.before_end, self.after_end, delivered, self.moved, limit)
 
     def matrix(self) -> dict[tuple[str, str], int]:
         """(from, to) → number of moved flows."""
@@ -501,45 +507,40 @@ def _traversed(result: PathResult, change: Change | None, changed: set[str], sna
 
 
 def _splits(flows: FlowArray, group: np.ndarray | None, before_end: np.ndarray, after_end: np.ndarray,
-            delivered: np.ndarray, limit: int = 20) -> tuple[int, tuple[str, ...]]:
-    """Related-flow sets (≥2 flows) on one server before and on several after."""
+            delivered: np.ndarray, moved: np.ndarray, limit: int = 20) -> tuple[int, tuple[str, ...]]:
+    """Related-flow sets (≥2 flows) that all reached one endpoint before and several after."""
+    if not moved.any():
+        return 0, ()
     if group is not None:
-        keys = np.asarray(group, dtype=object)
-        has = np.array([k is not None for k in keys])
-        names, inv = np.unique(keys[has].astype(str), return_inverse=True)
-        sel = np.flatnonzero(has)
-        label = list(names)
+        labels = np.asarray(group, dtype=object)
+        has = np.flatnonzero(labels != None)  # noqa: E711 (elementwise)
+        if not len(has):
+            return 0, ()
+        names, codes = np.unique(labels[has].astype(str), return_inverse=True)
+        order = has[np.argsort(codes.ravel(), kind="stable")]
+        ks = codes.ravel()[np.argsort(codes.ravel(), kind="stable")]
+        starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+        name_of = lambda s: str(names[ks[s]])  # noqa: E731
     else:
         src = np.ascontiguousarray(flows.src)
         hi = src[:, :8].copy().view(">u8").ravel()
         lo = src[:, 8:].copy().view(">u8").ravel()
-        pair = np.stack([hi, lo], axis=1)
-        uniq, inv = np.unique(pair, axis=0, return_inverse=True)
-        inv = inv.ravel()
-        sel = np.arange(len(flows))
-        label = None
-    if not len(sel):
-        return 0, ()
-    g = inv.astype(np.int64)
-    size = np.bincount(g)
-    # a set qualifies if all its flows were delivered before and ended on one server
-    undelivered = np.bincount(g, weights=~delivered[sel], minlength=len(size)) > 0
-    bmin = np.full(len(size), np.iinfo(np.int64).max)
-    bmax = np.full(len(size), -1)
-    np.minimum.at(bmin, g, before_end[sel])
-    np.maximum.at(bmax, g, before_end[sel])
-    amin = np.full(len(size), np.iinfo(np.int64).max)
-    amax = np.full(len(size), -1)
-    np.minimum.at(amin, g, after_end[sel])
-    np.maximum.at(amax, g, after_end[sel])
-    split = (size >= 2) & ~undelivered & (bmin == bmax) & (amin != amax)
+        if not lo.any():
+            order = np.argsort(hi, kind="stable")
+            h = hi[order]
+            starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
+        else:
+            order = np.lexsort((lo, hi))
+            h, lo_s = hi[order], lo[order]
+            starts = np.flatnonzero(np.r_[True, (h[1:] != h[:-1]) | (lo_s[1:] != lo_s[:-1])])
+        name_of = lambda s: flows.flow(int(order[s])).src  # noqa: E731
+    b, a = before_end[order], after_end[order]
+    size = np.diff(np.r_[starts, len(order)])
+    gone = np.add.reduceat((~delivered[order]).astype(np.int32), starts) > 0
+    split = ((size >= 2) & ~gone & (np.minimum.reduceat(b, starts) == np.maximum.reduceat(b, starts))
+             & (np.minimum.reduceat(a, starts) != np.maximum.reduceat(a, starts)))
     idx = np.flatnonzero(split)
-    if label is not None:
-        keys_out = tuple(str(label[i]) for i in idx[:limit])
-    else:
-        first = {int(gi): int(r) for r, gi in zip(sel[::-1], g[::-1])}
-        keys_out = tuple(flows.flow(first[int(i)]).src for i in idx[:limit])
-    return int(len(idx)), keys_out
+    return int(len(idx)), tuple(name_of(starts[i]) for i in idx[:limit])
 
 
 def impact(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray, ingress: str | np.ndarray, *,
@@ -551,11 +552,15 @@ def impact(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray, ingr
     res_b = before_result if before_result is not None else tb.trace(ingress)
     changed = _changed_devices(before, after)
     ta = Tracer(after, flows, cache, compiled=tb._compiled)
-    if set(before.devices) == set(after.devices) and tb.owners == ta.owners:
-        # only flows that visited a changed device can take another path
+    kept = {a: d for a, d in tb.owners.items() if d in after.devices}
+    if set(after.devices) <= set(before.devices) and kept == ta.owners:
+        # only flows that visited a changed (or removed) device can take another path
         codes = [i for i, d in enumerate(res_b.devices) if d in changed]
         rows = np.flatnonzero(np.isin(res_b.hops, codes).any(axis=1)) if codes else np.zeros(0, np.int64)
-        res_a = _merge(res_b, ta.trace(ingress, rows), rows) if len(rows) else res_b
+        if len(rows) == len(flows):
+            res_a = ta.trace(ingress)
+        else:
+            res_a = _merge(res_b, ta.trace(ingress, rows), rows) if len(rows) else res_b
     else:
         res_a = ta.trace(ingress)
     labels, b_end, a_end = _shared_labels(res_b, res_a)
@@ -565,8 +570,7 @@ def impact(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray, ingr
     tcp_reset = moved & (proto == 6) & delivered
     udp = moved & (proto == 17)
     collateral = moved & ~_traversed(res_b, change, changed, before)
-    n_split, keys = _splits(flows, group, b_end, a_end, delivered)
-    return Impact(change, res_b, res_a, labels, b_end, a_end, moved, tcp_reset, udp, collateral, n_split, keys)
+    return Impact(change, res_b, res_a, labels, b_end, a_end, moved, tcp_reset, udp, collateral, flows, group)
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,16 +122,12 @@ class Tracer:
             raise ValueError("no ingress device given")
         if isinstance(ingress, str):
             return np.full(len(rows), self.dev_ix.get(ingress, -1), dtype=np.int32)
-        arr = np.asarray(ingress)
-        if arr.dtype.kind in "iu":
-            return arr[rows].astype(np.int32)
-        names = arr[rows]
-        uniq, inv = np.unique(names.astype(str), return_inverse=True)
-        codes = np.array([self.dev_ix.get(u, -1) for u in uniq], dtype=np.int32)
-        return codes[inv]
+        uniq, inv = self.cache.factorize(ingress)
+        codes = np.array([self.dev_ix.get(str(u), -1) for u in uniq] or [-1], dtype=np.int32)
+        return codes[inv[rows]]
 
     def trace(self, ingress: str | np.ndarray, rows: np.ndarray | None = None) -> PathResult:
-        """Follow ``rows`` of the flows (all when None) from ``ingress`` (a name, or one per flow)."""
+        """Follow ``rows`` of the flows (all when None) from ``ingress`` (a device name, or one name per flow)."""
         rows = np.arange(len(self.flows)) if rows is None else np.asarray(rows)
         n = len(rows)
         terminals, edges, reasons = _Labels(), _Labels(), _Labels()
@@ -156,8 +152,10 @@ class Tracer:
             edge_col = np.full(n, -1, dtype=np.int32)
             hop_col[active] = cur[active]
             nxt = np.full(n, -1, dtype=np.int32)
-            for d in np.unique(cur[active]):
-                idx = active[cur[active] == d]
+            at = cur[active]
+            present = np.flatnonzero(np.bincount(at, minlength=len(self.devices)))
+            for d in present:
+                idx = active if len(present) == 1 else active[at == d]
                 name = self.devices[d]
                 cd = self.compiled(self.snapshot.devices[name])
                 placed = place(cd, self.flows, rows[idx], cache=self.cache)
@@ -167,8 +165,9 @@ class Tracer:
                     rcodes = np.array([reasons.code(r) for r in placed.reasons], dtype=np.int16)
                     reason[idx[worse]] = rcodes[placed.reason[worse]]
                     placement[idx[worse]] = pl[worse]
-                for ci in np.unique(placed.choice):
-                    sub = idx[placed.choice == ci]
+                counts = np.bincount(placed.choice, minlength=len(placed.choices))
+                for ci in np.flatnonzero(counts):
+                    sub = idx if counts[ci] == len(idx) else idx[placed.choice == ci]
                     c = placed.choices[ci]
                     if c.outcome == Outcome.FORWARD:
                         edge_col[sub] = edges.code((name, c.gateway, c.dev))

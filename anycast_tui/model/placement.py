@@ -117,35 +117,79 @@ class Placed:
 
 
 class HashCache:
-    """Multipath hashes of one FlowArray per hash setting, computed once (both families)."""
+    """Per-FlowArray work shared by every lookup: multipath hashes per hash setting (computed only for
+    the rows asked, once) and the distinct destinations (route lookups run once per destination)."""
 
     def __init__(self, flows: FlowArray):
         self.flows = flows
+        self._h: dict[tuple[int, int, int], np.ndarray] = {}
         self._done: dict[tuple[int, int, int], np.ndarray] = {}
         fam = np.asarray(flows.family)
         self._v6 = fam == 6
         self._has4 = bool((~self._v6).any())
         self._has6 = bool(self._v6.any())
+        self._dst: tuple[np.ndarray, np.ndarray] | None = None
+        self._factors: tuple[object, list, np.ndarray] | None = None
 
-    def _one(self, policy: int, fields: int, seed: int) -> np.ndarray:
+    def factorize(self, column: object) -> tuple[list, np.ndarray]:
+        """(distinct values in first-seen order, int32 code per flow) of a per-flow column, cached."""
+        if self._factors is not None and self._factors[0] is column:
+            return self._factors[1], self._factors[2]
+        ix: dict = {}
+        arr = np.asarray(column, dtype=object)
+        codes = np.fromiter((ix.setdefault(v, len(ix)) for v in arr), dtype=np.int32, count=len(arr))
+        self._factors = (column, list(ix), codes)
+        return self._factors[1], codes
+
+    def _one(self, policy: int, fields: int, seed: int, rows: np.ndarray) -> np.ndarray:
         key = (policy, fields, seed)
-        if key not in self._done:
-            if seed == 0 or policy not in MODELLED_POLICIES:  # placement says UNKNOWN for these
-                self._done[key] = np.zeros(len(self.flows), dtype=np.uint32)
-                return self._done[key]
-            h = linux_multipath_hash(self.flows, policy=policy, seed=seed, fields=fields)
-            self._done[key] = np.asarray(h, dtype=np.uint32)
-        return self._done[key]
+        if seed == 0 or policy not in MODELLED_POLICIES:  # placement says UNKNOWN for these
+            return np.zeros(len(rows), dtype=np.uint32)
+        if key not in self._h:
+            self._h[key] = np.zeros(len(self.flows), dtype=np.uint32)
+            self._done[key] = np.zeros(len(self.flows), dtype=bool)
+        h, done = self._h[key], self._done[key]
+        need = rows[~done[rows]]
+        if len(need):
+            if len(need) == len(self.flows):
+                h[:] = linux_multipath_hash(self.flows, policy=policy, seed=seed, fields=fields)
+            else:
+                h[need] = linux_multipath_hash(self.flows.take(need), policy=policy, seed=seed, fields=fields)
+            done[need] = True
+        return h[rows]
 
-    def get(self, s: HashSettings) -> np.ndarray:
-        """uint32 hashes of every flow under ``s`` (IPv4 flows by policy/fields, IPv6 by policy6/fields6)."""
+    def get(self, s: HashSettings, rows: np.ndarray | None = None) -> np.ndarray:
+        """uint32 hashes of ``rows`` (all when None) under ``s`` (IPv4 by policy/fields, IPv6 by policy6/fields6)."""
+        rows = np.arange(len(self.flows)) if rows is None else np.asarray(rows)
         if not self._has6:
-            return self._one(s.policy, s.fields, s.seed)
-        if not self._has4:
-            return self._one(s.policy6, s.fields6, s.seed)
-        if (s.policy, s.fields) == (s.policy6, s.fields6):
-            return self._one(s.policy, s.fields, s.seed)
-        return np.where(self._v6, self._one(s.policy6, s.fields6, s.seed), self._one(s.policy, s.fields, s.seed))
+            return self._one(s.policy, s.fields, s.seed, rows)
+        if not self._has4 or (s.policy, s.fields) == (s.policy6, s.fields6):
+            return self._one(s.policy6, s.fields6, s.seed, rows) if not self._has4 else \
+                self._one(s.policy, s.fields, s.seed, rows)
+        v6 = self._v6[rows]
+        out = np.empty(len(rows), dtype=np.uint32)
+        out[v6] = self._one(s.policy6, s.fields6, s.seed, rows[v6])
+        out[~v6] = self._one(s.policy, s.fields, s.seed, rows[~v6])
+        return out
+
+    def destinations(self) -> tuple[np.ndarray, np.ndarray]:
+        """(inverse, first): flow i has the destination of row ``first[inverse[i]]`` (family included)."""
+        if self._dst is None:
+            d = np.ascontiguousarray(self.flows.dst)
+            fam = np.asarray(self.flows.family)
+            n = len(fam)
+            if n and (d == d[0]).all() and (fam == fam[0]).all():
+                self._dst = (np.zeros(n, dtype=np.int32), np.zeros(1, dtype=np.int64))
+            else:
+                hi = d[:, :8].copy().view(">u8").ravel().astype(np.uint64)
+                lo = d[:, 8:].copy().view(">u8").ravel().astype(np.uint64)
+                if not self._has6:
+                    _, first, inv = np.unique(hi, return_index=True, return_inverse=True)
+                else:
+                    key = np.stack([hi, lo, fam.astype(np.uint64)], axis=1)
+                    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+                self._dst = (inv.ravel().astype(np.int32), first.astype(np.int64))
+        return self._dst
 
 
 # --------------------------------------------------------------------------- mapping primitives
@@ -414,31 +458,23 @@ def place(state: DeviceState | CompiledDevice, flows: FlowArray, rows: np.ndarra
           cache: HashCache | None = None) -> Placed:
     """The answer of one device for ``flows`` (or the ``rows`` of it) arriving from outside (forwarding path)."""
     cd = state if isinstance(state, CompiledDevice) else compile_device(state)
+    cache = cache or HashCache(flows)
     rows = np.arange(len(flows)) if rows is None else np.asarray(rows)
     n = len(rows)
-    dec_ix = lookup(cd, flows, rows)
+    inv, first = cache.destinations()
+    dec_ix = lookup(cd, flows, first)[inv[rows]]
     no_route = cd.choice(Choice(Outcome.NO_ROUTE))
     choice = np.full(n, no_route, dtype=np.int32)
     placement = np.zeros(n, dtype=np.uint8)
     reason = np.zeros(n, dtype=np.int16)
-    if n == 0:
-        return Placed(choice, tuple(cd.choices), placement, reason, tuple(cd.reasons))
-    order = np.argsort(dec_ix, kind="stable")
-    sorted_ix = dec_ix[order]
-    starts = np.flatnonzero(np.r_[True, sorted_ix[1:] != sorted_ix[:-1]])
-    ends = np.r_[starts[1:], n]
-    hashes = None
-    for s, e in zip(starts, ends):
-        di = int(sorted_ix[s])
+    present = np.flatnonzero(np.bincount(dec_ix + 1, minlength=len(cd.decisions) + 1)) - 1 if n else []
+    for di in present:
         if di < 0:
             continue
-        idx = order[s:e]
+        idx = np.flatnonzero(dec_ix == di) if len(present) > 1 else np.arange(n)
         dec = cd.decisions[di]
         if dec.hashed:
-            if hashes is None:
-                cache = cache or HashCache(flows)
-                hashes = cache.get(cd.state.hash)
-            h = hashes[rows[idx]]
+            h = cache.get(cd.state.hash, rows[idx])
             if dec.kind == "threshold":
                 member = threshold_pick(h, dec.bounds)
             elif dec.kind == "modulo":
