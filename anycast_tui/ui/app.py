@@ -96,6 +96,7 @@ class AnycastApp(App[int]):
         self._dirty = True
         self._shown = None  # snapshot object last drawn
         self._ticks = 0
+        self._drawn_at = 0.0  # clock time of the last redraw
         self._last_counts = view.counts(None, ())
         self._unsubscribe = tl.subscribe(self._on_change)
 
@@ -140,8 +141,8 @@ class AnycastApp(App[int]):
             self.query_one(StatusLine).show(paused=True, waiting=self.waiting, counts=self._counts(),
                                             dropped=self.session.timeline.dropped_events)
             return
-        # Ages move with the clock: redraw once a second even when nothing changed.
-        if self._dirty or self._ticks % int(1 / REFRESH_S) == 0:
+        # Ages move with the clock: redraw once a second (of the injected clock) even when nothing changed.
+        if self._dirty or self.clock() - self._drawn_at >= 1.0:
             self.flush()
 
     def _counts(self) -> view.Counts:
@@ -154,6 +155,7 @@ class AnycastApp(App[int]):
             return
         tl = self.session.timeline
         self._dirty = False
+        self._drawn_at = self.clock()
         snap = tl.snapshot
         now_ms = int(self.clock() * 1000)
         self.query_one(FabricPanel).show(view.device_rows(snap, now_ms))

@@ -122,3 +122,22 @@ async def test_with_colour_the_palette_is_used():
         await pilot.pause()
         svg = app.export_screenshot()
     assert widgets.OK.lower() in svg.lower()
+
+
+async def test_updates_are_coalesced_into_one_redraw_per_tick():
+    from anycast_tui.model.types import Device, DeviceState, Health, HealthStatus, Role
+
+    session = IdleSession()
+    app = AnycastApp(session, clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        before = app.redraws
+        for i in range(200):  # a burst: the listener only marks the view dirty
+            session.timeline.update(DeviceState(Device(f"leaf{i % 4:02d}", Role.LEAF),
+                                                collected_at_ms=int(NOW * 1000) + i,
+                                                health=Health(HealthStatus.OK, last_ok_ms=int(NOW * 1000))))
+        assert app.redraws == before
+        app._tick()
+        assert app.redraws == before + 1
+        app._tick()  # nothing new since: no redraw (ages redraw only on the once-a-second tick)
+        assert app.redraws == before + 1
