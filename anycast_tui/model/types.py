@@ -303,3 +303,88 @@ class Event:
     nexthop: Nexthop | None = None
     before: str | None = None
     after: str | None = None
+
+
+# --------------------------------------------------------------------------- sockets, conntrack, BGP
+
+
+@dataclass(frozen=True, slots=True)
+class Socket:
+    """One ``ss`` line: a socket as seen on a host (e.g. a live flow on an anycast server).
+
+    IP sockets carry canonical addresses (``*`` for any) and numeric ports; a
+    service name (``ss`` without ``-n``) leaves the port None and is kept in
+    ``extra`` as ``local_service``/``peer_service``.  Other sockets (unix,
+    netlink, ...) keep ``local``/``peer`` as printed, ports None.
+    """
+
+    netid: str  # tcp, udp, raw, u_str, nl, ... ("" when ss printed no Netid column and none was given)
+    state: str  # ESTAB, LISTEN, UNCONN, TIME-WAIT, ... as ss prints them
+    recv_q: int
+    send_q: int
+    local: str
+    local_port: int | None
+    peer: str
+    peer_port: int | None
+    local_dev: str | None = None  # scope of the local address: ``10.0.1.3%mgmt`` -> "mgmt"
+    peer_dev: str | None = None
+    extra: Extra = ()  # users, uid, ino, sk, timer, skmem, tcp info ... as (key, value)
+
+    @property
+    def family(self) -> int | None:
+        for a in (self.local, self.peer):
+            if ":" in a:
+                return 6
+            if a.count(".") == 3:
+                return 4
+        return None
+
+    def flow(self) -> Flow | None:
+        """The socket as a Flow (local -> peer) for tcp/udp sockets with both ends known, else None."""
+        proto = {"tcp": 6, "udp": 17}.get(self.netid)
+        if proto is None or self.local_port is None or self.peer_port is None or "*" in (self.local, self.peer):
+            return None
+        return Flow(proto, self.local, self.local_port, self.peer, self.peer_port)
+
+
+@dataclass(frozen=True, slots=True)
+class ConntrackEntry:
+    """One ``conntrack -L`` entry: the original and the reply direction of a tracked flow."""
+
+    proto: str  # tcp, udp, icmp, ... (or the number as text when conntrack printed "unknown")
+    proto_num: int
+    timeout: int | None  # seconds left
+    state: str | None  # ESTABLISHED, TIME_WAIT, ... (None for protocols without state)
+    src: str
+    dst: str
+    sport: int | None
+    dport: int | None
+    reply_src: str | None = None
+    reply_dst: str | None = None
+    reply_sport: int | None = None
+    reply_dport: int | None = None
+    family: int = 4
+    flags: tuple[str, ...] = ()  # ASSURED, UNREPLIED, OFFLOAD, ...
+    mark: int | None = None
+    zone: int | None = None
+    extra: Extra = ()  # packets/bytes (orig_ / reply_ prefixed), secmark, use, id, icmp type/code ...
+
+    def flow(self) -> Flow | None:
+        """The original direction as a Flow when it has ports (tcp, udp, sctp, ...)."""
+        if self.sport is None or self.dport is None:
+            return None
+        return Flow(self.proto_num, self.src, self.sport, self.dst, self.dport)
+
+
+@dataclass(frozen=True, slots=True)
+class BgpMultipath:
+    """BGP multipath state of one prefix (``show bgp ... json``): which paths feed the ECMP group."""
+
+    prefix: str
+    family: int
+    vrf: str = "default"
+    paths: int = 0  # paths known for the prefix
+    valid: int = 0  # of which valid
+    bestpath: str | None = None  # next hop of the best path
+    multipath: tuple[str, ...] = ()  # next hops of the best path and of the paths marked multipath, in input order
+    extra: Extra = ()
