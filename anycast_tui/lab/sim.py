@@ -61,6 +61,7 @@ FOREVER = (("valid_life_time", INFINITE), ("preferred_life_time", INFINITE))
 PORT_EXTRA_TAIL = (("broadcast", "ff:ff:ff:ff:ff:ff"),)
 GROUP4_ID, GROUP6_ID = 200, 206  # resilient groups for the anycast prefix on spines
 NH6_BASE = 100  # nexthop object ids: port N -> N (IPv4), 100+N (IPv6)
+PREF = (("pref", "medium"),)  # IPv6 routes carry RTA_PREF
 PROTO_NUM = {"tcp": 6, "udp": 17, "icmp": 1, "6": 6, "17": 17, "1": 1}
 
 
@@ -138,6 +139,20 @@ def _pfx(prefix: str) -> tuple[int, str, int, int]:
     """(family, canonical prefix, network as int, length) — parsed once."""
     n = ipaddress.ip_network(prefix, strict=False)
     return n.version, str(n), int(n.network_address), n.prefixlen
+
+
+def _k4(dst: str, rtype: str, dev: str, src: str, flags: tuple[str, ...] = ()) -> Route:
+    """An IPv4 route the kernel adds for an address (connected, local or broadcast)."""
+    table, scope = ("main", "link") if rtype == "unicast" else ("local", "host" if rtype == "local" else "link")
+    return Route(dst, 4, rtype, table, "kernel", scope, prefsrc=src, nexthops=(Nexthop(dev=dev, flags=flags),))
+
+
+def _k6(dst: str, rtype: str, dev: str, flags: tuple[str, ...] = ()) -> Route:
+    """An IPv6 route the kernel adds for an address."""
+    table = "main" if rtype == "unicast" else "local"
+    metric = 0 if rtype in ("local", "anycast") else 256
+    return Route(dst, 6, rtype, table, "kernel", metric=metric, nexthops=(Nexthop(dev=dev, flags=flags),),
+                 extra=PREF)
 
 
 def _sortkey(r: Route, ifindex: Callable[[str | None], int]) -> tuple:
@@ -454,7 +469,7 @@ class SimFabric:
         if len(nhs) == 1:
             nhs = (replace(nhs[0], weight=1),)
         return Route(dst=pfx, family=fam, protocol="bgp", metric=20, nexthops=nhs,
-                     extra=(("pref", "medium"),) if fam == 6 else ())
+                     extra=PREF if fam == 6 else ())
 
     def _peer_port(self, p: _Port) -> _Port:
         d, n = p.peer  # type: ignore[misc]
@@ -469,57 +484,12 @@ class SimFabric:
         def ifindex(dev: str | None) -> int:
             return ifx.get(dev or "", 0)
 
-        r4: list[Route] = []
-        r6: list[Route] = []
-        l4: list[Route] = [
-            Route("127.0.0.0/8", 4, "local", "local", "kernel", "host", prefsrc="127.0.0.1", nexthops=(Nexthop(dev="lo"),)),
-            Route("127.0.0.1/32", 4, "local", "local", "kernel", "host", prefsrc="127.0.0.1", nexthops=(Nexthop(dev="lo"),)),
-            Route("127.255.255.255/32", 4, "broadcast", "local", "kernel", "link", prefsrc="127.0.0.1",
-                  nexthops=(Nexthop(dev="lo"),)),
-        ]
-        pref = (("pref", "medium"),)
-        l6: list[Route] = [Route("::1/128", 6, "local", "local", "kernel", metric=0, nexthops=(Nexthop(dev="lo"),), extra=pref)]
-        lo4 = [node.lo4] + ([_ip(self.config.anycast4)] if node.role is Role.SERVER else [])
-        lo6 = [node.lo6] + ([_ip(self.config.anycast6)] if node.role is Role.SERVER else [])
-        for a in lo4:
-            l4.append(Route(f"{a}/32", 4, "local", "local", "kernel", "host", prefsrc=a, nexthops=(Nexthop(dev="lo"),)))
-        for a in lo6:
-            r6.append(Route(f"{a}/128", 6, protocol="kernel", metric=256, nexthops=(Nexthop(dev="lo"),), extra=pref))
-            l6.append(Route(f"{a}/128", 6, "local", "local", "kernel", metric=0, nexthops=(Nexthop(dev="lo"),), extra=pref))
-        router = node.role is not Role.SERVER
-        for p in node.ports.values():
-            down = () if self._carrier(p) else ("linkdown",)
-            if p.addr4:
-                a = _ip(p.addr4)
-                r4.append(Route(_net(p.addr4), 4, protocol="kernel", scope="link", prefsrc=a,
-                                nexthops=(Nexthop(dev=p.name, flags=down),)))
-                l4.append(Route(f"{a}/32", 4, "local", "local", "kernel", "host", prefsrc=a, nexthops=(Nexthop(dev=p.name),)))
-                if p.brd:
-                    l4.append(Route(f"{p.brd}/32", 4, "broadcast", "local", "kernel", "link", prefsrc=a,
-                                    nexthops=(Nexthop(dev=p.name),)))
-            if p.addr6:
-                r6.append(Route(_net(p.addr6), 6, protocol="kernel", metric=256, nexthops=(Nexthop(dev=p.name, flags=down),),
-                                extra=pref))
-                l6.append(Route(f"{_ip(p.addr6)}/128", 6, "local", "local", "kernel", metric=0,
-                                nexthops=(Nexthop(dev=p.name),), extra=pref))
-            r6.append(Route("fe80::/64", 6, protocol="kernel", metric=256, nexthops=(Nexthop(dev=p.name, flags=down),),
-                            extra=pref))
-            if router:
-                l6.append(Route("fe80::/128", 6, "anycast", "local", "kernel", metric=0, nexthops=(Nexthop(dev=p.name),),
-                                extra=pref))
-            l6.append(Route(f"{self._lladdr(p)}/128", 6, "local", "local", "kernel", metric=0,
-                            nexthops=(Nexthop(dev=p.name),), extra=pref))
-            l6.append(Route("ff00::/8", 6, "multicast", "local", "kernel", metric=256,
-                            nexthops=(Nexthop(dev=p.name, flags=down),), extra=pref))
+        r4, r6, l4, l6 = self._kernel_routes(node)
         objects: list[NexthopObject] = []
         groups: list[NexthopGroup] = []
-        if node.role is Role.SERVER:
-            for p in live:
-                peer = self._peer_port(p)
-                r4.append(Route("0.0.0.0/0", 4, protocol="bgp", metric=20, nexthops=(Nexthop(_ip(peer.addr4), p.name),)))  # type: ignore[arg-type]
-                r6.append(Route("::/0", 6, protocol="bgp", metric=20, nexthops=(Nexthop(_ip(peer.addr6), p.name),),  # type: ignore[arg-type]
-                                extra=pref))
-                break
+        if node.role is Role.SERVER and live:  # the host's default route, learned from its leaf
+            r4.append(self._bgp_route(name, "0.0.0.0/0", live[:1]))
+            r6.append(self._bgp_route(name, "::/0", live[:1]))
         for r in learned:
             if node.role is Role.SPINE and self.config.resilient and r.dst in self._anycast_prefixes():
                 r, objs, grp = self._resilient_route(name, r, live, now)
@@ -536,6 +506,37 @@ class SimFabric:
         key = lambda r: _sortkey(r, ifindex)  # noqa: E731
         return _Rib(sorted(r4, key=key), sorted(r6, key=key), sorted(l4, key=key), sorted(l6, key=key),
                     objects, groups)
+
+    def _kernel_routes(self, node: _Node) -> tuple[list[Route], list[Route], list[Route], list[Route]]:
+        """Connected, loopback and local-table routes the kernel makes from the addresses (main4/6, local4/6)."""
+        r4: list[Route] = []
+        r6: list[Route] = []
+        l4 = [_k4("127.0.0.0/8", "local", "lo", "127.0.0.1"), _k4("127.0.0.1/32", "local", "lo", "127.0.0.1"),
+              _k4("127.255.255.255/32", "broadcast", "lo", "127.0.0.1")]
+        l6 = [_k6("::1/128", "local", "lo")]
+        server = node.role is Role.SERVER
+        for a in [node.lo4] + ([_ip(self.config.anycast4)] if server else []):
+            l4.append(_k4(f"{a}/32", "local", "lo", a))
+        for a in [node.lo6] + ([_ip(self.config.anycast6)] if server else []):
+            r6.append(_k6(f"{a}/128", "unicast", "lo"))
+            l6.append(_k6(f"{a}/128", "local", "lo"))
+        for p in node.ports.values():
+            down = () if self._carrier(p) else ("linkdown",)
+            if p.addr4:
+                a = _ip(p.addr4)
+                r4.append(_k4(_net(p.addr4), "unicast", p.name, a, down))
+                l4.append(_k4(f"{a}/32", "local", p.name, a))
+                if p.brd:
+                    l4.append(_k4(f"{p.brd}/32", "broadcast", p.name, a))
+            if p.addr6:
+                r6.append(_k6(_net(p.addr6), "unicast", p.name, down))
+                l6.append(_k6(f"{_ip(p.addr6)}/128", "local", p.name))
+            r6.append(_k6("fe80::/64", "unicast", p.name, down))
+            if not server:  # forwarding on: the subnet-router anycast address
+                l6.append(_k6("fe80::/128", "anycast", p.name))
+            l6.append(_k6(f"{self._lladdr(p)}/128", "local", p.name))
+            l6.append(_k6("ff00::/8", "multicast", p.name, down))
+        return r4, r6, l4, l6
 
     def _anycast_prefixes(self) -> set[str]:
         return {str(ipaddress.ip_network(self.config.anycast4)), str(ipaddress.ip_network(self.config.anycast6))}
