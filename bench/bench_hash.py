@@ -44,7 +44,7 @@ def kernel_runs(fa: FlowArray, runs: int) -> tuple[list[float], np.ndarray] | st
     why = netns.available()
     if why is not None:
         return why
-    from kernelrouter import KernelRouter, _parse_json_stream  # tests/kernel: the kernel tests' builder
+    from kernelrouter import KernelRouter, parse_route_get_json  # tests/kernel: the kernel tests' builder
 
     lines = [f"route get {f.dst} from {f.src} iif rin ipproto {f.proto} sport {f.sport} dport {f.dport}"
              for f in fa.flows()]
@@ -58,7 +58,7 @@ def kernel_runs(fa: FlowArray, runs: int) -> tuple[list[float], np.ndarray] | st
             out = netns.batch(r.router, lines, json=True)
             times.append(time.perf_counter() - t)
         gw = r.gateway_index()
-        got = np.array([gw.get(g or "", -1) for g in _parse_json_stream(out, len(lines))])
+        got = np.array([gw.get(g or "", -1) for g in parse_route_get_json(out, len(lines))])
         return times, got
 
 

@@ -217,10 +217,11 @@ def kernel_route_get_batch(ns: str, flows: FlowArray | Sequence[Flow], iif: str)
         lines.append(f"route get {f.dst} from {f.src} iif {iif} ipproto {f.proto} "
                      f"sport {f.sport} dport {f.dport}")
     out = nsmod.batch(ns, lines, json=True) if lines else ""
-    return _parse_json_stream(out, len(fl))
+    return parse_route_get_json(out, len(fl))
 
 
-def _parse_json_stream(out: str, n: int) -> list[str | None]:
+def parse_route_get_json(out: str, n: int) -> list[str | None]:
+    """Gateway (or device) of each of the n answers of ``ip -j -batch`` route gets."""
     dec = json.JSONDecoder()
     res: list[str | None] = []
     pos = 0

@@ -18,7 +18,7 @@ from anycast_tui.lab import netns as nsmod
 from anycast_tui.model.hashing import FlowArray, linux_multipath_hash
 from anycast_tui.model.mapping import hash_threshold, resilient_lookup, usable_mask
 from anycast_tui.model.resilient import ResilientGroup
-from kernelrouter import KernelRouter, kernel_forward_batch, kernel_route_get_netlink
+from kernelrouter import KernelRouter, parse_route_get_json, kernel_forward_batch, kernel_route_get_netlink
 
 pytestmark = pytest.mark.kernel
 
@@ -76,6 +76,50 @@ def test_admin_down_next_hop_is_dead(netns):
     assert "dead" in route["nexthops"][2]["flags"]
     fa = flows(4)
     assert_same(r.route_get(fa), hash_threshold(hashes(fa), [1, 2, 1, 1], [True, True, False, True]), fa)
+
+
+def test_ipv6_admin_down_sibling_is_dead(netns):
+    r = KernelRouter.build(netns, 4, seed=SEED, policy=1)
+    r.route_multipath(range(4), family=6)
+    r.ip("link", "set", "nh2", "down")
+    assert "dead" in r.ip("-6", "route", "show", "2001:db8:53::53")
+    fa = flows(14, family=6)
+    assert_same(r.route_get(fa), hash_threshold(hashes(fa), [1] * 4, [True, True, False, True]), fa)
+
+
+@pytest.mark.parametrize("use_neigh", [False, True])
+def test_failed_neighbour(netns, use_neigh):
+    """FAILED neighbour: plain routes skip it only with fib_multipath_use_neigh=1, groups always;
+    its hash range is kept and its flows fall to the next good next hop."""
+    r = KernelRouter.build(netns, 4, seed=SEED, policy=1, use_neigh=use_neigh)
+    r.route_multipath(range(4))
+    r.ip("neigh", "replace", "198.19.1.2", "dev", "nh1", "nud", "failed")
+    assert "FAILED" in r.ip("neigh", "show", "198.19.1.2", "dev", "nh1")
+    fa = flows(15)
+    good = [True, False, True, True]
+    assert_same(r.route_get(fa), hash_threshold(hashes(fa), [1] * 4, good=good if use_neigh else None), fa)
+    r.group(1, r.nexthops(range(4)))
+    r.route_nhid(1)
+    assert_same(r.route_get(fa), hash_threshold(hashes(fa), [1] * 4, good=good), fa)
+
+
+@pytest.mark.parametrize("src,prefer", [("198.19.2.1", [False, False, True, False]), ("198.18.0.1", None)])
+def test_local_output_prefers_the_next_hop_with_the_flows_source(netns, src, prefer):
+    """Locally generated (no iif): the flowi hash (ports as given) and, on IPv4 plain routes,
+    fib_select_multipath's preference for a next hop whose source address is the flow's."""
+    r = KernelRouter.build(netns, 4, seed=SEED, policy=1)
+    r.route_multipath(range(4))
+    fa = flows(16)
+    local = FlowArray.from_columns(fa.family, fa.proto, np.tile(np.array(src.split("."), np.uint8), (N, 1)),
+                                   fa.dst, fa.sport, fa.dport)
+    lines = [f"route get {f.dst} from {f.src} ipproto {f.proto} sport {f.sport} dport {f.dport}"
+             for f in local.flows()]
+    gw = r.gateway_index()
+    kernel = [gw[g] for g in parse_route_get_json(nsmod.batch(r.router, lines, json=True), N)]
+    model = hash_threshold(hashes(local, forwarded=False), [1] * 4, prefer=prefer)
+    assert_same(kernel, model, local)
+    if prefer is not None:
+        assert set(kernel) == {2}  # every flow, in range or not, takes the matching next hop
 
 
 @pytest.mark.parametrize("ignore", [False, True])
