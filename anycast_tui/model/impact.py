@@ -558,9 +558,9 @@ def impact(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray, ingr
         codes = [i for i, d in enumerate(res_b.devices) if d in changed]
         rows = np.flatnonzero(np.isin(res_b.hops, codes).any(axis=1)) if codes else np.zeros(0, np.int64)
         if len(rows) == len(flows):
-            res_a = ta.trace(ingress)
+            res_a = ta.trace(ingress, reuse=res_b, changed=changed)
         else:
-            res_a = _merge(res_b, ta.trace(ingress, rows), rows) if len(rows) else res_b
+            res_a = _merge(res_b, ta.trace(ingress, rows, reuse=res_b, changed=changed), rows) if len(rows) else res_b
     else:
         res_a = ta.trace(ingress)
     labels, b_end, a_end = _shared_labels(res_b, res_a)

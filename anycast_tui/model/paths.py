@@ -126,10 +126,18 @@ class Tracer:
         codes = np.array([self.dev_ix.get(str(u), -1) for u in uniq] or [-1], dtype=np.int32)
         return codes[inv[rows]]
 
-    def trace(self, ingress: str | np.ndarray, rows: np.ndarray | None = None) -> PathResult:
-        """Follow ``rows`` of the flows (all when None) from ``ingress`` (a device name, or one name per flow)."""
+    def trace(self, ingress: str | np.ndarray, rows: np.ndarray | None = None, *,
+              reuse: PathResult | None = None, changed: frozenset[str] | set[str] = frozenset()) -> PathResult:
+        """Follow ``rows`` of the flows (all when None) from ``ingress`` (a device name, or one name per flow).
+
+        ``reuse``: the paths of all flows in an earlier snapshot with the same address ownership, whose
+        devices differ from this one only in ``changed``: a flow that reaches the device it reached at the
+        same hop before, with no changed device on the rest of its old path, keeps that rest (its
+        placement is then the worse of the new prefix and the whole old path).
+        """
         rows = np.arange(len(self.flows)) if rows is None else np.asarray(rows)
         n = len(rows)
+        old = _Reuse(self, reuse, rows, changed) if reuse is not None else None
         terminals, edges, reasons = _Labels(), _Labels(), _Labels()
         reasons.code("")
         cur = self.ingress_codes(ingress, rows)
@@ -190,6 +198,8 @@ class Tracer:
                         outcome[sub] = PathOutcome.NO_ROUTE
             hop_cols.append(hop_col)
             edge_cols.append(edge_col)
+            if old is not None:
+                old.take_over(len(hop_cols), nxt)
             cur = nxt
         looping = cur >= 0
         if looping.any():
@@ -197,6 +207,8 @@ class Tracer:
             outcome[looping] = PathOutcome.LOOP
         hops = np.stack(hop_cols, axis=1) if hop_cols else np.full((n, 0), -1, dtype=np.int16)
         edge_arr = np.stack(edge_cols, axis=1) if edge_cols else np.full((n, 0), -1, dtype=np.int32)
+        if old is not None:
+            hops, edge_arr = old.finish(hops, edge_arr, final, outcome, placement, reason, terminals, edges, reasons)
         return PathResult(self.devices, final, tuple(terminals.items), outcome, hops, edge_arr,
                           tuple(edges.items), placement, reason, tuple(reasons.items))
 
@@ -209,6 +221,55 @@ class Tracer:
             return None
         f = self.flows.flow(int(rows_ix[0]))
         return self.owners.get(str(ipaddress.ip_address(f.dst)))
+
+
+class _Reuse:
+    """Suffixes of earlier paths that a re-trace can keep (see Tracer.trace)."""
+
+    def __init__(self, tracer: Tracer, old: PathResult, rows: np.ndarray, changed: frozenset[str] | set[str]):
+        self.old, self.rows = old, rows
+        self.dmap = np.array([tracer.dev_ix.get(d, -1) for d in old.devices] + [-1], dtype=np.int32)
+        hops = old.hops[rows]
+        self.hops = self.dmap[hops]  # old devices in this tracer's codes, −1 stays −1
+        codes = [i for i, d in enumerate(old.devices) if d in changed]
+        dirty = np.isin(hops, codes) if codes else np.zeros(hops.shape, bool)
+        self.clean = ~np.logical_or.accumulate(dirty[:, ::-1], axis=1)[:, ::-1]
+        self.at = np.full(len(rows), -1, dtype=np.int16)  # hop from which the old path is kept
+
+    def take_over(self, hop: int, nxt: np.ndarray) -> None:
+        """Flows whose next device is the old one at ``hop`` with a clean rest stop here (nxt → −1)."""
+        if hop >= self.hops.shape[1]:
+            return
+        cand = np.flatnonzero(nxt >= 0)
+        keep = cand[(self.hops[cand, hop] == nxt[cand]) & self.clean[cand, hop]]
+        self.at[keep] = hop
+        nxt[keep] = -1
+
+    def finish(self, hops: np.ndarray, edges_arr: np.ndarray, final: np.ndarray, outcome: np.ndarray,
+               placement: np.ndarray, reason: np.ndarray, terminals: _Labels, edges: _Labels,
+               reasons: _Labels) -> tuple[np.ndarray, np.ndarray]:
+        kept = np.flatnonzero(self.at >= 0)
+        if not len(kept):
+            return hops, edges_arr
+        old, r = self.old, self.rows[kept]
+        tmap = np.array([terminals.code(t) for t in old.terminals], dtype=np.int32)
+        emap = np.array([edges.code(e) for e in old.edge_labels] + [-1], dtype=np.int32)
+        rmap = np.array([reasons.code(x) for x in old.reasons], dtype=np.int16)
+        final[kept] = tmap[old.final[r]]
+        outcome[kept] = old.outcome[r]
+        worse = old.placement[r] > placement[kept]
+        placement[kept[worse]] = old.placement[r[worse]]
+        reason[kept[worse]] = rmap[old.reason[r[worse]]]
+        width = max(hops.shape[1], self.hops.shape[1])
+        if hops.shape[1] < width:
+            hops = np.concatenate([hops, np.full((len(hops), width - hops.shape[1]), -1, hops.dtype)], axis=1)
+            edges_arr = np.concatenate([edges_arr, np.full((len(hops), width - edges_arr.shape[1]), -1,
+                                                           edges_arr.dtype)], axis=1)
+        for hop in np.unique(self.at[kept]):
+            k = kept[self.at[kept] == hop]
+            hops[k, hop:self.hops.shape[1]] = self.hops[k, hop:]
+            edges_arr[k, hop:self.hops.shape[1]] = emap[old.edges[self.rows[k], hop:]]
+        return hops, edges_arr
 
 
 def trace(snapshot: FabricSnapshot, flows: FlowArray, ingress: str | np.ndarray, *,

@@ -170,3 +170,27 @@ def test_split_count_matches_a_per_group_count():
     want2 = sum(1 for s in set(src) if (src == s).sum() >= 2 and len(set(b[src == s])) == 1
                 and len(set(a[src == s])) > 1)
     assert imp2.splits()[0] == want2
+
+
+@pytest.mark.parametrize("change", [
+    Change("fail_nexthop", "spine01", "198.18.1.5"),
+    Change("fail_device", "leaf03"),
+    Change("fail_device", "server21"),
+    Change("set_weight", "spine02", "198.18.2.3", 3),
+])
+def test_incremental_after_paths_equal_a_full_trace(change):
+    before = clos(servers_per_leaf=2)
+    devices = {n: (replace(s, hash=replace(s.hash, seed=1000 + i)) if n.startswith("leaf") else s)
+               for i, (n, s) in enumerate(sorted(before.devices.items()))}
+    before = replace(before, devices=devices)
+    ingress = np.where(np.arange(len(FLOWS)) % 3 == 0, "spine01", "spine02").astype(object)
+    after = apply(before, change)
+    imp = impact(before, after, FLOWS, ingress, change=change)
+    full = trace(after, FLOWS, ingress)
+    assert list(imp.after.final_labels()) == list(full.final_labels())
+    assert np.array_equal(imp.after.outcome, full.outcome)
+    for i in range(0, len(FLOWS), 37):
+        assert imp.after.path(i) == full.path(i)
+        assert [imp.after.edge_labels[e] for e in imp.after.edges[i] if e >= 0] == \
+            [full.edge_labels[e] for e in full.edges[i] if e >= 0]
+    assert imp.moved.any()
