@@ -33,7 +33,6 @@ from __future__ import annotations
 import enum
 import functools
 import ipaddress
-import struct
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -115,6 +114,11 @@ class FlowArray:
     def __len__(self) -> int:
         return int(self.family.shape[0])
 
+    @property
+    def nbytes(self) -> int:
+        return sum(int(getattr(self, c).nbytes) for c in
+                   ("family", "proto", "src", "dst", "sport", "dport", "flowlabel"))
+
     @classmethod
     def from_columns(cls, family: object, proto: object, src: object, dst: object, sport: object,
                      dport: object, flowlabel: object | None = None) -> "FlowArray":
@@ -185,12 +189,10 @@ class FlowArray:
             raise ValueError("src_net family differs from family")
         width = 4 if family == 4 else 16
         base = np.frombuffer(net.network_address.packed, np.uint8)
-        hostbits = net.max_prefixlen - net.prefixlen
         rnd = rng.integers(0, 256, size=(n, width), dtype=np.uint8)
         # keep the network bits, randomise the host bits
         mask = np.frombuffer(int(net.hostmask).to_bytes(width, "big"), np.uint8)
         src = (base & ~mask) | (rnd & mask)
-        del hostbits
         dsts = np.stack([np.frombuffer(ipaddress.ip_address(d).packed, np.uint8) for d in dst])
         dsel = dsts[rng.integers(0, len(dsts), size=n)]
         return cls.from_columns(

@@ -19,6 +19,13 @@ fib_select_multipath / nexthop_select_path_hthr):
   We usually do not know neighbour state: pass ``good=None`` (all good).
 * Nexthop objects whose device goes down or loses carrier are deleted by the
   kernel and leave their groups: model that as removal, not as a flag.
+
+Source preference (IPv4 plain routes, fib_select_multipath on 6.18 stable):
+locally generated lookups carry fl4->saddr, and a next hop whose source
+address equals it scores higher than one whose hash range matches — so a
+flow sourced from one next hop's address leaves by that next hop whatever its
+hash.  Forwarded packets (and ``ip route get ... iif``) pass no fl4: no effect.
+Verified against the kernel in tests/kernel/test_hash_kernel.py.
 """
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import struct
 import subprocess
 import sys
 from dataclasses import dataclass, field
