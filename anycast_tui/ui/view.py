@@ -137,7 +137,7 @@ class GroupView:
     device: str
     role: Role
     prefix: str
-    kind: str  # "multipath", "single path", "mpath group 10", "resilient group 10 (32 buckets)", "serves it", "no route"
+    kind: str  # "multipath", "single path", "mpath group 10", "resilient group 10 (32 buckets)", "local address", "no route"
     hops: tuple[HopRow, ...]
     stale: bool  # the device's data is its last good data
 
@@ -191,7 +191,7 @@ def group_view(state: DeviceState, prefix: str, owners: Mapping[str, str]) -> Gr
     stale = state.health.status is not HealthStatus.OK
     route = _route_for(state, prefix)
     if route is None or route.type == "local":
-        kind = "serves it" if (route is not None or _is_local(state, prefix)) else "no route"
+        kind = "local address" if (route is not None or _is_local(state, prefix)) else "no route"
         return GroupView(name, role, prefix, kind, (), stale)
     group = state.group(route.nhid) if route.nhid is not None else None
     if group is None:

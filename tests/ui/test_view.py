@@ -1,0 +1,98 @@
+"""The panels' view data over the simulator's state through the real parsers (no app, no network)."""
+
+from __future__ import annotations
+
+from anycast_tui.lab.sim import SimConfig, SimFabric
+from anycast_tui.model.types import Event, EventKind, HealthStatus, Nexthop
+from anycast_tui.session import SimSession
+from anycast_tui.ui import view
+
+P = "192.0.2.53/32"
+T0 = 1_764_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = T0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _session(**cfg) -> tuple[SimSession, Clock]:
+    clock = Clock()
+    s = SimSession(SimFabric(SimConfig(**cfg), clock=clock), clock=clock)
+    s.poll()
+    return s, clock
+
+
+def _groups(s: SimSession) -> dict[str, view.GroupView]:
+    return {g.device: g for g in view.group_views(s.timeline.snapshot, [P])}
+
+
+def test_resilient_groups_show_bucket_counts_and_only_the_failed_members_buckets_move():
+    s, clock = _session(resilient=True, servers_per_leaf=2)
+    g = _groups(s)["spine01"]
+    assert g.kind == "resilient group 200 (32 buckets)"
+    assert [(h.neighbour, h.buckets) for h in g.hops] == [("leaf01", 8), ("leaf02", 8), ("leaf03", 8), ("leaf04", 8)]
+    s.sim.fail_device("leaf03")
+    clock.t += 1
+    s.poll()
+    g = _groups(s)["spine01"]
+    counts = {h.neighbour: h.buckets for h in g.hops}
+    assert set(counts) == {"leaf01", "leaf02", "leaf04"}
+    assert sum(counts.values()) == 32 and all(c > 8 for c in counts.values())
+    moved = [e for e in s.timeline.events
+             if e.kind is EventKind.BUCKETS_CHANGED and e.device == "spine01" and e.subject == "group 200"]
+    assert len(moved) == 1 and moved[0].detail.endswith("8 of 32 buckets moved")
+    assert view.concerns(moved[0], [P])
+
+
+def test_multipath_leaves_servers_and_neighbour_names():
+    s, clock = _session(servers_per_leaf=2)
+    g = _groups(s)
+    assert g["leaf01"].kind == "multipath"
+    assert [h.neighbour for h in g["leaf01"].hops] == ["server01", "server02"]
+    assert all(h.buckets is None and h.usable for h in g["leaf01"].hops)
+    assert g["server01"].kind == "local address" and g["server01"].hops == ()
+    s.sim.withdraw("server02")
+    clock.t += 1
+    s.poll()
+    g = _groups(s)
+    assert g["leaf01"].kind == "single path" and [h.neighbour for h in g["leaf01"].hops] == ["server01"]
+    assert g["server02"].kind == "local address"  # withdrawn from BGP, the address stays on the server
+
+
+def test_device_rows_by_role_with_health_words_and_ages():
+    s, clock = _session()
+    s.sim.fail_device("leaf02")
+    clock.t += 2.5
+    s.poll()
+    rows = view.device_rows(s.timeline.snapshot, int((clock.t + 0.5) * 1000))
+    assert [r.role.value for r in rows][:3] == ["spine", "spine", "leaf"]
+    leaf02 = next(r for r in rows if r.name == "leaf02")
+    assert leaf02.status is HealthStatus.STALE and leaf02.glyph == "!"
+    assert leaf02.word == "stale since 16:00:02: leaf02: connection refused"
+    assert leaf02.age == "3.0s"  # since its last good poll at T0
+    spine = rows[0]
+    assert (spine.glyph, spine.word, spine.age) == ("✓", "ok", "0.5s")
+    assert spine.hash.startswith("L4 seed ")
+    assert view.hash_summary(rows) == f"L4, {len(rows)} different seeds"
+
+
+def test_event_text_names_the_neighbour_and_shortens_on_demand():
+    nh = Nexthop("198.19.0.5", "swp3")
+    ev = Event(0, "spine01", EventKind.NEXTHOP_REMOVED, P,
+               f"spine01 {P}: next hop via 198.19.0.5 dev swp3 removed (4→3-way)", prefix=P, nexthop=nh)
+    owners = {"198.19.0.5": "leaf03"}
+    assert view.event_text(ev) == f"{P}: next hop via 198.19.0.5 dev swp3 removed (4→3-way)"
+    assert view.event_text(ev, owners) == f"{P}: next hop leaf03 (via 198.19.0.5 dev swp3) removed (4→3-way)"
+    assert view.event_text(ev, owners, short=True, known=[P]) == "next hop leaf03 removed (4→3-way)"
+    assert view.event_text(ev, owners, short=True) == f"{P}: next hop leaf03 removed (4→3-way)"
+    assert view.event_line(ev) == f"00:00:00.000 − spine01 {P}: next hop via 198.19.0.5 dev swp3 removed (4→3-way)"
+
+
+def test_times_and_ages():
+    assert view.hms(1_764_000_002_345) == "16:00:02.345" and view.hms(None) == "--:--:--.---"
+    assert [view.age(10_000, t) for t in (9_600, 0, -110_000, -7_190_000, None)] == ["0.4s", "10s", "2m", "2h", "-"]
+    assert view.age_seconds("2m") == 120 and view.age_seconds("-") == float("inf")
