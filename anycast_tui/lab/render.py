@@ -231,8 +231,11 @@ def _tv(seconds: float | int) -> G:
     return G(seconds)
 
 
-def _nh_tail(protocol: str | None, flags: Sequence[str], extra: Iterable[tuple[str, str]]) -> list[tuple[str, object, str]]:
-    out: list[tuple[str, object, str]] = []
+Part = tuple[str, object, str]  # (JSON key, JSON value, text)
+
+
+def _nh_tail(protocol: str | None, flags: Sequence[str], extra: Iterable[tuple[str, str]]) -> list[Part]:
+    out: list[Part] = []
     if protocol is not None and protocol != "unspec":  # RTPROT_UNSPEC is not printed
         out.append(("protocol", protocol, f"proto {protocol} "))
     fl = order_flags(flags)
@@ -280,7 +283,7 @@ def _group_parts(g: NexthopGroup) -> list[tuple[str, object, str]]:
     return out
 
 
-def _nh_entries(objects: Iterable[NexthopObject], groups: Iterable[NexthopGroup]) -> list[list[tuple[str, object, str]]]:
+def _nh_entries(objects: Iterable[NexthopObject], groups: Iterable[NexthopGroup]) -> list[list[Part]]:
     rows = [(o.id, _object_parts(o)) for o in objects] + [(g.id, _group_parts(g)) for g in groups]
     rows.sort(key=lambda r: r[0])  # the kernel dumps by id
     return [p for _, p in rows]

@@ -71,6 +71,13 @@ class SimError(ValueError):
 
 @dataclass(frozen=True)
 class SimConfig:
+    """Size and behaviour of the simulated fabric.
+
+    ``resilient``: spines reach the anycast prefix through a resilient nexthop
+    group (``buckets``, ``idle_timer``, ``unbalanced_timer`` in seconds) over
+    ``ip nexthop`` objects; leaves keep plain multipath routes.
+    """
+
     spines: int = 2
     leaves: int = 4
     servers_per_leaf: int = 1
@@ -96,6 +103,11 @@ class _Port:
     peer: tuple[str, str] | None = None  # (device, port)
     link: int | None = None  # index into SimFabric._links
     brd: str | None = None
+
+    @property
+    def peer_dev(self) -> str:
+        assert self.peer is not None, f"{self.device} {self.name} faces no device"
+        return self.peer[0]
 
 
 @dataclass
@@ -185,6 +197,8 @@ class SimFabric:
         c = self.config
         if c.spines < 1 or c.leaves < 1 or c.servers_per_leaf < 1:
             raise SimError("a fabric needs at least one spine, one leaf and one server per leaf")
+        if c.resilient and c.leaves >= NH6_BASE:
+            raise SimError(f"resilient mode numbers nexthop objects by port: at most {NH6_BASE - 1} leaves")
         names: list[tuple[str, Role]] = [(f"spine{i:02d}", Role.SPINE) for i in range(1, c.spines + 1)]
         names += [(f"leaf{i:02d}", Role.LEAF) for i in range(1, c.leaves + 1)]
         names += [(f"server{i:02d}", Role.SERVER) for i in range(1, c.leaves * c.servers_per_leaf + 1)]
@@ -262,7 +276,7 @@ class SimFabric:
             return True  # the client segment
         link = self._links[p.link] if p.link is not None else None
         return not (link and link.failed) and p.device not in self._failed_devices \
-            and p.peer[0] not in self._failed_devices
+            and p.peer_dev not in self._failed_devices
 
     def hash_settings(self, name: str) -> HashSettings:
         return self._node(name).hash
@@ -299,7 +313,8 @@ class SimFabric:
                          addresses=tuple(lo_addrs), extra=common + (("broadcast", "00:00:00:00:00:00"),))]
         for p in node.ports.values():
             up = self._carrier(p)
-            flags = ("BROADCAST", "MULTICAST", "UP", "LOWER_UP") if up else ("NO-CARRIER", "BROADCAST", "MULTICAST", "UP")
+            flags = ("BROADCAST", "MULTICAST", "UP", "LOWER_UP") if up else \
+                ("NO-CARRIER", "BROADCAST", "MULTICAST", "UP")
             addrs = []
             if p.addr4:
                 ip4 = ipaddress.ip_interface(p.addr4)
@@ -406,20 +421,20 @@ class SimFabric:
         self._ribs = {}
         adj: dict[str, list[_Port]] = {n: [p for p in node.ports.values() if p.peer and self._carrier(p)]
                                        for n, node in self._nodes.items() if n not in self._failed_devices}
-        origins: list[tuple[str, str, set[str]]] = []  # (prefix4/6, kind, origin devices)
+        origins: list[tuple[str, set[str]]] = []  # (prefix, devices that originate it)
         for n, node in self._nodes.items():
             if n not in self._failed_devices:
-                origins.append((f"{node.lo4}/32", "lo", {n}))
-                origins.append((f"{node.lo6}/128", "lo", {n}))
+                origins.append((f"{node.lo4}/32", {n}))
+                origins.append((f"{node.lo6}/128", {n}))
         spines = {n for n, v in self._nodes.items() if v.role is Role.SPINE and n not in self._failed_devices}
-        origins.append((str(ipaddress.ip_network(self.config.client_net)), "client", spines))
+        origins.append((str(ipaddress.ip_network(self.config.client_net)), spines))  # connected on the spines
         learned: dict[str, list[Route]] = {n: [] for n in self._nodes}
-        for prefix, _, orig in origins:
+        for prefix, orig in origins:
             dist = self._bfs(adj, orig)
             for n in adj:
                 if n in orig or n not in dist or self._nodes[n].role is Role.SERVER:
                     continue
-                nhs = [p for p in adj[n] if dist.get(p.peer[0], -9) == dist[n] - 1]  # type: ignore[index]
+                nhs = [p for p in adj[n] if dist.get(p.peer_dev, -9) == dist[n] - 1]
                 learned[n].append(self._bgp_route(n, prefix, nhs))
         self._anycast(adj, learned)
         for n in self._nodes:
@@ -433,7 +448,7 @@ class SimFabric:
             if dist[n] > 0 and self._nodes[n].role is Role.SERVER:
                 continue  # servers carry no transit
             for p in adj[n]:
-                m = p.peer[0]  # type: ignore[index]
+                m = p.peer_dev
                 if m not in dist:
                     dist[m] = dist[n] + 1
                     q.append(m)
@@ -444,7 +459,7 @@ class SimFabric:
         leaf_nh: dict[str, list[_Port]] = {}
         for n, ports in adj.items():
             if self._nodes[n].role is Role.LEAF:
-                nh = [p for p in ports if p.peer[0] in ann]  # type: ignore[index]
+                nh = [p for p in ports if p.peer_dev in ann]
                 if nh:
                     leaf_nh[n] = nh
         for n, ports in adj.items():
@@ -452,10 +467,10 @@ class SimFabric:
             if role is Role.LEAF:
                 nhs = leaf_nh.get(n, [])
                 if not nhs and self.config.leaf_anycast_via_spines:
-                    nhs = [p for p in ports if self._nodes[p.peer[0]].role is Role.SPINE  # type: ignore[index]
-                           and any(q.peer[0] in leaf_nh for q in adj.get(p.peer[0], []))]  # type: ignore[index]
+                    nhs = [p for p in ports if self._nodes[p.peer_dev].role is Role.SPINE
+                           and any(q.peer_dev in leaf_nh for q in adj.get(p.peer_dev, []))]
             elif role is Role.SPINE:
-                nhs = [p for p in ports if p.peer[0] in leaf_nh]  # type: ignore[index]
+                nhs = [p for p in ports if p.peer_dev in leaf_nh]
             else:
                 continue
             if nhs:
@@ -464,16 +479,24 @@ class SimFabric:
 
     def _bgp_route(self, device: str, prefix: str, ports: list[_Port]) -> Route:
         fam, pfx, _, _ = _pfx(prefix)
-        nhs = tuple(Nexthop(gateway=_ip(self._peer_port(p).addr4 if fam == 4 else self._peer_port(p).addr6),  # type: ignore[arg-type]
-                            dev=p.name, weight=self._weights.get((device, pfx, p.name), 1)) for p in ports)
+        nhs = tuple(Nexthop(gateway=self._peer_addr(p, fam), dev=p.name,
+                            weight=self._weights.get((device, pfx, p.name), 1)) for p in ports)
         if len(nhs) == 1:
             nhs = (replace(nhs[0], weight=1),)
         return Route(dst=pfx, family=fam, protocol="bgp", metric=20, nexthops=nhs,
                      extra=PREF if fam == 6 else ())
 
     def _peer_port(self, p: _Port) -> _Port:
-        d, n = p.peer  # type: ignore[misc]
+        assert p.peer is not None
+        d, n = p.peer
         return self._nodes[d].ports[n]
+
+    def _peer_addr(self, p: _Port, fam: int) -> str:
+        """The neighbour's address on the link behind port ``p`` (the next hop's gateway)."""
+        peer = self._peer_port(p)
+        a = peer.addr4 if fam == 4 else peer.addr6
+        assert a is not None, f"{peer.device} {peer.name} has no IPv{fam} address"
+        return _ip(a)
 
     # ------------------------------------------------------------------ tables
 
@@ -544,10 +567,9 @@ class SimFabric:
     def _nh_objects(self, name: str, live: list[_Port]) -> list[NexthopObject]:
         out = []
         for p in live:
-            peer = self._peer_port(p)
             num = int(p.name.removeprefix("swp")) if p.name.startswith("swp") else p.ifindex
-            out.append(NexthopObject(num, _ip(peer.addr4), p.name, "link", "zebra"))  # type: ignore[arg-type]
-            out.append(NexthopObject(NH6_BASE + num, _ip(peer.addr6), p.name, "link", "zebra"))  # type: ignore[arg-type]
+            out.append(NexthopObject(num, self._peer_addr(p, 4), p.name, "link", "zebra"))
+            out.append(NexthopObject(NH6_BASE + num, self._peer_addr(p, 6), p.name, "link", "zebra"))
         return out
 
     def _resilient_route(self, name: str, r: Route, live: list[_Port], now: float
@@ -555,7 +577,7 @@ class SimFabric:
         fam = r.family
         gid = GROUP4_ID if fam == 4 else GROUP6_ID
         objs = {o.dev: o for o in self._nh_objects(name, live) if (o.id < NH6_BASE) == (fam == 4)}
-        members = [objs[nh.dev].id for nh in r.nexthops]  # type: ignore[index]
+        members = [objs[nh.dev or ""].id for nh in r.nexthops]
         weights = [nh.weight for nh in r.nexthops]
         c = self.config
         grp = self._res.get((name, fam))
@@ -731,7 +753,8 @@ class SimFabric:
             return None  # read-only ``sysctl -n KEY...`` only
         missing = [k for k in args[1:] if k not in values]
         if missing:
-            raise _Usage(f"sysctl: cannot stat /proc/sys/{missing[0].replace('.', '/')}: No such file or directory", 255)
+            path = missing[0].replace(".", "/")
+            raise _Usage(f"sysctl: cannot stat /proc/sys/{path}: No such file or directory", 255)
         return CommandResult("".join(f"{values[k]}\n" for k in args[1:]))
 
     def _ip(self, device: str, args: list[str]) -> CommandResult | None:

@@ -179,7 +179,8 @@ def test_route_get_shapes():
     out = sim.handle("spine01", "ip route get 192.0.2.53").stdout
     assert out.endswith(" uid 0 \n    cache \n") and " src 198.19.0." in out
     assert sim.handle("spine01", "ip -j route get 198.18.0.1").stdout == (
-        '[{"type":"local","dst":"198.18.0.1","dev":"lo","prefsrc":"198.18.0.1","flags":[],"uid":0,"cache":["local"]}]\n')
+        '[{"type":"local","dst":"198.18.0.1","dev":"lo","prefsrc":"198.18.0.1","flags":[],"uid":0,'
+        '"cache":["local"]}]\n')
     v6 = json.loads(sim.handle("spine01", "ip -j route get 2001:db8:53::53").stdout)[0]
     assert v6["from"] == "::" and v6["protocol"] == "bgp" and v6["pref"] == "medium" and "uid" not in v6
     srv = json.loads(sim.handle("server01", "ip -j route get 203.0.113.5").stdout)[0]
