@@ -228,3 +228,20 @@ def test_unknown_or_injected_commands_are_not_found(line):
 def test_unbalanced_quote_is_a_shell_error():
     res = SimFabric().handle("spine01", "ip route show 'oops")
     assert res.exit_status == 2 and res.stdout == ""
+
+
+@pytest.mark.parametrize("what", ["link", "addr"])
+def test_link_and_addr_text_and_json_agree_and_round_trip(what):
+    from anycast_tui.parse.addr import parse_ip_addr, parse_ip_addr_json
+    from anycast_tui.parse.link import parse_ip_link, parse_ip_link_json
+
+    sim = SimFabric()
+    sim.fail_device("leaf02")  # some ports without carrier
+    ptext, pjson = (parse_ip_link, parse_ip_link_json) if what == "link" else (parse_ip_addr, parse_ip_addr_json)
+    rtext = render.render_links_text if what == "link" else render.render_addrs_text
+    rjson = render.render_links_json if what == "link" else render.render_addrs_json
+    for dev in ("spine01", "leaf01", "server01"):
+        text = sim.handle(dev, f"ip {what} show").stdout
+        js = sim.handle(dev, f"ip -j {what} show").stdout
+        assert pjson(js) == ptext(text)
+        assert rtext(ptext(text)) == text and rjson(pjson(js)) == js
