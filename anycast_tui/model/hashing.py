@@ -11,8 +11,9 @@ are kept (0 becomes 1); the multipath hash is that value >> 1 (31 bits).
 
 Paths (``forwarded``):
 
-* ``forwarded=True`` — the skb path, used for forwarded IPv4 packets and for
-  ``ip route get ... iif DEV`` (IPv4 builds a real skb for it).  Ports come
+* ``forwarded=True`` — the skb path: forwarded packets of both families
+  (checked with real frames through a namespace router) and IPv4 ``ip route
+  get ... iif DEV`` (which builds a real skb).  Ports come
   from the flow dissector, so they are 0 for protocols without ports; policy 3
   adds ``jhash_2words(h, inner=0, 0)``; IPv6 policy 3 puts the flow label into
   the keys in host byte order (the dissector's ``ntohl``).
@@ -21,11 +22,17 @@ Paths (``forwarded``):
   passes no skb even with ``iif``).  Ports are hashed as given; policy 3 has no
   jhash step; IPv6 flow labels stay in network byte order.
 
-Not modelled (placement is then not EXACT): seed 0 (random boot key), a packet
-that already carries an L4 receive hash under policy 1 (``skb->l4_hash``: the
-kernel returns that hash >> 1), ICMP errors (hashed on the inner header),
-tunnels' ``flowi4_multipath_hash`` (extra jhash), IPv6 extension headers,
-ESP/AH SPIs, policy 2 and the inner-field bits of policy 3.
+``fields`` defaults to 0x37 (addresses, protocol, ports) for callers' convenience;
+the kernel's own default for ``fib_multipath_hash_fields`` is 0x0007, so pass the
+device's value.  Bit 0x08 (flow label) means nothing for IPv4.
+
+Not modelled (placement is then not EXACT): seed 0 (random boot key); under
+policy 1, a forwarded packet that already carries an L4 receive hash
+(``skb->l4_hash``, e.g. a NIC's RSS hash) — the kernel then returns that hash
+>> 1 instead (veth does not carry one: tested with real sockets); ICMP errors
+(hashed on the inner header); tunnels' ``flowi4_multipath_hash`` (extra
+jhash); IPv6 extension headers; ESP/AH SPIs; policy 2 and the inner-field bits
+of policy 3.
 """
 
 from __future__ import annotations
