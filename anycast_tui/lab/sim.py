@@ -335,22 +335,27 @@ class SimFabric:
         eui = bytes([b[0] ^ 0x02]) + b[1:3] + b"\xff\xfe" + b[3:]
         return str(ipaddress.IPv6Address(b"\xfe\x80" + b"\x00" * 6 + eui))
 
-    def device_state(self, name: str) -> DeviceState:
+    def device_state(self, name: str, collected_at_ms: int | None = None) -> DeviceState:
+        """The device as a collector would see it now (a failed device: no data, health ERROR)."""
         node = self._node(name)
-        up = self.is_up(name)
+        dev = Device(name, node.role, "sim")
+        if not self.is_up(name):
+            return DeviceState(device=dev, hash=node.hash,
+                               health=Health(HealthStatus.ERROR, since_ms=collected_at_ms, error="connection refused"))
         return DeviceState(
-            device=Device(name, node.role, "sim"),
+            device=dev,
             routes=tuple(self.routes(name)),
             nexthops=self.nexthops(name),
             interfaces=tuple(self.interfaces(name)),
             hash=node.hash,
-            health=Health(HealthStatus.OK if up else HealthStatus.ERROR, error=None if up else "connection refused"),
+            collected_at_ms=collected_at_ms,
+            health=Health(HealthStatus.OK, last_ok_ms=collected_at_ms),
         )
 
     def snapshot(self, taken_at_ms: int | None = None) -> FabricSnapshot:
-        """Every device's state as the model sees it (failed devices included, health ERROR)."""
+        """Every device's state at one instant, as the model sees it."""
         ms = int(time.time() * 1000) if taken_at_ms is None else taken_at_ms
-        return FabricSnapshot(ms, {n: self.device_state(n) for n in self._nodes},
+        return FabricSnapshot(ms, {n: self.device_state(n, ms) for n in self._nodes},
                               (self.config.anycast4, self.config.anycast6))
 
     # ------------------------------------------------------------------ state changes

@@ -185,9 +185,25 @@ def test_snapshot_and_device_state():
     sim.fail_device("leaf03")
     snap = sim.snapshot(taken_at_ms=123)
     assert snap.taken_at_ms == 123 and set(snap.devices) == set(sim.devices)
-    assert snap.devices["leaf03"].health.status.value == "error"
-    assert snap.devices["spine01"].health.status.value == "ok"
+    assert snap.devices["leaf03"].health.status.value == "error" and snap.devices["leaf03"].routes == ()
+    spine = snap.devices["spine01"]
+    assert spine.health.status.value == "ok" and spine.collected_at_ms == 123
+    assert spine.routes == tuple(sim.routes("spine01")) and spine.hash == sim.hash_settings("spine01")
     assert snap.anycast_prefixes == (ANY4, ANY6)
+
+
+def test_snapshots_diff_into_the_events_of_a_failure():
+    from anycast_tui.model.events import diff
+    from anycast_tui.model.types import EventKind
+
+    sim = SimFabric(SimConfig(resilient=True), clock=Clock())
+    before = sim.snapshot(1)
+    sim.fail_device("leaf03")
+    events = {(e.device, e.kind, e.subject) for e in diff(before, sim.snapshot(2))}
+    assert ("leaf03", EventKind.DEVICE_UNREACHABLE, "leaf03") in events
+    assert ("spine01", EventKind.LINK_DOWN, "swp3") in events
+    assert ("spine02", EventKind.NEXTHOP_REMOVED, ANY4) in events
+    assert ("spine01", EventKind.BUCKETS_CHANGED, f"group {GROUP4_ID}") in events
 
 
 # --------------------------------------------------------------------------- resilient groups
