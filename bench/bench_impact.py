@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -44,11 +43,11 @@ GOAL_S, GOAL_X, GOAL_MB = 0.5, 50.0, 300.0
 FAILURE = Change("fail_device", "leaf03")
 
 
-def setup(n: int) -> tuple[FabricSnapshot, FabricSnapshot, FlowArray, np.ndarray]:
+def setup(n: int) -> tuple[FabricSnapshot, FabricSnapshot, FlowArray, tuple[list[str], np.ndarray]]:
     before = SimFabric(SimConfig(spines=2, leaves=4, servers_per_leaf=2)).snapshot()
     after = apply(before, FAILURE)
     flows = synthetic_flows(20_000, n, seed=1)
-    ingress = np.where(np.arange(n) % 2 == 0, "spine01", "spine02").astype(object)
+    ingress = (["spine01", "spine02"], (np.arange(n) % 2).astype(np.int32))  # factorized: (names, codes)
     return before, after, flows, ingress
 
 
@@ -96,14 +95,15 @@ class PerFlowWalker:
 
 
 def baseline_seconds_per_flow(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray,
-                              ingress: np.ndarray, sample: int) -> tuple[float, int]:
+                              ingress: tuple[list[str], np.ndarray], sample: int) -> tuple[float, int]:
     wb, wa = PerFlowWalker(before), PerFlowWalker(after)
     rows = np.linspace(0, len(flows) - 1, sample).astype(int)
     t = time.perf_counter()
     moved = 0
     for i in rows:
         f = flows.flow(int(i))
-        moved += wb.end(f, ingress[i]) != wa.end(f, ingress[i])
+        dev = ingress[0][ingress[1][i]]
+        moved += wb.end(f, dev) != wa.end(f, dev)
     return (time.perf_counter() - t) / sample, moved
 
 
@@ -131,8 +131,10 @@ def median_time(fn, repeat: int) -> tuple[float, object]:
 
 def peak_rss_mb(n: int) -> float:
     """Peak RSS of a child process that builds the flows and runs one cold impact."""
-    code = ("import sys, resource; sys.path.insert(0, %r); import bench_impact as b; "
-            "x = b.setup(%d); b.cold(*x); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec, so it would include this process
+    code = ("import sys; sys.path.insert(0, %r); import bench_impact as b; "
+            "x = b.setup(%d); b.cold(*x); "
+            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0])"
             % (str(Path(__file__).resolve().parent), n))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})

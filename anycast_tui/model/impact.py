@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from anycast_tui.model.hashing import FlowArray
-from anycast_tui.model.paths import PathOutcome, PathResult, Tracer, address_map
+from anycast_tui.model.paths import Ingress, PathOutcome, PathResult, Tracer, address_map, code_mask
 from anycast_tui.model.placement import HashCache, usable
 from anycast_tui.model.resilient import ResilientGroup
 from anycast_tui.model.types import (Bucket, DeviceState, FabricSnapshot, GroupMember, NexthopGroup,
@@ -417,14 +417,20 @@ class Impact:
         uniq, cnt = np.unique(pairs, return_counts=True)
         return {(self.labels[int(u) // n], self.labels[int(u) % n]): int(c) for u, c in zip(uniq, cnt)}
 
-    def per_ingress(self, ingress: str | np.ndarray) -> dict[str, dict[str, int]]:
+    def per_ingress(self, ingress: Ingress) -> dict[str, dict[str, int]]:
         """Counts per ingress device."""
         if isinstance(ingress, str):
             return {ingress: self.counts}
-        names = np.asarray(ingress).astype(str)
+        if isinstance(ingress, tuple):
+            values, codes = list(ingress[0]), np.asarray(ingress[1])
+        else:
+            values, codes = np.unique(np.asarray(ingress).astype(str), return_inverse=True)
+            codes = codes.ravel()
         out = {}
-        for name in np.unique(names):
-            sel = names == name
+        for k, name in enumerate(values):
+            sel = codes == k
+            if not sel.any():
+                continue
             out[str(name)] = {"flows": int(sel.sum()), "moved": int(self.moved[sel].sum()),
                               "tcp_reset": int(self.tcp_reset[sel].sum()), "udp": int(self.udp[sel].sum()),
                               "collateral": int(self.collateral[sel].sum())}
@@ -497,13 +503,13 @@ def _traversed(result: PathResult, change: Change | None, changed: set[str], sna
     if change is not None and change.kind in ("fail_nexthop", "restore_nexthop", "set_weight"):
         codes = [i for i, (d, gw, dev) in enumerate(result.edge_labels)
                  if d == change.device and change.target in (gw, dev)]
-        return np.isin(result.edges, codes).any(axis=1) if codes else np.zeros(n, bool)
+        return code_mask(len(result.edge_labels), codes)[result.edges].any(axis=1) if codes else np.zeros(n, bool)
     if change is not None and change.kind == "fail_device":
         names = {change.device}
     else:
         names = changed
     codes = [i for i, d in enumerate(result.devices) if d in names]
-    return np.isin(result.hops, codes).any(axis=1) if codes else np.zeros(n, bool)
+    return code_mask(len(result.devices), codes)[result.hops].any(axis=1) if codes else np.zeros(n, bool)
 
 
 def _splits(flows: FlowArray, group: np.ndarray | None, before_end: np.ndarray, after_end: np.ndarray,
@@ -543,7 +549,7 @@ def _splits(flows: FlowArray, group: np.ndarray | None, before_end: np.ndarray, 
     return int(len(idx)), tuple(name_of(starts[i]) for i in idx[:limit])
 
 
-def impact(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray, ingress: str | np.ndarray, *,
+def impact(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray, ingress: Ingress, *,
            change: Change | None = None, group: np.ndarray | None = None, cache: HashCache | None = None,
            before_result: PathResult | None = None) -> Impact:
     """Flows whose end changes between ``before`` and ``after`` (see module doc)."""
@@ -556,7 +562,8 @@ def impact(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray, ingr
     if set(after.devices) <= set(before.devices) and kept == ta.owners:
         # only flows that visited a changed (or removed) device can take another path
         codes = [i for i, d in enumerate(res_b.devices) if d in changed]
-        rows = np.flatnonzero(np.isin(res_b.hops, codes).any(axis=1)) if codes else np.zeros(0, np.int64)
+        rows = np.flatnonzero(code_mask(len(res_b.devices), codes)[res_b.hops].any(axis=1)) if codes \
+            else np.zeros(0, np.int64)
         if len(rows) == len(flows):
             res_a = ta.trace(ingress, reuse=res_b, changed=changed)
         else:
@@ -583,7 +590,7 @@ class MappingImpact:
     impact: Impact | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
-def compare_mappings(before: FabricSnapshot, change: Change, flows: FlowArray, ingress: str | np.ndarray, *,
+def compare_mappings(before: FabricSnapshot, change: Change, flows: FlowArray, ingress: Ingress, *,
                      mappings: Iterable[str] = MAPPINGS, group: np.ndarray | None = None,
                      cache: HashCache | None = None, keep: bool = False) -> list[MappingImpact]:
     """The blast radius of ``change`` under each mapping, side by side (``keep`` keeps each Impact)."""

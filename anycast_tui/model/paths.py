@@ -22,6 +22,10 @@ from anycast_tui.model.types import DeviceState, FabricSnapshot
 
 MAX_HOPS = 16
 
+# Where flows enter: one device name for all, a name per flow (object/str array), or factorized as
+# (names, int codes per flow) — the fastest form for large flow sets.
+Ingress = str | np.ndarray | tuple
+
 
 class PathOutcome(enum.IntEnum):
     DELIVERED = 0  # dst is local on the final device
@@ -87,6 +91,13 @@ class _Labels:
         return c
 
 
+def code_mask(size: int, codes: list[int]) -> np.ndarray:
+    """Lookup table: ``code_mask(n, codes)[x]`` is True for x in codes, False for other x in 0..n−1 and for −1."""
+    m = np.zeros(size + 1, dtype=bool)
+    m[codes] = True
+    return m
+
+
 def address_map(snapshot: FabricSnapshot) -> dict[str, str]:
     """Interface address → device name (first device wins when an address is held twice)."""
     owners: dict[str, str] = {}
@@ -117,7 +128,8 @@ class Tracer:
             cd = self._compiled[id(state)] = compile_device(state)
         return cd
 
-    def ingress_codes(self, ingress: str | np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    def ingress_codes(self, ingress: Ingress | None, rows: np.ndarray) -> np.ndarray:
+        """Device code per row of an ingress given as one name, a name per flow, or (names, codes)."""
         if ingress is None:
             raise ValueError("no ingress device given")
         if isinstance(ingress, str):
@@ -126,7 +138,7 @@ class Tracer:
         codes = np.array([self.dev_ix.get(str(u), -1) for u in uniq] or [-1], dtype=np.int32)
         return codes[inv[rows]]
 
-    def trace(self, ingress: str | np.ndarray, rows: np.ndarray | None = None, *,
+    def trace(self, ingress: Ingress, rows: np.ndarray | None = None, *,
               reuse: PathResult | None = None, changed: frozenset[str] | set[str] = frozenset()) -> PathResult:
         """Follow ``rows`` of the flows (all when None) from ``ingress`` (a device name, or one name per flow).
 
@@ -231,8 +243,7 @@ class _Reuse:
         self.dmap = np.array([tracer.dev_ix.get(d, -1) for d in old.devices] + [-1], dtype=np.int32)
         hops = old.hops[rows]
         self.hops = self.dmap[hops]  # old devices in this tracer's codes, −1 stays −1
-        codes = [i for i, d in enumerate(old.devices) if d in changed]
-        dirty = np.isin(hops, codes) if codes else np.zeros(hops.shape, bool)
+        dirty = code_mask(len(old.devices), [i for i, d in enumerate(old.devices) if d in changed])[hops]
         self.clean = ~np.logical_or.accumulate(dirty[:, ::-1], axis=1)[:, ::-1]
         self.at = np.full(len(rows), -1, dtype=np.int16)  # hop from which the old path is kept
 
@@ -267,12 +278,14 @@ class _Reuse:
                                                            edges_arr.dtype)], axis=1)
         for hop in np.unique(self.at[kept]):
             k = kept[self.at[kept] == hop]
-            hops[k, hop:self.hops.shape[1]] = self.hops[k, hop:]
-            edges_arr[k, hop:self.hops.shape[1]] = emap[old.edges[self.rows[k], hop:]]
+            rk = self.rows[k]
+            for j in range(hop, self.hops.shape[1]):
+                hops[k, j] = self.hops[k, j]
+                edges_arr[k, j] = emap[old.edges[rk, j]]
         return hops, edges_arr
 
 
-def trace(snapshot: FabricSnapshot, flows: FlowArray, ingress: str | np.ndarray, *,
+def trace(snapshot: FabricSnapshot, flows: FlowArray, ingress: Ingress, *,
           cache: HashCache | None = None) -> PathResult:
     """Follow every flow from ``ingress`` (one device name, or a name/index per flow) to where it ends."""
     return Tracer(snapshot, flows, cache).trace(ingress)

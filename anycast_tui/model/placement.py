@@ -132,14 +132,25 @@ class HashCache:
         self._factors: tuple[object, list, np.ndarray] | None = None
 
     def factorize(self, column: object) -> tuple[list, np.ndarray]:
-        """(distinct values in first-seen order, int32 code per flow) of a per-flow column, cached."""
+        """(distinct values, int32 code per flow) of a per-flow column, cached.
+
+        ``column``: an object or string array, or already factorized as ``(values, codes)`` (fastest).
+        """
         if self._factors is not None and self._factors[0] is column:
             return self._factors[1], self._factors[2]
-        ix: dict = {}
-        arr = np.asarray(column, dtype=object)
-        codes = np.fromiter((ix.setdefault(v, len(ix)) for v in arr), dtype=np.int32, count=len(arr))
-        self._factors = (column, list(ix), codes)
-        return self._factors[1], codes
+        if isinstance(column, tuple):
+            values, codes = list(column[0]), np.asarray(column[1], dtype=np.int32)
+        else:
+            arr = np.asarray(column)
+            if arr.dtype.kind in "US":
+                uniq, inv = np.unique(arr, return_inverse=True)
+                values, codes = [str(u) for u in uniq], inv.ravel().astype(np.int32)
+            else:
+                ix: dict = {}
+                codes = np.fromiter((ix.setdefault(v, len(ix)) for v in arr), dtype=np.int32, count=len(arr))
+                values = list(ix)
+        self._factors = (column, values, codes)
+        return values, codes
 
     def _one(self, policy: int, fields: int, seed: int, rows: np.ndarray) -> np.ndarray:
         key = (policy, fields, seed)
