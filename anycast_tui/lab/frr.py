@@ -71,6 +71,8 @@ def bgpd_conf(topo: Topology, node: Node, *, drained: bool = False) -> str:
         nbrs.append(peer_ip)
         lines += [f" neighbor {peer_ip} remote-as {asn(topo.node(peer))}", f" neighbor {peer_ip} timers connect 1",
                   f" neighbor {peer_ip} advertisement-interval 0"]
+        if ln.a == node.name:  # the upper end waits: no connection collisions, sessions come up sooner
+            lines.append(f" neighbor {peer_ip} passive")
     lines.append(" address-family ipv4 unicast")
     lines += [f"  network {n}" for n in networks(topo, node, drained=drained)]
     lines += ["  maximum-paths 64", " exit-address-family", "exit", ""]

@@ -107,12 +107,15 @@ class Lab:
         try:
             nslab.create(lab.topo)
             lab._apply_routes(None)
-            lab._nohash()
+            nohash = lab._nohash()  # these two start in the background while FRR starts
+            labssh.prepare(lab.state_dir, [(n.name, n.ns) for n in lab.topo.nodes.values()])
+            sshd = labssh.spawn(lab.state_dir)
             if cfg.routing == "bgp":
                 frr.start(lab.topo, lab.frr_dir)
-            devices = [(n.name, n.ns) for n in lab.topo.nodes.values()]
-            labssh.prepare(lab.state_dir, devices)
-            cfg.ports = labssh.start(lab.state_dir)
+            _, err = nohash.communicate(timeout=60)
+            if nohash.returncode:
+                raise LabError(f"cannot attach the hash-clearing tc program: {err.strip()[-300:]}")
+            cfg.ports = labssh.wait_ports(lab.state_dir, sshd)
             lab.save()
             lab.write_inventory()
             if cfg.routing == "bgp":
@@ -130,10 +133,12 @@ class Lab:
             old = _client_part(old) if old is not None else None
         nslab.apply_routes(self.topo, want, old, resilient=self.cfg.resilient)
 
-    def _nohash(self) -> None:
+    def _nohash(self) -> subprocess.Popen[str]:
+        """Attach the hash-clearing tc program to the client's egress (see traffic.py); runs in the background."""
         client = self.topo.node("client")
         ifs = [ln.end("client")[1] for ln in self.topo.links_of("client")]
-        netns.run(client.ns, *py_argv("anycast_tui.lab.traffic", "nohash", *ifs))
+        return subprocess.Popen(["ip", "netns", "exec", client.ns, *py_argv("anycast_tui.lab.traffic", "nohash", *ifs)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def anycast_paths(self, spine: str) -> int:
         """Next hops of a spine's anycast route, as the kernel has it now."""

@@ -151,8 +151,8 @@ def prepare(state_dir: Path, devices: list[tuple[str, str]]) -> None:
     _write_private(state_dir / "ssh.json", json.dumps({"devices": [{"name": n, "ns": ns} for n, ns in devices]}).encode())
 
 
-def start(state_dir: Path, timeout_s: float = 20.0) -> dict[str, int]:
-    """Start the daemon in the background; returns device → port once it listens."""
+def spawn(state_dir: Path) -> subprocess.Popen[bytes]:
+    """Start the daemon in the background (its own session; pid in labssh.pid)."""
     (state_dir / "ssh_ports.json").unlink(missing_ok=True)
     log = open(state_dir / "labssh.log", "ab")
     root = str(Path(__file__).resolve().parents[2])
@@ -161,15 +161,25 @@ def start(state_dir: Path, timeout_s: float = 20.0) -> dict[str, int]:
                             stdout=log, stderr=log, start_new_session=True, env=env, cwd="/")
     log.close()
     (state_dir / "labssh.pid").write_text(str(proc.pid))
+    return proc
+
+
+def wait_ports(state_dir: Path, proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> dict[str, int]:
+    """device → port, once the daemon listens."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if (state_dir / "ssh_ports.json").exists():
             return {k: int(v) for k, v in json.loads((state_dir / "ssh_ports.json").read_text()).items()}
         if proc.poll() is not None:
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     tail = (state_dir / "labssh.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
     raise RuntimeError(f"lab SSH daemon did not start: {tail[0]}")
+
+
+def start(state_dir: Path, timeout_s: float = 20.0) -> dict[str, int]:
+    """Start the daemon and wait until it listens; returns device → port."""
+    return wait_ports(state_dir, spawn(state_dir), timeout_s)
 
 
 def known_hosts(state_dir: Path, ports: dict[str, int]) -> str:
