@@ -12,7 +12,8 @@ dport D`` then takes the forwarding path (IPv4 builds a real skb for it).
 
 All peer ends live in one peer namespace (one veth per next hop): a
 namespace per next hop would cost more setup time and changes nothing the
-router sees.  Neighbours are PERMANENT entries carrying the peer's real MAC:
+router sees.  Neighbours (the router's of its peers, the client's of the router)
+are PERMANENT entries carrying the real MACs:
 deterministic (no ARP timing, never FAILED/INCOMPLETE unless a test makes
 them so) while packets would still really flow.  ``ip route get`` itself does
 not resolve neighbours.
@@ -114,6 +115,9 @@ class KernelRouter:
             neigh += [f"neigh replace {gw4(i)} lladdr {macs[f'eth{i}']} dev nh{i} nud permanent",
                       f"neigh replace {gw6(i)} lladdr {macs[f'eth{i}']} dev nh{i} nud permanent"]
         nsmod.batch(r, neigh)
+        rin_mac = json.loads(ip(r, "-j", "link", "show", IIF))[0]["address"]
+        nsmod.batch(c, [f"neigh replace 198.18.0.1 lladdr {rin_mac} dev c0 nud permanent",
+                        f"neigh replace 2001:db8:0:ff::1 lladdr {rin_mac} dev c0 nud permanent"])
         del ip
         return kr
 
@@ -382,3 +386,82 @@ def kernel_forward_batch(kr: "KernelRouter", flows: FlowArray | Sequence[Flow]) 
         i, dev = line.split()
         got[int(i)] = int(dev[3:])
     return [got.get(i, -1) for i in range(len(fl))]
+
+
+_CAPTURE_L4 = r"""
+import ipaddress, select, socket, struct, sys
+n = int(sys.argv[1])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 24)
+print("ready", flush=True)
+seen = {}
+while len(seen) < n:
+    r, _, _ = select.select([s], [], [], 3.0)
+    if not r:
+        break
+    data, addr = s.recvfrom(65535)
+    if addr[2] == socket.PACKET_OUTGOING or not addr[0].startswith("eth"):
+        continue
+    et = struct.unpack_from(">H", data, 12)[0]
+    if et == 0x0800 and data[23] in (6, 17):
+        src, l4 = ipaddress.ip_address(data[26:30]), 14 + (data[14] & 15) * 4
+    elif et == 0x86DD and data[20] in (6, 17):
+        src, l4 = ipaddress.ip_address(data[22:38]), 54
+    else:
+        continue
+    seen.setdefault(f"{src} {struct.unpack_from('>H', data, l4)[0]}", addr[0])
+sys.stdout.write("".join(f"{k} {v}\n" for k, v in seen.items()))
+"""
+
+_SEND_SOCKETS = r"""
+import socket, sys, time
+keep = []
+for line in sys.stdin:
+    proto, src, sport, dst, dport = line.split()
+    fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM if proto == "6" else socket.SOCK_DGRAM)
+    s.bind((src, int(sport)))
+    if proto == "6":
+        s.setblocking(False)
+        try:
+            s.connect((dst, int(dport)))  # one SYN is all the router needs to see
+        except BlockingIOError:
+            pass
+        keep.append(s)
+    else:
+        s.sendto(b"ATUI", (dst, int(dport)))
+        s.close()
+time.sleep(0.2)
+"""
+
+
+def kernel_forward_sockets(kr: "KernelRouter", flows: FlowArray | Sequence[Flow], *,
+                           auto_flowlabels: bool = True) -> list[int]:
+    """Next-hop index of each flow's first packet when a real socket in the client namespace
+    sends it (TCP: a SYN from a non-blocking connect; UDP: one datagram).  Any source in the
+    client ranges can be bound.  Whatever hash the client's stack attaches to the packet rides
+    along as far as veth lets it.  Flows are told apart by (source, sport): keep them unique."""
+    fl = _flows(flows)
+    if any(f.proto not in (6, 17) for f in fl):
+        raise ValueError("TCP and UDP flows only")
+    nsmod.batch(kr.client, [f"route replace local {CLIENT_NET4} dev lo", f"route replace local {CLIENT_NET6} dev lo"])
+    nsmod.sysctl(kr.client, "net.ipv6.ip_nonlocal_bind", 1)  # bind any source of the client range
+    nsmod.sysctl(kr.client, "net.ipv6.auto_flowlabels", int(auto_flowlabels))
+    cap = subprocess.Popen(["ip", "netns", "exec", kr.peer, sys.executable, "-c", _CAPTURE_L4, str(len(fl))],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert cap.stdout is not None
+        if cap.stdout.readline().strip() != "ready":
+            raise nsmod.NetnsError("capture did not start")
+        lines = [f"{f.proto} {f.src} {f.sport} {f.dst} {f.dport}" for f in fl]
+        nsmod.run(kr.client, sys.executable, "-c", _SEND_SOCKETS, input="\n".join(lines) + "\n")
+        out, _ = cap.communicate(timeout=120)
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+            cap.wait()
+    got = {}
+    for line in out.splitlines():
+        src, sport, dev = line.split()
+        got[(src, int(sport))] = int(dev[3:])
+    return [got.get((str(ipaddress.ip_address(f.src)), f.sport), -1) for f in fl]

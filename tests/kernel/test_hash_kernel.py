@@ -18,7 +18,8 @@ from anycast_tui.lab import netns as nsmod
 from anycast_tui.model.hashing import FlowArray, linux_multipath_hash
 from anycast_tui.model.mapping import hash_threshold, resilient_lookup, usable_mask
 from anycast_tui.model.resilient import ResilientGroup
-from kernelrouter import KernelRouter, parse_route_get_json, kernel_forward_batch, kernel_route_get_netlink
+from kernelrouter import (KernelRouter, kernel_forward_batch, kernel_forward_sockets, kernel_route_get_netlink,
+                          parse_route_get_json)
 
 pytestmark = pytest.mark.kernel
 
@@ -283,3 +284,40 @@ def test_forwarded_packets_take_the_modelled_path(netns, family, policy, fields)
     got = kernel_forward_batch(r, fa)
     assert -1 not in got, f"{got.count(-1)} packets were not seen"
     assert_same(got, hash_threshold(hashes(fa, policy=policy, fields=fields, forwarded=True), [1] * 8), fa)
+
+
+def socket_flows(seed: int, family: int, proto: int, n: int = 400) -> FlowArray:
+    """Flows with unique (source, sport), none from the client range's network/broadcast address."""
+    rng = np.random.default_rng(seed)
+    fa = FlowArray.random(n, rng=rng, family=family, protos=(proto,))
+    sport = rng.choice(np.arange(10000, 60000), n, replace=False).astype(np.uint16)
+    fa = FlowArray.from_columns(fa.family, fa.proto, fa.src, fa.dst, sport, fa.dport)
+    if family == 4:
+        fa = fa.take(np.flatnonzero((fa.src[:, 3] != 0) & (fa.src[:, 3] != 255)))
+    return fa
+
+
+@pytest.mark.parametrize("family,proto,policy,auto_flowlabels,predictable", [
+    (4, 17, 1, True, True),     # IPv4 UDP sockets attach no hash
+    (6, 17, 1, False, True),    # nor IPv6 UDP without automatic flow labels
+    (6, 17, 1, True, False),    # ip6_make_flowlabel() hashes the skb: the L4 hash rides along
+    (4, 6, 1, True, False),     # TCP: the socket's random txhash rides along
+    (6, 6, 1, False, False),
+    (4, 6, 3, True, True),      # policy 3 never short-circuits on skb->l4_hash
+    (6, 6, 3, True, True),
+    (4, 6, 0, True, True),
+])
+def test_real_socket_traffic_and_the_l4_hash_bypass(netns, family, proto, policy, auto_flowlabels, predictable):
+    """Policy 1 on the forwarding path returns skb->hash >> 1 when the packet already has an
+    L4 hash, and a sender's socket hash survives veth: then placement is a per-connection
+    random draw, not the seeded hash.  Policies 0 and 3 ignore it and stay exact."""
+    r = KernelRouter.build(netns, 8, seed=SEED, policy=policy, fields=0x37)
+    r.route_multipath(range(8), family=family)
+    fa = socket_flows(17 + family + proto + policy, family, proto)
+    got = np.array(kernel_forward_sockets(r, fa, auto_flowlabels=auto_flowlabels))
+    assert (got >= 0).all(), f"{(got < 0).sum()} first packets were not seen"
+    model = hash_threshold(hashes(fa, policy=policy, fields=0x37), [1] * 8)
+    if predictable:
+        assert_same(got, model, fa)
+    else:
+        assert (got == model).mean() < 0.5  # about 1/8: a random draw per connection
