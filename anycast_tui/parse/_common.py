@@ -43,9 +43,10 @@ def prefix(text: str, family: int | None = None) -> tuple[str, int]:
         if family == 6:
             return "::/0", 6
         return "0.0.0.0/0", 4
-    if _V4_PREFIX(text):
-        return text, 4
-    if _V4_ADDR(text):
+    if "/" in text:
+        if _V4_PREFIX(text):
+            return text, 4
+    elif _V4_ADDR(text):
         return text + "/32", 4
     return _prefix_slow(text)
 

@@ -431,7 +431,7 @@ def _json_gateway(obj: dict, where: str) -> tuple[str | None, int | None, int | 
 
 
 def _flags(value: Any, where: str) -> tuple[str, ...]:
-    if value is None:
+    if value is None or value == []:
         return ()
     if not isinstance(value, list) or not all(isinstance(f, str) for f in value):
         raise ParseError(0, f"{where}: bad flags {value!r}", KIND_JSON)
@@ -440,7 +440,7 @@ def _flags(value: Any, where: str) -> tuple[str, ...]:
 
 def _str(obj: dict, key: str, default: Any, where: str) -> Any:
     v = obj.get(key, default)
-    if v is default:
+    if v is default or type(v) is str:
         return v
     if isinstance(v, bool) or not isinstance(v, (str, int)):
         raise ParseError(0, f"{where}: bad {key} {v!r}", KIND_JSON)
@@ -448,48 +448,53 @@ def _str(obj: dict, key: str, default: Any, where: str) -> Any:
 
 
 def _json_nexthops(items: Any, where: str, cache: dict) -> tuple[list[Nexthop], list[int | None]]:
+    """Next hops of a multipath route; identical next hops are parsed once and shared."""
     if not isinstance(items, list):
         raise ParseError(0, f"{where}: bad nexthops {items!r}", KIND_JSON)
     out: list[Nexthop] = []
     fams: list[int | None] = []
     for n, nh in enumerate(items):
-        w = f"{where} nexthop {n}"
-        if not isinstance(nh, dict):
-            raise ParseError(0, f"{w}: expected an object", KIND_JSON)
-        gw_raw = nh.get("gateway")
-        dev = nh.get("dev")
-        weight = nh.get("weight", 1)
-        flags = nh.get("flags")
-        if nh.keys() <= _JSON_NH_KEYS and "via" not in nh and type(weight) is int and isinstance(flags, list):
+        if type(nh) is dict:
+            # The key set is part of the key: an entry is cached only when it has no other keys
+            # than _JSON_NH_KEYS (below), so a next hop carrying anything else never hits.
             try:
-                key = (gw_raw, dev, weight, *flags)
+                flags = nh.get("flags")
+                key = (tuple(nh), nh.get("gateway"), nh.get("dev"), nh.get("weight"),
+                       tuple(flags) if type(flags) is list else flags)
                 got = cache.get(key)
-            except TypeError:  # unhashable garbage
-                got = None
-                key = None
+            except TypeError:  # unhashable garbage: the slow path says what is wrong
+                key = got = None
             if got is not None:
                 out.append(got[0])
                 fams.append(got[1])
                 continue
         else:
             key = None
-        gw, gfam, explicit = _json_gateway(nh, w)
-        if dev is not None and not isinstance(dev, str):
-            raise ParseError(0, f"{w}: bad dev {dev!r}", KIND_JSON)
-        try:
-            weight = integer(weight, "weight")
-        except BadValue as exc:
-            raise ParseError(0, f"{w}: {exc}", KIND_JSON) from None
-        extra: _Extra = []
-        for k, v in nh.items():
-            if k not in _JSON_NH_KEYS:
-                _json_extra(k, v, extra, w)
-        rec = Nexthop(gw, dev, weight, _flags(flags, w), explicit, tuple(extra))
-        if key is not None:
-            cache[key] = (rec, gfam)
+        rec, fam = _json_nexthop(nh, f"{where} nexthop {n}")
+        if key is not None and nh.keys() <= _JSON_NH_KEYS:
+            cache[key] = (rec, fam)
         out.append(rec)
-        fams.append(gfam if explicit is None else None)
+        fams.append(fam)
     return out, fams
+
+
+def _json_nexthop(nh: Any, w: str) -> tuple[Nexthop, int | None]:
+    if not isinstance(nh, dict):
+        raise ParseError(0, f"{w}: expected an object", KIND_JSON)
+    dev = nh.get("dev")
+    gw, gfam, explicit = _json_gateway(nh, w)
+    if dev is not None and not isinstance(dev, str):
+        raise ParseError(0, f"{w}: bad dev {dev!r}", KIND_JSON)
+    try:
+        weight = integer(nh.get("weight", 1), "weight")
+    except BadValue as exc:
+        raise ParseError(0, f"{w}: {exc}", KIND_JSON) from None
+    extra: _Extra = []
+    for k, v in nh.items():
+        if k not in _JSON_NH_KEYS:
+            _json_extra(k, v, extra, w)
+    rec = Nexthop(gw, dev, weight, _flags(nh.get("flags"), w), explicit, tuple(extra))
+    return rec, (gfam if explicit is None else None)
 
 
 def _json_route(obj: dict, idx: int, family: int | None, cache: dict) -> Route:
@@ -527,9 +532,10 @@ def _json_route(obj: dict, idx: int, family: int | None, cache: dict) -> Route:
         raise ParseError(0, f"{where}: {exc}", KIND_JSON) from None
     flags = _flags(get("flags"), where)
     extra: _Extra = []
-    for k, v in obj.items():
-        if k not in _JSON_ROUTE_KEYS:
-            _json_extra(k, v, extra, where)
+    if not obj.keys() <= _JSON_ROUTE_KEYS:
+        for k, v in obj.items():
+            if k not in _JSON_ROUTE_KEYS:
+                _json_extra(k, v, extra, where)
     mp = get("nexthops")
     mp_fams: list[int | None] = []
     if mp is not None:
@@ -546,10 +552,15 @@ def _json_route(obj: dict, idx: int, family: int | None, cache: dict) -> Route:
         dst = prefix("default", fam)[0]
     route_flags = flags
     if mp is not None:
-        nhs = tuple(nh if nh.gateway_family != fam else _drop_family(nh, cache) for nh in nhs_list)
+        nhs = tuple(nhs_list)
+        if None in mp_fams:  # some next hop named its family (``via``): drop it where it equals the route's
+            nhs = tuple(nh if nh.gateway_family != fam else _drop_family(nh, cache) for nh in nhs)
     elif gw is not None or dev is not None:
-        route_flags = tuple(f for f in flags if f in ROUTE_ONLY_FLAGS)
-        nh_flags = tuple(f for f in flags if f not in ROUTE_ONLY_FLAGS)
+        if flags:
+            route_flags = tuple(f for f in flags if f in ROUTE_ONLY_FLAGS)
+            nh_flags = tuple(f for f in flags if f not in ROUTE_ONLY_FLAGS)
+        else:
+            nh_flags = flags
         nhs = (Nexthop(gw, dev, 1, nh_flags, explicit if explicit != fam else None),)
     else:
         nhs = ()
