@@ -62,6 +62,7 @@ __all__ = [
     "linux_multipath_hash",
     "linux_multipath_hash_one",
     "hash_or_unknown",
+    "l4_hash_bypass",
     "jhash_2words",
     "siphash24",
     "asic_hash",
@@ -640,11 +641,34 @@ def _slice(f: FlowArray, idx: slice | np.ndarray) -> FlowArray:
 
 def hash_or_unknown(flows: FlowArray, *, policy: int, seed: int, fields: int = 0x37,
                     forwarded: bool = True) -> tuple[np.ndarray, Placement]:
-    """``(hashes, EXACT)``, or ``(zeros, UNKNOWN)`` when the seed is 0 or the policy unmodelled."""
+    """``(hashes, EXACT)``, or ``(zeros, UNKNOWN)`` when the seed is 0 or the policy unmodelled.
+
+    EXACT is for the hash; under policy 1 see also ``l4_hash_bypass`` for the
+    forwarded flows whose packets may carry a hash of their own.
+    """
     if seed == 0 or policy not in (0, 1, 3):
         return np.zeros(len(flows), np.uint32), Placement.UNKNOWN
     return linux_multipath_hash(flows, policy=policy, seed=seed, fields=fields,
                                 forwarded=forwarded), Placement.EXACT
+
+
+def l4_hash_bypass(flows: FlowArray, *, policy: int, rss: bool = False) -> np.ndarray:
+    """Flows whose *forwarded* placement may ignore the seeded hash (bool per flow).
+
+    Under policy 1 the kernel returns ``skb->hash >> 1`` when a forwarded packet
+    already carries an L4 hash, and a sender's hash survives veth (tested in
+    tests/kernel/test_hash_kernel.py): TCP (the socket's random txhash) and
+    IPv6 from stacks with automatic flow labels (ip6_make_flowlabel hashes the
+    skb) — while IPv4 UDP does not.  ``rss``: packets arrive on a NIC that
+    reports an L4 receive hash, so every TCP/UDP flow is affected.  Policies 0
+    and 3 never take this shortcut.  Such flows land per connection at random
+    (in proportion to the weights): their placement is UNKNOWN.
+    """
+    if policy != 1:
+        return np.zeros(len(flows), bool)
+    if rss:
+        return _PORT_PROTO_LUT[flows.proto]
+    return (flows.proto == 6) | (flows.family == 6)
 
 
 # --------------------------------------------------------------------------- ASIC-style CRC16

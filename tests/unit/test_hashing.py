@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anycast_tui.model.hashing import (FlowArray, Placement, SeedUnknownError, _FlowKeys, asic_hash, asic_hash_one,
-                                       crc16, hash_or_unknown, jhash_2words, jhash_2words_v, linux_multipath_hash,
-                                       linux_multipath_hash_one, siphash24)
+                                       crc16, hash_or_unknown, jhash_2words, jhash_2words_v, l4_hash_bypass,
+                                       linux_multipath_hash, linux_multipath_hash_one, siphash24)
 from anycast_tui.model.types import Flow
 
 SEED = 0x12345678
@@ -239,3 +239,12 @@ def test_asic_hash_vectorised_equals_reference(fl, algorithm, seed, fields):
 def test_asic_hash_rejects_unknown_algorithms():
     with pytest.raises(ValueError):
         asic_hash(FlowArray.from_flows([_one()]), algorithm="crc32", seed=0)
+
+
+def test_l4_hash_bypass_marks_policy1_tcp_and_ipv6():
+    fl = [_one(), _one(proto=17), _one(proto=47),
+          Flow(proto=17, src="2001:db8:cafe::1", sport=1, dst="2001:db8:53::53", dport=53)]
+    arr = FlowArray.from_flows(fl)
+    assert list(l4_hash_bypass(arr, policy=1)) == [True, False, False, True]
+    assert list(l4_hash_bypass(arr, policy=1, rss=True)) == [True, True, False, True]
+    assert not l4_hash_bypass(arr, policy=3, rss=True).any() and not l4_hash_bypass(arr, policy=0).any()
