@@ -21,6 +21,7 @@ from anycast_tui.parse.nexthop import (
 )
 from anycast_tui.parse.route import ROUTE_TYPES, parse_ip_route, parse_ip_route_json
 from anycast_tui.parse.sysctl import parse_hash_sysctls
+from anycast_tui.parse import conntrack, frr, ss  # noqa: E402  (FRR, ss, conntrack kinds)
 
 PARSERS: dict[str, Callable[[str], Any]] = {
     "ip-route": parse_ip_route,
@@ -34,7 +35,13 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "ip-nexthop-bucket": parse_ip_nexthop_bucket,
     "ip-nexthop-bucket-json": parse_ip_nexthop_bucket_json,
     "sysctl-values": parse_hash_sysctls,
+    frr.KIND_JSON: frr.parse_frr_route_json,
+    frr.KIND_TEXT: frr.parse_frr_route,
+    frr.KIND_BGP: frr.parse_frr_bgp_json,
+    ss.KIND: ss.parse_ss,
+    conntrack.KIND: conntrack.parse_conntrack,
 }
+_OTHER_DETECTORS = (frr.detect, conntrack.detect, ss.detect)
 KINDS: tuple[str, ...] = tuple(PARSERS)
 
 Records = list[Any] | NexthopTable | HashSettings
@@ -92,6 +99,10 @@ def detect_kind(text: str) -> str:
     body = text.strip()
     if not body:
         raise ParseError(0, "empty input: " + _UNSURE)
+    for other in _OTHER_DETECTORS:
+        found = other(body)
+        if found is not None:
+            return found
     if body[0] in "[{":
         return _detect_json(body)
     lines = [ln.strip() for ln in body.splitlines() if ln.strip()]
