@@ -343,7 +343,7 @@ def parse_ip_route(text: str, *, family: int | None = None) -> list[Route]:
 
 def _finish(p: _Pending, family: int | None, cache: dict) -> Route:
     r = p.finish(family)
-    if r.nexthops and len(r.nexthops) > 1 or (p.nexthops is not None):
+    if p.nexthops and any(nh.gateway_family is not None for nh in p.nexthops):
         # Multipath next hops were interned before the family was known: drop a redundant explicit family.
         nhs = tuple(_same_family(nh, r.family, cache) for nh in r.nexthops)
         if nhs != r.nexthops:

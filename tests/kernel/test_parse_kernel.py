@@ -46,6 +46,8 @@ SETUP = [
     "nexthop add id 1 via 198.18.1.2 dev v1", "nexthop add id 2 via 198.18.2.2 dev v2", "nexthop add id 3 blackhole",
     "nexthop add id 10 group 1/2,3",
     "nexthop add id 11 group 1/2 type resilient buckets 8 idle_timer 120 unbalanced_timer 0",
+    "nexthop add id 20 via 198.18.1.2 fdb", "nexthop add id 21 via 198.18.2.2 fdb", "nexthop add id 22 group 20/21 fdb",
+    "nexthop add id 23 dev v1", "nexthop add id 24 via 198.18.1.2 dev v1 proto bgp",
     "route add 192.0.2.80/32 nhid 10", "route add 192.0.2.81/32 nhid 11", "route add 192.0.2.82/32 nhid 1",
 ]
 
@@ -114,7 +116,10 @@ def test_nexthops_buckets_links_addrs_sysctl(netns):
     g = {x.id: x for x in nh_text.groups}
     assert g[10].members == (GroupMember(1, 1), GroupMember(2, 3))
     assert (g[11].type, g[11].buckets, g[11].idle_timer, g[11].unbalanced_timer) == ("resilient", 8, 120, 0)
-    assert next(o for o in nh_text.objects if o.id == 3).blackhole
+    objs = {o.id: o for o in nh_text.objects}
+    assert objs[3].blackhole and objs[20].fdb and objs[24].protocol == "bgp"
+    assert (objs[23].gateway, objs[23].dev, objs[23].scope) == (None, "v1", "host")
+    assert g[22].extra == (("fdb", ""),)
 
     bt = parse_ip_nexthop_bucket(capture(r1, "nexthop", "bucket", "show"))
     bj = parse_ip_nexthop_bucket_json(capture(r1, "-j", "nexthop", "bucket", "show"))
