@@ -130,3 +130,10 @@ def test_json_errors(js):
     with pytest.raises(ParseError) as ei:
         parse_ip_addr_json(js)
     assert ei.value.reason.startswith("interface 0")
+
+
+def test_oneline_form_equals_multiline():
+    text = (FIX / "kernel-link.txt").read_text()
+    oneline = text.replace("\n    ", "\\    ")
+    assert oneline.count("\n") == 5
+    assert parse_ip_link(oneline) == parse_ip_link(text)
