@@ -7,10 +7,10 @@ port each, so each is one 5-tuple), asks every flow ``rounds`` times, and
 reports per flow which server answered each round, and when a TCP connection
 died.  Everything is bounded (flow count, rounds, timeouts); only lab addresses.
 
-Run as ``python3 -m anycast_tui.lab.traffic serve NAME`` or
-``... client`` (flows as JSON on stdin; one ``ready`` line on stdout after round
-0, then it waits for a line on stdin before each further round; the report
-is one JSON object on stdout).
+Run as ``python3 -m anycast_tui.lab.traffic serve NAME``, ``... nohash IF..``
+(see below) or ``... client`` (flows as JSON on one stdin line; ``ready N`` on
+stdout after round N, and a line on stdin before each further round; the
+report is one JSON object on stdout).
 """
 
 from __future__ import annotations
@@ -73,13 +73,12 @@ def _bpf_load_clear_hash() -> int:
     """Load the program (BPF_PROG_TYPE_SCHED_CLS) and return its fd."""
     import ctypes
     import os
+    import struct
 
     libc = ctypes.CDLL(None, use_errno=True)
     insns = ctypes.create_string_buffer(_BPF_CLEAR_HASH, len(_BPF_CLEAR_HASH))
     lic = ctypes.create_string_buffer(b"GPL")
-    attr = bytearray(128)
-    import struct
-
+    attr = bytearray(128)  # union bpf_attr, BPF_PROG_LOAD: prog_type, insn_cnt, insns, license
     struct.pack_into("=IIQQ", attr, 0, 3, len(_BPF_CLEAR_HASH) // 8, ctypes.addressof(insns), ctypes.addressof(lic))
     buf = (ctypes.c_char * len(attr)).from_buffer(attr)
     fd = libc.syscall(321, 5, buf, len(attr))  # SYS_bpf (x86_64), BPF_PROG_LOAD
@@ -99,7 +98,7 @@ def clear_hash_on_egress(ifnames: Iterable[str]) -> None:
             idx = ipr.link_lookup(ifname=name)[0]
             try:
                 ipr.tc("add", "clsact", idx)
-            except Exception:  # already there
+            except Exception:  # noqa: BLE001 - pyroute2 raises NetlinkError(EEXIST) when it is already there
                 pass
             ipr.tc("add-filter", "bpf", idx, ":1", fd=fd, name="atui-nohash", parent="ffff:fff3",
                    classid=1, direct_action=True)

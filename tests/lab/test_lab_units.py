@@ -106,3 +106,19 @@ def test_ssh_allows_validated_route_get():
 ])
 def test_ssh_refuses_anything_else(line):
     assert allowed_argv(line) is None
+
+
+def test_traffic_flows_are_bounded_and_lab_only():
+    from anycast_tui.lab import traffic
+
+    flows = traffic.make_flows(3, 2)
+    assert [f.proto for f in flows] == [6, 6, 6, 17, 17]
+    assert len({(f.src, f.sport) for f in flows}) == 5
+    with pytest.raises(ValueError):
+        traffic.make_flows(traffic.MAX_FLOWS, 1)
+    with pytest.raises(ValueError):
+        traffic.run_client([traffic.LabFlow(6, "10.0.0.1", 2000)], 1)  # not a lab client address
+    with pytest.raises(ValueError):
+        traffic.run_client([traffic.LabFlow(1, "203.0.113.9", 2000)], 1)
+    with pytest.raises(ValueError):
+        traffic.run_client([], 101)
