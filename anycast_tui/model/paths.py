@@ -168,14 +168,17 @@ class Tracer:
             active = np.nonzero(cur >= 0)[0]
             if not len(active):
                 break
-            hop_col = np.full(n, -1, dtype=np.int16)
+            hop_col = cur.astype(np.int16)  # −1 where already ended
             edge_col = np.full(n, -1, dtype=np.int32)
-            hop_col[active] = cur[active]
             nxt = np.full(n, -1, dtype=np.int32)
             at = cur[active]
-            present = np.flatnonzero(np.bincount(at, minlength=len(self.devices)))
-            for d in present:
-                idx = active if len(present) == 1 else active[at == d]
+            counts = np.bincount(at, minlength=len(self.devices))
+            present = np.flatnonzero(counts)
+            if len(present) > 1:  # group the active flows by device (radix sort of small ints)
+                by_dev = active[np.argsort(at.astype(np.int16), kind="stable")]
+                bounds = np.r_[0, np.cumsum(counts[present])]
+            for j, d in enumerate(present):
+                idx = active if len(present) == 1 else by_dev[bounds[j]:bounds[j + 1]]
                 name = self.devices[d]
                 cd = self.compiled(self.snapshot.devices[name])
                 placed = place(cd, self.flows, rows[idx], cache=self.cache)
@@ -185,29 +188,46 @@ class Tracer:
                     rcodes = np.array([reasons.code(r) for r in placed.reasons], dtype=np.int16)
                     reason[idx[worse]] = rcodes[placed.reason[worse]]
                     placement[idx[worse]] = pl[worse]
-                counts = np.bincount(placed.choice, minlength=len(placed.choices))
-                for ci in np.flatnonzero(counts):
-                    sub = idx if counts[ci] == len(idx) else idx[placed.choice == ci]
+                # per choice: the edge taken, the next device, or how the flow ends here
+                k = len(placed.choices)
+                edge_tab = np.full(k, -1, dtype=np.int32)
+                next_tab = np.full(k, -1, dtype=np.int32)
+                end_tab = np.full(k, -1, dtype=np.int32)
+                out_tab = np.zeros(k, dtype=np.uint8)
+                used = np.flatnonzero(np.bincount(placed.choice, minlength=k))
+                direct: list[int] = []
+                for ci in used:
                     c = placed.choices[ci]
                     if c.outcome == Outcome.FORWARD:
-                        edge_col[sub] = edges.code((name, c.gateway, c.dev))
+                        edge_tab[ci] = edges.code((name, c.gateway, c.dev))
                         owner = self.owners.get(c.gateway) if c.gateway else None
-                        if owner is None and c.gateway is None:
-                            owner = self._direct_owner(rows[sub])
-                        if owner is None:
-                            final[sub] = terminals.code(f"{name} {c.label}")
-                            outcome[sub] = PathOutcome.EXITED
+                        if owner is not None:
+                            next_tab[ci] = self.dev_ix[owner]
+                        elif c.gateway is None:
+                            direct.append(int(ci))
                         else:
-                            nxt[sub] = self.dev_ix[owner]
+                            end_tab[ci], out_tab[ci] = terminals.code(f"{name} {c.label}"), PathOutcome.EXITED
                     elif c.outcome == Outcome.LOCAL:
-                        final[sub] = terminals.code(name)
-                        outcome[sub] = PathOutcome.DELIVERED
+                        end_tab[ci], out_tab[ci] = terminals.code(name), PathOutcome.DELIVERED
                     elif c.outcome == Outcome.DROP:
-                        final[sub] = terminals.code(f"{name}: {c.label}")
-                        outcome[sub] = PathOutcome.DROPPED
+                        end_tab[ci], out_tab[ci] = terminals.code(f"{name}: {c.label}"), PathOutcome.DROPPED
                     else:
-                        final[sub] = terminals.code(f"{name}: no route")
-                        outcome[sub] = PathOutcome.NO_ROUTE
+                        end_tab[ci], out_tab[ci] = terminals.code(f"{name}: no route"), PathOutcome.NO_ROUTE
+                ch = placed.choice
+                edge_col[idx] = edge_tab[ch]
+                nxt[idx] = next_tab[ch]
+                ends = end_tab[ch] >= 0
+                if ends.any():
+                    final[idx[ends]] = end_tab[ch[ends]]
+                    outcome[idx[ends]] = out_tab[ch[ends]]
+                for ci in direct:  # connected route without gateway: the device holding the dst
+                    sub = idx[ch == ci]
+                    owner = self._direct_owner(rows[sub])
+                    if owner is None:
+                        final[sub] = terminals.code(f"{name} {placed.choices[ci].label}")
+                        outcome[sub] = PathOutcome.EXITED
+                    else:
+                        nxt[sub] = self.dev_ix[owner]
             hop_cols.append(hop_col)
             edge_cols.append(edge_col)
             if old is not None:

@@ -124,6 +124,7 @@ class HashCache:
         self.flows = flows
         self._h: dict[tuple[int, int, int], np.ndarray] = {}
         self._done: dict[tuple[int, int, int], np.ndarray] = {}
+        self._complete: set[tuple[int, int, int]] = set()
         fam = np.asarray(flows.family)
         self._v6 = fam == 6
         self._has4 = bool((~self._v6).any())
@@ -160,6 +161,8 @@ class HashCache:
             self._h[key] = np.zeros(len(self.flows), dtype=np.uint32)
             self._done[key] = np.zeros(len(self.flows), dtype=bool)
         h, done = self._h[key], self._done[key]
+        if key in self._complete:
+            return h[rows]
         need = rows[~done[rows]]
         if len(need):
             if len(need) == len(self.flows):
@@ -167,6 +170,8 @@ class HashCache:
             else:
                 h[need] = linux_multipath_hash(self.flows.take(need), policy=policy, seed=seed, fields=fields)
             done[need] = True
+            if len(need) == len(self.flows) or done.all():
+                self._complete.add(key)
         return h[rows]
 
     def get(self, s: HashSettings, rows: np.ndarray | None = None) -> np.ndarray:
@@ -207,10 +212,11 @@ class HashCache:
 
 
 def threshold_pick(hashes: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Index of the first member whose bound ≥ hash (members with bound −1 never win)."""
-    live = np.nonzero(bounds >= 0)[0]
-    pos = np.searchsorted(bounds[live], hashes.astype(np.int64), side="left")
-    return live[np.minimum(pos, len(live) - 1)]
+    """Index of the first member whose bound ≥ hash (members with bound −1 never win; hashes are 31-bit)."""
+    live = np.flatnonzero(bounds >= 0)
+    b = bounds[live].astype(hashes.dtype) if hashes.dtype == np.uint32 else bounds[live]
+    pos = np.searchsorted(b, hashes, side="left")  # the last live bound is 2³¹−1: pos < len(live)
+    return pos if len(live) == len(bounds) else live[pos]
 
 
 # --------------------------------------------------------------------------- compiled device
@@ -473,7 +479,8 @@ def place(state: DeviceState | CompiledDevice, flows: FlowArray, rows: np.ndarra
     rows = np.arange(len(flows)) if rows is None else np.asarray(rows)
     n = len(rows)
     inv, first = cache.destinations()
-    dec_ix = lookup(cd, flows, first)[inv[rows]]
+    per_dst = lookup(cd, flows, first)
+    dec_ix = np.full(n, per_dst[0], dtype=np.int32) if len(first) == 1 else per_dst[inv[rows]]
     no_route = cd.choice(Choice(Outcome.NO_ROUTE))
     choice = np.full(n, no_route, dtype=np.int32)
     placement = np.zeros(n, dtype=np.uint8)
@@ -492,7 +499,10 @@ def place(state: DeviceState | CompiledDevice, flows: FlowArray, rows: np.ndarra
                 member = (h % np.uint32(len(dec.choices))).astype(np.intp)
             else:
                 member = dec.table[(h % np.uint32(len(dec.table))).astype(np.intp)]
-            choice[idx] = dec.choices[member]
+            if len(present) == 1:
+                choice = dec.choices[member].astype(np.int32)
+            else:
+                choice[idx] = dec.choices[member]
             placement[idx] = dec.placement
             reason[idx] = cd.reason_code(dec.reason) if dec.reason else 0
         else:
