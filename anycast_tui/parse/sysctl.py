@@ -23,32 +23,56 @@ _BOOLS = frozenset({"ignore_routes_with_linkdown", "use_neigh"})
 assert tuple(_FIELDS) == HASH_SYSCTLS
 
 
-def parse_hash_sysctls(text: str) -> HashSettings:
-    """Values one a line in HASH_SYSCTLS order (``sysctl -n``), or ``key = value`` lines (``sysctl``).
+_SEED = "net.ipv4.fib_multipath_hash_seed"
+_FIELDS_KEYS = ("net.ipv4.fib_multipath_hash_fields", "net.ipv6.fib_multipath_hash_fields")
+# ``sysctl -n`` skips sysctls the kernel lacks, so the number of values tells which ones they were
+# (these sysctls were only ever added in this order): the seed came in 6.11, the fields in 5.14.
+LAYOUTS: dict[int, tuple[str, ...]] = {
+    7: HASH_SYSCTLS,
+    6: tuple(k for k in HASH_SYSCTLS if k != _SEED),
+    4: tuple(k for k in HASH_SYSCTLS if k != _SEED and k not in _FIELDS_KEYS),
+}
 
-    With ``-n``, values missing at the end (older kernels lack the later sysctls) keep
-    their defaults.  ``key = value`` lines may come in any order and any subset.
-    Blank lines are ignored; the seed prints as a plain decimal (``0`` = random).
+
+def parse_hash_sysctls(text: str) -> HashSettings:
+    """``sysctl -n HASH_SYSCTLS`` (one value a line) or ``sysctl HASH_SYSCTLS`` (``key = value`` lines).
+
+    With ``-n`` a kernel that lacks some of the sysctls prints fewer lines: 6
+    values = no seed (kernel 5.14-6.10), 4 = no seed and no fields (before 5.14);
+    missing ones keep their defaults.  Any other count is ambiguous and refused.
+    ``key = value`` lines may come in any order and any subset.  Blank lines
+    are ignored; the seed prints as a plain decimal (0 = random at boot).
     """
-    values: dict[str, int | bool] = {}
-    n = 0
+    rows: list[tuple[int, str, str | None, str]] = []  # (line, raw, key or None, value)
     for lineno, raw in enumerate(lines_of(text, KIND), 1):
         line = raw.strip()
         if not line:
             continue
+        if "=" in line:
+            key, _, val = (p.strip() for p in line.partition("="))
+            rows.append((lineno, raw, key.replace("/", "."), val))
+        else:
+            rows.append((lineno, raw, None, line))
+    bare = [r for r in rows if r[2] is None]
+    if bare and len(bare) != len(rows):
+        raise ParseError(bare[0][0], "mixed 'key = value' and bare value lines", KIND, bare[0][1])
+    layout: tuple[str, ...] = ()
+    if bare:
+        if len(bare) > len(HASH_SYSCTLS):
+            extra = bare[len(HASH_SYSCTLS)]
+            raise ParseError(extra[0], f"more values than the {len(HASH_SYSCTLS)} hash sysctls", KIND, extra[1])
+        if len(bare) not in LAYOUTS:
+            raise ParseError(0, f"{len(bare)} values for the {len(HASH_SYSCTLS)} hash sysctls: cannot tell which "
+                             "are missing (use sysctl without -n)", KIND)
+        layout = LAYOUTS[len(bare)]
+    values: dict[str, int | bool] = {}
+    for n, (lineno, raw, key, val) in enumerate(rows):
         try:
-            if "=" in line:
-                key, _, val = (p.strip() for p in line.partition("="))
-                key = key.replace("/", ".")
-                field = _FIELDS.get(key)
-                if field is None:
-                    raise BadValue(f"not a multipath hash sysctl: {key!r}")
-            else:
-                if n >= len(HASH_SYSCTLS):
-                    raise BadValue(f"more values than the {len(HASH_SYSCTLS)} hash sysctls")
-                field = _FIELDS[HASH_SYSCTLS[n]]
-                val = line
-                n += 1
+            if key is None:
+                key = layout[n]
+            field = _FIELDS.get(key)
+            if field is None:
+                raise BadValue(f"not a multipath hash sysctl: {key!r}")
             if " " in val or "\t" in val:
                 raise BadValue(f"expected one number, got {val!r}")
             num = integer(val, field)

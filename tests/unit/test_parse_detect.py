@@ -59,7 +59,7 @@ def test_to_jsonable_is_stable_and_json_serialisable():
     assert list(data[0]) == ["dst", "family", "type", "table", "protocol", "scope", "metric", "prefsrc", "nhid",
                              "nexthops", "flags", "extra"]
     assert json.loads(json.dumps(data)) == data
-    hs = to_jsonable(parse_as("1\n", "sysctl-values"))
+    hs = to_jsonable(parse_as("1\n0\n0\n0\n", "sysctl-values"))
     assert hs["policy"] == 1 and hs["seed"] == 0
     nt = to_jsonable(parse_as((FIX / "kernel-nexthop.json").read_text(), "ip-nexthop-json"))
     assert set(nt) == {"objects", "groups"}
@@ -120,7 +120,7 @@ def test_text_fallback_route_outputs():
 
 @pytest.mark.parametrize("cid, bad, line", [("routes6", "[{]", 1), ("addrs", '[{"ifindex": 1}]', 0),
                                              ("buckets", '[{"id":99,"bucket":{"index":0,"nhid":1}}]', 0),
-                                             ("sysctl", "x\n", 1)])
+                                             ("sysctl", "x\n0\n0\n0\n", 1)])
 def test_errors_name_the_command(cid, bad, line):
     out = outputs()
     out[cid] = bad
