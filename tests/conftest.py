@@ -1,8 +1,8 @@
 """Shared fixtures.
 
-* ``netns``: a factory of network namespaces (prefix ``atui-t-``) removed after
-  the test, pass or fail; every ``atui-t-*`` namespace is also removed at the
-  end of the session.  Tests using it are skipped where namespaces cannot be
+* ``netns``: a factory of network namespaces (prefix ``atui-t<pid>-``) removed
+  after the test, pass or fail; every namespace of this test process is also
+  removed at the end of the session (never another run's).  Tests using it are skipped where namespaces cannot be
   made (not root) — CI runs as root, so there they run.
 """
 
@@ -21,7 +21,8 @@ from anycast_tui.lab import netns as _netns  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpus"
-TEST_NS_PREFIX = _netns.PREFIX + "t-"
+# Per test process, so that concurrent test runs (and a user's lab, "atui-lab-") are never touched.
+TEST_NS_PREFIX = f"{_netns.PREFIX}t{os.getpid() % 100000}-"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -31,7 +32,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture
 def netns(request: pytest.FixtureRequest):
-    """``ns = netns.add("r1")`` makes ``atui-t-<test>-r1``; all removed after the test."""
+    """``ns = netns.add("r1")`` makes ``atui-t<pid>-<test>-r1``; all removed after the test."""
     why = _netns.available()
     if why is not None:
         if os.environ.get("CI"):
@@ -41,7 +42,7 @@ def netns(request: pytest.FixtureRequest):
     import hashlib
 
     tag = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:6]
-    group = _netns.Namespaces(f"t-{tag}-")
+    group = _netns.Namespaces(f"{TEST_NS_PREFIX}{tag}-")
     try:
         yield group
     finally:
