@@ -259,20 +259,32 @@ class _Reuse:
     """Suffixes of earlier paths that a re-trace can keep (see Tracer.trace)."""
 
     def __init__(self, tracer: Tracer, old: PathResult, rows: np.ndarray, changed: frozenset[str] | set[str]):
-        self.old, self.rows = old, rows
+        self.old = old
+        self.full = len(rows) == len(old) and bool((rows == np.arange(len(rows))).all())
+        self.rows = rows
         self.dmap = np.array([tracer.dev_ix.get(d, -1) for d in old.devices] + [-1], dtype=np.int32)
-        hops = old.hops[rows]
-        self.hops = self.dmap[hops]  # old devices in this tracer's codes, −1 stays −1
-        dirty = code_mask(len(old.devices), [i for i, d in enumerate(old.devices) if d in changed])[hops]
-        self.clean = ~np.logical_or.accumulate(dirty[:, ::-1], axis=1)[:, ::-1]
+        self.width = old.hops.shape[1]
+        tab = code_mask(len(old.devices), [i for i, d in enumerate(old.devices) if d in changed])
+        self.clean: list[np.ndarray] = [np.empty(0, bool)] * self.width
+        dirty = np.zeros(len(rows), dtype=bool)
+        for j in reversed(range(self.width)):  # clean[j]: no changed device from hop j on
+            dirty |= tab[self._col(j)]
+            self.clean[j] = ~dirty
         self.at = np.full(len(rows), -1, dtype=np.int16)  # hop from which the old path is kept
+
+    def _col(self, j: int, sel: np.ndarray | None = None) -> np.ndarray:
+        """Old device codes at hop j for the rows (or the ``sel`` positions of them)."""
+        col = self.old.hops[:, j]
+        if sel is None:
+            return col if self.full else col[self.rows]
+        return col[sel] if self.full else col[self.rows[sel]]
 
     def take_over(self, hop: int, nxt: np.ndarray) -> None:
         """Flows whose next device is the old one at ``hop`` with a clean rest stop here (nxt → −1)."""
-        if hop >= self.hops.shape[1]:
+        if hop >= self.width:
             return
         cand = np.flatnonzero(nxt >= 0)
-        keep = cand[(self.hops[cand, hop] == nxt[cand]) & self.clean[cand, hop]]
+        keep = cand[(self.dmap[self._col(hop, cand)] == nxt[cand]) & self.clean[hop][cand]]
         self.at[keep] = hop
         nxt[keep] = -1
 
@@ -291,7 +303,7 @@ class _Reuse:
         worse = old.placement[r] > placement[kept]
         placement[kept[worse]] = old.placement[r[worse]]
         reason[kept[worse]] = rmap[old.reason[r[worse]]]
-        width = max(hops.shape[1], self.hops.shape[1])
+        width = max(hops.shape[1], self.width)
         if hops.shape[1] < width:
             hops = np.concatenate([hops, np.full((len(hops), width - hops.shape[1]), -1, hops.dtype)], axis=1)
             edges_arr = np.concatenate([edges_arr, np.full((len(hops), width - edges_arr.shape[1]), -1,
@@ -299,8 +311,8 @@ class _Reuse:
         for hop in np.unique(self.at[kept]):
             k = kept[self.at[kept] == hop]
             rk = self.rows[k]
-            for j in range(hop, self.hops.shape[1]):
-                hops[k, j] = self.hops[k, j]
+            for j in range(hop, self.width):
+                hops[k, j] = self.dmap[old.hops[rk, j]]
                 edges_arr[k, j] = emap[old.edges[rk, j]]
         return hops, edges_arr
 
