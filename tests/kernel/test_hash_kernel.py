@@ -321,3 +321,32 @@ def test_real_socket_traffic_and_the_l4_hash_bypass(netns, family, proto, policy
         assert_same(got, model, fa)
     else:
         assert (got == model).mean() < 0.5  # about 1/8: a random draw per connection
+
+
+def test_resilient_group_random_changes_without_traffic(netns):
+    """No lookups: every bucket stays idle, so each change completes at once; after each one
+    the bucket table must equal the model's (order of under-weight members, rounding of wants)."""
+    r = KernelRouter.build(netns, 6, seed=SEED, policy=1)
+    ids = r.nexthops(range(6))
+    rng = np.random.default_rng(21)
+    members, weights = ids[:3], [1, 1, 1]
+    r.group(1, members, weights, kind="resilient", buckets=50, idle_timer=60)
+    model = ResilientGroup.create(members, weights, num_buckets=50, idle_timer=60, now=0.0)
+    assert r.buckets(1) == list(model.table)
+    for step in range(1, 13):
+        op = rng.choice(["add", "remove", "weight"])
+        if op == "add" and len(members) < 6:
+            new = int(rng.choice([i for i in ids if i not in members]))
+            pos = int(rng.integers(0, len(members) + 1))
+            members = members[:pos] + [new] + members[pos:]
+            weights = weights[:pos] + [int(rng.integers(1, 5))] + weights[pos:]
+        elif op == "remove" and len(members) > 1:
+            k = int(rng.integers(0, len(members)))
+            members, weights = members[:k] + members[k + 1:], weights[:k] + weights[k + 1:]
+        else:
+            k = int(rng.integers(0, len(members)))
+            weights = weights[:k] + [int(rng.integers(1, 8))] + weights[k + 1:]
+        r.group(1, members, weights, kind="resilient", replace=True)
+        model.replace(members, weights, now=float(step))
+        assert model.balanced
+        assert r.buckets(1) == list(model.table), f"step {step}: {op} -> {members} {weights}"
