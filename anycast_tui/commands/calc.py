@@ -55,7 +55,7 @@ def add_inputs(p: argparse.ArgumentParser) -> None:
     g.add_argument("--buckets", metavar="FILE", help="'ip -j nexthop bucket show' output (resilient groups)")
     g.add_argument("--links", metavar="FILE",
                    help="'ip -j addr show' (or link) output: the device's own addresses are delivered locally")
-    g.add_argument("--hash-policy", type=_int, metavar="N", help="net.ipv4.fib_multipath_hash_policy: 0, 1 or 3")
+    g.add_argument("--hash-policy", type=_int, metavar="N", help="net.ipv4.fib_multipath_hash_policy: 0, 1 or 3 (also used for IPv6 flows)")
     g.add_argument("--hash-seed", type=_int, metavar="S",
                    help="net.ipv4.fib_multipath_hash_seed (0 = random per boot: placement unknown)")
     g.add_argument("--hash-fields", type=_int, metavar="MASK", default=0x37,

@@ -28,6 +28,8 @@ EPILOG = """examples:
 columns per mapping: moved / TCP reset / collateral (moved although they did not use the failed next hop).
 mappings: actual (the device's own), hash-threshold (Linux plain routes), modulo-n (hash mod n, many ASICs),
 resilient (Linux resilient groups, simulated), maglev (consistent hashing).
+restore under resilient: the returning next hop only takes idle buckets, so nothing moves until the idle
+timer runs out. --json adds per-flow before/after/moved (device's own mapping) and related-flow splits.
 """
 
 
