@@ -56,6 +56,21 @@ def default_state_dir(prefix: str) -> Path:
     return STATE_ROOT / prefix.rstrip("-")
 
 
+def _pointer(prefix: str) -> Path:
+    """Names a lab's state dir when it is not the default one (so ``down`` finds it without --state-dir)."""
+    return STATE_ROOT / f"{prefix.rstrip('-')}.statedir"
+
+
+def locate(prefix: str, state_dir: Path | None = None) -> Path:
+    """The state dir of the lab with ``prefix``: as given, else as recorded by ``up``, else the default."""
+    if state_dir is not None:
+        return state_dir
+    try:
+        return Path(_pointer(prefix).read_text().strip())
+    except OSError:
+        return default_state_dir(prefix)
+
+
 def preflight(routing: str) -> None:
     why = netns.available()
     if why:
@@ -78,7 +93,7 @@ class Lab:
 
     @classmethod
     def load(cls, prefix: str = nslab.LAB_PREFIX, state_dir: Path | None = None) -> "Lab":
-        sd = state_dir or default_state_dir(prefix)
+        sd = locate(prefix, state_dir)
         try:
             data = json.loads((sd / "state.json").read_text())
         except (OSError, ValueError):
@@ -104,6 +119,9 @@ class Lab:
             raise LabError(f"a lab with prefix {cfg.prefix!r} is already up (or crashed): run `anycast-tui lab down`")
         lab.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         lab.save()  # first, so that `down` can clean up after a crash below
+        if lab.state_dir != default_state_dir(cfg.prefix):
+            STATE_ROOT.mkdir(parents=True, exist_ok=True)
+            _pointer(cfg.prefix).write_text(str(lab.state_dir.resolve()))
         try:
             nslab.create(lab.topo)
             lab._apply_routes(None)
@@ -373,7 +391,7 @@ def _kill(pid: int, marker: str) -> None:
 
 def down(prefix: str = nslab.LAB_PREFIX, state_dir: Path | None = None) -> list[str]:
     """Remove everything a lab with ``prefix`` made; safe to run twice, and after a crashed ``up``."""
-    sd = state_dir or default_state_dir(prefix)
+    sd = locate(prefix, state_dir)
     inventory: str | None = None
     try:
         inventory = json.loads((sd / "state.json").read_text()).get("inventory")
@@ -400,6 +418,7 @@ def down(prefix: str = nslab.LAB_PREFIX, state_dir: Path | None = None) -> list[
         Path(str(ip) + ".tmp").unlink(missing_ok=True)
     if sd.exists() and (sd / "state.json").exists() or sd == default_state_dir(prefix):
         shutil.rmtree(sd, ignore_errors=True)
+    _pointer(prefix).unlink(missing_ok=True)
     for d in (frr.run_dir(prefix).parent, STATE_ROOT):  # only when nothing else lives there
         try:
             d.rmdir()

@@ -1,12 +1,15 @@
 """Fixtures for the real-lab tests: one lab per module, always torn down.
 
-Test labs use the prefix ``atui-tlab-`` (never the user's ``atui-lab-``, and
-outside the ``atui-t-`` sweep other test sessions run when they finish).
+Test labs use the prefix ``atui-tlab-<pid>-`` (never the user's ``atui-lab-``,
+outside the ``atui-t-`` sweep other test sessions run when they finish, and
+distinct per test session so that two sessions on one machine do not collide).
+Labs of sessions that died are swept before a new lab is made.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -14,7 +17,18 @@ import pytest
 
 from anycast_tui.lab import frr, labctl, netns
 
-TEST_PREFIX = "atui-tlab-"
+TEST_PREFIX = f"atui-tlab-{os.getpid()}-"
+
+
+def sweep_stale() -> None:
+    """Remove labs left by test sessions that no longer run."""
+    seen = set()
+    for ns in netns.list_namespaces("atui-tlab-"):
+        m = re.match(r"(atui-tlab-(\d+)-[a-z]+-)", ns)
+        if m and m.group(1) not in seen:
+            seen.add(m.group(1))
+            if not Path(f"/proc/{m.group(2)}").exists():
+                labctl.down(m.group(1))
 
 
 def lab_ready(routing: str = "static") -> None:
@@ -26,7 +40,7 @@ def lab_ready(routing: str = "static") -> None:
 
 
 def make_lab(tmp: Path, prefix: str, **kw: object) -> labctl.Lab:
-    labctl.down(prefix, tmp / "state")  # a leftover from a killed run
+    sweep_stale()
     cfg = labctl.LabConfig(prefix=prefix, state_dir=str(tmp / "state"), inventory=str(tmp / "lab.toml"),
                            **kw)  # type: ignore[arg-type]
     return labctl.Lab.up(cfg)

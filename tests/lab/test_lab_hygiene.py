@@ -91,6 +91,7 @@ def test_up_ssh_fail_restore_down_leaves_nothing(tmp_path: Path):
     assert netns.list_namespaces(prefix) == []
     assert not any(_alive(p) for p in pids)
     assert not (tmp_path / "state").exists() and not (tmp_path / "lab.toml").exists()
+    assert not labctl._pointer(prefix).exists() and not (labctl.STATE_ROOT / "frr" / prefix.rstrip("-")).exists()
     assert _root_veths() <= veths_before
     assert labctl.down(prefix, tmp_path / "state") == []  # safe twice
 
@@ -98,7 +99,6 @@ def test_up_ssh_fail_restore_down_leaves_nothing(tmp_path: Path):
 def test_down_cleans_after_killed_up(tmp_path: Path):
     lab_ready("static")
     prefix = TEST_PREFIX + "k-"
-    labctl.down(prefix, tmp_path / "state")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "anycast_tui.commands.lab", "--prefix", prefix, "--state-dir",
                              str(tmp_path / "state"), "up", "--routing", "static", "-c", str(tmp_path / "lab.toml")],
@@ -110,7 +110,7 @@ def test_down_cleans_after_killed_up(tmp_path: Path):
     proc.wait()
     daemon = int((tmp_path / "state" / "labssh.pid").read_text())
     assert netns.list_namespaces(prefix)
-    res = _cli("--prefix", prefix, "--state-dir", str(tmp_path / "state"), "down")
+    res = _cli("--prefix", prefix, "down")  # finds the state dir `up` recorded
     assert res.returncode == 0, res.stderr
     assert netns.list_namespaces(prefix) == []
     assert not _alive(daemon)
