@@ -22,7 +22,6 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 

@@ -12,7 +12,7 @@ from anycast_tui.model.impact import (Change, WhatIfError, apply, compare_mappin
                                       fail_nexthop, impact, restore_nexthop, set_weight, settle_resilient,
                                       with_mapping)
 from anycast_tui.model.paths import PathOutcome, trace
-from anycast_tui.model.types import Flow, Nexthop
+from anycast_tui.model.types import Flow
 
 from test_paths import clos
 
