@@ -41,31 +41,34 @@ def build_device_state(device: Device, outputs: Mapping[str, str], *, collected_
     command id: ``routes4: bad dst ...``.
     """
     for cid in REQUIRED:
-        if cid not in outputs:
+        if outputs.get(cid) is None:
             raise ParseError(0, f"{cid}: output missing")
+    out = {cid: text for cid, text in outputs.items() if isinstance(text, str)}
+    for cid, text in outputs.items():
+        if text is not None and not isinstance(text, str):
+            raise ParseError(0, f"{cid}: output is not text")
     current = ""
     try:
         current = "routes4"
-        routes = _routes(current, outputs["routes4"], 4)
+        routes = _routes(current, out["routes4"], 4)
         current = "routes6"
-        routes += _routes(current, outputs["routes6"], 6)
+        routes += _routes(current, out["routes6"], 6)
         interfaces: list[Interface] = []
-        if outputs.get("addrs", "").strip():
+        if out.get("addrs", "").strip():
             current = "addrs"
-            text = outputs["addrs"]
+            text = out["addrs"]
             interfaces = parse_ip_addr_json(text) if _is_json(text) else parse_ip_addr(text)
-        elif outputs.get("links", "").strip():
+        elif out.get("links", "").strip():
             current = "links"
-            text = outputs["links"]
+            text = out["links"]
             interfaces = parse_ip_link_json(text) if _is_json(text) else parse_ip_link(text)
         current = "nexthops"
-        table = parse_ip_nexthop_json(outputs.get("nexthops", "")) if outputs.get("nexthops", "").strip() \
-            else NexthopTable()
+        table = parse_ip_nexthop_json(out["nexthops"]) if out.get("nexthops", "").strip() else NexthopTable()
         current = "buckets"
-        if outputs.get("buckets", "").strip():
-            table = attach_buckets(table, parse_ip_nexthop_bucket_json(outputs["buckets"]))
+        if out.get("buckets", "").strip():
+            table = attach_buckets(table, parse_ip_nexthop_bucket_json(out["buckets"]))
         current = "sysctl"
-        hash_settings = parse_hash_sysctls(outputs["sysctl"]) if "sysctl" in outputs else HashSettings()
+        hash_settings = parse_hash_sysctls(out["sysctl"]) if out.get("sysctl", "").strip() else HashSettings()
     except ParseError as exc:
         raise _annotated(current, exc) from None
     return DeviceState(

@@ -134,3 +134,14 @@ def test_required_outputs():
     del out["routes4"]
     with pytest.raises(ParseError, match="routes4: output missing"):
         build(out)
+
+
+def test_outputs_that_are_not_text():
+    out = outputs()
+    out["routes6"] = None  # type: ignore[assignment]
+    with pytest.raises(ParseError, match="routes6: output missing"):
+        build(out)
+    out = outputs()
+    out["addrs"] = b"[]"  # type: ignore[assignment]
+    with pytest.raises(ParseError, match="addrs: output is not text"):
+        build(out)
