@@ -201,10 +201,10 @@ class HashSettings:
     """
 
     policy: int = 0  # net.ipv4.fib_multipath_hash_policy
-    fields: int = 0x0037  # net.ipv4.fib_multipath_hash_fields (policy 3)
+    fields: int = 0x0007  # net.ipv4.fib_multipath_hash_fields (policy 3); kernel default: src, dst, proto
     seed: int = 0  # net.ipv4.fib_multipath_hash_seed
     policy6: int = 0  # net.ipv6.fib_multipath_hash_policy
-    fields6: int = 0x0037
+    fields6: int = 0x0007
     ignore_routes_with_linkdown: bool = False
     use_neigh: bool = False
 
