@@ -110,9 +110,9 @@ class AnycastApp(App[int]):
             with VerticalScroll(id="left"):
                 yield FabricPanel(id="fabric", title="fabric")
                 yield GroupsPanel(id="groups", title="ECMP groups · " + ", ".join(self.prefixes))
-            with VerticalScroll(id="right") as right:
-                right.border_title = "anycast events · newest first · UTC"
-                yield EventLog(id="events")
+            log = EventLog(id="events")
+            log.border_title = "anycast events · newest first · UTC"
+            yield log
         yield StatusLine(id="status")
         yield TooSmall(id="too-small")
         yield Footer()
@@ -177,7 +177,7 @@ class AnycastApp(App[int]):
         self.query_one(EventLog).show(shown, hidden=hidden, owners=owners, prefixes=self.prefixes)
         what = "all events" if self.all_events else "anycast events"
         more = f" ({hidden} more: a)" if hidden else ""
-        self.query_one("#right").border_title = f"{what}{more} · newest first · UTC"
+        self.query_one(EventLog).border_title = f"{what}{more} · newest first · UTC"
 
     # ------------------------------------------------------------------ actions
 

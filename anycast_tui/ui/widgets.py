@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from rich.console import RenderableType
-from rich.table import Table
 from rich.text import Text
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 from textual.widget import Widget
 
 from anycast_tui.model.types import Event, HealthStatus, Role
@@ -29,6 +31,44 @@ GLYPH_STYLE = {"✓": OK, "✗": BAD, "−": BAD, "+": OK, "~": WARN}
 WIDE = 84  # panel width from which the tabular layouts are used
 
 
+Cell = Text | str
+
+
+def columns(header: Sequence[str], rows: Sequence[Sequence[Cell]], *, width: int, flex: int,
+            right: frozenset[int] = frozenset()) -> Text:
+    """A plain, fast table: columns padded to their widest cell, two spaces apart; column ``flex``
+    shrinks (ellipsis) when the line would be wider than ``width``.  (Rich's Table is ~50x slower.)"""
+    cells = [[c if isinstance(c, Text) else Text(c) for c in row] for row in rows]
+    widths = [len(h) for h in header]
+    for row in cells:
+        for i, c in enumerate(row):
+            widths[i] = max(widths[i], c.cell_len)
+    over = sum(widths) + 2 * (len(widths) - 1) - width
+    if over > 0:
+        widths[flex] = max(len(header[flex]), widths[flex] - over)
+    out = Text(no_wrap=True, overflow="ellipsis")
+
+    def line(items: Sequence[Text]) -> None:
+        for i, c in enumerate(items):
+            c = c.copy()
+            if c.cell_len > widths[i]:
+                c.truncate(widths[i], overflow="ellipsis")
+            pad = " " * (widths[i] - c.cell_len)
+            if i in right:
+                out.append(pad)
+            out.append_text(c)
+            if i not in right and i < len(items) - 1:
+                out.append(pad)
+            if i < len(items) - 1:
+                out.append("  ")
+
+    line([Text(h, style="bold") for h in header])
+    for row in cells:
+        out.append("\n")
+        line(row)
+    return out
+
+
 class Panel(Widget):
     """A widget that renders its last ``show``n data to its width."""
 
@@ -45,28 +85,28 @@ class FabricPanel(Panel):
     rows: Sequence[view.DeviceRow] = ()
 
     def show(self, rows: Sequence[view.DeviceRow]) -> None:
-        self.rows = tuple(rows)
-        self.refresh(layout=True)
+        rows = tuple(rows)
+        if rows == self.rows:
+            return
+        relayout = len(rows) != len(self.rows) or [r.status for r in rows] != [r.status for r in self.rows]
+        self.rows = rows
+        self.refresh(layout=relayout)
 
     def render(self) -> RenderableType:
         if not self.rows:
             return Text("no devices polled yet", style="dim")
-        return self._table() if self.size.width >= WIDE else self._compact()
+        return self._table() if self.content_size.width >= WIDE else self._compact()
 
-    def _table(self) -> Table:
-        t = Table(box=None, expand=True, show_edge=False, pad_edge=False, header_style="bold")
-        t.add_column("role", no_wrap=True)
-        t.add_column("device", no_wrap=True)
-        t.add_column("health", ratio=1, overflow="ellipsis", no_wrap=True)
-        t.add_column("last ok", justify="right", no_wrap=True)
-        t.add_column("hash", no_wrap=True)
+    def _table(self) -> Text:
+        rows: list[list[Cell]] = []
         last_role: Role | None = None
         for r in self.rows:
             role = view.ROLE_TITLE[r.role] if r.role is not last_role else ""
             last_role = r.role
-            st = STATUS_STYLE[r.status]
-            t.add_row(role, Text(r.name, style="bold"), Text(f"{r.glyph} {r.word}", style=st), r.age, r.hash)
-        return t
+            rows.append([role, Text(r.name, style="bold"), Text(f"{r.glyph} {r.word}", style=STATUS_STYLE[r.status]),
+                         r.age, r.hash])
+        return columns(("role", "device", "health", "last ok", "hash"), rows, width=self.content_size.width,
+                       flex=2, right=frozenset({3}))
 
     def _compact(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
@@ -101,14 +141,17 @@ class GroupsPanel(Panel):
     many_prefixes = False
 
     def show(self, groups: Sequence[view.GroupView]) -> None:
-        self.groups = tuple(groups)
+        groups = tuple(groups)
+        if groups == self.groups:
+            return
+        self.groups = groups
         self.many_prefixes = len({g.prefix for g in self.groups}) > 1
         self.refresh(layout=True)
 
     def render(self) -> RenderableType:
         if not self.groups:
             return Text("no ECMP groups yet", style="dim")
-        return self._table() if self.size.width >= WIDE else self._compact()
+        return self._table() if self.content_size.width >= WIDE else self._compact()
 
     @staticmethod
     def _hop_text(h: view.HopRow, *, short: bool) -> Text:
@@ -152,16 +195,8 @@ class GroupsPanel(Panel):
             out.append(" ".join(g.device + (" !" if g.stale else "") for g in gs))
         return out
 
-    def _table(self) -> Table:
-        t = Table(box=None, expand=True, show_edge=False, pad_edge=False, header_style="bold")
-        t.add_column("device", no_wrap=True)
-        t.add_column("group", no_wrap=True, overflow="ellipsis", ratio=1, min_width=17)
-        t.add_column("next hop", no_wrap=True, min_width=15)
-        t.add_column("dev", no_wrap=True, min_width=5)
-        t.add_column("neighbour", no_wrap=True)
-        t.add_column("weight", justify="right", no_wrap=True, min_width=6)
-        t.add_column("buckets", justify="right", no_wrap=True, min_width=7)
-        t.add_column("flags", no_wrap=True, min_width=8)
+    def _table(self) -> Text:
+        rows: list[list[Cell]] = []
         for g in self.groups:
             first = Text(g.device, style="bold")
             kind = Text(g.prefix + " " if self.many_prefixes else "")
@@ -169,51 +204,90 @@ class GroupsPanel(Panel):
             if g.stale:
                 kind.append(" ! stale", style=WARN)
             if not g.hops:
-                t.add_row(first, kind, "", "", "", "", "", "")
+                rows.append([first, kind, "", "", "", "", "", ""])
                 continue
             for i, h in enumerate(g.hops):
-                flags = Text()
-                for f in h.flags:
-                    flags.append(f + " ", style=BAD if f in ("dead", "linkdown") else "dim")
+                flags = Text(" ").join(Text(f, style=BAD if f in ("dead", "linkdown") else "dim") for f in h.flags)
                 mark = Text("✗ " if not h.usable else "● ", style=BAD if not h.usable else OK)
-                t.add_row(first if i == 0 else "", kind if i == 0 else "", mark + Text(h.gateway), h.dev,
-                          Text(h.neighbour, style=NAME), str(h.weight),
-                          "" if h.buckets is None else str(h.buckets), flags)
-        return t
+                rows.append([first if i == 0 else "", kind if i == 0 else "", mark + Text(h.gateway), h.dev,
+                             Text(h.neighbour, style=NAME), str(h.weight),
+                             "" if h.buckets is None else str(h.buckets), flags])
+        return columns(("device", "group", "next hop", "dev", "neighbour", "weight", "buckets", "flags"), rows,
+                       width=self.content_size.width, flex=1, right=frozenset({5, 6}))
 
 
-class EventLog(Panel):
-    """Events newest first: UTC time, glyph, device, detail; ``hidden`` counts the filtered-out ones."""
+class EventLog(ScrollView):
+    """Events newest first: UTC time, glyph, device, detail; ``hidden`` counts the filtered-out ones.
 
-    MAX_SHOWN = 500
+    Line API: only the visible lines are rendered (each once per width), so a
+    long log costs nothing to redraw.
+    """
+
+    DEFAULT_CSS = "EventLog { height: 1fr; text-wrap: nowrap; }"
+    MAX_SHOWN = 10_000
     events: Sequence[Event] = ()
     hidden = 0
     owners: Mapping[str, str] = {}
     prefixes: tuple[str, ...] = ()
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._lines: dict[tuple[int, int], Strip] = {}  # (event index from newest, width) -> rendered
+
     def show(self, events: Sequence[Event], hidden: int = 0, owners: Mapping[str, str] | None = None,
              prefixes: Sequence[str] = ()) -> None:
-        self.events = tuple(events[-self.MAX_SHOWN:])
-        self.prefixes = tuple(prefixes)
-        self.hidden = hidden
-        self.owners = dict(owners or {})
-        self.refresh(layout=True)
+        new = (tuple(events[-self.MAX_SHOWN:]), hidden, dict(owners or {}), tuple(prefixes))
+        if new == (self.events, self.hidden, self.owners, self.prefixes):
+            return
+        self.events, self.hidden, self.owners, self.prefixes = new
+        self._lines.clear()
+        self.virtual_size = Size(0, max(1, len(self.events)))
+        self.refresh()
 
-    def render(self) -> RenderableType:
+    def on_resize(self) -> None:
+        self._lines.clear()
+
+    def text_lines(self) -> list[str]:
+        """Every line as plain text, newest first, at the current width (tests, headless checks)."""
         if not self.events:
-            more = f" ({self.hidden} other events hidden, a shows all)" if self.hidden else ""
-            return Text("no events yet: the fabric is as first seen" + more, style="dim")
+            return [self._empty().plain]
+        return [self._text(i).plain for i in range(len(self.events))]
+
+    def _empty(self) -> Text:
+        more = f" ({self.hidden} other events hidden, a shows all)" if self.hidden else ""
+        return Text("no events yet: the fabric is as first seen" + more, style="dim")
+
+    def _text(self, i: int) -> Text:
+        ev = self.events[-1 - i]
+        wide = self.scrollable_content_region.width >= 100
         out = Text(no_wrap=True, overflow="ellipsis")
-        wide = self.size.width >= 100
-        for i, ev in enumerate(reversed(self.events)):
-            if i:
-                out.append("\n")
-            g = view.event_glyph(ev.kind)
-            out.append(view.hms(ev.time_ms) if wide else view.hms(ev.time_ms)[:8], style="dim")
-            out.append(f" {g} ", style=GLYPH_STYLE.get(g, ""))
-            out.append(f"{ev.device:<8} ", style="bold")
-            out.append(view.event_text(ev, self.owners, short=not wide, known=self.prefixes))
+        g = view.event_glyph(ev.kind)
+        out.append(view.hms(ev.time_ms) if wide else view.hms(ev.time_ms)[:8], style="dim")
+        out.append(f" {g} ", style=GLYPH_STYLE.get(g, ""))
+        out.append(f"{ev.device:<8} ", style="bold")
+        out.append(view.event_text(ev, self.owners, short=not wide, known=self.prefixes))
         return out
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        i = self.scroll_offset.y + y
+        base = self.rich_style
+        if not self.events:
+            text = self._empty() if i == 0 else None
+        elif i < len(self.events):
+            cached = self._lines.get((i, width))
+            if cached is not None:
+                return cached
+            text = self._text(i)
+        else:
+            text = None
+        if text is None:
+            return Strip.blank(width, base)
+        text.truncate(width, overflow="ellipsis")
+        strip = Strip(text.render(self.app.console), text.cell_len).apply_style(base).extend_cell_length(width, base)
+        if self.events:
+            self._lines[(i, width)] = strip
+        return strip
 
 
 class StatusLine(Widget):
