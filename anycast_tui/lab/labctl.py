@@ -113,10 +113,12 @@ class Lab:
         if cfg.resilient and cfg.routing == "bgp":
             raise LabError("--resilient needs --routing static (FRR 8.4 cannot install BGP routes "
                            "into resilient nexthop groups)")
-        cfg.state_dir = cfg.state_dir or str(default_state_dir(cfg.prefix))
+        cfg.state_dir = str(Path(cfg.state_dir).resolve()) if cfg.state_dir else str(default_state_dir(cfg.prefix))
+        cfg.inventory = str(Path(cfg.inventory).resolve())
         lab = cls(cfg)
         if netns.list_namespaces(cfg.prefix) or (lab.state_dir / "state.json").exists():
             raise LabError(f"a lab with prefix {cfg.prefix!r} is already up (or crashed): run `anycast-tui lab down`")
+        lab._check_inventory_path()
         lab.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         lab.save()  # first, so that `down` can clean up after a crash below
         if lab.state_dir != default_state_dir(cfg.prefix):
@@ -189,10 +191,15 @@ class Lab:
 
     # ------------------------------------------------------------------ inventory
 
-    def write_inventory(self) -> Path:
+    def _check_inventory_path(self) -> None:
         path = Path(self.cfg.inventory)
         if path.exists() and INVENTORY_MARK not in path.read_text(errors="replace")[:200]:
             raise LabError(f"{path} exists and was not written by `lab up`; pass --config elsewhere")
+
+    def write_inventory(self) -> Path:
+        """config/lab.toml: the collector's inventory (anycast_tui.collect.inventory format) plus the lab's hash seeds."""
+        self._check_inventory_path()
+        path = Path(self.cfg.inventory)
         path.parent.mkdir(parents=True, exist_ok=True)
         kh = self.state_dir / "known_hosts"
         kh.write_text(labssh.known_hosts(self.state_dir, self.cfg.ports))

@@ -129,3 +129,14 @@ def test_cli_refuses_with_one_line(tmp_path: Path):
     unpriv = subprocess.run(["unshare", "--user", "--", sys.executable, "-m", "anycast_tui.commands.lab", "up"],
                             capture_output=True, text=True, env=env, cwd="/", timeout=60)
     assert unpriv.returncode == 2 and unpriv.stderr == "anycast-tui lab: network namespaces need root\n"
+
+
+def test_up_refuses_to_overwrite_a_foreign_inventory(tmp_path: Path):
+    lab_ready("static")
+    prefix = TEST_PREFIX + "f-"
+    (tmp_path / "lab.toml").write_text("# my own fabric\n")
+    res = _cli("--prefix", prefix, "--state-dir", str(tmp_path / "state"), "up", "--routing", "static",
+               "-c", str(tmp_path / "lab.toml"))
+    assert res.returncode == 2 and "was not written by `lab up`" in res.stderr
+    assert (tmp_path / "lab.toml").read_text() == "# my own fabric\n"
+    assert netns.list_namespaces(prefix) == []
