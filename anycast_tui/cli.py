@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Order is the order shown in --help.
-SUBCOMMANDS: tuple[str, ...] = ("demo", "monitor", "parse", "calc", "whatif")
+SUBCOMMANDS: tuple[str, ...] = ("demo", "monitor", "calc", "whatif", "parse", "lab", "record", "replay", "report", "recordings")
 
 EPILOG = """examples:
   anycast-tui demo                       simulated fabric over real SSH on 127.0.0.1, TUI on top
