@@ -580,6 +580,14 @@ def impact(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray, ingr
     return Impact(change, res_b, res_a, labels, b_end, a_end, moved, tcp_reset, udp, collateral, flows, group)
 
 
+def what_if(snapshot: FabricSnapshot, change: Change, flows: FlowArray, ingress: Ingress, *,
+            group: np.ndarray | None = None, cache: HashCache | None = None,
+            before_result: PathResult | None = None) -> Impact:
+    """impact(snapshot, apply(snapshot, change), ...): the blast radius of one what-if event."""
+    return impact(snapshot, apply(snapshot, change), flows, ingress, change=change, group=group, cache=cache,
+                  before_result=before_result)
+
+
 @dataclass(frozen=True, slots=True)
 class MappingImpact:
     name: str
