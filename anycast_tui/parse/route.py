@@ -246,7 +246,7 @@ class _Pending:
             else:
                 self.extra.append(("cache", " ".join(rest)))
 
-    def finish(self, family: int | None) -> Route:
+    def finish(self, family: int | None, cache: dict) -> Route:
         fam = self.fam_hint
         if fam is None and self.gw_fam is not None:
             # ``via inet6 X`` (RTA_VIA) is printed only when the gateway's family differs from the route's.
@@ -268,7 +268,11 @@ class _Pending:
             nh_flags = tuple(f for f in self.flags if f not in ROUTE_ONLY_FLAGS)
             route_flags = [f for f in self.flags if f in ROUTE_ONLY_FLAGS]
             gw_family = self.gw_explicit if self.gw_explicit is not None and self.gw_explicit != fam else None
-            nhs = (Nexthop(self.gw, self.dev, 1, nh_flags, gw_family),)
+            key = ("single", self.gw, self.dev, nh_flags, gw_family)
+            nh = cache.get(key)
+            if nh is None:
+                nh = cache[key] = Nexthop(self.gw, self.dev, 1, nh_flags, gw_family)
+            nhs = (nh,)
         else:
             nhs = ()
         return Route(dst, fam, self.type, self.table, self.protocol, self.scope, self.metric, self.prefsrc,
@@ -342,7 +346,7 @@ def parse_ip_route(text: str, *, family: int | None = None) -> list[Route]:
 
 
 def _finish(p: _Pending, family: int | None, cache: dict) -> Route:
-    r = p.finish(family)
+    r = p.finish(family, cache)
     if p.nexthops and any(nh.gateway_family is not None for nh in p.nexthops):
         # Multipath next hops were interned before the family was known: drop a redundant explicit family.
         nhs = tuple(_same_family(nh, r.family, cache) for nh in r.nexthops)
@@ -447,10 +451,10 @@ def _str(obj: dict, key: str, default: Any, where: str) -> Any:
     return str(v)
 
 
-def _json_nexthops(items: Any, where: str, cache: dict) -> tuple[list[Nexthop], list[int | None]]:
+def _json_nexthops(items: Any, idx: int, cache: dict) -> tuple[list[Nexthop], list[int | None]]:
     """Next hops of a multipath route; identical next hops are parsed once and shared."""
-    if not isinstance(items, list):
-        raise ParseError(0, f"{where}: bad nexthops {items!r}", KIND_JSON)
+    if type(items) is not list:
+        raise ParseError(0, f"route {idx}: bad nexthops {items!r}", KIND_JSON)
     out: list[Nexthop] = []
     fams: list[int | None] = []
     for n, nh in enumerate(items):
@@ -470,7 +474,7 @@ def _json_nexthops(items: Any, where: str, cache: dict) -> tuple[list[Nexthop], 
                 continue
         else:
             key = None
-        rec, fam = _json_nexthop(nh, f"{where} nexthop {n}")
+        rec, fam = _json_nexthop(nh, f"route {idx} nexthop {n}")
         if key is not None and nh.keys() <= _JSON_NH_KEYS:
             cache[key] = (rec, fam)
         out.append(rec)
@@ -498,48 +502,54 @@ def _json_nexthop(nh: Any, w: str) -> tuple[Nexthop, int | None]:
 
 
 def _json_route(obj: dict, idx: int, family: int | None, cache: dict) -> Route:
-    where = f"route {idx}"
     get = obj.get
     dst_raw = get("dst")
-    if not isinstance(dst_raw, str):
-        raise ParseError(0, f"{where}: missing or bad dst {dst_raw!r}", KIND_JSON)
+    if type(dst_raw) is not str:
+        raise ParseError(0, f"route {idx}: missing or bad dst {dst_raw!r}", KIND_JSON)
     rtype = get("type", "unicast")
-    if not isinstance(rtype, str):
-        raise ParseError(0, f"{where}: bad type {rtype!r}", KIND_JSON)
+    if type(rtype) is not str:
+        raise ParseError(0, f"route {idx}: bad type {rtype!r}", KIND_JSON)
     fam: int | None = None
     if dst_raw != "default":
         try:
             dst, fam = prefix(dst_raw)
         except BadValue as exc:
-            raise ParseError(0, f"{where}: bad dst: {exc}", KIND_JSON) from None
-    gw, gfam, explicit = _json_gateway(obj, where)
+            raise ParseError(0, f"route {idx}: bad dst: {exc}", KIND_JSON) from None
+    if "gateway" in obj or "via" in obj:
+        gw, gfam, explicit = _json_gateway(obj, f"route {idx}")
+    else:
+        gw = gfam = explicit = None
     dev = get("dev")
-    if dev is not None and not isinstance(dev, str):
-        raise ParseError(0, f"{where}: bad dev {dev!r}", KIND_JSON)
+    if dev is not None and type(dev) is not str:
+        raise ParseError(0, f"route {idx}: bad dev {dev!r}", KIND_JSON)
     prefsrc = get("prefsrc")
     if prefsrc is not None:
+        if type(prefsrc) is not str:
+            raise ParseError(0, f"route {idx}: bad prefsrc {prefsrc!r}", KIND_JSON)
         try:
-            prefsrc, pfam = address(prefsrc) if isinstance(prefsrc, str) else (_bad(where, "prefsrc", prefsrc))
+            prefsrc = address(prefsrc)[0]
         except BadValue as exc:
-            raise ParseError(0, f"{where}: bad prefsrc: {exc}", KIND_JSON) from None
+            raise ParseError(0, f"route {idx}: bad prefsrc: {exc}", KIND_JSON) from None
     metric = get("metric", 0)
     nhid = get("nhid")
-    try:
-        metric = integer(metric, "metric")
-        if nhid is not None:
-            nhid = integer(nhid, "nhid")
-    except BadValue as exc:
-        raise ParseError(0, f"{where}: {exc}", KIND_JSON) from None
-    flags = _flags(get("flags"), where)
+    if type(metric) is not int or (nhid is not None and type(nhid) is not int):
+        try:
+            metric = integer(metric, "metric")
+            if nhid is not None:
+                nhid = integer(nhid, "nhid")
+        except BadValue as exc:
+            raise ParseError(0, f"route {idx}: {exc}", KIND_JSON) from None
+    flags = get("flags")
+    flags = () if flags is None or flags == [] else _flags(flags, f"route {idx}")
     extra: _Extra = []
     if not obj.keys() <= _JSON_ROUTE_KEYS:
         for k, v in obj.items():
             if k not in _JSON_ROUTE_KEYS:
-                _json_extra(k, v, extra, where)
+                _json_extra(k, v, extra, f"route {idx}")
     mp = get("nexthops")
     mp_fams: list[int | None] = []
     if mp is not None:
-        nhs_list, mp_fams = _json_nexthops(mp, where, cache)
+        nhs_list, mp_fams = _json_nexthops(mp, idx, cache)
     if fam is None:
         if gfam is not None:
             fam = gfam if explicit is None else 10 - explicit
@@ -561,15 +571,22 @@ def _json_route(obj: dict, idx: int, family: int | None, cache: dict) -> Route:
             nh_flags = tuple(f for f in flags if f not in ROUTE_ONLY_FLAGS)
         else:
             nh_flags = flags
-        nhs = (Nexthop(gw, dev, 1, nh_flags, explicit if explicit != fam else None),)
+        gw_family = explicit if explicit != fam else None
+        key = ("single", gw, dev, nh_flags, gw_family)
+        nh = cache.get(key)
+        if nh is None:
+            nh = cache[key] = Nexthop(gw, dev, 1, nh_flags, gw_family)
+        nhs = (nh,)
     else:
         nhs = ()
-    return Route(dst, fam, rtype, _str(obj, "table", "main", where), _str(obj, "protocol", "boot", where),
-                 _str(obj, "scope", "global", where), metric, prefsrc, nhid, nhs, route_flags, tuple(extra))
-
-
-def _bad(where: str, key: str, value: Any) -> tuple[str, int]:
-    raise ParseError(0, f"{where}: bad {key} {value!r}", KIND_JSON)
+    table = get("table", "main")
+    protocol = get("protocol", "boot")
+    scope = get("scope", "global")
+    if type(table) is not str or type(protocol) is not str or type(scope) is not str:
+        where = f"route {idx}"
+        table, protocol, scope = (_str(obj, "table", "main", where), _str(obj, "protocol", "boot", where),
+                                  _str(obj, "scope", "global", where))
+    return Route(dst, fam, rtype, table, protocol, scope, metric, prefsrc, nhid, nhs, route_flags, tuple(extra))
 
 
 def _drop_family(nh: Nexthop, cache: dict) -> Nexthop:
