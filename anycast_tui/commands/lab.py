@@ -91,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
                 raise CliError(str(exc)) from None
             print(f"lab up in {time.monotonic() - t0:.1f} s: {spines}x{leaves}, routing {routing}"
                   f"{', resilient' if args.resilient else ''}; inventory {lab.cfg.inventory}")
+            if lab.cfg.nohash_error:
+                print(f"warning: client tc program not attached ({lab.cfg.nohash_error}): TCP flows of `lab traffic` "
+                      "are hashed by their socket hash, not the 5-tuple", file=sys.stderr)
             print(f"next: anycast-tui monitor -c {args.config}")
             return 0
         if args.lab_cmd == "down":
@@ -122,11 +125,13 @@ def run(args: argparse.Namespace) -> int:
 def _print_status(st: dict) -> None:
     down = st["down"]
     print(f"lab {st['prefix']} {st['size']} routing {st['routing']}{' resilient' if st['resilient'] else ''}; "
-          f"ssh daemon {'up' if st['ssh_daemon'] else 'DOWN'}; inventory {st['inventory']}")
+          f"ssh daemon {'up' if st['ssh_daemon'] else 'DOWN'}; client tc nohash {st['client_tc_nohash']}; "
+          f"inventory {st['inventory']}")
     if any(down.values()):
         print("down: " + ", ".join(f"{k} {' '.join(v)}" for k, v in down.items() if v))
     for name, d in st["devices"].items():
-        bits = [f"{name:9}", d["role"], "ns ok" if d["namespace"] else "ns MISSING", f"ssh :{d['ssh_port']}"]
+        bits = [f"{name:9}", f"{d['role']:6}", "ns ok" if d["namespace"] else "ns MISSING", f"ssh :{d['ssh_port']}",
+                f"routes {d.get('routes', '-')}"]
         if "bgp" in d:
             bits.append(f"bgp {d['bgp']}")
         if "anycast_paths" in d:

@@ -146,6 +146,7 @@ def test_fail_leaf03_prediction_equals_kernel_resilient(resilient_lab: Lab):
 
 
 def test_traffic_tcp_resets_are_the_predicted_ones(bgp_lab: Lab):
+    assert bgp_lab.cfg.nohash_error is None, f"client tc program missing: {bgp_lab.cfg.nohash_error}"
     bgp_lab.start_services()
     flows = lab_flows(400, first_port=40000)
     inv = load_inventory(bgp_lab.cfg.inventory)
