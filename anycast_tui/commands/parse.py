@@ -77,7 +77,7 @@ def _route_lines(r: Route) -> list[str]:
 
 def _iface_lines(i: Interface) -> list[str]:
     out = [f"{i.ifindex if i.ifindex is not None else '-':>3} {i.name:<16} {i.operstate:<8} "
-           f"<{','.join(i.flags)}> mtu {i.mtu} {i.link_type or '-'} {i.mac or ''}"
+           f"<{','.join(i.flags)}> mtu {i.mtu if i.mtu is not None else '-'} {i.link_type or '-'} {i.mac or ''}".rstrip()
            + (f" master {i.master}" if i.master else "")]
     for a in i.addresses:
         out.append(f"    {a.local}/{a.prefixlen} scope {a.scope or '-'}" + (" " + " ".join(a.flags) if a.flags else ""))
