@@ -133,3 +133,82 @@ class SimSession:
 
     async def stop(self) -> None:
         """Nothing to stop."""
+
+
+class ImpactTracker:
+    """How many flows each fabric change moved: ``model.impact`` over a sample of client flows.
+
+    Subscribes to a timeline; every change carrying an anycast event is
+    compared (before → after) on a worker thread, so the event loop never
+    waits.  Flows enter at the spines (alternating); without spines nothing
+    is computed.  ``counts(event)`` is None until its result is in.
+    """
+
+    def __init__(self, timeline: Timeline, *, n_flows: int = 10_000, n_clients: int = 200,
+                 on_result: Callable[[], None] | None = None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.timeline = timeline
+        self.n_flows = n_flows
+        self.n_clients = n_clients
+        self.on_result = on_result
+        self._flows: dict[str, object] = {}  # per anycast address
+        self._results: dict[Event, dict[str, int]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="impact")
+        self._pending: list[object] = []
+        self._unsubscribe = timeline.subscribe(self._on_change)
+
+    def counts(self, event: Event) -> dict[str, int] | None:
+        return self._results.get(event)
+
+    def close(self) -> None:
+        self._unsubscribe()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _on_change(self, change) -> None:  # noqa: ANN001 - model.timeline.Change
+        prefixes = set(self.timeline.anycast_prefixes)
+        events = [e for e in change.events if e.prefix in prefixes]
+        if events and change.before is not None:
+            self._pending = [f for f in self._pending if not f.done()]  # type: ignore[attr-defined]
+            self._pending.append(self._pool.submit(self._compute, change, events))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every submitted change is computed (tests, screenshots); False on timeout."""
+        from concurrent.futures import wait
+
+        done, not_done = wait(list(self._pending), timeout=timeout)  # type: ignore[arg-type]
+        return not not_done
+
+    def _compute(self, change, events: list[Event]) -> None:  # noqa: ANN001
+        import ipaddress
+
+        import numpy as np
+
+        from anycast_tui.model.flows import synthetic_flows
+        from anycast_tui.model.impact import impact
+        from anycast_tui.model.types import Role
+
+        spines = sorted(n for n, s in change.after.devices.items() if s.device.role is Role.SPINE)
+        if not spines:
+            return
+        for prefix in sorted({e.prefix for e in events if e.prefix}):
+            net = ipaddress.ip_network(prefix, strict=False)
+            if net.version != 4:
+                continue  # the sample clients are IPv4
+            dst = str(net.network_address)
+            flows = self._flows.get(dst)
+            if flows is None:
+                flows = self._flows[dst] = synthetic_flows(self.n_clients, self.n_flows, dst=dst)
+            ingress = np.asarray(spines, dtype=object)[np.arange(self.n_flows) % len(spines)]
+            try:
+                counts = impact(change.before, change.after, flows, ingress).counts  # type: ignore[arg-type]
+            except Exception:  # a model bug must not kill the worker; the event just shows no count
+                import logging
+
+                logging.getLogger(__name__).exception("impact of %s failed", prefix)
+                continue
+            for e in events:
+                if e.prefix == prefix:
+                    self._results[e] = counts
+        if self.on_result is not None:
+            self.on_result()

@@ -16,7 +16,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from anycast_tui.lab.demo import SimControls  # noqa: E402
 from anycast_tui.lab.sim import SimFabric  # noqa: E402
-from anycast_tui.session import SimSession  # noqa: E402
+from anycast_tui.session import ImpactTracker, SimSession  # noqa: E402
 from anycast_tui.ui.app import AnycastApp  # noqa: E402
 
 T0 = 1_764_000_000.0  # 2025-11-24 16:00:00 UTC
@@ -38,7 +38,8 @@ async def shoot(size: tuple[int, int]) -> list[Path]:
     session.poll()
     clock.t += 1
     session.poll()
-    app = AnycastApp(session, controls=SimControls(sim), title="anycast-tui demo", clock=clock)
+    tracker = ImpactTracker(session.timeline)
+    app = AnycastApp(session, controls=SimControls(sim), title="anycast-tui demo", clock=clock, impact=tracker)
     w, h = size
     out: list[Path] = []
 
@@ -51,6 +52,7 @@ async def shoot(size: tuple[int, int]) -> list[Path]:
     async def step(seconds: float) -> None:
         clock.t += seconds
         session.poll()
+        tracker.wait(60)
         app.flush()
 
     async with app.run_test(size=size) as pilot:
@@ -69,6 +71,7 @@ async def shoot(size: tuple[int, int]) -> list[Path]:
         await save("05-paused")
         await pilot.press("p", "question_mark")
         await save("06-help")
+    tracker.close()
     return out
 
 

@@ -59,11 +59,15 @@ async def _main(args: argparse.Namespace) -> int:
             return 0
         from anycast_tui.ui.app import AnycastApp
 
-        app = AnycastApp(session, controls=fabric, title="anycast-tui demo")
+        from anycast_tui.session import ImpactTracker
+
+        tracker = ImpactTracker(session.timeline)
+        app = AnycastApp(session, controls=fabric, title="anycast-tui demo", impact=tracker)
         await session.start()
         try:
             await app.run_async()
         finally:
+            tracker.close()
             await session.stop()
         return 0
 

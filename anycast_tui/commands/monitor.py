@@ -53,10 +53,14 @@ async def _main(inventory, args: argparse.Namespace) -> int:  # noqa: ANN001 - I
         return 0
     from anycast_tui.ui.app import AnycastApp
 
-    app = AnycastApp(session, title=f"anycast-tui monitor · {args.config}")
+    from anycast_tui.session import ImpactTracker
+
+    tracker = ImpactTracker(session.timeline)
+    app = AnycastApp(session, title=f"anycast-tui monitor · {args.config}", impact=tracker)
     await session.start()
     try:
         await app.run_async()
     finally:
+        tracker.close()
         await session.stop()
     return 0

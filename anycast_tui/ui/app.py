@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -20,6 +20,7 @@ from textual.widget import Widget
 from rich.text import Text
 
 from anycast_tui.model.timeline import Change, Timeline
+from anycast_tui.model.types import Event
 from anycast_tui.ui import view
 from anycast_tui.ui.help import HelpScreen
 from anycast_tui.ui.widgets import EventLog, FabricPanel, GroupsPanel, StatusLine
@@ -48,6 +49,14 @@ class Controls(Protocol):
     def fail(self, name: str) -> object: ...  # may be a coroutine
 
     def restore(self, name: str) -> object: ...
+
+
+class Impacts(Protocol):
+    """Flow counts per event (session.ImpactTracker); ``on_result`` is set by the app."""
+
+    on_result: Callable[[], None] | None
+
+    def counts(self, event: Event) -> Mapping[str, int] | None: ...
 
 
 class TooSmall(Widget):
@@ -81,10 +90,15 @@ class AnycastApp(App[int]):
     ]
 
     def __init__(self, session: Session, *, controls: Controls | None = None, title: str = "anycast-tui",
-                 clock: Callable[[], float] = time.time, prefixes: Sequence[str] | None = None) -> None:
+                 clock: Callable[[], float] = time.time, prefixes: Sequence[str] | None = None,
+                 impact: Impacts | None = None) -> None:
         super().__init__()
         self.session = session
         self.controls = controls
+        self.impact = impact
+        self._impact_version = 0
+        if impact is not None:
+            impact.on_result = self._on_impact
         self.title = title
         self.clock = clock
         tl = session.timeline
@@ -97,6 +111,7 @@ class AnycastApp(App[int]):
         self._shown = None  # snapshot object last drawn
         self._ticks = 0
         self._drawn_at = 0.0  # clock time of the last redraw
+        self._shown_impact = 0
         self._last_counts = view.counts(None, ())
         self._unsubscribe = tl.subscribe(self._on_change)
 
@@ -135,6 +150,11 @@ class AnycastApp(App[int]):
         if self.paused:
             self.waiting += 1
 
+    def _on_impact(self) -> None:
+        """Impact worker finished a change: may run on its thread; only counts and marks dirty."""
+        self._impact_version += 1
+        self._dirty = True
+
     def _tick(self) -> None:
         self._ticks += 1
         if self.paused:
@@ -159,9 +179,10 @@ class AnycastApp(App[int]):
         snap = tl.snapshot
         now_ms = int(self.clock() * 1000)
         self.query_one(FabricPanel).show(view.device_rows(snap, now_ms))
-        if snap is not self._shown:
+        if snap is not self._shown or self._impact_version != self._shown_impact:
             self.query_one(GroupsPanel).show(view.group_views(snap, self.prefixes))
             self._show_events()
+            self._shown_impact = self._impact_version
         self._shown = snap
         self._last_counts = view.counts(snap, tl.events)
         self.query_one(StatusLine).show(paused=False, waiting=0, counts=self._last_counts,
@@ -174,7 +195,9 @@ class AnycastApp(App[int]):
         hidden = len(events) - len(shown)
         snap = self.session.timeline.snapshot
         owners = view.address_owners(snap) if snap is not None else {}
-        self.query_one(EventLog).show(shown, hidden=hidden, owners=owners, prefixes=self.prefixes)
+        log = self.query_one(EventLog)
+        log.impact = self.impact.counts if self.impact is not None else None
+        log.show(shown, hidden=hidden, owners=owners, prefixes=self.prefixes, impact_version=self._impact_version)
         what = "all events" if self.all_events else "anycast events"
         more = f" ({hidden} more: a)" if hidden else ""
         self.query_one(EventLog).border_title = f"{what}{more} · newest first · UTC"

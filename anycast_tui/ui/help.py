@@ -12,7 +12,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 ABOUT = ("Health: ✓ ok · ! stale (last good data shown) · ✗ error · ? not polled yet.\n"
-         "Events: − removed · + added · ~ changed · ✗ unreachable · ✓ back.  Times are UTC.")
+         "Events: − removed · + added · ~ changed · ✗ unreachable · ✓ back.  Times are UTC.\n"
+         "Flows moved: of 10,000 sample client flows (203.0.113.0/24) entering at the spines, how many "
+         "this change sent to another server: TCP ones are reset, UDP ones continue.")
 
 
 class HelpScreen(ModalScreen[None]):

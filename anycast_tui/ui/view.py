@@ -266,6 +266,14 @@ def hash_summary(rows: Sequence[DeviceRow]) -> str:
     return f"{'/'.join(policies)}, {len(seeds)} different seeds"
 
 
+def impact_text(counts: Mapping[str, int], *, short: bool = False) -> str:
+    """``1684/10000 flows moved: 872 TCP reset, 812 UDP continue`` (short: ``1684 moved, 872 TCP reset``)."""
+    if short:
+        return f"{counts['moved']} moved, {counts['tcp_reset']} TCP reset"
+    return (f"{counts['moved']}/{counts['flows']} flows moved: {counts['tcp_reset']} TCP reset, "
+            f"{counts['udp']} UDP continue")
+
+
 def event_line(ev: Event) -> str:
     """One plain line: ``HH:MM:SS.mmm glyph device detail`` (headless output)."""
     return f"{hms(ev.time_ms)} {event_glyph(ev.kind)} {ev.device} {event_text(ev)}"

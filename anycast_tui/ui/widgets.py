@@ -6,7 +6,7 @@ fit its current width; colours are Okabe–Ito and always come with a glyph.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from rich.console import RenderableType
 from rich.text import Text
@@ -234,12 +234,15 @@ class EventLog(ScrollView):
         super().__init__(id=id)
         self._lines: dict[tuple[int, int], Strip] = {}  # (event index from newest, width) -> rendered
 
+    impact: Callable[[Event], Mapping[str, int] | None] | None = None  # flow counts per event, when known
+    impact_version = 0
+
     def show(self, events: Sequence[Event], hidden: int = 0, owners: Mapping[str, str] | None = None,
-             prefixes: Sequence[str] = ()) -> None:
-        new = (tuple(events[-self.MAX_SHOWN:]), hidden, dict(owners or {}), tuple(prefixes))
-        if new == (self.events, self.hidden, self.owners, self.prefixes):
+             prefixes: Sequence[str] = (), impact_version: int = 0) -> None:
+        new = (tuple(events[-self.MAX_SHOWN:]), hidden, dict(owners or {}), tuple(prefixes), impact_version)
+        if new == (self.events, self.hidden, self.owners, self.prefixes, self.impact_version):
             return
-        self.events, self.hidden, self.owners, self.prefixes = new
+        self.events, self.hidden, self.owners, self.prefixes, self.impact_version = new
         self._lines.clear()
         self.virtual_size = Size(0, max(1, len(self.events)))
         self.refresh()
@@ -266,6 +269,9 @@ class EventLog(ScrollView):
         out.append(f" {g} ", style=GLYPH_STYLE.get(g, ""))
         out.append(f"{ev.device:<8} ", style="bold")
         out.append(view.event_text(ev, self.owners, short=not wide, known=self.prefixes))
+        counts = self.impact(ev) if self.impact is not None else None
+        if counts is not None:
+            out.append(f" · {view.impact_text(counts, short=not wide)}", style=ACCENT if counts["moved"] else "dim")
         return out
 
     def render_line(self, y: int) -> Strip:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from anycast_tui.lab.demo import SimControls
 from anycast_tui.lab.sim import SimFabric
-from anycast_tui.session import SimSession
+from anycast_tui.session import ImpactTracker, SimSession
 from anycast_tui.ui.app import AnycastApp
 
 T0 = 1_764_000_000.0  # 2025-11-24 16:00:00 UTC
@@ -29,7 +29,8 @@ def _app() -> tuple[AnycastApp, SimSession, Clock]:
     session.poll()
     clock.t += 1.0
     session.poll()
-    app = AnycastApp(session, controls=SimControls(sim), title="anycast-tui demo", clock=clock)
+    tracker = ImpactTracker(session.timeline)
+    app = AnycastApp(session, controls=SimControls(sim), title="anycast-tui demo", clock=clock, impact=tracker)
     return app, session, clock
 
 
@@ -39,6 +40,7 @@ def _fail_leaf03(session: SimSession, clock: Clock):
         await pilot.press("3")
         clock.t += 0.75
         session.poll()
+        assert pilot.app.impact.wait(60)
         clock.t += 0.25
         pilot.app.flush()
         await pilot.pause()

@@ -96,3 +96,31 @@ def test_times_and_ages():
     assert view.hms(1_764_000_002_345) == "16:00:02.345" and view.hms(None) == "--:--:--.---"
     assert [view.age(10_000, t) for t in (9_600, 0, -110_000, -7_190_000, None)] == ["0.4s", "10s", "2m", "2h", "-"]
     assert view.age_seconds("2m") == 120 and view.age_seconds("-") == float("inf")
+
+
+def test_impact_tracker_counts_the_flows_a_leaf_failure_moves():
+    from anycast_tui.session import ImpactTracker
+
+    s, clock = _session()
+    clock.t += 1
+    s.poll()
+    tracker = ImpactTracker(s.timeline, n_flows=3000)
+    try:
+        s.sim.fail_device("leaf03")
+        clock.t += 1
+        s.poll()
+        assert tracker.wait(60)
+        removed = [e for e in s.timeline.events if e.kind is EventKind.NEXTHOP_REMOVED and e.prefix == P]
+        assert {e.device for e in removed} == {"spine01", "spine02"}
+        for e in removed:
+            c = tracker.counts(e)
+            assert c is not None and c["flows"] == 3000
+            # Hash-threshold 4→3 without the third next hop moves 1/12 + 1/4 = 1/3 of the flows entering
+            # at this spine (half of them): about 500, split between TCP (reset) and UDP (continue).
+            assert 350 < c["moved"] < 650 and c["moved"] == c["tcp_reset"] + c["udp"]
+        others = [e for e in s.timeline.events if e.prefix != P]
+        assert others and all(tracker.counts(e) is None for e in others)  # only anycast events are weighed
+        text = view.impact_text(tracker.counts(removed[0]))
+        assert text.startswith(f"{tracker.counts(removed[0])['moved']}/3000 flows moved: ")
+    finally:
+        tracker.close()
