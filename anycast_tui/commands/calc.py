@@ -58,8 +58,9 @@ def add_inputs(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hash-policy", type=_int, metavar="N", help="net.ipv4.fib_multipath_hash_policy: 0, 1 or 3 (also used for IPv6 flows)")
     g.add_argument("--hash-seed", type=_int, metavar="S",
                    help="net.ipv4.fib_multipath_hash_seed (0 = random per boot: placement unknown)")
-    g.add_argument("--hash-fields", type=_int, metavar="MASK", default=0x37,
-                   help="net.ipv4.fib_multipath_hash_fields for policy 3 (default 0x37)")
+    g.add_argument("--hash-fields", type=_int, metavar="MASK", default=0x0007,
+                   help="net.ipv4.fib_multipath_hash_fields for policy 3 (default 0x0007, the kernel's: "
+                        "src, dst, proto; 0x0037 adds both ports)")
     g.add_argument("--ignore-linkdown", action="store_true",
                    help="net.ipv4.conf.all.ignore_routes_with_linkdown=1: linkdown next hops are unusable")
     f = p.add_argument_group("flows (a CSV file, or one flow)")
