@@ -1,0 +1,690 @@
+"""Session files: the Recorder writes them, Recording reads and seeks them.
+
+Format: one SQLite database in WAL mode (file mode 0600), schema version in
+``meta``.  Why SQLite rather than an append-only framed file: seeking needs an
+index (SQLite gives it by rowid, the framed file needs a scan or a side
+index); readers open a file while the recorder still writes it (WAL); a
+commit is atomic, so a kill -9 loses only the uncommitted batch (we commit
+once a second); content-addressed blobs need random reads by id.  What the
+framed file does better, recovering frames after a damaged one, matters less
+here: a per-record CRC lets us stop cleanly at the first damaged record and
+say where (bench/bench_record.py measures both layouts' write cost and size).
+
+Layout:
+
+* ``ticks(seq, t_ms, key, crc, data)`` - one row per flush (at most one a
+  second while anything changes; nothing at all when nothing does).  A
+  keyframe (``key`` = 1, every N ticks) lists every device; a delta only the
+  devices whose state changed.  Per device: the id of its *manifest* (0 when
+  the content is unchanged), its collection time as an offset from the tick,
+  its health when that changed.
+* ``blobs(id, seq, crc, data)`` - zlib-compressed JSON, content-addressed
+  (stored once per file): manifests (device, hash settings, interface blob,
+  nexthop blob, route chunk blobs) and route chunks cut where a route's CRC
+  says so (content-defined, so a route added or withdrawn changes one chunk).
+* ``events(id, seq, t_ms, crc, data)``, ``notes(id, seq, t_ms, kind, crc,
+  data)`` - events; impact summaries (kind ``impact``, event id inside) and
+  what-if runs (kind ``whatif``).
+
+A state in a file is exact at each tick (``state_at(t)`` is the snapshot the
+live timeline had at the last tick at or before ``t``); changes within one
+flush interval are coalesced, events never are.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from anycast_tui.model.timeline import Change, Timeline
+from anycast_tui.model.types import (DeviceState, Event, FabricSnapshot, Health, HashSettings, Interface,
+                                     NexthopTable, Route, Device)
+from anycast_tui.record.codec import decode, encode
+
+SCHEMA_VERSION = 1
+SUFFIX = ".atrec"
+FORMAT = "anycast-tui recording"
+DEFAULT_KEYFRAME_EVERY = 60
+CHUNK_MASK = 31  # a route whose CRC & mask == 0 ends a chunk (mean 32 routes)
+CHUNK_MAX = 128
+_ZLIB_MIN = 96  # shorter payloads are stored as plain JSON
+
+log = logging.getLogger(__name__)
+
+_DDL = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE blobs(id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, crc INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE ticks(seq INTEGER PRIMARY KEY, t_ms INTEGER NOT NULL, key INTEGER NOT NULL, crc INTEGER NOT NULL,
+                   data BLOB NOT NULL);
+CREATE TABLE events(id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, t_ms INTEGER NOT NULL, crc INTEGER NOT NULL,
+                    data BLOB NOT NULL);
+CREATE TABLE notes(id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, t_ms INTEGER NOT NULL, kind TEXT NOT NULL,
+                   crc INTEGER NOT NULL, data BLOB NOT NULL);
+"""
+
+# Readers of older schemas: version -> function upgrading the in-memory view (none yet).
+_UPGRADES: dict[int, Callable[["Recording"], None]] = {}
+
+_SECRET_WORDS = ("password", "passphrase", "secret", "token", "private")
+
+
+class RecordingError(Exception):
+    """A file that cannot be read as a recording (the message says why, in one line)."""
+
+
+def pack(obj: Any) -> bytes:
+    raw = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return b"z" + zlib.compress(raw, 6) if len(raw) >= _ZLIB_MIN else b"j" + raw
+
+
+def unpack(data: bytes) -> Any:
+    if data[:1] == b"z":
+        return json.loads(zlib.decompress(data[1:]))
+    if data[:1] == b"j":
+        return json.loads(data[1:])
+    raise ValueError("unknown payload tag")
+
+
+def crc(data: bytes) -> int:
+    return zlib.crc32(data)
+
+
+def redact(settings: Any) -> Any:
+    """``settings`` without values whose key names a secret (``*_env`` names of variables are kept)."""
+    if isinstance(settings, Mapping):
+        return {str(k): redact(v) for k, v in settings.items()
+                if str(k).endswith("_env") or not any(w in str(k).lower() for w in _SECRET_WORDS)}
+    if isinstance(settings, (list, tuple)):
+        return [redact(v) for v in settings]
+    if isinstance(settings, (str, int, float, bool)) or settings is None:
+        return settings
+    return str(settings)
+
+
+def inventory_meta(inventory: Any) -> dict:
+    """What a recording keeps of an Inventory: devices and how they were reached, never a secret value."""
+    devices = []
+    for d in inventory.devices:
+        devices.append({"name": d.name, "role": d.role.value, "platform": d.platform, "host": d.host,
+                        "port": d.port, "user": d.user, "password_env": d.password_env,
+                        "key_path": str(d.key_path) if d.key_path else None})
+    return {"devices": devices, "poll_interval_s": inventory.poll_interval_s,
+            "anycast_prefixes": list(inventory.anycast_prefixes),
+            "source": str(inventory.source) if inventory.source else None}
+
+
+def _content_equal(a: DeviceState, b: DeviceState) -> bool:
+    return (a.device == b.device and a.hash == b.hash and a.routes == b.routes and a.nexthops == b.nexthops
+            and a.interfaces == b.interfaces)
+
+
+# --------------------------------------------------------------------------- writer
+
+
+class Recorder:
+    """Writes one session file.  ``attach(timeline)`` records every change of a Timeline.
+
+    The timeline listener only stores the latest snapshot (O(1)); a flush
+    (every ``flush_s`` seconds on a background thread, or explicit
+    :meth:`flush`) writes one tick and commits.  ``impact``: optional
+    function Change -> {event: summary} run at flush time for changes
+    carrying events; summaries go to the file next to their events.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, keyframe_every: int = DEFAULT_KEYFRAME_EVERY,
+                 inventory: Any = None, settings: Mapping[str, Any] | None = None, flush_s: float | None = 1.0,
+                 impact: Callable[[Change], Mapping[Event, Mapping[str, Any]]] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        if keyframe_every < 1:
+            raise ValueError("keyframe_every must be at least 1")
+        self.path = Path(path)
+        self.keyframe_every = keyframe_every
+        self.clock = clock
+        self.impact = impact
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)  # refuses to overwrite
+        os.close(fd)
+        os.chmod(self.path, 0o600)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_DDL)
+        now = int(clock() * 1000)
+        meta = {"format": FORMAT, "schema_version": str(SCHEMA_VERSION), "created_ms": str(now),
+                "keyframe_every": str(keyframe_every),
+                "inventory": json.dumps(inventory_meta(inventory) if inventory is not None else None),
+                "settings": json.dumps(redact(dict(settings or {})))}
+        from anycast_tui import __version__
+
+        meta["writer"] = f"anycast-tui {__version__}"
+        with self._db:
+            self._db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+        self._db_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._latest: FabricSnapshot | None = None
+        self._events: list[Event] = []
+        self._changes: list[Change] = []
+        self._notes: list[tuple[int, str, dict]] = []
+        self._written: dict[str, tuple[DeviceState, int]] = {}  # name -> (state, manifest id)
+        self._prefixes: tuple[str, ...] | None = None
+        self._blob_ids: dict[bytes, int] = {}
+        self._event_ids: dict[Event, int] = {}
+        self._seq = 0
+        self._since_key = 0
+        self._last_t = None  # type: int | None
+        self._unsubscribe: Callable[[], None] | None = None
+        self.closed = False
+        self.bytes_written = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if flush_s is not None:
+            self._thread = threading.Thread(target=self._run, args=(flush_s,), name="recorder", daemon=True)
+            self._thread.start()
+
+    # ------------------------------------------------------------------ input
+
+    def attach(self, timeline: Timeline) -> None:
+        """Record every change of ``timeline`` from now on (its current snapshot included)."""
+        if timeline.snapshot is not None:
+            self.on_change(Change(None, timeline.snapshot, ()))
+        self._unsubscribe = timeline.subscribe(self.on_change)
+
+    def on_change(self, change: Change) -> None:
+        with self._lock:
+            self._latest = change.after
+            if change.events:
+                self._events.extend(change.events)
+                if self.impact is not None and change.before is not None:
+                    self._changes.append(change)
+
+    def record_impact(self, event: Event, summary: Mapping[str, Any]) -> None:
+        """Attach an impact summary (flows moved, resets, ...) to an event already handed to the recorder."""
+        with self._lock:
+            self._notes.append((int(self.clock() * 1000), "impact", {"event": event, **summary}))
+
+    def record_whatif(self, label: str, result: Mapping[str, Any]) -> None:
+        """Keep a what-if run the user made: its label and JSON-able result."""
+        with self._lock:
+            self._notes.append((int(self.clock() * 1000), "whatif", {"label": label, **result}))
+
+    # ------------------------------------------------------------------ output
+
+    def _run(self, flush_s: float) -> None:
+        while not self._stop.wait(flush_s):
+            try:
+                self.flush()
+            except Exception:  # keep recording; the next flush retries
+                log.exception("recorder flush failed")
+
+    def flush(self) -> int:
+        """Write what changed since the last flush as one tick and commit; returns the bytes written."""
+        with self._lock:
+            latest, events, changes, notes = self._latest, self._events, self._changes, self._notes
+            self._latest, self._events, self._changes, self._notes = None, [], [], []
+        if latest is None and not events and not notes:
+            return 0
+        with self._db_lock:
+            if self.closed:
+                return 0
+            before = self.bytes_written
+            self._db.execute("BEGIN")
+            try:
+                if latest is not None:
+                    self._write_tick(latest)
+                t = self._last_t or int(self.clock() * 1000)
+                for ev in events:
+                    data = pack(encode(ev))
+                    cur = self._db.execute("INSERT INTO events(seq, t_ms, crc, data) VALUES (?, ?, ?, ?)",
+                                           (self._seq, ev.time_ms, crc(data), data))
+                    self._event_ids[ev] = int(cur.lastrowid or 0)
+                    self.bytes_written += len(data)
+                if self.impact is not None:
+                    for ch in changes:
+                        try:
+                            for ev, summary in self.impact(ch).items():
+                                notes.append((t, "impact", {"event": ev, **summary}))
+                        except Exception:
+                            log.exception("impact summary failed")
+                for nt, kind, body in notes:
+                    if "event" in body:
+                        ev = body.pop("event")
+                        body["event_id"] = self._event_ids.get(ev)
+                    data = pack(body)
+                    self._db.execute("INSERT INTO notes(seq, t_ms, kind, crc, data) VALUES (?, ?, ?, ?, ?)",
+                                     (self._seq, nt, kind, crc(data), data))
+                    self.bytes_written += len(data)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return self.bytes_written - before
+
+    def _blob(self, obj: Any) -> int:
+        raw = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+        key = hashlib.sha1(raw).digest()
+        bid = self._blob_ids.get(key)
+        if bid is None:
+            data = b"z" + zlib.compress(raw, 6)
+            cur = self._db.execute("INSERT INTO blobs(seq, crc, data) VALUES (?, ?, ?)", (self._seq + 1, crc(data), data))
+            bid = self._blob_ids[key] = int(cur.lastrowid or 0)
+            self.bytes_written += len(data)
+        return bid
+
+    def _manifest(self, s: DeviceState) -> int:
+        chunks: list[int] = []
+        chunk: list[list] = []
+        for r in s.routes:
+            enc = encode(r)
+            chunk.append(enc)
+            if len(chunk) >= CHUNK_MAX or (zlib.crc32(repr(enc).encode()) & CHUNK_MASK) == 0:
+                chunks.append(self._blob(chunk))
+                chunk = []
+        if chunk:
+            chunks.append(self._blob(chunk))
+        return self._blob([encode(s.device), encode(s.hash), self._blob([encode(i) for i in s.interfaces]),
+                           self._blob(encode(s.nexthops)), chunks])
+
+    def _write_tick(self, snap: FabricSnapshot) -> None:
+        t = snap.taken_at_ms if self._last_t is None else max(snap.taken_at_ms, self._last_t)
+        key = self._seq == 0 or self._since_key + 1 >= self.keyframe_every
+        devs: dict[str, list] = {}
+        for name, s in snap.devices.items():
+            prev = self._written.get(name)
+            if prev is not None and prev[0] is s and not key:
+                continue
+            if prev is not None and (prev[0] is s or _content_equal(prev[0], s)):
+                mid, changed = prev[1], False
+            else:
+                mid, changed = self._manifest(s), True
+            if not key and not changed and prev is not None and prev[0].collected_at_ms == s.collected_at_ms \
+                    and prev[0].health == s.health:
+                self._written[name] = (s, mid)
+                continue
+            entry: list = [mid if (changed or key) else 0,
+                           None if s.collected_at_ms is None else s.collected_at_ms - t]
+            if key or prev is None or prev[0].health != s.health:
+                entry.append(encode(s.health))
+            devs[name] = entry
+            self._written[name] = (s, mid)
+        body: dict[str, Any] = {"d": devs}
+        gone = [n for n in self._written if n not in snap.devices]
+        for n in gone:
+            del self._written[n]
+        if gone and not key:
+            body["x"] = gone
+        if key or snap.anycast_prefixes != self._prefixes:
+            body["p"] = list(snap.anycast_prefixes)
+            self._prefixes = snap.anycast_prefixes
+        if key:
+            body["o"] = list(snap.devices)  # device order
+        self._seq += 1
+        data = pack(body)
+        self._db.execute("INSERT INTO ticks VALUES (?, ?, ?, ?, ?)", (self._seq, t, int(key), crc(data), data))
+        self.bytes_written += len(data) + 24
+        self._since_key = 0 if key else self._since_key + 1
+        self._last_t = t
+
+    def close(self) -> None:
+        """Flush, stop the flush thread, checkpoint the WAL into the file and close it."""
+        if self.closed:
+            return
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()
+        with self._db_lock:
+            with self._db:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('closed_ms', ?)", (str(int(self.clock() * 1000)),))
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.close()
+            self.closed = True
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- reader
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """Where reading stopped: the last good tick (seq, time) and why the next record was refused."""
+
+    seq: int
+    t_ms: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        from anycast_tui.record.timefmt import iso
+
+        at = f" at {iso(self.t_ms)}" if self.t_ms is not None else ""
+        return f"damaged: replayed up to tick {self.seq}{at}; then {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    seq: int
+    t_ms: int
+    keyframe: bool
+
+
+@dataclass
+class _DevRef:
+    mid: int
+    collected_at_ms: int | None
+    health: Health
+
+
+@dataclass
+class Recording:
+    """A session file opened for reading: ``window``, ``events``, ``state_at(t)``, ``ticks()``, ``damage``."""
+
+    path: Path
+    meta: dict[str, str]
+    schema_version: int
+    damage: Damage | None = None
+    events: list[Event] = field(default_factory=list)
+    event_seqs: list[int] = field(default_factory=list)
+    notes: list[tuple[int, str, dict]] = field(default_factory=list)  # (t_ms, kind, body)
+    _db: sqlite3.Connection | None = None
+    _seqs: list[int] = field(default_factory=list)
+    _times: list[int] = field(default_factory=list)
+    _keys: list[int] = field(default_factory=list)  # indexes of keyframes in _seqs
+    _event_ids: list[int] = field(default_factory=list)
+    _blobs: dict[int, Any] = field(default_factory=dict)
+    _cursor: tuple[int, dict[str, _DevRef], list[str], tuple[str, ...]] | None = None
+
+    BLOB_CACHE = 50_000
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, check: bool = True) -> "Recording":
+        """Open ``path``; ``check`` verifies every record's CRC now (else as records are read)."""
+        p = Path(path)
+        if not p.is_file():
+            raise RecordingError(f"{p}: no such file")
+        try:
+            db = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise RecordingError(f"{p}: not a readable recording ({exc})") from None
+        if meta.get("format") != FORMAT:
+            raise RecordingError(f"{p}: not an anycast-tui recording")
+        try:
+            version = int(meta.get("schema_version", ""))
+        except ValueError:
+            raise RecordingError(f"{p}: no schema version") from None
+        if version > SCHEMA_VERSION:
+            raise RecordingError(f"{p}: schema version {version} is newer than this anycast-tui reads "
+                                 f"(up to {SCHEMA_VERSION}); upgrade anycast-tui to replay it")
+        rec = cls(p, meta, version, _db=db)
+        for v in range(version, SCHEMA_VERSION):
+            if v in _UPGRADES:
+                _UPGRADES[v](rec)
+        rec._scan(check)
+        return rec
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> "Recording":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ scanning
+
+    def _stop(self, index: int, reason: str) -> None:
+        """Cut the readable part to ticks [0, index) and remember why."""
+        if self.damage is not None and index >= len(self._seqs):
+            return
+        del self._seqs[index:], self._times[index:]
+        self._keys = [k for k in self._keys if k < index]
+        last = index - 1
+        self.damage = Damage(self._seqs[last] if last >= 0 else 0, self._times[last] if last >= 0 else None, reason)
+        last_seq = self._seqs[-1] if self._seqs else 0
+        keep = [i for i, s in enumerate(self.event_seqs) if s <= last_seq]
+        self.events = [self.events[i] for i in keep]
+        self._event_ids = [self._event_ids[i] for i in keep]
+        self.event_seqs = [self.event_seqs[i] for i in keep]
+        self._cursor = None
+
+    def _cut_seq(self, seq: int, reason: str) -> None:
+        self._stop(bisect.bisect_left(self._seqs, seq), reason)
+
+    def _scan(self, check: bool) -> None:
+        assert self._db is not None
+        cols = "seq, t_ms, key, crc, data" if check else "seq, t_ms, key, 0, NULL"
+        try:
+            for seq, t, key, c, data in self._db.execute(f"SELECT {cols} FROM ticks ORDER BY seq"):
+                if seq != len(self._seqs) + 1:
+                    self._stop(len(self._seqs), f"tick {len(self._seqs) + 1} is missing")
+                    break
+                if check and crc(data) != c:
+                    self._stop(len(self._seqs), f"tick {seq} fails its checksum")
+                    break
+                if key:
+                    self._keys.append(len(self._seqs))
+                self._seqs.append(seq)
+                self._times.append(t)
+        except sqlite3.DatabaseError as exc:
+            self._stop(len(self._seqs), f"the file is damaged after it ({exc})")
+        if self._seqs and (not self._keys or self._keys[0] != 0):
+            self._stop(0, "the first keyframe is missing")
+        try:
+            for eid, seq, _t, c, data in self._db.execute("SELECT id, seq, t_ms, crc, data FROM events ORDER BY id"):
+                if crc(data) != c:
+                    self._cut_seq(seq, f"event {eid} fails its checksum")
+                    break
+                self.events.append(decode(Event, unpack(data)))
+                self._event_ids.append(eid)
+                self.event_seqs.append(seq)
+        except (sqlite3.DatabaseError, ValueError, TypeError, KeyError, zlib.error) as exc:
+            self._cut_seq((self.event_seqs[-1] if self.event_seqs else 0) + 1, f"events unreadable ({exc})")
+        last_seq = self._seqs[-1] if self._seqs else 0
+        while self.event_seqs and self.event_seqs[-1] > last_seq:  # events of a lost tick
+            self.events.pop(), self._event_ids.pop(), self.event_seqs.pop()
+        try:
+            for seq, t, kind, c, data in self._db.execute("SELECT seq, t_ms, kind, crc, data FROM notes ORDER BY id"):
+                if seq > last_seq:
+                    break
+                if crc(data) != c:
+                    break
+                self.notes.append((t, kind, unpack(data)))
+        except (sqlite3.DatabaseError, ValueError, zlib.error):
+            pass  # notes are commentary: a damaged one ends them, never the replay
+        if check:
+            try:
+                for bid, seq, c, data in self._db.execute("SELECT id, seq, crc, data FROM blobs ORDER BY id"):
+                    if crc(data) != c:
+                        self._cut_seq(seq, f"data block {bid} fails its checksum")
+                        break
+            except sqlite3.DatabaseError as exc:
+                self._check_blobs_slowly(exc)
+
+    def _check_blobs_slowly(self, first: Exception) -> None:
+        """A damaged blobs table: cut at the first tick that needs a block we cannot read."""
+        for i in range(len(self._seqs)):
+            try:
+                self._state(i)
+            except RecordingError as exc:
+                self._stop(i, str(exc))
+                return
+        self.damage = self.damage or Damage(self._seqs[-1] if self._seqs else 0, self._times[-1] if self._times else None,
+                                            f"part of the data table is unreadable ({first})")
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def window(self) -> tuple[int, int] | None:
+        """(first, last) tick time in ms, None for a file without ticks."""
+        return (self._times[0], self._times[-1]) if self._times else None
+
+    def ticks(self) -> list[Tick]:
+        keys = set(self._keys)
+        return [Tick(s, t, i in keys) for i, (s, t) in enumerate(zip(self._seqs, self._times))]
+
+    @property
+    def tick_times(self) -> Sequence[int]:
+        return self._times
+
+    def impacts(self) -> dict[int, dict]:
+        """Event index (in ``events``) -> impact summary recorded for it."""
+        pos = {eid: i for i, eid in enumerate(self._event_ids)}
+        out = {}
+        for _t, kind, body in self.notes:
+            if kind == "impact" and body.get("event_id") in pos:
+                out[pos[body["event_id"]]] = {k: v for k, v in body.items() if k != "event_id"}
+        return out
+
+    def whatifs(self) -> list[tuple[int, dict]]:
+        return [(t, body) for t, kind, body in self.notes if kind == "whatif"]
+
+    def inventory(self) -> dict | None:
+        return json.loads(self.meta.get("inventory", "null"))
+
+    def settings(self) -> dict:
+        return json.loads(self.meta.get("settings", "{}"))
+
+    def _row(self, sql: str, key: int) -> tuple:
+        assert self._db is not None
+        try:
+            row = self._db.execute(sql, (key,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise RecordingError(f"unreadable record ({exc})") from None
+        if row is None:
+            raise RecordingError("a record is missing")
+        if crc(row[1]) != row[0]:
+            raise RecordingError("a record fails its checksum")
+        return row
+
+    def _tick_body(self, i: int) -> dict:
+        _c, data = self._row("SELECT crc, data FROM ticks WHERE seq = ?", self._seqs[i])
+        try:
+            return unpack(data)
+        except (ValueError, zlib.error) as exc:
+            raise RecordingError(f"tick {self._seqs[i]} unreadable ({exc})") from None
+
+    def _blob(self, bid: int) -> Any:
+        hit = self._blobs.get(bid)
+        if hit is not None:
+            return hit
+        _c, data = self._row("SELECT crc, data FROM blobs WHERE id = ?", bid)
+        try:
+            obj = unpack(data)
+        except (ValueError, zlib.error) as exc:
+            raise RecordingError(f"data block {bid} unreadable ({exc})") from None
+        if len(self._blobs) >= self.BLOB_CACHE:
+            self._blobs.clear()
+        self._blobs[bid] = obj
+        return obj
+
+    def _decoded(self, key: tuple, make: Callable[[], Any]) -> Any:
+        hit = self._blobs.get(key)  # type: ignore[call-overload]
+        if hit is None:
+            hit = make()
+            self._blobs[key] = hit  # type: ignore[index]
+        return hit
+
+    def _content(self, mid: int) -> tuple[Device, HashSettings, tuple[Interface, ...], NexthopTable, tuple[Route, ...]]:
+        def make() -> tuple:
+            dev, hs, ifs, nh, chunks = self._blob(mid)
+            routes: list[Route] = []
+            for c in chunks:
+                routes.extend(self._decoded(("r", c), lambda c=c: tuple(decode(Route, r) for r in self._blob(c))))
+            return (decode(Device, dev), decode(HashSettings, hs),
+                    self._decoded(("i", ifs), lambda: tuple(decode(Interface, i) for i in self._blob(ifs))),
+                    self._decoded(("n", nh), lambda: decode(NexthopTable, self._blob(nh))), tuple(routes))
+        try:
+            return self._decoded(("m", mid), make)
+        except RecordingError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise RecordingError(f"data block of manifest {mid} malformed ({exc})") from None
+
+    def _advance(self, i: int, refs: dict[str, _DevRef], order: list[str], prefixes: tuple[str, ...]
+                 ) -> tuple[tuple[str, ...], list[str]]:
+        body = self._tick_body(i)
+        t = self._times[i]
+        if "o" in body:
+            order = list(body["o"])
+            refs.clear()
+        for name, entry in body["d"].items():
+            ref = refs.get(name)
+            mid = entry[0] or (ref.mid if ref else 0)
+            coll = None if entry[1] is None else t + entry[1]
+            health = decode(Health, entry[2]) if len(entry) > 2 else (ref.health if ref else Health())
+            refs[name] = _DevRef(mid, coll, health)
+            if name not in order:
+                order.append(name)
+        for name in body.get("x", ()):
+            refs.pop(name, None)
+            if name in order:
+                order.remove(name)
+        if "p" in body:
+            prefixes = tuple(body["p"])
+        return prefixes, order
+
+    def _state(self, i: int) -> FabricSnapshot:
+        cur = self._cursor
+        if cur is not None and cur[0] <= i and (not self._keys or cur[0] >= self._keys[bisect.bisect_right(self._keys, i) - 1]):
+            start, refs, order, prefixes = cur[0] + 1, dict(cur[1]), list(cur[2]), cur[3]
+        else:
+            k = self._keys[bisect.bisect_right(self._keys, i) - 1]
+            start, refs, order, prefixes = k, {}, [], ()
+        for j in range(start, i + 1):
+            prefixes, order = self._advance(j, refs, order, prefixes)
+        self._cursor = (i, refs, order, prefixes)
+        devices = {}
+        for name in order:
+            ref = refs[name]
+            dev, hs, ifs, nh, routes = self._content(ref.mid)
+            devices[name] = DeviceState(dev, routes, nh, ifs, hs, ref.collected_at_ms, ref.health)
+        return FabricSnapshot(self._times[i], devices, prefixes)
+
+    def index_at(self, t_ms: int) -> int:
+        """Index of the last tick at or before ``t_ms`` (the first tick for earlier times)."""
+        if not self._times:
+            raise RecordingError(f"{self.path}: no ticks recorded")
+        return max(bisect.bisect_right(self._times, t_ms) - 1, 0)
+
+    def state_at(self, t_ms: int) -> FabricSnapshot:
+        """The fabric as recorded at the last tick at or before ``t_ms``."""
+        return self._state(self.index_at(t_ms))
+
+    def state_of_tick(self, i: int) -> FabricSnapshot:
+        return self._state(i)
+
+    def events_between(self, t0: int, t1: int) -> list[Event]:
+        """Events with ``t0 < time_ms <= t1``."""
+        return [e for e in self.events if t0 < e.time_ms <= t1]
+
+    def events_until_tick(self, i: int) -> int:
+        """Number of events recorded at or before tick index ``i`` (events are in tick order)."""
+        return bisect.bisect_right(self.event_seqs, self._seqs[i]) if self._seqs else 0
+
+    def snapshots(self, t0: int | None = None, t1: int | None = None) -> Iterator[FabricSnapshot]:
+        """Every tick's snapshot in [t0, t1], in order."""
+        if not self._times:
+            return
+        lo = 0 if t0 is None else bisect.bisect_left(self._times, t0)
+        hi = len(self._times) if t1 is None else bisect.bisect_right(self._times, t1)
+        for i in range(lo, hi):
+            yield self._state(i)

@@ -1,0 +1,52 @@
+"""Shared by the recorder tests: a scripted simulated session recorded tick by tick."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from anycast_tui.lab.sim import SimConfig, SimFabric
+from anycast_tui.model.types import Event, FabricSnapshot
+from anycast_tui.record.store import Recorder
+from anycast_tui.session import SimSession
+
+T0 = 1_790_000_000_000  # ms
+SCRIPT = {3: ("fail_device", "leaf02"), 6: ("withdraw", "server03"), 9: ("restore_device", "leaf02"),
+          12: ("announce", "server03"), 15: ("fail_link", "spine01", "leaf01")}
+
+
+class Clock:
+    def __init__(self, t_ms: int = T0) -> None:
+        self.ms = t_ms
+
+    def __call__(self) -> float:
+        return self.ms / 1000
+
+
+@dataclass
+class Recorded:
+    path: Path
+    states: list[FabricSnapshot] = field(default_factory=list)  # live snapshot at each tick
+    events: list[Event] = field(default_factory=list)
+
+
+def record_session(path: Path, *, ticks: int = 18, keyframe_every: int = 4, resilient: bool = True,
+                   **recorder_kw) -> Recorded:
+    """Poll the simulated fabric once a (fake) second, run SCRIPT, flush a tick after each poll."""
+    clock = Clock()
+    sim = SimFabric(SimConfig(resilient=resilient), clock=clock)
+    session = SimSession(sim, clock=clock)
+    rec = Recorder(path, keyframe_every=keyframe_every, flush_s=None, clock=clock, **recorder_kw)
+    rec.attach(session.timeline)
+    out = Recorded(path)
+    for i in range(ticks):
+        if i in SCRIPT:
+            action, *args = SCRIPT[i]
+            sim.apply(action, *args)
+        session.poll()
+        rec.flush()
+        out.states.append(session.timeline.snapshot)
+        clock.ms += 1000
+    out.events = list(session.timeline.events)
+    rec.close()
+    return out
