@@ -129,7 +129,9 @@ class Lab:
             nslab.create(lab.topo)
             lab._apply_routes(None)
             nohash = lab._nohash()  # these two start in the background while FRR starts
-            labssh.prepare(lab.state_dir, [(n.name, n.ns) for n in lab.topo.nodes.values()])
+            vty = {n.name: str(frr.node_dir(lab.frr_dir, n)) for n in frr.bgp_nodes(lab.topo)} \
+                if cfg.routing == "bgp" else {}
+            labssh.prepare(lab.state_dir, [(n.name, n.ns) for n in lab.topo.nodes.values()], vty)
             sshd = labssh.spawn(lab.state_dir)
             if cfg.routing == "bgp":
                 frr.start(lab.topo, lab.frr_dir)

@@ -3,8 +3,8 @@
 One small daemon (``python3 -m anycast_tui.lab.labssh STATE_DIR``) serves every
 device of a lab, each on its own port with its own ed25519 host key.  A client
 authenticates with the lab's one client key.  An exec request is run only if it
-is a line of the fixed read-only list (``commands.ALLOWED_LINES``) or a
-well-formed ``ip -j route get``; it runs as ``nsenter --net=/run/netns/NS argv``
+is a line of the fixed read-only list (``commands.COLLECTOR_LINES``, else
+``ALLOWED_LINES``) or a well-formed ``ip -j route get``; it runs as ``nsenter --net=/run/netns/NS argv``
 (an argv list, never a shell).  nsenter joins only the network namespace,
 which is all these commands read (netlink and /proc/sys/net give the same bytes
 as under ``ip netns exec``), and costs a quarter less per command than ``ip
@@ -30,7 +30,12 @@ from pathlib import Path
 
 import asyncssh
 
-from anycast_tui.collect.commands import ALLOWED_LINES, route_get
+from anycast_tui.collect import commands as _commands
+from anycast_tui.collect.commands import route_get
+
+# Every line the SSH collector may send (the poll set, ``ip -V``, ``ip -o monitor``, FRR RIB, flow
+# sources) when that list exists, else the poll set; never anything that writes.
+LINES: frozenset[str] = getattr(_commands, "COLLECTOR_LINES", _commands.ALLOWED_LINES)
 
 COMMAND_TIMEOUT_S = 10.0
 MAX_OUTPUT = 16 * 1024 * 1024
@@ -45,7 +50,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def allowed_argv(line: str) -> list[str] | None:
     """argv for an allowed command line, else None."""
-    if line in ALLOWED_LINES:
+    if line in LINES:
         return shlex.split(line)
     try:
         argv = shlex.split(line)
@@ -79,32 +84,55 @@ class _Server(asyncssh.SSHServer):
         return key.public_data == self._key.public_data
 
 
-def _process_factory(ns: str):
+def streaming(argv: list[str]) -> bool:
+    """Commands that run until the client closes the channel (``ip -o monitor``): no timeout."""
+    return len(argv) > 1 and argv[0] == "ip" and "monitor" in argv
+
+
+async def _pump(src: asyncio.StreamReader, dst: asyncssh.SSHWriter, limit: int) -> None:
+    sent = 0
+    while chunk := await src.read(65536):
+        if sent < limit:
+            dst.write(chunk[: limit - sent])
+            sent += len(chunk)
+            await dst.drain()
+
+
+def _process_factory(ns: str, vty: str | None):
     async def handle(process: asyncssh.SSHServerProcess) -> None:
+        proc: asyncio.subprocess.Process | None = None
         try:
             argv = allowed_argv(process.command or "")
             if argv is None:
                 process.stderr.write(b"lab: command not allowed (read-only list only)\n")
                 process.exit(126)
                 return
+            if argv[0] == "vtysh" and vty:  # this device's FRR, not the (absent) system one
+                argv = ["vtysh", "--vty_socket", vty, *argv[1:]]
             proc = await asyncio.create_subprocess_exec(
                 "nsenter", f"--net=/run/netns/{ns}", *argv, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            try:
-                out, err = await asyncio.wait_for(proc.communicate(), COMMAND_TIMEOUT_S)
-            except asyncio.TimeoutError:
-                proc.kill()
-                await proc.wait()
-                process.stderr.write(b"lab: command timed out\n")
-                process.exit(124)
+            assert proc.stdout is not None and proc.stderr is not None
+            work = asyncio.ensure_future(asyncio.gather(_pump(proc.stdout, process.stdout, MAX_OUTPUT),
+                                                        _pump(proc.stderr, process.stderr, 65536), proc.wait()))
+            closed = asyncio.ensure_future(process.channel.wait_closed())
+            done, _ = await asyncio.wait({work, closed}, timeout=None if streaming(argv) else COMMAND_TIMEOUT_S,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            closed.cancel()
+            if work not in done:
+                work.cancel()
+                if not done:  # timed out; else the client went away
+                    process.stderr.write(b"lab: command timed out\n")
+                    process.exit(124)
                 return
-            process.stdout.write(out[:MAX_OUTPUT])
-            if err:
-                process.stderr.write(err[:65536])
+            work.result()
             process.exit(proc.returncode or 0)
         except (asyncssh.Error, ConnectionError, BrokenPipeError):
             pass
         finally:
+            if proc is not None and proc.returncode is None:
+                proc.kill()
+                await proc.wait()
             if not process.channel.is_closing():
                 process.close()
 
@@ -120,7 +148,7 @@ async def _serve(state_dir: Path) -> None:
         host_key = asyncssh.read_private_key(str(state_dir / "hostkeys" / dev["name"]))
         acc = await asyncssh.create_server(
             lambda: _Server(client_key), "127.0.0.1", int(dev.get("port", 0)),
-            server_host_keys=[host_key], process_factory=_process_factory(dev["ns"]), encoding=None,
+            server_host_keys=[host_key], process_factory=_process_factory(dev["ns"], dev.get("vty")), encoding=None,
             allow_pty=False, x11_forwarding=False, agent_forwarding=False, allow_scp=False,
             sftp_factory=None, config=None, reuse_address=True, login_timeout=10.0)
         acceptors.append(acc)
@@ -140,15 +168,20 @@ async def _serve(state_dir: Path) -> None:
 # --------------------------------------------------------------------------- control (used by ``lab up/down``)
 
 
-def prepare(state_dir: Path, devices: list[tuple[str, str]]) -> None:
-    """Write ssh.json, a host key per device and the client key: ``devices`` is [(name, namespace)]."""
+def prepare(state_dir: Path, devices: list[tuple[str, str]], vty: dict[str, str] | None = None) -> None:
+    """Write ssh.json, a host key per device and the client key.
+
+    ``devices`` is [(name, namespace)]; ``vty`` maps a device to its FRR vty socket dir (for ``vtysh``).
+    """
     for name, _ in devices:
         key = asyncssh.generate_private_key("ssh-ed25519")
         _write_private(state_dir / "hostkeys" / name, key.export_private_key("openssh"))
     ck = asyncssh.generate_private_key("ssh-ed25519")
     _write_private(state_dir / "id_ed25519", ck.export_private_key("openssh"))
     _write_private(state_dir / "id_ed25519.pub", ck.export_public_key("openssh"))
-    _write_private(state_dir / "ssh.json", json.dumps({"devices": [{"name": n, "ns": ns} for n, ns in devices]}).encode())
+    vty = vty or {}
+    spec = {"devices": [{"name": n, "ns": ns, "vty": vty.get(n)} for n, ns in devices]}
+    _write_private(state_dir / "ssh.json", json.dumps(spec).encode())
 
 
 def spawn(state_dir: Path) -> subprocess.Popen[bytes]:

@@ -191,3 +191,31 @@ def test_traffic_tcp_resets_are_the_predicted_ones(bgp_lab: Lab):
     udp_moved = ~tcp & im.moved
     assert udp_moved.any()
     assert [report[i]["answers"][1] for i in np.flatnonzero(~tcp)] == list(labels[im.after_end][~tcp])
+
+
+def test_cli_status_and_traffic(bgp_lab: Lab):
+    import os
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "anycast_tui.commands.lab", "--prefix", bgp_lab.cfg.prefix, *args],
+                              capture_output=True, text=True, env=env, cwd="/", timeout=120)
+
+    st = cli("status", "--json")
+    assert st.returncode == 0, st.stderr
+    status = json.loads(st.stdout)
+    assert status["ssh_daemon"] and status["client_tc_nohash"] == "attached"
+    assert {d: v["bgp"] for d, v in status["devices"].items() if "bgp" in v} == {
+        **{f"spine0{i}": "4/4" for i in (1, 2)}, **{f"leaf0{i}": "3/3" for i in range(1, 5)},
+        **{f"server0{i}": "1/1" for i in range(1, 5)}}
+    assert all(status["devices"][s]["anycast_paths"] == 4 for s in ("spine01", "spine02"))
+    tr = cli("traffic", "--tcp", "8", "--udp", "8", "--rounds", "2", "--json")
+    assert tr.returncode == 0, tr.stderr
+    flows = json.loads(tr.stdout)["flows"]
+    assert len(flows) == 16 and all(f["error"] is None for f in flows)
+    assert all(len(set(f["answers"])) == 1 and f["answers"][0].startswith("server") for f in flows)
+    bad = cli("traffic", "--tcp", "5000")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1

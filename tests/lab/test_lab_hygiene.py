@@ -140,3 +140,45 @@ def test_up_refuses_to_overwrite_a_foreign_inventory(tmp_path: Path):
     assert res.returncode == 2 and "was not written by `lab up`" in res.stderr
     assert (tmp_path / "lab.toml").read_text() == "# my own fabric\n"
     assert netns.list_namespaces(prefix) == []
+
+
+def test_ssh_streams_monitor_and_stops_it_on_close(tmp_path: Path):
+    lab_ready("static")
+    import asyncio
+
+    import asyncssh
+
+    from anycast_tui.lab import labssh
+
+    line = "ip -o monitor route link nexthop"
+    if line not in labssh.LINES:
+        pytest.skip("the collector's command list has no ip monitor")
+    prefix = TEST_PREFIX + "m-"
+    lab = make_lab(tmp_path, prefix, routing="static")
+    try:
+        d = load_inventory(Path(lab.cfg.inventory)).device("spine01")
+
+        async def go() -> list[str]:
+            async with asyncssh.connect(d.host, port=d.port, username=d.user, client_keys=[str(d.key_path)],
+                                        known_hosts=str(d.known_hosts), agent_path=None, config=None) as conn:
+                proc = await conn.create_process(line)
+                await asyncio.sleep(0.3)  # the monitor is listening
+                await asyncio.to_thread(lab.fail, "leaf03")
+                got = [await asyncio.wait_for(proc.stdout.readline(), 10) for _ in range(2)]
+                proc.close()
+                await proc.wait_closed()
+            return got
+
+        got = asyncio.run(go())
+        assert any("leaf03" in g for g in got)
+        ns = lab.topo.node("spine01").ns
+        for _ in range(100):  # the daemon kills the monitor once the channel is closed
+            pids = netns.run(None, "ip", "netns", "pids", ns).stdout.split()
+            cmds = [Path(f"/proc/{p}/cmdline").read_bytes() for p in pids if Path(f"/proc/{p}").exists()]
+            if not any(b"monitor" in c for c in cmds):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("ip monitor still runs after the client closed its channel")
+    finally:
+        labctl.down(prefix, tmp_path / "state")
