@@ -17,6 +17,7 @@ Conventions
 from __future__ import annotations
 
 import enum
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -332,11 +333,12 @@ class Socket:
 
     @property
     def family(self) -> int | None:
+        """4 or 6 from the addresses; None for wildcard-only and non-IP sockets."""
         for a in (self.local, self.peer):
-            if ":" in a:
-                return 6
-            if a.count(".") == 3:
-                return 4
+            try:
+                return ipaddress.ip_address(a).version
+            except ValueError:
+                continue
         return None
 
     def flow(self) -> Flow | None:

@@ -27,8 +27,13 @@ _EVENTS = frozenset({"[NEW]", "[UPDATE]", "[DESTROY]"})
 _FAMILIES = {"ipv4": 4, "ipv6": 6}
 
 
+def _uint(tok: str) -> bool:
+    """A decimal number as conntrack prints it (bounded: no 5000-digit numbers)."""
+    return tok.isascii() and tok.isdigit() and len(tok) <= 20
+
+
 def _port(value: str, key: str, lineno: int, raw: str) -> int:
-    if not (value.isdigit() and value.isascii()) or int(value) > 65535:
+    if not _uint(value) or int(value) > 65535:
         raise ParseError(lineno, f"bad {key} {value!r}", KIND, raw)
     return int(value)
 
@@ -40,17 +45,17 @@ def _entry(toks: list[str], lineno: int, raw: str) -> ConntrackEntry:
         extra.append(("event", toks[0][1:-1]))
         i = 1
     family: int | None = None
-    if i + 1 < len(toks) and toks[i] in _FAMILIES and toks[i + 1].isdigit():
+    if i + 1 < len(toks) and toks[i] in _FAMILIES and _uint(toks[i + 1]):
         family = _FAMILIES[toks[i]]
         i += 2
-    if i + 1 >= len(toks) or not (toks[i + 1].isdigit() and toks[i + 1].isascii()) or "=" in toks[i]:
+    if i + 1 >= len(toks) or not _uint(toks[i + 1]) or "=" in toks[i]:
         raise ParseError(lineno, "expected a protocol name and number", KIND, raw)
     proto, proto_num = toks[i], int(toks[i + 1])
     if proto == "unknown":
         proto = str(proto_num)
     i += 2
     timeout: int | None = None
-    if i < len(toks) and toks[i].isdigit() and toks[i].isascii():
+    if i < len(toks) and _uint(toks[i]):
         timeout = int(toks[i])
         i += 1
     state: str | None = None
@@ -80,8 +85,8 @@ def _entry(toks: list[str], lineno: int, raw: str) -> ConntrackEntry:
         if dirs:
             phase = "tail"
         if key in ("mark", "zone"):
-            if not (value.isdigit() and value.isascii()):
-                raise ParseError(lineno, f"bad {key} {value!r}", KIND, raw)
+            if not _uint(value):
+                raise ParseError(lineno, f"bad {key} {value[:24]!r}", KIND, raw)
             if key == "mark":
                 mark = int(value)
             else:

@@ -52,6 +52,11 @@ _BLACKHOLE_KEYS = ("reject", "admin-prohibited", "blackhole", "unreachable")
 _Extra = list[tuple[str, str]]
 
 
+def _show(key: str) -> str:
+    """A JSON key for an error message: as is when plain, else quoted (never a line break)."""
+    return key if key.isprintable() and key.strip() == key and key else repr(key)
+
+
 def _table(value: Any, vrf: str | None, where: str) -> str:
     if value is None:
         return vrf if vrf and vrf != "default" else "main"
@@ -155,7 +160,7 @@ def _json_route(dst: str, family: int, entry: Any, where: str, vrf: str | None, 
 
 def _routes_of_table(table: dict, vrf: str | None, fib_only: bool, out: list[Route]) -> None:
     for key, entries in table.items():
-        where = f"prefix {key}" if vrf is None else f"vrf {vrf} prefix {key}"
+        where = f"prefix {_show(key)}" if vrf is None else f"vrf {_show(vrf)} prefix {_show(key)}"
         try:
             dst, family = prefix(key)
         except BadValue as exc:
@@ -188,11 +193,12 @@ def parse_frr_route_json(text: str, *, fib_only: bool = True) -> list[Route]:
 # --------------------------------------------------------------------------- text
 
 _CODE_LINE = re.compile(r"([A-Za-z])([> qr])([* qrtob])\s+(\S+)\s*(.*)")
-_DIST = re.compile(r"\[(\d+)/(\d+)\]\s*(.*)")
+_DIST = re.compile(r"\[([0-9]{1,10})/([0-9]{1,10})\]\s*(.*)")
 _VRF_HEADER = re.compile(r"(?:IPv[46] unicast )?VRF (\S+):")
 _CONT = re.compile(r"([* qrtob]?)\s*((?:via|is directly connected|unreachable)\b.*)")
 _UPTIME = re.compile(r"XX:XX:XX|\d\d:\d\d:\d\d|(?:\d+[ywdhms])+")
 _UNREACH = {"(blackhole)": "blackhole", "(ICMP unreachable)": "unreachable", "(ICMP admin-prohibited)": "prohibit"}
+_DEV_VRF = re.compile(r"(\S+?)\(vrf (\S+)\)")
 _DEV_WORDS = frozenset({"linkdown", "inactive", "onlink"})
 
 
@@ -276,6 +282,11 @@ def _text_nexthop(route: _TextRoute, marker: str, body: str, lineno: int, raw: s
             extra.append(("labels", " ".join(words[1:])))
         elif dev is None and gw is not None or dev is None and segs[0] == "is directly connected":
             dev = words[0]
+            vm = _DEV_VRF.fullmatch(seg.split(" ", 1)[0] + (" " + words[1] if len(words) > 1 else ""))
+            if vm:  # leaked route: ``swp4(vrf blue)``
+                dev = vm.group(1)
+                extra.append(("vrf", vm.group(2)))
+                words = [dev, *words[2:]]
             for w in words[1:]:
                 if w in _DEV_WORDS:
                     flags.append(w)
@@ -404,10 +415,10 @@ def _bgp_table(obj: dict, vrf_hint: str | None, out: list[BgpMultipath]) -> None
     if not isinstance(vrf, str):
         raise ParseError(0, f"bad vrfName {vrf!r}", KIND_BGP)
     if not isinstance(routes, dict):
-        raise ParseError(0, f"vrf {vrf}: 'routes' is not an object", KIND_BGP)
+        raise ParseError(0, f"vrf {_show(vrf)}: 'routes' is not an object", KIND_BGP)
     common: _Extra = [(k, extra_value(obj[k])) for k in ("routerId", "localAS") if k in obj]
     for key, paths in routes.items():
-        out.append(_bgp_prefix(key, paths, vrf, f"vrf {vrf} prefix {key}", common))
+        out.append(_bgp_prefix(key, paths, vrf, f"vrf {_show(vrf)} prefix {_show(key)}", common))
 
 
 def _bgp_peers(obj: Any) -> bool:

@@ -39,6 +39,11 @@ _SHUTDOWN = frozenset({"<->", "-->", "<--", "---", "->", "<-"})
 _Extra = list[tuple[str, str]]
 
 
+def _is_uint(tok: str) -> bool:
+    """A queue size as ss prints it (bounded: no 5000-digit numbers)."""
+    return tok.isascii() and tok.isdigit() and len(tok) <= 20
+
+
 def _indent(raw: str) -> int:
     return len(raw) - len(raw.lstrip())
 
@@ -108,10 +113,12 @@ def _endpoint(tok: str, netid: str, side: str, extra: _Extra, lineno: int,
         except BadValue as exc:
             raise ParseError(lineno, f"bad {side} address: {exc}", KIND, raw) from None
     port: int | None = None
-    if port_s.isdigit() and port_s.isascii():
+    if port_s.isdigit() and port_s.isascii() and len(port_s) <= 5:
         port = int(port_s)
         if port > 65535:
             raise ParseError(lineno, f"{side} port out of range: {port_s}", KIND, raw)
+    elif port_s.isdigit():
+        raise ParseError(lineno, f"{side} port out of range: {port_s[:12]}", KIND, raw)
     elif port_s and port_s != "*":
         extra.append((f"{side}_service", port_s))
     elif not port_s:
@@ -129,7 +136,7 @@ def _socket(toks: list[str], lineno: int, raw: str, netid: str | None, state: st
     if i < len(toks) and toks[i] in STATES:
         st = toks[i]
         i += 1
-    if len(toks) < i + 2 or not (toks[i].isdigit() and toks[i + 1].isdigit()):
+    if len(toks) < i + 2 or not (_is_uint(toks[i]) and _is_uint(toks[i + 1])):
         raise ParseError(lineno, "expected Recv-Q and Send-Q numbers", KIND, raw)
     recv_q, send_q = int(toks[i]), int(toks[i + 1])
     i += 2
