@@ -9,6 +9,7 @@ as an address or number.
 from __future__ import annotations
 
 import ipaddress
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -62,6 +63,75 @@ PLATFORM_POLL: dict[str, tuple[Command, ...]] = {
 ALLOWED_LINES: frozenset[str] = frozenset(c.line for cmds in PLATFORM_POLL.values() for c in cmds) | frozenset(
     c.line for c in LINUX_POLL_TEXT
 )
+
+# ---------------------------------------------------------------- beyond the poll set
+# Not in ALLOWED_LINES (which every simulated and lab device answers); the SSH
+# collector allows them too (COLLECTOR_LINES).
+
+# Run once per connection: ``ip utility, iproute2-6.1.0, libbpf 1.1.2`` (old: ``iproute2-ss130716``).
+IP_VERSION = Command("ip_version", ("ip", "-V"), "ip-version")
+
+# Kept running on its own channel; one line per route / link / nexthop change (checked on iproute2 6.1).
+MONITOR = Command("monitor", ("ip", "-o", "monitor", "route", "link", "nexthop"), "ip-monitor")
+
+# iproute2 before 4.17 has no ``-j`` for routes and 5.3 no nexthop objects: text, without nexthops/buckets.
+LINUX_POLL_OLD: tuple[Command, ...] = (
+    *LINUX_POLL_TEXT,
+    Command("addrs", ("ip", "addr", "show"), "ip-addr"),
+    Command("sysctl", ("sysctl", "-n", *HASH_SYSCTLS), "sysctl-values"),
+)
+
+# FRR's RIB next to the kernel FIB (frr, cumulus, sonic).  SONiC ships a host-side ``vtysh``
+# wrapper that runs ``docker exec -i bgp vtysh``: the same line works there (the SSH user needs
+# the right to run vtysh, e.g. the frrvty group; the collector never uses sudo).
+FRR_ROUTES: tuple[Command, ...] = (
+    Command("frr_routes4", ("vtysh", "-c", "show ip route json"), "frr-route-json"),
+    Command("frr_routes6", ("vtysh", "-c", "show ipv6 route json"), "frr-route-json"),
+)
+FRR_PLATFORMS: frozenset[str] = frozenset({"frr", "cumulus", "sonic"})
+
+# Live flows on anycast servers (``flow_sources`` of a device).
+FLOW_COMMANDS: dict[str, tuple[Command, ...]] = {
+    "ss": (Command("flows_tcp", ("ss", "-Htn", "state", "established"), "ss"),
+           Command("flows_udp", ("ss", "-Hun"), "ss")),
+    "conntrack": (Command("flows_ct", ("conntrack", "-L"), "conntrack"),),
+}
+FLOW_SOURCES: frozenset[str] = frozenset(FLOW_COMMANDS)
+
+COLLECTOR_LINES: frozenset[str] = ALLOWED_LINES | frozenset(
+    c.line for c in (IP_VERSION, MONITOR, *LINUX_POLL_OLD, *FRR_ROUTES, *(c for cs in FLOW_COMMANDS.values()
+                                                                            for c in cs)))
+
+
+def iproute2_version(text: str) -> tuple[int, ...] | None:
+    """``ip -V`` output -> (6, 1, 0); old snapshot versions (``ss130716``) -> (3,); None when unknown."""
+    m = re.search(r"iproute2-(?:v)?(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if m:
+        return tuple(int(g) for g in m.groups() if g is not None)
+    if re.search(r"iproute2-ss\d{6}", text):
+        return (3,)  # snapshot-dated releases predate 4.x
+    return None
+
+
+def poll_commands(platform: str, version: tuple[int, ...] | None,
+                  flow_sources: tuple[str, ...] = ()) -> tuple[Command, ...]:
+    """The commands of one poll: JSON or text by iproute2 version, FRR RIB and flow sources added."""
+    if version is not None and version < (4, 17):
+        cmds = LINUX_POLL_OLD
+    elif version is not None and version < (5, 13):
+        cmds = tuple(c for c in PLATFORM_POLL[platform] if c.id != "buckets" and (version >= (5, 3) or
+                                                                                  c.id != "nexthops"))
+    else:
+        cmds = PLATFORM_POLL[platform]
+    if platform in FRR_PLATFORMS:
+        cmds = (*cmds, *FRR_ROUTES)
+    for src in flow_sources:
+        cmds = (*cmds, *FLOW_COMMANDS[src])
+    return cmds
+
+
+# Commands whose failure (missing tool, no permission) leaves the poll good, without their data.
+OPTIONAL_IDS: frozenset[str] = frozenset({"frr_routes4", "frr_routes6", "flows_tcp", "flows_udp", "flows_ct"})
 
 _PROTOS = {"tcp": "tcp", "udp": "udp", "6": "tcp", "17": "udp", "icmp": "icmp", "1": "icmp"}
 

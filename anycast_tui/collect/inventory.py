@@ -1,24 +1,28 @@
-"""Fabric inventory: which devices to poll and how to reach them (TOML).
+"""Fabric inventory: which devices to poll and how to reach them (TOML, optionally an Ansible INI import).
 
-Secrets never live here: a device may name an environment variable holding its
-password (``password_env``); the value is read only when connecting.
+Settings are inherited ``[defaults]`` < ``[group.NAME]`` (in the order a device
+lists its ``groups``) < ``[[device]]``.  Secrets never live here: a device may
+name an environment variable holding its password (``password_env``) or ask
+for it at a prompt (``ask_password``).  Every error names the file, the line
+and the key: ``fabric.toml:12: device[1].port: expected an integer``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from anycast_tui.collect.commands import PLATFORM_POLL
+from anycast_tui.collect.commands import FLOW_SOURCES, PLATFORM_POLL
 from anycast_tui.model.types import Device, Role
 
 
 class InventoryError(ValueError):
-    """An inventory that cannot be used; the message names the file and the key."""
+    """An inventory that cannot be used; the message names the file, the line and the key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +30,22 @@ class DeviceConfig:
     name: str
     role: Role = Role.OTHER
     platform: str = "linux"
-    host: str = "127.0.0.1"
-    port: int = 22
-    user: str = "root"
-    key_path: Path | None = None
-    known_hosts: Path | None = None  # None = ~/.ssh/known_hosts; host keys are always verified
+    host: str = "127.0.0.1"  # address or ~/.ssh/config Host alias
+    port: int | None = None  # None: ~/.ssh/config Port, else 22
+    user: str | None = None  # None: ~/.ssh/config User, else the local user
+    key_path: Path | None = None  # None: ~/.ssh/config IdentityFile, the agent, default keys
+    known_hosts: Path | None = None  # None: ~/.ssh/config UserKnownHostsFile or ~/.ssh/known_hosts
     password_env: str | None = None  # name of an environment variable, never the password
+    ask_password: bool = False  # ask the session's prompt callback for the password
+    accept_new_host_key: bool = False  # TOFU: record an UNKNOWN host's key; a changed key is always refused
+    ssh_config: Path | None = None  # None: ~/.ssh/config when it exists
+    use_ssh_config: bool = True
+    use_agent: bool = True  # SSH_AUTH_SOCK / IdentityAgent
+    jump: str | None = None  # ProxyJump chain "[user@]host[:port],..." (overrides ~/.ssh/config's)
+    stream: bool = True  # keep ``ip -o monitor`` running and re-poll on every change
+    flow_sources: tuple[str, ...] = ()  # "ss", "conntrack": live flows to the anycast prefixes
+    anycast_prefixes: tuple[str, ...] = ()  # prefixes of interest on this device (besides the fabric's)
+    groups: tuple[str, ...] = ()
     command_timeout_s: float = 5.0
     connect_timeout_s: float = 5.0
     max_channels: int = 4  # concurrent commands on the one connection
@@ -45,7 +59,7 @@ class DeviceConfig:
     @property
     def address(self) -> str:
         """``host:port`` as OpenSSH's known_hosts writes it (``[h]:p`` unless port 22)."""
-        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        return self.host if self.port in (None, 22) else f"[{self.host}]:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +69,7 @@ class Inventory:
     anycast_prefixes: tuple[str, ...] = ()
     source: Path | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # [fabric] keys this module does not use
+    max_connections: int = 64  # SSH connection attempts in flight at once, all devices together
 
     def device(self, name: str) -> DeviceConfig:
         for d in self.devices:
@@ -67,35 +82,124 @@ class Inventory:
         return tuple(d.name for d in self.devices)
 
 
-# --------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------- values
 
 _FLOAT_KEYS = {"command_timeout_s", "connect_timeout_s", "backoff_base_s", "backoff_max_s"}
 _INT_KEYS = {"port", "max_channels"}
-_STR_KEYS = {"name", "host", "user", "password_env", "platform", "role"}
-_PATH_KEYS = {"key_path", "known_hosts"}
-_DEVICE_KEYS = _FLOAT_KEYS | _INT_KEYS | _STR_KEYS | _PATH_KEYS
-_FABRIC_KEYS = {"poll_interval_s", "anycast_prefixes"}
+_BOOL_KEYS = {"ask_password", "accept_new_host_key", "use_ssh_config", "use_agent", "stream"}
+_STR_KEYS = {"name", "host", "user", "password_env", "platform", "role", "jump"}
+_PATH_KEYS = {"key_path", "known_hosts", "ssh_config"}
+_LIST_KEYS = {"flow_sources", "anycast_prefixes", "groups"}
+_DEVICE_KEYS = _FLOAT_KEYS | _INT_KEYS | _BOOL_KEYS | _STR_KEYS | _PATH_KEYS | _LIST_KEYS
+_FABRIC_KEYS = {"poll_interval_s", "anycast_prefixes", "max_connections", "ansible_inventory"}
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_HOST = re.compile(r"[A-Za-z0-9_.:%-]{1,253}")
+_JUMP_HOP = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}@)?(?:[A-Za-z0-9_.-]{1,253}|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 
 
-def _fail(src: str, key: str, why: str) -> InventoryError:
-    return InventoryError(f"{src}: {key}: {why}")
+@dataclass(frozen=True, slots=True)
+class _Src:
+    """Where values come from: the file's name and text (for line numbers)."""
+
+    name: str
+    text: str = ""
+
+    def fail(self, key: str, why: str, line: int | None = None) -> InventoryError:
+        line = line if line is not None else key_line(self.text, key)
+        return InventoryError(f"{self.name}:{line}: {key}: {why}" if line else f"{self.name}: {key}: {why}")
 
 
-def _value(src: str, where: str, key: str, val: Any, base: Path) -> Any:
+_SECTION = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\"-]+)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\"-]+)\s*=")
+
+
+def key_line(text: str, key: str) -> int | None:
+    """1-based line of ``key`` (``device[2].port``, ``group.leaves.user``, ``fabric.x[0]``) in TOML text.
+
+    tomllib gives no positions: headers are counted (``[[device]]`` occurrences
+    for the index), then the key is looked for inside that section; the
+    section's header line when the key is not found, None when neither is.
+    """
+    if not text:
+        return None
+    parts = key.split(".")
+    m = re.fullmatch(r"([A-Za-z0-9_-]+)\[(\d+)\]", parts[0])
+    table, index = (m.group(1), int(m.group(2))) if m else (parts[0], None)
+    if table == "group" and len(parts) > 1:
+        table, parts = f"group.{parts[1]}", [table, *parts[2:]]
+    name = re.sub(r"\[\d+\]$", "", parts[1]) if len(parts) > 1 else None
+    lines = text.splitlines()
+    seen, start = -1, None
+    for i, raw in enumerate(lines):
+        sm = _SECTION.match(raw)
+        if sm and sm.group(1).replace('"', "") == table:
+            seen += 1
+            if index is None or seen == index:
+                start = i
+                break
+    if start is None:
+        if name is None:
+            for i, raw in enumerate(lines):  # a top-level key (before any header)
+                km = _KEY.match(raw)
+                if km and km.group(1) == table:
+                    return i + 1
+        return None
+    if name is None:
+        return start + 1
+    for i in range(start + 1, len(lines)):
+        if _SECTION.match(lines[i]):
+            break
+        km = _KEY.match(lines[i])
+        if km and km.group(1).strip('"') == name:
+            return i + 1
+    return start + 1
+
+
+def _prefixes(src: _Src, key: str, val: Any) -> tuple[str, ...]:
+    if not isinstance(val, list) or not all(isinstance(p, str) for p in val):
+        raise src.fail(key, "expected a list of prefixes")
+    out: list[str] = []
+    for i, p in enumerate(val):
+        try:
+            out.append(str(ipaddress.ip_network(p, strict=True)))
+        except ValueError as exc:
+            raise src.fail(f"{key}[{i}]", str(exc)) from None
+    return tuple(out)
+
+
+def _value(src: _Src, where: str, key: str, val: Any, base: Path) -> Any:
     k = f"{where}.{key}"
     if key in _FLOAT_KEYS:
         if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val) or val <= 0:
-            raise _fail(src, k, f"expected a positive number of seconds, got {val!r}")
+            raise src.fail(k, f"expected a positive number of seconds, got {val!r}")
         return float(val)
     if key in _INT_KEYS:
         if isinstance(val, bool) or not isinstance(val, int):
-            raise _fail(src, k, f"expected an integer, got {val!r}")
+            raise src.fail(k, f"expected an integer, got {val!r}")
         lo, hi = (1, 65535) if key == "port" else (1, 64)
         if not lo <= val <= hi:
-            raise _fail(src, k, f"{val} is out of range {lo}..{hi}")
+            raise src.fail(k, f"{val} is out of range {lo}..{hi}")
         return val
+    if key in _BOOL_KEYS:
+        if not isinstance(val, bool):
+            raise src.fail(k, f"expected true or false, got {val!r}")
+        return val
+    if key == "anycast_prefixes":
+        return _prefixes(src, k, val)
+    if key in _LIST_KEYS:
+        if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
+            raise src.fail(k, "expected a list of strings")
+        if key == "flow_sources":
+            for v in val:
+                if v not in FLOW_SOURCES:
+                    raise src.fail(k, f"unknown flow source {v!r} (one of {', '.join(sorted(FLOW_SOURCES))})")
+        if key == "groups":
+            for v in val:
+                if not _NAME.fullmatch(v):
+                    raise src.fail(k, f"not a group name: {v!r}")
+        return tuple(dict.fromkeys(val))
     if not isinstance(val, str) or not val:
-        raise _fail(src, k, f"expected a non-empty string, got {val!r}")
+        raise src.fail(k, f"expected a non-empty string, got {val!r}")
     if key in _PATH_KEYS:
         p = Path(val).expanduser()
         return p if p.is_absolute() else (base / p)
@@ -103,78 +207,150 @@ def _value(src: str, where: str, key: str, val: Any, base: Path) -> Any:
         try:
             return Role(val)
         except ValueError:
-            raise _fail(src, k, f"unknown role {val!r} (one of {', '.join(r.value for r in Role)})") from None
+            raise src.fail(k, f"unknown role {val!r} (one of {', '.join(r.value for r in Role)})") from None
     if key == "platform" and val not in PLATFORM_POLL:
-        raise _fail(src, k, f"unknown platform {val!r} (one of {', '.join(sorted(PLATFORM_POLL))})")
+        raise src.fail(k, f"unknown platform {val!r} (one of {', '.join(sorted(PLATFORM_POLL))})")
     if key == "password_env" and not (val.replace("_", "").isalnum() and not val[0].isdigit()):
-        raise _fail(src, k, f"not an environment variable name: {val!r}")
+        raise src.fail(k, f"not an environment variable name: {val!r}")
+    if key == "name" and not _NAME.fullmatch(val):
+        raise src.fail(k, f"not a device name: {val!r}")
+    if key == "host" and not _HOST.fullmatch(val):
+        raise src.fail(k, f"not a host name or address: {val!r}")
+    if key == "user" and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}", val):
+        raise src.fail(k, f"not a user name: {val!r}")
+    if key == "jump" and not all(_JUMP_HOP.fullmatch(h) for h in val.split(",")):
+        raise src.fail(k, f"not a jump host chain ([user@]host[:port],...): {val!r}")
     return val
 
 
-def _settings(src: str, where: str, table: Any, base: Path) -> dict[str, Any]:
+def _settings(src: _Src, where: str, table: Any, base: Path) -> dict[str, Any]:
     if not isinstance(table, dict):
-        raise _fail(src, where, "expected a table")
+        raise src.fail(where, "expected a table")
     out: dict[str, Any] = {}
     for key, val in table.items():
         if key not in _DEVICE_KEYS:
-            raise _fail(src, f"{where}.{key}", f"unknown key (known: {', '.join(sorted(_DEVICE_KEYS))})")
+            raise src.fail(f"{where}.{key}", f"unknown key (known: {', '.join(sorted(_DEVICE_KEYS))})")
         out[key] = _value(src, where, key, val, base)
     return out
 
 
-def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", base: Path | None = None) -> Inventory:
-    """Build an Inventory from already-parsed TOML data (``[fabric]``, ``[defaults]``, ``[[device]]``)."""
+# --------------------------------------------------------------------------- building
+
+
+def _positive(src: _Src, key: str, val: Any, *, integer: bool = False) -> float:
+    bad = isinstance(val, bool) or not isinstance(val, int if integer else (int, float))
+    if bad or not math.isfinite(val) or val <= 0:
+        raise src.fail(key, f"expected a positive {'integer' if integer else 'number of seconds'}, got {val!r}")
+    return val
+
+
+def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", base: Path | None = None,
+                    text: str = "") -> Inventory:
+    """Build an Inventory from parsed TOML (``[fabric]``, ``[defaults]``, ``[group.X]``, ``[[device]]``).
+
+    ``text`` (the TOML source) lets errors name their line.
+    """
+    src = _Src(source, text)
     base = base or Path.cwd()
     for top in data:
-        if top not in ("fabric", "defaults", "device"):
-            raise _fail(source, top, "unknown table (expected fabric, defaults, device)")
+        if top not in ("fabric", "defaults", "device", "group"):
+            raise src.fail(top, "unknown table (expected fabric, defaults, group, device)")
     fabric = data.get("fabric", {})
     if not isinstance(fabric, dict):
-        raise _fail(source, "fabric", "expected a table")
-    interval = fabric.get("poll_interval_s", 1.0)
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not math.isfinite(interval) \
-            or interval <= 0:
-        raise _fail(source, "fabric.poll_interval_s", f"expected a positive number of seconds, got {interval!r}")
-    prefixes = fabric.get("anycast_prefixes", [])
-    if not isinstance(prefixes, list) or not all(isinstance(p, str) for p in prefixes):
-        raise _fail(source, "fabric.anycast_prefixes", "expected a list of prefixes")
-    canon: list[str] = []
-    for i, p in enumerate(prefixes):
-        try:
-            canon.append(str(ipaddress.ip_network(p, strict=True)))
-        except ValueError as exc:
-            raise _fail(source, f"fabric.anycast_prefixes[{i}]", str(exc)) from None
-    defaults = _settings(source, "defaults", data.get("defaults", {}), base)
-    if "name" in defaults or "host" in defaults:
-        raise _fail(source, "defaults", "name and host belong to each [[device]]")
+        raise src.fail("fabric", "expected a table")
+    interval = float(_positive(src, "fabric.poll_interval_s", fabric.get("poll_interval_s", 1.0)))
+    max_conn = int(_positive(src, "fabric.max_connections", fabric.get("max_connections", 64), integer=True))
+    canon = _prefixes(src, "fabric.anycast_prefixes", fabric.get("anycast_prefixes", []))
+    defaults = _settings(src, "defaults", data.get("defaults", {}), base)
+    for k in ("name", "host", "groups"):
+        if k in defaults:
+            raise src.fail(f"defaults.{k}", f"{k} belongs to each [[device]]")
+    raw_groups = data.get("group", {})
+    if not isinstance(raw_groups, dict):
+        raise src.fail("group", "expected tables [group.NAME]")
+    groups: dict[str, dict[str, Any]] = {}
+    for gname, table in raw_groups.items():
+        where = f"group.{gname}"
+        if not _NAME.fullmatch(gname):
+            raise src.fail(where, f"not a group name: {gname!r}")
+        groups[gname] = _settings(src, where, table, base)
+        for k in ("name", "host", "groups"):
+            if k in groups[gname]:
+                raise src.fail(f"{where}.{k}", f"{k} belongs to each [[device]]")
     raw_devices = data.get("device", [])
-    if not isinstance(raw_devices, list) or not raw_devices:
-        raise _fail(source, "device", "expected at least one [[device]] table")
-    devices: list[DeviceConfig] = []
-    seen: set[str] = set()
-    for i, table in enumerate(raw_devices):
-        where = f"device[{i}]"
-        settings = {**defaults, **_settings(source, where, table, base)}
+    if not isinstance(raw_devices, list):
+        raise src.fail("device", "expected [[device]] tables")
+    imported: list[tuple[str, dict[str, Any]]] = []
+    if "ansible_inventory" in fabric:
+        imported = _ansible(src, fabric["ansible_inventory"], base)
+    if not raw_devices and not imported:
+        raise src.fail("device", "expected at least one [[device]] table")
+    own = [(f"device[{i}]", _settings(src, f"device[{i}]", t, base)) for i, t in enumerate(raw_devices)]
+    own_names = {s.get("name") for _, s in own}
+    from_ansible = {s["name"]: s for _, s in imported}
+    entries = [(w, s) for w, s in imported if s["name"] not in own_names]
+    entries += [(w, {**from_ansible.get(s.get("name", ""), {}), **s}) for w, s in own]  # TOML wins
+    devices: dict[str, DeviceConfig] = {}
+    for where, settings in entries:
+        toml = where.startswith("device[")
+        merged = dict(defaults)
+        for g in settings.get("groups", ()):
+            if g in groups:
+                merged.update(groups[g])
+            elif toml and g not in settings.get("_ansible_groups", ()):
+                raise src.fail(f"{where}.groups", f"no such group {g!r} (define [group.{g}])")
+        merged.update(settings)
+        merged.pop("_ansible_groups", None)
         for required in ("name", "host"):
-            if required not in settings:
-                raise _fail(source, f"{where}.{required}", "missing")
-        if settings["name"] in seen:
-            raise _fail(source, f"{where}.name", f"duplicate device name {settings['name']!r}")
-        seen.add(settings["name"])
-        devices.append(DeviceConfig(**settings))
+            if required not in merged:
+                raise src.fail(f"{where}.{required}", "missing")
+        if merged["name"] in devices:
+            raise src.fail(f"{where}.name", f"duplicate device name {merged['name']!r}")
+        devices[merged["name"]] = DeviceConfig(**merged)
     extra = {k: v for k, v in fabric.items() if k not in _FABRIC_KEYS}
-    return Inventory(tuple(devices), float(interval), tuple(canon), None, extra)
+    return Inventory(tuple(devices.values()), interval, canon, None, extra, max_conn)
+
+
+def _ansible(src: _Src, path: Any, base: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Hosts of an Ansible INI inventory as (where, settings); errors name the INI file and line."""
+    from anycast_tui.collect.ansible import AnsibleError, read_ansible_ini
+
+    if not isinstance(path, str) or not path:
+        raise src.fail("fabric.ansible_inventory", "expected a file name")
+    p = Path(path).expanduser()
+    p = p if p.is_absolute() else base / p
+    try:
+        hosts = read_ansible_ini(p)
+    except AnsibleError as exc:
+        raise InventoryError(str(exc)) from None
+    out: list[tuple[str, dict[str, Any]]] = []
+    for h in hosts:
+        ini = _Src(str(p))
+        settings: dict[str, Any] = {}
+        for key, (val, line) in h.settings.items():
+            if key not in _DEVICE_KEYS:
+                raise ini.fail(f"{h.name}.{key}", "unknown setting", line)
+            try:
+                settings[key] = _value(ini, h.name, key, val, p.parent)
+            except InventoryError as exc:
+                raise InventoryError(str(exc).replace(f"{p}: ", f"{p}:{line}: ", 1)) from None
+        settings["_ansible_groups"] = h.groups
+        settings["groups"] = tuple(dict.fromkeys((*h.groups, *settings.get("groups", ()))))
+        out.append((f"{p}:{h.line}", settings))
+    return out
 
 
 def load_inventory(path: str | Path) -> Inventory:
     """Read a TOML inventory; relative paths in it are relative to the file."""
     p = Path(path)
     try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
+        text = p.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except OSError as exc:
         raise InventoryError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InventoryError(f"{p}: not UTF-8 text: {exc.reason}") from None
     except tomllib.TOMLDecodeError as exc:
         raise InventoryError(f"{p}: not valid TOML: {exc}") from None
-    inv = parse_inventory(data, source=str(p), base=p.resolve().parent)
-    return Inventory(inv.devices, inv.poll_interval_s, inv.anycast_prefixes, p, inv.extra)
+    inv = parse_inventory(data, source=str(p), base=p.resolve().parent, text=text)
+    return Inventory(inv.devices, inv.poll_interval_s, inv.anycast_prefixes, p, inv.extra, inv.max_connections)

@@ -21,8 +21,9 @@ from typing import Callable, Iterable
 import asyncssh
 
 from anycast_tui.collect.backoff import Backoff
-from anycast_tui.collect.commands import ALLOWED_LINES, Command
+from anycast_tui.collect.commands import COLLECTOR_LINES, Command
 from anycast_tui.collect.inventory import DeviceConfig
+from anycast_tui.collect.sshconfig import Resolved, Secrets, _Client, _create_private, resolve
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def _first_line(text: str, limit: int = 120) -> str:
 
 def check_allowed(cmd: Command) -> None:
     """Refuse anything but the fixed list and validated ``route get`` commands."""
-    if cmd.line in ALLOWED_LINES:
+    if cmd.line in COLLECTOR_LINES:
         return
     if cmd.id == "route_get" and cmd.argv[:4] == ("ip", "-j", "route", "get"):
         return
@@ -138,8 +139,12 @@ class SSHSession:
     """The persistent connection to one device; safe to use from many tasks at once."""
 
     def __init__(self, cfg: DeviceConfig, *, backoff: Backoff | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, secrets: Secrets | None = None,
+                 connect_limit: asyncio.Semaphore | None = None):
         self.cfg = cfg
+        self.secrets = secrets or Secrets()
+        self.resolved: Resolved | None = None
+        self._connect_limit = connect_limit
         self.backoff = backoff or Backoff(cfg.backoff_base_s, cfg.backoff_max_s)
         self._clock = clock
         self._conn: asyncssh.SSHClientConnection | None = None
@@ -194,32 +199,43 @@ class SSHSession:
             return self._conn
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
+        if self._connect_limit is None:
+            return await self._connect_now()
+        async with self._connect_limit:  # bounded connects in flight, all devices together
+            return await self._connect_now()
+
+    async def _connect_now(self) -> asyncssh.SSHClientConnection:
         cfg = self.cfg
         self.connects += 1
-        password = os.environ.get(cfg.password_env) if cfg.password_env else None
-        known_hosts = str(cfg.known_hosts or Path("~/.ssh/known_hosts").expanduser())
+        resolved = resolve(cfg)
+        self.resolved = resolved
+        known_hosts = str(resolved.known_hosts)
         if not os.path.isfile(known_hosts):
-            raise HostKeyError(cfg.name, f"known_hosts file {known_hosts} not found; refusing to connect to "
-                               f"{self.where} without host key verification")
-        if cfg.password_env and password is None:
-            raise AuthError(cfg.name, f"password environment variable {cfg.password_env} is not set "
-                            f"for {self.where}; not retrying")
-        if cfg.key_path is not None and not cfg.key_path.is_file():
-            raise AuthError(cfg.name, f"private key {cfg.key_path} not found for {self.where}; not retrying")
+            if not cfg.accept_new_host_key:
+                raise HostKeyError(cfg.name, f"known_hosts file {known_hosts} not found; refusing to connect to "
+                                   f"{self.where} without host key verification")
+            _create_private(resolved.known_hosts)
+        password = await self._password()
+        client_keys = await self._client_keys(resolved)
+        client = _Client(cfg.name, resolved.known_hosts, cfg.accept_new_host_key)
         try:
             conn = await asyncio.wait_for(asyncssh.connect(
-                cfg.host, cfg.port, username=cfg.user, known_hosts=known_hosts,
-                client_keys=[str(cfg.key_path)] if cfg.key_path else (), password=password,
-                agent_path=None, config=None, ignore_encrypted=True, connect_timeout=cfg.connect_timeout_s,
+                cfg.host, cfg.port or (), username=cfg.user or (), known_hosts=known_hosts,
+                client_factory=lambda: client,
+                client_keys=client_keys, password=password,
+                agent_path=() if cfg.use_agent else None,
+                config=resolved.config_paths or None, ignore_encrypted=True,
+                tunnel=cfg.jump if cfg.jump else (),
+                connect_timeout=cfg.connect_timeout_s,
                 kbdint_auth=False, gss_auth=False, host_based_auth=False,
                 preferred_auth="publickey,password" if password else "publickey",
                 keepalive_interval=30.0, keepalive_count_max=3, encryption_algs=ENCRYPTION_ALGS,
             ), cfg.connect_timeout_s + 1.0)
         except asyncssh.HostKeyNotVerifiable:
-            raise HostKeyError(cfg.name, self._host_key_message(known_hosts)) from None
+            raise HostKeyError(cfg.name, client.refusal(self.where)) from None
         except asyncssh.PermissionDenied:
             how = "publickey" + (", password" if password else "")
-            raise AuthError(cfg.name, f"authentication failed for {cfg.user}@{self.where} ({how}); "
+            raise AuthError(cfg.name, f"authentication failed for {resolved.user}@{self.where} ({how}); "
                             "not retrying") from None
         except (asyncio.TimeoutError, TimeoutError):
             raise ConnectError(cfg.name, f"{self.where}: connect timed out after {cfg.connect_timeout_s:g} s") \
@@ -233,15 +249,41 @@ class SSHSession:
         log.debug("%s: connected", self.where)
         return conn
 
-    def _host_key_message(self, known_hosts: str) -> str:
+    async def _password(self) -> str | None:
         cfg = self.cfg
-        try:
-            entries = asyncssh.read_known_hosts(known_hosts).match(cfg.host, cfg.host, cfg.port)[0]
-        except (OSError, ValueError, asyncssh.Error):
-            entries = []
-        if entries:
-            return f"host key for {self.where} does not match known_hosts ({known_hosts}); refusing to connect"
-        return f"host key for {self.where} is not in known_hosts ({known_hosts}); refusing to connect"
+        if cfg.password_env:
+            password = os.environ.get(cfg.password_env)
+            if password is None:
+                raise AuthError(cfg.name, f"password environment variable {cfg.password_env} is not set "
+                                f"for {self.where}; not retrying")
+            return password
+        if cfg.ask_password:
+            password = await self.secrets.password(f"{cfg.user or ''}@{self.where}".lstrip("@"))
+            if password is None:
+                raise AuthError(cfg.name, f"no password given for {self.where}; not retrying")
+            return password
+        return None
+
+    async def _client_keys(self, resolved: "Resolved") -> list[asyncssh.SSHKey] | tuple[()]:
+        """Keys from key_path, else ~/.ssh/config IdentityFile, else the default files; asked passphrases once."""
+        cfg = self.cfg
+        if cfg.key_path is not None:
+            if not cfg.key_path.is_file():
+                raise AuthError(cfg.name, f"private key {cfg.key_path} not found for {self.where}; not retrying")
+            paths = [cfg.key_path]
+        else:
+            paths = [p for p in resolved.identity_files if p.is_file()]
+            if not paths:
+                return ()  # asyncssh's defaults (unencrypted default keys) and the agent
+        keys: list[asyncssh.SSHKey] = []
+        for path in paths:
+            key = await self.secrets.load_key(path, cfg.name)
+            if key is not None:
+                keys.append(key)
+        if not keys and cfg.key_path is not None and not cfg.use_agent:
+            raise AuthError(cfg.name, f"private key {cfg.key_path} is encrypted and no passphrase was given; "
+                            "not retrying")
+        return keys
 
     def reset(self) -> None:
         """Forget a permanent error and the backoff (after the user fixed keys or known_hosts)."""
