@@ -99,6 +99,10 @@ def crc(data: bytes) -> int:
     return zlib.crc32(data)
 
 
+def _intact(data: Any, c: Any) -> bool:
+    return isinstance(data, bytes) and isinstance(c, int) and zlib.crc32(data) == c
+
+
 def redact(settings: Any) -> Any:
     """``settings`` without values whose key names a secret (``*_env`` names of variables are kept)."""
     if isinstance(settings, Mapping):
@@ -361,6 +365,27 @@ class Recorder:
 # --------------------------------------------------------------------------- reader
 
 
+def _salvage(p: Path) -> sqlite3.Connection | None:
+    """An in-memory copy of a damaged file, its page count set to what is left (None if not SQLite)."""
+    data = bytearray(p.read_bytes())
+    if not data.startswith(b"SQLite format 3\0") or len(data) < 100:
+        return None
+    size = int.from_bytes(data[16:18], "big")
+    size = 65536 if size == 1 else size
+    if size < 512:
+        return None
+    data += bytes(-len(data) % size)
+    data[28:32] = (len(data) // size).to_bytes(4, "big")
+    data[18:20] = b"\x01\x01"  # rollback-journal mode: the copy has no WAL
+    db = sqlite3.connect(":memory:", check_same_thread=False)
+    try:
+        db.deserialize(bytes(data))
+    except sqlite3.DatabaseError:
+        return None
+    return db
+
+
+
 @dataclass(frozen=True, slots=True)
 class Damage:
     """Where reading stopped: the last good tick (seq, time) and why the next record was refused."""
@@ -421,7 +446,13 @@ class Recording:
             db = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
-            raise RecordingError(f"{p}: not a readable recording ({exc})") from None
+            db = _salvage(p)  # a truncated file: its header still counts the lost pages
+            try:
+                meta = dict(db.execute("SELECT key, value FROM meta").fetchall()) if db else {}
+            except sqlite3.DatabaseError:
+                db = None
+            if db is None:
+                raise RecordingError(f"{p}: not a readable recording ({exc})") from None
         if meta.get("format") != FORMAT:
             raise RecordingError(f"{p}: not an anycast-tui recording")
         try:
@@ -477,7 +508,7 @@ class Recording:
                 if seq != len(self._seqs) + 1:
                     self._stop(len(self._seqs), f"tick {len(self._seqs) + 1} is missing")
                     break
-                if check and crc(data) != c:
+                if not isinstance(t, int) or (check and not _intact(data, c)):
                     self._stop(len(self._seqs), f"tick {seq} fails its checksum")
                     break
                 if key:
@@ -490,8 +521,8 @@ class Recording:
             self._stop(0, "the first keyframe is missing")
         try:
             for eid, seq, _t, c, data in self._db.execute("SELECT id, seq, t_ms, crc, data FROM events ORDER BY id"):
-                if crc(data) != c:
-                    self._cut_seq(seq, f"event {eid} fails its checksum")
+                if not _intact(data, c) or not isinstance(seq, int):
+                    self._cut_seq(seq if isinstance(seq, int) else 0, f"event {eid} fails its checksum")
                     break
                 self.events.append(decode(Event, unpack(data)))
                 self._event_ids.append(eid)
@@ -503,9 +534,7 @@ class Recording:
             self.events.pop(), self._event_ids.pop(), self.event_seqs.pop()
         try:
             for seq, t, kind, c, data in self._db.execute("SELECT seq, t_ms, kind, crc, data FROM notes ORDER BY id"):
-                if seq > last_seq:
-                    break
-                if crc(data) != c:
+                if not _intact(data, c) or not isinstance(seq, int) or seq > last_seq:
                     break
                 self.notes.append((t, kind, unpack(data)))
         except (sqlite3.DatabaseError, ValueError, zlib.error):
@@ -513,8 +542,8 @@ class Recording:
         if check:
             try:
                 for bid, seq, c, data in self._db.execute("SELECT id, seq, crc, data FROM blobs ORDER BY id"):
-                    if crc(data) != c:
-                        self._cut_seq(seq, f"data block {bid} fails its checksum")
+                    if not _intact(data, c) or not isinstance(seq, int):
+                        self._cut_seq(seq if isinstance(seq, int) else 0, f"data block {bid} fails its checksum")
                         break
             except sqlite3.DatabaseError as exc:
                 self._check_blobs_slowly(exc)
@@ -571,7 +600,7 @@ class Recording:
             raise RecordingError(f"unreadable record ({exc})") from None
         if row is None:
             raise RecordingError("a record is missing")
-        if crc(row[1]) != row[0]:
+        if not _intact(row[1], row[0]):
             raise RecordingError("a record fails its checksum")
         return row
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model.types import Event, FabricSnapshot
 from anycast_tui.record.store import Recorder
-from anycast_tui.session import SimSession
+from anycast_tui.model.timeline import Timeline
 
 T0 = 1_790_000_000_000  # ms
 SCRIPT = {3: ("fail_device", "leaf02"), 6: ("withdraw", "server03"), 9: ("restore_device", "leaf02"),
@@ -32,21 +32,22 @@ class Recorded:
 
 def record_session(path: Path, *, ticks: int = 18, keyframe_every: int = 4, resilient: bool = True,
                    **recorder_kw) -> Recorded:
-    """Poll the simulated fabric once a (fake) second, run SCRIPT, flush a tick after each poll."""
+    """Update every device of the simulated fabric once a (fake) second, run SCRIPT, flush a tick after each poll."""
     clock = Clock()
     sim = SimFabric(SimConfig(resilient=resilient), clock=clock)
-    session = SimSession(sim, clock=clock)
+    timeline = Timeline(anycast_prefixes=("192.0.2.53/32",), clock=clock)
     rec = Recorder(path, keyframe_every=keyframe_every, flush_s=None, clock=clock, **recorder_kw)
-    rec.attach(session.timeline)
+    rec.attach(timeline)
     out = Recorded(path)
     for i in range(ticks):
         if i in SCRIPT:
             action, *args = SCRIPT[i]
             sim.apply(action, *args)
-        session.poll()
+        for k, name in enumerate(sim.devices):  # one update per device, as the poller does
+            timeline.update(sim.device_state(name, clock.ms - 40 + k))
         rec.flush()
-        out.states.append(session.timeline.snapshot)
+        out.states.append(timeline.snapshot)
         clock.ms += 1000
-    out.events = list(session.timeline.events)
+    out.events = list(timeline.events)
     rec.close()
     return out

@@ -1,0 +1,167 @@
+"""Session files: round trip against the live timeline, seeking, damage, schema, mode, secrets."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from record_helpers import T0, Clock, record_session  # noqa: E402
+
+from anycast_tui.collect.inventory import parse_inventory  # noqa: E402
+from anycast_tui.lab.sim import SimFabric  # noqa: E402
+from anycast_tui.model.timeline import Timeline  # noqa: E402
+from anycast_tui.record.store import Recorder, Recording, RecordingError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    return record_session(tmp_path_factory.mktemp("rec") / "s.atrec")
+
+
+def test_every_tick_and_event_round_trip(recorded):
+    with Recording.open(recorded.path) as rec:
+        assert rec.damage is None
+        assert rec.window == (recorded.states[0].taken_at_ms, recorded.states[-1].taken_at_ms)
+        assert [t.t_ms for t in rec.ticks()] == [s.taken_at_ms for s in recorded.states]
+        assert rec.events == recorded.events and len(rec.events) > 10
+        for live in recorded.states:
+            assert rec.state_at(live.taken_at_ms) == live
+
+
+def test_seek_between_ticks_and_backwards(recorded):
+    with Recording.open(recorded.path) as rec:
+        for live in reversed(recorded.states):  # backwards: every seek restarts from a keyframe
+            assert rec.state_at(live.taken_at_ms + 999) == live
+        assert rec.state_at(T0 - 5000) == recorded.states[0]  # before the window: the first tick
+        assert rec.state_at(recorded.states[5].taken_at_ms) == recorded.states[5]
+        assert rec.state_at(recorded.states[2].taken_at_ms) == recorded.states[2]
+
+
+def test_keyframes_every_n_ticks(recorded):
+    with Recording.open(recorded.path) as rec:
+        keys = [i for i, t in enumerate(rec.ticks()) if t.keyframe]
+    assert keys == list(range(0, len(recorded.states), 4))
+
+
+def test_unchanged_state_writes_nothing(tmp_path):
+    clock = Clock()
+    sim = SimFabric(clock=clock)
+    tl = Timeline(clock=clock)
+    rec = Recorder(tmp_path / "idle.atrec", flush_s=None, clock=clock)
+    rec.attach(tl)
+    tl.apply(sim.snapshot(T0))
+    assert rec.flush() > 0
+    assert rec.flush() == 0  # nothing happened since
+    before = rec._db.execute("SELECT count(*) FROM blobs").fetchone()[0]
+    tl.apply(sim.snapshot(T0 + 1000))  # same content, newer collection times
+    idle = rec.flush()
+    assert rec._db.execute("SELECT count(*) FROM blobs").fetchone()[0] == before  # no state re-stored
+    sim.fail_device("leaf02")
+    tl.apply(sim.snapshot(T0 + 2000))
+    assert rec.flush() > idle
+    assert rec._db.execute("SELECT count(*) FROM blobs").fetchone()[0] > before
+    rec.close()
+
+
+def test_file_mode_0600(tmp_path):
+    os.umask(0o022)
+    rec = Recorder(tmp_path / "m.atrec", flush_s=None)
+    tl = Timeline()
+    rec.attach(tl)
+    tl.apply(SimFabric().snapshot(T0))
+    rec.flush()
+    for p in tmp_path.iterdir():  # the database and its WAL / shared-memory files
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    rec.close()
+    assert stat.S_IMODE((tmp_path / "m.atrec").stat().st_mode) == 0o600
+
+
+def test_refuses_to_overwrite(recorded):
+    with pytest.raises(FileExistsError):
+        Recorder(recorded.path, flush_s=None)
+
+
+def test_newer_schema_refused(tmp_path, recorded):
+    p = tmp_path / "new.atrec"
+    p.write_bytes(recorded.path.read_bytes())
+    with sqlite3.connect(p) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(RecordingError, match="schema version 99 is newer"):
+        Recording.open(p)
+
+
+def test_not_a_recording(tmp_path):
+    p = tmp_path / "x.atrec"
+    p.write_bytes(b"hello" * 1000)
+    with pytest.raises(RecordingError, match="not a readable recording"):
+        Recording.open(p)
+    with pytest.raises(RecordingError, match="no such file"):
+        Recording.open(tmp_path / "missing.atrec")
+
+
+def _damaged_copy(tmp_path: Path, src: Path, how: str) -> Path:
+    data = bytearray(src.read_bytes())
+    page = 4096
+    n = len(data) // page
+    if how == "truncated":
+        data = data[: (n // 2) * page + 1000]
+    elif how == "middle":
+        start = (n // 2) * page
+        data[start:start + 2 * page] = bytes([0xA5]) * (2 * page)
+    elif how == "end":
+        data[-page // 2:] = bytes(range(256)) * (page // 512)
+    p = tmp_path / f"{how}.atrec"
+    p.write_bytes(bytes(data))
+    return p
+
+
+@pytest.mark.parametrize("how", ["truncated", "middle", "end"])
+def test_damaged_file_replays_up_to_the_damage(tmp_path, recorded, how):
+    p = _damaged_copy(tmp_path, recorded.path, how)
+    with Recording.open(p) as rec:
+        assert rec.damage is not None
+        assert "replayed up to tick" in str(rec.damage)
+        ticks = rec.ticks()
+        assert len(ticks) < len(recorded.states)
+        assert rec.damage.seq == (ticks[-1].seq if ticks else 0)
+        for i, t in enumerate(ticks):
+            assert rec.state_of_tick(i) == recorded.states[i]
+        assert rec.events == recorded.events[:len(rec.events)]
+        if ticks:
+            assert all(e.time_ms <= ticks[-1].t_ms for e in rec.events)
+
+
+def test_secrets_never_written(tmp_path, monkeypatch):
+    secret = "hunter2-Xq9-secret-value"
+    monkeypatch.setenv("ATUI_TEST_PW", secret)
+    inv = parse_inventory({"device": [{"name": "leaf01", "host": "127.0.0.1", "password_env": "ATUI_TEST_PW"}]})
+    p = tmp_path / "s.atrec"
+    rec = Recorder(p, flush_s=None, inventory=inv,
+                   settings={"interval_s": 1.0, "password": secret, "ssh": {"passphrase": secret, "token": secret}})
+    tl = Timeline()
+    rec.attach(tl)
+    tl.apply(SimFabric().snapshot(T0))
+    rec.close()
+    raw = b"".join(f.read_bytes() for f in tmp_path.iterdir())
+    assert secret.encode() not in raw
+    with Recording.open(p) as r:
+        assert r.inventory()["devices"][0]["password_env"] == "ATUI_TEST_PW"
+        assert r.settings() == {"interval_s": 1.0, "ssh": {}}
+
+
+def test_impact_and_whatif_notes(tmp_path):
+    def impact(change):
+        return {ev: {"moved": 7, "tcp_reset": 3} for ev in change.events}
+
+    r = record_session(tmp_path / "i.atrec", ticks=6, impact=impact)
+    with Recording.open(r.path) as rec:
+        imp = rec.impacts()
+        moved_events = [i for i, e in enumerate(rec.events) if e.time_ms > r.states[0].taken_at_ms]
+        assert moved_events and all(imp[i] == {"moved": 7, "tcp_reset": 3} for i in moved_events)
