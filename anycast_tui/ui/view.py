@@ -283,7 +283,7 @@ def event_text(ev: Event, owners: Mapping[str, str] | None = None, *, short: boo
                known: Iterable[str] = ()) -> str:
     """The event's detail without the leading device name (the log has a device column),
     naming the neighbour device behind a next hop when ``owners`` knows its gateway.
-    ``short`` keeps only the neighbour's name and drops the prefix when it is one of ``known``
+    ``short`` keeps only the neighbour's name; the prefix is dropped when it is one of ``known``
     (the prefixes the panel's title names)."""
     d = ev.detail
     d = d[len(ev.device) + 1:] if d.startswith(ev.device + " ") else d
@@ -291,7 +291,7 @@ def event_text(ev: Event, owners: Mapping[str, str] | None = None, *, short: boo
     if owners and nh is not None and nh.gateway in owners:
         label = nexthop_label(nh)
         d = d.replace(label, owners[nh.gateway] if short else f"{owners[nh.gateway]} ({label})", 1)
-    if short and ev.prefix in known and d.startswith(f"{ev.prefix}: "):
+    if ev.prefix in known and d.startswith(f"{ev.prefix}: "):
         d = d[len(ev.prefix) + 2:]
     return d
 

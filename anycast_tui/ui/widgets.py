@@ -261,17 +261,27 @@ class EventLog(ScrollView):
         return Text("no events yet: the fabric is as first seen" + more, style="dim")
 
     def _text(self, i: int) -> Text:
+        """The richest wording that fits: detail with gateways, then neighbour names only; long, then
+        short flow counts."""
         ev = self.events[-1 - i]
-        wide = self.scrollable_content_region.width >= 100
-        out = Text(no_wrap=True, overflow="ellipsis")
+        width = self.scrollable_content_region.width
+        wide = width >= 100
+        head = Text(no_wrap=True, overflow="ellipsis")
         g = view.event_glyph(ev.kind)
-        out.append(view.hms(ev.time_ms) if wide else view.hms(ev.time_ms)[:8], style="dim")
-        out.append(f" {g} ", style=GLYPH_STYLE.get(g, ""))
-        out.append(f"{ev.device:<8} ", style="bold")
-        out.append(view.event_text(ev, self.owners, short=not wide, known=self.prefixes))
+        head.append(view.hms(ev.time_ms) if wide else view.hms(ev.time_ms)[:8], style="dim")
+        head.append(f" {g} ", style=GLYPH_STYLE.get(g, ""))
+        head.append(f"{ev.device:<8} ", style="bold")
         counts = self.impact(ev) if self.impact is not None else None
-        if counts is not None:
-            out.append(f" · {view.impact_text(counts, short=not wide)}", style=ACCENT if counts["moved"] else "dim")
+        tails = [""] if counts is None else [f" · {view.impact_text(counts)}",
+                                             f" · {view.impact_text(counts, short=True)}"]
+        bodies = [view.event_text(ev, self.owners, short=short, known=self.prefixes)
+                  for short in ((False, True) if wide else (True,))]
+        choices = [(b, t) for t in tails for b in bodies]
+        body, tail = next(((b, t) for b, t in choices if head.cell_len + len(b) + len(t) <= width), choices[-1])
+        out = head
+        out.append(body)
+        if tail:
+            out.append(tail, style=ACCENT if counts and counts["moved"] else "dim")
         return out
 
     def render_line(self, y: int) -> Strip:

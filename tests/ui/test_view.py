@@ -89,6 +89,7 @@ def test_event_text_names_the_neighbour_and_shortens_on_demand():
     assert view.event_text(ev, owners) == f"{P}: next hop leaf03 (via 198.19.0.5 dev swp3) removed (4→3-way)"
     assert view.event_text(ev, owners, short=True, known=[P]) == "next hop leaf03 removed (4→3-way)"
     assert view.event_text(ev, owners, short=True) == f"{P}: next hop leaf03 removed (4→3-way)"
+    assert view.event_text(ev, owners, known=[P]) == "next hop leaf03 (via 198.19.0.5 dev swp3) removed (4→3-way)"
     assert view.event_line(ev) == f"00:00:00.000 − spine01 {P}: next hop via 198.19.0.5 dev swp3 removed (4→3-way)"
 
 
