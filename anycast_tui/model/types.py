@@ -342,11 +342,12 @@ class Socket:
         return None
 
     def flow(self) -> Flow | None:
-        """The socket as a Flow (local -> peer) for tcp/udp sockets with both ends known, else None."""
+        """The flow as the peer sent it (peer -> local: on an anycast server, client -> anycast address),
+        for tcp/udp sockets with both ends known; else None."""
         proto = {"tcp": 6, "udp": 17}.get(self.netid)
         if proto is None or self.local_port is None or self.peer_port is None or "*" in (self.local, self.peer):
             return None
-        return Flow(proto, self.local, self.local_port, self.peer, self.peer_port)
+        return Flow(proto, self.peer, self.peer_port, self.local, self.local_port)
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,3 +167,10 @@ async def test_nexthop_change_is_notified(router):
     await asyncio.to_thread(nsx.ip, router, "nexthop", "add", "id", "99", "via", "198.18.1.2", "dev", "v1")
     await asyncio.wait_for(task, 60)
     assert any(c.kind == "nexthop" and c.event == "RTM_NEWNEXTHOP" for c in seen)
+
+
+def test_reads_this_machine_read_only():
+    state = netlink.read_state(Device("here"))
+    lo = state.interface("lo")
+    assert lo is not None and lo.link_type == "loopback"
+    assert any(r.table == "local" and r.dst == "127.0.0.1/32" for r in state.routes)

@@ -37,7 +37,7 @@ def test_established_tcp_without_netid_and_state_columns():
     assert (e["timer"], e["uid"], e["shutdown"], e["rtt"], e["send"], e["pacing_rate"], e["app_limited"]) == (
         "keepalive,119min,0", "0", "<->", "1.839/3.243", "2706166395bps", "416204775192bps", "")
     assert e["skmem"].startswith("r0,rb131072") and e["bbr"] == "bw:25521229248bps,mrtt:0.013"
-    assert a.flow() == Flow(6, "192.0.2.53", 53, "203.0.113.7", 40001) and a.family == 4
+    assert a.flow() == Flow(6, "203.0.113.7", 40001, "192.0.2.53", 53) and a.family == 4
     assert (b.local, b.peer, b.send_q, b.family) == ("2001:db8::53", "2001:db8:1::7", 60, 6)
     assert ("users", '("nginx: worker",pid=7,fd=12)') in b.extra
 
@@ -47,7 +47,7 @@ def test_header_scopes_and_wildcards():
     assert [(s.local, s.local_dev, s.local_port, s.peer, s.peer_port) for s in socks] == [
         ("192.0.2.53", "anycast", 53, "0.0.0.0", None), ("fe80::1", "eth0", 546, "::", None),
         ("192.0.2.53", None, 53, "203.0.113.9", 5353)]
-    assert socks[0].flow() is None and socks[2].flow() == Flow(17, "192.0.2.53", 53, "203.0.113.9", 5353)
+    assert socks[0].flow() is None and socks[2].flow() == Flow(17, "203.0.113.9", 5353, "192.0.2.53", 53)
 
 
 def test_netid_column_and_non_ip_sockets():
