@@ -214,10 +214,16 @@ class Lab:
         for n in self.topo.nodes.values():
             lines.append(f"{n.name} = {{ policy = 1, seed = {n.seed} }}")
         lines += ["", "[defaults]", f'user = "{self.cfg.user}"', f'key_path = "{self.state_dir / "id_ed25519"}"',
-                  f'known_hosts = "{kh}"', 'platform = "linux"', ""]
+                  f'known_hosts = "{kh}"', 'platform = "linux"']
+        known = _inventory_keys()
+        lines += [f"{k} = false" for k in ("use_ssh_config", "use_agent") if k in known]  # hermetic: lab key only
+        lines.append("")
         for n in self.topo.nodes.values():
             lines += ["[[device]]", f'name = "{n.name}"', f'role = "{n.role}"', 'host = "127.0.0.1"',
-                      f"port = {self.cfg.ports[n.name]}", ""]
+                      f"port = {self.cfg.ports[n.name]}"]
+            if n.role == "server" and "flow_sources" in known:
+                lines.append('flow_sources = ["ss"]  # live flows of the anycast service')
+            lines.append("")
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text("\n".join(lines))
         tmp.replace(path)
@@ -347,6 +353,13 @@ class Lab:
                     d["bgp"] = f"error: {exc}"
             out["devices"][n.name] = d
         return out
+
+
+def _inventory_keys() -> set[str]:
+    """Device keys the collector's inventory understands (it grows; unknown keys are errors there)."""
+    from anycast_tui.collect.inventory import DeviceConfig
+
+    return set(DeviceConfig.__dataclass_fields__)
 
 
 def py_argv(module: str, *args: str) -> list[str]:
