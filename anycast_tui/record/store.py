@@ -22,9 +22,10 @@ Layout:
   (stored once per file): manifests (device, hash settings, interface blob,
   nexthop blob, route chunk blobs) and route chunks cut where a route's CRC
   says so (content-defined, so a route added or withdrawn changes one chunk).
-* ``events(id, seq, t_ms, crc, data)``, ``notes(id, seq, t_ms, kind, crc,
-  data)`` - events; impact summaries (kind ``impact``, event id inside) and
-  what-if runs (kind ``whatif``).
+* events travel in their tick's payload (``key`` bit 2 set), so a tick and
+  its events are kept or lost together;
+* ``notes(id, seq, t_ms, kind, crc, data)`` - impact summaries (kind
+  ``impact``, the event's position inside) and what-if runs (``whatif``).
 
 A state in a file is exact at each tick (``state_at(t)`` is the snapshot the
 live timeline had at the last tick at or before ``t``); changes within one
@@ -66,8 +67,6 @@ CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE blobs(id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, crc INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE TABLE ticks(seq INTEGER PRIMARY KEY, t_ms INTEGER NOT NULL, key INTEGER NOT NULL, crc INTEGER NOT NULL,
                    data BLOB NOT NULL);
-CREATE TABLE events(id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, t_ms INTEGER NOT NULL, crc INTEGER NOT NULL,
-                    data BLOB NOT NULL);
 CREATE TABLE notes(id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, t_ms INTEGER NOT NULL, kind TEXT NOT NULL,
                    crc INTEGER NOT NULL, data BLOB NOT NULL);
 """
@@ -182,7 +181,8 @@ class Recorder:
         self._written: dict[str, tuple[DeviceState, int]] = {}  # name -> (state, manifest id)
         self._prefixes: tuple[str, ...] | None = None
         self._blob_ids: dict[bytes, int] = {}
-        self._event_ids: dict[Event, int] = {}
+        self._event_ids: dict[Event, int] = {}  # event -> position in the file (for impact notes)
+        self._n_events = 0
         self._seq = 0
         self._since_key = 0
         self._last_t = None  # type: int | None
@@ -244,14 +244,8 @@ class Recorder:
             self._db.execute("BEGIN")
             try:
                 if latest is not None:
-                    self._write_tick(latest)
+                    self._write_tick(latest, events)
                 t = self._last_t or int(self.clock() * 1000)
-                for ev in events:
-                    data = pack(encode(ev))
-                    cur = self._db.execute("INSERT INTO events(seq, t_ms, crc, data) VALUES (?, ?, ?, ?)",
-                                           (self._seq, ev.time_ms, crc(data), data))
-                    self._event_ids[ev] = int(cur.lastrowid or 0)
-                    self.bytes_written += len(data)
                 if self.impact is not None:
                     for ch in changes:
                         try:
@@ -298,7 +292,7 @@ class Recorder:
         return self._blob([encode(s.device), encode(s.hash), self._blob([encode(i) for i in s.interfaces]),
                            self._blob(encode(s.nexthops)), chunks])
 
-    def _write_tick(self, snap: FabricSnapshot) -> None:
+    def _write_tick(self, snap: FabricSnapshot, events: list[Event]) -> None:
         t = snap.taken_at_ms if self._last_t is None else max(snap.taken_at_ms, self._last_t)
         key = self._seq == 0 or self._since_key + 1 >= self.keyframe_every
         devs: dict[str, list] = {}
@@ -331,9 +325,15 @@ class Recorder:
             self._prefixes = snap.anycast_prefixes
         if key:
             body["o"] = list(snap.devices)  # device order
+        if events:
+            body["e"] = [encode(ev) for ev in events]
+            for ev in events:
+                self._event_ids[ev] = self._n_events
+                self._n_events += 1
         self._seq += 1
         data = pack(body)
-        self._db.execute("INSERT INTO ticks VALUES (?, ?, ?, ?, ?)", (self._seq, t, int(key), crc(data), data))
+        flags = int(key) | (2 if events else 0)
+        self._db.execute("INSERT INTO ticks VALUES (?, ?, ?, ?, ?)", (self._seq, t, flags, crc(data), data))
         self.bytes_written += len(data) + 24
         self._since_key = 0 if key else self._since_key + 1
         self._last_t = t
@@ -430,7 +430,6 @@ class Recording:
     _seqs: list[int] = field(default_factory=list)
     _times: list[int] = field(default_factory=list)
     _keys: list[int] = field(default_factory=list)  # indexes of keyframes in _seqs
-    _event_ids: list[int] = field(default_factory=list)
     _blobs: dict[int, Any] = field(default_factory=dict)
     _cursor: tuple[int, dict[str, _DevRef], list[str], tuple[str, ...]] | None = None
 
@@ -493,7 +492,6 @@ class Recording:
         last_seq = self._seqs[-1] if self._seqs else 0
         keep = [i for i, s in enumerate(self.event_seqs) if s <= last_seq]
         self.events = [self.events[i] for i in keep]
-        self._event_ids = [self._event_ids[i] for i in keep]
         self.event_seqs = [self.event_seqs[i] for i in keep]
         self._cursor = None
 
@@ -502,16 +500,23 @@ class Recording:
 
     def _scan(self, check: bool) -> None:
         assert self._db is not None
-        cols = "seq, t_ms, key, crc, data" if check else "seq, t_ms, key, 0, NULL"
         try:
-            for seq, t, key, c, data in self._db.execute(f"SELECT {cols} FROM ticks ORDER BY seq"):
+            for seq, t, key, c, data in self._db.execute("SELECT seq, t_ms, key, crc, data FROM ticks ORDER BY seq"):
                 if seq != len(self._seqs) + 1:
                     self._stop(len(self._seqs), f"tick {len(self._seqs) + 1} is missing")
                     break
-                if not isinstance(t, int) or (check and not _intact(data, c)):
+                if not isinstance(t, int) or not isinstance(key, int) or not _intact(data, c):
                     self._stop(len(self._seqs), f"tick {seq} fails its checksum")
                     break
-                if key:
+                if key & 2:
+                    try:
+                        evs = [decode(Event, e) for e in unpack(data)["e"]]
+                    except (ValueError, TypeError, KeyError, zlib.error) as exc:
+                        self._stop(len(self._seqs), f"tick {seq} unreadable ({exc})")
+                        break
+                    self.events.extend(evs)
+                    self.event_seqs.extend([seq] * len(evs))
+                if key & 1:
                     self._keys.append(len(self._seqs))
                 self._seqs.append(seq)
                 self._times.append(t)
@@ -519,19 +524,7 @@ class Recording:
             self._stop(len(self._seqs), f"the file is damaged after it ({exc})")
         if self._seqs and (not self._keys or self._keys[0] != 0):
             self._stop(0, "the first keyframe is missing")
-        try:
-            for eid, seq, _t, c, data in self._db.execute("SELECT id, seq, t_ms, crc, data FROM events ORDER BY id"):
-                if not _intact(data, c) or not isinstance(seq, int):
-                    self._cut_seq(seq if isinstance(seq, int) else 0, f"event {eid} fails its checksum")
-                    break
-                self.events.append(decode(Event, unpack(data)))
-                self._event_ids.append(eid)
-                self.event_seqs.append(seq)
-        except (sqlite3.DatabaseError, ValueError, TypeError, KeyError, zlib.error) as exc:
-            self._cut_seq((self.event_seqs[-1] if self.event_seqs else 0) + 1, f"events unreadable ({exc})")
         last_seq = self._seqs[-1] if self._seqs else 0
-        while self.event_seqs and self.event_seqs[-1] > last_seq:  # events of a lost tick
-            self.events.pop(), self._event_ids.pop(), self.event_seqs.pop()
         try:
             for seq, t, kind, c, data in self._db.execute("SELECT seq, t_ms, kind, crc, data FROM notes ORDER BY id"):
                 if not _intact(data, c) or not isinstance(seq, int) or seq > last_seq:
@@ -540,24 +533,20 @@ class Recording:
         except (sqlite3.DatabaseError, ValueError, zlib.error):
             pass  # notes are commentary: a damaged one ends them, never the replay
         if check:
-            try:
-                for bid, seq, c, data in self._db.execute("SELECT id, seq, crc, data FROM blobs ORDER BY id"):
-                    if not _intact(data, c) or not isinstance(seq, int):
-                        self._cut_seq(seq if isinstance(seq, int) else 0, f"data block {bid} fails its checksum")
-                        break
-            except sqlite3.DatabaseError as exc:
-                self._check_blobs_slowly(exc)
+            self._check_blobs()
 
-    def _check_blobs_slowly(self, first: Exception) -> None:
-        """A damaged blobs table: cut at the first tick that needs a block we cannot read."""
-        for i in range(len(self._seqs)):
-            try:
-                self._state(i)
-            except RecordingError as exc:
-                self._stop(i, str(exc))
-                return
-        self.damage = self.damage or Damage(self._seqs[-1] if self._seqs else 0, self._times[-1] if self._times else None,
-                                            f"part of the data table is unreadable ({first})")
+    def _check_blobs(self) -> None:
+        """Cut before the first tick that may need a damaged block (blocks are written in tick order)."""
+        assert self._db is not None
+        last_id, last_seq = 0, 1
+        try:
+            for bid, seq, c, data in self._db.execute("SELECT id, seq, crc, data FROM blobs ORDER BY id"):
+                if not _intact(data, c) or not isinstance(seq, int) or bid != last_id + 1:
+                    self._cut_seq(last_seq, f"data block {last_id + 1} is damaged")
+                    return
+                last_id, last_seq = bid, seq
+        except sqlite3.DatabaseError as exc:
+            self._cut_seq(last_seq, f"data block {last_id + 1} is unreadable ({exc})")
 
     # ------------------------------------------------------------------ reading
 
@@ -576,11 +565,11 @@ class Recording:
 
     def impacts(self) -> dict[int, dict]:
         """Event index (in ``events``) -> impact summary recorded for it."""
-        pos = {eid: i for i, eid in enumerate(self._event_ids)}
         out = {}
         for _t, kind, body in self.notes:
-            if kind == "impact" and body.get("event_id") in pos:
-                out[pos[body["event_id"]]] = {k: v for k, v in body.items() if k != "event_id"}
+            i = body.get("event_id")
+            if kind == "impact" and isinstance(i, int) and 0 <= i < len(self.events):
+                out[i] = {k: v for k, v in body.items() if k != "event_id"}
         return out
 
     def whatifs(self) -> list[tuple[int, dict]]:
