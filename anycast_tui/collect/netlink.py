@@ -18,6 +18,7 @@ notification; ``changed(ns)`` folds bursts of them into one signal, and
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -72,8 +73,7 @@ class _rtmsg(rtmsg):
 
 
 def _attrs(msg: Any) -> dict[str, Any]:
-    """Attributes of a pyroute2 message by name (first occurrence wins, as iproute2's parse_rtattr keeps the last
-    of duplicates only for repeated types, which route/link/addr dumps do not carry)."""
+    """Attributes of a pyroute2 message by name; the first of duplicates wins, as in iproute2's parse_rtattr."""
     out: dict[str, Any] = {}
     for item in msg.get("attrs", ()):
         k, v = item[0], item[1]
@@ -165,13 +165,11 @@ def link_object(msg: Any, names: dict[int, str], flags_of: dict[int, int]) -> di
         obj["link_netnsid"] = a["IFLA_LINK_NETNSID"]
     if a.get("IFLA_PROTO_DOWN"):
         obj["proto_down"] = True
-    if a.get("IFLA_IFALIAS"):
-        obj["ifalias"] = a["IFLA_IFALIAS"]
-    props = a.get("IFLA_PROP_LIST")
-    if props:
-        alt = [v for k, v in props.get("attrs", ()) if k == "IFLA_ALT_IFNAME"]
-        if alt:
-            obj["altnames"] = alt
+    # ``ip addr show`` prints no ifalias (only ``ip link show`` does).
+    if "IFLA_PROP_LIST" in a:
+        props = a["IFLA_PROP_LIST"]
+        obj["altnames"] = [v for k, v in (props.get("attrs", ()) if isinstance(props, dict) else ())
+                           if k == "IFLA_ALT_IFNAME"]
     return obj
 
 
@@ -324,7 +322,7 @@ def route_object(msg: Any, names: dict[int, str]) -> dict[str, Any] | None:
     if "RTA_ENCAP" in a:
         obj["encap"] = str(a["RTA_ENCAP"])
     if msg["tos"]:
-        obj["tos"] = f"0x{msg['tos']:02x}"
+        obj["tos"] = rtnames.table("rt_dsfield").get(msg["tos"], f"0x{msg['tos']:02x}")
     if "RTA_GATEWAY" in a:
         obj["gateway"] = a["RTA_GATEWAY"]
     if "RTA_VIA" in a:
@@ -400,8 +398,6 @@ class NetlinkError(RuntimeError):
 
 
 def _json(objs: list[dict[str, Any]]) -> str:
-    import json
-
     return json.dumps(objs)
 
 

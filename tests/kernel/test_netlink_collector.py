@@ -23,12 +23,14 @@ SETUP = [
     "addr add 198.18.3.9/24 dev v3 label v3:sec",
     "addr add 2001:db8:1::1/64 dev v1 nodad", "addr add 2001:db8:2::1/64 dev v2 nodad",
     "link set v1 up", "link set v2 up", "link set v3 up", "link set l1 up",
+    "link property add dev v1 altname anycast-uplink-1", "link set v2 alias uplink-two",
     "route add 192.0.2.53/32 nexthop via 198.18.1.2 dev v1 weight 3 nexthop via 198.18.2.2 dev v2 weight 1 "
     "nexthop via 198.18.3.2 dev v3 weight 2",
     "route add 192.0.2.55/32 via 198.18.9.9 dev v1 onlink",
     "route add blackhole 192.0.2.60/32", "route add unreachable 192.0.2.61/32", "route add prohibit 192.0.2.62/32",
     "route add 192.0.2.64/32 via 198.18.1.2 table 100 proto bgp metric 50",
-    "route add 192.0.2.70/32 via inet6 fe80::1 dev v1",
+    "route add 192.0.2.70/32 via inet6 fe80::1 dev v1", "route add 192.0.2.71/32 tos 0x10 via 198.18.1.2",
+    "route add 192.0.2.72/32 tos 0x24 via 198.18.1.2 realm 3",
     "route add 192.0.2.100/32 via 198.18.1.2 mtu lock 1400 advmss 1360 rtt 10ms initcwnd 10 congctl cubic "
     "features ecn src 198.18.255.1",
     "route add 2001:db8:53::/64 nexthop via 2001:db8:1::2 dev v1 weight 2 nexthop via 2001:db8:2::2 dev v2",
@@ -97,6 +99,7 @@ def test_netlink_state_equals_ip_json_state(router):
     assert state.hash.policy == 1 and state.hash.seed == 12345
     l1 = state.interface("l1")
     assert l1 is not None and l1.admin_up and not l1.carrier
+    assert ("altnames", '["anycast-uplink-1"]') in state.interface("v1").extra
     v3 = state.interface("v3")
     assert [a.label for a in v3.addresses if a.family == 4] == ["v3", "v3:sec"]
 
