@@ -13,7 +13,7 @@ from typing import Callable
 from anycast_tui.collect.inventory import Inventory
 from anycast_tui.collect.poller import Poller
 from anycast_tui.model.timeline import Timeline
-from anycast_tui.model.types import Event, FabricSnapshot, Health
+from anycast_tui.model.types import DeviceState, Event, FabricSnapshot, Health
 
 DEFAULT_PREFIXES = ("192.0.2.53/32",)
 
@@ -28,6 +28,11 @@ class LiveSession:
                                              clock=clock)
         self.poller = Poller(inventory, interval_s=interval_s, on_state=self.timeline.update, clock=clock)
         self.running = False
+        # Every device is shown from the start ("? waiting for first poll"); UNKNOWN → OK is not an event.
+        known = self.timeline.snapshot.devices if self.timeline.snapshot is not None else {}
+        for d in inventory.devices:
+            if d.name not in known:
+                self.timeline.update(DeviceState(d.device))
 
     @property
     def interval_s(self) -> float:

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from anycast_tui.model.types import EventKind, HealthStatus
+from anycast_tui.ui import view
 
 pytestmark = pytest.mark.ssh
 
@@ -14,6 +15,9 @@ pytestmark = pytest.mark.ssh
 async def test_health_and_events_follow_the_fabric(demo):
     assert set(demo.session.health()) == set(demo.fabric.devices)
     assert all(h.status is HealthStatus.UNKNOWN for h in demo.session.health().values())
+    rows = view.device_rows(demo.session.timeline.snapshot, 0)  # every device shown before its first poll
+    assert len(rows) == len(demo.fabric.devices) and {(r.glyph, r.word) for r in rows} == {
+        ("?", "waiting for first poll")}
     await demo.poll()
     assert all(h.status is HealthStatus.OK for h in demo.session.health().values())
     assert demo.session.timeline.events == []  # first sight is not an event
