@@ -22,7 +22,7 @@ from anycast_tui.record.store import Recorder, Recording, RecordingError  # noqa
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
-    return record_session(tmp_path_factory.mktemp("rec") / "s.atrec")
+    return record_session(tmp_path_factory.mktemp("rec") / "s.atrec", ticks=30)
 
 
 def test_every_tick_and_event_round_trip(recorded):
@@ -111,10 +111,10 @@ def _damaged_copy(tmp_path: Path, src: Path, how: str) -> Path:
     page = 4096
     n = len(data) // page
     if how == "truncated":
-        data = data[: (n // 2) * page + 1000]
+        data = data[: (n * 3 // 4) * page + 1000]
     elif how == "middle":
-        start = (n // 2) * page
-        data[start:start + 2 * page] = bytes([0xA5]) * (2 * page)
+        start = (n * 3 // 4) * page
+        data[start:start + page] = bytes([0xA5]) * page
     elif how == "end":
         data[-page // 2:] = bytes(range(256)) * (page // 512)
     p = tmp_path / f"{how}.atrec"
