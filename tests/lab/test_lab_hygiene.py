@@ -165,7 +165,9 @@ def test_ssh_streams_monitor_and_stops_it_on_close(tmp_path: Path):
                 proc = await conn.create_process(line)
                 await asyncio.sleep(0.3)  # the monitor is listening
                 await asyncio.to_thread(lab.fail, "leaf03")
-                got = [await asyncio.wait_for(proc.stdout.readline(), 10) for _ in range(2)]
+                got: list[str] = []
+                while len(got) < 50 and not any("leaf03" in g for g in got):
+                    got.append(await asyncio.wait_for(proc.stdout.readline(), 10))
                 proc.close()
                 await proc.wait_closed()
             return got
