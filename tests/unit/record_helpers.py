@@ -28,6 +28,7 @@ class Recorded:
     path: Path
     states: list[FabricSnapshot] = field(default_factory=list)  # live snapshot at each tick
     events: list[Event] = field(default_factory=list)
+    event_counts: list[int] = field(default_factory=list)  # live events so far, at each tick
 
 
 def record_session(path: Path, *, ticks: int = 18, keyframe_every: int = 4, resilient: bool = True,
@@ -47,6 +48,7 @@ def record_session(path: Path, *, ticks: int = 18, keyframe_every: int = 4, resi
             timeline.update(sim.device_state(name, clock.ms - 40 + k))
         rec.flush()
         out.states.append(timeline.snapshot)
+        out.event_counts.append(len(timeline.events))
         clock.ms += 1000
     out.events = list(timeline.events)
     rec.close()
