@@ -13,7 +13,7 @@ import pytest
 
 from anycast_tui.lab import frr as labfrr
 from anycast_tui.lab import netns as nsx
-from anycast_tui.parse.frr import parse_frr_route, parse_frr_route_json
+from anycast_tui.parse.frr import parse_frr_bgp_json, parse_frr_route, parse_frr_route_json
 from anycast_tui.parse.route import parse_ip_route_json
 
 pytestmark = pytest.mark.kernel
@@ -27,6 +27,42 @@ ip route 198.51.100.0/24 192.0.2.53
 !
 """
 PREFIXES = ("192.0.2.53/32", "192.0.2.60/32", "198.51.100.0/24")
+
+
+def _start(ns: str, rundir: Path, confs: dict[str, str]) -> None:
+    """Write the configs and start the daemons (in order) in ``ns``; all files under ``rundir``."""
+    rundir.mkdir(parents=True, exist_ok=True)
+    shutil.chown(rundir, "frr", "frr")
+    for p in (rundir.parent, rundir.parent.parent):
+        os.chmod(p, 0o711)
+    for daemon, conf in confs.items():
+        (rundir / f"{daemon}.conf").write_text(conf)
+        shutil.chown(rundir / f"{daemon}.conf", "frr", "frr")
+    for daemon in confs:
+        subprocess.run(["ip", "netns", "exec", ns, f"/usr/lib/frr/{daemon}", "-d", "-f",
+                        str(rundir / f"{daemon}.conf"), "-i", str(rundir / f"{daemon}.pid"), "-z",
+                        str(rundir / "zserv.api"), "--vty_socket", str(rundir), "-u", "frr", "-g", "frr",
+                        "-P", "0", "--log", f"file:{rundir / daemon}.log"], check=True, timeout=30,
+                       capture_output=True)
+
+
+def _stop(rundir: Path) -> None:
+    for pidfile in rundir.glob("*.pid"):
+        try:
+            os.kill(int(pidfile.read_text().split()[0]), signal.SIGTERM)
+        except (OSError, ValueError, IndexError):
+            pass
+    shutil.rmtree(rundir, ignore_errors=True)
+
+
+def _wait_for(check, what: str) -> None:
+    """Poll ``check`` generously (a hang guard, not a timing assertion)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"{what} did not happen")
 
 
 def _vtysh(rundir: Path, command: str) -> str:
@@ -49,35 +85,13 @@ def frr_router(netns):
         nsx.ip(r, "addr", "add", f"198.18.{i}.1/24", "dev", f"v{i}")
         nsx.ip(r, "link", "set", f"v{i}", "up")
     rundir = Path("/run/anycast-tui/frr") / r
-    rundir.mkdir(parents=True, exist_ok=True)
-    (rundir / "zebra.conf").write_text("hostname r\n!\n")
-    (rundir / "staticd.conf").write_text(STATIC)
-    for p in (rundir, rundir / "zebra.conf", rundir / "staticd.conf"):
-        shutil.chown(p, "frr", "frr")
-    for p in (rundir.parent, rundir.parent.parent):
-        os.chmod(p, 0o711)
     try:
-        for daemon in ("zebra", "staticd"):
-            subprocess.run(["ip", "netns", "exec", r, f"/usr/lib/frr/{daemon}", "-d", "-f",
-                            str(rundir / f"{daemon}.conf"), "-i", str(rundir / f"{daemon}.pid"), "-z",
-                            str(rundir / "zserv.api"), "--vty_socket", str(rundir), "-u", "frr", "-g", "frr",
-                            "-P", "0", "--log", f"file:{rundir / daemon}.log"], check=True, timeout=30,
-                           capture_output=True)
-        # Wait (generously; no timing is asserted) until zebra has installed every static route in the kernel.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            got = {rt.dst for rt in parse_ip_route_json(nsx.ip(r, "-j", "route", "show"))}
-            if set(PREFIXES) <= got:
-                break
-            time.sleep(0.1)
+        _start(r, rundir, {"zebra": "hostname r\n!\n", "staticd": STATIC})
+        _wait_for(lambda: set(PREFIXES) <= {rt.dst for rt in parse_ip_route_json(nsx.ip(r, "-j", "route", "show"))},
+                  "zebra installing the static routes")
         yield r, rundir
     finally:
-        for pidfile in rundir.glob("*.pid"):
-            try:
-                os.kill(int(pidfile.read_text().split()[0]), signal.SIGTERM)
-            except (OSError, ValueError, IndexError):
-                pass
-        shutil.rmtree(rundir, ignore_errors=True)
+        _stop(rundir)
 
 
 def _fib(routes):
@@ -97,3 +111,61 @@ def test_frr_json_and_text_match_the_kernel_fib(frr_router):
     assert all(("resolves", "192.0.2.53") in nh.extra for nh in rec.nexthops) and len(rec.nexthops) == 3
     ecmp = next(r for r in from_json if r.dst == "192.0.2.53/32")
     assert (ecmp.protocol, ecmp.table, dict(ecmp.extra)["distance"]) == ("static", "main", "1")
+
+
+def _bgpd(asn: int, router_id: str, neighbors: dict[str, int], networks: list[str]) -> str:
+    lines = ["frr defaults datacenter", "hostname x", f"router bgp {asn}", f" bgp router-id {router_id}",
+             " no bgp ebgp-requires-policy", " no bgp network import-check", " bgp bestpath as-path multipath-relax",
+             " timers bgp 1 3"]
+    for ip, remote in neighbors.items():
+        lines += [f" neighbor {ip} remote-as {remote}", f" neighbor {ip} timers connect 1",
+                  f" neighbor {ip} advertisement-interval 0"]
+    lines += [" address-family ipv4 unicast", *[f"  network {n}" for n in networks], "  maximum-paths 64",
+              " exit-address-family", "!"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def bgp_pair(netns):
+    """Router r (AS 65000) learns 192.0.2.53/32 from two servers (AS 65201, 65202): a 2-way BGP multipath."""
+    why = labfrr.available()
+    if why is not None:
+        pytest.skip(why)
+    r = netns.add("r")
+    servers = [netns.add(f"s{i}") for i in (1, 2)]
+    for i, s in enumerate(servers, 1):
+        nsx.ip(r, "link", "add", f"v{i}", "type", "veth", "peer", "name", "up0", "netns", s)
+        nsx.ip(r, "addr", "add", f"198.18.{i}.1/24", "dev", f"v{i}")
+        nsx.ip(r, "link", "set", f"v{i}", "up")
+        nsx.ip(s, "addr", "add", f"198.18.{i}.2/24", "dev", "up0")
+        nsx.ip(s, "link", "set", "up0", "up")
+        nsx.ip(s, "addr", "add", "192.0.2.53/32", "dev", "lo")
+    dirs = [Path("/run/anycast-tui/frr") / n for n in (r, *servers)]
+    try:
+        _start(r, dirs[0], {"zebra": "hostname r\n!\n",
+                            "bgpd": _bgpd(65000, "198.18.255.1", {"198.18.1.2": 65201, "198.18.2.2": 65202}, [])})
+        for i, s in enumerate(servers, 1):
+            _start(s, dirs[i], {"zebra": "hostname s\n!\n",
+                                "bgpd": _bgpd(65200 + i, f"198.18.255.{10 + i}", {f"198.18.{i}.1": 65000},
+                                              ["192.0.2.53/32"])})
+        _wait_for(lambda: len([nh for rt in parse_ip_route_json(nsx.ip(r, "-j", "route", "show"))
+                               if rt.dst == "192.0.2.53/32" for nh in rt.nexthops]) == 2,
+                  "a 2-way BGP multipath route in the kernel")
+        yield r, dirs[0]
+    finally:
+        for d in dirs:
+            _stop(d)
+
+
+def test_real_bgp_multipath_state_and_routes(bgp_pair):
+    ns, rundir = bgp_pair
+    (state,) = [p for p in parse_frr_bgp_json(_vtysh(rundir, "show bgp ipv4 unicast json"))
+                if p.prefix == "192.0.2.53/32"]
+    assert (state.paths, state.valid, state.vrf) == (2, 2, "default")
+    assert sorted(state.multipath) == ["198.18.1.2", "198.18.2.2"] and state.bestpath in state.multipath
+    kernel = _fib(parse_ip_route_json(nsx.ip(ns, "-j", "route", "show")))["192.0.2.53/32"]
+    for routes in (parse_frr_route_json(_vtysh(rundir, "show ip route json")),
+                   parse_frr_route(_vtysh(rundir, "show ip route"))):
+        (bgp,) = [r for r in routes if r.dst == "192.0.2.53/32"]
+        assert bgp.protocol == "bgp" and (bgp.type, sorted((nh.gateway, nh.dev, nh.weight)
+                                                            for nh in bgp.nexthops)) == kernel
