@@ -4,6 +4,16 @@ Each device has its own loop: its next poll starts ``interval_s`` after the
 previous one started, or as soon as it finished if it overran; polls of one
 device never overlap.  A failing device keeps its last good data marked STALE
 (ERROR if it never had any) with a one-line reason, while the others go on.
+
+Streaming: where a device allows it, ``ip -o monitor route link nexthop`` runs
+on a channel of its own; every line wakes that device's loop, which re-polls
+after ``debounce_s`` (lines arriving meanwhile are folded into that poll).  The
+periodic poll stays as the resync; a device that refuses the monitor is polled
+only, and the monitor is tried again after ``stream_retry_s``.
+
+The iproute2 version is read once per connection (``ip -V``) and selects JSON
+or text commands; FRR RIB and flow commands are optional: a device without
+vtysh / ss / conntrack still polls fine, without that data.
 """
 
 from __future__ import annotations
@@ -14,9 +24,11 @@ import logging
 import time
 from typing import Callable, Mapping, Protocol
 
-from anycast_tui.collect.commands import PLATFORM_POLL, Command
+from anycast_tui.collect.commands import IP_VERSION, MONITOR, OPTIONAL_IDS, Command, iproute2_version, poll_commands
+from anycast_tui.collect.flows import flows_from_outputs
 from anycast_tui.collect.inventory import DeviceConfig, Inventory
-from anycast_tui.collect.ssh import CollectError, SSHSession
+from anycast_tui.collect.ssh import CollectError, CommandFailed, ConnectError, SSHSession
+from anycast_tui.collect.sshconfig import Prompt, Secrets
 from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, Health, HealthStatus
 from anycast_tui.parse.errors import ParseError
 
@@ -41,14 +53,22 @@ def _one_line(text: str) -> str:
 class _Device:
     """One device's session, latest state and poll bookkeeping."""
 
-    def __init__(self, cfg: DeviceConfig):
+    def __init__(self, cfg: DeviceConfig, secrets: Secrets, connect_limit: asyncio.Semaphore | None):
         self.cfg = cfg
         self.device = cfg.device
-        self.commands: tuple[Command, ...] = PLATFORM_POLL[cfg.platform]
-        self.session = SSHSession(cfg)
+        self.commands: tuple[Command, ...] = poll_commands(cfg.platform, None, cfg.flow_sources)
+        self.session = SSHSession(cfg, secrets=secrets, connect_limit=connect_limit)
         self.state = DeviceState(self.device)
         self.lock = asyncio.Lock()
         self.polls = 0
+        self.version: tuple[int, ...] | None = None
+        self.probed_connect = -1  # session.connects when ip -V last ran
+        self.wake = asyncio.Event()  # set by the monitor: re-poll soon
+        self.streaming = False
+        self.stream_error: str | None = None
+        self.monitor_lines = 0
+        self.optional_errors: dict[str, str] = {}  # command id -> why its data is missing
+        self.transitions: list[tuple[int, HealthStatus, str | None]] = []  # (ms, status, error) on each change
 
 
 class Poller:
@@ -56,13 +76,18 @@ class Poller:
 
     def __init__(self, inventory: Inventory, *, interval_s: float | None = None,
                  on_state: Callable[[DeviceState], None] | None = None,
-                 clock: Callable[[], float] = time.time, builder: StateBuilder | None = None):
+                 clock: Callable[[], float] = time.time, builder: StateBuilder | None = None,
+                 prompt: Prompt | None = None, debounce_s: float = 0.05, stream_retry_s: float = 60.0):
         self.inventory = inventory
         self.interval_s = inventory.poll_interval_s if interval_s is None else interval_s
         self.on_state = on_state
+        self.debounce_s = debounce_s
+        self.stream_retry_s = stream_retry_s
         self._clock = clock
         self._builder = builder
-        self._devices = {d.name: _Device(d) for d in inventory.devices}
+        self.secrets = Secrets(prompt)
+        self._connect_limit = asyncio.Semaphore(inventory.max_connections)
+        self._devices = {d.name: _Device(d, self.secrets, self._connect_limit) for d in inventory.devices}
         self._tasks: list[asyncio.Task[None]] = []
 
     def _now_ms(self) -> int:
@@ -75,12 +100,30 @@ class Poller:
         """How many polls of ``name`` have completed."""
         return self._devices[name].polls
 
+    def streaming(self, name: str) -> bool:
+        """Whether ``ip -o monitor`` is running for ``name`` (it has sent at least one line)."""
+        return self._devices[name].streaming
+
+    def stream_error(self, name: str) -> str | None:
+        """Why the monitor of ``name`` is not running (None while it runs or was never tried)."""
+        return self._devices[name].stream_error
+
+    def optional_errors(self, name: str) -> Mapping[str, str]:
+        """Optional commands (FRR RIB, flows) whose data is missing on ``name``, with the reason."""
+        return dict(self._devices[name].optional_errors)
+
+    def transitions(self, name: str) -> list[tuple[int, HealthStatus, str | None]]:
+        """Health changes of ``name``: (ms, status, error), oldest first."""
+        return list(self._devices[name].transitions)
+
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         if self._tasks:
             return
         self._tasks = [asyncio.create_task(self._loop(d), name=f"poll {n}") for n, d in self._devices.items()]
+        self._tasks += [asyncio.create_task(self._monitor(d), name=f"monitor {n}")
+                        for n, d in self._devices.items() if d.cfg.stream]
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
@@ -101,7 +144,34 @@ class Poller:
         while True:
             t0 = loop.time()
             await self._poll(dev)
-            await asyncio.sleep(max(0.0, self.interval_s - (loop.time() - t0)))
+            try:
+                await asyncio.wait_for(dev.wake.wait(), max(0.0, self.interval_s - (loop.time() - t0)))
+            except (asyncio.TimeoutError, TimeoutError):
+                continue  # the periodic resync
+            await asyncio.sleep(self.debounce_s)  # fold a burst of monitor lines into one poll
+            dev.wake.clear()
+
+    async def _monitor(self, dev: _Device) -> None:
+        """Keep ``ip -o monitor`` running; fall back to polling (and retry later) when it fails."""
+        while True:
+            if not dev.session.connected or dev.state.health.status is not HealthStatus.OK:
+                await asyncio.sleep(self.interval_s)  # the poll loop (re)connects; stream once it is up
+                continue
+            try:
+                async for _line in dev.session.stream(MONITOR):
+                    if not dev.streaming:
+                        dev.streaming, dev.stream_error = True, None
+                        log.debug("%s: streaming ip monitor", dev.cfg.name)
+                    dev.monitor_lines += 1
+                    dev.wake.set()
+            except CommandFailed as exc:  # the device refuses it (no ip monitor, no permission)
+                dev.streaming, dev.stream_error = False, exc.message
+                log.info("%s: %s; polling only, retrying in %g s", dev.cfg.name, exc.message, self.stream_retry_s)
+                await asyncio.sleep(self.stream_retry_s)
+            except CollectError as exc:  # connection trouble: the poll loop handles it
+                dev.streaming, dev.stream_error = False, exc.message
+                dev.wake.set()  # re-poll now: changes may have been missed
+                await asyncio.sleep(self.interval_s)
 
     # ------------------------------------------------------------------ polling
 
@@ -126,6 +196,9 @@ class Poller:
             except Exception as exc:  # a parser bug must not stop the loop, nor pass silently
                 log.exception("%s: building the device state failed", dev.cfg.name)
                 state = self._failed(dev, _one_line(f"internal error: {type(exc).__name__}: {exc}"), False)
+            if state.health.status is not dev.state.health.status or \
+                    (state.health.error != dev.state.health.error and state.health.status is not HealthStatus.OK):
+                dev.transitions.append((self._now_ms(), state.health.status, state.health.error))
             dev.state = state
             dev.polls += 1
         if self.on_state is not None:
@@ -135,14 +208,54 @@ class Poller:
                 log.exception("on_state callback failed for %s", dev.cfg.name)
         return state
 
+    async def _probe(self, dev: _Device) -> None:
+        """``ip -V`` once per connection: JSON or text commands (the simulator is known to speak JSON)."""
+        s = dev.session
+        if dev.cfg.platform == "sim" or dev.probed_connect == s.connects and s.connected:
+            return
+        try:
+            out = await s.run(IP_VERSION)
+            dev.version = iproute2_version(out.stdout + out.stderr)
+        except CommandFailed:
+            dev.version = None  # no ip -V (busybox, restricted shell): assume a current iproute2
+        dev.probed_connect = s.connects
+        dev.commands = poll_commands(dev.cfg.platform, dev.version, dev.cfg.flow_sources)
+
+    async def _optional(self, dev: _Device, cmd: Command) -> str | None:
+        try:
+            out = await dev.session.run(cmd)
+        except ConnectError:
+            raise
+        except CollectError as exc:
+            dev.optional_errors[cmd.id] = exc.message
+            return None
+        dev.optional_errors.pop(cmd.id, None)
+        return out.stdout
+
     async def _collect(self, dev: _Device) -> DeviceState:
-        outputs = await dev.session.run_many(dev.commands)
+        await self._probe(dev)
+        required = [c for c in dev.commands if c.id not in OPTIONAL_IDS]
+        optional = [c for c in dev.commands if c.id in OPTIONAL_IDS]
+        opt_tasks = [asyncio.ensure_future(self._optional(dev, c)) for c in optional]
+        try:
+            outputs = {k: o.stdout for k, o in (await dev.session.run_many(required)).items()}
+            extra = await asyncio.gather(*opt_tasks)
+        except BaseException:
+            for t in opt_tasks:
+                t.cancel()
+            await asyncio.gather(*opt_tasks, return_exceptions=True)
+            raise
+        outputs.update({c.id: text for c, text in zip(optional, extra) if text is not None})
         now = self._now_ms()
         prev = dev.state.health
         since = prev.since_ms if prev.status is HealthStatus.OK and prev.since_ms is not None else now
         health = Health(HealthStatus.OK, since_ms=since, last_ok_ms=now)
         builder = self._builder or _default_builder()
-        return builder(dev.device, {k: o.stdout for k, o in outputs.items()}, collected_at_ms=now, health=health)
+        state = builder(dev.device, outputs, collected_at_ms=now, health=health)
+        if dev.cfg.flow_sources:
+            prefixes = (*self.inventory.anycast_prefixes, *dev.cfg.anycast_prefixes)
+            state = dataclasses.replace(state, flows=flows_from_outputs(outputs, prefixes))
+        return state
 
     def _failed(self, dev: _Device, reason: str, permanent: bool) -> DeviceState:
         now = self._now_ms()

@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import AsyncIterator, Callable, Iterable
 
 import asyncssh
 
@@ -322,6 +322,46 @@ class SSHSession:
                 return await self._run(conn, cmd)
             except _StaleConnection as exc:
                 raise ChannelClosed(self.cfg.name, f"{cmd.id}: connection closed: {exc}", cmd.id) from None
+
+    async def stream(self, cmd: Command) -> AsyncIterator[str]:
+        """Lines of a long-running fixed command (``ip -o monitor``) on its own channel, as they arrive.
+
+        The channel is not counted in ``max_channels``.  Ends with a CollectError:
+        CommandNotFound / CommandFailed when the device refuses the command,
+        ChannelClosed when the stream stops for any other reason.
+        """
+        try:
+            check_allowed(cmd)
+        except CommandNotAllowed as exc:
+            raise CommandNotAllowed(self.cfg.name, exc.message, cmd.id) from None
+        name = self.cfg.name
+        conn = await self._connection()
+        try:
+            process = await conn.create_process(cmd.line, encoding="utf-8", errors="replace")
+        except asyncssh.ChannelOpenError as exc:
+            if conn.is_closed():
+                self._drop()
+            raise ChannelClosed(name, f"{cmd.id}: could not open a channel: {_describe(exc)}", cmd.id) from None
+        except (asyncssh.Error, OSError) as exc:
+            self._drop()
+            raise ChannelClosed(name, f"{cmd.id}: connection lost: {_describe(exc)}", cmd.id) from None
+        try:
+            try:
+                async for line in process.stdout:
+                    yield line.rstrip("\n")
+                proc = await asyncio.wait_for(process.wait(check=False), self.cfg.command_timeout_s)
+            except (asyncssh.Error, OSError, asyncio.TimeoutError, TimeoutError) as exc:
+                raise ChannelClosed(name, f"{cmd.id}: stream lost: {_describe(exc)}", cmd.id) from None
+            stderr = _first_line(_text(proc.stderr))
+            if proc.exit_status == 127:
+                raise CommandNotFound(name, f"{cmd.id}: command not found on the device (exit 127): "
+                                      f"{stderr or cmd.argv[0]}", cmd.id, 127)
+            if proc.exit_status not in (None, 0):
+                raise CommandFailed(name, f"{cmd.id}: exit {proc.exit_status}: {stderr or 'no error output'}",
+                                    cmd.id, proc.exit_status)
+            raise ChannelClosed(name, f"{cmd.id}: stream ended", cmd.id)
+        finally:
+            process.close()
 
     async def run_many(self, cmds: Iterable[Command]) -> dict[str, CommandOutput]:
         """Run commands on parallel channels (bounded by ``max_channels``); the first failure is raised."""

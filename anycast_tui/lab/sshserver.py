@@ -17,7 +17,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable, Mapping
+from typing import AsyncIterator, Awaitable, Callable, Mapping
 
 import asyncssh
 
@@ -36,7 +36,10 @@ class CommandResult:
     exit_status: int = 0
 
 
-Handler = Callable[[str], "CommandResult | Awaitable[CommandResult]"]  # gets the exact command line sent
+# A handler gets the exact command line sent and answers with a result, or with an async
+# iterator of output lines for a streaming command (``ip -o monitor``): each line is sent as
+# it comes; the command ends (exit 0) when the iterator does or the client closes the channel.
+Handler = Callable[[str], "CommandResult | Awaitable[CommandResult] | AsyncIterator[str]"]
 
 
 @dataclass
@@ -57,6 +60,8 @@ class Counters:
     auth_attempts: int = 0  # authentication requests (key queries, signatures, passwords)
     auth_failures: int = 0
     commands: int = 0
+    forwards: int = 0  # direct-tcpip channels opened (jump host)
+    streams: int = 0  # streaming commands started
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -109,14 +114,24 @@ class _Server(asyncssh.SSHServer):
     def kbdint_auth_supported(self) -> bool:
         return False
 
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
+        """direct-tcpip (a ProxyJump hop): only to the endpoint's ``forward_hosts``, refused otherwise."""
+        if dest_host in self._ep.forward_hosts:
+            self._ep.counters.forwards += 1
+            return True
+        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                                        f"forwarding to {dest_host} is not permitted")
+
 
 class DeviceEndpoint:
     """One simulated device's SSH listener."""
 
     def __init__(self, name: str, handler: Handler, *, host: str = "127.0.0.1", port: int = 0,
                  host_key: asyncssh.SSHKey | None = None, client_key: asyncssh.SSHKey,
-                 password_env: str | None = None, faults: Faults | None = None):
+                 password_env: str | None = None, faults: Faults | None = None,
+                 forward_hosts: frozenset[str] = frozenset()):
         self.name = name
+        self.forward_hosts = forward_hosts  # direct-tcpip destinations allowed (a jump host: {"127.0.0.1"})
         self.handler = handler
         self.host = host
         self.port = port
@@ -193,7 +208,11 @@ class DeviceEndpoint:
         if f.garbage:
             result = CommandResult(GARBAGE.decode("utf-8", "surrogateescape"))
         else:
-            result = await self._call(process.command)
+            res = self._start(process.command)
+            if hasattr(res, "__aiter__"):
+                await self._stream(process, res)  # type: ignore[arg-type]
+                return
+            result = await self._finish(process.command, res)
         out = result.stdout.encode("utf-8", "surrogateescape")
         if f.drop_after_bytes is not None:
             process.stdout.write(out[: f.drop_after_bytes])
@@ -206,15 +225,50 @@ class DeviceEndpoint:
             process.stderr.write(result.stderr.encode())
         process.exit(f.exit_status if f.exit_status is not None else result.exit_status)
 
-    async def _call(self, command: str) -> CommandResult:
+    def _start(self, command: str) -> object:
         try:
-            res = self.handler(command)
-            if inspect.isawaitable(res):
-                res = await res
-            return res  # type: ignore[return-value]
+            return self.handler(command)
         except Exception as exc:  # a broken handler is a device bug, not a server crash
             log.warning("handler of %s failed on %r: %s", self.name, command, exc)
             return CommandResult("", f"internal error: {type(exc).__name__}\n", 1)
+
+    async def _finish(self, command: str, res: object) -> CommandResult:
+        try:
+            if inspect.isawaitable(res):
+                res = await res
+            return res  # type: ignore[return-value]
+        except Exception as exc:
+            log.warning("handler of %s failed on %r: %s", self.name, command, exc)
+            return CommandResult("", f"internal error: {type(exc).__name__}\n", 1)
+
+    async def _stream(self, process: asyncssh.SSHServerProcess, lines: AsyncIterator[str]) -> None:
+        """Send each line as it comes; stop when the client closes the channel or the iterator ends."""
+        self.counters.streams += 1
+        closed = asyncio.ensure_future(process.channel.wait_closed())
+        it = lines.__aiter__()
+        try:
+            while True:
+                nxt = asyncio.ensure_future(it.__anext__())
+                done, _ = await asyncio.wait({nxt, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if nxt not in done:
+                    nxt.cancel()
+                    await asyncio.gather(nxt, return_exceptions=True)
+                    return
+                try:
+                    line = nxt.result()
+                except StopAsyncIteration:
+                    break
+                if self.faults.hang or self.faults.drop_after_bytes is not None:
+                    process.channel.get_connection().abort()
+                    return
+                process.stdout.write(line.encode("utf-8", "surrogateescape") + b"\n")
+                await process.stdout.drain()
+            process.exit(0)
+        finally:
+            closed.cancel()
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
 
 class SSHFarm:

@@ -238,6 +238,7 @@ class DeviceState:
     hash: HashSettings = field(default_factory=HashSettings)
     collected_at_ms: int | None = None
     health: Health = field(default_factory=Health)
+    flows: tuple["Flow", ...] = ()  # live flows to the anycast prefixes read on this device (ss, conntrack)
 
     def group(self, gid: int) -> NexthopGroup | None:
         for g in self.nexthops.groups:

@@ -40,6 +40,8 @@ class CannedDevice:
 
     async def __call__(self, line: str) -> CommandResult:
         self.calls.append(line)
+        if line not in self.outputs:  # not a poll command (ip monitor, ip -V ...): no poll bookkeeping
+            return self.overrides.get(line) or not_found(line)
         poll = self._runs[line] = self._runs.get(line, 0) + 1
         self.active_polls.add(poll)
         self.max_active_polls = max(self.max_active_polls, len(self.active_polls))
