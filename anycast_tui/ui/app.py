@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from rich.text import Text
 
@@ -113,6 +113,7 @@ class AnycastApp(App[int]):
         self._drawn_at = 0.0  # clock time of the last redraw
         self._shown_impact = 0
         self._last_counts = view.counts(None, ())
+        self._feed = view.EventFeed(self.prefixes, keep=EventLog.MAX_SHOWN)
         self._unsubscribe = tl.subscribe(self._on_change)
 
     # ------------------------------------------------------------------ layout
@@ -179,20 +180,22 @@ class AnycastApp(App[int]):
         snap = tl.snapshot
         now_ms = int(self.clock() * 1000)
         self.query_one(FabricPanel).show(view.device_rows(snap, now_ms))
-        if snap is not self._shown or self._impact_version != self._shown_impact:
+        if snap is not self._shown:
             self.query_one(GroupsPanel).show(view.group_views(snap, self.prefixes))
+        if self._feed.pull(tl.events, tl.dropped_events) or self._impact_version != self._shown_impact \
+                or snap is not self._shown:
             self._show_events()
             self._shown_impact = self._impact_version
         self._shown = snap
-        self._last_counts = view.counts(snap, tl.events)
+        self._last_counts = self._feed.counts(snap)
         self.query_one(StatusLine).show(paused=False, waiting=0, counts=self._last_counts,
                                         dropped=tl.dropped_events)
         self.redraws += 1
 
     def _show_events(self) -> None:
-        events = list(self.session.timeline.events)
-        shown = events if self.all_events else [e for e in events if view.concerns(e, self.prefixes)]
-        hidden = len(events) - len(shown)
+        feed = self._feed
+        shown = tuple(feed.all if self.all_events else feed.relevant)
+        hidden = 0 if self.all_events else feed.total - feed.relevant_total
         snap = self.session.timeline.snapshot
         owners = view.address_owners(snap) if snap is not None else {}
         log = self.query_one(EventLog)

@@ -7,7 +7,7 @@ where an age is shown) and returns small frozen records the widgets style.
 from __future__ import annotations
 
 import ipaddress
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Mapping, Sequence
@@ -307,16 +307,50 @@ class Counts:
 
 
 def counts(snapshot: FabricSnapshot | None, events: Iterable[Event]) -> Counts:
-    rem = add = chg = total = 0
-    for ev in events:
-        total += 1
-        g = event_glyph(ev.kind)
-        if g in ("−", "✗"):
-            rem += 1
-        elif g in ("+", "✓"):
-            add += 1
-        else:
-            chg += 1
-    devs = snapshot.devices.values() if snapshot else ()
-    ok = sum(1 for s in devs if s.health.status is HealthStatus.OK)
-    return Counts(total, rem, add, chg, ok, len(devs))
+    feed = EventFeed(())
+    feed.add(events)
+    return feed.counts(snapshot)
+
+
+class EventFeed:
+    """Incremental view of a timeline's events: each event is looked at once, whatever the log's length.
+
+    Keeps the newest ``keep`` events and the newest ``keep`` relevant ones (:func:`concerns`), and
+    counts every event seen, by glyph class.
+    """
+
+    def __init__(self, prefixes: Iterable[str], keep: int = 10_000) -> None:
+        self.prefixes = frozenset(prefixes)
+        self.all: deque[Event] = deque(maxlen=keep)
+        self.relevant: deque[Event] = deque(maxlen=keep)
+        self.total = self.relevant_total = self.removed = self.added = self.changed = 0
+        self._seen = 0  # timeline position: dropped + len(events) when last pulled
+
+    def pull(self, events: Sequence[Event], dropped: int = 0) -> bool:
+        """Take the events appended since the last pull (``dropped``: how many the timeline evicted)."""
+        n_new = dropped + len(events) - self._seen
+        self._seen = dropped + len(events)
+        if n_new <= 0:
+            return False
+        self.add(events[max(0, len(events) - n_new):])
+        return True
+
+    def add(self, events: Iterable[Event]) -> None:
+        for ev in events:
+            self.total += 1
+            g = event_glyph(ev.kind)
+            if g in ("−", "✗"):
+                self.removed += 1
+            elif g in ("+", "✓"):
+                self.added += 1
+            else:
+                self.changed += 1
+            self.all.append(ev)
+            if concerns(ev, self.prefixes):
+                self.relevant_total += 1
+                self.relevant.append(ev)
+
+    def counts(self, snapshot: FabricSnapshot | None) -> Counts:
+        devs = snapshot.devices.values() if snapshot else ()
+        ok = sum(1 for s in devs if s.health.status is HealthStatus.OK)
+        return Counts(self.total, self.removed, self.added, self.changed, ok, len(devs))

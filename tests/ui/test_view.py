@@ -125,3 +125,24 @@ def test_impact_tracker_counts_the_flows_a_leaf_failure_moves():
         assert text.startswith(f"{tracker.counts(removed[0])['moved']}/3000 flows moved: ")
     finally:
         tracker.close()
+
+
+def test_event_feed_sees_each_event_once_even_when_the_timeline_drops_old_ones():
+    from anycast_tui.model.timeline import Timeline
+    from anycast_tui.model.types import FabricSnapshot
+
+    def ev(i: int, prefix: str | None) -> Event:
+        return Event(i, "spine01", EventKind.NEXTHOP_REMOVED if i % 2 else EventKind.NEXTHOP_ADDED, "x",
+                     f"spine01 event {i}", prefix=prefix)
+
+    tl = Timeline(anycast_prefixes=(P,), max_events=5)
+    feed = view.EventFeed([P], keep=3)
+    batches = [[ev(0, P), ev(1, "10.0.0.0/8")], [], [ev(2, P), ev(3, P), ev(4, None), ev(5, P), ev(6, P)]]
+    for batch in batches:
+        tl._commit(tl.snapshot, FabricSnapshot(0, {}), batch)  # events as a diff would hand them over
+        feed.pull(tl.events, tl.dropped_events)
+    assert tl.dropped_events == 2  # the timeline kept only 5
+    assert feed.total == 7 and feed.relevant_total == 5
+    assert [e.time_ms for e in feed.all] == [4, 5, 6] and [e.time_ms for e in feed.relevant] == [3, 5, 6]
+    assert (feed.removed, feed.added) == (3, 4)
+    assert not feed.pull(tl.events, tl.dropped_events)  # nothing new
