@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import importlib.util
 import inspect
 import logging
 import os
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 Prompt = Callable[[str], "str | None | Awaitable[str | None]"]
 
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
+_HAVE_BCRYPT = importlib.util.find_spec("bcrypt") is not None  # asyncssh needs it for OpenSSH-format encryption
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +133,17 @@ class Secrets:
         except asyncssh.KeyImportError as exc:
             if not str(exc).startswith("Passphrase"):
                 raise AuthError(device, f"private key {path} is not usable: {exc}; not retrying") from None
+            if data.lstrip().startswith(b"-----BEGIN OPENSSH PRIVATE KEY") and not _HAVE_BCRYPT:
+                raise AuthError(device, f"private key {path} is OpenSSH-encrypted and the bcrypt module is not "
+                                "installed to decrypt it; add it to ssh-agent (ssh-add) instead; not retrying") \
+                    from None
             passphrase = await self._ask(f"Passphrase for key {path}: ")
             if passphrase is None:
                 key = None
             else:
                 try:
                     key = asyncssh.import_private_key(data, passphrase)
-                except asyncssh.KeyImportError:
+                except ValueError:  # KeyImportError, KeyEncryptionError
                     raise AuthError(device, f"wrong passphrase for private key {path}; not retrying") from None
                 finally:
                     passphrase = None
