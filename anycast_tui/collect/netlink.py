@@ -386,10 +386,16 @@ def route_object(msg: Any, names: dict[int, str]) -> dict[str, Any] | None:
 
 
 def _run(ns: str | None, *argv: str) -> str:
+    """stdout of argv in ``ns``; a failure with some output still counts (``sysctl`` exits 255 when a
+    kernel lacks one of the keys but prints the others, which the sysctl parser expects)."""
     full = ["ip", "netns", "exec", ns, *argv] if ns else list(argv)
-    proc = subprocess.run(full, capture_output=True, text=True, timeout=30)
-    if proc.returncode != 0:
-        raise NetlinkError(f"{' '.join(argv)}: exit {proc.returncode}: {proc.stderr.strip()[:200]}")
+    try:
+        proc = subprocess.run(full, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NetlinkError(f"{' '.join(argv)}: {exc}") from None
+    if proc.returncode != 0 and not proc.stdout.strip():
+        err = " ".join(proc.stderr.split())[:200]
+        raise NetlinkError(f"{' '.join(argv)}: exit {proc.returncode}: {err}")
     return proc.stdout
 
 
@@ -427,14 +433,20 @@ def read_outputs(ns: str | None = None) -> dict[str, str]:
     prefix = ("ip", "-n", ns) if ns else ("ip",)
     # No nexthop messages in pyroute2 0.9.7: ask iproute2 (empty on kernels without nexthop objects).
     for cid, args in (("nexthops", ("-j", "nexthop", "show")), ("buckets", ("-j", "nexthop", "bucket", "show"))):
-        proc = subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=30)
+        try:
+            proc = subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise NetlinkError(f"ip {' '.join(args)}: {exc}") from None
         outputs[cid] = proc.stdout if proc.returncode == 0 else ""
     outputs["sysctl"] = _run(ns, "sysctl", "-n", *HASH_SYSCTLS)
     return outputs
 
 
 def read_state(device: Device, ns: str | None = None) -> DeviceState:
-    """One DeviceState of ``ns`` (None: this machine), as the SSH poller would build it."""
+    """One DeviceState of ``ns`` (None: this machine), as the SSH poller would build it.
+
+    Raises NetlinkError when the namespace cannot be read, ParseError (naming the
+    command id) like the SSH path when an output is refused."""
     outputs = read_outputs(ns)
     now = int(time.time() * 1000)
     return build_device_state(device, outputs, collected_at_ms=now,
