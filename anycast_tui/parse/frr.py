@@ -5,8 +5,9 @@ Mapping of an FRR RIB entry to a ``Route`` (the same from JSON and text):
 * By default only entries in the FIB are returned (``installed`` true, or at
   least one next hop with ``fib`` true / the ``*`` marker): those are what the
   kernel forwards with, so an FRR device's ECMP groups can be built from them.
-  ``fib_only=False`` returns every RIB entry (then several per prefix).
-* ``nexthops`` are the next hops installed in the FIB only.  For a recursive
+  ``fib_only=False`` returns every RIB entry (then several per prefix) with
+  all their next hops.
+* ``nexthops`` are the next hops installed in the FIB only (default).  For a recursive
   next hop FRR lists the unresolved one (no ``fib``) followed by its
   ``resolver`` entries (``fib``): the resolvers are kept, each with
   ``("resolves", <recursive gateway>)`` in its extra.  Next hops not in the FIB
