@@ -1,6 +1,8 @@
 """FRR ``vtysh`` outputs -> records: ``show ip|ipv6 route [vrf X] json``, ``show ip route`` text, ``show bgp ... json``.
 
-Mapping of an FRR RIB entry to a ``Route`` (the same from JSON and text):
+Mapping of an FRR RIB entry to a ``Route`` (the same rules for JSON and text;
+text carries fewer attributes: ``selected``, ``distance`` from ``[distance/metric]``,
+``uptime``, ``labels``, a VRF header's name as the table):
 
 * By default only entries in the FIB are returned (``installed`` true, or at
   least one next hop with ``fib`` true / the ``*`` marker): those are what the
