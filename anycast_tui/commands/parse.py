@@ -13,7 +13,9 @@ import sys
 from typing import Any
 
 from anycast_tui.cli import CliError
-from anycast_tui.model.types import Bucket, HashSettings, Interface, NexthopTable, Route
+from anycast_tui.model.types import (
+    BgpMultipath, Bucket, ConntrackEntry, HashSettings, Interface, NexthopTable, Route, Socket,
+)
 from anycast_tui.parse.detect import KINDS, detect_kind, parse_as, to_jsonable
 from anycast_tui.parse.errors import ParseError
 from anycast_tui.parse.nexthop import format_entry
@@ -84,6 +86,11 @@ def _iface_lines(i: Interface) -> list[str]:
     return out
 
 
+def _ep(addr: str, port: int | None) -> str:
+    host = f"[{addr}]" if ":" in addr else addr
+    return host if port is None else f"{host}:{port}"
+
+
 def render_text(records: Any) -> str:
     """Readable lines, one record (plus indented next hops / addresses) at a time."""
     lines: list[str] = []
@@ -103,6 +110,14 @@ def render_text(records: Any) -> str:
             elif isinstance(r, Bucket):
                 lines.append(f"group {r.group_id} bucket {r.index} -> nhid {r.nhid} idle {r.idle_time:g}s"
                              + (" [" + ",".join(r.flags) + "]" if r.flags else ""))
+            elif isinstance(r, Socket):
+                lines.append(f"{r.netid or '-'} {r.state} {_ep(r.local, r.local_port)} -> {_ep(r.peer, r.peer_port)}")
+            elif isinstance(r, ConntrackEntry):
+                lines.append(f"{r.proto} {r.state or '-'} {_ep(r.src, r.sport)} -> {_ep(r.dst, r.dport)}"
+                             + (" [" + ",".join(r.flags) + "]" if r.flags else ""))
+            elif isinstance(r, BgpMultipath):
+                lines.append(f"{r.prefix} vrf {r.vrf}: {r.paths} paths, {r.valid} valid, best {r.bestpath or '-'}, "
+                             f"multipath {', '.join(r.multipath) or '-'}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

@@ -71,3 +71,13 @@ def test_help_has_an_example(capsys):
     assert ei.value.code == 0
     out = capsys.readouterr().out
     assert "examples:" in out and "anycast-tui parse routes.json --json" in out and "ip-nexthop-bucket-json" in out
+
+
+def test_text_mode_prints_sockets_conntrack_and_bgp(corpus_dir, capsys):
+    """Every record type has readable lines, not only --json."""
+    from anycast_tui.cli import main
+
+    for name in ("iproute2__ss-t__1.txt", "conntracktools__conntrack-L__1.txt", "frr__vtysh-show-bgp-ipv4-json__1.json"):
+        assert main(["parse", str(corpus_dir / name)]) == 0
+        out = capsys.readouterr().out
+        assert out.strip(), name
