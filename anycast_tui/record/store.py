@@ -186,6 +186,7 @@ class Recorder:
         self._seq = 0
         self._since_key = 0
         self._last_t = None  # type: int | None
+        self._first_t = None  # type: int | None
         self._unsubscribe: Callable[[], None] | None = None
         self.closed = False
         self.bytes_written = 0
@@ -337,6 +338,8 @@ class Recorder:
         self.bytes_written += len(data) + 24
         self._since_key = 0 if key else self._since_key + 1
         self._last_t = t
+        if self._first_t is None:
+            self._first_t = t
 
     def close(self) -> None:
         """Flush, stop the flush thread, checkpoint the WAL into the file and close it."""
@@ -351,6 +354,9 @@ class Recorder:
         with self._db_lock:
             with self._db:
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('closed_ms', ?)", (str(int(self.clock() * 1000)),))
+                summary = {"first_ms": self._first_t, "last_ms": self._last_t, "ticks": self._seq,
+                           "events": self._n_events}
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('summary', ?)", (json.dumps(summary),))
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self.closed = True

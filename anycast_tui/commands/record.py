@@ -1,0 +1,167 @@
+"""``anycast-tui record -c CONFIG``: record a fabric without a TUI (systemd-friendly daemon)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from anycast_tui.commands.demo import positive_float
+
+EXAMPLES = """examples:
+  anycast-tui record -c config/fabric.toml                 until SIGTERM, into the default directory
+  anycast-tui record -c config/fabric.toml --max-age 14 --max-size 2000
+                                                            keep 14 days and at most 2000 MB of recordings
+  anycast-tui record --sim --sim-cycle 20 --duration 120 -o /tmp/sim.atrec
+                                                            two minutes of the simulated fabric, a leaf failing
+                                                            and coming back every 20 s
+"""
+
+log = logging.getLogger("anycast_tui.record")
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("record", help="record a fabric headless (no TUI): a session file for replay and report",
+                       description="Poll a fabric like `monitor` and write every change to a session file "
+                       "(keyframes + deltas, compressed, mode 0600). Logs go to stderr; SIGTERM or SIGINT stop "
+                       "it cleanly (the file is flushed and closed).",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("-c", "--config", metavar="CONFIG", help="inventory file (TOML)")
+    src.add_argument("--sim", action="store_true", help="record the built-in simulated fabric (in-process)")
+    p.add_argument("-o", "--output", metavar="FILE", help="session file to create (default: a new file in --dir)")
+    p.add_argument("--dir", metavar="DIR", type=Path,
+                   help="recordings directory (default: $ANYCAST_TUI_RECORDINGS or ~/.local/share/anycast-tui/recordings)")
+    p.add_argument("--interval", type=positive_float, metavar="S", help="poll every S seconds")
+    p.add_argument("--keyframe-every", type=int, default=60, metavar="N", help="a full keyframe every N ticks (60)")
+    p.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: run until stopped)")
+    p.add_argument("--max-age", type=positive_float, metavar="DAYS", help="delete recordings older than DAYS")
+    p.add_argument("--max-size", type=positive_float, metavar="MB", help="keep the recordings under MB in total")
+    p.add_argument("--no-impact", action="store_true", help="do not compute the flows each event moves")
+    p.add_argument("--sim-cycle", type=positive_float, metavar="S",
+                   help="with --sim: every S seconds fail a leaf, then restore it S seconds later")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from anycast_tui.cli import CliError
+
+    if args.keyframe_every < 1:
+        raise CliError("--keyframe-every must be at least 1")
+    if args.sim_cycle and not args.sim:
+        raise CliError("--sim-cycle needs --sim")
+    inventory = None
+    if args.config:
+        from anycast_tui.collect.inventory import InventoryError, load_inventory
+
+        try:
+            inventory = load_inventory(args.config)
+        except InventoryError as exc:
+            raise CliError(str(exc)) from None
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from anycast_tui.record.paths import new_session_path
+
+    if args.output:
+        path = Path(args.output)
+        if path.exists():
+            raise CliError(f"{path} exists; a recording never overwrites a file")
+    else:
+        path = new_session_path(args.dir, "sim" if args.sim else "record")
+    return asyncio.run(_main(args, inventory, path))
+
+
+def _prune(args: argparse.Namespace, path: Path) -> None:
+    if args.max_age is None and args.max_size is None:
+        return
+    from anycast_tui.record.retention import prune
+
+    gone = prune(path.parent, max_age_s=args.max_age * 86400 if args.max_age else None,
+                 max_bytes=int(args.max_size * 1e6) if args.max_size else None, keep=[path])
+    for p in gone:
+        log.info("retention: deleted %s", p)
+
+
+async def _main(args: argparse.Namespace, inventory, path: Path) -> int:  # noqa: ANN001 - Inventory | None
+    from anycast_tui.record.store import Recorder
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    interval = args.interval or (inventory.poll_interval_s if inventory else 1.0)
+    impact = None
+    if not args.no_impact:
+        from anycast_tui.record.impactsum import FlowImpact
+
+        impact = FlowImpact()
+    settings = {"interval_s": interval, "keyframe_every": args.keyframe_every, "source": "sim" if args.sim else "ssh",
+                "config": str(args.config) if args.config else None}
+    recorder = Recorder(path, keyframe_every=args.keyframe_every, inventory=inventory, settings=settings,
+                        impact=impact)
+    log.info("recording to %s (poll every %g s)", path, interval)
+    _prune(args, path)
+    tasks: list[asyncio.Task] = []
+    try:
+        if args.sim:
+            from anycast_tui.lab.sim import SimFabric
+            from anycast_tui.session import SimSession
+
+            sim = SimFabric()
+            session = SimSession(sim)
+            recorder.attach(session.timeline)
+            tasks.append(asyncio.create_task(_poll_sim(session, interval)))
+            if args.sim_cycle:
+                tasks.append(asyncio.create_task(_cycle(sim, args.sim_cycle)))
+        else:
+            from anycast_tui.session import LiveSession
+
+            session = LiveSession(inventory, interval_s=interval)
+            recorder.attach(session.timeline)
+            await session.start()
+        start = time.monotonic()
+        last_prune = start
+        while not stop.is_set():
+            left = None if args.duration is None else args.duration - (time.monotonic() - start)
+            if left is not None and left <= 0:
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=min(60.0, left) if left is not None else 60.0)
+            except asyncio.TimeoutError:
+                pass
+            if time.monotonic() - last_prune > 3600:
+                _prune(args, path)
+                last_prune = time.monotonic()
+        log.info("stopping")
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if not args.sim:
+            await session.stop()
+        recorder.close()
+    log.info("closed %s (%d bytes)", path, path.stat().st_size)
+    return 0
+
+
+async def _poll_sim(session, interval: float) -> None:  # noqa: ANN001 - SimSession
+    while True:
+        session.poll()
+        await asyncio.sleep(interval)
+
+
+async def _cycle(sim, every: float) -> None:  # noqa: ANN001 - SimFabric
+    from anycast_tui.model.types import Role
+
+    leaves = [n for n in sim.devices if sim.role(n) is Role.LEAF]
+    k = 0
+    while True:
+        await asyncio.sleep(every)
+        name = leaves[k % len(leaves)]
+        log.info("sim: %s", sim.fail_device(name))
+        await asyncio.sleep(every)
+        log.info("sim: %s", sim.restore_device(name))
+        k += 1

@@ -1,0 +1,64 @@
+"""``anycast-tui report FILE``: the postmortem of a recording (Markdown or self-contained HTML)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+EXAMPLES = """examples:
+  anycast-tui report session.atrec                              Markdown on stdout
+  anycast-tui report session.atrec -o postmortem.html           one self-contained HTML file
+  anycast-tui report session.atrec --from 2026-11-26T14:00:00Z --to +600 --scrub
+                                                                ten minutes, addresses and host names replaced
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("report", help="postmortem of a recording (Markdown / HTML)",
+                       description="Summarise a recorded session: window, devices, events (worst by TCP resets), "
+                       "a timeline, and per event the ECMP group before/after and the flows it moved.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", type=Path, help="session file (.atrec)")
+    p.add_argument("--from", dest="t_from", metavar="T",
+                   help="start: ISO time (UTC unless it says), epoch ms, or +SECONDS after the recording's start")
+    p.add_argument("--to", dest="t_to", metavar="T", help="end: same forms (+SECONDS counts from --from)")
+    p.add_argument("--format", choices=("md", "html"), help="default: html if OUT ends in .html, else md")
+    p.add_argument("-o", "--output", metavar="OUT", type=Path, help="write here (mode 0600) instead of stdout")
+    p.add_argument("--scrub", action="store_true", help="replace addresses and host names by consistent pseudonyms")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from anycast_tui.cli import CliError
+    from anycast_tui.record.report import report
+    from anycast_tui.record.store import Recording, RecordingError
+    from anycast_tui.record.timefmt import parse_time
+
+    try:
+        rec = Recording.open(args.file)
+    except RecordingError as exc:
+        raise CliError(str(exc)) from None
+    with rec:
+        w = rec.window
+        start = w[0] if w else 0
+        try:
+            t0 = parse_time(args.t_from, start_ms=start) if args.t_from else None
+            t1 = parse_time(args.t_to, start_ms=t0 if t0 is not None else start) if args.t_to else None
+        except ValueError as exc:
+            raise CliError(f"bad time: {exc}") from None
+        if t0 is not None and t1 is not None and t1 < t0:
+            raise CliError("--to is before --from")
+        fmt = args.format or ("html" if args.output and args.output.suffix.lower() in (".html", ".htm") else "md")
+        if rec.damage is not None:
+            print(f"anycast-tui report: {args.file}: {rec.damage}", file=sys.stderr)
+        text = report(rec, fmt=fmt, t0=t0, t1=t1, scrub=args.scrub)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(f"wrote {args.output} ({fmt}, {len(text)} bytes)", file=sys.stderr)
+    return 0
