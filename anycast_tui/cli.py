@@ -70,4 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy: commands raise
+    # anycast_tui.cli.CliError, which must be the class caught above.
+    from anycast_tui.cli import main as _main
+
+    sys.exit(_main())
