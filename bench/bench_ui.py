@@ -57,7 +57,6 @@ async def _burst(coalesced: bool, n: int) -> float:
             session.timeline.update(st)
             if not coalesced:
                 app.flush()
-                app.refresh()
                 await pilot.pause()  # let the compositor draw each update
         if coalesced:
             app._tick()  # the next 4 Hz tick: one redraw for the whole burst
