@@ -130,3 +130,35 @@ def encode_event(ev: Event) -> list:
 
 def decode_event(data: list) -> Event:
     return decode(Event, data)
+
+
+def _nexthop(v: list) -> Nexthop:
+    n = len(v)
+    if n <= 3:
+        return Nexthop(*v)
+    return Nexthop(v[0], v[1], v[2], tuple(v[3]), *(v[4:5]), *([tuple(tuple(p) for p in v[5])] if n > 5 else []))
+
+
+def decode_chunk(data: list) -> tuple[Route, ...]:
+    """Routes of a stored chunk ``[next hop lists, routes]`` whose field 9 indexes the next hop lists.
+
+    Equal next hop lists of a chunk become one shared tuple (fewer objects, faster seeks).
+    """
+    table, rows = data
+    nhs = [tuple(_nexthop(n) for n in lst) for lst in table]
+    out = []
+    for r in rows:
+        n = len(r)
+        if n <= 9:
+            out.append(Route(*r))
+            continue
+        args = r[:9]
+        args.append(nhs[r[9]])
+        if n > 10:
+            args.append(tuple(r[10]))
+        if n > 11:
+            args.append(tuple(tuple(p) for p in r[11]))
+        if n > 12:
+            raise ValueError(f"Route: {n} values, the type has 12 fields")
+        out.append(Route(*args))
+    return tuple(out)

@@ -35,6 +35,7 @@ flush interval are coalesced, events never are.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import json
 import logging
@@ -50,7 +51,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import (DeviceState, Event, FabricSnapshot, Health, HashSettings, Interface,
                                      NexthopTable, Route, Device)
-from anycast_tui.record.codec import decode, encode
+from anycast_tui.record.codec import decode, decode_chunk, encode
 
 SCHEMA_VERSION = 1
 SUFFIX = ".atrec"
@@ -58,6 +59,7 @@ FORMAT = "anycast-tui recording"
 DEFAULT_KEYFRAME_EVERY = 60
 CHUNK_MASK = 31  # a route whose CRC & mask == 0 ends a chunk (mean 32 routes)
 CHUNK_MAX = 128
+_NH_FIELD = 9  # position of Route.nexthops in its encoding
 _ZLIB_MIN = 96  # shorter payloads are stored as plain JSON
 
 log = logging.getLogger(__name__)
@@ -180,6 +182,7 @@ class Recorder:
         self._notes: list[tuple[int, str, dict]] = []
         self._written: dict[str, tuple[DeviceState, int]] = {}  # name -> (state, manifest id)
         self._prefixes: tuple[str, ...] | None = None
+        self._order: list[str] = []
         self._blob_ids: dict[bytes, int] = {}
         self._event_ids: dict[Event, int] = {}  # event -> position in the file (for impact notes)
         self._n_events = 0
@@ -279,6 +282,22 @@ class Recorder:
             self.bytes_written += len(data)
         return bid
 
+    def _chunk(self, routes: list[list]) -> int:
+        """A route chunk: [distinct next hop lists, routes with their next hops as an index into them]."""
+        table: list[list] = []
+        index: dict[str, int] = {}
+        rows = []
+        for enc in routes:
+            if len(enc) > _NH_FIELD:
+                key = repr(enc[_NH_FIELD])
+                k = index.get(key)
+                if k is None:
+                    k = index[key] = len(table)
+                    table.append(enc[_NH_FIELD])
+                enc = enc[:_NH_FIELD] + [k] + enc[_NH_FIELD + 1:]
+            rows.append(enc)
+        return self._blob([table, rows])
+
     def _manifest(self, s: DeviceState) -> int:
         chunks: list[int] = []
         chunk: list[list] = []
@@ -286,17 +305,33 @@ class Recorder:
             enc = encode(r)
             chunk.append(enc)
             if len(chunk) >= CHUNK_MAX or (zlib.crc32(repr(enc).encode()) & CHUNK_MASK) == 0:
-                chunks.append(self._blob(chunk))
+                chunks.append(self._chunk(chunk))
                 chunk = []
         if chunk:
-            chunks.append(self._blob(chunk))
+            chunks.append(self._chunk(chunk))
         return self._blob([encode(s.device), encode(s.hash), self._blob([encode(i) for i in s.interfaces]),
                            self._blob(encode(s.nexthops)), chunks])
 
     def _write_tick(self, snap: FabricSnapshot, events: list[Event]) -> None:
         t = snap.taken_at_ms if self._last_t is None else max(snap.taken_at_ms, self._last_t)
         key = self._seq == 0 or self._since_key + 1 >= self.keyframe_every
-        devs: dict[str, list] = {}
+        body: dict[str, Any] = {}
+        gone = [n for n in self._written if n not in snap.devices]
+        for n in gone:
+            del self._written[n]
+        if key:
+            self._order = list(snap.devices)
+            body["o"] = self._order  # device order; entries name devices by their index in it
+        else:
+            if gone:
+                body["x"] = gone
+                self._order = [n for n in self._order if n not in set(gone)]
+            new = [n for n in snap.devices if n not in self._written]
+            if new:
+                body["n"] = new
+                self._order += new
+        pos = {n: i for i, n in enumerate(self._order)}
+        devs: list[list] = []
         for name, s in snap.devices.items():
             prev = self._written.get(name)
             if prev is not None and prev[0] is s and not key:
@@ -309,23 +344,21 @@ class Recorder:
                     and prev[0].health == s.health:
                 self._written[name] = (s, mid)
                 continue
-            entry: list = [mid if (changed or key) else 0,
+            entry: list = [pos[name], mid if (changed or key) else 0,
                            None if s.collected_at_ms is None else s.collected_at_ms - t]
-            if key or prev is None or prev[0].health != s.health:
+            if key or prev is None:
                 entry.append(encode(s.health))
-            devs[name] = entry
+            elif prev[0].health != s.health:
+                # 1: the previous health, last good at this collection (the common case of a fresh poll)
+                fresh = s.collected_at_ms is not None and \
+                    dataclasses.replace(prev[0].health, last_ok_ms=s.collected_at_ms) == s.health
+                entry.append(1 if fresh else encode(s.health))
+            devs.append(entry)
             self._written[name] = (s, mid)
-        body: dict[str, Any] = {"d": devs}
-        gone = [n for n in self._written if n not in snap.devices]
-        for n in gone:
-            del self._written[n]
-        if gone and not key:
-            body["x"] = gone
+        body["d"] = devs
         if key or snap.anycast_prefixes != self._prefixes:
             body["p"] = list(snap.anycast_prefixes)
             self._prefixes = snap.anycast_prefixes
-        if key:
-            body["o"] = list(snap.devices)  # device order
         if events:
             body["e"] = [encode(ev) for ev in events]
             for ev in events:
@@ -632,7 +665,7 @@ class Recording:
             dev, hs, ifs, nh, chunks = self._blob(mid)
             routes: list[Route] = []
             for c in chunks:
-                routes.extend(self._decoded(("r", c), lambda c=c: tuple(decode(Route, r) for r in self._blob(c))))
+                routes.extend(self._decoded(("r", c), lambda c=c: decode_chunk(self._blob(c))))
             return (decode(Device, dev), decode(HashSettings, hs),
                     self._decoded(("i", ifs), lambda: tuple(decode(Interface, i) for i in self._blob(ifs))),
                     self._decoded(("n", nh), lambda: decode(NexthopTable, self._blob(nh))), tuple(routes))
@@ -650,18 +683,22 @@ class Recording:
         if "o" in body:
             order = list(body["o"])
             refs.clear()
-        for name, entry in body["d"].items():
+        if "x" in body:
+            gone = set(body["x"])
+            order = [n for n in order if n not in gone]
+            for n in gone:
+                refs.pop(n, None)
+        if "n" in body:
+            order = order + list(body["n"])
+        for entry in body["d"]:
+            name = order[entry[0]]
             ref = refs.get(name)
-            mid = entry[0] or (ref.mid if ref else 0)
-            coll = None if entry[1] is None else t + entry[1]
-            health = decode(Health, entry[2]) if len(entry) > 2 else (ref.health if ref else Health())
+            mid = entry[1] or (ref.mid if ref else 0)
+            coll = None if entry[2] is None else t + entry[2]
+            health = ref.health if ref else Health()
+            if len(entry) > 3:
+                health = dataclasses.replace(health, last_ok_ms=coll) if entry[3] == 1 else decode(Health, entry[3])
             refs[name] = _DevRef(mid, coll, health)
-            if name not in order:
-                order.append(name)
-        for name in body.get("x", ()):
-            refs.pop(name, None)
-            if name in order:
-                order.remove(name)
         if "p" in body:
             prefixes = tuple(body["p"])
         return prefixes, order

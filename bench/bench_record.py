@@ -1,0 +1,253 @@
+"""Benchmark: a 24-hour recording of 50 devices x 2,000 routes at a 1 s poll with one event a minute.
+
+Run: ``python3 bench/bench_record.py [--hours H] [--seeks N] [--keep FILE]``
+
+Fabric: the simulated 2-spine x 16-leaf x 2-servers fabric (50 devices), every device padded to 2,000 routes
+(BGP /32 and /128 routes over its real next hops).  Every tick (one a second) every device is re-collected
+(new collection time, same content); once a minute one device loses or regains a next hop on one route (an
+event).  The file is generated faster than real time with the Recorder itself (its listener + flush, the
+same code a live session runs; fake clock; the timeline's own diffing is not part of the recorder and is
+left out).  Unchanged content is shared between ticks here; the per-tick overhead below is measured
+separately on fresh, equal-content objects, as a parser hands them over.
+
+Prints:
+* size of the file, bytes per idle tick (every device re-collected, nothing changed), generation time;
+* open time, seek latency (median / p95 over random moments; the first, cold seek separately);
+* overhead per tick: listener + flush with 50 freshly parsed (equal, not identical) device states;
+* baselines in the same run: (a) a full snapshot per tick (codec JSON + zlib, what a recorder without
+  deltas writes): bytes and time per tick; (b) the same tick payloads appended to a framed file
+  (length + CRC + payload, flushed per tick): time per tick and size, against SQLite's commit per tick.
+Goals: 24 h file <= 200 MB; seek <= 200 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from anycast_tui.lab.sim import SimConfig, SimFabric  # noqa: E402
+from anycast_tui.model.timeline import Change  # noqa: E402
+from anycast_tui.model.types import DeviceState, Event, EventKind, FabricSnapshot, Nexthop, Route  # noqa: E402
+from anycast_tui.record.codec import decode, encode, encode_snapshot  # noqa: E402
+from anycast_tui.record.store import Recorder, Recording  # noqa: E402
+
+T0 = 1_790_000_000_000
+ROUTES = 2000
+
+
+def padded_fabric() -> FabricSnapshot:
+    sim = SimFabric(SimConfig(spines=2, leaves=16, servers_per_leaf=2))
+    snap = sim.snapshot(T0)
+    devices = {}
+    for name, s in snap.devices.items():
+        nhs = max((r.nexthops for r in s.routes if r.family == 4 and r.table == "main" and r.nexthops
+                   and r.nexthops[0].gateway), key=len)
+        nhs6 = max((r.nexthops for r in s.routes if r.family == 6 and r.table == "main" and r.nexthops
+                    and r.nexthops[0].gateway), key=len, default=nhs)
+        extra = []
+        for k in range(ROUTES - len(s.routes)):
+            if k % 2:
+                extra.append(Route(f"198.19.{200 + k // 256}.{k % 256}/32", 4, protocol="bgp", metric=20,
+                                   nexthops=nhs))
+            else:
+                extra.append(Route(f"2001:db8:ff::{k:x}/128", 6, protocol="bgp", metric=20, nexthops=nhs6,
+                                   extra=(("pref", "medium"),)))
+        devices[name] = dataclasses.replace(s, routes=s.routes + tuple(extra))
+    return FabricSnapshot(T0, devices, snap.anycast_prefixes)
+
+
+def toggle(state: DeviceState, k: int, t: int) -> tuple[DeviceState, Event]:
+    """Route k of the padding loses its last next hop, or gets it back."""
+    routes = list(state.routes)
+    idx = len(routes) - 1 - (k % 500)
+    r = routes[idx]
+    full = next(x.nexthops for x in state.routes if x.family == r.family and len(x.nexthops) > 1)
+    if len(r.nexthops) == len(full) and len(full) > 1:
+        routes[idx] = dataclasses.replace(r, nexthops=r.nexthops[:-1])
+        ev = Event(t, state.device.name, EventKind.NEXTHOP_REMOVED, r.dst, f"{state.device.name} {r.dst}: removed",
+                   prefix=r.dst, nexthop=r.nexthops[-1])
+    else:
+        routes[idx] = dataclasses.replace(r, nexthops=full)
+        ev = Event(t, state.device.name, EventKind.NEXTHOP_ADDED, r.dst, f"{state.device.name} {r.dst}: added",
+                   prefix=r.dst, nexthop=full[-1])
+    return dataclasses.replace(state, routes=tuple(routes)), ev
+
+
+def generate(path: Path, hours: float, base: FabricSnapshot) -> dict:
+    clock_ms = [T0]
+    rec = Recorder(path, flush_s=None, clock=lambda: clock_ms[0] / 1000, keyframe_every=60,
+                   settings={"bench": True})
+    devices = dict(base.devices)
+    names = list(devices)
+    idle: list[int] = []
+    ticks = int(hours * 3600)
+    start = time.perf_counter()
+    for i in range(ticks):
+        t = T0 + i * 1000
+        clock_ms[0] = t
+        events: tuple[Event, ...] = ()
+        if i and i % 60 == 0:
+            name = names[(i // 60) % len(names)]
+            devices[name], ev = toggle(devices[name], i // 60 // len(names), t)
+            events = (ev,)
+        for k, name in enumerate(names):
+            s = devices[name]
+            devices[name] = dataclasses.replace(s, collected_at_ms=t - 50 + k,
+                                                health=dataclasses.replace(s.health, last_ok_ms=t - 50 + k))
+        snap = FabricSnapshot(t, dict(devices), base.anycast_prefixes)
+        rec.on_change(Change(None, snap, events))
+        n = rec.flush()
+        if not events and i % 60 not in (0, 59):  # neither a keyframe nor an event
+            idle.append(n)
+        if i and i % 3600 == 0:
+            el = time.perf_counter() - start
+            print(f"  ... {i // 3600} h generated in {el:.0f} s ({i / el:.0f} ticks/s)", flush=True)
+    rec.close()
+    return {"ticks": ticks, "seconds": time.perf_counter() - start, "idle": idle}
+
+
+def overhead(base: FabricSnapshot, n: int) -> tuple[list[float], list[float]]:
+    """Per-tick recorder time with freshly built equal-content states, and the full-snapshot baseline time."""
+    fresh = [{name: decode(DeviceState, encode(s)) for name, s in base.devices.items()} for _ in range(2)]
+    with tempfile.TemporaryDirectory() as d:
+        rec = Recorder(Path(d) / "o.atrec", flush_s=None)
+        rec.on_change(Change(None, base, ()))
+        rec.flush()
+        times, full = [], []
+        for i in range(n):
+            devs = fresh[i % 2]
+            t = T0 + (i + 1) * 1000
+            snap = FabricSnapshot(t, {k: dataclasses.replace(v, collected_at_ms=t) for k, v in devs.items()},
+                                  base.anycast_prefixes)
+            a = time.perf_counter()
+            for name in snap.devices:  # one listener call per device update, as a poller does
+                rec.on_change(Change(None, snap, ()))
+            rec.flush()
+            times.append(time.perf_counter() - a)
+        rec.close()
+    for _ in range(max(3, n // 5)):
+        a = time.perf_counter()
+        zlib.compress(json.dumps(encode_snapshot(base), separators=(",", ":")).encode(), 6)
+        full.append(time.perf_counter() - a)
+    return times, full
+
+
+def framed_baseline(path: Path) -> tuple[float, float, int]:
+    """(SQLite-less) append of the same tick payloads to a framed file: median s/tick, SQLite median s/tick, size."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT seq, t_ms, key, crc, data FROM ticks ORDER BY seq LIMIT 3000").fetchall()
+    db.close()
+    with tempfile.TemporaryDirectory() as d:
+        fp = Path(d) / "f.bin"
+        framed = []
+        with open(fp, "ab") as f:
+            for seq, t, key, c, data in rows:
+                a = time.perf_counter()
+                f.write(len(data).to_bytes(4, "big") + zlib.crc32(data).to_bytes(4, "big") + seq.to_bytes(8, "big")
+                        + t.to_bytes(8, "big") + bytes([key]) + data)
+                f.flush()
+                framed.append(time.perf_counter() - a)
+        size = fp.stat().st_size
+        sdb = sqlite3.connect(Path(d) / "s.db", isolation_level=None)
+        sdb.execute("PRAGMA journal_mode=WAL")
+        sdb.execute("PRAGMA synchronous=NORMAL")
+        sdb.execute("CREATE TABLE ticks(seq INTEGER PRIMARY KEY, t_ms, key, crc, data BLOB)")
+        lite = []
+        for row in rows:
+            a = time.perf_counter()
+            sdb.execute("BEGIN")
+            sdb.execute("INSERT INTO ticks VALUES (?, ?, ?, ?, ?)", row)
+            sdb.execute("COMMIT")
+            lite.append(time.perf_counter() - a)
+        sdb.close()
+    return statistics.median(framed), statistics.median(lite), size
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p * len(xs)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hours", type=float, default=24.0)
+    ap.add_argument("--seeks", type=int, default=200)
+    ap.add_argument("--overhead-ticks", type=int, default=20)
+    ap.add_argument("--keep", type=Path, help="write the recording here and keep it")
+    args = ap.parse_args()
+
+    base = padded_fabric()
+    nroutes = sum(len(s.routes) for s in base.devices.values())
+    print(f"fabric: {len(base.devices)} devices, {nroutes} routes; {args.hours:g} h at 1 tick/s, 1 event/min")
+    tmp = tempfile.TemporaryDirectory()
+    path = args.keep or Path(tmp.name) / "bench.atrec"
+    g = generate(path, args.hours, base)
+    size = path.stat().st_size
+    print(f"generated {g['ticks']} ticks in {g['seconds']:.0f} s ({g['ticks'] / g['seconds']:.0f} ticks/s, "
+          f"{g['ticks'] / g['seconds']:.0f}x real time)")
+    scale = 24 / args.hours
+    print(f"file size: {size / 1e6:.1f} MB" + (f" (x{scale:g} -> {size * scale / 1e6:.0f} MB for 24 h)"
+                                               if args.hours != 24 else "") + "   goal <= 200 MB / 24 h")
+    print(f"bytes per idle tick (50 devices re-collected, nothing changed): median {statistics.median(g['idle']):.0f} B"
+          f"; file bytes per tick overall: {size / g['ticks']:.0f} B")
+
+    a = time.perf_counter()
+    rec = Recording.open(path, check=False)
+    t_open = time.perf_counter() - a
+    a = time.perf_counter()
+    Recording.open(path, check=True).close()
+    t_check = time.perf_counter() - a
+    print(f"open: {t_open * 1000:.0f} ms (CRC of every record checked: {t_check * 1000:.0f} ms)")
+    w = rec.window
+    assert w is not None
+    rnd = random.Random(7)
+    lat = []
+    for _ in range(args.seeks):
+        t = rnd.randint(w[0], w[1])
+        a = time.perf_counter()
+        snap = rec.state_at(t)
+        lat.append(time.perf_counter() - a)
+    assert len(snap.devices) == len(base.devices)
+    print(f"seek to a random moment: first (cold) {lat[0] * 1000:.0f} ms; median {statistics.median(lat) * 1000:.1f} ms, "
+          f"p95 {pct(lat, 0.95) * 1000:.1f} ms over {len(lat)}   goal <= 200 ms")
+    rec2 = Recording.open(path, check=False)
+    cold = []
+    for _ in range(5):  # a new reader each time: nothing cached
+        rec2._blobs.clear()
+        rec2._cursor = None
+        t = rnd.randint(w[0], w[1])
+        a = time.perf_counter()
+        rec2.state_at(t)
+        cold.append(time.perf_counter() - a)
+    print(f"seek with empty caches: median {statistics.median(cold) * 1000:.0f} ms, max {max(cold) * 1000:.0f} ms")
+    rec.close()
+    rec2.close()
+
+    times, full = overhead(base, args.overhead_ticks)
+    full_bytes = len(zlib.compress(json.dumps(encode_snapshot(base), separators=(",", ":")).encode(), 6))
+    print(f"overhead per tick (50 fresh device states, 50 listener calls + flush + commit): median "
+          f"{statistics.median(times) * 1000:.1f} ms, p95 {pct(times, 0.95) * 1000:.1f} ms")
+    print(f"baseline (a) full snapshot per tick: {full_bytes / 1e6:.2f} MB and "
+          f"{statistics.median(full) * 1000:.0f} ms per tick -> {full_bytes * 86400 / 1e9:.0f} GB / 24 h "
+          f"(this file: {size * scale / (full_bytes * 86400):.5f} of it)")
+    f_med, s_med, f_size = framed_baseline(path)
+    print(f"baseline (b) framed append of the same tick payloads: {f_med * 1e6:.0f} us/tick vs SQLite commit "
+          f"{s_med * 1e6:.0f} us/tick (payload file {f_size / 1e3:.0f} kB for 3000 ticks)")
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
