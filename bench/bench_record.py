@@ -66,20 +66,20 @@ def padded_fabric() -> FabricSnapshot:
     return FabricSnapshot(T0, devices, snap.anycast_prefixes)
 
 
-def toggle(state: DeviceState, k: int, t: int) -> tuple[DeviceState, Event]:
-    """Route k of the padding loses its last next hop, or gets it back."""
+def toggle(state: DeviceState, base: DeviceState, k: int, t: int) -> tuple[DeviceState, Event]:
+    """Route k of the padding loses its last next hop (or, single-path, goes dead), or gets it back."""
     routes = list(state.routes)
     idx = len(routes) - 1 - (k % 500)
-    r = routes[idx]
-    full = next(x.nexthops for x in state.routes if x.family == r.family and len(x.nexthops) > 1)
-    if len(r.nexthops) == len(full) and len(full) > 1:
-        routes[idx] = dataclasses.replace(r, nexthops=r.nexthops[:-1])
-        ev = Event(t, state.device.name, EventKind.NEXTHOP_REMOVED, r.dst, f"{state.device.name} {r.dst}: removed",
-                   prefix=r.dst, nexthop=r.nexthops[-1])
+    r, full = routes[idx], base.routes[idx].nexthops
+    if r.nexthops != full:
+        new, kind = full, EventKind.NEXTHOP_ADDED
+    elif len(full) > 1:
+        new, kind = full[:-1], EventKind.NEXTHOP_REMOVED
     else:
-        routes[idx] = dataclasses.replace(r, nexthops=full)
-        ev = Event(t, state.device.name, EventKind.NEXTHOP_ADDED, r.dst, f"{state.device.name} {r.dst}: added",
-                   prefix=r.dst, nexthop=full[-1])
+        new, kind = (dataclasses.replace(full[0], flags=("dead", "linkdown")),), EventKind.NEXTHOP_FLAGS_CHANGED
+    routes[idx] = dataclasses.replace(r, nexthops=new)
+    ev = Event(t, state.device.name, kind, r.dst, f"{state.device.name} {r.dst}: {kind.value}", prefix=r.dst,
+               nexthop=full[-1])
     return dataclasses.replace(state, routes=tuple(routes)), ev
 
 
@@ -98,7 +98,7 @@ def generate(path: Path, hours: float, base: FabricSnapshot) -> dict:
         events: tuple[Event, ...] = ()
         if i and i % 60 == 0:
             name = names[(i // 60) % len(names)]
-            devices[name], ev = toggle(devices[name], i // 60 // len(names), t)
+            devices[name], ev = toggle(devices[name], base.devices[name], i // 60 // len(names), t)
             events = (ev,)
         for k, name in enumerate(names):
             s = devices[name]
