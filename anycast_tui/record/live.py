@@ -1,0 +1,43 @@
+"""Recording a live session (monitor, demo): the command-line options and the one call that starts it.
+
+``add_arguments(parser)`` adds ``--no-record`` and ``--record-dir DIR``;
+``start(args, timeline, kind=..., inventory=..., settings=...)`` creates a new
+session file in the directory (default: the user's data directory), attaches
+a Recorder (flushing once a second on its own thread, flow impact summaries
+included) and returns it, or None when recording is off.  Call ``close()`` on
+it when the session ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Mapping
+
+from anycast_tui.model.timeline import Timeline
+from anycast_tui.record.paths import new_session_path
+from anycast_tui.record.store import DEFAULT_KEYFRAME_EVERY, Recorder
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-record", action="store_true", help="do not record this session")
+    parser.add_argument("--record-dir", type=Path, metavar="DIR",
+                        help="where session files go (default: $ANYCAST_TUI_RECORDINGS or "
+                        "~/.local/share/anycast-tui/recordings)")
+
+
+def start(args: argparse.Namespace, timeline: Timeline, *, kind: str, inventory: Any = None,
+          settings: Mapping[str, Any] | None = None, impact: bool = True,
+          keyframe_every: int = DEFAULT_KEYFRAME_EVERY) -> Recorder | None:
+    """A Recorder attached to ``timeline`` writing a new file, or None with ``--no-record``."""
+    if getattr(args, "no_record", False):
+        return None
+    hook = None
+    if impact:
+        from anycast_tui.record.impactsum import FlowImpact
+
+        hook = FlowImpact()
+    path = new_session_path(getattr(args, "record_dir", None), kind)
+    rec = Recorder(path, keyframe_every=keyframe_every, inventory=inventory, settings=settings, impact=hook)
+    rec.attach(timeline)
+    return rec
