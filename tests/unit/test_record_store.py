@@ -165,3 +165,18 @@ def test_impact_and_whatif_notes(tmp_path):
         imp = rec.impacts()
         moved_events = [i for i, e in enumerate(rec.events) if e.time_ms > r.states[0].taken_at_ms]
         assert moved_events and all(imp[i] == {"moved": 7, "tcp_reset": 3} for i in moved_events)
+
+
+def test_whatif_runs_are_kept(tmp_path):
+    clock = Clock()
+    tl = Timeline(clock=clock)
+    rec = Recorder(tmp_path / "w.atrec", flush_s=None, clock=clock)
+    rec.attach(tl)
+    tl.apply(SimFabric().snapshot(T0))
+    rec.record_whatif("fail leaf03", {"moved": 12, "tcp_reset": 5})
+    rec.close()
+    with Recording.open(tmp_path / "w.atrec") as r:
+        assert r.whatifs() == [(T0, {"label": "fail leaf03", "moved": 12, "tcp_reset": 5})]
+        from anycast_tui.record.report import report
+
+        assert "| fail leaf03 | 12 | 5 |" in report(r)
