@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from frr_ss_seeds import FUZZ, corpus_seeds, mutated_text, only_parse_errors
+from frr_ss_seeds import FUZZ, corpus_seeds, only_parse_errors
+from mutations import mutated_text
 from hypothesis import given
 
 from anycast_tui.model.types import Flow

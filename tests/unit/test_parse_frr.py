@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from frr_ss_seeds import FUZZ, corpus_seeds, mutated_json, mutated_text, only_parse_errors
+from frr_ss_seeds import FUZZ, corpus_seeds, only_parse_errors
+from mutations import mutated_json, mutated_text
 from hypothesis import given
 
 from anycast_tui.parse.detect import detect_kind

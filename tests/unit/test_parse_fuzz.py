@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from mutations import GARBAGE, mutated_json, mutated_text
 
 from anycast_tui.model.types import Device, Health
 from anycast_tui.parse.detect import PARSERS, detect_kind
@@ -32,78 +32,6 @@ SEEDS["extra-addr.txt"] = (
     "       valid_lft 1307sec preferred_lft forever\n    RX: bytes packets\n    1 2\n    alias x y\n"
 )
 
-GARBAGE = st.one_of(
-    st.text(max_size=8),
-    st.sampled_from(["\x00", "\ufffd", "é", "…", "nexthop", "via", "dev", "inet6", "weight", "{", "]", '"', ":",
-                     "-1", "9" * 5000, "nan", "1e999", "1e999s", "lock", "\\", "\t", "\n", "id", "group", "/", ",",
-                     "<", ">", "@", "link/", "valid_lft", "RX:", "null", "[]"]),
-)
-NUMBERS = st.sampled_from(["1e999", "-1e999", "nan", "inf", "9" * 5000, "-1", "0x", "0x1f", "1.5", "٣", "00", ""])
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
-    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
-    max_leaves=6,
-)
-
-
-@st.composite
-def mutated_text(draw) -> str:
-    text = SEEDS[draw(st.sampled_from(sorted(SEEDS)))]
-    for _ in range(draw(st.integers(1, 4))):
-        parts = re.split(r"(\s+)", text)
-        op = draw(st.sampled_from(["truncate", "delete", "dup", "swap", "insert", "replace", "number"]))
-        i = draw(st.integers(0, max(len(parts) - 1, 0)))
-        if op == "truncate":
-            text = text[: draw(st.integers(0, len(text)))]
-            continue
-        if not parts:
-            continue
-        if op == "delete":
-            del parts[i]
-        elif op == "dup":
-            parts.insert(i, parts[i])
-        elif op == "swap":
-            j = draw(st.integers(0, len(parts) - 1))
-            parts[i], parts[j] = parts[j], parts[i]
-        elif op == "insert":
-            parts.insert(i, draw(GARBAGE))
-        elif op == "replace":
-            parts[i] = draw(GARBAGE)
-        else:  # a number-bearing token becomes an extreme or malformed number
-            numeric = [n for n, p in enumerate(parts) if any(c.isdigit() for c in p)]
-            if numeric:
-                n = draw(st.sampled_from(numeric))
-                unit = re.sub(r"^[0-9.]+", "", parts[n])
-                parts[n] = draw(NUMBERS) + draw(st.sampled_from(["", unit]))
-        text = "".join(parts)
-    return text
-
-
-def _containers(node, out):
-    if isinstance(node, (dict, list)):
-        out.append(node)
-        for v in (node.values() if isinstance(node, dict) else node):
-            _containers(v, out)
-    return out
-
-
-@st.composite
-def mutated_json(draw) -> str:
-    data = json.loads(JSON_SEEDS[draw(st.sampled_from(sorted(JSON_SEEDS)))])
-    for _ in range(draw(st.integers(1, 3))):
-        nodes = _containers(data, [])
-        node = nodes[draw(st.integers(0, len(nodes) - 1))]
-        if isinstance(node, dict) and node:
-            key = draw(st.sampled_from(sorted(node)))
-            if draw(st.booleans()):
-                node[key] = draw(JSON_VALUES)
-            else:
-                del node[key]
-        elif isinstance(node, list) and node:
-            node[draw(st.integers(0, len(node) - 1))] = draw(JSON_VALUES)
-    return json.dumps(data)
-
-
 def check_all(text: str) -> None:
     for kind, parser in PARSERS.items():
         try:
@@ -120,13 +48,13 @@ FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCh
 
 
 @FUZZ
-@given(mutated_text())
+@given(mutated_text(SEEDS))
 def test_mutated_text_raises_only_parse_error(text):
     check_all(text)
 
 
 @FUZZ
-@given(mutated_json())
+@given(mutated_json(JSON_SEEDS))
 def test_mutated_json_raises_only_parse_error(text):
     check_all(text)
 
@@ -140,7 +68,7 @@ def test_broken_json_syntax(name, data):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from(["routes4", "routes6", "addrs", "links", "nexthops", "buckets", "sysctl"]), mutated_text())
+@given(st.sampled_from(["routes4", "routes6", "addrs", "links", "nexthops", "buckets", "sysctl"]), mutated_text(SEEDS))
 def test_device_state_raises_only_parse_error(cid, text):
     outputs = {"routes4": SEEDS["kernel-route.json"], "routes6": "", "addrs": SEEDS["kernel-addr.json"],
                "nexthops": SEEDS["kernel-nexthop.json"], "buckets": SEEDS["kernel-bucket.json"],
