@@ -100,8 +100,13 @@ async def _main(args: argparse.Namespace, inventory, path: Path) -> int:  # noqa
         impact = FlowImpact()
     settings = {"interval_s": interval, "keyframe_every": args.keyframe_every, "source": "sim" if args.sim else "ssh",
                 "config": str(args.config) if args.config else None}
-    recorder = Recorder(path, keyframe_every=args.keyframe_every, inventory=inventory, settings=settings,
-                        impact=impact)
+    try:
+        recorder = Recorder(path, keyframe_every=args.keyframe_every, inventory=inventory, settings=settings,
+                            impact=impact)
+    except OSError as exc:
+        from anycast_tui.cli import CliError
+
+        raise CliError(f"cannot create {path}: {exc.strerror or exc}") from None
     log.info("recording to %s (poll every %g s)", path, interval)
     _prune(args, path)
     tasks: list[asyncio.Task] = []
