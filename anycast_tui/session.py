@@ -7,13 +7,23 @@ drive the same object.  The poller runs as asyncio tasks on the caller's loop.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import logging
+import threading
 import time
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Callable
+
+import numpy as np
 
 from anycast_tui.collect.inventory import Inventory
 from anycast_tui.collect.poller import Poller
+from anycast_tui.model.flows import synthetic_flows
+from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.paths import PathResult
 from anycast_tui.model.timeline import Timeline
-from anycast_tui.model.types import DeviceState, Event, FabricSnapshot, Health
+from anycast_tui.model.types import DeviceState, Event, FabricSnapshot, Health, Role
 
 DEFAULT_PREFIXES = ("192.0.2.53/32",)
 
@@ -140,80 +150,174 @@ class SimSession:
         """Nothing to stop."""
 
 
+@dataclass(frozen=True, slots=True)
+class EventImpact:
+    """What one change did to the sample flows (indexes into the tracker's flows for ``prefix``).
+
+    ``before``/``after`` are the snapshots the engine compared; ``moved`` etc. are
+    flow indexes (int32, ascending); ``from_end``/``to_end`` give, per moved flow,
+    its end before and after (indexes into ``labels``); ``split`` holds the flows
+    of related-flow sets this change split across servers.
+    """
+
+    prefix: str
+    before: FabricSnapshot
+    after: FabricSnapshot
+    counts: dict[str, int]
+    moved: np.ndarray
+    tcp_reset: np.ndarray
+    udp: np.ndarray
+    collateral: np.ndarray
+    labels: tuple[str, ...]
+    from_end: np.ndarray
+    to_end: np.ndarray
+    split: np.ndarray
+    n_splits: int
+
+
 class ImpactTracker:
     """How many flows each fabric change moved: ``model.impact`` over a sample of client flows.
 
     Subscribes to a timeline; every change carrying an anycast event is
     compared (before → after) on a worker thread, so the event loop never
     waits.  Flows enter at the spines (alternating); without spines nothing
-    is computed.  ``counts(event)`` is None until its result is in.
+    is computed.  ``counts(event)`` is None until its result is in;
+    ``detail(event)`` keeps which flows moved for the newest ``keep`` events,
+    and ``paths(prefix)`` the engine's trace of the newest snapshot.
     """
 
     def __init__(self, timeline: Timeline, *, n_flows: int = 10_000, n_clients: int = 200,
-                 on_result: Callable[[], None] | None = None) -> None:
+                 on_result: Callable[[], None] | None = None, keep: int = 256) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self.timeline = timeline
         self.n_flows = n_flows
         self.n_clients = n_clients
         self.on_result = on_result
-        self._flows: dict[str, object] = {}  # per anycast address
+        self.keep = keep
+        self._flows: dict[str, FlowArray] = {}  # per anycast address
         self._results: dict[Event, dict[str, int]] = {}
+        self._detail: dict[Event, EventImpact] = {}
+        self._paths: dict[str, tuple[FabricSnapshot, PathResult]] = {}
+        self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="impact")
-        self._pending: list[object] = []
+        self._pending: list[Future[None]] = []
         self._unsubscribe = timeline.subscribe(self._on_change)
 
     def counts(self, event: Event) -> dict[str, int] | None:
         return self._results.get(event)
 
+    def detail(self, event: Event) -> EventImpact | None:
+        return self._detail.get(event)
+
+    def flows(self, prefix: str) -> FlowArray | None:
+        """The sample flows to ``prefix``'s address (None for non-IPv4 prefixes)."""
+        net = ipaddress.ip_network(prefix, strict=False)
+        if net.version != 4:
+            return None
+        dst = str(net.network_address)
+        with self._lock:
+            flows = self._flows.get(dst)
+            if flows is None:
+                flows = self._flows[dst] = synthetic_flows(self.n_clients, self.n_flows, dst=dst)
+        return flows
+
+    def ingress(self, snapshot: FabricSnapshot | None) -> np.ndarray | None:
+        """Per flow, the spine it enters at (alternating); None without spines."""
+        if snapshot is None:
+            return None
+        spines = sorted(n for n, s in snapshot.devices.items() if s.device.role is Role.SPINE)
+        if not spines:
+            return None
+        return np.asarray(spines, dtype=object)[np.arange(self.n_flows) % len(spines)]
+
+    def paths(self, prefix: str) -> tuple[FabricSnapshot, PathResult] | None:
+        """The newest (snapshot, trace of the sample flows) known for ``prefix``; see :meth:`trace`."""
+        return self._paths.get(prefix)
+
+    def trace(self, prefix: str) -> None:
+        """Trace the sample flows over the timeline's current snapshot on the worker (result in :meth:`paths`)."""
+        snap = self.timeline.snapshot
+        if snap is not None:
+            self._submit(self._trace, prefix, snap)
+
     def close(self) -> None:
         self._unsubscribe()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _submit(self, fn: Callable[..., None], *args: object) -> None:
+        self._pending = [f for f in self._pending if not f.done()]
+        self._pending.append(self._pool.submit(fn, *args))
 
     def _on_change(self, change) -> None:  # noqa: ANN001 - model.timeline.Change
         prefixes = set(self.timeline.anycast_prefixes)
         events = [e for e in change.events if e.prefix in prefixes]
         if events and change.before is not None:
-            self._pending = [f for f in self._pending if not f.done()]  # type: ignore[attr-defined]
-            self._pending.append(self._pool.submit(self._compute, change, events))
+            self._submit(self._compute, change, events)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every submitted change is computed (tests, screenshots); False on timeout."""
         from concurrent.futures import wait
 
-        done, not_done = wait(list(self._pending), timeout=timeout)  # type: ignore[arg-type]
+        done, not_done = wait(list(self._pending), timeout=timeout)
         return not not_done
 
-    def _compute(self, change, events: list[Event]) -> None:  # noqa: ANN001
-        import ipaddress
+    def _trace(self, prefix: str, snap: FabricSnapshot) -> None:
+        from anycast_tui.model.paths import trace
 
-        import numpy as np
-
-        from anycast_tui.model.flows import synthetic_flows
-        from anycast_tui.model.impact import impact
-        from anycast_tui.model.types import Role
-
-        spines = sorted(n for n, s in change.after.devices.items() if s.device.role is Role.SPINE)
-        if not spines:
+        flows, ingress = self.flows(prefix), self.ingress(snap)
+        if flows is None or ingress is None:
             return
-        for prefix in sorted({e.prefix for e in events if e.prefix}):
-            net = ipaddress.ip_network(prefix, strict=False)
-            if net.version != 4:
-                continue  # the sample clients are IPv4
-            dst = str(net.network_address)
-            flows = self._flows.get(dst)
-            if flows is None:
-                flows = self._flows[dst] = synthetic_flows(self.n_clients, self.n_flows, dst=dst)
-            ingress = np.asarray(spines, dtype=object)[np.arange(self.n_flows) % len(spines)]
-            try:
-                counts = impact(change.before, change.after, flows, ingress).counts  # type: ignore[arg-type]
-            except Exception:  # a model bug must not kill the worker; the event just shows no count
-                import logging
-
-                logging.getLogger(__name__).exception("impact of %s failed", prefix)
-                continue
-            for e in events:
-                if e.prefix == prefix:
-                    self._results[e] = counts
+        try:
+            self._paths[prefix] = (snap, trace(snap, flows, ingress))
+        except Exception:
+            logging.getLogger(__name__).exception("trace of %s failed", prefix)
+            return
         if self.on_result is not None:
             self.on_result()
+
+    def _compute(self, change, events: list[Event]) -> None:  # noqa: ANN001
+        from anycast_tui.model.impact import impact
+
+        ingress = self.ingress(change.after)
+        if ingress is None:
+            return
+        for prefix in sorted({e.prefix for e in events if e.prefix}):
+            flows = self.flows(prefix)
+            if flows is None:
+                continue  # the sample clients are IPv4
+            old = self._paths.get(prefix)
+            before_result = old[1] if old is not None and old[0] is change.before else None
+            try:
+                imp = impact(change.before, change.after, flows, ingress,  # type: ignore[arg-type]
+                             before_result=before_result)
+                n_splits, keys = imp.splits(limit=10_000)
+            except Exception:  # a model bug must not kill the worker; the event just shows no count
+                logging.getLogger(__name__).exception("impact of %s failed", prefix)
+                continue
+            self._paths[prefix] = (change.after, imp.after)
+            moved = np.flatnonzero(imp.moved).astype(np.int32)
+            split = _rows_of_sources(flows, keys) if n_splits else np.zeros(0, np.int32)
+            detail = EventImpact(prefix, change.before, change.after, imp.counts, moved,
+                                 np.flatnonzero(imp.tcp_reset).astype(np.int32),
+                                 np.flatnonzero(imp.udp).astype(np.int32),
+                                 np.flatnonzero(imp.collateral).astype(np.int32), imp.labels,
+                                 imp.before_end[moved], imp.after_end[moved], split, n_splits)
+            for e in events:
+                if e.prefix == prefix:
+                    self._results[e] = imp.counts
+                    self._detail[e] = detail
+            while len(self._detail) > self.keep:
+                del self._detail[next(iter(self._detail))]
+        if self.on_result is not None:
+            self.on_result()
+
+
+def _rows_of_sources(flows: FlowArray, keys: tuple[str, ...]) -> np.ndarray:
+    """Indexes of the flows whose source address is one of ``keys``."""
+    want = np.zeros((len(keys), 16), np.uint8)
+    for i, k in enumerate(keys):
+        packed = ipaddress.ip_address(k).packed
+        want[i, :len(packed)] = np.frombuffer(packed, np.uint8)
+    src = np.ascontiguousarray(flows.src).view(np.dtype((np.void, 16))).ravel()
+    return np.flatnonzero(np.isin(src, want.view(np.dtype((np.void, 16))).ravel())).astype(np.int32)

@@ -1,34 +1,46 @@
-"""The Textual app: fabric health, ECMP groups and the event log of one session.
+"""The Textual app: Fabric / Groups / Flows / Events / What-if views of one session.
 
-The app renders a session's Timeline; it never collects.  Timeline changes
-only mark the view dirty; a 4 Hz timer redraws (coalescing bursts), so a busy
-fabric cannot make the UI busy.  ``p`` freezes the view while updates keep
-arriving (counted, shown as waiting).
+The app renders a session's Timeline; it never collects and never computes
+what the engine can (impact, paths, blast radius run on worker threads in
+session.ImpactTracker and the What-if view).  Timeline changes only mark the
+view dirty; a 4 Hz timer redraws (coalescing bursts).  ``p`` freezes the view
+while updates keep arriving (counted, shown as waiting).  The selected event
+(``[`` ``]``) drives the highlights of every view.
 """
 
 from __future__ import annotations
 
 import inspect
 import time
-from typing import Callable, Mapping, Protocol, Sequence
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
-from textual import events
-from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
-from textual.widget import Widget
 from rich.text import Text
+from textual import events
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.filter import Monochrome
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher, Input
 
 from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import Event
 from anycast_tui.ui import view
+from anycast_tui.ui.bars import BucketBars
+from anycast_tui.ui.flowrows import SORTS, FlowRows, Marks
+from anycast_tui.ui.flowtable import FlowTable
 from anycast_tui.ui.help import HelpScreen
-from anycast_tui.ui.widgets import EventLog, FabricPanel, GroupsPanel, StatusLine
+from anycast_tui.ui.widgets import EventBar, EventLog, FabricPanel, GroupsPanel, StatusLine, TopologyPanel
+from anycast_tui.ui.whatif import WhatIfView
 
 MIN_SIZE = (80, 24)
 DEFAULT_PREFIXES = ("192.0.2.53/32",)
 REFRESH_S = 0.25  # at most 4 redraws a second
-MAX_TARGETS = 9  # keys 1..9
+VIEWS = ("fabric", "groups", "flows", "events", "whatif")
+VIEW_TITLES = {"fabric": "Fabric", "groups": "Groups", "flows": "Flows", "events": "Events", "whatif": "What-if"}
+SCREENSHOT_DIR = Path("screenshots")
 
 
 class Session(Protocol):
@@ -39,7 +51,7 @@ class Session(Protocol):
 
 
 class Controls(Protocol):
-    """Failure injection for a lab fabric (the demo): keys 1..N toggle ``targets[N-1]``."""
+    """Failure injection for a lab fabric (the demo): ``f`` picks one of ``targets`` to fail or restore."""
 
     @property
     def targets(self) -> Sequence[str]: ...
@@ -52,7 +64,7 @@ class Controls(Protocol):
 
 
 class Impacts(Protocol):
-    """Flow counts per event (session.ImpactTracker); ``on_result`` is set by the app."""
+    """Flow impact per event (session.ImpactTracker); ``on_result`` is set by the app."""
 
     on_result: Callable[[], None] | None
 
@@ -60,58 +72,93 @@ class Impacts(Protocol):
 
 
 class TooSmall(Widget):
-    """Shown instead of the panels below the minimum size."""
+    """Shown instead of the views below the minimum size."""
 
     def render(self) -> Text:
         w, h = self.app.size
         return Text(f"terminal too small: {w}×{h}, need {MIN_SIZE[0]}×{MIN_SIZE[1]}\n(q quits)", justify="center")
 
 
-def _toggle_bindings() -> list[Binding]:
-    out = [Binding("1", "toggle(0)", "leaf down/up", key_display="1-4")]
-    out += [Binding(str(i + 1), f"toggle({i})", f"fail/restore target {i + 1}", show=False)
-            for i in range(1, MAX_TARGETS)]
-    return out
+def _b(key: str, action: str, description: str, id: str, tooltip: str = "", **kw: object) -> Binding:
+    return Binding(key, action, description, id=id, tooltip=tooltip or description, **kw)  # type: ignore[arg-type]
 
 
 class AnycastApp(App[int]):
     CSS_PATH = "app.tcss"
-    ENABLE_COMMAND_PALETTE = False
     TITLE = "anycast-tui"
+    COMMAND_PALETTE_BINDING = "ctrl+p"
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (MIN_SIZE[0], "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (MIN_SIZE[1], "-short"), (40, "-tall")]
     BINDINGS = [
-        Binding("q", "quit", "quit", priority=True, tooltip="quit (works at any size)"),
-        Binding("question_mark", "help", "help", key_display="?", tooltip="this help (esc closes)"),
-        Binding("p", "pause", "pause", tooltip="pause / resume the view; updates keep coming and are counted"),
-        Binding("a", "all_events", "all events", tooltip="all events / only anycast, reachability and group events"),
-        *_toggle_bindings(),
-        Binding("r", "restore_all", "restore all", tooltip="restore every leaf you failed"),
+        _b("q", "quit", "quit", "app.quit", "quit (works at any size)", priority=True),
+        _b("question_mark", "help", "help", "app.help", "this help (esc closes)", key_display="?"),
+        _b("1", "view('fabric')", "fabric", "view.fabric", "Fabric view: devices, health, hash, topology",
+           key_display="1-5"),
+        _b("2", "view('groups')", "groups", "view.groups", "Groups view: next hops and bucket bars", show=False),
+        _b("3", "view('flows')", "flows", "view.flows", "Flows view: every sample flow, moved ones marked",
+           show=False),
+        _b("4", "view('events')", "events", "view.events", "Events view: the timeline with flows moved",
+           show=False),
+        _b("5", "view('whatif')", "what-if", "view.whatif", "What-if view: blast radius before you act",
+           show=False),
+        _b("6", "help", "help", "view.help", "Help view (same as ?)", show=False),
+        _b("left_square_bracket", "event(-1)", "older event", "event.previous",
+           "select the previous (older) event", key_display="["),
+        _b("right_square_bracket", "event(1)", "newer event", "event.next", "select the next (newer) event",
+           key_display="]"),
+        _b("escape", "back", "back", "app.back", "back: close the filter, clear the selected event", show=False),
+        _b("slash", "filter", "filter", "flows.filter", "filter the flows (words: tcp, 203.0.113.7, server02, "
+           "moved, reset, udp-moved, split)", key_display="/"),
+        _b("o", "sort", "sort", "flows.sort", "sort the flows: " + ", ".join(SORTS), show=False),
+        _b("p", "pause", "pause", "app.pause", "pause / resume the view; updates keep coming and are counted"),
+        _b("a", "all_events", "all events", "events.all", "all events / only anycast, reachability and group "
+           "events", show=False),
+        _b("f", "pick", "fail…", "demo.fail", "fail or restore a device of the lab fabric (a picker)"),
+        _b("r", "restore_all", "restore all", "demo.restore", "restore every device you failed", show=False),
+        _b("s", "screenshot", "screenshot", "app.screenshot", "save an SVG screenshot", show=False),
+        _b("colon", "command_palette", "commands", "app.commands", "command palette (also ctrl+p)",
+           key_display=":", show=False),
+        _b("space", "play", "play/pause", "replay.play", "replay: play / pause"),
+        _b("plus", "speed(1)", "faster", "replay.faster", "replay: faster (×1…×60)", key_display="+"),
+        _b("minus", "speed(-1)", "slower", "replay.slower", "replay: slower", key_display="-", show=False),
+        _b("g", "seek", "seek", "replay.seek", "replay: seek to a time (HH:MM:SS, UTC)", show=False),
     ]
 
     def __init__(self, session: Session, *, controls: Controls | None = None, title: str = "anycast-tui",
                  clock: Callable[[], float] = time.time, prefixes: Sequence[str] | None = None,
-                 impact: Impacts | None = None) -> None:
+                 impact: Impacts | None = None, keymap: Mapping[str, str] | None = None,
+                 monochrome: bool = False, screenshot_dir: str | Path | None = None,
+                 replay: object | None = None) -> None:
         super().__init__()
         self.session = session
         self.controls = controls
         self.impact = impact
+        self.replay = replay  # record.replay.ReplaySession when replaying
         self._impact_version = 0
         if impact is not None:
             impact.on_result = self._on_impact
         self.title = title
         self.clock = clock
+        self.screenshot_dir = Path(screenshot_dir) if screenshot_dir is not None else SCREENSHOT_DIR
+        if monochrome and not self.no_color:
+            self._filters.append(Monochrome())
+        if keymap:
+            self.set_keymap(dict(keymap))
         tl = session.timeline
         self.prefixes = tuple(prefixes or tl.anycast_prefixes or DEFAULT_PREFIXES)
+        self.view = "fabric"
         self.paused = False
         self.all_events = False  # False: only events about the anycast prefixes, health and groups
         self.waiting = 0  # timeline updates not yet shown (while paused)
-        self.redraws = 0  # how many times the panels were redrawn (tests, bench)
+        self.redraws = 0  # how many times the views were redrawn (tests, bench)
+        self.selected: Event | None = None
+        self.flow_rows: FlowRows | None = None
         self._dirty = True
         self._shown = None  # snapshot object last drawn
-        self._ticks = 0
         self._drawn_at = 0.0  # clock time of the last redraw
         self._shown_impact = 0
+        self._shown_paths: object = None
+        self._shown_marks: object = None
         self._last_counts = view.counts(None, ())
         self._feed = view.EventFeed(self.prefixes, keep=EventLog.MAX_SHOWN)
         self._unsubscribe = tl.subscribe(self._on_change)
@@ -122,19 +169,30 @@ class AnycastApp(App[int]):
         from textual.widgets import Footer, Header
 
         yield Header(show_clock=False, icon="◆")
-        with Horizontal(id="main"):
-            with VerticalScroll(id="left"):
-                yield FabricPanel(id="fabric", title="fabric")
-                yield GroupsPanel(id="groups", title="ECMP groups · " + ", ".join(self.prefixes))
+        yield EventBar(id="eventbar")
+        with ContentSwitcher(initial="fabric", id="views"):
+            with VerticalScroll(id="fabric"):
+                yield FabricPanel(id="fabric-panel", title="fabric")
+                yield TopologyPanel(id="topology", title="topology · " + ", ".join(self.prefixes))
+            with VerticalScroll(id="groups"):
+                yield GroupsPanel(id="groups-panel", title="ECMP groups · " + ", ".join(self.prefixes))
+                yield BucketBars(id="bars", title="hash space per next hop (^ moved by the selected event)")
+            with Vertical(id="flows"):
+                yield FlowTable(id="flow-table")
+                yield Input(placeholder="filter: words all must match (esc clears)", id="flow-filter")
             log = EventLog(id="events")
             log.border_title = "anycast events · newest first · UTC"
             yield log
+            yield WhatIfView(self._whatif_context, id="whatif")
         yield StatusLine(id="status")
         yield TooSmall(id="too-small")
         yield Footer()
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_S, self._tick)
+        self.query_one("#flow-filter", Input).display = False
+        if self.impact is not None and hasattr(self.impact, "trace"):
+            self.impact.trace(self.prefixes[0])  # type: ignore[attr-defined]
         self.flush()
 
     def on_resize(self, event: events.Resize) -> None:
@@ -152,23 +210,31 @@ class AnycastApp(App[int]):
             self.waiting += 1
 
     def _on_impact(self) -> None:
-        """Impact worker finished a change: may run on its thread; only counts and marks dirty."""
+        """Impact worker finished: may run on its thread; only counts and marks dirty."""
         self._impact_version += 1
         self._dirty = True
 
     def _tick(self) -> None:
-        self._ticks += 1
+        if self.replay is not None and getattr(self.replay, "playing", False):
+            self.replay.update()  # type: ignore[attr-defined]
         if self.paused:
-            self.query_one(StatusLine).show(paused=True, waiting=self.waiting, counts=self._counts(),
-                                            dropped=self.session.timeline.dropped_events)
+            self._show_status()
             return
         # Ages move with the clock: redraw once a second (of the injected clock) even when nothing changed.
         if self._dirty or self.clock() - self._drawn_at >= 1.0:
             self.flush()
 
-    def _counts(self) -> view.Counts:
-        """The counts last drawn (frozen while paused)."""
-        return self._last_counts
+    def _show_status(self) -> None:
+        self.query_one(StatusLine).show(paused=self.paused, waiting=self.waiting, counts=self._last_counts,
+                                        dropped=self.session.timeline.dropped_events, view=VIEW_TITLES[self.view],
+                                        replay=self._replay_text())
+
+    def _replay_text(self) -> str:
+        r = self.replay
+        if r is None:
+            return ""
+        state = "▶" if getattr(r, "playing", False) else "‖"
+        return f"replay {state} ×{getattr(r, 'speed', 1):g} {view.hms_s(getattr(r, 'position_ms', None))}"
 
     def flush(self) -> None:
         """Draw the timeline's current state now (unless paused)."""
@@ -179,38 +245,193 @@ class AnycastApp(App[int]):
         self._drawn_at = self.clock()
         snap = tl.snapshot
         now_ms = int(self.clock() * 1000)
-        self.query_one(FabricPanel).show(view.device_rows(snap, now_ms))
-        if snap is not self._shown:
-            self.query_one(GroupsPanel).show(view.group_views(snap, self.prefixes))
-        if self._feed.pull(tl.events, tl.dropped_events) or self._impact_version != self._shown_impact \
-                or snap is not self._shown:
+        self.query_one(FabricPanel).show(view.device_rows(snap, now_ms),
+                                         focus=self.selected.device if self.selected else None)
+        new_events = self._feed.pull(tl.events, tl.dropped_events)
+        impact_changed = self._impact_version != self._shown_impact
+        if snap is not self._shown or impact_changed or new_events:
+            groups = view.group_views(snap, self.prefixes)
+            self.query_one(GroupsPanel).show(groups)
+            self.query_one(TopologyPanel).show(view.device_rows(snap, 0), groups)
             self._show_events()
+            self._show_selected()
             self._shown_impact = self._impact_version
+        self._show_flows()
         self._shown = snap
         self._last_counts = self._feed.counts(snap)
-        self.query_one(StatusLine).show(paused=False, waiting=0, counts=self._last_counts,
-                                        dropped=tl.dropped_events)
+        self._show_status()
         self.redraws += 1
+
+    def shown_events(self) -> tuple[Event, ...]:
+        """The events the Events view lists (oldest first)."""
+        return tuple(self._feed.all if self.all_events else self._feed.relevant)
 
     def _show_events(self) -> None:
         feed = self._feed
-        shown = tuple(feed.all if self.all_events else feed.relevant)
+        shown = self.shown_events()
         hidden = 0 if self.all_events else feed.total - feed.relevant_total
         snap = self.session.timeline.snapshot
         owners = view.address_owners(snap) if snap is not None else {}
         log = self.query_one(EventLog)
         log.impact = self.impact.counts if self.impact is not None else None
-        log.show(shown, hidden=hidden, owners=owners, prefixes=self.prefixes, impact_version=self._impact_version)
+        log.show(shown, hidden=hidden, owners=owners, prefixes=self.prefixes, impact_version=self._impact_version,
+                 selected=self.selected)
         what = "all events" if self.all_events else "anycast events"
         more = f" ({hidden} more: a)" if hidden else ""
-        self.query_one(EventLog).border_title = f"{what}{more} · newest first · UTC"
+        log.border_title = f"{what}{more} · newest first · UTC · [ ] select"
+
+    # ------------------------------------------------------------------ selected event
+
+    def detail(self):  # noqa: ANN201 - session.EventImpact | None
+        """The engine's result for the selected event (None while unknown)."""
+        if self.selected is None or self.impact is None or not hasattr(self.impact, "detail"):
+            return None
+        return self.impact.detail(self.selected)  # type: ignore[attr-defined]
+
+    def _show_selected(self) -> None:
+        ev, d = self.selected, self.detail()
+        shown = self.shown_events()
+        pos = (len(shown) - shown.index(ev)) if ev is not None and ev in shown else None
+        counts = self.impact.counts(ev) if ev is not None and self.impact is not None else None
+        self.query_one(EventBar).show(ev, pos, len(shown), counts, view.address_owners(self.session.timeline.snapshot)
+                                      if self.session.timeline.snapshot is not None else {}, self.prefixes)
+        bars = self.query_one(BucketBars)
+        if d is not None:
+            bars.show(d.after, self.prefixes, before=d.before, device=ev.device if ev else None,
+                      caption=f"as right after the selected event ({view.hms(ev.time_ms) if ev else ''}); "
+                              "^ marks the hash space it moved")
+        else:
+            bars.show(self.session.timeline.snapshot, self.prefixes, device=ev.device if ev else None)
+        self.query_one(FabricPanel).show(self.query_one(FabricPanel).rows, focus=ev.device if ev else None)
+
+    def _show_flows(self) -> None:
+        tr = self.impact
+        if tr is None or not hasattr(tr, "paths"):
+            return
+        prefix = self.prefixes[0]
+        got = tr.paths(prefix)  # type: ignore[attr-defined]
+        if got is None:
+            return
+        rows = self.flow_rows
+        if rows is None:
+            flows, ingress = tr.flows(prefix), tr.ingress(got[0])  # type: ignore[attr-defined]
+            if flows is None or ingress is None:
+                return
+            rows = self.flow_rows = FlowRows(flows, ingress, got[1])
+            self._shown_paths = got[1]
+        elif got[1] is not self._shown_paths:
+            self._shown_paths = got[1]
+            rows.set_paths(got[1])
+        d = self.detail()
+        if d is not self._shown_marks or self._shown_marks is None and rows.marks.kind.any():
+            self._shown_marks = d
+            rows.set_marks(Marks.of(rows.total, d) if d is not None and d.prefix == prefix
+                           else Marks.none(rows.total))
+        table = self.query_one(FlowTable)
+        table.show(rows)
+        table.border_title = self._flows_title()
+
+    def _flows_title(self) -> str:
+        r = self.flow_rows
+        if r is None:
+            return "flows"
+        c = r.counts()
+        flt = f" · filter “{r.query}”" if r.query else ""
+        moved = f" · selected event: ✗ {c['tcp_reset']} TCP reset  ↷ {c['udp']} UDP continue  → " \
+                f"{c['moved'] - c['tcp_reset'] - c['udp']} other  ⑂ {c['split']}" if self.selected else ""
+        return f"flows {c['shown']}/{c['total']}{flt} · sort {r.sort}{moved}"
+
+    def select(self, ev: Event | None) -> None:
+        """Select ``ev`` (None clears): every view's highlights follow."""
+        self.selected = ev
+        self._show_events()
+        self._show_selected()
+        self._show_flows()
+        if ev is not None:
+            self.query_one(EventLog).scroll_to_event(ev)
+
+    def action_event(self, step: int) -> None:
+        if self.replay is not None:
+            r = self.replay
+            ev = r.next_event() if step > 0 else r.previous_event()  # type: ignore[attr-defined]
+            if ev is None:
+                self.notify_note("no more events")
+                return
+            self.flush()
+            self.select(ev)
+            return
+        shown = self.shown_events()
+        if not shown:
+            return
+        if self.selected is None or self.selected not in shown:
+            self.select(shown[-1])
+            return
+        i = shown.index(self.selected) + step
+        self.select(shown[max(0, min(len(shown) - 1, i))])
 
     # ------------------------------------------------------------------ actions
+
+    def action_view(self, name: str) -> None:
+        self.view = name
+        self.query_one(ContentSwitcher).current = name
+        if name == "whatif":
+            w = self.query_one(WhatIfView)
+            w.refresh_candidates()
+            w.query_one("#whatif-list").focus()
+        elif name == "flows":
+            self.query_one(FlowTable).focus()
+        elif name == "events":
+            self.query_one(EventLog).focus()
+        self._show_status()
+
+    def action_back(self) -> None:
+        flt = self.query_one("#flow-filter", Input)
+        if flt.display:
+            flt.value = ""
+            flt.display = False
+            self._apply_filter("")
+            self.query_one(FlowTable).focus()
+        elif self.selected is not None:
+            self.select(None)
+        elif self.view != "fabric":
+            self.action_view("fabric")
+
+    def action_filter(self) -> None:
+        if self.view != "flows":
+            self.action_view("flows")
+        flt = self.query_one("#flow-filter", Input)
+        flt.display = True
+        flt.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "flow-filter":
+            self._apply_filter(event.value)
+            event.input.display = bool(event.value)
+            self.query_one(FlowTable).focus()
+        elif event.input.id == "seek":
+            self._seek(event.value)
+
+    def _apply_filter(self, text: str) -> None:
+        if self.flow_rows is not None:
+            self.flow_rows.set_query(text)
+            table = self.query_one(FlowTable)
+            table.scroll_to(y=0, animate=False)
+            table.show(self.flow_rows)
+            table.border_title = self._flows_title()
+
+    def action_sort(self) -> None:
+        if self.flow_rows is None:
+            return
+        self.flow_rows.set_sort(SORTS[(SORTS.index(self.flow_rows.sort) + 1) % len(SORTS)])
+        table = self.query_one(FlowTable)
+        table.show(self.flow_rows)
+        table.border_title = self._flows_title()
 
     def action_all_events(self) -> None:
         self.all_events = not self.all_events
         if not self.paused:
             self._show_events()
+            self._show_selected()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -219,23 +440,48 @@ class AnycastApp(App[int]):
         self.push_screen(HelpScreen(self.help_lines()))
 
     def help_lines(self) -> list[tuple[str, str]]:
-        """(key, what it does) for every binding that is enabled here, in declaration order."""
+        """(key, what it does [binding id]) for every binding enabled here, in declaration order."""
         lines: list[tuple[str, str]] = []
-        targets = list(self.controls.targets)[:MAX_TARGETS] if self.controls else []
-        for key, active in self.active_bindings.items():
-            b = active.binding
-            if active.node is not self or not active.enabled or not b.description:
+        seen: set[str] = set()
+        for b in self._bindings_in_order():
+            if not self.check_action(b.action.split("(")[0], _params(b.action)) or b.id in seen:
                 continue
-            if not b.show and not b.action.startswith("toggle("):
-                continue
-            if b.action.startswith("toggle("):
-                i = int(b.action[7:-1])
-                lines.append((key, f"fail / restore {targets[i]}"))
-                continue
-            lines.append((b.key_display or self.get_key_display(b), b.tooltip or b.description))
-        lines.append(("tab ↑ ↓ pgup pgdn", "move between panels and scroll them"))
+            seen.add(b.id or b.action)
+            keys = ",".join(self.get_key_display(Binding(k, b.action)) for k in self._keys_of(b))
+            lines.append((keys, f"{b.tooltip or b.description}  [{b.id}]"))
+        lines.append(("t m d enter", "What-if view: action, mark for drain order, drain order, blast radius"))
+        lines.append(("↑ ↓ j k pgup pgdn", "move and scroll"))
         lines.append(("ctrl+q", "quit"))
         return lines
+
+    def _bindings_in_order(self) -> list[Binding]:
+        return [b for b in self.BINDINGS if isinstance(b, Binding)]
+
+    def _keys_of(self, b: Binding) -> list[str]:
+        keys = [key for key, bs in self._bindings.key_to_bindings.items() for x in bs if x.id == b.id]
+        return keys or [b.key]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("pick", "restore_all"):
+            return self.controls is not None
+        if action in ("play", "speed", "seek"):
+            return self.replay is not None
+        if action in ("filter", "sort"):
+            return self.impact is not None
+        return True
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for name in VIEWS:
+            yield SystemCommand(f"View: {VIEW_TITLES[name]}", f"switch to the {VIEW_TITLES[name]} view",
+                                lambda n=name: self.action_view(n))
+        yield SystemCommand("Next event", "select the next (newer) event", lambda: self.action_event(1))
+        yield SystemCommand("Previous event", "select the previous (older) event", lambda: self.action_event(-1))
+        yield SystemCommand("Pause / resume", "freeze the view", self.action_pause)
+        yield SystemCommand("Screenshot", f"save an SVG to {self.screenshot_dir}/", self.action_screenshot)
+        yield SystemCommand("Help", "every key", self.action_help)
+        if self.controls is not None:
+            yield SystemCommand("Fail or restore…", "fail or restore a lab device", self.action_pick)
+        yield from super().get_system_commands(screen)
 
     def action_pause(self) -> None:
         self.paused = not self.paused
@@ -243,25 +489,35 @@ class AnycastApp(App[int]):
             self.waiting = 0
             self.flush()
         else:
-            self.query_one(StatusLine).show(paused=True, waiting=self.waiting, counts=self._counts(),
-                                            dropped=self.session.timeline.dropped_events)
+            self._show_status()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "toggle":
-            if self.controls is None:
-                return False
-            return int(parameters[0]) < len(self.controls.targets)  # type: ignore[call-overload]
-        if action == "restore_all":
-            return self.controls is not None
-        return True
+    def action_screenshot(self) -> None:
+        self.screenshot_dir.mkdir(parents=True, exist_ok=True)
+        path = self.save_screenshot(path=str(self.screenshot_dir))
+        self.notify_note(f"saved {path}")
 
-    async def action_toggle(self, index: int) -> None:
-        if self.controls is None or index >= len(self.controls.targets):
+    async def action_pick(self) -> None:
+        if self.controls is None:
             return
-        name = self.controls.targets[index]
-        op = self.controls.restore if self.controls.is_failed(name) else self.controls.fail
-        await _maybe_await(op(name))
-        self._note(f"you {'restored' if op == self.controls.restore else 'failed'} {name}")
+        from anycast_tui.ui.picker import FailPicker
+
+        controls = self.controls
+
+        async def chosen(name: str | None) -> None:
+            if name is None:
+                return
+            failed = controls.is_failed(name)
+            await _maybe_await(controls.restore(name) if failed else controls.fail(name))
+            self.notify_note(f"you {'restored' if failed else 'failed'} {name}")
+
+        self.push_screen(FailPicker(list(controls.targets), controls.is_failed), chosen)
+
+    async def toggle(self, name: str) -> None:
+        """Fail ``name`` if up, else restore it (what the picker does; tests and scripts)."""
+        assert self.controls is not None
+        failed = self.controls.is_failed(name)
+        await _maybe_await(self.controls.restore(name) if failed else self.controls.fail(name))
+        self.notify_note(f"you {'restored' if failed else 'failed'} {name}")
 
     async def action_restore_all(self) -> None:
         if self.controls is None:
@@ -269,12 +525,56 @@ class AnycastApp(App[int]):
         names = [n for n in self.controls.targets if self.controls.is_failed(n)]
         for name in names:
             await _maybe_await(self.controls.restore(name))
-        self._note(f"you restored {', '.join(names)}" if names else "nothing to restore")
+        self.notify_note(f"you restored {', '.join(names)}" if names else "nothing to restore")
 
-    def _note(self, text: str) -> None:
+    def action_play(self) -> None:
+        if self.replay is not None:
+            self.replay.toggle()  # type: ignore[attr-defined]
+            self._show_status()
+
+    def action_speed(self, step: int) -> None:
+        if self.replay is not None:
+            (self.replay.faster if step > 0 else self.replay.slower)()  # type: ignore[attr-defined]
+            self._show_status()
+
+    def action_seek(self) -> None:
+        if self.replay is None:
+            return
+        from anycast_tui.ui.seek import SeekScreen
+
+        self.push_screen(SeekScreen(), self._seek)
+
+    def _seek(self, text: str | None) -> None:
+        if not text or self.replay is None:
+            return
+        from anycast_tui.ui.seek import parse_hms
+
+        start, end = self.replay.window  # type: ignore[attr-defined]
+        t = parse_hms(text, start)
+        if t is None:
+            self.notify_note(f"not a time: {text!r} (HH:MM:SS UTC)")
+            return
+        self.replay.seek(max(start, min(end, t)))  # type: ignore[attr-defined]
+        self.flush()
+
+    def _whatif_context(self):  # noqa: ANN202 - (snapshot, flows, ingress)
+        snap = self.session.timeline.snapshot
+        tr = self.impact
+        if tr is None or not hasattr(tr, "flows"):
+            return snap, None, None
+        return snap, tr.flows(self.prefixes[0]), tr.ingress(snap)  # type: ignore[attr-defined]
+
+    def notify_note(self, text: str) -> None:
         status = self.query_one(StatusLine)
         status.note = text
         status.refresh()
+
+
+def _params(action: str) -> tuple[object, ...]:
+    if "(" not in action:
+        return ()
+    inner = action[action.index("(") + 1:-1]
+    return tuple(x.strip("'\"") for x in inner.split(",") if x)
 
 
 async def _maybe_await(x: object) -> None:

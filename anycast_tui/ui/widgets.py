@@ -18,13 +18,7 @@ from textual.widget import Widget
 from anycast_tui.model.types import Event, HealthStatus, Role
 from anycast_tui.ui import view
 
-# Okabe–Ito: safe for the common colour-vision deficiencies.
-OK = "#009E73"  # bluish green
-WARN = "#E69F00"  # orange
-BAD = "#D55E00"  # vermillion
-INFO = "#56B4E9"  # sky blue
-NAME = "#0072B2"  # blue
-ACCENT = "#CC79A7"  # reddish purple
+from anycast_tui.ui.palette import ACCENT, BAD, INFO, NAME, OK, WARN  # noqa: F401 - re-exported
 
 STATUS_STYLE = {HealthStatus.OK: OK, HealthStatus.STALE: WARN, HealthStatus.ERROR: BAD, HealthStatus.UNKNOWN: "dim"}
 GLYPH_STYLE = {"✓": OK, "✗": BAD, "−": BAD, "+": OK, "~": WARN}
@@ -83,13 +77,15 @@ class FabricPanel(Panel):
     """Devices by role: health glyph and word, age of the last good poll, hash policy and seed."""
 
     rows: Sequence[view.DeviceRow] = ()
+    focus: str | None = None  # device of the selected event
 
-    def show(self, rows: Sequence[view.DeviceRow]) -> None:
+    def show(self, rows: Sequence[view.DeviceRow], focus: str | None = None) -> None:
         rows = tuple(rows)
-        if rows == self.rows:
+        if rows == self.rows and focus == self.focus:
             return
         relayout = len(rows) != len(self.rows) or [r.status for r in rows] != [r.status for r in self.rows]
         self.rows = rows
+        self.focus = focus
         self.refresh(layout=relayout)
 
     def render(self) -> RenderableType:
@@ -103,7 +99,9 @@ class FabricPanel(Panel):
         for r in self.rows:
             role = view.ROLE_TITLE[r.role] if r.role is not last_role else ""
             last_role = r.role
-            rows.append([role, Text(r.name, style="bold"), Text(f"{r.glyph} {r.word}", style=STATUS_STYLE[r.status]),
+            name = Text(("▸" if r.name == self.focus else "") + r.name,
+                        style=f"bold reverse" if r.name == self.focus else "bold")
+            rows.append([role, name, Text(f"{r.glyph} {r.word}", style=STATUS_STYLE[r.status]),
                          r.age, r.hash])
         return columns(("role", "device", "health", "last ok", "hash"), rows, width=self.content_size.width,
                        flex=2, right=frozenset({3}))
@@ -117,7 +115,7 @@ class FabricPanel(Panel):
             out.append(f"{view.ROLE_TITLE[role]:<8}", style="bold")
             for r in rows:
                 out.append(f"{r.glyph} ", style=STATUS_STYLE[r.status])
-                out.append(r.name)
+                out.append(r.name, style="reverse" if r.name == self.focus else "")
                 if r.status is not HealthStatus.OK:  # the others' ages are summed up below
                     out.append(f" {r.age}", style=STATUS_STYLE[r.status])
                 out.append("  ")
@@ -237,18 +235,36 @@ class EventLog(ScrollView):
     impact: Callable[[Event], Mapping[str, int] | None] | None = None  # flow counts per event, when known
     impact_version = 0
 
+    selected: Event | None = None
+
     def show(self, events: Sequence[Event], hidden: int = 0, owners: Mapping[str, str] | None = None,
-             prefixes: Sequence[str] = (), impact_version: int = 0) -> None:
+             prefixes: Sequence[str] = (), impact_version: int = 0, selected: Event | None = None) -> None:
         new = (tuple(events[-self.MAX_SHOWN:]), hidden, dict(owners or {}), tuple(prefixes), impact_version)
         if new == (self.events, self.hidden, self.owners, self.prefixes, self.impact_version):
+            if selected != self.selected:
+                self.selected = selected
+                self._lines.clear()
+                self.refresh()
             return
         self.events, self.hidden, self.owners, self.prefixes, self.impact_version = new
+        self.selected = selected
         self._lines.clear()
         self.virtual_size = Size(0, max(1, len(self.events)))
         self.refresh()
 
     def on_resize(self) -> None:
         self._lines.clear()
+
+    def scroll_to_event(self, ev: Event) -> None:
+        """Scroll so that ``ev``'s line is visible."""
+        try:
+            i = len(self.events) - 1 - self.events.index(ev)
+        except ValueError:
+            return
+        h = self.scrollable_content_region.height
+        y = self.scroll_offset.y
+        if i < y or i >= y + h:
+            self.scroll_to(y=max(0, i - h // 2), animate=False)
 
     def text_lines(self) -> list[str]:
         """Every line as plain text, newest first, at the current width (tests, headless checks)."""
@@ -282,6 +298,9 @@ class EventLog(ScrollView):
         out.append(body)
         if tail:
             out.append(tail, style=ACCENT if counts and counts["moved"] else "dim")
+        if ev is self.selected or ev == self.selected:
+            out = Text("▸", style="bold") + out
+            out.stylize("reverse")
         return out
 
     def render_line(self, y: int) -> Strip:
@@ -315,13 +334,23 @@ class StatusLine(Widget):
     counts: view.Counts | None = None
     dropped: int = 0
     note: str = ""  # the last thing the user did (``you failed leaf03``)
+    view: str = ""
+    replay: str = ""
 
-    def show(self, *, paused: bool, waiting: int, counts: view.Counts, dropped: int = 0) -> None:
-        self.paused, self.waiting, self.counts, self.dropped = paused, waiting, counts, dropped
+    def show(self, *, paused: bool, waiting: int, counts: view.Counts, dropped: int = 0, view: str = "",
+             replay: str = "") -> None:
+        new = (paused, waiting, counts, dropped, view, replay)
+        if new == (self.paused, self.waiting, self.counts, self.dropped, self.view, self.replay):
+            return
+        self.paused, self.waiting, self.counts, self.dropped, self.view, self.replay = new
         self.refresh()
 
     def render(self) -> RenderableType:
         t = Text(no_wrap=True, overflow="ellipsis")
+        if self.view:
+            t.append(f"[{self.view}] ", style="bold")
+        if self.replay:
+            t.append(self.replay + "  ", style=f"bold {INFO}")
         if self.paused:
             t.append(f"‖ paused, {self.waiting} update{'s' if self.waiting != 1 else ''} waiting", style=f"bold {WARN}")
         else:
@@ -340,3 +369,79 @@ class StatusLine(Widget):
         if self.note:
             t.append(f"  · {self.note}", style=ACCENT)
         return t
+
+
+class EventBar(Widget):
+    """One line above every view: the selected event, its position and the flows it moved."""
+
+    DEFAULT_CSS = "EventBar { height: 1; }"
+    text: Text = Text("")
+
+    def show(self, ev: Event | None, pos: int | None, total: int, counts: Mapping[str, int] | None,
+             owners: Mapping[str, str], prefixes: Sequence[str]) -> None:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        if ev is None:
+            t.append(f"no event selected · {total} events · [ ] select one to see what it moved", style="dim")
+        else:
+            g = view.event_glyph(ev.kind)
+            t.append(f"event {pos or '?'}/{total} ", style="bold")
+            t.append(view.hms(ev.time_ms), style="dim")
+            t.append(f" {g} ", style=GLYPH_STYLE.get(g, ""))
+            t.append(f"{ev.device} ", style="bold")
+            t.append(view.event_text(ev, owners, short=True, known=prefixes))
+            if counts is not None:
+                t.append(f" · {view.impact_text(counts, short=True)}", style=ACCENT if counts["moved"] else "dim")
+            elif ev.prefix in prefixes:
+                t.append(" · computing…", style="dim")
+        if t.plain != self.text.plain or t.spans != self.text.spans:
+            self.text = t
+            self.refresh()
+
+    def render(self) -> RenderableType:
+        return self.text
+
+
+class TopologyPanel(Panel):
+    """Spines → leaves → servers, each with its health glyph; next hops per device; failed ones marked."""
+
+    rows: Sequence[view.DeviceRow] = ()
+    groups: Sequence[view.GroupView] = ()
+
+    def show(self, rows: Sequence[view.DeviceRow], groups: Sequence[view.GroupView]) -> None:
+        rows, groups = tuple(rows), tuple(groups)
+        if (rows, groups) == (self.rows, self.groups):
+            return
+        self.rows, self.groups = rows, groups
+        self.refresh(layout=True)
+
+    def render(self) -> RenderableType:
+        if not self.rows:
+            return Text("no devices yet", style="dim")
+        hops = {g.device: g for g in self.groups}
+        out = Text(no_wrap=True, overflow="ellipsis")
+        first = True
+        for role in (Role.SPINE, Role.LEAF, Role.SERVER):
+            rs = [r for r in self.rows if r.role is role]
+            if not rs:
+                continue
+            if not first:
+                out.append("\n")
+            first = False
+            out.append(f"{view.ROLE_TITLE[role]:<8}", style="bold")
+            for r in rs:
+                out.append(f"{r.glyph} ", style=STATUS_STYLE[r.status])
+                out.append(r.name)
+                g = hops.get(r.name)
+                if g is not None and g.hops:
+                    usable = sum(1 for h in g.hops if h.usable)
+                    to = [h.neighbour or h.gateway for h in g.hops]
+                    if role is Role.SPINE:
+                        out.append(f" ⇉{usable}" if usable == len(g.hops) else f" ⇉{usable}/{len(g.hops)}",
+                                   style=OK if usable == len(g.hops) else WARN)
+                    else:
+                        out.append("→" + ",".join(to), style="dim")
+                out.append("  ")
+        down = [r.name for r in self.rows if r.status in (HealthStatus.STALE, HealthStatus.ERROR)]
+        if down:
+            out.append("\n✗ failed or unreachable: " + ", ".join(down), style=BAD)
+        return out

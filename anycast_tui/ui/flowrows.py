@@ -1,0 +1,154 @@
+"""The Flows view's rows: filter, sort and per-row text over numpy columns (no textual).
+
+Rows are flow indexes; only the rows on screen are formatted.  Marks come
+from the selected event's :class:`~anycast_tui.session.EventImpact`:
+``✗`` TCP reset, ``↷`` UDP continued elsewhere, ``→`` other moved flows,
+``⑂`` the flow's client had its flows split across servers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import numpy as np
+
+from anycast_tui.model.flows import proto_label
+from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.paths import PathResult
+
+SORTS = ("flow", "moved first", "server", "client")
+MARK_WORDS = {"moved": "moved", "reset": "tcp_reset", "udp-moved": "udp", "split": "split"}
+
+
+@dataclass(frozen=True, slots=True)
+class Marks:
+    """Per flow: 0 none, 1 TCP reset, 2 UDP continued, 3 other moved; and split flags."""
+
+    kind: np.ndarray  # uint8
+    split: np.ndarray  # bool
+    from_to: dict[int, tuple[str, str]]  # moved flow → (end before, end after)
+
+    @classmethod
+    def none(cls, n: int) -> "Marks":
+        return cls(np.zeros(n, np.uint8), np.zeros(n, bool), {})
+
+    @classmethod
+    def of(cls, n: int, detail) -> "Marks":  # noqa: ANN001 - session.EventImpact
+        kind = np.zeros(n, np.uint8)
+        kind[detail.moved] = 3
+        kind[detail.udp] = 2
+        kind[detail.tcp_reset] = 1
+        split = np.zeros(n, bool)
+        split[detail.split] = True
+        labels = detail.labels
+        from_to = {int(i): (labels[int(a)], labels[int(b)])
+                   for i, a, b in zip(detail.moved, detail.from_end, detail.to_end)}
+        return cls(kind, split, from_to)
+
+
+GLYPH = {0: " ", 1: "✗", 2: "↷", 3: "→"}
+
+
+def _addr(raw: np.ndarray, family: int) -> str:
+    return str(ipaddress.ip_address(bytes(raw[:4]) if family == 4 else bytes(raw)))
+
+
+class FlowRows:
+    """Flows with their ingress and current path; ``rows`` is the filtered, sorted order."""
+
+    def __init__(self, flows: FlowArray, ingress: np.ndarray, paths: PathResult | None) -> None:
+        self.flows = flows
+        self.ingress = ingress
+        self.paths = paths
+        self.marks = Marks.none(len(flows))
+        self.query = ""
+        self.sort = SORTS[0]
+        self._keys: list[str] | None = None
+        self.rows = np.arange(len(flows), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def total(self) -> int:
+        return len(self.flows)
+
+    def set_paths(self, paths: PathResult | None) -> None:
+        self.paths = paths
+        self.refilter()
+
+    def set_marks(self, marks: Marks) -> None:
+        self.marks = marks
+        self.refilter()
+
+    def set_query(self, query: str) -> None:
+        self.query = query.strip()
+        self.refilter()
+
+    def set_sort(self, sort: str) -> None:
+        self.sort = sort
+        self.refilter()
+
+    # ------------------------------------------------------------------ text
+
+    def server(self, i: int) -> str:
+        if self.paths is None:
+            return "?"
+        return self.paths.terminals[int(self.paths.final[i])]
+
+    def path(self, i: int) -> str:
+        return " › ".join(self.paths.path(i)) if self.paths is not None else "?"
+
+    def key(self, i: int) -> str:
+        """``tcp 203.0.113.7:40001 → 192.0.2.53:443 spine01``: what the filter matches (with the server)."""
+        f = self.flows
+        fam = int(f.family[i])
+        return (f"{proto_label(int(f.proto[i]))} {_addr(f.src[i], fam)}:{int(f.sport[i])} → "
+                f"{_addr(f.dst[i], fam)}:{int(f.dport[i])} {self.ingress[i]}")
+
+    def _all_keys(self) -> list[str]:
+        if self._keys is None:
+            self._keys = [self.key(i) for i in range(len(self.flows))]
+        return self._keys
+
+    # ------------------------------------------------------------------ filter and sort
+
+    def counts(self) -> dict[str, int]:
+        k = self.marks.kind
+        return {"shown": len(self.rows), "total": self.total, "moved": int((k > 0).sum()),
+                "tcp_reset": int((k == 1).sum()), "udp": int((k == 2).sum()), "split": int(self.marks.split.sum())}
+
+    def _token(self, tok: str) -> np.ndarray:
+        n = len(self.flows)
+        k = self.marks.kind
+        if tok == "moved":
+            return k > 0
+        if tok == "reset":
+            return k == 1
+        if tok == "udp-moved":
+            return k == 2
+        if tok == "split":
+            return self.marks.split
+        hit = np.zeros(n, bool)
+        if self.paths is not None:
+            term = np.asarray([tok in t for t in self.paths.terminals], bool)
+            hit |= term[self.paths.final]
+        keys = self._all_keys()
+        hit[[i for i, s in enumerate(keys) if tok in s]] = True
+        return hit
+
+    def refilter(self) -> None:
+        sel = np.ones(len(self.flows), bool)
+        for tok in self.query.split():
+            sel &= self._token(tok)
+        rows = np.flatnonzero(sel)
+        if self.sort == "moved first":
+            rows = rows[np.argsort(self.marks.kind[rows] == 0, kind="stable")]
+        elif self.sort == "server" and self.paths is not None:
+            order = np.argsort(np.asarray(self.paths.terminals, dtype=object)).argsort()
+            rows = rows[np.argsort(order[self.paths.final[rows]], kind="stable")]
+        elif self.sort == "client":
+            src = np.ascontiguousarray(self.flows.src[rows]).view(np.dtype((np.void, 16))).ravel()
+            rows = rows[np.argsort(src, kind="stable")]
+        self.rows = rows

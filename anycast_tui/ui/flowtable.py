@@ -1,0 +1,81 @@
+"""The Flows view's table: a line-API ScrollView that renders only the visible rows."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from anycast_tui.ui import palette as pal
+from anycast_tui.ui.flowrows import GLYPH, FlowRows
+
+MARK_STYLE = {1: pal.BAD, 2: pal.INFO, 3: pal.WARN}
+
+
+class FlowTable(ScrollView, can_focus=True):
+    """One line per flow of ``rows`` (filtered, sorted); a header line on top."""
+
+    DEFAULT_CSS = "FlowTable { height: 1fr; text-wrap: nowrap; }"
+    BINDINGS = [("j", "scroll_down", "down"), ("k", "scroll_up", "up")]
+    data: FlowRows | None = None
+
+    def show(self, data: FlowRows | None) -> None:
+        self.data = data
+        self.virtual_size = Size(0, 1 + (len(data) if data is not None else 0))
+        self.refresh()
+
+    def header(self, width: int) -> Text:
+        wide = width >= 110
+        t = Text(" " * 2 + "prot client                service          ingress  server",
+                 style="bold", no_wrap=True)
+        if wide:
+            t.append("                  path")
+        return t
+
+    def line_text(self, pos: int, width: int) -> Text:
+        """The text of the ``pos``-th shown row (plain for tests via ``.plain``)."""
+        d = self.data
+        assert d is not None
+        i = int(d.rows[pos])
+        kind = int(d.marks.kind[i])
+        key = d.key(i).split(" ")
+        proto, src, dst, ingress = key[0], key[1], key[3], key[4]
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(GLYPH[kind], style=MARK_STYLE.get(kind, ""))
+        t.append("⑂" if d.marks.split[i] else " ", style=pal.ACCENT)
+        t.append(f"{proto:<4} {src:<21} {dst:<16} {ingress:<8} ")
+        moved = d.marks.from_to.get(i)
+        if moved is not None:
+            t.append(f"{_short(moved[0])}→{_short(moved[1])}", style=MARK_STYLE.get(kind, ""))
+        else:
+            t.append(_short(d.server(i)))
+        if width >= 110:
+            pad = max(1, 63 + 25 - t.cell_len)
+            t.append(" " * pad)
+            t.append(d.path(i), style="dim")
+        return t
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        d = self.data
+        if y == 0:
+            text = self.header(width) if d is not None else Text("no flows yet (waiting for the first trace)",
+                                                                  style="dim")
+        else:
+            pos = self.scroll_offset.y + y - 1
+            if d is None or pos >= len(d):
+                if d is not None and len(d) == 0 and y == 1:
+                    text = Text("no flow matches the filter", style="dim")
+                else:
+                    return Strip.blank(width, base)
+            else:
+                text = self.line_text(pos, width)
+        text.truncate(width, overflow="ellipsis")
+        return Strip(text.render(self.app.console), text.cell_len).apply_style(base).extend_cell_length(width, base)
+
+
+def _short(label: str) -> str:
+    """``leaf01 via 198.18.0.9 dev eth1`` → ``leaf01 via 198.18.0.9``; server names unchanged."""
+    return label.split(" dev ")[0]

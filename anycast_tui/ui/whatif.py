@@ -1,0 +1,195 @@
+"""The What-if view: pick a next hop or device and an action; see its blast radius per mapping.
+
+Candidates are the engine's :func:`each_single_failure`; every computation
+(:func:`compare_mappings`, :func:`what_if` for "each, one at a time",
+:func:`drain_order` for the marked ones) runs on a worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from anycast_tui.model.impact import Change, WhatIfError, compare_mappings, each_single_failure, what_if
+from anycast_tui.model.types import FabricSnapshot
+from anycast_tui.ui import palette as pal
+
+ACTIONS = ("fail", "restore", "weight ×2")
+MAPPING_NAMES = {"actual": "current mapping", "modulo-n": "modulo-N", "hash-threshold": "hash-threshold",
+                 "resilient": "resilient (128 buckets)", "maglev": "consistent (maglev)"}
+EACH = "each, one at a time"
+
+Context = Callable[[], tuple[FabricSnapshot | None, object, object]]  # snapshot, flows, ingress
+
+
+def with_action(change: Change, action: str) -> Change:
+    """The candidate ``change`` (a failure) turned into ``action``."""
+    if action == "fail" or change.kind == "fail_device":
+        return change
+    if action == "restore":
+        return replace(change, kind="restore_nexthop")
+    return replace(change, kind="set_weight", weight=2)
+
+
+def mapping_table(results: list) -> Text:  # list[MappingImpact]
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append(f"{'mapping':<24}{'moved':>8}{'TCP reset':>11}{'UDP':>8}{'collateral':>12}\n", style="bold")
+    best = min(r.moved for r in results) if results else 0
+    for r in results:
+        style = f"bold {pal.OK}" if r.moved == best else ""
+        mark = "✓ " if r.moved == best else "  "
+        t.append(f"{mark}{MAPPING_NAMES.get(r.name, r.name):<22}", style=style)
+        t.append(f"{r.moved:>8}{r.tcp_reset:>11}{r.udp:>8}{r.collateral:>12}\n", style=style)
+    return t
+
+
+class WhatIfView(Horizontal):
+    """Candidates on the left, results on the right (stacked when narrow)."""
+
+    BINDINGS = [
+        Binding("enter", "run", "blast radius", id="whatif.run"),
+        Binding("t", "action", "action", id="whatif.action", tooltip="cycle the action: fail, restore, weight ×2"),
+        Binding("m", "mark", "mark", id="whatif.mark", tooltip="mark / unmark for the safest drain order"),
+        Binding("d", "drain", "drain order", id="whatif.drain", tooltip="safest order to drain the marked ones"),
+    ]
+
+    def __init__(self, context: Context, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.context = context
+        self.action_name = ACTIONS[0]
+        self.candidates: list[Change] = []
+        self.marked: set[Change] = set()
+        self.result: Text = Text("choose a next hop or device, then enter", style="dim")
+        self.busy = False
+        self._snapshot: FabricSnapshot | None = None
+
+    def compose(self) -> ComposeResult:
+        ol = OptionList(id="whatif-list")
+        ol.border_title = "fail"
+        yield ol
+        with VerticalScroll(id="whatif-right"):
+            yield Static(self.result, id="whatif-result")
+
+    def refresh_candidates(self) -> None:
+        """Rebuild the list from the current snapshot (keeps the highlighted row)."""
+        snap, _, _ = self.context()
+        if snap is None or snap is self._snapshot:
+            return
+        self._snapshot = snap
+        self.candidates = each_single_failure(snap)
+        ol = self.query_one(OptionList)
+        keep = ol.highlighted
+        ol.clear_options()
+        ol.add_options([Option(EACH, id="each")] + [Option(self._label(c), id=str(i))
+                                                    for i, c in enumerate(self.candidates)])
+        ol.highlighted = keep if keep is not None and keep < ol.option_count else 0
+
+    def _label(self, c: Change) -> str:
+        return ("● " if c in self.marked else "  ") + with_action(c, self.action_name).label
+
+    def selected(self) -> Change | None:
+        """The highlighted candidate (None for "each, one at a time")."""
+        i = self.query_one(OptionList).highlighted
+        if i is None or i == 0:
+            return None
+        return self.candidates[i - 1]
+
+    def _show(self, text: Text) -> None:
+        self.result = text
+        self.query_one("#whatif-result", Static).update(text)
+
+    def action_action(self) -> None:
+        self.action_name = ACTIONS[(ACTIONS.index(self.action_name) + 1) % len(ACTIONS)]
+        self.query_one(OptionList).border_title = self.action_name
+        self._relabel()
+
+    def action_mark(self) -> None:
+        c = self.selected()
+        if c is None:
+            return
+        self.marked ^= {c}
+        self._relabel()
+
+    def _relabel(self) -> None:
+        ol = self.query_one(OptionList)
+        for i, c in enumerate(self.candidates):
+            ol.replace_option_prompt(str(i), self._label(c))
+
+    def action_run(self) -> None:
+        c = self.selected()
+        snap, flows, ingress = self.context()
+        if snap is None or flows is None or ingress is None:
+            self._show(Text("no flows to compute with yet", style="dim"))
+            return
+        if c is None:
+            self._show(Text(f"computing {EACH} ({len(self.candidates)})…", style="dim"))
+            self._start(lambda: self._each(snap, flows, ingress))
+            return
+        change = with_action(c, self.action_name)
+        self._show(Text(f"computing {change.label}…", style="dim"))
+        self._start(lambda: self._compare(snap, change, flows, ingress))
+
+    def action_drain(self) -> None:
+        snap, flows, ingress = self.context()
+        marked = [c for c in self.candidates if c in self.marked]
+        if snap is None or flows is None or not marked:
+            self._show(Text("mark next hops or devices with m first", style="dim"))
+            return
+        self._show(Text(f"computing the safest order of {len(marked)}…", style="dim"))
+        self._start(lambda: self._drain(snap, marked, flows, ingress))
+
+    def _start(self, fn: Callable[[], Text]) -> None:
+        self.busy = True
+
+        def work() -> None:
+            try:
+                text = fn()
+            except WhatIfError as exc:
+                text = Text(str(exc), style=pal.WARN)
+            self.app.call_from_thread(self._done, text)
+
+        self.run_worker(work, thread=True, exclusive=True, group="whatif")
+
+    def _done(self, text: Text) -> None:
+        self.busy = False
+        self._show(text)
+
+    @staticmethod
+    def _compare(snap: FabricSnapshot, change: Change, flows, ingress) -> Text:  # noqa: ANN001
+        res = compare_mappings(snap, change, flows, ingress)
+        t = Text(f"{change.label}: blast radius of {len(flows)} flows\n\n", style="bold")
+        t.append_text(mapping_table(res))
+        return t
+
+    def _each(self, snap: FabricSnapshot, flows, ingress) -> Text:  # noqa: ANN001
+        rows = []
+        for c in self.candidates:
+            change = with_action(c, self.action_name)
+            try:
+                rows.append((what_if(snap, change, flows, ingress).counts, change))
+            except WhatIfError:
+                continue
+        rows.sort(key=lambda r: (r[0]["moved"], r[0]["tcp_reset"]))
+        t = Text(f"{EACH}: {len(rows)} changes, fewest moved first ({len(flows)} flows, current mapping)\n\n",
+                 style="bold", no_wrap=True, overflow="ellipsis")
+        t.append(f"{'moved':>7}{'TCP reset':>11}{'collat.':>9}  change\n", style="bold")
+        for c, ch in rows:
+            t.append(f"{c['moved']:>7}{c['tcp_reset']:>11}{c['collateral']:>9}  {ch.label}\n")
+        return t
+
+    def _drain(self, snap: FabricSnapshot, marked: list[Change], flows, ingress) -> Text:  # noqa: ANN001
+        from anycast_tui.model.drain import drain_order
+
+        steps = drain_order(snap, marked, flows, ingress)
+        t = Text(f"safest drain order of {len(steps)} ({len(flows)} flows)\n\n", style="bold")
+        t.append(f"{'step':>4}{'moved':>8}{'TCP reset':>11}{'total':>8}  change\n", style="bold")
+        for i, s in enumerate(steps, 1):
+            t.append(f"{i:>4}{s.moved:>8}{s.tcp_reset:>11}{s.total:>8}  {s.change.label}\n")
+        return t
