@@ -8,7 +8,10 @@ commit is atomic, so a kill -9 loses only the uncommitted batch (we commit
 once a second); content-addressed blobs need random reads by id.  What the
 framed file does better, recovering frames after a damaged one, matters less
 here: a per-record CRC lets us stop cleanly at the first damaged record and
-say where (bench/bench_record.py measures both layouts' write cost and size).
+say where.  Measured (bench/bench_record.py, 24 h of 50 devices x 2,000
+routes, 1 event/min): 23 MB; a commit per tick costs ~9 us against ~2 us for
+a framed append, both noise next to the ~76 ms of telling which of 100,000
+freshly parsed routes changed; seeks after the first take ~11 ms (median).
 
 Layout:
 
