@@ -91,6 +91,10 @@ class WhatIfView(Horizontal):
                                                     for i, c in enumerate(self.candidates)])
         ol.highlighted = keep if keep is not None and keep < ol.option_count else 0
 
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.action_run()
+
     def _label(self, c: Change) -> str:
         return ("● " if c in self.marked else "  ") + with_action(c, self.action_name).label
 

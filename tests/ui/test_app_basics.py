@@ -31,7 +31,7 @@ async def test_too_small_message_and_q_still_quits():
         msg = app.query_one(TooSmall)
         assert msg.display and msg.region.width > 0
         assert "terminal too small: 60×15, need 80×24" in _text(msg)
-        assert not app.query_one("#main").display
+        assert not app.query_one("#views").display
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0 and not app.is_running
@@ -42,7 +42,7 @@ async def test_normal_size_hides_the_too_small_message():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert not app.query_one(TooSmall).display
-        assert app.query_one("#main").display
+        assert app.query_one("#views").display
         assert app.screen.has_class("-narrow")
         await pilot.resize_terminal(200, 60)
         await pilot.pause()
@@ -83,11 +83,11 @@ async def test_pause_counts_waiting_updates_and_resume_applies_them():
         await pilot.pause()
         status = _text(app.query_one(StatusLine))
         assert "paused, 3 updates waiting" in status
-        assert app.query_one("#fabric").rows == ()  # nothing applied while paused
+        assert app.query_one("#fabric-panel").rows == ()  # nothing applied while paused
         await pilot.press("p")
         await pilot.pause()
         assert not app.paused
-        assert [r.name for r in app.query_one("#fabric").rows] == ["leaf01", "leaf02", "leaf03"]
+        assert [r.name for r in app.query_one("#fabric-panel").rows] == ["leaf01", "leaf02", "leaf03"]
         assert "live" in _text(app.query_one(StatusLine))
 
 
