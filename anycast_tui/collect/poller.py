@@ -64,6 +64,7 @@ class _Device:
         self.version: tuple[int, ...] | None = None
         self.probed_connect = -1  # session.connects when ip -V last ran
         self.wake = asyncio.Event()  # set by the monitor: re-poll soon
+        self.polled = asyncio.Event()  # set after every poll
         self.streaming = False
         self.stream_error: str | None = None
         self.monitor_lines = 0
@@ -154,9 +155,9 @@ class Poller:
     async def _monitor(self, dev: _Device) -> None:
         """Keep ``ip -o monitor`` running; fall back to polling (and retry later) when it fails."""
         while True:
-            if not dev.session.connected or dev.state.health.status is not HealthStatus.OK:
-                await asyncio.sleep(self.interval_s)  # the poll loop (re)connects; stream once it is up
-                continue
+            while not dev.session.connected or dev.state.health.status is not HealthStatus.OK:
+                dev.polled.clear()  # the poll loop (re)connects; stream once a poll succeeded
+                await dev.polled.wait()
             try:
                 async for _line in dev.session.stream(MONITOR):
                     if not dev.streaming:
@@ -171,7 +172,7 @@ class Poller:
             except CollectError as exc:  # connection trouble: the poll loop handles it
                 dev.streaming, dev.stream_error = False, exc.message
                 dev.wake.set()  # re-poll now: changes may have been missed
-                await asyncio.sleep(self.interval_s)
+                await asyncio.sleep(min(self.interval_s, 1.0))  # no tight loop if the stream ends at once
 
     # ------------------------------------------------------------------ polling
 
@@ -201,6 +202,7 @@ class Poller:
                 dev.transitions.append((self._now_ms(), state.health.status, state.health.error))
             dev.state = state
             dev.polls += 1
+            dev.polled.set()
         if self.on_state is not None:
             try:
                 self.on_state(state)

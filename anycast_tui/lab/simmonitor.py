@@ -1,0 +1,74 @@
+"""A streaming ``ip -o monitor route link nexthop`` for the simulated fabric.
+
+The simulator answers single commands; this wraps a device's handler so the
+monitor line gets an async iterator of lines instead.  It watches
+:attr:`SimFabric.generation` (bumped by every state change) every ``poll_s``
+and, when it moved, prints the device's route lines that disappeared
+(``Deleted <route>``, as iproute2 does) and appeared.  Links and nexthop
+objects show through their routes.  The stream ends when the device fails
+(its SSH connection would be gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncIterator, Callable
+
+from anycast_tui.collect.commands import MONITOR
+from anycast_tui.lab.sim import SimFabric
+from anycast_tui.lab.sshserver import CommandResult
+
+ROUTE_LINES = ("ip -4 route show table all", "ip -6 route show table all")
+
+
+def _routes(sim: SimFabric, device: str) -> list[str] | None:
+    """The device's routes, one line each as ``ip -o`` prints them (``\\`` for line breaks); None when down."""
+    out: list[str] = []
+    for line in ROUTE_LINES:
+        res = sim.handle(device, line)
+        if res.exit_status != 0:
+            return None
+        for ln in res.stdout.splitlines():
+            if not ln.strip():
+                continue
+            if ln[0].isspace() and out:
+                out[-1] += "\\" + ln
+            else:
+                out.append(ln)
+    return out
+
+
+async def monitor_lines(sim: SimFabric, device: str, *, poll_s: float = 0.01) -> AsyncIterator[str]:
+    """Lines ``ip -o monitor`` would print on ``device`` while the simulation changes."""
+    before = _routes(sim, device)
+    if before is None:
+        return
+    gen = sim.generation
+    while True:
+        await asyncio.sleep(poll_s)
+        if sim.generation == gen:
+            continue
+        gen = sim.generation
+        after = _routes(sim, device)
+        if after is None:
+            return
+        gone, new = set(before) - set(after), set(after) - set(before)
+        for line in before:
+            if line in gone:
+                yield f"Deleted {line}"
+        for line in after:
+            if line in new:
+                yield line
+        before = after
+
+
+def with_monitor(sim: SimFabric, device: str, *, poll_s: float = 0.01) -> Callable[[str], object]:
+    """The device's SSH-farm handler, answering the monitor line with a stream."""
+    base = sim.handler(device)
+
+    def handle(line: str) -> CommandResult | AsyncIterator[str]:
+        if line == MONITOR.line:
+            return monitor_lines(sim, device, poll_s=poll_s)
+        return base(line)
+
+    return handle
