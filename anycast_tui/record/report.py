@@ -94,7 +94,9 @@ def build(rec: Recording, *, t0: int | None = None, t1: int | None = None, svg: 
     if w is None:
         out.append(Block("p", "The recording holds no ticks."))
         return out
-    lo, hi = max(t0 if t0 is not None else w[0], w[0]), min(t1 if t1 is not None else w[1], w[1])
+    # events of the first tick may predate it (a tick holds what changed since the previous one)
+    first = min([w[0]] + [e.time_ms for e in rec.events[:1]])
+    lo, hi = (t0 if t0 is not None else first), min(t1 if t1 is not None else w[1], w[1])
     impacts = rec.impacts()
     chosen = [(i, e) for i, e in enumerate(rec.events) if lo <= e.time_ms <= hi]
     seq_index = {t.seq: k for k, t in enumerate(rec.ticks())}

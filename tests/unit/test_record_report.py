@@ -73,3 +73,24 @@ def test_ecmp_rows_plain_route(rec):
     rows = ecmp_rows(state, route.dst)
     assert len(rows) == len(route.nexthops)
     assert sum(float(r[2].rstrip("%")) for r in rows) == pytest.approx(100, abs=0.2)
+
+
+def test_events_coalesced_into_the_first_tick_are_reported(tmp_path):
+    from anycast_tui.lab.sim import SimFabric
+    from anycast_tui.model.timeline import Timeline
+    from anycast_tui.record.store import Recorder
+
+    sim = SimFabric()
+    tl = Timeline()
+    rec = Recorder(tmp_path / "c.atrec", flush_s=None)
+    rec.attach(tl)
+    tl.apply(sim.snapshot(1_790_000_000_000))
+    sim.fail_device("leaf02")
+    tl.apply(sim.snapshot(1_790_000_000_500))
+    for name in sim.devices:  # a later per-device update: the one tick's time is after the events
+        tl.update(sim.device_state(name, 1_790_000_000_900))
+    rec.close()
+    with Recording.open(tmp_path / "c.atrec") as r:
+        assert len(r.ticks()) == 1 and r.events and r.events[0].time_ms < r.window[0]
+        md = report(r)
+    assert len([line for line in md.splitlines() if line.startswith("| 20")]) == len(r.events)
