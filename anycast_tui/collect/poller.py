@@ -197,8 +197,7 @@ class Poller:
             except Exception as exc:  # a parser bug must not stop the loop, nor pass silently
                 log.exception("%s: building the device state failed", dev.cfg.name)
                 state = self._failed(dev, _one_line(f"internal error: {type(exc).__name__}: {exc}"), False)
-            if state.health.status is not dev.state.health.status or \
-                    (state.health.error != dev.state.health.error and state.health.status is not HealthStatus.OK):
+            if state.health.status is not dev.state.health.status:
                 dev.transitions.append((self._now_ms(), state.health.status, state.health.error))
             dev.state = state
             dev.polls += 1
