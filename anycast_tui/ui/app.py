@@ -92,7 +92,7 @@ class AnycastApp(App[int]):
     BINDINGS = [
         _b("q", "quit", "quit", "app.quit", "quit (works at any size)", priority=True),
         _b("question_mark", "help", "help", "app.help", "this help (esc closes)", key_display="?"),
-        _b("1", "view('fabric')", "fabric", "view.fabric", "Fabric view: devices, health, hash, topology",
+        _b("1", "view('fabric')", "views", "view.fabric", "Fabric view: devices, health, hash, topology",
            key_display="1-5"),
         _b("2", "view('groups')", "groups", "view.groups", "Groups view: next hops and bucket bars", show=False),
         _b("3", "view('flows')", "flows", "view.flows", "Flows view: every sample flow, moved ones marked",
@@ -183,7 +183,7 @@ class AnycastApp(App[int]):
             log = EventLog(id="events")
             log.border_title = "anycast events · newest first · UTC"
             yield log
-            yield WhatIfView(self._whatif_context, id="whatif")
+            yield WhatIfView(self._whatif_context, prefixes=self.prefixes, id="whatif")
         yield StatusLine(id="status")
         yield TooSmall(id="too-small")
         yield Footer()
@@ -291,7 +291,7 @@ class AnycastApp(App[int]):
     def _show_selected(self) -> None:
         ev, d = self.selected, self.detail()
         shown = self.shown_events()
-        pos = (len(shown) - shown.index(ev)) if ev is not None and ev in shown else None
+        pos = shown.index(ev) + 1 if ev is not None and ev in shown else None
         counts = self.impact.counts(ev) if ev is not None and self.impact is not None else None
         self.query_one(EventBar).show(ev, pos, len(shown), counts, view.address_owners(self.session.timeline.snapshot)
                                       if self.session.timeline.snapshot is not None else {}, self.prefixes)

@@ -19,6 +19,7 @@ from textual.widgets.option_list import Option
 
 from anycast_tui.model.impact import Change, WhatIfError, compare_mappings, each_single_failure, what_if
 from anycast_tui.model.types import FabricSnapshot
+from anycast_tui.model.views import group_space
 from anycast_tui.ui import palette as pal
 
 ACTIONS = ("fail", "restore", "weight ×2")
@@ -38,14 +39,31 @@ def with_action(change: Change, action: str) -> Change:
     return replace(change, kind="set_weight", weight=2)
 
 
+def _anycast_first(changes: list[Change], snap: FabricSnapshot, prefixes: tuple[str, ...]) -> list[Change]:
+    """Next hops of the anycast prefixes' groups first, then devices, then every other next hop."""
+    hops = set()
+    for st in snap.devices.values():
+        for p in prefixes:
+            sp = group_space(st, p, cells=1)
+            if sp is not None:
+                hops |= {(st.device.name, m.label) for m in sp.members}
+
+    def rank(c: Change) -> int:
+        if c.kind == "fail_device":
+            return 1
+        return 0 if (c.device, c.target) in hops else 2
+
+    return sorted(changes, key=rank)
+
+
 def mapping_table(results: list) -> Text:  # list[MappingImpact]
     t = Text(no_wrap=True, overflow="ellipsis")
-    t.append(f"{'mapping':<24}{'moved':>8}{'TCP reset':>11}{'UDP':>8}{'collateral':>12}\n", style="bold")
+    t.append(f"{'mapping':<26}{'moved':>8}{'TCP reset':>11}{'UDP':>8}{'collateral':>12}\n", style="bold")
     best = min(r.moved for r in results) if results else 0
     for r in results:
         style = f"bold {pal.OK}" if r.moved == best else ""
         mark = "✓ " if r.moved == best else "  "
-        t.append(f"{mark}{MAPPING_NAMES.get(r.name, r.name):<22}", style=style)
+        t.append(f"{mark}{MAPPING_NAMES.get(r.name, r.name):<24}", style=style)
         t.append(f"{r.moved:>8}{r.tcp_reset:>11}{r.udp:>8}{r.collateral:>12}\n", style=style)
     return t
 
@@ -60,8 +78,9 @@ class WhatIfView(Horizontal):
         Binding("d", "drain", "drain order", id="whatif.drain", tooltip="safest order to drain the marked ones"),
     ]
 
-    def __init__(self, context: Context, *, id: str | None = None) -> None:
+    def __init__(self, context: Context, *, prefixes: tuple[str, ...] = (), id: str | None = None) -> None:
         super().__init__(id=id)
+        self.prefixes = prefixes
         self.context = context
         self.action_name = ACTIONS[0]
         self.candidates: list[Change] = []
@@ -83,7 +102,7 @@ class WhatIfView(Horizontal):
         if snap is None or snap is self._snapshot:
             return
         self._snapshot = snap
-        self.candidates = each_single_failure(snap)
+        self.candidates = _anycast_first(each_single_failure(snap), snap, self.prefixes)
         ol = self.query_one(OptionList)
         keep = ol.highlighted
         ol.clear_options()

@@ -293,7 +293,8 @@ class EventLog(ScrollView):
         bodies = [view.event_text(ev, self.owners, short=short, known=self.prefixes)
                   for short in ((False, True) if wide else (True,))]
         choices = [(b, t) for t in tails for b in bodies]
-        body, tail = next(((b, t) for b, t in choices if head.cell_len + len(b) + len(t) <= width), choices[-1])
+        body, tail = next(((b, t) for b, t in choices if 1 + head.cell_len + len(b) + len(t) <= width),
+                          choices[-1])
         out = head
         out.append(body)
         if tail:
@@ -301,7 +302,8 @@ class EventLog(ScrollView):
         if ev is self.selected or ev == self.selected:
             out = Text("▸", style="bold") + out
             out.stylize("reverse")
-        return out
+            return out
+        return Text(" ") + out
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width

@@ -34,33 +34,66 @@ def _app() -> tuple[AnycastApp, SimSession, Clock]:
     return app, session, clock
 
 
-def _fail_leaf03(session: SimSession, clock: Clock):
+def _fail_leaf03(session: SimSession, clock: Clock, *keys: str, whatif: bool = False):
+    """Fail leaf03 (the picker's action), poll, select spine01's event (] [ [), then press ``keys``."""
+
     async def run_before(pilot) -> None:
+        app = pilot.app
         clock.t += 0.5
-        await pilot.press("3")
+        await app.toggle("leaf03")
         clock.t += 0.75
         session.poll()
-        assert pilot.app.impact.wait(60)
+        assert app.impact.wait(60)
         clock.t += 0.25
-        pilot.app.flush()
+        app.flush()
+        await pilot.pause()
+        await pilot.press("right_square_bracket", "left_square_bracket", "left_square_bracket")
+        assert app.selected.device == "spine01"
+        await pilot.press(*keys)
+        await pilot.pause()
+        if whatif:
+            await app.workers.wait_for_complete()
+        assert app.impact.wait(60)
+        app.flush()
         await pilot.pause()
 
     return run_before
 
 
-def test_steady_state_80x24(snap_compare):
+def test_fabric_steady_80x24(snap_compare):
     app, _, _ = _app()
     assert snap_compare(app, terminal_size=(80, 24))
 
 
-def test_leaf03_failed_80x24(snap_compare):
+def test_fabric_leaf03_failed_80x24(snap_compare):
     app, session, clock = _app()
     assert snap_compare(app, terminal_size=(80, 24), run_before=_fail_leaf03(session, clock))
 
 
-def test_leaf03_failed_wide_160x40(snap_compare):
+def test_groups_selected_event_80x24(snap_compare):
     app, session, clock = _app()
-    assert snap_compare(app, terminal_size=(160, 40), run_before=_fail_leaf03(session, clock))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_fail_leaf03(session, clock, "2"))
+
+
+def test_flows_selected_event_80x24(snap_compare):
+    app, session, clock = _app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_fail_leaf03(session, clock, "3", "o"))
+
+
+def test_events_selected_event_80x24(snap_compare):
+    app, session, clock = _app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_fail_leaf03(session, clock, "4"))
+
+
+def test_whatif_80x24(snap_compare):
+    app, session, clock = _app()
+    assert snap_compare(app, terminal_size=(80, 24),
+                        run_before=_fail_leaf03(session, clock, "5", "down", "enter", whatif=True))
+
+
+def test_events_wide_160x40(snap_compare):
+    app, session, clock = _app()
+    assert snap_compare(app, terminal_size=(160, 40), run_before=_fail_leaf03(session, clock, "4"))
 
 
 def test_help_80x24(snap_compare):
