@@ -19,12 +19,15 @@ class Backoff:
     jitter: float = 0.5  # fraction of the delay removed at random (0 = none)
     rng: random.Random = field(default_factory=random.Random, repr=False)
     failures: int = 0
+    history: list[tuple[float, float]] = field(default_factory=list, repr=False)  # last (raw, jittered) delays
 
     def next_delay(self) -> float:
         """Record one more failure and return how long to wait before retrying."""
         raw = min(self.max_s, self.base_s * self.factor ** self.failures)
         self.failures += 1
-        return raw * (1.0 - self.jitter * self.rng.random())
+        delay = raw * (1.0 - self.jitter * self.rng.random())
+        self.history = [*self.history[-31:], (raw, delay)]
+        return delay
 
     def reset(self) -> None:
         self.failures = 0

@@ -52,6 +52,7 @@ class Faults:
     hang: bool = False  # never answer (until the client gives up)
     reject_auth: bool = False  # refuse every authentication
     exit_status: int | None = None  # override the handler's exit status
+    auth_delay_s: float = 0.0  # think this long before accepting a public key (a slow login)
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Counters:
     auth_failures: int = 0
     commands: int = 0
     forwards: int = 0  # direct-tcpip channels opened (jump host)
+    authenticating: int = 0  # public-key checks in progress (with auth_delay_s)
     streams: int = 0  # streaming commands started
 
 
@@ -92,11 +94,22 @@ class _Server(asyncssh.SSHServer):
     def public_key_auth_supported(self) -> bool:
         return True
 
-    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> "bool | Awaitable[bool]":
         self._ep.counters.auth_attempts += 1
         ok = not self._ep.faults.reject_auth and key.public_data == self._ep.client_key.public_data
         if not ok:
             self._ep.counters.auth_failures += 1
+        if self._ep.faults.auth_delay_s:
+            return self._slowly(ok)
+        return ok
+
+    async def _slowly(self, ok: bool) -> bool:
+        c = self._ep.counters
+        c.authenticating += 1
+        try:
+            await asyncio.sleep(self._ep.faults.auth_delay_s)
+        finally:
+            c.authenticating -= 1
         return ok
 
     def password_auth_supported(self) -> bool:
