@@ -161,6 +161,7 @@ class AnycastApp(App[int]):
         self._shown_marks: object = None
         self._last_counts = view.counts(None, ())
         self._feed = view.EventFeed(self.prefixes, keep=EventLog.MAX_SHOWN)
+        self._events_list = tl.events
         self._unsubscribe = tl.subscribe(self._on_change)
 
     # ------------------------------------------------------------------ layout
@@ -247,6 +248,9 @@ class AnycastApp(App[int]):
         now_ms = int(self.clock() * 1000)
         self.query_one(FabricPanel).show(view.device_rows(snap, now_ms),
                                          focus=self.selected.device if self.selected else None)
+        if tl.events is not self._events_list:  # a replay jumped: its event list was replaced
+            self._events_list = tl.events
+            self._feed = view.EventFeed(self.prefixes, keep=EventLog.MAX_SHOWN)
         new_events = self._feed.pull(tl.events, tl.dropped_events)
         impact_changed = self._impact_version != self._shown_impact
         if snap is not self._shown or impact_changed or new_events:

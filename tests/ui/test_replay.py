@@ -1,0 +1,73 @@
+"""``anycast-tui replay``: the same app over a ReplaySession of a real recording (recorded here, tick by tick)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+
+from record_helpers import record_session  # noqa: E402
+
+from anycast_tui.commands.replay import build  # noqa: E402
+from anycast_tui.model.flows import synthetic_flows  # noqa: E402
+from anycast_tui.model.impact import impact  # noqa: E402
+from anycast_tui.record.store import Recording  # noqa: E402
+
+P = "192.0.2.53/32"
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    return record_session(tmp_path_factory.mktemp("replay-ui") / "s.atrec", ticks=8)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+async def test_replay_keys_and_the_selected_event_marks_what_the_engine_moved(recorded, size):
+    with Recording.open(recorded.path) as rec:
+        app, tracker = build(rec)
+        r = app.replay
+        try:
+            async with app.run_test(size=size) as pilot:
+                await pilot.pause()
+                start = r.position_ms
+                await pilot.press("space")
+                assert r.playing
+                await pilot.press("space")
+                assert not r.playing
+                await pilot.press("plus", "plus")
+                assert r.speed == 5
+                await pilot.press("minus")
+                assert r.speed == 2
+                # ] moves the replay to the first anycast event and selects it
+                for _ in range(10):
+                    await pilot.press("right_square_bracket")
+                    if app.selected is not None and app.selected.prefix == P:
+                        break
+                ev = app.selected
+                assert ev is not None and ev.prefix == P
+                k = next(i for i, st in enumerate(recorded.states) if st.taken_at_ms >= r.position_ms)
+                assert tracker.wait(60)
+                app.flush()
+                await pilot.press("3")
+                await pilot.pause()
+                app.flush()
+                await pilot.pause()
+                flows = synthetic_flows(200, tracker.n_flows, dst="192.0.2.53")
+                before, after = recorded.states[k - 1], recorded.states[k]
+                spines = sorted(n for n in after.devices if n.startswith("spine"))
+                ingress = np.asarray(spines, dtype=object)[np.arange(tracker.n_flows) % len(spines)]
+                fresh = impact(before, after, flows, ingress)
+                assert fresh.moved.any()
+                assert np.array_equal(app.flow_rows.marks.kind > 0, fresh.moved)
+                assert "replay ‖ ×2" in str(app.query_one("#status").render())
+                # g seeks (+SECONDS from the start)
+                await pilot.press("g", *"+1", "enter")
+                await pilot.pause()
+                assert r.position_ms == start + 1000
+                assert ev.time_ms > r.position_ms and ev not in app.query_one("#events").events  # back before it
+        finally:
+            tracker.close()
