@@ -7,10 +7,11 @@ import asyncio
 import sys
 
 EXAMPLES = """examples:
-  anycast-tui demo                          TUI; leaf03 fails after ~5 s and comes back; keys 1-4 fail/restore leaves
+  anycast-tui demo                          TUI; leaf03 fails after ~5 s and comes back; f fails/restores a leaf
   anycast-tui demo --interval 0.5           poll twice a second
   anycast-tui demo --headless 8             no TUI: print the events of 8 seconds, one a line
-  anycast-tui demo --no-scenario            nothing happens unless you press 1-4
+  anycast-tui demo --no-scenario            nothing happens unless you press f
+keys: 1-5 views (fabric, groups, flows, events, what-if) · [ ] events · / filter · ? help · q quit
 """
 
 
@@ -34,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--no-scenario", action="store_true", help="do not run the scripted failures")
     p.add_argument("--headless", type=positive_float, metavar="SECONDS",
                    help="no TUI: run for SECONDS and print the events as lines")
+    from anycast_tui.ui.options import add_ui_options
+
+    add_ui_options(p)
     return p
 
 
@@ -42,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.headless is None and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise CliError("the TUI needs a terminal; use --headless SECONDS to print events instead")
+    if args.headless is None:
+        from anycast_tui.ui.options import ui_options
+
+        args.ui = ui_options(args)
     return asyncio.run(_main(args))
 
 
@@ -62,7 +70,7 @@ async def _main(args: argparse.Namespace) -> int:
         from anycast_tui.session import ImpactTracker
 
         tracker = ImpactTracker(session.timeline)
-        app = AnycastApp(session, controls=fabric, title="anycast-tui demo", impact=tracker)
+        app = AnycastApp(session, controls=fabric, title="anycast-tui demo", impact=tracker, **args.ui)
         await session.start()
         try:
             await app.run_async()

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="poll every S seconds (default: the inventory's poll_interval_s)")
     p.add_argument("--headless", type=positive_float, metavar="SECONDS",
                    help="no TUI: run for SECONDS and print the events as lines")
+    from anycast_tui.ui.options import add_ui_options
+
+    add_ui_options(p)
     return p
 
 
@@ -38,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if args.headless is None and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise CliError("the TUI needs a terminal; use --headless SECONDS to print events instead")
+    if args.headless is None:
+        from anycast_tui.ui.options import ui_options
+
+        args.ui = ui_options(args)
     return asyncio.run(_main(inventory, args))
 
 
@@ -56,7 +63,7 @@ async def _main(inventory, args: argparse.Namespace) -> int:  # noqa: ANN001 - I
     from anycast_tui.session import ImpactTracker
 
     tracker = ImpactTracker(session.timeline)
-    app = AnycastApp(session, title=f"anycast-tui monitor · {args.config}", impact=tracker)
+    app = AnycastApp(session, title=f"anycast-tui monitor · {args.config}", impact=tracker, **args.ui)
     await session.start()
     try:
         await app.run_async()

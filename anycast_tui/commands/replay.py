@@ -22,8 +22,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="recording (.atrec)")
     p.add_argument("--speed", type=float, default=1.0, help="playback speed, 1..60 (default 1)")
     p.add_argument("--play", action="store_true", help="start playing at once")
-    p.add_argument("--keymap", metavar="TOML", help="a config file whose [keymap] table overrides keys")
-    p.add_argument("--mono", action="store_true", help="monochrome (NO_COLOR is honoured too)")
+    from anycast_tui.ui.options import add_ui_options
+
+    add_ui_options(p)
     return p
 
 
@@ -38,7 +39,7 @@ def prefixes_of(rec) -> tuple[str, ...]:  # noqa: ANN001 - record.store.Recordin
     return ()
 
 
-def build(rec, *, speed: float = 1.0, keymap=None, mono: bool = False):  # noqa: ANN001, ANN201
+def build(rec, *, speed: float = 1.0, **ui):  # noqa: ANN001, ANN201
     """(app, tracker) over a ReplaySession of ``rec``."""
     from anycast_tui.record.replay import ReplaySession
     from anycast_tui.session import DEFAULT_PREFIXES, ImpactTracker
@@ -50,25 +51,25 @@ def build(rec, *, speed: float = 1.0, keymap=None, mono: bool = False):  # noqa:
     session.timeline.anycast_prefixes = tuple(prefixes)
     tracker = ImpactTracker(session.timeline)
     app = AnycastApp(session, title=f"anycast-tui replay · {rec.path.name}", impact=tracker, prefixes=prefixes,
-                     clock=lambda: session.position_ms / 1000, keymap=keymap, monochrome=mono, replay=session)
+                     clock=lambda: session.position_ms / 1000, replay=session, **ui)
     return app, tracker
 
 
 def run(args: argparse.Namespace) -> int:
     from anycast_tui.cli import CliError
     from anycast_tui.record.store import Recording, RecordingError
-    from anycast_tui.ui.keymap import KeymapError, load_keymap
+    from anycast_tui.ui.options import ui_options
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise CliError("the TUI needs a terminal; use `anycast-tui report FILE` for a text summary")
+    ui = ui_options(args)
     try:
-        keymap = load_keymap(args.keymap) if args.keymap else None
         rec = Recording.open(args.file)
-    except (RecordingError, KeymapError) as exc:
+    except RecordingError as exc:
         raise CliError(str(exc)) from None
     with rec:
         try:
-            app, tracker = build(rec, speed=args.speed, keymap=keymap, mono=args.mono)
+            app, tracker = build(rec, speed=args.speed, **ui)
         except RecordingError as exc:
             raise CliError(str(exc)) from None
         if args.play:

@@ -33,3 +33,10 @@ def load_keymap(path: str | os.PathLike[str]) -> dict[str, str]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise KeymapError(f"{path}: {exc}") from None
     return parse_keymap(data.get("keymap", {}), str(path))
+
+
+def default_config() -> str | None:
+    """``$XDG_CONFIG_HOME/anycast-tui/config.toml`` (or ~/.config/…) when it exists."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    path = os.path.join(base, "anycast-tui", "config.toml")
+    return path if os.path.isfile(path) else None
