@@ -273,7 +273,7 @@ def _mem_client(info_json: str) -> int:
     import gc
 
     info = json.loads(info_json)
-    poller = Poller(_inventory(info, stream=False))
+    poller = Poller(_inventory(info, stream=False, command_timeout_s=300.0))
     rss0 = _status_kb("VmRSS")
 
     async def run() -> tuple[int, int]:
