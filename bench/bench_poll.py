@@ -273,7 +273,7 @@ def _mem_client(info_json: str) -> int:
     import gc
 
     info = json.loads(info_json)
-    poller = Poller(_inventory(info, stream=False, command_timeout_s=300.0))
+    poller = Poller(_inventory(info, stream=False, command_timeout_s=300.0, connect_timeout_s=60.0))
     rss0 = _status_kb("VmRSS")
 
     async def run() -> tuple[int, int]:
@@ -283,6 +283,9 @@ def _mem_client(info_json: str) -> int:
             await poller.stop()
         gc.collect()
         ok = sum(1 for st in snap.devices.values() if st.health.status.value == "ok")
+        errors = sorted({st.health.error or "" for st in snap.devices.values() if st.health.status.value != "ok"})
+        if errors:
+            print(f"errors: {errors[:3]}", file=sys.stderr)
         routes = sum(len(st.routes) for st in snap.devices.values())
         print(json.dumps({"ok": ok, "routes": routes, "rss_kb": _status_kb("VmRSS") - rss0,
                           "hwm_kb": _status_kb("VmHWM"), "rss0_kb": rss0}), flush=True)
@@ -299,6 +302,8 @@ def _memory(info: dict) -> dict | None:
     if proc.returncode != 0:
         print(f"  memory run failed: {proc.stderr.strip().splitlines()[-1:] }")
         return None
+    if proc.stderr.strip():
+        print(f"  client: {proc.stderr.strip()[-300:]}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     res["wall_s"] = time.perf_counter() - t0
     return res
