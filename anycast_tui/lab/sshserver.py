@@ -221,11 +221,11 @@ class DeviceEndpoint:
         if f.garbage:
             result = CommandResult(GARBAGE.decode("utf-8", "surrogateescape"))
         else:
-            res = self._start(process.command)
+            res = await self._finish(process.command, self._start(process.command))
             if hasattr(res, "__aiter__"):
                 await self._stream(process, res)  # type: ignore[arg-type]
                 return
-            result = await self._finish(process.command, res)
+            result = res
         out = result.stdout.encode("utf-8", "surrogateescape")
         if f.drop_after_bytes is not None:
             process.stdout.write(out[: f.drop_after_bytes])
@@ -245,7 +245,7 @@ class DeviceEndpoint:
             log.warning("handler of %s failed on %r: %s", self.name, command, exc)
             return CommandResult("", f"internal error: {type(exc).__name__}\n", 1)
 
-    async def _finish(self, command: str, res: object) -> CommandResult:
+    async def _finish(self, command: str, res: object) -> "CommandResult | AsyncIterator[str]":
         try:
             if inspect.isawaitable(res):
                 res = await res

@@ -1,0 +1,96 @@
+"""The real ``ip -o monitor route link nexthop`` (iproute2 of this machine) of a namespace, served over
+real SSH on 127.0.0.1: a route added in the kernel reaches the Poller through the stream, long before the
+periodic poll; ``ip -V`` is the real one."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functional"))
+
+from anycast_tui.collect.commands import COLLECTOR_LINES, MONITOR  # noqa: E402
+from anycast_tui.collect.poller import Poller  # noqa: E402
+from anycast_tui.lab import netns as nsx  # noqa: E402
+from anycast_tui.lab.sshserver import CommandResult, SSHFarm  # noqa: E402
+
+from ssh_fixtures import wait_for  # noqa: E402
+
+pytestmark = [pytest.mark.kernel, pytest.mark.ssh]
+
+
+class NamespaceDevice:
+    """Runs the collector's fixed lines in a namespace (``ip -n NS ...``); the monitor as a stream."""
+
+    def __init__(self, ns: str):
+        self.ns = ns
+        self.monitors = 0
+
+    async def __call__(self, line: str) -> "CommandResult | AsyncIterator[str]":
+        if line not in COLLECTOR_LINES:
+            return CommandResult("", "not allowed\n", 126)
+        argv = shlex.split(line)
+        if line == MONITOR.line:
+            return self._monitor(argv)
+        if argv[0] == "ip" and argv[1] != "-V":
+            argv = ["ip", "-n", self.ns, *argv[1:]]
+        elif argv[0] != "ip":
+            argv = ["ip", "netns", "exec", self.ns, *argv]
+        proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        return CommandResult(out.decode(), err.decode(), proc.returncode or 0)
+
+    async def _monitor(self, argv: list[str]) -> AsyncIterator[str]:
+        proc = await asyncio.create_subprocess_exec("ip", "-n", self.ns, *argv[1:], stdout=asyncio.subprocess.PIPE)
+        self.monitors += 1
+        try:
+            assert proc.stdout is not None
+            async for raw in proc.stdout:
+                yield raw.decode().rstrip("\n")
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+
+
+def _has(poller: Poller, dst: str) -> bool:
+    return any(r.dst == dst for r in poller.snapshot().devices["r1"].routes)
+
+
+async def test_kernel_route_change_arrives_through_the_stream(netns, tmp_path):
+    ns = netns.add("r1")
+    nsx.ip(ns, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+    for dev in ("v0", "v1"):
+        nsx.ip(ns, "link", "set", dev, "up")
+    nsx.ip(ns, "addr", "add", "198.18.5.1/24", "dev", "v0")
+    device = NamespaceDevice(ns)
+    farm = SSHFarm({"r1": device}, workdir=tmp_path / "farm")
+    await farm.start()
+    poller = Poller(farm.inventory(platform="linux", command_timeout_s=5.0), interval_s=3600.0)
+    try:
+        await poller.start()
+        await wait_for(lambda: poller.polls("r1") >= 1)
+        await wait_for(lambda: device.monitors == 1)
+        assert poller.snapshot().devices["r1"].health.status.value == "ok", poller.snapshot().devices["r1"].health
+        k = 0
+        while not poller.streaming("r1"):  # the monitor subscribes a moment after it starts
+            k += 1
+            nsx.ip(ns, "route", "replace", "192.0.2.60/32", "via", "198.18.5.2", "metric", str(k))
+            await asyncio.sleep(0.05)
+            assert k < 200
+        polls = poller.polls("r1")
+        nsx.ip(ns, "route", "add", "192.0.2.53/32", "via", "198.18.5.2")
+        await wait_for(lambda: _has(poller, "192.0.2.53/32"))
+        nsx.ip(ns, "route", "del", "192.0.2.53/32")
+        await wait_for(lambda: not _has(poller, "192.0.2.53/32"))
+        assert poller.polls("r1") >= polls + 2 and poller.stream_error("r1") is None
+        assert poller._devices["r1"].version is not None and poller._devices["r1"].version >= (4, 17)
+    finally:
+        await poller.stop()
+        await farm.stop()
