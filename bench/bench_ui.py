@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Benchmark: the TUI's cost of a burst of timeline updates, coalesced vs redrawn per update.
+"""Benchmark: the TUI's cost of a burst of timeline updates, coalesced vs redrawn per update; key press to
+screen with 100,000 flows; app RSS; the demo's idle CPU and bytes written to its terminal.
 
-    python3 bench/bench_ui.py [--updates 100] [--runs 3]
+    python3 bench/bench_ui.py [--updates 100] [--runs 3] [--flows 100000] [--idle-s 60] [--burst-s 25] [--no-demo]
 
 Fabric: the simulated 2×4×1 demo fabric through the real parsers (SimSession),
 leaf03 failing and coming back between bursts so every poll produces events.
@@ -9,6 +10,14 @@ Measured (median of runs, headless app at 200×60): the wall time from the
 first update of a burst until the screen has been redrawn, for
 * ``coalesced``: what the app does — updates only mark the view dirty, one redraw per tick (≤ 4/s);
 * ``baseline``: redrawing after every update (what a naive listener would do).
+
+Key press to screen (``--flows`` sample flows, Flows view shown, 200×60): ``]`` selecting the next event
+(the Flows view re-marks every flow) and the last key of a ``/`` filter (it applies as you type), each timed from the press until
+Pilot has the screen idle again; baseline: the same press+pause with a key bound to nothing (harness cost).
+
+Demo (a real ``anycast-tui demo`` on a pty, 200×60, 1 s polls): CPU of the whole process (TUI, poller,
+the SSH farm it talks to) over ``--idle-s`` seconds with no scenario; bytes written to the terminal per
+second while idle, and during the scripted leaf03 failure/restore (``--burst-s`` seconds).
 """
 
 from __future__ import annotations
@@ -76,11 +85,138 @@ async def _idle(n: int) -> float:
         return (time.perf_counter() - t0) / n
 
 
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def _keys(n_flows: int, runs: int) -> dict[str, list[float]]:
+    """Press-to-idle times for ] (next event), a filter, and an unbound key, with ``n_flows`` flows."""
+    from anycast_tui.lab.demo import SimControls
+    from anycast_tui.session import ImpactTracker
+
+    clock = [T0]
+    sim = SimFabric(clock=lambda: clock[0])
+    session = SimSession(sim, clock=lambda: clock[0])
+    session.poll()
+    tracker = ImpactTracker(session.timeline, n_flows=n_flows)
+    app = AnycastApp(session, controls=SimControls(sim), clock=lambda: clock[0], impact=tracker)
+    out: dict[str, list[float]] = {"next event": [], "filter": [], "baseline (unbound key)": []}
+    async with app.run_test(size=(200, 60)) as pilot:
+        for i in range(runs + 1):  # events to step through: leaf03 down / up
+            (sim.fail_device if sim.is_up("leaf03") else sim.restore_device)("leaf03")
+            clock[0] += 1
+            session.poll()
+        tracker.trace(app.prefixes[0])
+        tracker.wait(600)
+        app.flush()
+        await pilot.press("3")
+        await pilot.pause()
+        app.flush()
+        await pilot.pause()
+        await pilot.press("left_square_bracket")  # select one, so that ] below always moves
+        await pilot.pause()
+        for r in range(runs):
+            t0 = time.perf_counter()
+            await pilot.press("left_square_bracket" if r % 2 else "right_square_bracket")
+            await pilot.pause()
+            out["next event"].append(time.perf_counter() - t0)
+            word = ("server02", "tcp server03", "203.0.113.7")[r % 3]
+            await pilot.press("slash", "ctrl+u", *word[:-1])
+            t0 = time.perf_counter()
+            await pilot.press(word[-1])  # the filter applies as you type: the last key completes it
+            await pilot.pause()
+            out["filter"].append(time.perf_counter() - t0)
+            await pilot.press("enter")
+            t0 = time.perf_counter()
+            await pilot.press("z")
+            await pilot.pause()
+            out["baseline (unbound key)"].append(time.perf_counter() - t0)
+        assert app.flow_rows is not None and app.flow_rows.total == n_flows
+        out["rss"] = [_rss_mb()]
+    tracker.close()
+    return out
+
+
+def _demo(seconds: float, scenario: bool) -> tuple[float, list[int]]:
+    """Run ``anycast-tui demo`` on a 200x60 pty for ``seconds``: (CPU seconds used, bytes written per second)."""
+    import fcntl
+    import os
+    import select
+    import signal
+    import struct
+    import subprocess
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 60, 200, 0, 0))
+    cmd = [sys.executable, "-m", "anycast_tui.cli", "demo", "--interval", "1"] + ([] if scenario else
+                                                                                ["--no-scenario"])
+    env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor")
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    per_s: list[int] = []
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def cpu() -> float:
+        f = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / ticks
+
+    try:
+        start = time.monotonic()
+        while time.monotonic() - start < 5:  # start-up (SSH farm, first polls) is not idle
+            if select.select([master], [], [], 0.2)[0]:
+                os.read(master, 1 << 16)
+        c0, t0 = cpu(), time.monotonic()
+        second, count = 1, 0
+        while (now := time.monotonic()) - t0 < seconds:
+            if now - t0 >= second:
+                per_s.append(count)
+                second, count = second + 1, 0
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    count += len(os.read(master, 1 << 16))
+                except OSError:
+                    break
+        used = cpu() - c0
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        os.close(master)
+    return used / seconds, per_s
+
+
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--updates", type=int, default=100)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--flows", type=int, default=100_000)
+    ap.add_argument("--key-runs", type=int, default=9)
+    ap.add_argument("--idle-s", type=float, default=60.0)
+    ap.add_argument("--burst-s", type=float, default=25.0)
+    ap.add_argument("--no-demo", action="store_true", help="skip the demo CPU / bytes figures")
     args = ap.parse_args()
+    keys = await _keys(args.flows, args.key_runs)
+    base = statistics.median(keys["baseline (unbound key)"])
+    print(f"key press to screen idle with {args.flows:,} flows, Flows view, median of {args.key_runs} (200x60):")
+    for k in ("next event", "filter", "baseline (unbound key)"):
+        m = statistics.median(keys[k])
+        print(f"  {k:<24} {m * 1000:8.1f} ms  (minus baseline {max(0.0, m - base) * 1000:.1f} ms; goal <= 100 ms)")
+    print(f"  app RSS after it: {keys['rss'][0]:.0f} MB")
+    if not args.no_demo:
+        cpu, idle = _demo(args.idle_s, scenario=False)
+        print(f"demo idle over {args.idle_s:g} s, 1 s polls: CPU {cpu * 100:.1f} % of one core (goal <= 5 %); "
+              f"terminal bytes/s median {statistics.median(idle):.0f}, max {max(idle)}")
+        _, burst = _demo(args.burst_s, scenario=True)
+        top = sorted(burst)[-5:]
+        print(f"demo with the leaf03 scenario over {args.burst_s:g} s: terminal bytes/s median "
+              f"{statistics.median(burst):.0f}, busiest 5 s {top} (during the failure / restore)")
     res: dict[str, list[float]] = {"coalesced": [], "baseline": []}
     for _ in range(args.runs):
         res["coalesced"].append(await _burst(True, args.updates))

@@ -2,7 +2,7 @@
 
 The simulated fabric goes through the real parsers (SimSession) with a fixed
 clock, so the pictures only change when the UI or the fabric model does.
-Convert to PNG for a quick look with ``rsvg-convert FILE.svg -o FILE.png``.
+PNGs are written beside them when ``rsvg-convert`` (librsvg2-bin) is installed.
 """
 
 from __future__ import annotations
@@ -56,21 +56,37 @@ async def shoot(size: tuple[int, int]) -> list[Path]:
         app.flush()
 
     async with app.run_test(size=size) as pilot:
-        await save("01-steady")
-        await pilot.press("3")
+        tracker.trace(app.prefixes[0])
+        await step(0)
+        await save("01-fabric")
+        clock.t += 0.5
+        await app.toggle("leaf03")
         await step(1)
-        await save("02-leaf03-failed")
-        await pilot.press("a")
-        await save("03-all-events")
-        await pilot.press("a", "3")
-        await step(2)
-        await save("04-leaf03-restored")
-        await pilot.press("p", "2")
+        await pilot.press("right_square_bracket", "left_square_bracket", "left_square_bracket")  # spine01's event
+        await step(0)
+        await save("02-fabric-leaf03-failed")
+        await pilot.press("2")
+        await step(0)
+        await save("03-groups-bucket-bar")
+        await pilot.press("3", "o")
+        await step(0)
+        await save("04-flows-moved")
+        await pilot.press("4")
+        await step(0)
+        await save("05-events")
+        await pilot.press("5", "down", "enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await step(0)
+        await save("06-what-if")
+        await pilot.press("p", "1")
+        clock.t += 0.5
+        await app.toggle("leaf03")
         await step(1)
         app._tick()
-        await save("05-paused")
+        await save("07-paused")
         await pilot.press("p", "question_mark")
-        await save("06-help")
+        await save("08-help")
     tracker.close()
     return out
 
@@ -80,8 +96,8 @@ async def too_small() -> Path:
     app = AnycastApp(session, clock=lambda: T0)
     async with app.run_test(size=(60, 15)) as pilot:
         await pilot.pause()
-        app.save_screenshot("07-too-small-60x15.svg", str(HERE))
-    return HERE / "07-too-small-60x15.svg"
+        app.save_screenshot("09-too-small-60x15.svg", str(HERE))
+    return HERE / "09-too-small-60x15.svg"
 
 
 async def main() -> int:
@@ -89,8 +105,16 @@ async def main() -> int:
     for size in SIZES:
         made += await shoot(size)
     made.append(await too_small())
+    import shutil
+    import subprocess
+
+    png = shutil.which("rsvg-convert")
     for p in made:
         print(p.relative_to(HERE.parent))
+        if png:
+            subprocess.run([png, str(p), "-o", str(p.with_suffix(".png"))], check=True)
+    if not png:
+        print("(no rsvg-convert: SVG only; apt-get install librsvg2-bin for PNGs)")
     return 0
 
 

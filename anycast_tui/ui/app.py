@@ -323,6 +323,7 @@ class AnycastApp(App[int]):
                 return
             rows = self.flow_rows = FlowRows(flows, ingress, got[1])
             self._shown_paths = got[1]
+            self.run_worker(rows.prepare, thread=True, group="flow-keys")
         elif got[1] is not self._shown_paths:
             self._shown_paths = got[1]
             rows.set_paths(got[1])
@@ -333,7 +334,9 @@ class AnycastApp(App[int]):
                            else Marks.none(rows.total))
         table = self.query_one(FlowTable)
         table.show(rows)
-        table.border_title = self._flows_title()
+        title = self._flows_title()
+        if table.border_title != title:
+            table.border_title = title
 
     def _flows_title(self) -> str:
         r = self.flow_rows
@@ -406,6 +409,12 @@ class AnycastApp(App[int]):
         flt = self.query_one("#flow-filter", Input)
         flt.display = True
         flt.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """The filter applies as you type (enter only returns to the table)."""
+        if event.input.id == "flow-filter" and self.flow_rows is not None and event.value.strip() != \
+                self.flow_rows.query:
+            self._apply_filter(event.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "flow-filter":

@@ -36,7 +36,7 @@ class BucketBars(Panel):
         if new == (self.snapshot, self.prefixes, self.before, self.focus_device, self.caption):
             return
         self.snapshot, self.prefixes, self.before, self.focus_device, self.caption = new
-        self.refresh(layout=True)
+        self.changed()
 
     def spaces(self, width: int) -> list[tuple[str, str, Space, tuple[bool, ...]]]:
         """(device, prefix, space at ``width`` cells, moved cells) for every device with a multipath group."""

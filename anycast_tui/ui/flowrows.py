@@ -27,11 +27,22 @@ class Marks:
 
     kind: np.ndarray  # uint8
     split: np.ndarray  # bool
-    from_to: dict[int, tuple[str, str]]  # moved flow → (end before, end after)
+    moved: np.ndarray  # ascending flow indexes
+    from_end: np.ndarray  # per moved flow → labels
+    to_end: np.ndarray
+    labels: tuple[str, ...]
 
     @classmethod
     def none(cls, n: int) -> "Marks":
-        return cls(np.zeros(n, np.uint8), np.zeros(n, bool), {})
+        e = np.zeros(0, np.int32)
+        return cls(np.zeros(n, np.uint8), np.zeros(n, bool), e, e, e, ())
+
+    def from_to(self, i: int) -> tuple[str, str] | None:
+        """(end before, end after) of flow ``i`` if the event moved it."""
+        k = int(np.searchsorted(self.moved, i))
+        if k < len(self.moved) and self.moved[k] == i:
+            return self.labels[int(self.from_end[k])], self.labels[int(self.to_end[k])]
+        return None
 
     @classmethod
     def of(cls, n: int, detail) -> "Marks":  # noqa: ANN001 - session.EventImpact
@@ -41,10 +52,7 @@ class Marks:
         kind[detail.tcp_reset] = 1
         split = np.zeros(n, bool)
         split[detail.split] = True
-        labels = detail.labels
-        from_to = {int(i): (labels[int(a)], labels[int(b)])
-                   for i, a, b in zip(detail.moved, detail.from_end, detail.to_end)}
-        return cls(kind, split, from_to)
+        return cls(kind, split, detail.moved, detail.from_end, detail.to_end, detail.labels)
 
 
 GLYPH = {0: " ", 1: "✗", 2: "↷", 3: "→"}
@@ -66,6 +74,7 @@ class FlowRows:
         self.sort = SORTS[0]
         self._keys: list[str] | None = None
         self.rows = np.arange(len(flows), dtype=np.int64)
+        self.version = 0  # bumped whenever rows, marks or paths change
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -107,9 +116,27 @@ class FlowRows:
         return (f"{proto_label(int(f.proto[i]))} {_addr(f.src[i], fam)}:{int(f.sport[i])} → "
                 f"{_addr(f.dst[i], fam)}:{int(f.dport[i])} {self.ingress[i]}")
 
+    def prepare(self) -> None:
+        """Build the filter's text keys now (call from a worker thread: the first filter is then instant)."""
+        self._all_keys()
+
     def _all_keys(self) -> list[str]:
+        """Every row's :meth:`key`, built column-wise (IPv4 through lookup tables; ~20x faster than per row)."""
         if self._keys is None:
-            self._keys = [self.key(i) for i in range(len(self.flows))]
+            f = self.flows
+            octet = np.asarray([str(i) for i in range(256)], dtype=object)
+            port = np.asarray([str(i) for i in range(65536)], dtype=object)
+            protos = np.asarray([proto_label(i) for i in range(256)], dtype=object)
+
+            def v4(a: np.ndarray) -> np.ndarray:
+                return octet[a[:, 0]] + "." + octet[a[:, 1]] + "." + octet[a[:, 2]] + "." + octet[a[:, 3]]
+
+            keys = (protos[f.proto] + " " + v4(f.src) + ":" + port[f.sport] + " → " + v4(f.dst) + ":"
+                    + port[f.dport] + " " + self.ingress.astype(object))
+            out = keys.tolist()
+            for i in np.flatnonzero(np.asarray(f.family) != 4):
+                out[int(i)] = self.key(int(i))
+            self._keys = out
         return self._keys
 
     # ------------------------------------------------------------------ filter and sort
@@ -152,3 +179,4 @@ class FlowRows:
             src = np.ascontiguousarray(self.flows.src[rows]).view(np.dtype((np.void, 16))).ravel()
             rows = rows[np.argsort(src, kind="stable")]
         self.rows = rows
+        self.version += 1

@@ -19,10 +19,18 @@ class FlowTable(ScrollView, can_focus=True):
     DEFAULT_CSS = "FlowTable { height: 1fr; text-wrap: nowrap; }"
     BINDINGS = [("j", "scroll_down", "down"), ("k", "scroll_up", "up")]
     data: FlowRows | None = None
+    _version: tuple[int, int] = (0, -1)
 
     def show(self, data: FlowRows | None) -> None:
+        """Show ``data``; a no-op unless it changed since the last call (timer redraws cost nothing)."""
+        version = (id(data), data.version if data is not None else -1)
+        if version == self._version:
+            return
+        self._version = version
         self.data = data
-        self.virtual_size = Size(0, 1 + (len(data) if data is not None else 0))
+        size = Size(0, 1 + (len(data) if data is not None else 0))
+        if size != self.virtual_size:
+            self.virtual_size = size
         self.refresh()
 
     def header(self, width: int) -> Text:
@@ -45,7 +53,7 @@ class FlowTable(ScrollView, can_focus=True):
         t.append(GLYPH[kind], style=MARK_STYLE.get(kind, ""))
         t.append("⑂" if d.marks.split[i] else " ", style=pal.ACCENT)
         t.append(f"{proto:<4} {src:<21} {dst:<16} {ingress:<8} ")
-        moved = d.marks.from_to.get(i)
+        moved = d.marks.from_to(i)
         if moved is not None:
             t.append(f"{_short(moved[0])}→{_short(moved[1])}", style=MARK_STYLE.get(kind, ""))
         else:

@@ -71,6 +71,20 @@ class Panel(Widget):
     def __init__(self, *, id: str | None = None, title: str = "") -> None:
         super().__init__(id=id)
         self.border_title = title
+        self._stale = False
+
+    def changed(self, layout: bool = True) -> None:
+        """Redraw for new data; while hidden (another view is shown) only remember to, so a hidden
+        view never costs a screen layout."""
+        if not self.region.area:
+            self._stale = True
+            return
+        self.refresh(layout=layout)
+
+    def on_show(self) -> None:
+        if self._stale:
+            self._stale = False
+            self.refresh(layout=True)
 
 
 class FabricPanel(Panel):
@@ -86,7 +100,7 @@ class FabricPanel(Panel):
         relayout = len(rows) != len(self.rows) or [r.status for r in rows] != [r.status for r in self.rows]
         self.rows = rows
         self.focus = focus
-        self.refresh(layout=relayout)
+        self.changed(layout=relayout)
 
     def render(self) -> RenderableType:
         if not self.rows:
@@ -144,7 +158,7 @@ class GroupsPanel(Panel):
             return
         self.groups = groups
         self.many_prefixes = len({g.prefix for g in self.groups}) > 1
-        self.refresh(layout=True)
+        self.changed()
 
     def render(self) -> RenderableType:
         if not self.groups:
@@ -414,7 +428,7 @@ class TopologyPanel(Panel):
         if (rows, groups) == (self.rows, self.groups):
             return
         self.rows, self.groups = rows, groups
-        self.refresh(layout=True)
+        self.changed()
 
     def render(self) -> RenderableType:
         if not self.rows:

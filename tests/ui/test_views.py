@@ -28,7 +28,7 @@ from anycast_tui.ui.whatif import MAPPING_NAMES, WhatIfView
 T0 = 1_764_000_000.0
 P = "192.0.2.53/32"
 SIZES = [(80, 24), (200, 60)]
-N = 10_000
+N = 4_000
 
 
 class Clock:
