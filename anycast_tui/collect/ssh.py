@@ -15,7 +15,6 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import AsyncIterator, Callable, Iterable
 
 import asyncssh
