@@ -3,7 +3,10 @@
 The connection is opened lazily and reopened after failures with exponential
 backoff and jitter; authentication failures and host-key mismatches are
 permanent (never retried: retrying cannot fix them and may lock the account).
-Host keys are always verified against known_hosts.  Every failure is a
+Host keys are always verified against known_hosts (``accept_new_host_key``
+records an unknown host's key, never a changed one); ~/.ssh/config, ProxyJump
+chains and ssh-agent work as with ``ssh`` (see :mod:`.sshconfig`); connects of
+all devices share one semaphore (``Inventory.max_connections``).  Every failure is a
 :class:`CollectError` with a one-line message; passwords never appear in
 messages, reprs or logs.
 """
