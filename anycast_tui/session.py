@@ -13,7 +13,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -187,13 +187,15 @@ class ImpactTracker:
     """
 
     def __init__(self, timeline: Timeline, *, n_flows: int = 10_000, n_clients: int = 200,
-                 on_result: Callable[[], None] | None = None, keep: int = 256) -> None:
+                 on_result: Callable[[], None] | None = None, keep: int = 256,
+                 on_impact: Callable[[Event, str, Any], None] | None = None) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self.timeline = timeline
         self.n_flows = n_flows
         self.n_clients = n_clients
         self.on_result = on_result
+        self.on_impact = on_impact  # (event, prefix, model.impact.Impact) per computed event, on the worker
         self.keep = keep
         self._flows: dict[str, FlowArray] = {}  # per anycast address
         self._results: dict[Event, dict[str, int]] = {}
@@ -307,6 +309,11 @@ class ImpactTracker:
                 if e.prefix == prefix:
                     self._results[e] = imp.counts
                     self._detail[e] = detail
+                    if self.on_impact is not None:
+                        try:
+                            self.on_impact(e, prefix, imp)
+                        except Exception:  # a listener (the recorder) must not stop the counts
+                            logging.getLogger(__name__).exception("impact listener failed")
             while len(self._detail) > self.keep:
                 del self._detail[next(iter(self._detail))]
         if self.on_result is not None:

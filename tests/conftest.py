@@ -25,9 +25,25 @@ CORPUS = SHARED / "corpus"
 TEST_NS_PREFIX = f"{_netns.PREFIX}t{os.getpid() % 100000}-"
 
 
+_RECORDINGS: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # demo and monitor record by default: tests (and their subprocesses) write into a throwaway directory.
+    global _RECORDINGS
+    import tempfile
+
+    _RECORDINGS = tempfile.mkdtemp(prefix="atui-test-recordings-")
+    os.environ["ANYCAST_TUI_RECORDINGS"] = _RECORDINGS
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _netns.available() is None:
         _netns.cleanup(TEST_NS_PREFIX)
+    if _RECORDINGS:
+        import shutil
+
+        shutil.rmtree(_RECORDINGS, ignore_errors=True)
 
 
 @pytest.fixture

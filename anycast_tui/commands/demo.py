@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
 EXAMPLES = """examples:
   anycast-tui demo                          TUI; leaf03 fails after ~5 s and comes back; f fails/restores a leaf
@@ -33,51 +32,33 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--interval", type=positive_float, default=1.0, metavar="S",
                    help="poll every device every S seconds (default 1)")
     p.add_argument("--no-scenario", action="store_true", help="do not run the scripted failures")
-    p.add_argument("--headless", type=positive_float, metavar="SECONDS",
-                   help="no TUI: run for SECONDS and print the events as lines")
+    from anycast_tui.commands import _live
     from anycast_tui.ui.options import add_ui_options
 
+    _live.add_arguments(p)
     add_ui_options(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from anycast_tui.cli import CliError
+    from anycast_tui.commands._live import check_terminal
 
-    if args.headless is None and not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise CliError("the TUI needs a terminal; use --headless SECONDS to print events instead")
-    if args.headless is None:
-        from anycast_tui.ui.options import ui_options
-
-        args.ui = ui_options(args)
+    check_terminal(args)
     return asyncio.run(_main(args))
 
 
 async def _main(args: argparse.Namespace) -> int:
+    from anycast_tui.commands._live import run_session
     from anycast_tui.lab.demo import DemoFabric
-    from anycast_tui.session import LiveSession, follow
-    from anycast_tui.ui.view import event_line
+    from anycast_tui.session import LiveSession
 
     async with DemoFabric(scenario=None if args.no_scenario else _default(), interval_s=args.interval) as fabric:
-        session = LiveSession(fabric.inventory(), interval_s=args.interval)
-        if args.headless is not None:
-            print(f"demo: {len(fabric.devices)} devices on 127.0.0.1, polling every {args.interval:g} s "
-                  f"for {args.headless:g} s", flush=True)
-            await follow(session, args.headless, lambda ev: print(event_line(ev), flush=True))
-            return 0
-        from anycast_tui.ui.app import AnycastApp
-
-        from anycast_tui.session import ImpactTracker
-
-        tracker = ImpactTracker(session.timeline)
-        app = AnycastApp(session, controls=fabric, title="anycast-tui demo", impact=tracker, **args.ui)
-        await session.start()
-        try:
-            await app.run_async()
-        finally:
-            tracker.close()
-            await session.stop()
-        return 0
+        inventory = fabric.inventory()
+        session = LiveSession(inventory, interval_s=args.interval)
+        banner = (f"demo: {len(fabric.devices)} devices on 127.0.0.1, polling every {args.interval:g} s "
+                  f"for {args.headless or 0:g} s")
+        return await run_session(session, args, kind="demo", title="anycast-tui demo", banner=banner,
+                                 inventory=inventory, controls=fabric)
 
 
 def _default():  # noqa: ANN202 - the scenario module's type

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
 from anycast_tui.commands.demo import positive_float
 
@@ -23,10 +22,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("-c", "--config", required=True, metavar="CONFIG", help="inventory file (TOML)")
     p.add_argument("--interval", type=positive_float, metavar="S",
                    help="poll every S seconds (default: the inventory's poll_interval_s)")
-    p.add_argument("--headless", type=positive_float, metavar="SECONDS",
-                   help="no TUI: run for SECONDS and print the events as lines")
+    from anycast_tui.commands import _live
     from anycast_tui.ui.options import add_ui_options
 
+    _live.add_arguments(p)
     add_ui_options(p)
     return p
 
@@ -39,35 +38,18 @@ def run(args: argparse.Namespace) -> int:
         inventory = load_inventory(args.config)
     except InventoryError as exc:
         raise CliError(str(exc)) from None
-    if args.headless is None and not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise CliError("the TUI needs a terminal; use --headless SECONDS to print events instead")
-    if args.headless is None:
-        from anycast_tui.ui.options import ui_options
+    from anycast_tui.commands._live import check_terminal
 
-        args.ui = ui_options(args)
+    check_terminal(args)
     return asyncio.run(_main(inventory, args))
 
 
 async def _main(inventory, args: argparse.Namespace) -> int:  # noqa: ANN001 - Inventory
-    from anycast_tui.session import LiveSession, follow
-    from anycast_tui.ui.view import event_line
+    from anycast_tui.commands._live import run_session
+    from anycast_tui.session import LiveSession
 
     session = LiveSession(inventory, interval_s=args.interval)
-    if args.headless is not None:
-        print(f"monitor: {len(inventory.devices)} devices, polling every {session.interval_s:g} s "
-              f"for {args.headless:g} s", flush=True)
-        await follow(session, args.headless, lambda ev: print(event_line(ev), flush=True))
-        return 0
-    from anycast_tui.ui.app import AnycastApp
-
-    from anycast_tui.session import ImpactTracker
-
-    tracker = ImpactTracker(session.timeline)
-    app = AnycastApp(session, title=f"anycast-tui monitor · {args.config}", impact=tracker, **args.ui)
-    await session.start()
-    try:
-        await app.run_async()
-    finally:
-        tracker.close()
-        await session.stop()
-    return 0
+    banner = (f"monitor: {len(inventory.devices)} devices, polling every {session.interval_s:g} s "
+              f"for {args.headless or 0:g} s")
+    return await run_session(session, args, kind="monitor", title=f"anycast-tui monitor · {args.config}",
+                             banner=banner, inventory=inventory)

@@ -1,0 +1,70 @@
+"""What ``demo`` and ``monitor`` share: run a live session headless or under the TUI, recorded by default.
+
+One impact computation serves both the screen and the recording: the
+ImpactTracker's results are handed to the Recorder as they come.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from anycast_tui.record import live as record_live
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """--headless and the recording options (the TUI options come from ui.options)."""
+    from anycast_tui.commands.demo import positive_float
+
+    p.add_argument("--headless", type=positive_float, metavar="SECONDS",
+                   help="no TUI: run for SECONDS and print the events as lines")
+    record_live.add_arguments(p)
+
+
+def check_terminal(args: argparse.Namespace) -> None:
+    from anycast_tui.cli import CliError
+
+    if args.headless is None and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CliError("the TUI needs a terminal; use --headless SECONDS to print events instead")
+    if args.headless is None:
+        from anycast_tui.ui.options import ui_options
+
+        args.ui = ui_options(args)
+
+
+async def run_session(session: Any, args: argparse.Namespace, *, kind: str, title: str, banner: str,
+                      inventory: Any = None, controls: Any = None) -> int:
+    """Run ``session`` (a LiveSession) until the user quits, or ``--headless`` seconds; record it unless told not to."""
+    from anycast_tui.record.impactsum import summarize
+    from anycast_tui.session import ImpactTracker, follow
+    from anycast_tui.ui.view import event_line
+
+    settings = {"interval_s": session.interval_s, "kind": kind}
+    rec = record_live.start(args, session.timeline, kind=kind, inventory=inventory, settings=settings, impact=False)
+
+    def to_recording(event: Any, prefix: str, imp: Any) -> None:
+        if rec is not None:
+            rec.record_impact(event, {**summarize(imp), "prefix": prefix})
+
+    tracker = ImpactTracker(session.timeline, on_impact=to_recording)
+    try:
+        if args.headless is not None:
+            print(banner, flush=True)
+            await follow(session, args.headless, lambda ev: print(event_line(ev), flush=True))
+            tracker.wait(timeout=10)
+            return 0
+        from anycast_tui.ui.app import AnycastApp
+
+        app = AnycastApp(session, controls=controls, title=title, impact=tracker, **args.ui)
+        await session.start()
+        try:
+            await app.run_async()
+        finally:
+            await session.stop()
+        return 0
+    finally:
+        tracker.close()
+        if rec is not None:
+            rec.close()
+            print(f"recorded to {rec.path}  (anycast-tui replay {rec.path})", file=sys.stderr)
