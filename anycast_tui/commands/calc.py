@@ -32,6 +32,7 @@ EPILOG = """examples:
       -p udp -s 203.0.113.10 --sport 32700 -d 192.0.2.53 --dport 53
   anycast-tui calc --routes routes.json --nexthops nh.json --buckets buckets.json \\
       --hash-policy 1 --hash-seed 4660 --flows flows.csv --json
+  anycast-tui calc --device spine01 -c config/lab.toml -p tcp -s 203.0.113.7 --sport 40000 -d 192.0.2.53 --dport 443
 
 flows CSV: header proto,src,sport,dst,dport[,ingress,group]; proto tcp, udp or a number.
 placement: exact (bit-exact kernel model), approximate (simulated bucket table), unknown (seed 0:
@@ -48,19 +49,24 @@ def _int(text: str) -> int:
 
 def add_inputs(p: argparse.ArgumentParser) -> None:
     """The device and flow options shared by calc and whatif."""
-    g = p.add_argument_group("device tables")
-    g.add_argument("--routes", metavar="FILE", required=True,
+    g = p.add_argument_group("device tables (files, or --device NAME -c CONFIG to read them live over SSH)")
+    g.add_argument("--routes", metavar="FILE",
                    help="the device's 'ip route show' or 'ip -j route show' output (auto-detected)")
+    g.add_argument("--device", metavar="NAME",
+                   help="read NAME's tables and hash sysctls now, over SSH (the inventory's read-only commands)")
+    g.add_argument("-c", "--config", metavar="CONFIG", help="inventory (TOML) that names --device")
     g.add_argument("--nexthops", metavar="FILE", help="'ip -j nexthop show' output (routes with nhid)")
     g.add_argument("--buckets", metavar="FILE", help="'ip -j nexthop bucket show' output (resilient groups)")
     g.add_argument("--links", metavar="FILE",
                    help="'ip -j addr show' (or link) output: the device's own addresses are delivered locally")
-    g.add_argument("--hash-policy", type=_int, metavar="N", help="net.ipv4.fib_multipath_hash_policy: 0, 1 or 3 (also used for IPv6 flows)")
+    g.add_argument("--hash-policy", type=_int, metavar="N",
+                   help="net.ipv4.fib_multipath_hash_policy: 0, 1 or 3, also used for IPv6 flows "
+                        "(with --device: read from it unless given)")
     g.add_argument("--hash-seed", type=_int, metavar="S",
                    help="net.ipv4.fib_multipath_hash_seed (0 = random per boot: placement unknown)")
-    g.add_argument("--hash-fields", type=_int, metavar="MASK", default=0x0007,
-                   help="net.ipv4.fib_multipath_hash_fields for policy 3 (default 0x0007, the kernel's: "
-                        "src, dst, proto; 0x0037 adds both ports)")
+    g.add_argument("--hash-fields", type=_int, metavar="MASK", default=None,
+                   help="net.ipv4.fib_multipath_hash_fields for policy 3 (default: the device's with --device, "
+                        "else the kernel's 0x0007 = src, dst, proto; 0x0037 adds both ports)")
     g.add_argument("--ignore-linkdown", action="store_true",
                    help="net.ipv4.conf.all.ignore_routes_with_linkdown=1: linkdown next hops are unusable")
     f = p.add_argument_group("flows (a CSV file, or one flow)")
@@ -104,7 +110,15 @@ def _parse(path: str, wanted: tuple[str, ...]) -> Any:
         raise CliError(f"{path}: {exc}") from None
 
 
-def hash_settings(args: argparse.Namespace) -> HashSettings:
+def hash_settings(args: argparse.Namespace, collected: HashSettings | None = None) -> HashSettings:
+    if collected is not None:  # read from the device; options given on the command line still win
+        args.hash_policy = collected.policy if args.hash_policy is None else args.hash_policy
+        args.hash_seed = collected.seed if args.hash_seed is None else args.hash_seed
+        if args.hash_fields is None:
+            args.hash_fields = collected.fields
+        args.ignore_linkdown = args.ignore_linkdown or collected.ignore_routes_with_linkdown
+    if args.hash_fields is None:
+        args.hash_fields = HashSettings().fields
     if args.hash_policy is None:
         raise CliError("--hash-policy is required (the device's net.ipv4.fib_multipath_hash_policy: 0, 1 or 3)")
     if args.hash_policy not in MODELLED_POLICIES:
@@ -121,8 +135,53 @@ def hash_settings(args: argparse.Namespace) -> HashSettings:
                         ignore_routes_with_linkdown=args.ignore_linkdown)
 
 
+def load_live_device(args: argparse.Namespace) -> DeviceState:
+    """--device NAME -c CONFIG: one poll of that device over SSH, exactly as ``monitor`` collects it."""
+    import asyncio
+    import dataclasses
+
+    from anycast_tui.collect.inventory import InventoryError, load_inventory
+    from anycast_tui.collect.poller import Poller
+    from anycast_tui.model.types import HealthStatus
+
+    if not args.config:
+        raise CliError("--device needs -c CONFIG, the inventory that names it")
+    if args.routes or args.nexthops or args.buckets or args.links:
+        raise CliError("give either --device (live over SSH) or table files (--routes ...), not both")
+    try:
+        inventory = load_inventory(args.config)
+        cfg = inventory.device(args.device)
+    except InventoryError as exc:
+        raise CliError(str(exc)) from None
+    except KeyError:
+        raise CliError(f"{args.config}: no device named {args.device!r}") from None
+
+    async def poll_one() -> DeviceState:
+        poller = Poller(dataclasses.replace(inventory, devices=(cfg,)))
+        try:
+            return (await poller.poll_once()).devices[cfg.name]
+        finally:
+            await poller.stop()
+
+    state = asyncio.run(poll_one())
+    if state.health.status is not HealthStatus.OK:
+        raise CliError(f"{args.device}: {state.health.error or state.health.status.value}", code=1)
+    # calc and whatif know their one device as DEVICE, whatever the inventory calls it.
+    state = dataclasses.replace(state, device=dataclasses.replace(state.device, name=DEVICE),
+                                hash=hash_settings(args, state.hash))
+    try:
+        compile_device(state)
+    except PlacementError as exc:
+        raise CliError(str(exc)) from None
+    return state
+
+
 def load_device(args: argparse.Namespace) -> DeviceState:
-    """The DeviceState described by --routes/--nexthops/--buckets/--links and the hash options."""
+    """The DeviceState described by --routes/--nexthops/--buckets/--links (or --device) and the hash options."""
+    if args.device:
+        return load_live_device(args)
+    if not args.routes:
+        raise CliError("no device tables: give --routes FILE (and --nexthops/--buckets), or --device NAME -c CONFIG")
     hs = hash_settings(args)
     routes = _parse(args.routes, ("ip-route", "ip-route-json")) or []
     table = NexthopTable()
