@@ -40,6 +40,7 @@ from __future__ import annotations
 import enum
 import functools
 import ipaddress
+import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -415,6 +416,14 @@ _C1 = np.uint64(0x646F72616E646F6D)
 _C2 = np.uint64(0x6C7967656E657261)
 _C3 = np.uint64(0x7465646279746573)
 _CHUNK = 1 << 15
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+@functools.lru_cache(maxsize=1)
+def _pool() -> "ThreadPoolExecutor":
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="hash")
 
 
 class _Sip:
@@ -615,19 +624,29 @@ def linux_multipath_hash(flows: FlowArray, *, policy: int, seed: int, fields: in
         return out
     if policy == 3 and not fields & FIELDS_OUTER_MASK:
         return _custom_empty(n, forwarded)
-    sip = _Sip(min(n, _CHUNK))
+    jobs: list[tuple[int, slice | np.ndarray]] = []
     for fam in (4, 6):
         sel = np.flatnonzero(flows.family == fam)
         if sel.size == 0:
             continue
         whole = sel.size == n
         for start in range(0, sel.size, _CHUNK):
-            idx = slice(start, start + _CHUNK) if whole else sel[start:start + _CHUNK]
-            part = _slice(flows, idx)
-            h = _hash_chunk(part, fam, policy, seed, fields, forwarded, sip)
+            jobs.append((fam, slice(start, start + _CHUNK) if whole else sel[start:start + _CHUNK]))
+
+    def work(my_jobs: list[tuple[int, slice | np.ndarray]]) -> None:
+        sip = _Sip(min(n, _CHUNK))
+        for fam, idx in my_jobs:
+            h = _hash_chunk(_slice(flows, idx), fam, policy, seed, fields, forwarded, sip)
             if policy == 3 and forwarded:
                 h = jhash_2words_v(h, 0, 0)
             out[idx] = h >> np.uint32(1)
+
+    # numpy releases the GIL inside each operation: chunks hash in parallel on every core.
+    workers = min(_WORKERS, len(jobs))
+    if workers <= 1:
+        work(jobs)
+    else:
+        list(_pool().map(work, [jobs[i::workers] for i in range(workers)]))
     bad = ~np.isin(flows.family, np.array([4, 6], np.uint8))
     if bad.any():
         raise ValueError("family must be 4 or 6")
