@@ -140,7 +140,7 @@ async def _keys(n_flows: int, runs: int) -> dict[str, list[float]]:
     return out
 
 
-def _demo(seconds: float, scenario: bool) -> tuple[float, list[int]]:
+def _demo(seconds: float, scenario: bool, headless: bool = False) -> tuple[float, list[int]]:
     """Run ``anycast-tui demo`` on a 200x60 pty for ``seconds``: (CPU seconds used, bytes written per second)."""
     import fcntl
     import os
@@ -154,6 +154,8 @@ def _demo(seconds: float, scenario: bool) -> tuple[float, list[int]]:
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 60, 200, 0, 0))
     cmd = [sys.executable, "-m", "anycast_tui.cli", "demo", "--interval", "1"] + ([] if scenario else
                                                                                 ["--no-scenario"])
+    if headless:
+        cmd += ["--headless", str(seconds + 30)]
     env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor")
     proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env,
                             start_new_session=True)
@@ -201,7 +203,11 @@ async def main() -> int:
     ap.add_argument("--idle-s", type=float, default=60.0)
     ap.add_argument("--burst-s", type=float, default=25.0)
     ap.add_argument("--no-demo", action="store_true", help="skip the demo CPU / bytes figures")
+    ap.add_argument("--only-demo", action="store_true", help="only the demo CPU / bytes figures")
     args = ap.parse_args()
+    if args.only_demo:
+        _print_demo(args)
+        return 0
     keys = await _keys(args.flows, args.key_runs)
     base = statistics.median(keys["baseline (unbound key)"])
     print(f"key press to screen idle with {args.flows:,} flows, Flows view, median of {args.key_runs} (200x60):")
@@ -210,13 +216,24 @@ async def main() -> int:
         print(f"  {k:<24} {m * 1000:8.1f} ms  (minus baseline {max(0.0, m - base) * 1000:.1f} ms; goal <= 100 ms)")
     print(f"  app RSS after it: {keys['rss'][0]:.0f} MB")
     if not args.no_demo:
-        cpu, idle = _demo(args.idle_s, scenario=False)
-        print(f"demo idle over {args.idle_s:g} s, 1 s polls: CPU {cpu * 100:.1f} % of one core (goal <= 5 %); "
-              f"terminal bytes/s median {statistics.median(idle):.0f}, max {max(idle)}")
-        _, burst = _demo(args.burst_s, scenario=True)
-        top = sorted(burst)[-5:]
-        print(f"demo with the leaf03 scenario over {args.burst_s:g} s: terminal bytes/s median "
-              f"{statistics.median(burst):.0f}, busiest 5 s {top} (during the failure / restore)")
+        _print_demo(args)
+    return await _bursts(args)
+
+
+def _print_demo(args: argparse.Namespace) -> None:
+    cpu, idle = _demo(args.idle_s, scenario=False)
+    base, _ = _demo(args.idle_s, scenario=False, headless=True)
+    print(f"demo idle over {args.idle_s:g} s, 1 s polls: CPU {cpu * 100:.1f} % of one core (goal <= 5 %); "
+          f"terminal bytes/s median {statistics.median(idle):.0f}, max {max(idle)}")
+    print(f"  baseline: the same demo --headless (SSH farm + poller + parsers, no TUI): CPU {base * 100:.1f} %; "
+          f"so the TUI's share is {(cpu - base) * 100:.1f} %")
+    _, burst = _demo(args.burst_s, scenario=True)
+    top = sorted(burst)[-5:]
+    print(f"demo with the leaf03 scenario over {args.burst_s:g} s: terminal bytes/s median "
+          f"{statistics.median(burst):.0f}, busiest 5 s {top} (during the failure / restore)")
+
+
+async def _bursts(args: argparse.Namespace) -> int:
     res: dict[str, list[float]] = {"coalesced": [], "baseline": []}
     for _ in range(args.runs):
         res["coalesced"].append(await _burst(True, args.updates))

@@ -38,6 +38,7 @@ from anycast_tui.ui.whatif import WhatIfView
 MIN_SIZE = (80, 24)
 DEFAULT_PREFIXES = ("192.0.2.53/32",)
 REFRESH_S = 0.25  # at most 4 redraws a second
+FRESH_S = 5.0  # ok devices polled within this many seconds show "<5s" (no per-second repaint of ages)
 VIEWS = ("fabric", "groups", "flows", "events", "whatif")
 VIEW_TITLES = {"fabric": "Fabric", "groups": "Groups", "flows": "Flows", "events": "Events", "whatif": "What-if"}
 SCREENSHOT_DIR = Path("screenshots")
@@ -246,7 +247,7 @@ class AnycastApp(App[int]):
         self._drawn_at = self.clock()
         snap = tl.snapshot
         now_ms = int(self.clock() * 1000)
-        self.query_one(FabricPanel).show(view.device_rows(snap, now_ms),
+        self.query_one(FabricPanel).show(view.device_rows(snap, now_ms, FRESH_S),
                                          focus=self.selected.device if self.selected else None)
         if tl.events is not self._events_list:  # a replay jumped: its event list was replaced
             self._events_list = tl.events

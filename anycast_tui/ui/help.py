@@ -11,10 +11,15 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-ABOUT = ("Health: ✓ ok · ! stale (last good data shown) · ✗ error · ? not polled yet.\n"
+ABOUT = ("Views: 1 Fabric · 2 Groups · 3 Flows · 4 Events · 5 What-if · 6 or ? this help.  "
+         "[ ] select an event: every view marks what it changed.\n"
+         "Health: ✓ ok · ! stale (last good data shown) · ✗ error · ? not polled yet.\n"
          "Events: − removed · + added · ~ changed · ✗ unreachable · ✓ back.  Times are UTC.\n"
-         "Flows moved: of 10,000 sample client flows (203.0.113.0/24) entering at the spines, how many "
-         "this change sent to another server: TCP ones are reset, UDP ones continue.")
+         "Flows: ✗ TCP reset · ↷ UDP moved, continues · → other moved · ⑂ the client's flows were split "
+         "across servers.  Sample client flows (203.0.113.0/24) entering at the spines.\n"
+         "Bucket bars: one glyph and colour per next hop (█ ▓ ▒ ░ ▚ ▞ …); ^ under a cell: the selected "
+         "event moved it; • busy / · idle resilient buckets; share/target when they differ.\n"
+         "Keys can be rebound by id (shown in brackets) in the [keymap] table of a TOML config.")
 
 
 class HelpScreen(ModalScreen[None]):

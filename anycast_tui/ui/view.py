@@ -62,6 +62,8 @@ def age_seconds(text: str) -> float:
     """Inverse of :func:`age` for ordering (``-`` is oldest)."""
     if text == "-":
         return float("inf")
+    if text.startswith("<"):
+        return float(text[1:-1])
     unit = {"s": 1, "m": 60, "h": 3600}[text[-1]]
     return float(text[:-1]) * unit
 
@@ -103,15 +105,20 @@ def hash_label(state: DeviceState) -> str:
     return f"{policy} {seed}"
 
 
-def device_rows(snapshot: FabricSnapshot | None, now_ms: int) -> list[DeviceRow]:
+def device_rows(snapshot: FabricSnapshot | None, now_ms: int, fresh_s: float = 0.0) -> list[DeviceRow]:
+    """One row per device; an ok device polled less than ``fresh_s`` ago shows ``<Ns`` (its age would
+    change on every redraw and make an idle screen busy)."""
     if snapshot is None:
         return []
+    fresh = f"<{fresh_s:g}s"
     rows = []
     for st in sorted(snapshot.devices.values(), key=lambda s: (ROLE_ORDER.index(s.device.role), s.device.name)):
         h = st.health
+        then = h.last_ok_ms if h.last_ok_ms is not None else st.collected_at_ms
+        shown = fresh if (h.status is HealthStatus.OK and then is not None
+                          and now_ms - then < fresh_s * 1000) else age(now_ms, then)
         rows.append(DeviceRow(st.device.name, st.device.role, h.status, health_glyph(h.status), health_word(h),
-                              age(now_ms, h.last_ok_ms if h.last_ok_ms is not None else st.collected_at_ms),
-                              hash_label(st)))
+                              shown, hash_label(st)))
     return rows
 
 
