@@ -463,8 +463,8 @@ class AnycastApp(App[int]):
             seen.add(b.id or b.action)
             keys = ",".join(self.get_key_display(Binding(k, b.action)) for k in self._keys_of(b))
             lines.append((keys, f"{b.tooltip or b.description}  [{b.id}]"))
-        lines.append(("t m d enter", "What-if view: action, mark for drain order, drain order, blast radius"))
-        lines.append(("↑ ↓ j k pgup pgdn", "move and scroll"))
+        lines.append(("t m d ⏎", "What-if view: cycle action, mark for the drain order, drain order, blast radius"))
+        lines.append(("↑↓ j k", "move and scroll (pgup pgdn home end too)"))
         lines.append(("ctrl+q", "quit"))
         return lines
 

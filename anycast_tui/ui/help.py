@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -39,7 +40,7 @@ class HelpScreen(ModalScreen[None]):
         t.add_column("key", style="bold", no_wrap=True)
         t.add_column("action")
         for key, what in self.lines:
-            t.add_row(key, what)
+            t.add_row(Text(key), Text(what))  # plain text: "[view.flows]" is not markup
         with VerticalScroll(id="help-box") as box:
             box.border_title = "keys"
             box.border_subtitle = "esc closes"
