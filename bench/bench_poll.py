@@ -273,12 +273,18 @@ def _mem_client(info_json: str) -> int:
     import gc
 
     info = json.loads(info_json)
-    poller = Poller(_inventory(info, stream=False, command_timeout_s=300.0, connect_timeout_s=60.0))
+    poller = Poller(_inventory(info, stream=False, command_timeout_s=300.0, connect_timeout_s=60.0,
+                               backoff_base_s=2.0, backoff_max_s=2.0))
     rss0 = _status_kb("VmRSS")
 
     async def run() -> tuple[int, int]:
         try:
             snap = await poller.poll_once()
+            for _ in range(3):  # a connect refused under the load of 200 big answers: after its backoff, again
+                if all(st.health.status.value == "ok" for st in snap.devices.values()):
+                    break
+                await asyncio.sleep(2.5)
+                snap = await poller.poll_once()
         finally:
             await poller.stop()
         gc.collect()
@@ -384,7 +390,7 @@ def _scale_main(args: argparse.Namespace) -> int:
             if mem:
                 print(f"  {mem['ok']} devices ok, {mem['routes']} routes held; collector RSS growth "
                       f"{mem['rss_kb'] / 1024:.0f} MiB (peak VmHWM {mem['hwm_kb'] / 1024:.0f} MiB, "
-                      f"{mem['rss0_kb'] / 1024:.0f} MiB before polling), one cycle {mem['wall_s']:.1f} s wall")
+                      f"{mem['rss0_kb'] / 1024:.0f} MiB before polling), {mem['wall_s']:.1f} s wall for the run")
     verdict = "meets" if cycle <= 2000 else "MISSES"
     print(f"result: {n}-device poll cycle median {cycle:.1f} ms {verdict} the 2000 ms goal", end="")
     if base:
