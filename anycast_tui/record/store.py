@@ -457,6 +457,34 @@ class _DevRef:
     health: Health
 
 
+class LazyDevices(Mapping[str, DeviceState]):
+    """The devices of a recorded tick, each decoded on first access (a read-only mapping, thread-safe)."""
+
+    __slots__ = ("_rec", "_order", "_refs", "_done")
+
+    def __init__(self, rec: "Recording", order: Sequence[str], refs: dict[str, _DevRef]) -> None:
+        self._rec, self._order, self._refs = rec, tuple(order), refs
+        self._done: dict[str, DeviceState] = {}
+
+    def __getitem__(self, name: str) -> DeviceState:
+        s = self._done.get(name)
+        if s is None:
+            s = self._done[name] = self._rec._device(self._refs[name])
+        return s
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._refs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __repr__(self) -> str:
+        return f"LazyDevices({list(self._order)!r})"
+
+
 @dataclass
 class Recording:
     """A session file opened for reading: ``window``, ``events``, ``state_at(t)``, ``ticks()``, ``damage``."""
@@ -474,6 +502,7 @@ class Recording:
     _keys: list[int] = field(default_factory=list)  # indexes of keyframes in _seqs
     _blobs: dict[int, Any] = field(default_factory=dict)
     _cursor: tuple[int, dict[str, _DevRef], list[str], tuple[str, ...]] | None = None
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     BLOB_CACHE = 50_000
 
@@ -656,6 +685,27 @@ class Recording:
         self._blobs[bid] = obj
         return obj
 
+    def _prefetch(self, ids: list[int]) -> None:
+        """Read the blocks ``ids`` into the cache with one query (checked like single reads)."""
+        assert self._db is not None
+        want = [b for b in ids if b not in self._blobs]
+        for k in range(0, len(want), 500):
+            part = want[k:k + 500]
+            try:
+                rows = self._db.execute(f"SELECT id, crc, data FROM blobs WHERE id IN ({','.join('?' * len(part))})",
+                                        part).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise RecordingError(f"unreadable record ({exc})") from None
+            if len(self._blobs) + len(rows) >= self.BLOB_CACHE:
+                self._blobs.clear()
+            for bid, c, data in rows:
+                if not _intact(data, c):
+                    raise RecordingError("a record fails its checksum")
+                try:
+                    self._blobs[bid] = unpack(data)
+                except (ValueError, zlib.error) as exc:
+                    raise RecordingError(f"data block {bid} unreadable ({exc})") from None
+
     def _decoded(self, key: tuple, make: Callable[[], Any]) -> Any:
         hit = self._blobs.get(key)  # type: ignore[call-overload]
         if hit is None:
@@ -666,6 +716,7 @@ class Recording:
     def _content(self, mid: int) -> tuple[Device, HashSettings, tuple[Interface, ...], NexthopTable, tuple[Route, ...]]:
         def make() -> tuple:
             dev, hs, ifs, nh, chunks = self._blob(mid)
+            self._prefetch([c for c in chunks if ("r", c) not in self._blobs])
             routes: list[Route] = []
             for c in chunks:
                 routes.extend(self._decoded(("r", c), lambda c=c: decode_chunk(self._blob(c))))
@@ -707,21 +758,22 @@ class Recording:
         return prefixes, order
 
     def _state(self, i: int) -> FabricSnapshot:
-        cur = self._cursor
-        if cur is not None and cur[0] <= i and (not self._keys or cur[0] >= self._keys[bisect.bisect_right(self._keys, i) - 1]):
-            start, refs, order, prefixes = cur[0] + 1, dict(cur[1]), list(cur[2]), cur[3]
-        else:
-            k = self._keys[bisect.bisect_right(self._keys, i) - 1]
-            start, refs, order, prefixes = k, {}, [], ()
-        for j in range(start, i + 1):
-            prefixes, order = self._advance(j, refs, order, prefixes)
-        self._cursor = (i, refs, order, prefixes)
-        devices = {}
-        for name in order:
-            ref = refs[name]
+        with self._lock:
+            cur = self._cursor
+            if cur is not None and cur[0] <= i and (not self._keys or cur[0] >= self._keys[bisect.bisect_right(self._keys, i) - 1]):
+                start, refs, order, prefixes = cur[0] + 1, dict(cur[1]), list(cur[2]), cur[3]
+            else:
+                k = self._keys[bisect.bisect_right(self._keys, i) - 1]
+                start, refs, order, prefixes = k, {}, [], ()
+            for j in range(start, i + 1):
+                prefixes, order = self._advance(j, refs, order, prefixes)
+            self._cursor = (i, refs, order, prefixes)
+            return FabricSnapshot(self._times[i], LazyDevices(self, order, {n: refs[n] for n in order}), prefixes)
+
+    def _device(self, ref: _DevRef) -> DeviceState:
+        with self._lock:
             dev, hs, ifs, nh, routes = self._content(ref.mid)
-            devices[name] = DeviceState(dev, routes, nh, ifs, hs, ref.collected_at_ms, ref.health)
-        return FabricSnapshot(self._times[i], devices, prefixes)
+        return DeviceState(dev, routes, nh, ifs, hs, ref.collected_at_ms, ref.health)
 
     def index_at(self, t_ms: int) -> int:
         """Index of the last tick at or before ``t_ms`` (the first tick for earlier times)."""
