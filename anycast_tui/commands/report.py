@@ -18,7 +18,8 @@ EXAMPLES = """examples:
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="postmortem of a recording (Markdown / HTML)",
                        description="Summarise a recorded session: window, devices, events (worst by TCP resets), "
-                       "a timeline, and per event the ECMP group before/after and the flows it moved.",
+                       "a timeline, and per event the ECMP group before/after, the flows it moved and a picture of "
+                       "the groups view (inline in HTML; SVG files beside OUT.md).",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path, help="session file (.atrec)")
     p.add_argument("--from", dest="t_from", metavar="T",
@@ -53,12 +54,22 @@ def run(args: argparse.Namespace) -> int:
         fmt = args.format or ("html" if args.output and args.output.suffix.lower() in (".html", ".htm") else "md")
         if rec.damage is not None:
             print(f"anycast-tui report: {args.file}: {rec.damage}", file=sys.stderr)
-        text = report(rec, fmt=fmt, t0=t0, t1=t1, scrub=args.scrub)
+        files: dict[str, str] | None = {} if args.output is not None and fmt == "md" else None
+        prefix = f"{args.output.stem}-" if args.output is not None else ""
+        text = report(rec, fmt=fmt, t0=t0, t1=t1, scrub=args.scrub, pictures=fmt == "html" or files is not None,
+                      files=files, file_prefix=prefix)
     if args.output is None:
         sys.stdout.write(text)
         return 0
-    fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    _write(args.output, text)
+    for name, svg in (files or {}).items():
+        _write(args.output.parent / name, svg)
+    extra = f" and {len(files)} SVG pictures beside it" if files else ""
+    print(f"wrote {args.output} ({fmt}, {len(text)} bytes){extra}", file=sys.stderr)
+    return 0
+
+
+def _write(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
-    print(f"wrote {args.output} ({fmt}, {len(text)} bytes)", file=sys.stderr)
-    return 0

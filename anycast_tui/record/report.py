@@ -5,8 +5,10 @@ event timeline, then per event the ECMP group before/after with next hop
 shares (bucket shares for resilient groups) and the flows it moved by
 protocol and by server (when the recording holds impact summaries).  The
 report is built as blocks, scrubbed as text if asked, then rendered.
-``svg`` is a hook for a picture of the groups view at each event (the UI can
-provide one; none is drawn here).
+Each detailed event also gets a picture of the groups view (``groups`` block:
+per device, the anycast group before/after with its shares), drawn as SVG by
+``report_svg`` at render time, from the (possibly scrubbed) rows: inline in
+HTML, as files beside the Markdown when it is written to a file.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import html
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 from anycast_tui.model.events import nexthop_label
 from anycast_tui.model.types import DeviceState, Event, FabricSnapshot
@@ -22,16 +24,17 @@ from anycast_tui.record.scrub import Scrubber
 from anycast_tui.record.store import Recording
 from anycast_tui.record.timefmt import iso
 
-SvgHook = Callable[[FabricSnapshot, Event], "str | None"]
 MAX_DETAIL = 200
+MAX_PICTURE_DEVICES = 12
 
 
 @dataclass
 class Block:
-    kind: str  # h1 h2 h3 p table svg
+    kind: str  # h1 h2 h3 p table groups
     text: str = ""
     headers: Sequence[str] = ()
     rows: Sequence[Sequence[str]] = ()
+    name: str = ""  # groups: file name of its picture
 
 
 # --------------------------------------------------------------------------- ECMP views
@@ -86,7 +89,40 @@ def _dur(ms: int) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def build(rec: Recording, *, t0: int | None = None, t1: int | None = None, svg: SvgHook | None = None,
+def groups_rows(before: FabricSnapshot | None, after: FabricSnapshot | None, ev: Event,
+                prefix: str | None, group_id: int | None, limit: int = MAX_PICTURE_DEVICES,
+                label: str | None = None) -> list[list[str]]:
+    """[device, before|after, next hop, weight, share] for the groups view at ``ev``.
+
+    Devices whose group changed first, then the event's device, then the others (at most ``limit``); a
+    nexthop group id is per device, so a group event shows its own device only.  ``label`` (the prefix,
+    when a picture shows several) is appended to the device name.
+    """
+    names = [ev.device]
+    if group_id is None:
+        for snap in (after, before):
+            for n in (snap.devices if snap else ()):
+                if n not in names:
+                    names.append(n)
+    changed, same = [], []
+    for n in names:
+        sb = before.devices.get(n) if before and n in before.devices else None
+        sa = after.devices.get(n) if after and n in after.devices else None
+        rb, ra = ecmp_rows(sb, prefix, group_id), ecmp_rows(sa, prefix, group_id)
+        if not rb and not ra:
+            continue
+        dev = f"{n} {label}" if label else n
+        rows = [[dev, "before", *r] for r in rb] + [[dev, "after", *r] for r in ra]
+        if rb != ra:
+            changed.append(rows)
+        elif n == ev.device:
+            same.insert(0, rows)
+        else:
+            same.append(rows)
+    return [r for rows in (changed + same)[:limit] for r in rows]
+
+
+def build(rec: Recording, *, t0: int | None = None, t1: int | None = None, pictures: bool = True,
           max_detail: int = MAX_DETAIL) -> list[Block]:
     """The report's blocks for events in [t0, t1] (default: the whole recording)."""
     w = rec.window
@@ -143,6 +179,8 @@ def build(rec: Recording, *, t0: int | None = None, t1: int | None = None, svg: 
         detail = sorted(chosen, key=lambda ie: (-impacts.get(ie[0], {}).get("tcp_reset", 0), ie[1].time_ms))[:max_detail]
         detail.sort(key=lambda ie: ie[0])
         out.append(Block("p", f"{max_detail} of {len(chosen)} events shown (most TCP resets first)."))
+    n_pic = 0
+    drawn: dict[str, str] = {}  # picture rows -> its number (a tick's events share one picture)
     for i, e in detail:
         out.append(Block("h3", f"{iso(e.time_ms)} · {e.detail}"))
         k = seq_index.get(rec.event_seqs[i])
@@ -169,10 +207,27 @@ def build(rec: Recording, *, t0: int | None = None, t1: int | None = None, svg: 
             if imp.get("servers"):
                 out.append(Block("table", headers=["From", "To", "Flows"],
                                  rows=[[str(a), str(b), str(c)] for a, b, c in imp["servers"]]))
-        if svg is not None and after is not None:
-            pic = svg(after, e)
-            if pic:
-                out.append(Block("svg", pic))
+        if pictures and after is not None:
+            anycast = list(after.anycast_prefixes)
+            if gid is not None:
+                targets: list[tuple[str | None, int | None]] = [(None, gid)]
+            elif e.prefix in anycast or not anycast:
+                targets = [(e.prefix, None)] if e.prefix else []
+            else:
+                targets = [(p, None) for p in anycast]
+            rows = []
+            for p, g in targets:
+                rows += groups_rows(before, after, e, p, g, max(MAX_PICTURE_DEVICES // len(targets), 4),
+                                    label=p if len(targets) > 1 else None)
+            key = repr(sorted(rows))
+            if rows and key in drawn:
+                out.append(Block("p", f"Groups view: unchanged from picture {drawn[key]} above."))
+            elif rows:
+                n_pic += 1
+                drawn[key] = str(n_pic)
+                what = f"group {gid}" if gid is not None else ", ".join(str(p) for p, _ in targets)
+                out.append(Block("groups", f"Picture {n_pic}: groups view at {iso(e.time_ms)}, {what}", rows=rows,
+                                 name=f"groups-{n_pic:03d}.svg"))
 
     whatifs = [(t, b) for t, b in rec.whatifs() if lo <= t <= hi]
     if whatifs:
@@ -184,8 +239,8 @@ def build(rec: Recording, *, t0: int | None = None, t1: int | None = None, svg: 
 
 
 def scrub_blocks(blocks: list[Block], scrubber: Scrubber) -> list[Block]:
-    return [Block(b.kind, b.text if b.kind == "svg" else scrubber.text(b.text), [scrubber.text(h) for h in b.headers],
-                  [[scrubber.text(c) for c in r] for r in b.rows]) for b in blocks]
+    return [Block(b.kind, scrubber.text(b.text), [scrubber.text(h) for h in b.headers],
+                  [[scrubber.text(c) for c in r] for r in b.rows], b.name) for b in blocks]
 
 
 # --------------------------------------------------------------------------- rendering
@@ -195,7 +250,14 @@ def _md_cell(s: str) -> str:
     return s.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(blocks: list[Block]) -> str:
+def _svg(b: Block) -> str:
+    from anycast_tui.record.report_svg import groups_svg
+
+    return groups_svg(b.text, b.rows)
+
+
+def render_markdown(blocks: list[Block], pictures: dict[str, str] | None = None, prefix: str = "") -> str:
+    """Markdown; with ``pictures`` given, SVGs go there (file name -> SVG) and are linked, else left out."""
     lines: list[str] = []
     for b in blocks:
         if b.kind in ("h1", "h2", "h3"):
@@ -207,14 +269,18 @@ def render_markdown(blocks: list[Block]) -> str:
             lines.append("|" + "---|" * len(b.headers))
             lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in b.rows]
             lines.append("")
-        elif b.kind == "svg":
-            lines += ["<!-- groups view -->", b.text, ""]
+        elif b.kind == "groups":
+            if pictures is not None:
+                pictures[prefix + b.name] = _svg(b)
+                lines += [f"![{_md_cell(b.text)}]({prefix + b.name})", ""]
     return "\n".join(lines)
 
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:70em}
 table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;
-vertical-align:top;font-size:.92em}th{background:#f3f3f3}h3{margin-top:1.6em;font-size:1.05em}"""
+vertical-align:top;font-size:.92em}th{background:#f3f3f3}h3{margin-top:1.6em;font-size:1.05em}
+td:first-child{white-space:nowrap}figure{margin:.5em 0 1.5em}figure svg{width:100%;height:auto;max-width:62em}
+figcaption{font-size:.85em;color:#555}"""
 
 
 def render_html(blocks: list[Block]) -> str:
@@ -227,19 +293,25 @@ def render_html(blocks: list[Block]) -> str:
         elif b.kind == "p":
             parts.append(f"<p>{html.escape(b.text)}</p>")
         elif b.kind == "table":
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in b.headers)
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in b.headers) if any(b.headers) else ""
             body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in b.rows)
-            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-        elif b.kind == "svg":
-            parts.append(f"<figure>{b.text}</figure>")
+            thead = f"<thead><tr>{head}</tr></thead>" if head else ""
+            parts.append(f"<table>{thead}<tbody>{body}</tbody></table>")
+        elif b.kind == "groups":
+            parts.append(f'<figure aria-label="{html.escape(b.text)}">{_svg(b)}</figure>')
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 def report(rec: Recording, *, fmt: str = "md", t0: int | None = None, t1: int | None = None,
-           scrub: bool = False, svg: SvgHook | None = None, max_detail: int = MAX_DETAIL) -> str:
-    """The report text (``fmt`` md or html); ``scrub`` replaces addresses and host names."""
-    blocks = build(rec, t0=t0, t1=t1, svg=svg, max_detail=max_detail)
+           scrub: bool = False, pictures: bool = True, max_detail: int = MAX_DETAIL,
+           files: dict[str, str] | None = None, file_prefix: str = "") -> str:
+    """The report text (``fmt`` md or html); ``scrub`` replaces addresses and host names.
+
+    Markdown with ``files`` given: the pictures go into it (``file_prefix`` + name -> SVG text) and the
+    Markdown links them; without, Markdown has none.  HTML always inlines them (one self-contained file).
+    """
+    blocks = build(rec, t0=t0, t1=t1, pictures=pictures, max_detail=max_detail)
     if scrub:
         names: dict[str, str] = {}
         inv = rec.inventory() or {}
@@ -257,7 +329,7 @@ def report(rec: Recording, *, fmt: str = "md", t0: int | None = None, t1: int | 
             names.setdefault(e.device, "host")
         blocks = scrub_blocks(blocks, Scrubber(names=names))
     if fmt == "md":
-        return render_markdown(blocks)
+        return render_markdown(blocks, files, file_prefix)
     if fmt == "html":
         return render_html(blocks)
     raise ValueError(f"unknown format {fmt!r} (md or html)")

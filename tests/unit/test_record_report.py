@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from record_helpers import record_session  # noqa: E402
 
 from anycast_tui.record.impactsum import FlowImpact  # noqa: E402
-from anycast_tui.record.report import ecmp_rows, report  # noqa: E402
+from anycast_tui.record.report import build, ecmp_rows, report  # noqa: E402
 from anycast_tui.record.store import Recording  # noqa: E402
 
 
@@ -53,7 +53,12 @@ def test_window_selects_events(rec):
 def test_html_is_self_contained(rec):
     out = report(rec, fmt="html")
     assert out.startswith("<!DOCTYPE html>") and out.rstrip().endswith("</html>")
-    assert not re.search(r"(src|href)\s*=|<link|@import|url\(", out)
+    # nothing fetched from elsewhere (references inside the page, url(#id), are fine)
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!#)|<link|@import|@font-face|url\((?!["']?#)|https?://[^\s"<]*\.(woff|css|js)""",
+                         out)
+    pictures = [b for b in build(rec) if b.kind == "groups"]
+    assert len(pictures) >= len([e for e in rec.events if e.prefix]) > 0
+    assert out.count("<svg") == out.count("<figure") == len(pictures)
     for e in rec.events[:20]:
         assert html.escape(e.detail) in out
 
