@@ -64,7 +64,7 @@ async def shoot(size: tuple[int, int]) -> list[Path]:
         await step(1)
         await pilot.press("right_square_bracket", "left_square_bracket", "left_square_bracket")  # spine01's event
         await step(0)
-        await save("02-fabric-leaf03-failed")
+        await save("02-leaf03-failed")
         await pilot.press("2")
         await step(0)
         await save("03-groups-bucket-bar")

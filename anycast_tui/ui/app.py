@@ -385,11 +385,13 @@ class AnycastApp(App[int]):
         if name == "whatif":
             w = self.query_one(WhatIfView)
             w.refresh_candidates()
-            w.query_one("#whatif-list").focus()
+            self.screen.set_focus(w.query_one("#whatif-list"))
         elif name == "flows":
-            self.query_one(FlowTable).focus()
+            self.screen.set_focus(self.query_one(FlowTable))
         elif name == "events":
-            self.query_one(EventLog).focus()
+            self.screen.set_focus(self.query_one(EventLog))
+        else:  # the view's scroll container: the focus must not stay in a hidden view (its keys would show)
+            self.screen.set_focus(self.query_one(f"#{name}"))
         self._show_status()
 
     def action_back(self) -> None:
@@ -409,7 +411,7 @@ class AnycastApp(App[int]):
             self.action_view("flows")
         flt = self.query_one("#flow-filter", Input)
         flt.display = True
-        flt.focus()
+        self.screen.set_focus(flt)  # now, not after a refresh: the next keys typed must land in the filter
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """The filter applies as you type (enter only returns to the table)."""

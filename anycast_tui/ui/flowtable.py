@@ -11,6 +11,7 @@ from anycast_tui.ui import palette as pal
 from anycast_tui.ui.flowrows import GLYPH, FlowRows
 
 MARK_STYLE = {1: pal.BAD, 2: pal.INFO, 3: pal.WARN}
+PATH_AT = 2 + 5 + 22 + 17 + 9 + 24  # column of the path (wide terminals only)
 
 
 class FlowTable(ScrollView, can_focus=True):
@@ -34,12 +35,12 @@ class FlowTable(ScrollView, can_focus=True):
         self.refresh()
 
     def header(self, width: int) -> Text:
-        wide = width >= 110
-        t = Text(" " * 2 + "prot client                service          ingress  server",
-                 style="bold", no_wrap=True)
-        if wide:
-            t.append("                  path")
-        return t
+        head = f"  {'prot':<5}{'client':<22}{'service':<17}{'ingress':<9}"
+        if width >= 110:
+            head += f"{'server':<{PATH_AT - len(head)}}path"
+        else:
+            head += "server"
+        return Text(head, style="bold", no_wrap=True)
 
     def line_text(self, pos: int, width: int) -> Text:
         """The text of the ``pos``-th shown row (plain for tests via ``.plain``)."""
@@ -59,8 +60,7 @@ class FlowTable(ScrollView, can_focus=True):
         else:
             t.append(_short(d.server(i)))
         if width >= 110:
-            pad = max(1, 63 + 25 - t.cell_len)
-            t.append(" " * pad)
+            t.append(" " * max(1, PATH_AT - t.cell_len))
             t.append(d.path(i), style="dim")
         return t
 

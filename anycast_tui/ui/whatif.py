@@ -21,6 +21,7 @@ from anycast_tui.model.impact import Change, WhatIfError, compare_mappings, each
 from anycast_tui.model.types import FabricSnapshot
 from anycast_tui.model.views import group_space
 from anycast_tui.ui import palette as pal
+from anycast_tui.ui.view import address_owners
 
 ACTIONS = ("fail", "restore", "weight ×2")
 MAPPING_NAMES = {"actual": "current mapping", "modulo-n": "modulo-N", "hash-threshold": "hash-threshold",
@@ -88,6 +89,7 @@ class WhatIfView(Horizontal):
         self.result: Text = Text("choose a next hop or device, then enter", style="dim")
         self.busy = False
         self._snapshot: FabricSnapshot | None = None
+        self._owners: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         ol = OptionList(id="whatif-list")
@@ -102,6 +104,7 @@ class WhatIfView(Horizontal):
         if snap is None or snap is self._snapshot:
             return
         self._snapshot = snap
+        self._owners = address_owners(snap)
         self.candidates = _anycast_first(each_single_failure(snap), snap, self.prefixes)
         ol = self.query_one(OptionList)
         keep = ol.highlighted
@@ -115,7 +118,11 @@ class WhatIfView(Horizontal):
         self.action_run()
 
     def _label(self, c: Change) -> str:
-        return ("● " if c in self.marked else "  ") + with_action(c, self.action_name).label
+        text = with_action(c, self.action_name).label
+        owner = self._owners.get(c.target or "")
+        if owner:
+            text = text.replace(f" {c.target}", f" {owner} ({c.target})", 1)
+        return ("● " if c in self.marked else "  ") + text
 
     def selected(self) -> Change | None:
         """The highlighted candidate (None for "each, one at a time")."""
