@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-WIDTH = 100
-BAR = 20
+WIDTH = 110
+BAR = 14
 _PCT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)%")
 _FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}\s*")  # rich links a web font: the report stays offline
 
