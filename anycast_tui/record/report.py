@@ -279,8 +279,14 @@ def render_markdown(blocks: list[Block], pictures: dict[str, str] | None = None,
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:70em}
 table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;
 vertical-align:top;font-size:.92em}th{background:#f3f3f3}h3{margin-top:1.6em;font-size:1.05em}
-td:first-child{white-space:nowrap}figure{margin:.5em 0 1.5em}figure svg{width:100%;height:auto;max-width:62em}
+td:first-child,td.nw{white-space:nowrap}figure{margin:.5em 0 1.5em}figure svg{width:100%;height:auto;max-width:62em}
 figcaption{font-size:.85em;color:#555}"""
+
+
+def _td(cell: str) -> str:
+    """A cell; short single words (names, numbers, times) are kept on one line."""
+    nw = ' class="nw"' if len(cell) <= 24 and " " not in cell else ""
+    return f"<td{nw}>{html.escape(cell)}</td>"
 
 
 def render_html(blocks: list[Block]) -> str:
@@ -294,7 +300,7 @@ def render_html(blocks: list[Block]) -> str:
             parts.append(f"<p>{html.escape(b.text)}</p>")
         elif b.kind == "table":
             head = "".join(f"<th>{html.escape(h)}</th>" for h in b.headers) if any(b.headers) else ""
-            body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in b.rows)
+            body = "".join("<tr>" + "".join(_td(c) for c in r) + "</tr>" for r in b.rows)
             thead = f"<thead><tr>{head}</tr></thead>" if head else ""
             parts.append(f"<table>{thead}<tbody>{body}</tbody></table>")
         elif b.kind == "groups":
