@@ -286,3 +286,24 @@ async def test_monochrome_mode_drops_the_palette():
     assert "spine01" in svg and "█" in svg
     for colour in palette.HOP_COLOURS[:3]:
         assert colour.lower() not in svg.lower()
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_pause_freezes_every_view_until_resumed(size):
+    lab = Lab()
+    async with lab.app.run_test(size=size) as pilot:
+        await lab.settle(pilot)
+        await pilot.press("4", "p")
+        shown = lab.app.query_one("#events").events
+        await lab.fail(pilot, "leaf03")  # polls; the app's flush is a no-op while paused
+        lab.app._tick()
+        await pilot.pause()
+        assert lab.app.query_one("#events").events == shown
+        status = str(lab.app.query_one("#status").render())
+        assert f"paused, {lab.app.waiting} updates waiting" in status and lab.app.waiting == 10
+        await pilot.press("p")
+        await pilot.pause()
+        removed = [e for e in lab.app.query_one("#events").events
+                   if e.kind is EventKind.NEXTHOP_REMOVED and e.prefix == P]
+        assert {e.device for e in removed} == {"spine01", "spine02"}
+        assert "live" in str(lab.app.query_one("#status").render())
