@@ -70,6 +70,8 @@ class _Device:
         self.monitor_lines = 0
         self.optional_errors: dict[str, str] = {}  # command id -> why its data is missing
         self.transitions: list[tuple[int, HealthStatus, str | None]] = []  # (ms, status, error) on each change
+        self.parsed: tuple[dict[str, str], DeviceState] | None = None  # last outputs and what they parsed to
+        self.reparsed = 0  # polls whose outputs differed from the previous poll's (and so were parsed)
 
 
 class Poller:
@@ -96,6 +98,10 @@ class Poller:
 
     def session(self, name: str) -> SSHSession:
         return self._devices[name].session
+
+    def reparsed(self, name: str) -> int:
+        """Polls of ``name`` whose outputs had changed since the previous poll (the others reuse its records)."""
+        return self._devices[name].reparsed
 
     def polls(self, name: str) -> int:
         """How many polls of ``name`` have completed."""
@@ -251,8 +257,15 @@ class Poller:
         prev = dev.state.health
         since = prev.since_ms if prev.status is HealthStatus.OK and prev.since_ms is not None else now
         health = Health(HealthStatus.OK, since_ms=since, last_ok_ms=now)
-        builder = self._builder or _default_builder()
-        state = builder(dev.device, outputs, collected_at_ms=now, health=health)
+        if dev.parsed is not None and dev.parsed[0] == outputs:
+            # Nothing changed on the device: same records (the timeline's diff then finds
+            # nothing cheaply), new time and health.  Parsing is pure, so this is exact.
+            state = dataclasses.replace(dev.parsed[1], collected_at_ms=now, health=health)
+        else:
+            builder = self._builder or _default_builder()
+            state = builder(dev.device, outputs, collected_at_ms=now, health=health)
+            dev.parsed = (outputs, state)
+            dev.reparsed += 1
         if dev.cfg.flow_sources:
             prefixes = (*self.inventory.anycast_prefixes, *dev.cfg.anycast_prefixes)
             state = dataclasses.replace(state, flows=flows_from_outputs(outputs, prefixes))

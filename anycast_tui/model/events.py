@@ -80,9 +80,13 @@ def diff_device(prev: DeviceState | None, cur: DeviceState, now_ms: int) -> list
     if not is_ok or prev is None or prev.collected_at_ms is None:
         return events
 
-    events += _diff_links(name, t, prev.interfaces, cur.interfaces)
-    events += _diff_routes(name, t, prev.routes, cur.routes)
-    events += _diff_groups(name, t, prev.nexthops.groups, cur.nexthops.groups)
+    # Identity first: a collector that saw the same outputs hands back the same records.
+    if prev.interfaces is not cur.interfaces:
+        events += _diff_links(name, t, prev.interfaces, cur.interfaces)
+    if prev.routes is not cur.routes:
+        events += _diff_routes(name, t, prev.routes, cur.routes)
+    if prev.nexthops is not cur.nexthops:
+        events += _diff_groups(name, t, prev.nexthops.groups, cur.nexthops.groups)
     return events
 
 

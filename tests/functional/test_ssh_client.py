@@ -110,10 +110,11 @@ async def test_inventory_jump_overrides_and_jump_host_refuses_other_destinations
     assert j1.counters.forwards == 1
 
 
-async def test_encrypted_key_passphrase_asked_once_for_all_devices_and_reconnects(make_farm, tmp_path):
+@pytest.mark.parametrize("fmt", ["pkcs8-pem", "openssh"])  # openssh: what ssh-keygen -N writes (needs bcrypt)
+async def test_encrypted_key_passphrase_asked_once_for_all_devices_and_reconnects(make_farm, tmp_path, fmt):
     farm = await make_farm({"leaf01": CannedDevice("leaf"), "leaf02": CannedDevice("leaf")})
     enc = tmp_path / "enc_key"
-    enc.write_bytes(farm.client_key.export_private_key("pkcs8-pem", passphrase="correct horse"))
+    enc.write_bytes(farm.client_key.export_private_key(fmt, passphrase="correct horse"))
     questions: list[str] = []
 
     async def prompt(q: str) -> str:

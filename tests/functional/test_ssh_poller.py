@@ -312,3 +312,28 @@ async def test_polls_of_one_device_never_overlap(make_farm):
 ])
 def test_parse_reason_names_command_and_line(exc, expected):
     assert parse_reason(exc, LINUX_POLL) == expected
+
+
+async def test_unchanged_outputs_are_not_parsed_again_and_give_the_same_records(make_farm):
+    """A device whose outputs did not change keeps its records (same objects) with a new time; a change is parsed."""
+    from anycast_tui.lab.sim import SimFabric
+    from anycast_tui.collect.poller import Poller
+    from anycast_tui.model.types import HealthStatus
+
+    sim = SimFabric()
+    farm = await make_farm({n: sim.handler(n) for n in ("spine01", "leaf03")})
+    poller = Poller(farm.inventory(poll_interval_s=60))
+    try:
+        first = (await poller.poll_once()).devices["spine01"]
+        second = (await poller.poll_once()).devices["spine01"]
+        assert second.health.status is HealthStatus.OK
+        assert second.routes is first.routes and second.interfaces is first.interfaces
+        assert second.collected_at_ms >= first.collected_at_ms
+        assert poller.reparsed("spine01") == 1 and poller.polls("spine01") == 2
+        sim.fail_link("spine01", "leaf03")
+        third = (await poller.poll_once()).devices["spine01"]
+        assert poller.reparsed("spine01") == 2
+        anycast = next(r for r in third.routes if r.dst == "192.0.2.53/32" and r.table == "main")
+        assert len(anycast.nexthops) == 3
+    finally:
+        await poller.stop()
