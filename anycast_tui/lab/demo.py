@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from anycast_tui.collect.inventory import Inventory
+from anycast_tui.lab.simmonitor import with_monitor
 from anycast_tui.lab.sshserver import SSHFarm
 from anycast_tui.model.types import Role
 
@@ -37,7 +38,10 @@ class DemoFabric:
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="atui-demo-"))
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.workdir.chmod(0o700)
-        self.farm = SSHFarm({name: self.sim.handler(name) for name in self.devices}, workdir=self.workdir)
+        # Every device also streams ``ip -o monitor`` (as a real Linux box does), so the collector
+        # re-polls on a change instead of waiting for the next poll.
+        self.farm = SSHFarm({name: with_monitor(self.sim, name, poll_s=0.05) for name in self.devices},
+                            workdir=self.workdir)
         self.failed: set[str] = set()
         self._scenario = scenario
         self.runner: Any = None

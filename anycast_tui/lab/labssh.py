@@ -35,7 +35,7 @@ from anycast_tui.collect.commands import route_get
 
 # Every line the SSH collector may send (the poll set, ``ip -V``, ``ip -o monitor``, FRR RIB, flow
 # sources) when that list exists, else the poll set; never anything that writes.
-LINES: frozenset[str] = getattr(_commands, "COLLECTOR_LINES", _commands.ALLOWED_LINES)
+LINES: frozenset[str] = _commands.COLLECTOR_LINES
 
 COMMAND_TIMEOUT_S = 10.0
 MAX_OUTPUT = 16 * 1024 * 1024
