@@ -732,7 +732,7 @@ class SimFabric:
             if hit is not None and hit[0] == self.generation:
                 return hit[1]
         res = self._answer(device, command_line)
-        if cacheable:
+        if cacheable and res.exit_status == 0:  # only real commands: the cache stays as small as the command list
             self._answers[(device, command_line)] = (self.generation, res)
         return res
 

@@ -306,8 +306,8 @@ def kernel_route_get_netlink(ns: str, flows: FlowArray | Sequence[Flow], iif: st
 
 # --------------------------------------------------------------------------- real packets (data plane)
 
-_CAPTURE = r"""
-import socket, struct, sys, select
+# Shared by both captures: read frames from every interface until n keys were seen or 3 s of quiet.
+_CAPTURE_LOOP = r"""
 n = int(sys.argv[1])
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 24)
@@ -318,7 +318,11 @@ while len(seen) < n:
     if not r:
         break
     data, addr = s.recvfrom(65535)
-    ifname, pkttype = addr[0], addr[2]
+"""
+
+_CAPTURE = r"""
+import socket, struct, sys, select
+""" + _CAPTURE_LOOP + r"""    ifname, pkttype = addr[0], addr[2]
     if pkttype == socket.PACKET_OUTGOING or not ifname.startswith("eth"):
         continue
     k = data.find(b"ATUI")
@@ -405,17 +409,7 @@ def kernel_forward_batch(kr: "KernelRouter", flows: FlowArray | Sequence[Flow], 
 
 _CAPTURE_L4 = r"""
 import ipaddress, select, socket, struct, sys
-n = int(sys.argv[1])
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 24)
-print("ready", flush=True)
-seen = {}
-while len(seen) < n:
-    r, _, _ = select.select([s], [], [], 3.0)
-    if not r:
-        break
-    data, addr = s.recvfrom(65535)
-    if addr[2] == socket.PACKET_OUTGOING or not addr[0].startswith("eth"):
+""" + _CAPTURE_LOOP + r"""    if addr[2] == socket.PACKET_OUTGOING or not addr[0].startswith("eth"):
         continue
     et = struct.unpack_from(">H", data, 12)[0]
     if et == 0x0800 and data[23] in (6, 17):

@@ -245,3 +245,21 @@ def test_link_and_addr_text_and_json_agree_and_round_trip(what):
         js = sim.handle(dev, f"ip -j {what} show").stdout
         assert pjson(js) == ptext(text)
         assert rtext(ptext(text)) == text and rjson(pjson(js)) == js
+
+
+def test_kept_answers_follow_every_change_and_unknown_lines_are_not_kept():
+    from anycast_tui.lab.sim import SimFabric
+
+    sim = SimFabric()
+    line = "ip -j -4 route show table all"
+    before = sim.handle("spine01", line).stdout
+    assert sim.handle("spine01", line).stdout == before
+    sim.fail_device("leaf03")
+    after = sim.handle("spine01", line).stdout
+    assert after != before and after.count('"gateway"') < before.count('"gateway"')
+    sim.restore_device("leaf03")
+    assert sim.handle("spine01", line).stdout == before
+    kept = len(sim._answers)
+    for i in range(50):
+        assert sim.handle("spine01", f"ip route show table {i}; true").exit_status != 0
+    assert len(sim._answers) == kept
