@@ -7,6 +7,7 @@ ImpactTracker's results are handed to the Recorder as they come.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Any
 
@@ -52,7 +53,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
         if args.headless is not None:
             print(banner, flush=True)
             await follow(session, args.headless, lambda ev: print(event_line(ev), flush=True))
-            tracker.wait(timeout=10)
+            await asyncio.to_thread(tracker.wait, 10)  # the last event's impact, into the recording
             return 0
         from anycast_tui.ui.app import AnycastApp
 
