@@ -505,7 +505,8 @@ async def _pump(source: AsyncIterator[Any], queue: asyncio.Queue[Any]) -> None:
 
 
 async def _get(queue: asyncio.Queue[Any], timeout: float | None = None) -> Any:
-    item = await (queue.get() if timeout is None else asyncio.wait_for(queue.get(), timeout))
+    async with asyncio.timeout(timeout):  # None: no limit
+        item = await queue.get()
     if isinstance(item, Exception):
         raise item
     return item

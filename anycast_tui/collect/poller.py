@@ -133,10 +133,13 @@ class Poller:
                         for n, d in self._devices.items() if d.cfg.stream]
 
     async def stop(self) -> None:
+        """Cancel the loops and close every connection; bounded even if a library swallows a cancel."""
         tasks, self._tasks = self._tasks, []
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        pending = set(tasks)
+        while pending:  # cancel again until every task really ended
+            for t in pending:
+                t.cancel()
+            _done, pending = await asyncio.wait(pending, timeout=0.5)
         await asyncio.gather(*(d.session.close() for d in self._devices.values()), return_exceptions=True)
 
     async def __aenter__(self) -> "Poller":
@@ -152,7 +155,9 @@ class Poller:
             t0 = loop.time()
             await self._poll(dev)
             try:
-                await asyncio.wait_for(dev.wake.wait(), max(0.0, self.interval_s - (loop.time() - t0)))
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel (stop() would hang)
+                async with asyncio.timeout(max(0.0, self.interval_s - (loop.time() - t0))):
+                    await dev.wake.wait()
             except (asyncio.TimeoutError, TimeoutError):
                 continue  # the periodic resync
             await asyncio.sleep(self.debounce_s)  # fold a burst of monitor lines into one poll

@@ -221,18 +221,19 @@ class SSHSession:
         client_keys = await self._client_keys(resolved)
         client = _Client(cfg.name, resolved.known_hosts, cfg.accept_new_host_key)
         try:
-            conn = await asyncio.wait_for(asyncssh.connect(
-                cfg.host, cfg.port or (), username=cfg.user or (), known_hosts=known_hosts,
-                client_factory=lambda: client,
-                client_keys=client_keys, password=password,
-                agent_path=() if cfg.use_agent else None,
-                config=resolved.config_paths or None, ignore_encrypted=True,
-                tunnel=cfg.jump if cfg.jump else (),
-                connect_timeout=cfg.connect_timeout_s,
-                kbdint_auth=False, gss_auth=False, host_based_auth=False,
-                preferred_auth="publickey,password" if password else "publickey",
-                keepalive_interval=30.0, keepalive_count_max=3, encryption_algs=ENCRYPTION_ALGS,
-            ), cfg.connect_timeout_s + 1.0)
+            async with asyncio.timeout(cfg.connect_timeout_s + 1.0):
+                conn = await asyncssh.connect(
+                    cfg.host, cfg.port or (), username=cfg.user or (), known_hosts=known_hosts,
+                    client_factory=lambda: client,
+                    client_keys=client_keys, password=password,
+                    agent_path=() if cfg.use_agent else None,
+                    config=resolved.config_paths or None, ignore_encrypted=True,
+                    tunnel=cfg.jump if cfg.jump else (),
+                    connect_timeout=cfg.connect_timeout_s,
+                    kbdint_auth=False, gss_auth=False, host_based_auth=False,
+                    preferred_auth="publickey,password" if password else "publickey",
+                    keepalive_interval=30.0, keepalive_count_max=3, encryption_algs=ENCRYPTION_ALGS,
+                )
         except asyncssh.HostKeyNotVerifiable:
             raise HostKeyError(cfg.name, client.refusal(self.where)) from None
         except asyncssh.PermissionDenied:
@@ -303,7 +304,11 @@ class SSHSession:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
-            await conn.wait_closed()
+            try:
+                async with asyncio.timeout(2.0):  # a peer that never answers the disconnect
+                    await conn.wait_closed()
+            except (asyncio.TimeoutError, TimeoutError):
+                conn.abort()
 
     # ------------------------------------------------------------------ running
 
@@ -351,7 +356,8 @@ class SSHSession:
             try:
                 async for line in process.stdout:
                     yield line.rstrip("\n")
-                proc = await asyncio.wait_for(process.wait(check=False), self.cfg.command_timeout_s)
+                async with asyncio.timeout(self.cfg.command_timeout_s):
+                    proc = await process.wait(check=False)
             except (asyncssh.Error, OSError, asyncio.TimeoutError, TimeoutError) as exc:
                 raise ChannelClosed(name, f"{cmd.id}: stream lost: {_describe(exc)}", cmd.id) from None
             stderr = _first_line(_text(proc.stderr))

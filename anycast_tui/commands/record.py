@@ -134,8 +134,9 @@ async def _main(args: argparse.Namespace, inventory, path: Path) -> int:  # noqa
             if left is not None and left <= 0:
                 break
             try:
-                await asyncio.wait_for(stop.wait(), timeout=min(60.0, left) if left is not None else 60.0)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(min(60.0, left) if left is not None else 60.0):
+                    await stop.wait()
+            except (asyncio.TimeoutError, TimeoutError):
                 pass
             if time.monotonic() - last_prune > 3600:
                 _prune(args, path)

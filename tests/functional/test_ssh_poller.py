@@ -337,3 +337,27 @@ async def test_unchanged_outputs_are_not_parsed_again_and_give_the_same_records(
         assert len(anycast.nexthops) == 3
     finally:
         await poller.stop()
+
+
+async def test_stop_returns_even_when_a_task_swallows_its_cancel(make_farm):
+    """Python 3.11's wait_for (and some libraries) can swallow a cancel; stop() cancels again until done.
+
+    CI once hung here for 300 s: a monitor task lost its cancel and waited for a poll that never came.
+    """
+    farm, handlers, poller = await _setup(make_farm, 2)
+    swallowed = 0
+
+    async def stubborn() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.Event().wait()  # no timer: only a cancel ends it
+            except asyncio.CancelledError:
+                swallowed += 1
+                if swallowed > 2:
+                    raise
+    await poller.start()
+    poller._tasks.append(asyncio.create_task(stubborn()))
+    await wait_for(lambda: poller.polls("leaf01") >= 1)
+    await poller.stop()
+    assert swallowed == 3 and not poller._tasks
