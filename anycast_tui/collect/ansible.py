@@ -1,15 +1,21 @@
-"""Minimal Ansible INI inventory reader (no YAML: PyYAML is not a dependency).
+"""Ansible inventories, INI or YAML, read without Ansible.
 
-Understood: ``[group]`` host lines (``name key=value ...``, numeric ranges
-``leaf[01:04]``), ``[group:vars]``, ``[group:children]``; group variables
-apply parents first, children next, host variables last (Ansible's order).
+INI: ``[group]`` host lines (``name key=value ...``, numeric ranges
+``leaf[01:04]``), ``[group:vars]``, ``[group:children]``.
+YAML (the format of Ansible's ``yaml`` inventory plugin, read with
+``yaml.safe_load`` rules only): ``all: {hosts: {NAME: {var: value}}, vars: {...},
+children: {GROUP: {hosts: ..., vars: ..., children: ...}}}``, nested to any
+depth, the same ranges in host names; a group named twice is one group.
+Both give the same :class:`AnsibleHost` records.  Group variables apply
+parents first, children next, host variables last (Ansible's order).
 Mapped variables: ``ansible_host`` -> host, ``ansible_port`` -> port,
 ``ansible_user`` -> user, ``ansible_ssh_private_key_file`` -> key_path,
 ``ansible_network_os`` -> platform, and any ``atui_<key>`` -> inventory key
 (``atui_role=leaf``, ``atui_flow_sources=ss,conntrack``).  Other ``ansible_*``
 variables are ignored; ``ansible_password`` / ``ansible_ssh_pass`` are refused
 (passwords come from ``password_env`` or a prompt).  Without ``atui_role`` the
-role comes from a group name containing spine, leaf or server.
+role comes from a group name containing spine, leaf or server.  Every error is
+``file:line: key: reason``.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ _BOOLS = {"ask_password", "accept_new_host_key", "use_ssh_config", "use_agent", 
 _LISTS = {"flow_sources", "anycast_prefixes", "groups"}
 _RANGE = re.compile(r"\[(\d+):(\d+)\]")
 _ROLE_WORDS = (("spine", "spine"), ("leaf", "leaf"), ("leaves", "leaf"), ("server", "server"))
+_GROUP_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_HOST_NAME = re.compile(r"[A-Za-z0-9_.\[\]:-]+")
 
 
 @dataclass
@@ -51,7 +59,7 @@ class AnsibleHost:
 class _Group:
     hosts: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
-    vars: dict[str, tuple[str, int]] = field(default_factory=dict)
+    vars: dict[str, tuple[Any, int]] = field(default_factory=dict)  # INI: raw text; YAML: typed values
 
 
 def _expand(pattern: str) -> list[str]:
@@ -64,7 +72,15 @@ def _expand(pattern: str) -> list[str]:
     return [n for name in names for n in _expand(name)]
 
 
-def _typed(key: str, raw: str) -> Any:
+def _typed(key: str, raw: Any) -> Any:
+    """INI text (or a YAML string) to the inventory key's type; typed YAML values are left to validation."""
+    if not isinstance(raw, str):
+        if key in _LISTS and isinstance(raw, list):
+            return [str(v) if isinstance(v, (str, int, float)) and not isinstance(v, bool) else v for v in raw]
+        if key not in _INTS | _FLOATS | _BOOLS | _LISTS and isinstance(raw, (int, float)) \
+                and not isinstance(raw, bool):
+            return str(raw)  # ansible_user: 1000, ansible_host: 10 (YAML numbers where text is meant)
+        return raw
     if key in _INTS:
         return int(raw) if re.fullmatch(r"\d+", raw) else raw
     if key in _FLOATS:
@@ -80,14 +96,14 @@ def _typed(key: str, raw: str) -> Any:
     return raw
 
 
-def _setting(var: str, raw: str, where: str) -> tuple[str, Any] | None:
+def _setting(var: str, raw: Any, where: str) -> tuple[str, Any] | None:
     if var in _SECRETS:
         raise AnsibleError(f"{where}: {var}: passwords are not read from inventories (use atui_password_env)")
     if var in _MAP:
         key = _MAP[var]
         return key, _typed(key, raw)
     if var == "ansible_network_os":
-        if raw not in _NETWORK_OS:
+        if not isinstance(raw, str) or raw not in _NETWORK_OS:
             raise AnsibleError(f"{where}: {var}: unsupported network OS {raw!r} "
                                f"(one of {', '.join(sorted(_NETWORK_OS))})")
         return "platform", _NETWORK_OS[raw]
@@ -95,6 +111,50 @@ def _setting(var: str, raw: str, where: str) -> tuple[str, Any] | None:
         key = var[5:]
         return key, _typed(key, raw)
     return None  # other Ansible variables do not concern us
+
+
+def _read(path: Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnsibleError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def is_yaml(path: Path, text: str) -> bool:
+    """YAML by extension (.yml, .yaml), INI by extension (.ini, .cfg); otherwise by the first line that says."""
+    ext = Path(path).suffix.lower()
+    if ext in (".yml", ".yaml"):
+        return True
+    if ext in (".ini", ".cfg"):
+        return False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith(("---", "%YAML")):
+            return True
+        # "all:" / "leaves:   # comment" / "all: {hosts: ...}" is YAML; "[group]" and "host k=v" are INI
+        return re.match(r"[A-Za-z0-9_.-]+:(\s|$)", line) is not None and "=" not in line.split("#")[0]
+    return False
+
+
+def read_ansible(path: Path) -> list[AnsibleHost]:
+    """Hosts of an INI or YAML inventory (see :func:`is_yaml`), in order of first appearance."""
+    text = _read(path)
+    return _read_yaml(path, text) if is_yaml(path, text) else _read_ini(path, text)
+
+
+def read_ansible_ini(path: Path) -> list[AnsibleHost]:
+    """Hosts of an INI inventory, in order of first appearance, with merged settings."""
+    return _read_ini(path, _read(path))
+
+
+def read_ansible_yaml(path: Path) -> list[AnsibleHost]:
+    """Hosts of a YAML inventory, in order of first appearance, with merged settings."""
+    return _read_yaml(path, _read(path))
+
+
+# --------------------------------------------------------------------------- INI
 
 
 def _pairs(text: str, where: str) -> list[tuple[str, str]]:
@@ -111,15 +171,10 @@ def _pairs(text: str, where: str) -> list[tuple[str, str]]:
     return out
 
 
-def read_ansible_ini(path: Path) -> list[AnsibleHost]:
-    """Hosts of an INI inventory, in order of first appearance, with merged settings."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnsibleError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+def _read_ini(path: Path, text: str) -> list[AnsibleHost]:
     groups: dict[str, _Group] = {"all": _Group(), "ungrouped": _Group()}
     hosts: dict[str, AnsibleHost] = {}
-    host_vars: dict[str, dict[str, tuple[str, int]]] = {}
+    host_vars: dict[str, dict[str, tuple[Any, int]]] = {}
     section, kind = "ungrouped", "hosts"
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
@@ -138,29 +193,144 @@ def read_ansible_ini(path: Path) -> list[AnsibleHost]:
             for k, v in _pairs(line, where):
                 g.vars[k] = (v, n)
         elif kind == "children":
-            if not re.fullmatch(r"[A-Za-z0-9_.-]+", line):
+            if not _GROUP_NAME.fullmatch(line):
                 raise AnsibleError(f"{where}: bad child group name {line!r}")
             groups.setdefault(line, _Group())
             g.children.append(line)
         else:
             first, _, rest = line.partition(" ")
-            if not re.fullmatch(r"[A-Za-z0-9_.\[\]:-]+", first):
+            if not _HOST_NAME.fullmatch(first):
                 raise AnsibleError(f"{where}: bad host name {first!r}")
             pairs = _pairs(rest, where)
             for name in _expand(first):
                 hosts.setdefault(name, AnsibleHost(name, n))
                 g.hosts.append(name)
                 host_vars.setdefault(name, {}).update({k: (v, n) for k, v in pairs})
-    # parents of every group, to order group vars parents-first
+    return _resolve(path, groups, hosts, host_vars)
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+_GROUP_KEYS = ("hosts", "vars", "children")
+
+
+def _read_yaml(path: Path, text: str) -> list[AnsibleHost]:
+    """Walk the composed node tree (for line numbers), constructing values with PyYAML's safe constructor."""
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        why = " ".join(str(exc.problem or exc.context or "not valid YAML").split())
+        raise AnsibleError(f"{path}{line}: not valid YAML: {why}") from None
+    except yaml.YAMLError as exc:
+        raise AnsibleError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    groups: dict[str, _Group] = {"all": _Group(), "ungrouped": _Group()}
+    hosts: dict[str, AnsibleHost] = {}
+    host_vars: dict[str, dict[str, tuple[Any, int]]] = {}
+    if root is None:  # an empty file
+        return []
+    ctor = yaml.SafeLoader("")
+
+    def fail(node: Any, key: str, why: str) -> AnsibleError:
+        return AnsibleError(f"{path}:{node.start_mark.line + 1}: {key}: {why}")
+
+    def pairs(node: Any, key: str, what: str) -> list[tuple[str, Any, Any]]:
+        """(name, key node, value node) of a mapping; null is empty; duplicate names are refused."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return []
+        if not isinstance(node, yaml.MappingNode):
+            raise fail(node, key, f"expected a mapping of {what}")
+        if node.tag != "tag:yaml.org,2002:map":
+            raise fail(node, key, f"unsupported tag {node.tag} (a plain mapping of {what} is expected)")
+        seen: dict[str, int] = {}
+        for knode, _ in node.value:
+            if not isinstance(knode, yaml.ScalarNode):
+                raise fail(knode, key, f"expected {what} names, got a {type(knode).__name__[:-4].lower()}")
+            if knode.tag == "tag:yaml.org,2002:merge":
+                continue
+            if knode.value in seen:
+                raise fail(knode, f"{key}.{knode.value}", f"duplicate key (first on line {seen[knode.value]})")
+            seen[knode.value] = knode.start_mark.line + 1
+        try:
+            ctor.flatten_mapping(node)  # "<<: *anchor" merge keys, as safe_load does: the node's own keys win
+        except yaml.MarkedYAMLError as exc:
+            raise fail(exc.problem_mark or node, key, " ".join(str(exc.problem).split())) from None
+        out: dict[str, tuple[str, Any, Any]] = {}
+        for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode):
+                raise fail(knode, key, f"expected {what} names, got a {type(knode).__name__[:-4].lower()}")
+            out.pop(knode.value, None)
+            out[knode.value] = (knode.value, knode, vnode)
+        return list(out.values())
+
+    def variables(node: Any, key: str) -> dict[str, tuple[Any, int]]:
+        out: dict[str, tuple[Any, int]] = {}
+        for var, knode, vnode in pairs(node, key, "variables"):
+            try:
+                val = ctor.construct_object(vnode, deep=True)
+            except yaml.YAMLError as exc:
+                why = getattr(exc, "problem", None) or str(exc)  # without PyYAML's "in <unicode string>" part
+                raise fail(vnode, f"{key}.{var}", " ".join(why.split())) from None
+            out[var] = (val, knode.start_mark.line + 1)
+        return out
+
+    def group(name: str, node: Any, key: str, stack: tuple[str, ...]) -> None:
+        if name in stack:
+            raise fail(node, key, f"group {name!r} is its own ancestor")
+        g = groups.setdefault(name, _Group())
+        for section, knode, vnode in pairs(node, key, "hosts, vars and children"):
+            where = f"{key}.{section}"
+            if section == "vars":
+                g.vars.update(variables(vnode, where))
+            elif section == "hosts":
+                for pattern, hnode, hvars in pairs(vnode, where, "host names"):
+                    if not _HOST_NAME.fullmatch(pattern):
+                        raise fail(hnode, f"{where}.{pattern}", f"bad host name {pattern!r}")
+                    line = hnode.start_mark.line + 1
+                    own = variables(hvars, f"{where}.{pattern}")
+                    for host in _expand(pattern):
+                        hosts.setdefault(host, AnsibleHost(host, line))
+                        if host not in g.hosts:
+                            g.hosts.append(host)
+                        host_vars.setdefault(host, {}).update(own)
+            elif section == "children":
+                for child, cnode, cbody in pairs(vnode, where, "group names"):
+                    if not _GROUP_NAME.fullmatch(child) or child == "all":
+                        raise fail(cnode, f"{where}.{child}", f"bad child group name {child!r}")
+                    if child not in g.children:
+                        g.children.append(child)
+                    group(child, cbody, f"{where}.{child}", (*stack, name))
+            else:
+                raise fail(knode, where, f"unknown key (a group has {', '.join(_GROUP_KEYS)})")
+
+    for name, knode, vnode in pairs(root, "inventory", "groups (all: ...)"):
+        if not _GROUP_NAME.fullmatch(name):
+            raise fail(knode, name, f"bad group name {name!r}")
+        group(name, vnode, name, ())
+        if name != "all" and name not in groups["all"].children:
+            groups["all"].children.append(name)
+    return _resolve(path, groups, hosts, host_vars)
+
+
+# --------------------------------------------------------------------------- both
+
+
+def _resolve(path: Path, groups: dict[str, _Group], hosts: dict[str, AnsibleHost],
+             host_vars: dict[str, dict[str, tuple[Any, int]]]) -> list[AnsibleHost]:
+    """Merge all < groups (parents first, then by name) < host variables into each host's settings."""
     parents: dict[str, set[str]] = {name: set() for name in groups}
     for name, g in groups.items():
         for c in g.children:
-            parents[c].add(name)
+            parents.setdefault(c, set()).add(name)
 
     def depth(name: str, seen: frozenset[str] = frozenset()) -> int:
         if name in seen:
             raise AnsibleError(f"{path}: group {name!r} is its own ancestor")
-        return 1 + max((depth(p, seen | {name}) for p in parents[name]), default=0)
+        return 1 + max((depth(p, seen | {name}) for p in parents[name] - {"all"}), default=0)
 
     def member_of(host: str) -> set[str]:
         direct = {name for name, g in groups.items() if host in g.hosts}
@@ -175,7 +345,7 @@ def read_ansible_ini(path: Path) -> list[AnsibleHost]:
     result: list[AnsibleHost] = []
     for name, h in hosts.items():
         mine = sorted(member_of(name) - {"all", "ungrouped"}, key=lambda x: (depth(x), x))
-        merged: dict[str, tuple[str, int]] = {**groups["all"].vars}
+        merged: dict[str, tuple[Any, int]] = {**groups["all"].vars}
         for gname in mine:
             merged.update(groups[gname].vars)
         merged.update(host_vars.get(name, {}))

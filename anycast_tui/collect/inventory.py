@@ -1,4 +1,4 @@
-"""Fabric inventory: which devices to poll and how to reach them (TOML, optionally an Ansible INI import).
+"""Fabric inventory: which devices to poll and how to reach them (TOML, optionally an Ansible INI or YAML import).
 
 Settings are inherited ``[defaults]`` < ``[group.NAME]`` (in the order a device
 lists its ``groups``) < ``[[device]]``.  Secrets never live here: a device may
@@ -312,15 +312,15 @@ def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", bas
 
 
 def _ansible(src: _Src, path: Any, base: Path) -> list[tuple[str, dict[str, Any]]]:
-    """Hosts of an Ansible INI inventory as (where, settings); errors name the INI file and line."""
-    from anycast_tui.collect.ansible import AnsibleError, read_ansible_ini
+    """Hosts of an Ansible inventory (INI or YAML) as (where, settings); errors name its file, line and key."""
+    from anycast_tui.collect.ansible import AnsibleError, read_ansible
 
     if not isinstance(path, str) or not path:
         raise src.fail("fabric.ansible_inventory", "expected a file name")
     p = Path(path).expanduser()
     p = p if p.is_absolute() else base / p
     try:
-        hosts = read_ansible_ini(p)
+        hosts = read_ansible(p)
     except AnsibleError as exc:
         raise InventoryError(str(exc)) from None
     out: list[tuple[str, dict[str, Any]]] = []
