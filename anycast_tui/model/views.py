@@ -14,6 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from anycast_tui.model.hashing import Placement
+from anycast_tui.model.placement import (
+    APPROXIMATE,
+    EXACT,
+    NEIGH_REASON,
+    PLACEMENTS,
+    SEED_REASON,
+    SIMULATED_REASON,
+    _hash_doubt,
+)
 from anycast_tui.model.types import DeviceState, Nexthop, Route
 
 DEAD = frozenset({"dead", "linkdown"})
@@ -124,3 +134,38 @@ def sample(cells: tuple, width: int) -> tuple:
     if n == 0 or width <= 0:
         return ()
     return tuple(cells[min(n - 1, (i * n) // width)] for i in range(width))
+
+
+# --------------------------------------------------------------------------- placement quality per device
+
+PLACEMENT_GLYPH = {Placement.EXACT: "=", Placement.APPROXIMATE: "≈", Placement.UNKNOWN: "?"}
+SEED_HINT = "seed 0: set net.ipv4.fib_multipath_hash_seed on the device"
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """How far the engine can trust where ``device`` sends a flow, and (when not exact) why."""
+
+    placement: Placement
+    reason: str  # the engine's wording; "" when exact
+    hint: str  # one short line for the Fabric view; "" when exact
+
+    @property
+    def glyph(self) -> str:
+        return PLACEMENT_GLYPH[self.placement]
+
+
+def device_quality(state: DeviceState) -> Quality | None:
+    """The placement quality of ``state``'s hashed routes, as the placement engine labels them
+    (:mod:`anycast_tui.model.placement`): unknown for seed 0, a hardware (ASIC) platform or an unmodelled
+    hash policy; approximate under ``fib_multipath_use_neigh`` or with a resilient group whose bucket
+    table was not collected; exact otherwise.  None before the first poll."""
+    if state.collected_at_ms is None:
+        return None
+    code, reason = _hash_doubt(state)
+    if code == EXACT and state.hash.use_neigh:
+        code, reason = APPROXIMATE, NEIGH_REASON
+    if code == EXACT and any(g.type == "resilient" and not g.bucket_table for g in state.nexthops.groups):
+        code, reason = APPROXIMATE, SIMULATED_REASON
+    hint = SEED_HINT if reason == SEED_REASON else reason
+    return Quality(PLACEMENTS[code], reason, hint)

@@ -14,7 +14,8 @@ from textual.widgets import Static
 
 ABOUT = ("Views: 1 Fabric · 2 Groups · 3 Flows · 4 Events · 5 What-if · 6 or ? this help.  "
          "[ ] select an event: every view marks what it changed.\n"
-         "Health: ✓ ok · ! stale (last good data shown) · ✗ error · ? not polled yet.\n"
+         "Health: ✓ ok · ! stale (last good data shown) · ✗ error · ? not polled yet.  Placement: = exact · "
+         "≈ approximate · ? unknown (a line says why, e.g. hash seed 0).\n"
          "Events: − removed · + added · ~ changed · ✗ unreachable · ✓ back.  Times are UTC.\n"
          "Flows: ✗ TCP reset · ↷ UDP moved, continues · → other moved · ⑂ the client's flows were split "
          "across servers.  Sample client flows (203.0.113.0/24) entering at the spines.\n"

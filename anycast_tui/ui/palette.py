@@ -18,3 +18,8 @@ HOP_GLYPHS = ("█", "▓", "▒", "░", "▚", "▞", "▤", "▥")
 def hop_style(i: int) -> tuple[str, str]:
     """(glyph, colour) of the ``i``-th next hop of a group."""
     return HOP_GLYPHS[i % len(HOP_GLYPHS)], HOP_COLOURS[i % len(HOP_COLOURS)]
+
+
+def placement_style(placement: object) -> str:
+    """Colour of a placement quality (exact / approximate / unknown), shown beside its glyph = ≈ ?."""
+    return {"exact": OK, "approximate": WARN, "unknown": BAD}.get(getattr(placement, "value", placement), "dim")

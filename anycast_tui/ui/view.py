@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from typing import Iterable, Mapping, Sequence
 
 from anycast_tui.model.events import nexthop_label
+from anycast_tui.model.hashing import Placement
+from anycast_tui.model.views import PLACEMENT_GLYPH, device_quality
 from anycast_tui.model.types import (
     DeviceState,
     Event,
@@ -80,6 +82,12 @@ class DeviceRow:
     word: str  # "ok", "stale since 12:00:01: timeout", ...
     age: str  # since the last good poll
     hash: str  # "L4 seed 1234"
+    placement: Placement | None = None  # placement quality of its hashed routes; None before the first poll
+    hint: str = ""  # why it is not exact (one line), "" when exact
+
+    @property
+    def placement_glyph(self) -> str:
+        return PLACEMENT_GLYPH[self.placement] if self.placement is not None else " "
 
 
 def health_glyph(status: HealthStatus) -> str:
@@ -117,8 +125,9 @@ def device_rows(snapshot: FabricSnapshot | None, now_ms: int, fresh_s: float = 0
         then = h.last_ok_ms if h.last_ok_ms is not None else st.collected_at_ms
         shown = fresh if (h.status is HealthStatus.OK and then is not None
                           and now_ms - then < fresh_s * 1000) else age(now_ms, then)
+        q = device_quality(st)
         rows.append(DeviceRow(st.device.name, st.device.role, h.status, health_glyph(h.status), health_word(h),
-                              shown, hash_label(st)))
+                              shown, hash_label(st), q.placement if q else None, q.hint if q else ""))
     return rows
 
 
@@ -259,6 +268,26 @@ ALWAYS_SHOWN = frozenset({EventKind.DEVICE_UNREACHABLE, EventKind.DEVICE_BACK, E
 def concerns(ev: Event, prefixes: Iterable[str]) -> bool:
     """True for events about an anycast prefix, a device's reachability, or a nexthop group."""
     return ev.kind in ALWAYS_SHOWN or (ev.prefix is not None and ev.prefix in prefixes)
+
+
+def placement_summary(rows: Sequence[DeviceRow]) -> list[tuple[Placement, int, list[str]]]:
+    """(quality, how many devices, their names) per placement quality present, exact first."""
+    out = []
+    for p in Placement:
+        names = [r.name for r in rows if r.placement is p]
+        if names:
+            out.append((p, len(names), names))
+    return out
+
+
+def placement_hints(rows: Sequence[DeviceRow]) -> list[tuple[Placement, list[str], str]]:
+    """(quality, devices, hint) per distinct hint of the devices that are not exact (unknown first)."""
+    by: dict[tuple[Placement, str], list[str]] = {}
+    for r in rows:
+        if r.placement is not None and r.placement is not Placement.EXACT and r.hint:
+            by.setdefault((r.placement, r.hint), []).append(r.name)
+    order = {Placement.UNKNOWN: 0, Placement.APPROXIMATE: 1}
+    return [(p, names, hint) for (p, hint), names in sorted(by.items(), key=lambda kv: order[kv[0][0]])]
 
 
 def hash_summary(rows: Sequence[DeviceRow]) -> str:

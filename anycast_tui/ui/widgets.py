@@ -19,10 +19,12 @@ from anycast_tui.model.types import Event, HealthStatus, Role
 from anycast_tui.ui import view
 
 from anycast_tui.ui.palette import ACCENT, BAD, INFO, NAME, OK, WARN  # noqa: F401 - re-exported
+from anycast_tui.ui.palette import placement_style
 
 STATUS_STYLE = {HealthStatus.OK: OK, HealthStatus.STALE: WARN, HealthStatus.ERROR: BAD, HealthStatus.UNKNOWN: "dim"}
 GLYPH_STYLE = {"✓": OK, "✗": BAD, "−": BAD, "+": OK, "~": WARN}
 WIDE = 84  # panel width from which the tabular layouts are used
+LABEL_W = 10  # the compact fabric panel's row labels (spines, hash, placement)
 
 
 Cell = Text | str
@@ -88,7 +90,8 @@ class Panel(Widget):
 
 
 class FabricPanel(Panel):
-    """Devices by role: health glyph and word, age of the last good poll, hash policy and seed."""
+    """Devices by role: health glyph and word, age of the last good poll, hash policy and seed, placement
+    quality (``=`` exact, ``≈`` approximate, ``?`` unknown, with a one-line hint why when not exact)."""
 
     rows: Sequence[view.DeviceRow] = ()
     focus: str | None = None  # device of the selected event
@@ -97,7 +100,8 @@ class FabricPanel(Panel):
         rows = tuple(rows)
         if rows == self.rows and focus == self.focus:
             return
-        relayout = len(rows) != len(self.rows) or [r.status for r in rows] != [r.status for r in self.rows]
+        relayout = len(rows) != len(self.rows) or [(r.status, r.hint) for r in rows] != \
+            [(r.status, r.hint) for r in self.rows]
         self.rows = rows
         self.focus = focus
         self.changed(layout=relayout)
@@ -115,10 +119,21 @@ class FabricPanel(Panel):
             last_role = r.role
             name = Text(("▸" if r.name == self.focus else "") + r.name,
                         style=f"bold reverse" if r.name == self.focus else "bold")
+            place = Text(f"{r.placement_glyph} {r.placement.value}" if r.placement else "-",
+                         style=placement_style(r.placement))
             rows.append([role, name, Text(f"{r.glyph} {r.word}", style=STATUS_STYLE[r.status]),
-                         r.age, r.hash])
-        return columns(("role", "device", "health", "last ok", "hash"), rows, width=self.content_size.width,
-                       flex=2, right=frozenset({3}))
+                         r.age, r.hash, place])
+        out = columns(("role", "device", "health", "last ok", "hash", "placement"), rows,
+                      width=self.content_size.width, flex=2, right=frozenset({3}))
+        self._hints(out)
+        return out
+
+    def _hints(self, out: Text) -> None:
+        """One line per reason some devices' placements are not exact (unknown first)."""
+        for p, names, hint in view.placement_hints(self.rows):
+            who = ", ".join(names) if len(names) <= 3 else f"{', '.join(names[:2])} +{len(names) - 2} more"
+            out.append("\n")
+            out.append(f"{view.PLACEMENT_GLYPH[p]} {who}: {hint}", style=placement_style(p))
 
     def _compact(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
@@ -126,19 +141,29 @@ class FabricPanel(Panel):
         for r in self.rows:
             by_role.setdefault(r.role, []).append(r)
         for role, rows in by_role.items():
-            out.append(f"{view.ROLE_TITLE[role]:<8}", style="bold")
+            out.append(f"{view.ROLE_TITLE[role]:<{LABEL_W}}", style="bold")
             for r in rows:
                 out.append(f"{r.glyph} ", style=STATUS_STYLE[r.status])
                 out.append(r.name, style="reverse" if r.name == self.focus else "")
                 if r.status is not HealthStatus.OK:  # the others' ages are summed up below
                     out.append(f" {r.age}", style=STATUS_STYLE[r.status])
+                if r.placement is not None:
+                    out.append(f" {r.placement_glyph}", style=placement_style(r.placement))
                 out.append("  ")
             out.append("\n")
-        out.append("hash    ", style="bold")
+        out.append(f"{'hash':<{LABEL_W}}", style="bold")
         out.append(view.hash_summary(self.rows))
         ok_ages = [r.age for r in self.rows if r.status is HealthStatus.OK]
         if ok_ages:
             out.append(f" · oldest ok poll {max(ok_ages, key=view.age_seconds)} ago", style="dim")
+        summary = view.placement_summary(self.rows)
+        if summary:
+            out.append("\n")
+            out.append(f"{'placement':<{LABEL_W}}", style="bold")
+            for k, (p, n, _) in enumerate(summary):
+                out.append(" · " if k else "")
+                out.append(f"{view.PLACEMENT_GLYPH[p]} {p.value} {n}", style=placement_style(p))
+        self._hints(out)
         for r in self.rows:
             if r.status in (HealthStatus.STALE, HealthStatus.ERROR):
                 out.append("\n")
