@@ -1,10 +1,27 @@
 """Consistent pseudonyms for addresses, MACs and host names (``--scrub``).
 
-Addresses are mapped prefix-preservingly (Crypto-PAn style: output bit i is
-input bit i XOR a keyed PRF of input bits 0..i-1), so two addresses sharing
-their first k bits share exactly k bits after scrubbing, and an address inside
-a prefix stays inside that prefix's pseudonym.  One random key per Scrubber:
-the same input gets the same pseudonym within one output, different ones in
+Where pseudonyms land (never in routable space, so a shared report can't point at anybody's network):
+
+* IPv4 -> 10.0.0.0/8 (RFC 1918).  Chosen over 198.18.0.0/15 (RFC 2544 benchmarking) because it keeps 24
+  bits of structure instead of 17 and every reader knows it is private; the lab itself numbers its fabric
+  from 198.18.0.0/15, so pseudonyms there would be easy to mistake for lab addresses.
+* IPv6 -> fd00::/8 (RFC 4193 unique local), 120 bits of structure (2001:db8::/32 would keep 96).
+* Kept as they are, because they are the same on every host and identify nothing (and the views must
+  still recognise them): 0.0.0.0/8 (with the default route 0.0.0.0/0), 127.0.0.0/8, 224.0.0.0/4,
+  255.255.255.255, ::, ::1, ff00::/8 (so ::/0 too).
+* Link-local stays link-local: 169.254.0.0/16 maps inside itself; fe80::/10 keeps its first 64 bits and
+  scrubs the interface identifier (which often carries a MAC).  ::ffff:a.b.c.d carries its IPv4 pseudonym.
+
+Mapping (Crypto-PAn style, prefix-preserving): output bit i is input bit i XOR a keyed PRF of input bits
+0..i-1, then the first 8 bits (IPv4, IPv6) are replaced by the target block's.  So two addresses in the same
+/8 share exactly as many leading bits after scrubbing as before, and an address inside a prefix of /8 or
+longer stays inside that prefix's pseudonym.  Addresses from different /8s are mapped independently
+into the one /8 (32 bits into 24 cannot all stay apart: two such addresses share a pseudonym with chance
+2^-24, counted in ``Scrubber.collisions``).  Never the original: an input already inside the target block
+(or link-local) has its first scrubbed bit flipped, so every address and every prefix longer than the
+part kept changes; only prefixes of the block itself (10.0.0.0/8, fe80::/64, ...) and the kept addresses
+above stay.
+One random key per Scrubber: the same input gets the same pseudonym within one output, different ones in
 another.
 """
 
@@ -22,12 +39,25 @@ _V4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?![\w.])")
 _V6 = re.compile(r"(?<![\w:.])(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?:/\d{1,3})?(?![\w:])")
 
 
+_V4_TARGET = ipaddress.IPv4Network("10.0.0.0/8")
+_V6_TARGET = ipaddress.IPv6Network("fd00::/8")
+_V4_KEEP = tuple(map(ipaddress.IPv4Network, ("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/4", "255.255.255.255/32")))
+_V6_KEEP = tuple(map(ipaddress.IPv6Network, ("::/128", "::1/128", "ff00::/8")))
+# link-local: (block, bits kept as they are); fe80::/10 keeps its /64 (Linux uses fe80::/64 alone) and scrubs the
+# interface identifier, which often carries the MAC
+_V4_WITHIN = ((ipaddress.IPv4Network("169.254.0.0/16"), 16),)
+_V6_WITHIN = ((ipaddress.IPv6Network("fe80::/10"), 64),)
+_V6_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
 class Scrubber:
     def __init__(self, key: bytes | None = None, names: Mapping[str, str] | Iterable[str] = ()) -> None:
         """``names``: host names to replace (a mapping name -> role label keeps the role in the pseudonym)."""
         self.key = key if key is not None else os.urandom(32)
         self._bits: dict[tuple[int, int, int], int] = {}
         self._addr: dict[str, str] = {}
+        self._owner: dict[str, str] = {}  # pseudonym -> the address it was made for
+        self.collisions = 0  # pseudonyms made for two different addresses (different /8s; see above)
         self._names: dict[str, str] = {}
         roles = dict(names) if isinstance(names, Mapping) else {n: "host" for n in names}
         for n, role in roles.items():
@@ -36,16 +66,36 @@ class Scrubber:
     def _prf(self, *parts: object) -> bytes:
         return hmac.new(self.key, "|".join(map(str, parts)).encode(), hashlib.sha256).digest()
 
-    def _scramble(self, value: int, width: int) -> int:
-        out = 0
-        for i in range(width):
-            prefix = value >> (width - i)  # the first i bits
-            k = (width, i, prefix)
-            bit = self._bits.get(k)
-            if bit is None:
-                bit = self._bits[k] = self._prf("bit", width, i, prefix)[0] & 1
+    def _scramble(self, value: int, width: int, keep: int = 0, flip: int | None = None) -> int:
+        """Bits ``keep``.. of ``value`` prefix-preservingly scrambled (bits before ``keep`` unchanged);
+        bit ``flip`` is inverted rather than keyed (so the result differs from ``value`` there)."""
+        out = value >> (width - keep) if keep else 0
+        for i in range(keep, width):
+            if i == flip:
+                bit = 1
+            else:
+                prefix = value >> (width - i)  # the first i bits
+                k = (width, i, prefix)
+                bit = self._bits.get(k)  # type: ignore[assignment]
+                if bit is None:
+                    bit = self._bits[k] = self._prf("bit", width, i, prefix)[0] & 1
             out = (out << 1) | (((value >> (width - 1 - i)) & 1) ^ bit)
         return out
+
+    def _place(self, a: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
+        v, width = int(a), a.max_prefixlen
+        keep, within, target = (_V4_KEEP, _V4_WITHIN, _V4_TARGET) if a.version == 4 else \
+            (_V6_KEEP, _V6_WITHIN, _V6_TARGET)
+        if any(a in net for net in keep):
+            return v
+        if a.version == 6 and a.ipv4_mapped is not None:
+            return int(_V6_MAPPED.network_address) | self._place(a.ipv4_mapped)
+        for net, bits in within:
+            if a in net:
+                return self._scramble(v, width, bits, bits)
+        tlen = target.prefixlen
+        low = self._scramble(v, width, 0, tlen if a in target else None) & ((1 << (width - tlen)) - 1)
+        return int(target.network_address) | low
 
     def address(self, addr: str) -> str:
         """Pseudonym of one IPv4/IPv6 address (text returned unchanged if it is not one)."""
@@ -56,9 +106,12 @@ class Scrubber:
             a = ipaddress.ip_address(addr)
         except ValueError:
             return addr
-        width = a.max_prefixlen
-        out = str(ipaddress.ip_address(self._scramble(int(a), width)) if a.version == 4
-                  else ipaddress.IPv6Address(self._scramble(int(a), width)))
+        if a.version == 6 and a.scope_id:
+            return addr  # a zone is never an input here (the text patterns stop before "%")
+        out = str(type(a)(self._place(a)))
+        other = self._owner.setdefault(out, str(a))
+        if other != str(a):
+            self.collisions += 1
         self._addr[addr] = out
         return out
 

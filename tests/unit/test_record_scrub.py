@@ -5,6 +5,9 @@ from __future__ import annotations
 import ipaddress
 import random
 
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
 from anycast_tui.record.scrub import Scrubber
 
 
@@ -22,16 +25,89 @@ def test_same_input_same_pseudonym_and_keys_differ():
     assert s.name("leaf01") == s.name("leaf01") != s.name("leaf02")
 
 
-def test_common_prefix_length_is_kept():
+def test_common_prefix_length_is_kept_within_an_8():
     s = Scrubber(b"key")
     rnd = random.Random(1)
-    addrs = [str(ipaddress.IPv4Address(rnd.getrandbits(32))) for _ in range(50)]
-    addrs += ["198.18.0.1", "198.18.0.2", "198.18.1.1", "192.0.2.53", "192.0.2.54"]
-    addrs6 = ["2001:db8::1", "2001:db8::2", "2001:db8:53::53", "fe80::1"]
-    for group in (addrs, addrs6):
+    for top in (10, 192, 198):
+        addrs = [str(ipaddress.IPv4Address((top << 24) | rnd.getrandbits(24))) for _ in range(30)]
+        addrs += [f"{top}.18.0.1", f"{top}.18.0.2", f"{top}.18.1.1", f"{top}.0.2.53", f"{top}.0.2.54"]
+        for a in addrs:
+            for b in addrs:
+                assert _common_bits(s.address(a), s.address(b)) == _common_bits(a, b)
+    addrs6 = ["2001:db8::1", "2001:db8::2", "2001:db8:53::53", "2001:db8:1::6", "2001:dff::1"]
+    for group in (addrs6, ["fe80::1", "fe80::2", "fe80::4638:39ff:fe00:603", "fe80:0:0:1::1"]):
         for a in group:
             for b in group:
                 assert _common_bits(s.address(a), s.address(b)) == _common_bits(a, b)
+
+
+# --------------------------------------------------------------------------- invariants (hypothesis)
+
+V4 = st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address)
+V6 = st.integers(0, 2**128 - 1).map(ipaddress.IPv6Address)
+# addresses where fabrics live, so that prefixes and neighbours are often drawn from the same /8
+NEAR4 = st.sampled_from([10, 172, 192, 198, 203]).flatmap(
+    lambda top: st.integers(0, 2**24 - 1).map(lambda low: ipaddress.IPv4Address((top << 24) | low)))
+NEAR6 = st.sampled_from([0x2001_0DB8, 0xFD00_0001, 0xFE80_0000, 0x2A00_0000]).flatmap(
+    lambda top: st.integers(0, 2**96 - 1).map(lambda low: ipaddress.IPv6Address((top << 96) | low)))
+ADDRS = st.one_of(V4, V6, NEAR4, NEAR6)
+KEPT = [ipaddress.ip_network(n) for n in ("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/4", "255.255.255.255/32",
+                                          "::/128", "::1/128", "ff00::/8")]
+PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "169.254.0.0/16", "fd00::/8", "fe80::/10",
+                                             "::ffff:10.0.0.0/104", "::ffff:169.254.0.0/112")]
+KEY = b"hypothesis"
+
+
+def _kept(a) -> bool:
+    return any(a.version == n.version and a in n for n in KEPT) or \
+        (a.version == 6 and a.ipv4_mapped is not None and _kept(a.ipv4_mapped))
+
+
+@settings(max_examples=300, deadline=None)
+@given(ADDRS)
+def test_pseudonyms_are_private_never_the_original_and_stable(a):
+    s = Scrubber(KEY)
+    out = ipaddress.ip_address(s.address(str(a)))
+    assert out.version == a.version
+    assert s.address(str(a)) == str(out) == Scrubber(KEY).address(str(a))  # same input, same pseudonym
+    if _kept(a):
+        assert out == a
+    else:
+        assert out != a
+        assert any(out.version == n.version and out in n for n in PRIVATE), out
+        if a.is_link_local:
+            assert out.is_link_local
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(NEAR4, NEAR6, V4, V6), st.data())
+def test_an_address_inside_a_prefix_stays_inside_its_pseudonym(a, data):
+    """For prefixes of /8 or longer (the block a pseudonym keeps), and prefixes that hold no kept or
+    link-local block inside them (those keep their own place)."""
+    plen = data.draw(st.integers(8, a.max_prefixlen))
+    net = ipaddress.ip_network(f"{a}/{plen}", strict=False)
+    assume(not any(n.version == net.version and n.subnet_of(net) and n != net for n in KEPT + PRIVATE[1:4:2]))
+    host = type(a)(int(net.network_address) | data.draw(st.integers(0, net.num_addresses - 1)))
+    s = Scrubber(KEY)
+    snet = ipaddress.ip_network(s.prefix(str(net)))
+    assert snet.prefixlen == plen
+    assert ipaddress.ip_address(s.address(str(host))) in snet
+    if not _kept(a) and not any(net.subnet_of(n) for n in KEPT if n.version == net.version) \
+            and plen > 8 + (56 if a.is_link_local and a.version == 6 else 8 if a.is_link_local else 0):
+        assert snet != net  # longer than the block it lands in: never the original
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(NEAR4, NEAR6), st.data())
+def test_two_addresses_of_one_8_keep_their_common_prefix(a, data):
+    width = a.max_prefixlen
+    bits = data.draw(st.integers(8, width))
+    b = type(a)((int(a) >> (width - bits) << (width - bits)) | data.draw(st.integers(0, 2 ** (width - bits) - 1)))
+    s = Scrubber(KEY)
+    sa, sb = s.address(str(a)), s.address(str(b))
+    if not _kept(a) and not _kept(b) and a.is_link_local == b.is_link_local:
+        assert _common_bits(sa, sb) == _common_bits(str(a), str(b))
+        assert (sa == sb) == (a == b)
 
 
 def test_address_inside_a_prefix_stays_inside_its_pseudonym():
