@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model.types import (Address, Bucket, DeviceState, Event, EventKind, GroupMember, Health, HealthStatus,
                                      Interface, Nexthop, NexthopGroup, NexthopObject, Route)
-from anycast_tui.record.codec import decode, decode_chunk, decode_event, decode_snapshot, encode, encode_event, \
+from anycast_tui.record.codec import decode, decode_chunk, decode_chunks, decode_event, decode_snapshot, encode, encode_event, \
     encode_snapshot
 
 text = st.text(max_size=8)
@@ -44,6 +44,40 @@ def test_chunk_decoder_matches_the_generic_one(rs):
             e = e[:9] + [len(table) - 1] + e[10:]
         rows.append(e)
     assert decode_chunk([table, rows]) == tuple(rs)
+
+
+def _chunk(rs: list[Route]) -> list:
+    table: list = []
+    rows = []
+    for e in (_json(encode(r)) for r in rs):
+        if len(e) > 9:
+            if e[9] not in table:
+                table.append(e[9])
+            e = e[:9] + [table.index(e[9])] + e[10:]
+        rows.append(e)
+    return [table, rows]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(routes, max_size=5), max_size=5))
+def test_chunks_built_together_equal_route_by_route(parts):
+    """The columnar builder (object.__new__ + slot setters) gives what Route(...) gives, chunk by chunk,
+    whatever the rows leave out (short rows take the defaults) and however next hop lists are shared."""
+    got = decode_chunks([_chunk(p) for p in parts])
+    assert got == [tuple(p) for p in parts]
+    for built, want in zip(got, parts):
+        for b, w in zip(built, want):
+            assert type(b) is Route and hash(b) == hash(w) and repr(b) == repr(w)
+            assert all(getattr(b, f) == getattr(w, f) for f in Route.__slots__)
+
+
+def test_chunk_rows_with_too_many_or_too_few_values_are_refused():
+    import pytest
+
+    with pytest.raises(ValueError):
+        decode_chunk([[], [["10.0.0.0/8", 4, "unicast", "main", None, None, None, None, None, -1, [], [], "x"]]])
+    with pytest.raises(ValueError):
+        decode_chunk([[], [["10.0.0.0/8"]]])
 
 
 def test_every_type_round_trips():

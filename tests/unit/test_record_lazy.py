@@ -37,6 +37,15 @@ def test_devices_decode_on_access_and_equal_the_live_ones(recorded):
         assert snap == live and dict(snap.devices) == dict(live.devices)
 
 
+def test_all_devices_built_in_one_batch_equal_those_built_one_by_one(recorded):
+    with Recording.open(recorded.path) as one, Recording.open(recorded.path) as batch:
+        for i in (0, 5, 11):
+            by_one = {n: one.state_of_tick(i).devices[n] for n in recorded.states[i].devices}
+            devices = batch.state_of_tick(i).devices
+            assert dict(devices.items()) == by_one == dict(recorded.states[i].devices)
+            assert list(devices.values()) == list(by_one.values()) and list(devices._done) == list(by_one)
+
+
 def test_concurrent_readers_get_the_serial_answers(recorded):
     with Recording.open(recorded.path) as rec:
         serial = [encode_snapshot(rec.state_of_tick(i)) for i in range(len(rec.ticks()))]
