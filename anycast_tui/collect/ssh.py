@@ -137,6 +137,11 @@ def check_allowed(cmd: Command) -> None:
 # --------------------------------------------------------------------------- session
 
 
+def password_login(cfg: DeviceConfig) -> str:
+    """``user@name host:port``: whose password :class:`Secrets` asks (once per login)."""
+    return f"{cfg.user or ''}@{cfg.name} {cfg.address}".lstrip("@")
+
+
 class SSHSession:
     """The persistent connection to one device; safe to use from many tasks at once."""
 
@@ -261,7 +266,7 @@ class SSHSession:
                                 f"for {self.where}; not retrying")
             return password
         if cfg.ask_password:
-            password = await self.secrets.password(f"{cfg.user or ''}@{self.where}".lstrip("@"))
+            password = await self.secrets.password(password_login(cfg))
             if password is None:
                 raise AuthError(cfg.name, f"no password given for {self.where}; not retrying")
             return password

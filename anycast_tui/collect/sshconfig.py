@@ -113,6 +113,14 @@ class Secrets:
     async def password(self, who: str) -> str | None:
         return await self._ask(f"Password for {who}: ")
 
+    def remember_password(self, who: str, password: str) -> None:
+        """A password asked before polling (collect.preflight): :meth:`password` returns it without asking."""
+        self._answers[f"Password for {who}: "] = password
+
+    def remember_key(self, path: Path, key: asyncssh.SSHKey) -> None:
+        """A key decrypted before polling (collect.preflight): :meth:`load_key` returns it without asking."""
+        self._keys[path] = key
+
     async def load_key(self, path: Path, device: str) -> asyncssh.SSHKey | None:
         """The private key at ``path``, decrypted with a prompted passphrase when it is encrypted.
 

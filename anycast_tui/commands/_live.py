@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from anycast_tui.record import live as record_live
 
@@ -32,6 +32,31 @@ def check_terminal(args: argparse.Namespace) -> None:
         from anycast_tui.ui.options import ui_options
 
         args.ui = ui_options(args)
+
+
+def ask_secrets(inventory: Any, *, say: Callable[[str], None] | None = None, unattended: str = "") -> Any:
+    """Pre-flight, before the event loop and the TUI: key passphrases and passwords asked on the terminal.
+
+    Each encrypted key file is asked once (getpass: never echoed), unless ssh-agent holds it; with no
+    terminal on stdin nothing is asked and one line per key says to use ssh-agent or password_env
+    (``unattended`` is added to it).  Returns a Preflight to ``apply`` to the session's poller.
+    """
+    import getpass
+
+    from anycast_tui.cli import CliError
+    from anycast_tui.collect.preflight import PreflightError, agent_public_keys, preflight
+
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    ask = getpass.getpass if sys.stdin.isatty() else None
+    try:
+        pre = preflight(inventory, ask, agent_keys=agent_public_keys, instead=unattended)
+    except PreflightError as exc:
+        raise CliError(str(exc)) from None
+    except (KeyboardInterrupt, EOFError):
+        raise CliError("no passphrase given (interrupted at the prompt)") from None
+    for note in pre.notes:
+        say(note)
+    return pre
 
 
 async def run_session(session: Any, args: argparse.Namespace, *, kind: str, title: str, banner: str,

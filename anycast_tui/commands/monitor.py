@@ -11,6 +11,10 @@ EXAMPLES = """examples:
   anycast-tui monitor -c config/fabric.toml                 TUI over the devices of the inventory
   anycast-tui monitor -c config/fabric.toml --interval 2    poll every 2 s (overrides poll_interval_s)
   anycast-tui monitor -c config/fabric.toml --headless 60   no TUI: print a minute of events, one a line
+
+An encrypted private key is asked for once, on the terminal, before polling starts
+(not if ssh-agent holds it); without a terminal, use ssh-agent (ssh-add KEY).
+Passwords: password_env, or ask_password = true in the inventory.
 """
 
 
@@ -38,17 +42,20 @@ def run(args: argparse.Namespace) -> int:
         inventory = load_inventory(args.config)
     except InventoryError as exc:
         raise CliError(str(exc)) from None
-    from anycast_tui.commands._live import check_terminal
+    from anycast_tui.commands._live import ask_secrets, check_terminal
 
     check_terminal(args)
-    return asyncio.run(_main(inventory, args))
+    secrets = ask_secrets(inventory)  # passphrases on the terminal, before the TUI takes it
+    return asyncio.run(_main(inventory, args, secrets))
 
 
-async def _main(inventory, args: argparse.Namespace) -> int:  # noqa: ANN001 - Inventory
+async def _main(inventory, args: argparse.Namespace, secrets=None) -> int:  # noqa: ANN001 - Inventory, Preflight
     from anycast_tui.commands._live import run_session
     from anycast_tui.session import LiveSession
 
     session = LiveSession(inventory, interval_s=args.interval)
+    if secrets is not None:
+        secrets.apply(session.poller.secrets)
     banner = (f"monitor: {len(inventory.devices)} devices, polling every {session.interval_s:g} s "
               f"for {args.headless or 0:g} s")
     return await run_session(session, args, kind="monitor", title=f"anycast-tui monitor · {args.config}",

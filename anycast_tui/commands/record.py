@@ -19,6 +19,9 @@ EXAMPLES = """examples:
   anycast-tui record --sim --sim-cycle 20 --duration 120 -o /tmp/sim.atrec
                                                             two minutes of the simulated fabric, a leaf failing
                                                             and coming back every 20 s
+
+Started from a terminal, it asks once for each encrypted key's passphrase; as a daemon (no
+terminal) it does not prompt: load the key into ssh-agent, or give passwords with password_env.
 """
 
 log = logging.getLogger("anycast_tui.record")
@@ -71,7 +74,12 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"{path} exists; a recording never overwrites a file")
     else:
         path = new_session_path(args.dir, "sim" if args.sim else "record")
-    return asyncio.run(_main(args, inventory, path))
+    secrets = None
+    if inventory is not None:  # asked on a terminal; a daemon (no tty) says what to use instead
+        from anycast_tui.commands._live import ask_secrets
+
+        secrets = ask_secrets(inventory, say=log.warning, unattended="record does not prompt without a terminal")
+    return asyncio.run(_main(args, inventory, path, secrets))
 
 
 def _prune(args: argparse.Namespace, path: Path) -> None:
@@ -85,7 +93,8 @@ def _prune(args: argparse.Namespace, path: Path) -> None:
         log.info("retention: deleted %s", p)
 
 
-async def _main(args: argparse.Namespace, inventory, path: Path) -> int:  # noqa: ANN001 - Inventory | None
+async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001 - Inventory | None
+                secrets=None) -> int:  # noqa: ANN001 - Preflight | None
     from anycast_tui.record.store import Recorder
 
     stop = asyncio.Event()
@@ -125,6 +134,8 @@ async def _main(args: argparse.Namespace, inventory, path: Path) -> int:  # noqa
             from anycast_tui.session import LiveSession
 
             session = LiveSession(inventory, interval_s=interval)
+            if secrets is not None:
+                secrets.apply(session.poller.secrets)
             recorder.attach(session.timeline)
             await session.start()
         start = time.monotonic()

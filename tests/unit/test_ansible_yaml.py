@@ -171,7 +171,8 @@ def test_yaml_or_ini_by_extension_then_content(name, text, yaml):
     ("- leaf01\n- leaf02\n", 1, "inventory: expected a mapping of groups"),
     ("all:\n  hosts:\n    leaf01: {ansible_host: x\n  vars: 1\n", 4, "not valid YAML"),
     ("all:\n  hosts:\n\tleaf01:\n", 3, "not valid YAML"),
-    ("all:\n  hosts:\n    leaf01: !!python/object:os.system {}\n", 3, "all.hosts.leaf01: unsupported tag tag:yaml.org,2002:python/object:os.system"),
+    ("all:\n  hosts:\n    leaf01: !!python/object:os.system {}\n", 3,
+     "all.hosts.leaf01: unsupported tag tag:yaml.org,2002:python/object:os.system"),
     ("all:\n  vars:\n    atui_user: !!python/name:os.system\n", 3, "could not determine a constructor"),
 ])
 def test_yaml_errors_name_the_file_line_and_key(tmp_path, text, line, where):
