@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model.types import (Address, Bucket, DeviceState, Event, EventKind, GroupMember, Health, HealthStatus,
                                      Interface, Nexthop, NexthopGroup, NexthopObject, Route)
-from anycast_tui.record.codec import decode, decode_chunk, decode_chunks, decode_event, decode_snapshot, encode, encode_event, \
-    encode_snapshot
+from anycast_tui.record.codec import (decode, decode_chunk, decode_chunks, decode_event, decode_snapshot, encode,
+                                     encode_event, encode_snapshot)
 
 text = st.text(max_size=8)
 opt = st.none() | text
