@@ -19,11 +19,11 @@ import numpy as np
 
 from anycast_tui.collect.inventory import Inventory
 from anycast_tui.collect.poller import Poller
-from anycast_tui.model.flows import synthetic_flows
+from anycast_tui.model.flows import FlowMeta, live_flows, live_ingress, synthetic_flows
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.paths import PathResult
 from anycast_tui.model.timeline import Timeline
-from anycast_tui.model.types import DeviceState, Event, FabricSnapshot, Health, Role
+from anycast_tui.model.types import DeviceState, Event, FabricSnapshot, Flow, Health, Role
 
 DEFAULT_PREFIXES = ("192.0.2.53/32",)
 
@@ -176,19 +176,32 @@ class EventImpact:
 
 
 class ImpactTracker:
-    """How many flows each fabric change moved: ``model.impact`` over a sample of client flows.
+    """How many flows each fabric change moved: ``model.impact`` over a sample of client flows,
+    and over the live and configured flows when there are any.
 
     Subscribes to a timeline; every change carrying an anycast event is
     compared (before → after) on a worker thread, so the event loop never
-    waits.  Flows enter at the spines (alternating); without spines nothing
-    is computed.  ``counts(event)`` is None until its result is in;
+    waits.  Sample flows enter at the spines (alternating); without spines
+    nothing is computed.  ``counts(event)`` is None until its result is in;
     ``detail(event)`` keeps which flows moved for the newest ``keep`` events,
     and ``paths(prefix)`` the engine's trace of the newest snapshot.
+
+    Sources, counted apart (``sources(event)``; ``counts(event)`` carries the
+    synthetic counts plus ``live_*`` / ``configured_*`` keys when those exist):
+
+    * synthetic: ``n_flows`` seeded sample flows per anycast address;
+    * live: the flows the change's *before* snapshot holds in ``DeviceState.flows``
+      (``ss`` / ``conntrack`` on anycast servers: client → anycast address), entering
+      at the client device when the inventory has one, else at the spines
+      (``model.flows.live_ingress``);
+    * configured: ``configured`` flows (e.g. a flows CSV) to the address, entering at
+      their ``ingress`` column, else as live flows do.
     """
 
     def __init__(self, timeline: Timeline, *, n_flows: int = 10_000, n_clients: int = 200,
                  on_result: Callable[[], None] | None = None, keep: int = 256,
-                 on_impact: Callable[[Event, str, Any], None] | None = None) -> None:
+                 on_impact: Callable[[Event, str, Any], None] | None = None,
+                 configured: tuple[FlowArray, FlowMeta | None] | None = None) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self.timeline = timeline
@@ -199,6 +212,8 @@ class ImpactTracker:
         self.keep = keep
         self._flows: dict[str, FlowArray] = {}  # per anycast address
         self._results: dict[Event, dict[str, int]] = {}
+        self._sources: dict[Event, dict[str, dict[str, int]]] = {}
+        self._configured = _configured_flows(configured)
         self._detail: dict[Event, EventImpact] = {}
         self._paths: dict[str, tuple[FabricSnapshot, PathResult]] = {}
         self._lock = threading.Lock()
@@ -211,6 +226,19 @@ class ImpactTracker:
 
     def detail(self, event: Event) -> EventImpact | None:
         return self._detail.get(event)
+
+    def sources(self, event: Event) -> dict[str, dict[str, int]] | None:
+        """Counts per flow source (``synthetic``, and ``live`` / ``configured`` when there were such
+        flows to the event's address); None until computed."""
+        return self._sources.get(event)
+
+    def source_counts(self, event: Event) -> dict[str, int]:
+        """The ``live_*`` / ``configured_*`` counts of ``event`` (flat, for a recording's impact note)."""
+        out: dict[str, int] = {}
+        for src, c in (self._sources.get(event) or {}).items():
+            if src != "synthetic":
+                out.update({f"{src}_{k}": v for k, v in c.items()})
+        return out
 
     def flows(self, prefix: str) -> FlowArray | None:
         """The sample flows to ``prefix``'s address (None for non-IPv4 prefixes)."""
@@ -278,6 +306,26 @@ class ImpactTracker:
         if self.on_result is not None:
             self.on_result()
 
+    def _other_sources(self, change, prefix: str) -> dict[str, dict[str, int]]:  # noqa: ANN001
+        """Counts of the live and configured flows to ``prefix``'s address (sources without flows left out)."""
+        from anycast_tui.model.impact import impact
+
+        dst = str(ipaddress.ip_network(prefix, strict=False).network_address)
+        out: dict[str, dict[str, int]] = {}
+        sets = (("live", live_flows(change.before, dst)),
+                ("configured", [f for f in self._configured if f.dst == dst]))
+        for src, flows in sets:
+            if not flows:
+                continue
+            ingress = live_ingress(change.before, flows)
+            if ingress is None:
+                continue
+            try:
+                out[src] = impact(change.before, change.after, FlowArray.from_flows(flows), ingress).counts
+            except Exception:
+                logging.getLogger(__name__).exception("impact of the %s flows to %s failed", src, prefix)
+        return out
+
     def _compute(self, change, events: list[Event]) -> None:  # noqa: ANN001
         from anycast_tui.model.impact import impact
 
@@ -298,6 +346,11 @@ class ImpactTracker:
                 logging.getLogger(__name__).exception("impact of %s failed", prefix)
                 continue
             self._paths[prefix] = (change.after, imp.after)
+            sources = {"synthetic": imp.counts, **self._other_sources(change, prefix)}
+            counts = dict(imp.counts)
+            for src, c in sources.items():
+                if src != "synthetic":
+                    counts.update({f"{src}_{k}": v for k, v in c.items()})
             moved = np.flatnonzero(imp.moved).astype(np.int32)
             split = _rows_of_sources(flows, keys) if n_splits else np.zeros(0, np.int32)
             detail = EventImpact(prefix, change.before, change.after, imp.counts, moved,
@@ -307,7 +360,8 @@ class ImpactTracker:
                                  imp.before_end[moved], imp.after_end[moved], split, n_splits)
             for e in events:
                 if e.prefix == prefix:
-                    self._results[e] = imp.counts
+                    self._results[e] = counts
+                    self._sources[e] = sources
                     self._detail[e] = detail
                     if self.on_impact is not None:
                         try:
@@ -318,6 +372,20 @@ class ImpactTracker:
                 del self._detail[next(iter(self._detail))]
         if self.on_result is not None:
             self.on_result()
+
+
+def _configured_flows(configured: tuple[FlowArray, FlowMeta | None] | None) -> list[Flow]:
+    if configured is None:
+        return []
+    arr, meta = configured
+    ingress = meta.ingress if meta is not None else None
+    out = []
+    for i in range(len(arr)):
+        f = arr.flow(i)
+        if ingress is not None and ingress[i]:
+            f = Flow(f.proto, f.src, f.sport, f.dst, f.dport, f.flowlabel, str(ingress[i]), f.group)
+        out.append(f)
+    return out
 
 
 def _rows_of_sources(flows: FlowArray, keys: tuple[str, ...]) -> np.ndarray:

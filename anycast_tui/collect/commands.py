@@ -90,6 +90,14 @@ FRR_ROUTES: tuple[Command, ...] = (
 )
 FRR_PLATFORMS: frozenset[str] = frozenset({"frr", "cumulus", "sonic"})
 
+# What the poller runs on those platforms: the RIB of both families and the BGP multipath state in ONE
+# vtysh (vtysh's start-up, ~70 ms of CPU, is most of a call's cost; four -c cost what one does).  The
+# output is four JSON documents in this order; vtysh stops at a command it refuses (``% ...`` line),
+# leaving the documents before it (parse.frr_rib splits them).
+FRR_RIB = Command("frr_rib", ("vtysh", "-c", "show ip route json", "-c", "show ipv6 route json",
+                              "-c", "show bgp ipv4 unicast json", "-c", "show bgp ipv6 unicast json"),
+                  "frr-rib-json")
+
 # Live flows on anycast servers (``flow_sources`` of a device).
 FLOW_COMMANDS: dict[str, tuple[Command, ...]] = {
     "ss": (Command("flows_tcp", ("ss", "-Htn", "state", "established"), "ss"),
@@ -99,7 +107,7 @@ FLOW_COMMANDS: dict[str, tuple[Command, ...]] = {
 FLOW_SOURCES: frozenset[str] = frozenset(FLOW_COMMANDS)
 
 COLLECTOR_LINES: frozenset[str] = ALLOWED_LINES | frozenset(
-    c.line for c in (IP_VERSION, MONITOR, *LINUX_POLL_OLD, *FRR_ROUTES, *(c for cs in FLOW_COMMANDS.values()
+    c.line for c in (IP_VERSION, MONITOR, *LINUX_POLL_OLD, *FRR_ROUTES, FRR_RIB, *(c for cs in FLOW_COMMANDS.values()
                                                                             for c in cs)))
 
 
@@ -115,7 +123,7 @@ def iproute2_version(text: str) -> tuple[int, ...] | None:
 
 def poll_commands(platform: str, version: tuple[int, ...] | None,
                   flow_sources: tuple[str, ...] = ()) -> tuple[Command, ...]:
-    """The commands of one poll: JSON or text by iproute2 version, FRR RIB and flow sources added."""
+    """The commands of one poll: JSON or text by iproute2 version, FRR RIB (``FRR_RIB``) and flow sources added."""
     if version is not None and version < (4, 17):
         cmds = LINUX_POLL_OLD
     elif version is not None and version < (5, 13):
@@ -124,14 +132,15 @@ def poll_commands(platform: str, version: tuple[int, ...] | None,
     else:
         cmds = PLATFORM_POLL[platform]
     if platform in FRR_PLATFORMS:
-        cmds = (*cmds, *FRR_ROUTES)
+        cmds = (*cmds, FRR_RIB)
     for src in flow_sources:
         cmds = (*cmds, *FLOW_COMMANDS[src])
     return cmds
 
 
 # Commands whose failure (missing tool, no permission) leaves the poll good, without their data.
-OPTIONAL_IDS: frozenset[str] = frozenset({"frr_routes4", "frr_routes6", "flows_tcp", "flows_udp", "flows_ct"})
+OPTIONAL_IDS: frozenset[str] = frozenset({"frr_rib", "frr_routes4", "frr_routes6", "flows_tcp", "flows_udp",
+                                          "flows_ct"})
 
 _PROTOS = {"tcp": "tcp", "udp": "udp", "6": "tcp", "17": "udp", "icmp": "icmp", "1": "icmp"}
 

@@ -13,7 +13,12 @@ only, and the monitor is tried again after ``stream_retry_s``.
 
 The iproute2 version is read once per connection (``ip -V``) and selects JSON
 or text commands; FRR RIB and flow commands are optional: a device without
-vtysh / ss / conntrack still polls fine, without that data.
+vtysh / ss / conntrack still polls fine, without that data.  On frr, cumulus and
+sonic devices FRR's RIB and BGP multipath state (one ``vtysh -c ... json``,
+right after the kernel's tables; again only when those changed or every
+``rib_interval_s``) land in ``DeviceState.rib``; an FRR output that does not
+parse is reported in :meth:`Poller.optional_errors` and leaves the rest of
+the poll good.
 """
 
 from __future__ import annotations
@@ -24,13 +29,15 @@ import logging
 import time
 from typing import Callable, Mapping, Protocol
 
-from anycast_tui.collect.commands import IP_VERSION, MONITOR, OPTIONAL_IDS, Command, iproute2_version, poll_commands
+from anycast_tui.collect.commands import (FRR_RIB, IP_VERSION, MONITOR, OPTIONAL_IDS, Command, iproute2_version,
+                                          poll_commands)
 from anycast_tui.collect.flows import flows_from_outputs
 from anycast_tui.collect.inventory import DeviceConfig, Inventory
 from anycast_tui.collect.ssh import CollectError, CommandFailed, ConnectError, SSHSession
 from anycast_tui.collect.sshconfig import Prompt, Secrets
 from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, Health, HealthStatus
 from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.frr_rib import RIB_PARTS, rib_from_outputs
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +77,11 @@ class _Device:
         self.monitor_lines = 0
         self.optional_errors: dict[str, str] = {}  # command id -> why its data is missing
         self.transitions: list[tuple[int, HealthStatus, str | None]] = []  # (ms, status, error) on each change
-        self.parsed: tuple[dict[str, str], DeviceState] | None = None  # last outputs and what they parsed to
+        # last outputs, what they parsed to (FRR RIB included) and the RIB commands whose output did not parse
+        self.parsed: tuple[dict[str, str], DeviceState, dict[str, str]] | None = None
         self.reparsed = 0  # polls whose outputs differed from the previous poll's (and so were parsed)
+        self.rib_at: float | None = None  # loop time of the last FRR RIB read
+        self.rib_reads = 0
 
 
 class Poller:
@@ -80,12 +90,14 @@ class Poller:
     def __init__(self, inventory: Inventory, *, interval_s: float | None = None,
                  on_state: Callable[[DeviceState], None] | None = None,
                  clock: Callable[[], float] = time.time, builder: StateBuilder | None = None,
-                 prompt: Prompt | None = None, debounce_s: float = 0.05, stream_retry_s: float = 60.0):
+                 prompt: Prompt | None = None, debounce_s: float = 0.05, stream_retry_s: float = 60.0,
+                 rib_interval_s: float = 10.0):
         self.inventory = inventory
         self.interval_s = inventory.poll_interval_s if interval_s is None else interval_s
         self.on_state = on_state
         self.debounce_s = debounce_s
         self.stream_retry_s = stream_retry_s
+        self.rib_interval_s = rib_interval_s
         self._clock = clock
         self._builder = builder
         self.secrets = Secrets(prompt)
@@ -102,6 +114,10 @@ class Poller:
     def reparsed(self, name: str) -> int:
         """Polls of ``name`` whose outputs had changed since the previous poll (the others reuse its records)."""
         return self._devices[name].reparsed
+
+    def rib_reads(self, name: str) -> int:
+        """How many times FRR's RIB was read on ``name`` (at most every ``rib_interval_s`` unless its FIB changed)."""
+        return self._devices[name].rib_reads
 
     def polls(self, name: str) -> int:
         """How many polls of ``name`` have completed."""
@@ -238,16 +254,39 @@ class Poller:
             out = await dev.session.run(cmd)
         except ConnectError:
             raise
+        except CommandFailed as exc:
+            if cmd.id == FRR_RIB.id and exc.exit_status != 127 and exc.stdout.strip():
+                dev.optional_errors.pop(cmd.id, None)  # vtysh stopped at a refused -c: the parts before it count
+                return exc.stdout
+            dev.optional_errors[cmd.id] = exc.message
+            return None
         except CollectError as exc:
             dev.optional_errors[cmd.id] = exc.message
             return None
         dev.optional_errors.pop(cmd.id, None)
         return out.stdout
 
+    async def _rib(self, dev: _Device, cmd: Command, kernel: dict[str, str]) -> str | None:
+        """FRR's RIB, read right after the kernel's tables so that both are of the same moment.
+
+        vtysh costs ~70 ms of the device's CPU: it is read when the kernel's outputs changed since
+        the poll that last read it (a route moved: the RIB is compared with that FIB), and at least
+        every ``rib_interval_s``; otherwise the last read is reused (it still goes with this FIB).
+        """
+        now = asyncio.get_running_loop().time()
+        if dev.parsed is not None and dev.rib_at is not None and now - dev.rib_at < self.rib_interval_s:
+            last = dev.parsed[0]
+            if all(last.get(k) == v for k, v in kernel.items()):
+                return last.get(cmd.id)
+        dev.rib_at = now
+        dev.rib_reads += 1
+        return await self._optional(dev, cmd)
+
     async def _collect(self, dev: _Device) -> DeviceState:
         await self._probe(dev)
         required = [c for c in dev.commands if c.id not in OPTIONAL_IDS]
-        optional = [c for c in dev.commands if c.id in OPTIONAL_IDS]
+        optional = [c for c in dev.commands if c.id in OPTIONAL_IDS and c.id != FRR_RIB.id]
+        rib_cmd = next((c for c in dev.commands if c.id == FRR_RIB.id), None)
         opt_tasks = [asyncio.ensure_future(self._optional(dev, c)) for c in optional]
         try:
             outputs = {k: o.stdout for k, o in (await dev.session.run_many(required)).items()}
@@ -257,6 +296,10 @@ class Poller:
                 t.cancel()
             await asyncio.gather(*opt_tasks, return_exceptions=True)
             raise
+        if rib_cmd is not None:
+            rib_text = await self._rib(dev, rib_cmd, dict(outputs))
+            if rib_text is not None:
+                outputs[rib_cmd.id] = rib_text
         outputs.update({c.id: text for c, text in zip(optional, extra) if text is not None})
         now = self._now_ms()
         prev = dev.state.health
@@ -266,11 +309,18 @@ class Poller:
             # Nothing changed on the device: same records (the timeline's diff then finds
             # nothing cheaply), new time and health.  Parsing is pure, so this is exact.
             state = dataclasses.replace(dev.parsed[1], collected_at_ms=now, health=health)
+            rib_errors = dev.parsed[2]
         else:
             builder = self._builder or _default_builder()
             state = builder(dev.device, outputs, collected_at_ms=now, health=health)
-            dev.parsed = (outputs, state)
+            rib, rib_errors = rib_from_outputs(outputs)
+            if rib is not None:
+                state = dataclasses.replace(state, rib=rib)
+            dev.parsed = (outputs, state, rib_errors)
             dev.reparsed += 1
+        for part in RIB_PARTS:
+            dev.optional_errors.pop(part, None)
+        dev.optional_errors.update(rib_errors)  # an FRR output that does not parse leaves the poll good
         if dev.cfg.flow_sources:
             prefixes = (*self.inventory.anycast_prefixes, *dev.cfg.anycast_prefixes)
             state = dataclasses.replace(state, flows=flows_from_outputs(outputs, prefixes))

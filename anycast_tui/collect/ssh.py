@@ -85,9 +85,11 @@ class ChannelClosed(CollectError):
 
 
 class CommandFailed(CollectError):
-    def __init__(self, device: str, message: str, command: str | None = None, exit_status: int | None = None):
+    def __init__(self, device: str, message: str, command: str | None = None, exit_status: int | None = None,
+                 stdout: str = ""):
         super().__init__(device, message, command)
         self.exit_status = exit_status
+        self.stdout = stdout  # what the command printed before failing (vtysh prints up to a refused -c)
 
 
 class CommandNotFound(CommandFailed):
@@ -429,7 +431,8 @@ class SSHSession:
                                   f"{_first_line(stderr) or cmd.argv[0]}", cmd.id, 127)
         if proc.exit_status != 0:
             why = _first_line(stderr) or "no error output"
-            raise CommandFailed(name, f"{cmd.id}: exit {proc.exit_status}: {why}", cmd.id, proc.exit_status)
+            raise CommandFailed(name, f"{cmd.id}: exit {proc.exit_status}: {why}", cmd.id, proc.exit_status,
+                                stdout)
         return CommandOutput(cmd, stdout, stderr, 0, started_ms, time.monotonic() - t0)
 
 

@@ -71,7 +71,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
 
     def to_recording(event: Any, prefix: str, imp: Any) -> None:
         if rec is not None:
-            rec.record_impact(event, {**summarize(imp), "prefix": prefix})
+            rec.record_impact(event, {**summarize(imp), "prefix": prefix, **tracker.source_counts(event)})
 
     tracker = ImpactTracker(session.timeline, on_impact=to_recording)
     try:

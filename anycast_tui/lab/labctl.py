@@ -223,6 +223,8 @@ class Lab:
                       f"port = {self.cfg.ports[n.name]}"]
             if n.role == "server" and "flow_sources" in known:
                 lines.append('flow_sources = ["ss"]  # live flows of the anycast service')
+            if self.cfg.routing == "bgp" and n.role != "client":
+                lines.append('platform = "frr"  # its FRR RIB and BGP multipath state too (vtysh)')
             lines.append("")
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text("\n".join(lines))

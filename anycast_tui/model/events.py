@@ -3,7 +3,10 @@
 ``diff`` is pure.  It reports, per device: health transitions (unreachable /
 back), links going down or up, routes withdrawn or announced, next hops
 removed / added / re-weighted / re-flagged within a route, nexthop groups
-changed and resilient bucket tables re-assigned.  A device whose data is stale
+changed and resilient bucket tables re-assigned; and, where FRR's RIB was read,
+BGP prefixes whose paths and kernel FIB next hops start or stop disagreeing
+(``model.rib``; at most ``RIB_EVENTS_MAX`` a device and poll, then one summary
+event).  A device whose data is stale
 contributes only its health transition: its routes are the last good ones and
 say nothing new.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Iterable
 
+from anycast_tui.model.rib import disagreements, rib_fib
 from anycast_tui.model.types import (
     DeviceState,
     Event,
@@ -87,6 +91,9 @@ def diff_device(prev: DeviceState | None, cur: DeviceState, now_ms: int) -> list
         events += _diff_routes(name, t, prev.routes, cur.routes)
     if prev.nexthops is not cur.nexthops:
         events += _diff_groups(name, t, prev.nexthops.groups, cur.nexthops.groups)
+    if cur.rib is not None and (prev.rib is not cur.rib or prev.routes is not cur.routes
+                                or prev.nexthops is not cur.nexthops):
+        events += _diff_rib_fib(name, t, prev, cur)
     return events
 
 
@@ -198,4 +205,33 @@ def _diff_groups(dev: str, t: int, a: Iterable[NexthopGroup], b: Iterable[Nextho
                 out.append(Event(t, dev, EventKind.BUCKETS_CHANGED, f"group {g.id}",
                                  f"{dev} group {g.id}: {len(moved)} of {len(g.bucket_table)} buckets moved",
                                  before=str(len(g.bucket_table)), after=",".join(map(str, moved))))
+    return out
+
+
+RIB_EVENTS_MAX = 16
+
+
+def _diff_rib_fib(dev: str, t: int, prev: DeviceState, cur: DeviceState) -> list[Event]:
+    old = disagreements(prev) if prev.rib is not None else {}
+    new = disagreements(cur)
+    out: list[Event] = []
+    for dst, c in new.items():
+        o = old.get(dst)
+        if o is not None and o == c:
+            continue
+        out.append(Event(t, dev, EventKind.RIB_FIB_MISMATCH, dst, f"{dev} {dst}: RIB/FIB mismatch: {c.text}",
+                         table="main", prefix=dst, before=o.text if o is not None else "agree", after=c.text))
+    for dst, o in old.items():
+        if dst not in new:
+            c = rib_fib(cur, dst)
+            now = c.text if c is not None else "no BGP route"
+            out.append(Event(t, dev, EventKind.RIB_FIB_AGREE, dst, f"{dev} {dst}: RIB and FIB agree again: {now}",
+                             table="main", prefix=dst, before=o.text, after=now))
+    if len(out) > RIB_EVENTS_MAX:
+        rest = out[RIB_EVENTS_MAX - 1:]
+        n_bad = sum(1 for e in rest if e.kind is EventKind.RIB_FIB_MISMATCH)
+        out = out[:RIB_EVENTS_MAX - 1]
+        out.append(Event(t, dev, EventKind.RIB_FIB_MISMATCH, f"{len(rest)} prefixes",
+                         f"{dev}: {len(rest)} more prefixes changed RIB/FIB agreement ({n_bad} now disagree, "
+                         f"{len(new)} in all)", before=str(len(old)), after=str(len(new))))
     return out

@@ -1,4 +1,9 @@
-"""Flow sets: CSV files, synthetic client populations and the seed document's sample flows.
+"""Flow sets: CSV files, synthetic client populations, live flows and the seed document's sample flows.
+
+Sources of the flows an impact is counted on (``SOURCES``): ``synthetic`` (a
+seeded sample population), ``live`` (connections read with ``ss`` /
+``conntrack`` on anycast servers, ``DeviceState.flows``) and ``configured``
+(a flows CSV the user gave).
 
 CSV format: a header naming at least ``proto,src,sport,dst,dport`` (any order),
 optionally ``ingress`` (device the flow enters at) and ``group`` (a label tying
@@ -20,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from anycast_tui.model.hashing import FlowArray
-from anycast_tui.model.types import Flow
+from anycast_tui.model.types import FabricSnapshot, Flow, HealthStatus, Role
 from anycast_tui.parse.errors import ParseError
 
 KIND = "flows-csv"
@@ -197,3 +202,40 @@ def sample_flows() -> FlowArray:
     """The seed document's two flows: client UDP sport 32700 and 31884 to 192.0.2.53 port 53."""
     return FlowArray.from_flows([Flow(proto=17, src=SAMPLE_CLIENT, sport=p, dst=SAMPLE_SERVICE, dport=53)
                                  for p in SAMPLE_SPORTS])
+
+
+SOURCES = ("synthetic", "live", "configured")
+
+
+def live_flows(snapshot: FabricSnapshot, dst: str) -> list[Flow]:
+    """The live flows to address ``dst`` read on the snapshot's devices, deduplicated, in device order.
+
+    ``ss`` on an anycast server sees a connection as local = the anycast address, peer =
+    the client; ``DeviceState.flows`` already holds it reversed, client -> anycast address,
+    the direction the fabric forwards and hashes.  Devices whose data is not fresh (health
+    not OK) are left out: their flows are the last good poll's and may be gone.
+    """
+    want = str(ipaddress.ip_address(dst))
+    seen: dict[Flow, None] = {}
+    for st in snapshot.devices.values():
+        if not st.flows or st.health.status is not HealthStatus.OK:
+            continue
+        for f in st.flows:
+            if f.dst == want:
+                seen.setdefault(f, None)
+    return list(seen)
+
+
+def live_ingress(snapshot: FabricSnapshot, flows: list[Flow]) -> np.ndarray | None:
+    """Where each live flow enters the fabric: its own ``ingress`` when set, else the client device
+    (role client; several alternate) when the inventory has one, else the spines, alternating as the
+    synthetic sample does.  None when there is nowhere to enter."""
+    clients = sorted(n for n, s in snapshot.devices.items() if s.device.role is Role.CLIENT)
+    spines = sorted(n for n, s in snapshot.devices.items() if s.device.role is Role.SPINE)
+    entry = clients or spines
+    if not entry and not all(f.ingress for f in flows):
+        return None
+    out = np.empty(len(flows), dtype=object)
+    for i, f in enumerate(flows):
+        out[i] = f.ingress if f.ingress else entry[i % len(entry)]
+    return out

@@ -239,6 +239,7 @@ class DeviceState:
     collected_at_ms: int | None = None
     health: Health = field(default_factory=Health)
     flows: tuple["Flow", ...] = ()  # live flows to the anycast prefixes read on this device (ss, conntrack)
+    rib: "Rib | None" = None  # FRR's RIB and BGP multipath state (vtysh) on frr/cumulus/sonic; None: not read
 
     def group(self, gid: int) -> NexthopGroup | None:
         for g in self.nexthops.groups:
@@ -291,6 +292,8 @@ class EventKind(str, enum.Enum):
     BUCKETS_CHANGED = "buckets_changed"
     DEVICE_UNREACHABLE = "device_unreachable"
     DEVICE_BACK = "device_back"
+    RIB_FIB_MISMATCH = "rib_fib_mismatch"  # FRR's paths and the kernel FIB's next hops disagree for a prefix
+    RIB_FIB_AGREE = "rib_fib_agree"  # they agree again
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,3 +395,58 @@ class BgpMultipath:
     bestpath: str | None = None  # next hop of the best path
     multipath: tuple[str, ...] = ()  # next hops of the best path and of the paths marked multipath, in input order
     extra: Extra = ()
+
+
+# --------------------------------------------------------------------------- FRR RIB
+
+
+@dataclass(frozen=True, slots=True)
+class RibNexthop:
+    """One next hop of an FRR RIB entry, with zebra's flags.
+
+    A recursive next hop (``recursive``: its gateway is resolved through another
+    route) is followed by its resolvers, each with ``resolves`` = that gateway.
+    """
+
+    gateway: str | None = None
+    dev: str | None = None
+    weight: int = 1
+    fib: bool = False  # zebra installed it in the kernel FIB
+    active: bool = False
+    recursive: bool = False
+    resolves: str | None = None
+    flags: tuple[str, ...] = ()  # onlink, linkdown, inactive, ...
+
+
+@dataclass(frozen=True, slots=True)
+class RibRoute:
+    """One FRR RIB entry (``show ip|ipv6 route json``): several per prefix when several protocols know it."""
+
+    dst: str
+    family: int
+    protocol: str | None = None
+    table: str = "main"
+    selected: bool = False
+    installed: bool = False
+    distance: int | None = None
+    metric: int | None = None
+    type: str = "unicast"  # blackhole, unreachable, prohibit when FRR installs a reject route
+    nexthops: tuple[RibNexthop, ...] = ()
+
+    @property
+    def paths(self) -> int:
+        """Next hops the protocol gave (resolvers of a recursive next hop are not paths of their own)."""
+        return sum(1 for nh in self.nexthops if nh.resolves is None)
+
+    @property
+    def fib_nexthops(self) -> int:
+        """Next hops zebra says it installed in the kernel FIB."""
+        return sum(1 for nh in self.nexthops if nh.fib)
+
+
+@dataclass(frozen=True, slots=True)
+class Rib:
+    """What FRR holds on a device: RIB entries (selected or not) and the BGP multipath state per prefix."""
+
+    routes: tuple[RibRoute, ...] = ()
+    bgp: tuple[BgpMultipath, ...] = ()

@@ -3,7 +3,8 @@
 A dataclass becomes the list of its field values in declaration order, with
 trailing default values left out; nested records, tuples, enums and ``extra``
 pairs are converted per a fixed spec.  ``decode_X(encode_X(x)) == x`` for every
-record type here.  Adding a field at the end of a type keeps old files readable.
+record type here.  Adding a field at the end of a type keeps old files readable
+(``DeviceState.flows`` and ``.rib`` came so: a state without them encodes as before).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from typing import Any, Callable
 
 from anycast_tui.model.types import (
     Address,
+    BgpMultipath,
     Bucket,
     Device,
     DeviceState,
     Event,
     EventKind,
     FabricSnapshot,
+    Flow,
     GroupMember,
     HashSettings,
     Health,
@@ -31,6 +34,9 @@ from anycast_tui.model.types import (
     NexthopGroup,
     NexthopObject,
     NexthopTable,
+    Rib,
+    RibNexthop,
+    RibRoute,
     Role,
     Route,
 )
@@ -73,8 +79,14 @@ _SPECIAL: dict[type, dict[str, Conv]] = {
     NexthopTable: {"objects": _objs(NexthopObject), "groups": _objs(NexthopGroup)},
     HashSettings: {},
     Health: {"status": _enum(HealthStatus)},
+    Flow: {},
+    RibNexthop: {"flags": _STRS},
+    RibRoute: {"nexthops": _objs(RibNexthop)},
+    BgpMultipath: {"multipath": _STRS, "extra": _EXTRA},
+    Rib: {"routes": _objs(RibRoute), "bgp": _objs(BgpMultipath)},
     DeviceState: {"device": _obj(Device), "routes": _objs(Route), "nexthops": _obj(NexthopTable),
-                  "interfaces": _objs(Interface), "hash": _obj(HashSettings), "health": _obj(Health)},
+                  "interfaces": _objs(Interface), "hash": _obj(HashSettings), "health": _obj(Health),
+                  "flows": _objs(Flow), "rib": _opt_obj(Rib)},
     Event: {"kind": _enum(EventKind), "nexthop": _opt_obj(Nexthop)},
 }
 

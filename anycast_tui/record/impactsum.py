@@ -4,7 +4,9 @@
 fixed sample of client flows to each anycast address the change touched
 (entering at the spines, alternating) and returns JSON-able summaries per
 event: counts (flows, moved, tcp_reset, udp, collateral) and ``servers``,
-moved flows per (from, to) end.  Used as the Recorder's ``impact`` hook.
+moved flows per (from, to) end; ``live_*`` the same counts on the live flows
+the anycast servers reported (``model.flows.live_flows``), when there are
+any.  Used as the Recorder's ``impact`` hook.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ class FlowImpact:
     def __call__(self, change: Change) -> dict[Event, dict[str, Any]]:
         import numpy as np
 
-        from anycast_tui.model.flows import synthetic_flows
+        from anycast_tui.model.flows import live_flows, live_ingress, synthetic_flows
+        from anycast_tui.model.hashing import FlowArray
         from anycast_tui.model.impact import impact
 
         if change.before is None:
@@ -55,6 +58,11 @@ class FlowImpact:
                 flows = self._flows[dst] = synthetic_flows(self.n_clients, self.n_flows, dst=dst)
             summary = summarize(impact(change.before, change.after, flows, ingress))  # type: ignore[arg-type]
             summary["prefix"] = prefix
+            live = live_flows(change.before, dst)  # ss / conntrack on the anycast servers, counted apart
+            live_in = live_ingress(change.before, live) if live else None
+            if live_in is not None:
+                counts = impact(change.before, change.after, FlowArray.from_flows(live), live_in).counts
+                summary.update({f"live_{k}": v for k, v in counts.items()})
             for e in events:
                 if e.prefix in (prefix, None) and e not in out:
                     out[e] = summary

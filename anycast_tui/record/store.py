@@ -31,7 +31,8 @@ Layout:
   its health when that changed.
 * ``blobs(id, seq, crc, data)`` - zlib-compressed JSON, content-addressed
   (stored once per file): manifests (device, hash settings, interface blob,
-  nexthop blob, route chunk blobs) and route chunks cut where a route's CRC
+  nexthop blob, route chunk blobs[, FRR RIB: [RIB entry chunk blobs, BGP blob]])
+  and route chunks cut where a route's CRC
   says so (content-defined, so a route added or withdrawn changes one chunk).
 * events travel in their tick's payload (``key`` bit 2 set), so a tick and
   its events are kept or lost together;
@@ -62,11 +63,12 @@ from pathlib import Path
 from typing import Any, Callable, ItemsView, Iterator, Mapping, Sequence, ValuesView
 
 from anycast_tui.model.timeline import Change, Timeline
-from anycast_tui.model.types import (DeviceState, Event, FabricSnapshot, Health, HashSettings, Interface,
-                                     NexthopTable, Route, Device)
+from anycast_tui.model.types import (BgpMultipath, DeviceState, Event, FabricSnapshot, Health, HashSettings,
+                                     Interface, NexthopTable, Rib, RibRoute, Route, Device)
 from anycast_tui.record.codec import decode, decode_chunk, decode_chunks, encode
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a manifest may carry the device's FRR RIB (6th item); written only by files that have one
+BASE_SCHEMA_VERSION = 1  # what a file says until it stores something of a later version
 SUFFIX = ".atrec"
 FORMAT = "anycast-tui recording"
 DEFAULT_KEYFRAME_EVERY = 60
@@ -143,7 +145,7 @@ def inventory_meta(inventory: Any) -> dict:
 
 def _content_equal(a: DeviceState, b: DeviceState) -> bool:
     return (a.device == b.device and a.hash == b.hash and a.routes == b.routes and a.nexthops == b.nexthops
-            and a.interfaces == b.interfaces)
+            and a.interfaces == b.interfaces and a.rib == b.rib)
 
 
 # --------------------------------------------------------------------------- writer
@@ -178,7 +180,7 @@ class Recorder:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_DDL)
         now = int(clock() * 1000)
-        meta = {"format": FORMAT, "schema_version": str(SCHEMA_VERSION), "created_ms": str(now),
+        meta = {"format": FORMAT, "schema_version": str(BASE_SCHEMA_VERSION), "created_ms": str(now),
                 "keyframe_every": str(keyframe_every),
                 "inventory": json.dumps(inventory_meta(inventory) if inventory is not None else None),
                 "settings": json.dumps(redact(dict(settings or {})))}
@@ -197,6 +199,7 @@ class Recorder:
         self._prefixes: tuple[str, ...] | None = None
         self._order: list[str] = []
         self._blob_ids: dict[bytes, int] = {}
+        self._schema = BASE_SCHEMA_VERSION
         self._event_ids: dict[Event, int] = {}  # event -> position in the file (for impact notes)
         self._n_events = 0
         self._seq = 0
@@ -322,8 +325,24 @@ class Recorder:
                 chunk = []
         if chunk:
             chunks.append(self._chunk(chunk))
-        return self._blob([encode(s.device), encode(s.hash), self._blob([encode(i) for i in s.interfaces]),
-                           self._blob(encode(s.nexthops)), chunks])
+        items = [encode(s.device), encode(s.hash), self._blob([encode(i) for i in s.interfaces]),
+                 self._blob(encode(s.nexthops)), chunks]
+        if s.rib is not None:  # schema 2; files without an FRR RIB stay schema 1 (older readers read them)
+            if self._schema < 2:
+                self._db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+                self._schema = 2
+            rib_chunks: list[int] = []
+            part: list[list] = []
+            for r in s.rib.routes:
+                enc = encode(r)
+                part.append(enc)
+                if len(part) >= CHUNK_MAX or (zlib.crc32(repr(enc).encode()) & CHUNK_MASK) == 0:
+                    rib_chunks.append(self._blob(part))
+                    part = []
+            if part:
+                rib_chunks.append(self._blob(part))
+            items.append([rib_chunks, self._blob([encode(b) for b in s.rib.bgp])])
+        return self._blob(items)
 
     def _write_tick(self, snap: FabricSnapshot, events: list[Event]) -> None:
         t = snap.taken_at_ms if self._last_t is None else max(snap.taken_at_ms, self._last_t)
@@ -771,9 +790,12 @@ class Recording:
             self._blobs[key] = hit  # type: ignore[index]
         return hit
 
-    def _content(self, mid: int) -> tuple[Device, HashSettings, tuple[Interface, ...], NexthopTable, tuple[Route, ...]]:
+    def _content(self, mid: int) -> tuple[Device, HashSettings, tuple[Interface, ...], NexthopTable,
+                                          tuple[Route, ...], Rib | None]:
         def make() -> tuple:
-            dev, hs, ifs, nh, chunks = self._blob(mid)
+            dev, hs, ifs, nh, chunks, *more = self._blob(mid)
+            if len(more) > 1:
+                raise ValueError(f"{5 + len(more)} items")
             built = self._build_chunks(chunks)
             routes: list[Route] = []
             for c in chunks:
@@ -782,7 +804,8 @@ class Recording:
                               self._decoded(("r", c), lambda c=c: decode_chunk(self._blob(c))))
             return (decode(Device, dev), decode(HashSettings, hs),
                     self._decoded(("i", ifs), lambda: tuple(decode(Interface, i) for i in self._blob(ifs))),
-                    self._decoded(("n", nh), lambda: decode(NexthopTable, self._blob(nh))), tuple(routes))
+                    self._decoded(("n", nh), lambda: decode(NexthopTable, self._blob(nh))), tuple(routes),
+                    self._rib(more[0]) if more else None)
         try:
             return self._decoded(("m", mid), make)
         except RecordingError:
@@ -801,6 +824,15 @@ class Recording:
             self._blobs[("r", c)] = part  # type: ignore[index]
             self._blobs.pop(c, None)  # the parsed JSON is not needed once built
         return built
+
+    def _rib(self, item: list) -> Rib:
+        chunks, bgp = item
+        self._prefetch([c for c in chunks if ("rib", c) not in self._blobs])
+        routes: list[RibRoute] = []
+        for c in chunks:
+            routes.extend(self._decoded(("rib", c), lambda c=c: tuple(decode(RibRoute, r) for r in self._blob(c))))
+        return Rib(tuple(routes), self._decoded(("bgp", bgp), lambda: tuple(decode(BgpMultipath, b)
+                                                                            for b in self._blob(bgp))))
 
     def _advance(self, i: int, refs: dict[str, _DevRef], order: list[str], prefixes: tuple[str, ...]
                  ) -> tuple[tuple[str, ...], list[str]]:
@@ -844,8 +876,9 @@ class Recording:
 
     def _device(self, ref: _DevRef) -> DeviceState:
         with self._lock, _gc_paused():
-            dev, hs, ifs, nh, routes = self._content(ref.mid)
-        return DeviceState(dev, routes, nh, ifs, hs, ref.collected_at_ms, ref.health)
+            dev, hs, ifs, nh, routes, rib = self._content(ref.mid)
+        return DeviceState(dev, routes, nh, ifs, hs, ref.collected_at_ms, ref.health, rib=rib)
+
     def _devices(self, refs: Sequence[_DevRef]) -> list[DeviceState]:
         """``_device`` of each of ``refs``, the blocks of all of them fetched and their routes built together."""
         with self._lock, _gc_paused():

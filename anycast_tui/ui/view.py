@@ -156,6 +156,7 @@ class GroupView:
     kind: str  # "multipath", "single path", "mpath group 10", "resilient group 10 (32 buckets)", "local address", "no route"
     hops: tuple[HopRow, ...]
     stale: bool  # the device's data is its last good data
+    rib: str = ""  # FRR devices: "BGP: 4 paths, FIB: 4" (model.rib), "" without an FRR RIB
 
 
 def address_owners(snapshot: FabricSnapshot) -> dict[str, str]:
@@ -212,7 +213,8 @@ def group_view(state: DeviceState, prefix: str, owners: Mapping[str, str]) -> Gr
     group = state.group(route.nhid) if route.nhid is not None else None
     if group is None:
         kind = "multipath" if route.multipath else "single path"
-        return GroupView(name, role, prefix, kind, tuple(_hop(nh, owners) for nh in route.nexthops), stale)
+        return GroupView(name, role, prefix, kind, tuple(_hop(nh, owners) for nh in route.nexthops), stale,
+                         _rib_text(state, prefix))
     objects = {o.id: o for o in state.nexthops.objects}
     counts = Counter(b.nhid for b in group.bucket_table)
     resilient = group.type == "resilient"
@@ -226,7 +228,14 @@ def group_view(state: DeviceState, prefix: str, owners: Mapping[str, str]) -> Gr
         kind = f"resilient group {group.id}" + (f" ({group.buckets} buckets)" if group.buckets else "")
     else:
         kind = f"{group.type} group {group.id}"
-    return GroupView(name, role, prefix, kind, tuple(hops), stale)
+    return GroupView(name, role, prefix, kind, tuple(hops), stale, _rib_text(state, prefix))
+
+
+def _rib_text(state: DeviceState, prefix: str) -> str:
+    from anycast_tui.model.rib import rib_fib
+
+    c = rib_fib(state, prefix)
+    return "" if c is None else c.text + ("" if c.agree else " ≠")
 
 
 def group_views(snapshot: FabricSnapshot | None, prefixes: Iterable[str]) -> list[GroupView]:
@@ -305,9 +314,19 @@ def hash_summary(rows: Sequence[DeviceRow]) -> str:
 def impact_text(counts: Mapping[str, int], *, short: bool = False) -> str:
     """``1684/10000 flows moved: 872 TCP reset, 812 UDP continue`` (short: ``1684 moved, 872 TCP reset``)."""
     if short:
-        return f"{counts['moved']} moved, {counts['tcp_reset']} TCP reset"
+        return f"{counts['moved']} moved, {counts['tcp_reset']} TCP reset" + live_text(counts, short=True)
     return (f"{counts['moved']}/{counts['flows']} flows moved: {counts['tcp_reset']} TCP reset, "
-            f"{counts['udp']} UDP continue")
+            f"{counts['udp']} UDP continue" + live_text(counts))
+
+
+def live_text(counts: Mapping[str, int], *, short: bool = False) -> str:
+    """`` · live: 12 TCP flows moved (reset), 3 UDP`` (short: `` · live 12 reset, 3 UDP``) when live flows
+    were counted (session.ImpactTracker), else ""."""
+    if not counts.get("live_flows"):
+        return ""
+    if short:
+        return f" · live {counts['live_tcp_reset']} reset, {counts['live_udp']} UDP"
+    return f" · live: {counts['live_tcp_reset']} TCP flows moved (reset), {counts['live_udp']} UDP"
 
 
 def event_line(ev: Event) -> str:

@@ -224,6 +224,8 @@ class GroupsPanel(Panel):
             out.append_text(Text("  ").join(self._hop_text(h, short=True) for h in g.hops))
             if g.stale:
                 out.append("  ! stale", style=WARN)
+            if g.rib:
+                out.append(f"  {g.rib}", style=WARN if g.rib.endswith("≠") else "dim")
         for kind, gs in plain.items():
             if lines:
                 out.append("\n")
@@ -240,6 +242,8 @@ class GroupsPanel(Panel):
             kind.append(g.kind, style="dim")
             if g.stale:
                 kind.append(" ! stale", style=WARN)
+            if g.rib:
+                kind.append(f" · {g.rib}", style=WARN if g.rib.endswith("≠") else "dim")
             if not g.hops:
                 rows.append([first, kind, "", "", "", "", "", ""])
                 continue

@@ -10,6 +10,7 @@ from anycast_tui.collect.commands import (
     ALLOWED_LINES,
     COLLECTOR_LINES,
     FLOW_COMMANDS,
+    FRR_RIB,
     FRR_ROUTES,
     LINUX_POLL,
     MONITOR,
@@ -44,8 +45,8 @@ def test_command_sets_follow_version_platform_and_flow_sources():
     old = poll_commands("linux", (4, 9))
     assert all("-j" not in c.argv for c in old) and {"routes4", "routes6", "addrs", "sysctl"} <= set(_ids(old))
     for platform in ("frr", "cumulus", "sonic"):
-        assert poll_commands(platform, (6, 1))[-2:] == FRR_ROUTES
-    assert not set(FRR_ROUTES) & set(poll_commands("linux", (6, 1)))
+        assert poll_commands(platform, (6, 1))[-1] == FRR_RIB  # RIB and BGP state in one vtysh
+    assert FRR_RIB not in poll_commands("linux", (6, 1))
     srv = poll_commands("linux", (6, 1), ("ss", "conntrack"))
     assert srv[-3:] == (*FLOW_COMMANDS["ss"], *FLOW_COMMANDS["conntrack"])
 
@@ -53,6 +54,8 @@ def test_command_sets_follow_version_platform_and_flow_sources():
 def test_every_collector_line_is_a_plain_fixed_argv():
     assert ALLOWED_LINES <= COLLECTOR_LINES and MONITOR.line == "ip -o monitor route link nexthop"
     assert FRR_ROUTES[0].line == "vtysh -c 'show ip route json'"
+    assert FRR_RIB.line == ("vtysh -c 'show ip route json' -c 'show ipv6 route json' "
+                            "-c 'show bgp ipv4 unicast json' -c 'show bgp ipv6 unicast json'")
     for line in COLLECTOR_LINES:
         argv = shlex.split(line)
         assert argv[0] in ("ip", "sysctl", "vtysh", "ss", "conntrack"), line
