@@ -2,9 +2,10 @@
 
 Where pseudonyms land (never in routable space, so a shared report can't point at anybody's network):
 
-* IPv4 -> 10.0.0.0/8 (RFC 1918).  Chosen over 198.18.0.0/15 (RFC 2544 benchmarking) because it keeps 24
-  bits of structure instead of 17 and every reader knows it is private; the lab itself numbers its fabric
-  from 198.18.0.0/15, so pseudonyms there would be easy to mistake for lab addresses.
+* IPv4 -> 10.0.0.0/8 (RFC 1918), then 240.0.0.0/8 .. 254.0.0.0/8 (RFC 1112 "reserved", never routed):
+  each /8 of the input gets its own /8 of that pool, the first one seen gets 10.0.0.0/8.  A fabric with up to
+  16 /8s (the usual case is one to four) is thus mapped one to one with all 24 bits of structure under each
+  /8; 198.18.0.0/15 (RFC 2544) would keep only 17, and the lab numbers its own fabric from it.
 * IPv6 -> fd00::/8 (RFC 4193 unique local), 120 bits of structure (2001:db8::/32 would keep 96).
 * Kept as they are, because they are the same on every host and identify nothing (and the views must
   still recognise them): 0.0.0.0/8 (with the default route 0.0.0.0/0), 127.0.0.0/8, 224.0.0.0/4,
@@ -13,14 +14,15 @@ Where pseudonyms land (never in routable space, so a shared report can't point a
   scrubs the interface identifier (which often carries a MAC).  ::ffff:a.b.c.d carries its IPv4 pseudonym.
 
 Mapping (Crypto-PAn style, prefix-preserving): output bit i is input bit i XOR a keyed PRF of input bits
-0..i-1, then the first 8 bits (IPv4, IPv6) are replaced by the target block's.  So two addresses in the same
-/8 share exactly as many leading bits after scrubbing as before, and an address inside a prefix of /8 or
-longer stays inside that prefix's pseudonym.  Addresses from different /8s are mapped independently
-into the one /8 (32 bits into 24 cannot all stay apart: two such addresses share a pseudonym with chance
-2^-24, counted in ``Scrubber.collisions``).  Never the original: an input already inside the target block
-(or link-local) has its first scrubbed bit flipped, so every address and every prefix longer than the
-part kept changes; only prefixes of the block itself (10.0.0.0/8, fe80::/64, ...) and the kept addresses
-above stay.
+0..i-1, then the first 8 bits are replaced by the /8 of the target pool given to the input's /8 (IPv6: fd).
+So two addresses in the same /8 share exactly as many leading bits after scrubbing as before, and an
+address inside a prefix of /8 or longer stays inside that prefix's pseudonym.
+One to one: a pseudonym is never given to two inputs.  Only beyond 16 IPv4 /8s (or, for IPv6, with chance
+2^-120) can two inputs meet on one pseudonym; the later one is then moved to a free keyed pseudonym in the
+same /8 (its own prefix relations are lost, the meaning is not) and ``Scrubber.collisions`` counts it.
+Never the original: an input whose /8 is given its own /8 (or a link-local one) has its first scrubbed bit
+flipped, so every address and every prefix longer than the part kept changes; only prefixes of the block
+itself (10.0.0.0/8, fe80::/64, ...) and the kept addresses above stay.
 One random key per Scrubber: the same input gets the same pseudonym within one output, different ones in
 another.
 """
@@ -39,7 +41,7 @@ _V4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?![\w.])")
 _V6 = re.compile(r"(?<![\w:.])(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?:/\d{1,3})?(?![\w:])")
 
 
-_V4_TARGET = ipaddress.IPv4Network("10.0.0.0/8")
+_V4_POOL = (10,) + tuple(range(240, 255))  # first octets of the /8s IPv4 pseudonyms live in
 _V6_TARGET = ipaddress.IPv6Network("fd00::/8")
 _V4_KEEP = tuple(map(ipaddress.IPv4Network, ("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/4", "255.255.255.255/32")))
 _V6_KEEP = tuple(map(ipaddress.IPv6Network, ("::/128", "::1/128", "ff00::/8")))
@@ -57,7 +59,8 @@ class Scrubber:
         self._bits: dict[tuple[int, int, int], int] = {}
         self._addr: dict[str, str] = {}
         self._owner: dict[str, str] = {}  # pseudonym -> the address it was made for
-        self.collisions = 0  # pseudonyms made for two different addresses (different /8s; see above)
+        self.collisions = 0  # inputs moved off a pseudonym another input already had (see above)
+        self._slots4: dict[int, int] = {}  # input /8 -> pool /8
         self._names: dict[str, str] = {}
         roles = dict(names) if isinstance(names, Mapping) else {n: "host" for n in names}
         for n, role in roles.items():
@@ -84,7 +87,7 @@ class Scrubber:
 
     def _place(self, a: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
         v, width = int(a), a.max_prefixlen
-        keep, within, target = (_V4_KEEP, _V4_WITHIN, _V4_TARGET) if a.version == 4 else \
+        keep, within, target = (_V4_KEEP, _V4_WITHIN, None) if a.version == 4 else \
             (_V6_KEEP, _V6_WITHIN, _V6_TARGET)
         if any(a in net for net in keep):
             return v
@@ -93,9 +96,30 @@ class Scrubber:
         for net, bits in within:
             if a in net:
                 return self._scramble(v, width, bits, bits)
+        if a.version == 4:
+            top = v >> 24
+            slot = self._slot4(top)
+            return (slot << 24) | (self._scramble(v, 32, 0, 8 if slot == top else None) & 0xFFFFFF)
+        assert target is not None
         tlen = target.prefixlen
         low = self._scramble(v, width, 0, tlen if a in target else None) & ((1 << (width - tlen)) - 1)
         return int(target.network_address) | low
+
+    def _slot4(self, top: int) -> int:
+        """The pool /8 of input /8 ``top``: a free one while any is left, then a keyed shared one."""
+        slot = self._slots4.get(top)
+        if slot is None:
+            used = set(self._slots4.values())
+            free = [p for p in _V4_POOL if p not in used]
+            slot = free[0] if free else _V4_POOL[self._prf("slot", top)[0] % len(_V4_POOL)]
+            self._slots4[top] = slot
+        return slot
+
+    def _move(self, a: ipaddress.IPv4Address | ipaddress.IPv6Address, placed: int, attempt: int) -> int:
+        """A keyed other pseudonym in the /8 of ``placed`` (for an input that met another's pseudonym)."""
+        low_bits = a.max_prefixlen - 8
+        low = int.from_bytes(self._prf("move", a, attempt), "big") & ((1 << low_bits) - 1)
+        return (placed >> low_bits << low_bits) | low
 
     def address(self, addr: str) -> str:
         """Pseudonym of one IPv4/IPv6 address (text returned unchanged if it is not one)."""
@@ -108,10 +132,15 @@ class Scrubber:
             return addr
         if a.version == 6 and a.scope_id:
             return addr  # a zone is never an input here (the text patterns stop before "%")
-        out = str(type(a)(self._place(a)))
-        other = self._owner.setdefault(out, str(a))
-        if other != str(a):
-            self.collisions += 1
+        placed = self._place(a)
+        out, attempt = str(type(a)(placed)), 0
+        while self._owner.get(out, str(a)) != str(a):  # taken by another input: stay one to one
+            attempt += 1
+            moved = self._move(a, placed, attempt)
+            if moved != int(a):
+                out = str(type(a)(moved))
+        self.collisions += attempt > 0
+        self._owner[out] = str(a)
         self._addr[addr] = out
         return out
 

@@ -53,8 +53,9 @@ NEAR6 = st.sampled_from([0x2001_0DB8, 0xFD00_0001, 0xFE80_0000, 0x2A00_0000]).fl
 ADDRS = st.one_of(V4, V6, NEAR4, NEAR6)
 KEPT = [ipaddress.ip_network(n) for n in ("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/4", "255.255.255.255/32",
                                           "::/128", "::1/128", "ff00::/8")]
-PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "169.254.0.0/16", "fd00::/8", "fe80::/10",
-                                             "::ffff:10.0.0.0/104", "::ffff:169.254.0.0/112")]
+PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "240.0.0.0/4", "169.254.0.0/16", "fd00::/8", "fe80::/10",
+                                             "::ffff:10.0.0.0/104", "::ffff:240.0.0.0/100",
+                                             "::ffff:169.254.0.0/112")]
 KEY = b"hypothesis"
 
 
@@ -132,3 +133,38 @@ def test_text_keeps_nothing_original():
     assert "2026-09-21T14:13:34.000Z" in out and "swp1" in out and "leaf010" in out
     assert s.text(text) == out
     assert s.name("leaf01").startswith("leaf-")
+
+
+def test_each_8_gets_its_own_private_8_so_no_two_inputs_share_a_pseudonym():
+    """Up to 16 input /8s: one to one with full structure (the first /8 seen lands in 10.0.0.0/8)."""
+    s = Scrubber(b"k")
+    rnd = random.Random(7)
+    tops = [192, 10, 172, 198, 203, 100, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]
+    assert s.address("192.0.2.1").startswith("10.")  # the first /8 seen
+    addrs = {str(ipaddress.IPv4Address((t << 24) | rnd.getrandbits(24))) for t in tops for _ in range(300)}
+    out = {a: s.address(a) for a in addrs}
+    assert len(set(out.values())) == len(addrs) and s.collisions == 0
+    assert {int(ipaddress.ip_address(o)) >> 24 for o in out.values()} == {10, *range(240, 255)}
+    # networks of different /8s stay different networks
+    assert len({s.prefix(f"{t}.0.0.0/8") for t in tops}) == len(tops)
+    assert len({s.prefix(f"{t}.18.0.0/16") for t in tops}) == len(tops)
+
+
+def test_beyond_16_eights_inputs_are_moved_not_merged():
+    s = Scrubber(b"k")
+    rnd = random.Random(3)
+    addrs = {str(ipaddress.IPv4Address((t << 24) | rnd.getrandbits(8))) for t in range(1, 120) for _ in range(40)}
+    out = [s.address(a) for a in sorted(addrs)]
+    assert len(set(out)) == len(addrs)  # one to one, whatever the squeeze
+    assert all(ipaddress.ip_address(o) in PRIVATE[0] or ipaddress.ip_address(o) in PRIVATE[1] for o in out)
+    assert all(s.address(a) == o for a, o in zip(sorted(addrs), out))  # stable after the moves
+
+
+def test_an_input_meeting_a_taken_pseudonym_is_moved_and_counted():
+    s = Scrubber(b"k")
+    natural = Scrubber(b"k").address("198.18.0.1")
+    s._owner[natural] = "203.0.113.9"  # as if another input had been given it first
+    moved = s.address("198.18.0.1")
+    assert moved != natural and moved != "198.18.0.1" and s.collisions == 1
+    assert ipaddress.ip_address(moved) in ipaddress.ip_network(natural.split(".")[0] + ".0.0.0/8")
+    assert s.address("198.18.0.1") == moved
