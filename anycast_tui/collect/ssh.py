@@ -199,7 +199,8 @@ class SSHSession:
                 self._last_error = exc
                 if exc.permanent:
                     self.permanent_error = exc
-                    log.warning("%s: %s (not retrying)", self.cfg.name, exc.message)
+                    tail = "" if exc.message.endswith("not retrying") else "; not retrying"
+                    log.warning("%s: %s%s", self.cfg.name, exc.message, tail)
                 else:
                     self._retry_at = self._clock() + self.backoff.next_delay()
                 raise
