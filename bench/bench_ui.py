@@ -3,6 +3,7 @@
 screen with 100,000 flows; app RSS; the demo's idle CPU and bytes written to its terminal.
 
     python3 bench/bench_ui.py [--updates 100] [--runs 3] [--flows 100000] [--idle-s 60] [--burst-s 25] [--no-demo]
+                              [--no-scale | --only-scale] [--spines 246] [--leaves 4]
 
 Fabric: the simulated 2×4×1 demo fabric through the real parsers (SimSession),
 leaf03 failing and coming back between bursts so every poll produces events.
@@ -14,6 +15,12 @@ first update of a burst until the screen has been redrawn, for
 Key press to screen (``--flows`` sample flows, Flows view shown, 200×60): ``]`` selecting the next event
 (the Flows view re-marks every flow) and the last key of a ``/`` filter (it applies as you type), each timed from the press until
 Pilot has the screen idle again; baseline: the same press+pause with a key bound to nothing (harness cost).
+
+Large fabric (``--spines`` 246 × ``--leaves`` 4 × 2 servers, IPv4 and IPv6 anycast: 516 groups in the Groups
+view, 500 of them multipath, with ``--flows`` flows; the timeline gets the simulator's whole snapshot per poll,
+without the parsers, so the set-up takes ~1 min not ~10): a spine-leaf link fails and comes back, then ``]`` to
+an event whose moved flows differ from its neighbour's (every flow re-marked) with the Flows view and with the
+Groups view shown, a ``/`` filter, and the unbound-key baseline; app RSS.  ``--only-scale`` runs just that.
 
 Demo (a real ``anycast-tui demo`` on a pty, 200×60, 1 s polls): CPU of the whole process (TUI, poller,
 the SSH farm it talks to) over ``--idle-s`` seconds with no scenario; bytes written to the terminal per
@@ -140,6 +147,90 @@ async def _keys(n_flows: int, runs: int) -> dict[str, list[float]]:
     return out
 
 
+class _Feed:
+    """A session whose timeline gets the simulator's whole snapshot per poll (no parsers: the set-up of a
+    fabric this size through them takes minutes, and parsing is not what is measured here)."""
+
+    def __init__(self, sim: SimFabric, clock: list[float]) -> None:
+        from anycast_tui.model.timeline import Timeline
+
+        self.sim, self.clock = sim, clock
+        self.timeline = Timeline(anycast_prefixes=(sim.config.anycast4, sim.config.anycast6),
+                                 clock=lambda: clock[0])
+
+    def poll(self) -> None:
+        self.timeline.apply(self.sim.snapshot(int(self.clock[0] * 1000)))
+
+
+async def _scale(n_flows: int, runs: int, spines: int, leaves: int) -> dict[str, list[float]]:
+    """Press-to-idle times on a fabric of ``spines`` × ``leaves`` (2 servers per leaf, IPv4 and IPv6 anycast:
+    2 × (spines + leaves) multipath groups) with ``n_flows`` flows: ] (to an event of another poll, so every
+    flow is re-marked) in the Flows and in the Groups view, a filter, and an unbound key (harness cost)."""
+    from anycast_tui.lab.sim import SimConfig
+    from anycast_tui.session import ImpactTracker
+    from anycast_tui.ui import view
+
+    clock = [T0]
+    sim = SimFabric(SimConfig(spines=spines, leaves=leaves, servers_per_leaf=2), clock=lambda: clock[0])
+    feed = _Feed(sim, clock)
+    feed.poll()
+    tracker = ImpactTracker(feed.timeline, n_flows=n_flows, keep=4 * (spines + leaves) + 16)  # every event's flows
+    app = AnycastApp(feed, clock=lambda: clock[0], impact=tracker)
+    out: dict[str, list[float]] = {k: [] for k in ("next event, Flows view", "next event, Groups view", "filter",
+                                                    "baseline (unbound key)")}
+    async with app.run_test(size=(200, 60)) as pilot:
+        tracker.trace(app.prefixes[0])
+        tracker.wait(600)
+        t_set = time.perf_counter()
+        for action in (sim.fail_link, sim.restore_link):  # two polls: a spine-leaf link fails, comes back
+            action("spine01", "leaf02")
+            clock[0] += 1
+            feed.poll()
+        tracker.wait(600)
+        app.flush()
+        await pilot.pause()
+        print(f"  (set-up: two polls, their impact and the first draw took {time.perf_counter() - t_set:.1f} s)")
+        shown = app.shown_events()
+        # an event with moved flows whose older neighbour has other (or no) moved flows: [ and ] re-mark every flow
+        first = next(i for i in range(len(shown) - 1, 0, -1)
+                     if tracker.detail(shown[i]) is not None and tracker.detail(shown[i]).moved.size
+                     and tracker.detail(shown[i - 1]) is not tracker.detail(shown[i]))
+        out["groups"] = [float(len(view.group_views(feed.timeline.snapshot, app.prefixes)))]
+        out["events"] = [float(len(shown)), float(len(feed.timeline.events))]
+        app.select(shown[first])
+        for key, name in (("3", "next event, Flows view"), ("2", "next event, Groups view")):
+            await pilot.press(key)
+            await pilot.pause()
+            for r in range(runs):
+                for k in ("left_square_bracket", "right_square_bracket"):
+                    t0 = time.perf_counter()
+                    await pilot.press(k)
+                    await pilot.pause()
+                    if k == "right_square_bracket":
+                        out[name].append(time.perf_counter() - t0)
+                assert app.selected is shown[first]
+        await pilot.press("3")
+        await pilot.pause()
+        for r in range(runs):
+            word = ("server02", "tcp server03", "203.0.113.7")[r % 3]
+            await pilot.press("slash", "ctrl+u", *word[:-1])
+            await pilot.pause()
+            t0 = time.perf_counter()
+            await pilot.press(word[-1])
+            await pilot.pause()
+            out["filter"].append(time.perf_counter() - t0)
+            await pilot.press("enter")
+            await pilot.pause()
+            t0 = time.perf_counter()
+            await pilot.press("z")
+            await pilot.pause()
+            out["baseline (unbound key)"].append(time.perf_counter() - t0)
+        assert app.flow_rows is not None and app.flow_rows.total == n_flows
+        out["rss"] = [_rss_mb()]
+    tracker.close()
+    return out
+
+
 def _demo(seconds: float, scenario: bool, headless: bool = False) -> tuple[float, list[int]]:
     """Run ``anycast-tui demo`` on a 200x60 pty for ``seconds``: (CPU seconds used, bytes written per second)."""
     import fcntl
@@ -203,11 +294,20 @@ async def main() -> int:
     ap.add_argument("--idle-s", type=float, default=60.0)
     ap.add_argument("--burst-s", type=float, default=25.0)
     ap.add_argument("--no-demo", action="store_true", help="skip the demo CPU / bytes figures")
+    ap.add_argument("--scale", action=argparse.BooleanOptionalAction, default=True,
+                    help="the large fabric (--spines × --leaves, 2 servers per leaf) with --flows flows")
+    ap.add_argument("--only-scale", action="store_true", help="only the large-fabric key figures")
+    ap.add_argument("--spines", type=int, default=246)
+    ap.add_argument("--leaves", type=int, default=4)
     ap.add_argument("--only-demo", action="store_true", help="only the demo CPU / bytes figures")
     args = ap.parse_args()
     if args.only_demo:
         _print_demo(args)
         return 0
+    if args.scale:
+        _print_scale(await _scale(args.flows, args.key_runs, args.spines, args.leaves), args)
+        if args.only_scale:
+            return 0
     keys = await _keys(args.flows, args.key_runs)
     base = statistics.median(keys["baseline (unbound key)"])
     print(f"key press to screen idle with {args.flows:,} flows, Flows view, median of {args.key_runs} (200x60):")
@@ -218,6 +318,17 @@ async def main() -> int:
     if not args.no_demo:
         _print_demo(args)
     return await _bursts(args)
+
+
+def _print_scale(res: dict[str, list[float]], args: argparse.Namespace) -> None:
+    base = statistics.median(res["baseline (unbound key)"])
+    print(f"large fabric: {args.spines} spines × {args.leaves} leaves × 2 servers, {res['groups'][0]:.0f} groups "
+          f"(device × anycast prefix) in the Groups view, {res['events'][0]:.0f} anycast events shown of "
+          f"{res['events'][1]:,.0f}, {args.flows:,} flows; key press to screen idle, median of {args.key_runs} (200x60):")
+    for k in ("next event, Flows view", "next event, Groups view", "filter", "baseline (unbound key)"):
+        m = statistics.median(res[k])
+        print(f"  {k:<24} {m * 1000:8.1f} ms  (minus baseline {max(0.0, m - base) * 1000:.1f} ms; goal <= 100 ms)")
+    print(f"  app RSS after it: {res['rss'][0]:.0f} MB")
 
 
 def _print_demo(args: argparse.Namespace) -> None:

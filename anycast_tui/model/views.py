@@ -52,13 +52,86 @@ def label(nh: Nexthop) -> str:
     return nh.gateway or nh.dev or "?"
 
 
+class IdentityMemo:
+    """A bounded memo keyed by an object's identity and a key; it holds the object, so an id is never
+    reused while its entry lives.  For values derived from immutable states (DeviceState, snapshots):
+    a view asks again for the same state on every redraw, and a poll replaces only what changed."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size = size
+        self._d: dict[tuple[int, object], tuple[object, object]] = {}
+
+    def get(self, obj: object, key: object, fn):  # noqa: ANN001, ANN201
+        k = (id(obj), key)
+        hit = self._d.get(k)
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        value = fn()
+        if len(self._d) >= self.size:
+            for old in list(self._d)[: self.size // 4]:  # oldest quarter
+                del self._d[old]
+        self._d[k] = (obj, value)
+        return value
+
+
+_ROUTES = IdentityMemo(1024)  # holds the states it indexed: the current snapshot and the selected event's two
+_SPACES = IdentityMemo(2048)
+
+
+def routes_to(state: DeviceState, prefix: str) -> tuple[Route, ...]:
+    """``state``'s routes whose destination is ``prefix`` (an index per state, built once)."""
+
+    def index() -> dict[str, tuple[Route, ...]]:
+        out: dict[str, list[Route]] = {}
+        for r in state.routes:
+            out.setdefault(r.dst, []).append(r)
+        return {k: tuple(v) for k, v in out.items()}
+
+    return _ROUTES.get(state, "by-dst", index).get(prefix, ())
+
+
 def _route(state: DeviceState, prefix: str) -> Route | None:
     best: Route | None = None
-    for r in state.routes:
-        if r.dst == prefix and r.table != "local" and r.type == "unicast":
+    for r in routes_to(state, prefix):
+        if r.table != "local" and r.type == "unicast":
             if best is None or (r.metric or 0) < (best.metric or 0):
                 best = r
     return best
+
+
+def space_inputs(state: DeviceState, prefix: str) -> tuple | None:
+    """What :func:`group_space` of ``state`` for ``prefix`` depends on (route, group, member next hops):
+    equal inputs give equal spaces, so a view can skip comparing spaces of unchanged groups."""
+    route = _route(state, prefix)
+    if route is None:
+        return None
+    group = state.group(route.nhid) if route.nhid is not None else None
+    if group is None:
+        return (route, None, ())
+    objects = {o.id: o for o in state.nexthops.objects}
+    return (route, group, tuple(objects.get(m.id) for m in group.members))
+
+
+def has_space(state: DeviceState, prefix: str) -> bool:
+    """``group_space(state, prefix)`` is not None (cheap: no cells computed)."""
+    route = _route(state, prefix)
+    if route is None:
+        return False
+    if route.nhid is not None and state.group(route.nhid) is not None:
+        return True
+    return len(route.nexthops) > 1
+
+
+def is_resilient(state: DeviceState, prefix: str) -> bool:
+    """The group is resilient with a bucket table (its space has busy/idle cells)."""
+    route = _route(state, prefix)
+    group = state.group(route.nhid) if route is not None and route.nhid is not None else None
+    return group is not None and group.type == "resilient" and bool(group.bucket_table)
+
+
+def cached_space(state: DeviceState, prefix: str, cells: int = 64) -> Space | None:
+    """:func:`group_space`, memoised per state object (a redraw or another event's marks reuse it)."""
+    return _SPACES.get(state, (prefix, cells), lambda: group_space(state, prefix, cells))
 
 
 def _targets(hops: list[tuple[str, int, bool]]) -> dict[str, float]:

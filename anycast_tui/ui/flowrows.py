@@ -73,6 +73,7 @@ class FlowRows:
         self.query = ""
         self.sort = SORTS[0]
         self._keys: list[str] | None = None
+        self._fields: list[tuple[list[str], np.ndarray]] | None = None
         self.rows = np.arange(len(flows), dtype=np.int64)
         self.version = 0  # bumped whenever rows, marks or paths change
 
@@ -117,7 +118,9 @@ class FlowRows:
                 f"{_addr(f.dst[i], fam)}:{int(f.dport[i])} {self.ingress[i]}")
 
     def prepare(self) -> None:
-        """Build the filter's text keys now (call from a worker thread: the first filter is then instant)."""
+        """Build the filter's text keys and field values now (call from a worker thread: the first filter is
+        then instant)."""
+        self._vocab()
         self._all_keys()
 
     def _all_keys(self) -> list[str]:
@@ -161,8 +164,39 @@ class FlowRows:
         if self.paths is not None:
             term = np.asarray([tok in t for t in self.paths.terminals], bool)
             hit |= term[self.paths.final]
+        if not any(c in tok for c in " :→"):
+            # the key's fields are separated by " ", ":" and " → ": such a token can only match inside one
+            # field, so it is looked for in each field's distinct values (a few hundred), not in 100k keys
+            return hit | self._field_hits(tok)
         keys = self._all_keys()
         hit[[i for i, s in enumerate(keys) if tok in s]] = True
+        return hit
+
+    def _vocab(self) -> list[tuple[list[str], np.ndarray]]:
+        """Per field of :meth:`key`: (distinct texts, per flow the index of its text)."""
+        if self._fields is None:
+            f = self.flows
+            out = [([proto_label(i) for i in range(256)], np.asarray(f.proto))]
+            for col in (f.sport, f.dport):
+                uniq, inv = np.unique(np.asarray(col), return_inverse=True)
+                out.append(([str(int(p)) for p in uniq], inv))
+            for col in (f.src, f.dst):
+                rows = np.ascontiguousarray(col).view(np.dtype((np.void, 16))).ravel()
+                uniq, first, inv = np.unique(rows, return_index=True, return_inverse=True)
+                out.append(([_addr(col[int(i)], int(f.family[int(i)])) for i in first], inv))
+            names, inv = np.unique(np.asarray([str(x) for x in self.ingress], dtype=object), return_inverse=True)
+            out.append(([str(x) for x in names], inv))
+            self._fields = out
+        return self._fields
+
+    def _field_hits(self, tok: str) -> np.ndarray:
+        hit = np.zeros(len(self.flows), bool)
+        for k, (texts, idx) in enumerate(self._vocab()):
+            if k in (1, 2) and not tok.isdigit():
+                continue  # ports are digits only
+            match = np.fromiter((tok in t for t in texts), bool, len(texts))
+            if match.any():
+                hit |= match[idx]
         return hit
 
     def refilter(self) -> None:

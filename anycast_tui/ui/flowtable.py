@@ -31,7 +31,14 @@ class FlowTable(ScrollView, can_focus=True):
         self.data = data
         size = Size(0, 1 + (len(data) if data is not None else 0))
         if size != self.virtual_size:
-            self.virtual_size = size
+            h = self.scrollable_content_region.height
+            if h and self.virtual_size.height > h and size.height > h:
+                # the vertical scrollbar stays: move its thumb without a layout of the whole screen (a filter
+                # as you type changes the row count on every key; textual is pinned, _scroll_update is its own)
+                self.set_reactive(FlowTable.virtual_size, size)
+                self._scroll_update(size)
+            else:
+                self.virtual_size = size
         self.refresh()
 
     def header(self, width: int) -> Text:
@@ -64,9 +71,36 @@ class FlowTable(ScrollView, can_focus=True):
             t.append(d.path(i), style="dim")
         return t
 
+    _base = None  # rich_style, looked up once per render pass (it walks the DOM)
+
+    def render_lines(self, crop):  # noqa: ANN001, ANN201
+        self._base = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._base = None
+
+    _strips: dict[int, Strip] | None = None
+    _strips_key: tuple = ()
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self._base if self._base is not None else self.rich_style
+        d = self.data
+        # one key press can repaint the screen more than once (input, layout, scroll): rows already turned
+        # into strips for this data version, width and style are reused
+        key = (id(d), d.version if d is not None else -1, width, base)
+        if key != self._strips_key or self._strips is None or len(self._strips) > 4096:
+            self._strips, self._strips_key = {}, key
+        row = -1 if y == 0 else self.scroll_offset.y + y - 1
+        hit = self._strips.get(row)
+        if hit is not None:
+            return hit
+        strip = self._render_row(y, width, base)
+        self._strips[row] = strip
+        return strip
+
+    def _render_row(self, y: int, width: int, base) -> Strip:  # noqa: ANN001
         d = self.data
         if y == 0:
             text = self.header(width) if d is not None else Text("no flows yet (waiting for the first trace)",

@@ -14,7 +14,7 @@ from typing import Iterable, Mapping, Sequence
 
 from anycast_tui.model.events import nexthop_label
 from anycast_tui.model.hashing import Placement
-from anycast_tui.model.views import PLACEMENT_GLYPH, device_quality
+from anycast_tui.model.views import PLACEMENT_GLYPH, IdentityMemo, device_quality, routes_to
 from anycast_tui.model.types import (
     DeviceState,
     Event,
@@ -159,8 +159,16 @@ class GroupView:
     rib: str = ""  # FRR devices: "BGP: 4 paths, FIB: 4" (model.rib), "" without an FRR RIB
 
 
+_OWNERS = IdentityMemo(8)
+
+
 def address_owners(snapshot: FabricSnapshot) -> dict[str, str]:
-    """Interface address → device name, over every device (loopback 127/8 and ::1 left out)."""
+    """Interface address → device name, over every device (loopback 127/8 and ::1 left out); worked out
+    once per snapshot object (each redraw and key asks again).  Do not modify the result."""
+    return _OWNERS.get(snapshot, "owners", lambda: _address_owners(snapshot))
+
+
+def _address_owners(snapshot: FabricSnapshot) -> dict[str, str]:
     owners: dict[str, str] = {}
     for st in snapshot.devices.values():
         for itf in st.interfaces:
@@ -177,8 +185,8 @@ def address_owners(snapshot: FabricSnapshot) -> dict[str, str]:
 
 def _route_for(state: DeviceState, prefix: str) -> Route | None:
     best: Route | None = None
-    for r in state.routes:
-        if r.dst != prefix or r.table == "local":
+    for r in routes_to(state, prefix):
+        if r.table == "local":
             continue
         if r.type not in ("unicast", "local"):
             continue

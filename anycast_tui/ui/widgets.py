@@ -89,6 +89,61 @@ class Panel(Widget):
             self.refresh(layout=True)
 
 
+class LinesPanel(Panel):
+    """A Panel drawn with the line API: its ``render()`` text is built once per data change and width, and
+    only the lines on screen are turned into strips (a 500-group table scrolls and redraws for the cost
+    of a screenful).  ``render()`` reads :attr:`render_width`."""
+
+    _width_override: int | None = None
+
+    def __init__(self, *, id: str | None = None, title: str = "") -> None:
+        super().__init__(id=id, title=title)
+        self._text_lines: tuple[int, list[Text]] | None = None
+        self._strips: dict[tuple[int, int], Strip] = {}
+
+    @property
+    def render_width(self) -> int:
+        return self._width_override if self._width_override is not None else self.content_size.width
+
+    def changed(self, layout: bool = True) -> None:
+        self._text_lines = None
+        self._strips.clear()
+        super().changed(layout=layout)
+
+    def on_resize(self) -> None:
+        self._strips.clear()
+
+    def lines_at(self, width: int) -> list[Text]:
+        if self._text_lines is None or self._text_lines[0] != width:
+            self._width_override = width
+            try:
+                text = self.render()
+            finally:
+                self._width_override = None
+            text = text if isinstance(text, Text) else Text(str(text))
+            self._text_lines = (width, list(text.split("\n", allow_blank=True)))
+            self._strips.clear()
+        return self._text_lines[1]
+
+    def get_content_height(self, container, viewport, width: int) -> int:  # noqa: ANN001
+        return max(1, len(self.lines_at(width)))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        base = self.rich_style
+        hit = self._strips.get((y, width))
+        if hit is not None:
+            return hit
+        lines = self.lines_at(width)
+        if y >= len(lines):
+            return Strip.blank(width, base)
+        text = lines[y].copy()
+        text.truncate(width, overflow="ellipsis")
+        strip = Strip(text.render(self.app.console), text.cell_len).apply_style(base).extend_cell_length(width, base)
+        self._strips[(y, width)] = strip
+        return strip
+
+
 class FabricPanel(Panel):
     """Devices by role: health glyph and word, age of the last good poll, hash policy and seed, placement
     quality (``=`` exact, ``≈`` approximate, ``?`` unknown, with a one-line hint why when not exact)."""
@@ -171,8 +226,8 @@ class FabricPanel(Panel):
         return out
 
 
-class GroupsPanel(Panel):
-    """Per device and anycast prefix: the ECMP group's next hops."""
+class GroupsPanel(LinesPanel):
+    """Per device and anycast prefix: the ECMP group's next hops (line API: only visible rows drawn)."""
 
     groups: Sequence[view.GroupView] = ()
     many_prefixes = False
@@ -187,8 +242,8 @@ class GroupsPanel(Panel):
 
     def render(self) -> RenderableType:
         if not self.groups:
-            return Text("no ECMP groups yet", style="dim")
-        return self._table() if self.content_size.width >= WIDE else self._compact()
+            return Text.assemble(("no ECMP groups yet", "dim"))
+        return self._table() if self.render_width >= WIDE else self._compact()
 
     @staticmethod
     def _hop_text(h: view.HopRow, *, short: bool) -> Text:
@@ -254,7 +309,7 @@ class GroupsPanel(Panel):
                              Text(h.neighbour, style=NAME), str(h.weight),
                              "" if h.buckets is None else str(h.buckets), flags])
         return columns(("device", "group", "next hop", "dev", "neighbour", "weight", "buckets", "flags"), rows,
-                       width=self.content_size.width, flex=1, right=frozenset({5, 6}))
+                       width=self.render_width, flex=1, right=frozenset({5, 6}))
 
 
 class EventLog(ScrollView):
