@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 from collections import deque
 from itertools import chain, repeat
 from typing import Any, Callable
@@ -153,19 +154,142 @@ def _nexthop(v: list) -> Nexthop:
     return Nexthop(v[0], v[1], v[2], tuple(v[3]), *(v[4:5]), *([tuple(tuple(p) for p in v[5])] if n > 5 else []))
 
 
-def decode_chunk(data: list) -> tuple[Route, ...]:
-    """Routes of a stored chunk ``[next hop lists, routes]`` whose field 9 indexes the next hop lists."""
+def encode_chunk(rows: list[list]) -> dict:
+    """A chunk of routes (their ``encode`` rows) as stored since schema 3: ``{"d": [dst, ...], "t": "[template,
+    ...]", "i": [template index per route]}``.  A template is a row without its destination; a route table
+    has few distinct ones (next hops, protocol, metric, flags...), so the file holds about one string and
+    one small int per route.  The templates are one JSON text, sorted: the chunks of a device mostly carry
+    the same text, which a reader parses and converts once (``decode_chunks``).  ``"i"`` is left out when
+    there is one template."""
+    texts = {}
+    for enc in rows:
+        t = enc[1:]
+        texts.setdefault(repr(t), t)
+    order = sorted(texts, key=lambda k: json.dumps(texts[k], separators=(",", ":"), ensure_ascii=False))
+    pos = {k: i for i, k in enumerate(order)}
+    out: dict = {"d": [enc[0] for enc in rows],
+                 "t": json.dumps([texts[k] for k in order], separators=(",", ":"), ensure_ascii=False)}
+    if len(order) > 1:
+        out["i"] = [pos[repr(enc[1:])] for enc in rows]
+    return out
+
+
+def decode_chunk(data: list | dict) -> tuple[Route, ...]:
+    """Routes of one stored chunk (either layout: see ``decode_chunks``)."""
     return decode_chunks([data])[0]
 
 
-def decode_chunks(chunks: list[list]) -> list[tuple[Route, ...]]:
+def decode_chunks(chunks: list) -> list[tuple[Route, ...]]:
     """``decode_chunk`` of each of ``chunks``, built together (a cold seek decodes ~3,000 chunks).
 
-    Built column by column with C-level loops (``map`` over the slot setters of objects made by
-    ``object.__new__``), not by calling ``Route(...)`` per route: the generated frozen ``__init__`` was most
-    of a cold seek's cost, and per-chunk overhead the next part.  Each route equals ``Route(*fields)`` of
-    its row (tests/unit/test_record_codec.py).  Equal next hop lists become one shared tuple.
+    Two layouts: schema 3's templates (``encode_chunk``, a dict) and schemas 1-2's rows (``[next hop lists,
+    routes]``, a route's field 9 indexing the next hop lists).  Routes are built column by column with
+    C-level loops (``map`` over the slot setters of objects made by ``object.__new__``), not by calling
+    ``Route(...)`` per route: the generated frozen ``__init__`` was most of a cold seek's cost.  Each route
+    equals ``Route(*fields)`` of its row (tests/unit/test_record_codec.py); equal next hop lists, flags and
+    extras become one shared tuple.
     """
+    if all(type(c) is dict for c in chunks):
+        return _decode_templated(chunks)
+    if not any(type(c) is dict for c in chunks):
+        return _decode_rows(chunks)
+    out: list[tuple[Route, ...] | None] = [None] * len(chunks)
+    for want in (True, False):
+        at = [k for k, c in enumerate(chunks) if (type(c) is dict) is want]
+        for k, built in zip(at, (_decode_templated if want else _decode_rows)([chunks[k] for k in at])):
+            out[k] = built
+    return out  # type: ignore[return-value]
+
+
+def _build(n: int, columns: list) -> list[Route]:
+    """``n`` routes whose field i takes its values from the iterable ``columns[i]``."""
+    objs = list(map(_new, repeat(Route, n)))
+    for setter, values in zip(_ROUTE_SET, columns):
+        deque(map(setter, objs, values), 0)
+    return objs
+
+
+def _split(objs: list[Route], sizes: list[int]) -> list[tuple[Route, ...]]:
+    out, at = [], 0
+    for size in sizes:
+        out.append(tuple(objs[at:at + size]))
+        at += size
+    return out
+
+
+def _decode_templated(chunks: list[dict]) -> list[tuple[Route, ...]]:
+    dsts: list = []
+    sizes: list[int] = []
+    tables: dict[str, list[int]] = {}  # templates text -> positions of its templates in ``templates``
+    index: dict[str, int] = {}  # one template (JSON text) -> its position in ``templates``
+    templates: list[list] = []
+    where: list[int] = []  # per route: its template's position
+    for c in chunks:
+        d, text, i = c["d"], c["t"], c.get("i")
+        n = len(d)
+        local = tables.get(text)
+        if local is None:
+            local = tables[text] = []
+            for t in json.loads(text):
+                if type(t) is not list:
+                    raise ValueError("Route chunk: a template is not a list")
+                key = repr(t)
+                g = index.get(key)
+                if g is None:
+                    g = index[key] = len(templates)
+                    templates.append(t)
+                local.append(g)
+        if i is None:
+            if n and len(local) != 1:
+                raise ValueError(f"Route chunk: {len(local)} templates and no index")
+            where += repeat(local[0], n) if n else ()
+        else:
+            if len(i) != n:
+                raise ValueError(f"Route chunk: {n} routes, {len(i)} template indexes")
+            if i and not 0 <= min(i) <= max(i) < len(local):
+                raise ValueError("Route chunk: template index out of range")
+            where += map(local.__getitem__, i)
+        dsts += d
+        sizes.append(n)
+    n = len(dsts)
+    if not n:
+        return [() for _ in chunks]
+    width = max(map(len, templates)) + 1
+    least = min(map(len, templates)) + 1
+    if width > len(_ROUTE_SPEC) or least < _ROUTE_REQUIRED:
+        raise ValueError(f"Route: rows of {least}..{width} values, the type has {len(_ROUTE_SPEC)} fields")
+    shared: dict = {}  # equal tuples (next hop lists, flags, extras) shared by every route of the batch
+    nexthops: dict[str, tuple[Nexthop, ...]] = {}
+    columns: list[Any] = [dsts]
+    for f in range(1, len(_ROUTE_SPEC)):
+        _name, default, conv = _ROUTE_SPEC[f]
+        if f >= width:
+            columns.append(repeat(default, n))
+            continue
+        raw = [t[f - 1] if len(t) >= f else _ROUTE_PAD[f] for t in templates]
+        if f == _ROUTE_NH:
+            vals = []
+            for v in raw:
+                key = repr(v)
+                hit = nexthops.get(key)
+                if hit is None:
+                    hit = nexthops[key] = tuple(_nexthop(x) for x in v)
+                vals.append(hit)
+        elif conv is _PLAIN:
+            vals = raw
+        elif conv is _STRS:
+            vals = [shared.setdefault(x, x) for x in map(tuple, raw)]
+        elif conv is _EXTRA:
+            vals = [shared.setdefault(x, x) for x in (tuple(map(tuple, v)) for v in raw)]
+        else:
+            vals = list(map(conv[1], raw))
+        first = vals[0]
+        same = all(v is first or (type(v) is type(first) and v == first) for v in vals)
+        columns.append(repeat(first, n) if same else map(vals.__getitem__, where))
+    return _split(_build(n, columns), sizes)
+
+
+def _decode_rows(chunks: list[list]) -> list[tuple[Route, ...]]:
     rows: list[list] = []
     nh_cols: list[Any] = []
     sizes: list[int] = []
@@ -189,9 +313,9 @@ def decode_chunks(chunks: list[list]) -> list[tuple[Route, ...]]:
     least = min(map(len, rows))
     if width > len(_ROUTE_SPEC) or least < _ROUTE_REQUIRED:
         raise ValueError(f"Route: rows of {least}..{width} values, the type has {len(_ROUTE_SPEC)} fields")
-    tails = [_ROUTE_PAD[k:width] for k in range(width + 1)]
+    tails = [_ROUTE_PAD_ROWS[k:width] for k in range(width + 1)]
     cols = list(zip(*[r + tails[len(r)] if len(r) < width else r for r in rows]))
-    objs = list(map(_new, repeat(Route, n)))
+    columns: list[Any] = []
     for i, (name, default, conv) in enumerate(_ROUTE_SPEC):
         if i >= width:
             values: Any = repeat(default, n)
@@ -210,18 +334,15 @@ def decode_chunks(chunks: list[list]) -> list[tuple[Route, ...]]:
             values = [same.setdefault(x, x) for x in (tuple(map(tuple, v)) if v else () for v in cols[i])]
         else:
             values = map(conv[1], cols[i])
-        deque(map(_ROUTE_SET[i], objs, values), 0)
-    out, at = [], 0
-    for size in sizes:
-        out.append(tuple(objs[at:at + size]))
-        at += size
-    return out
+        columns.append(values)
+    return _split(_build(n, columns), sizes)
 
 
 _ROUTE_SPEC = _SPEC[Route]
 _ROUTE_NH = [name for name, _, _ in _ROUTE_SPEC].index("nexthops")
 _ROUTE_REQUIRED = sum(1 for _, d, _ in _ROUTE_SPEC if d is _MISSING)
 _ROUTE_PAD = [None if d is _MISSING else conv[0](d) for _, d, conv in _ROUTE_SPEC]  # encoded defaults
-_ROUTE_PAD[_ROUTE_NH] = -1
+_ROUTE_PAD_ROWS = list(_ROUTE_PAD)
+_ROUTE_PAD_ROWS[_ROUTE_NH] = -1  # rows index their chunk's next hop lists
 _ROUTE_SET = [getattr(Route, name).__set__ for name, _, _ in _ROUTE_SPEC]  # slot setters, called from C
 _new = object.__new__

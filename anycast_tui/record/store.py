@@ -9,17 +9,17 @@ once a second); content-addressed blobs need random reads by id.  What the
 framed file does better, recovering frames after a damaged one, matters less
 here: a per-record CRC lets us stop cleanly at the first damaged record and
 say where.  Measured (bench/bench_record.py, 24 h of 50 devices x 2,000
-routes, 1 event/min): 23 MB; a commit per tick costs ~9 us against ~2 us for
+routes, 1 event/min): ~23 MB; a commit per tick costs ~9 us against ~2 us for
 a framed append, both noise next to the ~76 ms of telling which of 100,000
 freshly parsed routes changed.  Seeks: ``state_at`` decodes tick bodies and
-manifests only (4-60 ms cold, ~7 ms warm); a device's records are built on
-first access (``LazyDevices``; ``values()``/``items()`` build all that are
-left in one batch) from chunks cached by content id.  Building all 100,000
-routes on a fresh reader: one query per 500 blocks, one JSON parse per
-batch, routes made column by column from C (``codec.decode_chunks``), no
-cyclic GC meanwhile - ~0.4 s against ~1.1 s before on this noisy 2-core
-machine; every later seek reuses the chunks (shared by content across the
-whole file), ~6 ms median, ~25 ms for the first seek after the opening state.
+manifests only; a device's records are built on first access
+(``LazyDevices``; ``values()``/``items()`` build all that are left in one
+batch) from chunks cached by content id, so a later seek builds only the
+chunks it has not seen.  Building all 100,000 routes on a fresh reader: one
+query per 500 blocks, one JSON parse per batch, each chunk's templates parsed
+and converted once per batch (schema 3), routes made column by column from C
+(``codec.decode_chunks``), no cyclic GC meanwhile.  Opening checks the ticks
+in batches with C-level loops and parses only the events of a tick.
 
 Layout:
 
@@ -32,10 +32,13 @@ Layout:
 * ``blobs(id, seq, crc, data)`` - zlib-compressed JSON, content-addressed
   (stored once per file): manifests (device, hash settings, interface blob,
   nexthop blob, route chunk blobs[, FRR RIB: [RIB entry chunk blobs, BGP blob]])
-  and route chunks cut where a route's CRC
-  says so (content-defined, so a route added or withdrawn changes one chunk).
+  and route chunks cut where a route's CRC says so (content-defined, so a
+  route added or withdrawn changes one chunk).  Schema 3 stores a route chunk
+  as its destinations, the JSON text of its distinct templates (a route's
+  encoding without its destination, sorted) and one template index per route
+  (``codec.encode_chunk``); schemas 1-2 stored rows.
 * events travel in their tick's payload (``key`` bit 2 set), so a tick and
-  its events are kept or lost together;
+  its events are kept or lost together; since schema 3 they come first in it;
 * ``notes(id, seq, t_ms, kind, crc, data)`` - impact summaries (kind
   ``impact``, the event's position inside) and what-if runs (``whatif``).
 
@@ -65,16 +68,16 @@ from typing import Any, Callable, ItemsView, Iterator, Mapping, Sequence, Values
 from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import (BgpMultipath, DeviceState, Event, FabricSnapshot, Health, HashSettings,
                                      Interface, NexthopTable, Rib, RibRoute, Route, Device)
-from anycast_tui.record.codec import decode, decode_chunk, decode_chunks, encode
+from anycast_tui.record.codec import decode, decode_chunk, decode_chunks, encode, encode_chunk
 
-SCHEMA_VERSION = 2  # 2: a manifest may carry the device's FRR RIB (6th item); written only by files that have one
-BASE_SCHEMA_VERSION = 1  # what a file says until it stores something of a later version
+# 2: a manifest may carry the device's FRR RIB (6th item); 3: route chunks hold templates (codec.encode_chunk)
+SCHEMA_VERSION = 3
+BASE_SCHEMA_VERSION = 3  # what a file says until it stores something of a later version
 SUFFIX = ".atrec"
 FORMAT = "anycast-tui recording"
 DEFAULT_KEYFRAME_EVERY = 60
-CHUNK_MASK = 31  # a route whose CRC & mask == 0 ends a chunk (mean 32 routes)
-CHUNK_MAX = 128
-_NH_FIELD = 9  # position of Route.nexthops in its encoding
+CHUNK_MASK = 63  # a route whose CRC & mask == 0 ends a chunk (mean 64 routes)
+CHUNK_MAX = 256
 _ZLIB_MIN = 96  # shorter payloads are stored as plain JSON
 
 log = logging.getLogger(__name__)
@@ -109,6 +112,19 @@ def unpack(data: bytes) -> Any:
     if data[:1] == b"j":
         return json.loads(data[1:])
     raise ValueError("unknown payload tag")
+
+
+_EVENTS_FIRST = b'{"e":'
+_JSON = json.JSONDecoder()
+
+
+def _tick_events(data: bytes) -> list:
+    """The encoded events of a tick's payload; since schema 3 they come first and only they are parsed."""
+    text = zlib.decompress(data[1:]) if data[:1] == b"z" else data[1:] if data[:1] == b"j" else b""
+    if text.startswith(_EVENTS_FIRST):
+        events, _end = _JSON.raw_decode(text.decode(), len(_EVENTS_FIRST))
+        return events
+    return unpack(data)["e"]
 
 
 def crc(data: bytes) -> int:
@@ -199,7 +215,6 @@ class Recorder:
         self._prefixes: tuple[str, ...] | None = None
         self._order: list[str] = []
         self._blob_ids: dict[bytes, int] = {}
-        self._schema = BASE_SCHEMA_VERSION
         self._event_ids: dict[Event, int] = {}  # event -> position in the file (for impact notes)
         self._n_events = 0
         self._seq = 0
@@ -299,20 +314,8 @@ class Recorder:
         return bid
 
     def _chunk(self, routes: list[list]) -> int:
-        """A route chunk: [distinct next hop lists, routes with their next hops as an index into them]."""
-        table: list[list] = []
-        index: dict[str, int] = {}
-        rows = []
-        for enc in routes:
-            if len(enc) > _NH_FIELD:
-                key = repr(enc[_NH_FIELD])
-                k = index.get(key)
-                if k is None:
-                    k = index[key] = len(table)
-                    table.append(enc[_NH_FIELD])
-                enc = enc[:_NH_FIELD] + [k] + enc[_NH_FIELD + 1:]
-            rows.append(enc)
-        return self._blob([table, rows])
+        """A route chunk: destinations and templates (``codec.encode_chunk``; schema 3)."""
+        return self._blob(encode_chunk(routes))
 
     def _manifest(self, s: DeviceState) -> int:
         chunks: list[int] = []
@@ -327,10 +330,7 @@ class Recorder:
             chunks.append(self._chunk(chunk))
         items = [encode(s.device), encode(s.hash), self._blob([encode(i) for i in s.interfaces]),
                  self._blob(encode(s.nexthops)), chunks]
-        if s.rib is not None:  # schema 2; files without an FRR RIB stay schema 1 (older readers read them)
-            if self._schema < 2:
-                self._db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
-                self._schema = 2
+        if s.rib is not None:  # since schema 2 (rows of RibRoute encodings, unchanged in 3)
             rib_chunks: list[int] = []
             part: list[list] = []
             for r in s.rib.routes:
@@ -348,6 +348,8 @@ class Recorder:
         t = snap.taken_at_ms if self._last_t is None else max(snap.taken_at_ms, self._last_t)
         key = self._seq == 0 or self._since_key + 1 >= self.keyframe_every
         body: dict[str, Any] = {}
+        if events:  # first: opening a file reads every event, and only them (``_tick_events``)
+            body["e"] = [encode(ev) for ev in events]
         gone = [n for n in self._written if n not in snap.devices]
         for n in gone:
             del self._written[n]
@@ -392,7 +394,6 @@ class Recorder:
             body["p"] = list(snap.anycast_prefixes)
             self._prefixes = snap.anycast_prefixes
         if events:
-            body["e"] = [encode(ev) for ev in events]
             for ev in events:
                 self._event_ids[ev] = self._n_events
                 self._n_events += 1
@@ -631,30 +632,19 @@ class Recording:
     def _cut_seq(self, seq: int, reason: str) -> None:
         self._stop(bisect.bisect_left(self._seqs, seq), reason)
 
+    _SCAN = "SELECT seq, t_ms, key, crc, data FROM ticks"
+
     def _scan(self, check: bool) -> None:
         assert self._db is not None
-        try:
-            for seq, t, key, c, data in self._db.execute("SELECT seq, t_ms, key, crc, data FROM ticks ORDER BY seq"):
-                if seq != len(self._seqs) + 1:
-                    self._stop(len(self._seqs), f"tick {len(self._seqs) + 1} is missing")
-                    break
-                if not isinstance(t, int) or not isinstance(key, int) or not _intact(data, c):
-                    self._stop(len(self._seqs), f"tick {seq} fails its checksum")
-                    break
-                if key & 2:
-                    try:
-                        evs = [decode(Event, e) for e in unpack(data)["e"]]
-                    except (ValueError, TypeError, KeyError, zlib.error) as exc:
-                        self._stop(len(self._seqs), f"tick {seq} unreadable ({exc})")
-                        break
-                    self.events.extend(evs)
-                    self.event_seqs.extend([seq] * len(evs))
-                if key & 1:
-                    self._keys.append(len(self._seqs))
-                self._seqs.append(seq)
-                self._times.append(t)
-        except sqlite3.DatabaseError as exc:
-            self._stop(len(self._seqs), f"the file is damaged after it ({exc})")
+        try:  # batches checked with C-level loops (a day is 86,400 ticks); any doubt: the careful scan below
+            cur = self._db.execute(self._SCAN + " ORDER BY seq")
+            while (rows := cur.fetchmany(8192)) and self._take(rows):
+                pass
+            done = not rows
+        except sqlite3.DatabaseError:
+            done = False
+        if not done:
+            self._scan_rows()
         if self._seqs and (not self._keys or self._keys[0] != 0):
             self._stop(0, "the first keyframe is missing")
         last_seq = self._seqs[-1] if self._seqs else 0
@@ -667,6 +657,55 @@ class Recording:
             pass  # notes are commentary: a damaged one ends them, never the replay
         if check:
             self._check_blobs()
+
+    def _take(self, rows: list[tuple]) -> bool:
+        """Append a batch of tick rows if every one is intact and in sequence (else leave all and say False)."""
+        n0 = len(self._seqs)
+        seqs, times, keys, crcs, datas = zip(*rows)
+        if seqs != tuple(range(n0 + 1, n0 + 1 + len(rows))) or not {int} == set(map(type, times)) \
+                == set(map(type, keys)) == set(map(type, crcs)) or set(map(type, datas)) != {bytes} \
+                or list(map(zlib.crc32, datas)) != list(crcs):
+            return False
+        events: list[tuple[int, list[Event]]] = []
+        for i in [i for i, k in enumerate(keys) if k & 2]:
+            try:
+                events.append((seqs[i], [decode(Event, e) for e in _tick_events(datas[i])]))
+            except (ValueError, TypeError, KeyError, zlib.error):
+                return False
+        for seq, evs in events:
+            self.events.extend(evs)
+            self.event_seqs.extend([seq] * len(evs))
+        self._keys.extend([n0 + i for i, k in enumerate(keys) if k & 1])
+        self._seqs.extend(seqs)
+        self._times.extend(times)
+        return True
+
+    def _scan_rows(self) -> None:
+        """Tick by tick from the first not taken yet, stopping at the first that is missing or damaged."""
+        assert self._db is not None
+        try:
+            for seq, t, key, c, data in self._db.execute(self._SCAN + " WHERE seq > ? ORDER BY seq",
+                                                         (self._seqs[-1] if self._seqs else 0,)):
+                if seq != len(self._seqs) + 1:
+                    self._stop(len(self._seqs), f"tick {len(self._seqs) + 1} is missing")
+                    break
+                if not isinstance(t, int) or not isinstance(key, int) or not _intact(data, c):
+                    self._stop(len(self._seqs), f"tick {seq} fails its checksum")
+                    break
+                if key & 2:
+                    try:
+                        evs = [decode(Event, e) for e in _tick_events(data)]
+                    except (ValueError, TypeError, KeyError, zlib.error) as exc:
+                        self._stop(len(self._seqs), f"tick {seq} unreadable ({exc})")
+                        break
+                    self.events.extend(evs)
+                    self.event_seqs.extend([seq] * len(evs))
+                if key & 1:
+                    self._keys.append(len(self._seqs))
+                self._seqs.append(seq)
+                self._times.append(t)
+        except sqlite3.DatabaseError as exc:
+            self._stop(len(self._seqs), f"the file is damaged after it ({exc})")
 
     def _check_blobs(self) -> None:
         """Cut before the first tick that may need a damaged block (blocks are written in tick order)."""

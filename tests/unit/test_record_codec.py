@@ -11,7 +11,7 @@ from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model.types import (Address, Bucket, DeviceState, Event, EventKind, GroupMember, Health, HealthStatus,
                                      Interface, Nexthop, NexthopGroup, NexthopObject, Route)
 from anycast_tui.record.codec import (decode, decode_chunk, decode_chunks, decode_event, decode_snapshot, encode,
-                                     encode_event, encode_snapshot)
+                                     encode_chunk, encode_event, encode_snapshot)
 
 text = st.text(max_size=8)
 opt = st.none() | text
@@ -20,6 +20,10 @@ extra = st.lists(st.tuples(text, text), max_size=3).map(tuple)
 nexthops = st.builds(Nexthop, opt, opt, st.integers(1, 256), flags, st.none() | st.sampled_from([4, 6]), extra)
 routes = st.builds(Route, text, st.sampled_from([4, 6]), text, text, opt, opt, st.none() | st.integers(0, 2**32),
                    opt, st.none() | st.integers(1, 10**6), st.lists(nexthops, max_size=4).map(tuple), flags, extra)
+
+
+_SAME = [Route(f"198.19.0.{k}/32", 4, protocol="bgp", metric=20, nexthops=(Nexthop("198.18.0.1", "eth0"),))
+         for k in range(3)]  # routes sharing one template
 
 
 def _json(x):
@@ -69,6 +73,45 @@ def test_chunks_built_together_equal_route_by_route(parts):
         for b, w in zip(built, want):
             assert type(b) is Route and hash(b) == hash(w) and repr(b) == repr(w)
             assert all(getattr(b, f) == getattr(w, f) for f in Route.__slots__)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(routes | st.sampled_from(_SAME), max_size=6), max_size=5), st.booleans())
+def test_template_chunks_decode_to_their_routes(parts, mixed):
+    """Schema 3's chunks (destinations + sorted templates): every route comes back equal and of type Route,
+    in a batch of template chunks alone or mixed with schemas 1-2's row chunks."""
+    chunks = [_json(encode_chunk([_json(encode(r)) for r in p])) for p in parts]
+    if mixed:
+        chunks = [_chunk(p) if k % 2 else c for k, (p, c) in enumerate(zip(parts, chunks))]
+    got = decode_chunks(chunks)
+    assert got == [tuple(p) for p in parts]
+    for built, want in zip(got, parts):
+        for b, w in zip(built, want):
+            assert type(b) is Route and hash(b) == hash(w) and repr(b) == repr(w)
+
+
+def test_template_chunk_layout():
+    a = Route("198.18.0.0/24", 4, protocol="bgp", metric=20, nexthops=(Nexthop("198.18.1.1", "eth0"),))
+    b = Route("198.18.1.0/24", 4, protocol="bgp", metric=20, nexthops=(Nexthop("198.18.1.1", "eth0"),))
+    c = Route("2001:db8::/64", 6, protocol="bgp", metric=20)
+    one = encode_chunk([encode(a), encode(b)])
+    assert one["d"] == ["198.18.0.0/24", "198.18.1.0/24"] and "i" not in one  # one template, no index
+    two = encode_chunk([encode(c), encode(a), encode(c)])
+    assert json.loads(two["t"]) == sorted(json.loads(two["t"]), key=lambda t: json.dumps(t, separators=(",", ":")))
+    assert decode_chunks([two, one]) == [(c, a, c), (a, b)]
+    shared = decode_chunks([one, _json(one)])  # equal next hop lists become one tuple
+    assert shared[0][0].nexthops is shared[1][1].nexthops
+
+
+def test_malformed_template_chunks_are_refused():
+    import pytest
+
+    good = encode_chunk([encode(Route("10.0.0.0/8", 4)), encode(Route("10.1.0.0/16", 6))])
+    for bad in ({**good, "i": [0]}, {**good, "i": [0, 5]}, {"d": good["d"], "t": good["t"]},
+                {**good, "t": '[["x"], 4]'}, {"d": ["10.0.0.0/8"], "t": "[[]]"},
+                {"d": ["10.0.0.0/8"], "t": "[[" + ",".join(["4"] * 12) + "]]"}):
+        with pytest.raises((ValueError, TypeError, KeyError, IndexError)):
+            decode_chunks([bad])
 
 
 def test_chunk_rows_with_too_many_or_too_few_values_are_refused():

@@ -148,19 +148,19 @@ def _record(path, states: list[DeviceState]) -> None:
     rec.close()
 
 
-def test_recording_keeps_the_rib_and_stays_schema_1_without_one(tmp_path):
+def test_recording_keeps_the_rib(tmp_path):
     rib = Rib(tuple(parse_rib_json(json.dumps(RIB_JSON))), (BgpMultipath(ANY, 4, paths=1, multipath=("198.18.1.2",)),))
     a = _state(rib, (_kernel(ANY, "198.18.1.2", "198.18.2.2"),))
     b = dataclasses.replace(a, rib=dataclasses.replace(rib, routes=rib.routes[:1]), collected_at_ms=2)
     _record(tmp_path / "rib.atrec", [a, b])
     with Recording.open(tmp_path / "rib.atrec") as r:
-        assert r.schema_version == 2
+        assert r.schema_version == 3  # schema 2 brought the RIB; every file is 3 since (route chunk templates)
         ticks = r.ticks()
         assert r.state_of_tick(0).devices["leaf01"].rib == a.rib
         assert r.state_of_tick(len(ticks) - 1).devices["leaf01"].rib == b.rib  # a RIB-only change is recorded
     _record(tmp_path / "plain.atrec", [dataclasses.replace(a, rib=None)])
     with Recording.open(tmp_path / "plain.atrec") as r:
-        assert r.schema_version == 1 and r.state_of_tick(0).devices["leaf01"].rib is None
+        assert r.schema_version == 3 and r.state_of_tick(0).devices["leaf01"].rib is None
 
 
 def test_configured_flows_counted_apart():
