@@ -23,6 +23,9 @@ from anycast_tui.model.types import Role
 log = logging.getLogger(__name__)
 
 DEFAULT = object()  # sentinel: the scenario module's default demo scenario
+# How the simulated devices' ``ip -o monitor`` notices changes: None, woken by the simulator on every
+# state change; a number, polling the simulator every so many seconds (bench/bench_idle.py's baseline).
+MONITOR_POLL_S: float | None = None
 
 
 class DemoFabric:
@@ -40,7 +43,7 @@ class DemoFabric:
         self.workdir.chmod(0o700)
         # Every device also streams ``ip -o monitor`` (as a real Linux box does), so the collector
         # re-polls on a change instead of waiting for the next poll.
-        self.farm = SSHFarm({name: with_monitor(self.sim, name, poll_s=0.05) for name in self.devices},
+        self.farm = SSHFarm({name: with_monitor(self.sim, name, poll_s=MONITOR_POLL_S) for name in self.devices},
                             workdir=self.workdir)
         self.failed: set[str] = set()
         self._scenario = scenario

@@ -21,6 +21,7 @@ Modelling choices (converged state only, no transient ``linkdown`` window):
 from __future__ import annotations
 
 import ipaddress
+import logging
 import shlex
 import time
 from collections import deque
@@ -52,6 +53,8 @@ from anycast_tui.model.types import (
     Role,
     Route,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SimConfig", "SimFabric", "CommandResult", "SimError"]
 
@@ -181,6 +184,7 @@ class SimFabric:
         self.config = config or SimConfig()
         self.clock = clock
         self.generation = 0
+        self._listeners: list[Callable[[], None]] = []  # told after every state change
         self._answers: dict[tuple[str, str], tuple[int, CommandResult]] = {}  # (device, line) -> (generation, answer)
         self._nodes: dict[str, _Node] = {}
         self._links: list[_Link] = []
@@ -361,9 +365,24 @@ class SimFabric:
 
     # ------------------------------------------------------------------ state changes
 
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` after every state change (on the changing thread); returns the unsubscribe."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
     def _changed(self, what: str) -> str:
         self.generation += 1
         self._recompute()
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:  # a listener's bug must not undo or hide the change
+                log.exception("sim listener %r failed", listener)
         return what
 
     def _link_between(self, a: str, b: str) -> _Link:
@@ -725,8 +744,8 @@ class SimFabric:
         if device in self._failed_devices:
             return CommandResult("", f"ssh: connect to host {device}: Connection refused\n", 255)
         # Answers that depend only on the fabric's state are kept until it changes (a poll asks the
-        # same lines every second); nexthop objects and buckets carry timers, route get marks buckets busy.
-        cacheable = "nexthop" not in command_line and " get " not in command_line
+        # same lines every second); resilient groups' buckets carry timers, route get marks buckets busy.
+        cacheable = " get " not in command_line and not (self.config.resilient and "nexthop" in command_line)
         if cacheable:
             hit = self._answers.get((device, command_line))
             if hit is not None and hit[0] == self.generation:

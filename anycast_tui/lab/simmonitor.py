@@ -1,10 +1,11 @@
 """A streaming ``ip -o monitor route link nexthop`` for the simulated fabric.
 
 The simulator answers single commands; this wraps a device's handler so the
-monitor line gets an async iterator of lines instead.  It watches
-:attr:`SimFabric.generation` (bumped by every state change) every ``poll_s``
-and, when it moved, prints the device's route lines that disappeared
-(``Deleted <route>``, as iproute2 does) and appeared.  Links and nexthop
+monitor line gets an async iterator of lines instead.  It sleeps until the
+simulator reports a state change (:meth:`SimFabric.subscribe`; or, with
+``poll_s``, looks at :attr:`SimFabric.generation` every ``poll_s`` seconds)
+and then prints the device's route lines that disappeared (``Deleted
+<route>``, as iproute2 does) and appeared.  Idle, it costs nothing.  Links and nexthop
 objects show through their routes.  The stream ends when the device fails
 (its SSH connection would be gone).
 """
@@ -12,6 +13,7 @@ objects show through their routes.  The stream ends when the device fails
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import AsyncIterator, Callable
 
 from anycast_tui.collect.commands import MONITOR
@@ -38,32 +40,60 @@ def _routes(sim: SimFabric, device: str) -> list[str] | None:
     return out
 
 
-async def monitor_lines(sim: SimFabric, device: str, *, poll_s: float = 0.01) -> AsyncIterator[str]:
-    """Lines ``ip -o monitor`` would print on ``device`` while the simulation changes."""
+async def monitor_lines(sim: SimFabric, device: str, *, poll_s: float | None = None) -> AsyncIterator[str]:
+    """Lines ``ip -o monitor`` would print on ``device`` while the simulation changes.
+
+    ``poll_s=None``: woken by the simulator's change notification (the state may change on any thread);
+    a number: poll its generation that often (the former behaviour, kept as a benchmark baseline).
+    """
     before = _routes(sim, device)
     if before is None:
         return
     gen = sim.generation
-    while True:
-        await asyncio.sleep(poll_s)
-        if sim.generation == gen:
-            continue
-        gen = sim.generation
-        after = _routes(sim, device)
-        if after is None:
-            return
-        gone, new = set(before) - set(after), set(after) - set(before)
-        for line in before:
-            if line in gone:
-                yield f"Deleted {line}"
-        for line in after:
-            if line in new:
-                yield line
-        before = after
+    unsubscribe = None
+    wake = asyncio.Event()
+    if poll_s is None:
+        loop = asyncio.get_running_loop()
+        loop_thread = threading.get_ident()
+
+        def changed() -> None:
+            if threading.get_ident() == loop_thread:
+                wake.set()
+            else:
+                try:
+                    loop.call_soon_threadsafe(wake.set)
+                except RuntimeError:  # the loop is closed: nobody is listening any more
+                    pass
+
+        unsubscribe = sim.subscribe(changed)
+    try:
+        while True:
+            if poll_s is None:
+                await wake.wait()
+                wake.clear()
+            else:
+                await asyncio.sleep(poll_s)
+            if sim.generation == gen:
+                continue
+            gen = sim.generation
+            after = _routes(sim, device)
+            if after is None:
+                return
+            gone, new = set(before) - set(after), set(after) - set(before)
+            for line in before:
+                if line in gone:
+                    yield f"Deleted {line}"
+            for line in after:
+                if line in new:
+                    yield line
+            before = after
+    finally:
+        if unsubscribe is not None:
+            unsubscribe()
 
 
-def with_monitor(sim: SimFabric, device: str, *, poll_s: float = 0.01) -> Callable[[str], object]:
-    """The device's SSH-farm handler, answering the monitor line with a stream."""
+def with_monitor(sim: SimFabric, device: str, *, poll_s: float | None = None) -> Callable[[str], object]:
+    """The device's SSH-farm handler, answering the monitor line with a stream (see :func:`monitor_lines`)."""
     base = sim.handler(device)
 
     def handle(line: str) -> CommandResult | AsyncIterator[str]:

@@ -127,6 +127,9 @@ class _Server(asyncssh.SSHServer):
     def kbdint_auth_supported(self) -> bool:
         return False
 
+    def session_requested(self) -> "_Session":
+        return _Session(self._ep)
+
     def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
         """direct-tcpip (a ProxyJump hop): only to the endpoint's ``forward_hosts``, refused otherwise."""
         if dest_host in self._ep.forward_hosts:
@@ -178,9 +181,10 @@ class DeviceEndpoint:
     async def _listen(self, port: int) -> asyncssh.SSHAcceptor:
         return await asyncssh.create_server(
             lambda: _Server(self), self.host, port,
-            server_host_keys=[self.host_key], process_factory=self._process, encoding=None,
+            server_host_keys=[self.host_key], encoding=None,
             allow_pty=False, x11_forwarding=False, agent_forwarding=False, allow_scp=False,
             sftp_factory=None, config=None, reuse_address=True, login_timeout=10.0,
+            line_editor=False,  # no pty is ever allowed, so the editor layer would only cost time
         )
 
     async def stop(self) -> None:
@@ -196,47 +200,6 @@ class DeviceEndpoint:
     def known_hosts_line(self) -> str:
         where = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
         return f"{where} {self.host_key.export_public_key('openssh').decode().strip()}"
-
-    async def _process(self, process: asyncssh.SSHServerProcess) -> None:
-        try:
-            await self._serve(process)
-        except (asyncssh.Error, ConnectionError, BrokenPipeError):
-            pass  # the client went away
-        finally:
-            if not process.channel.is_closing():
-                process.close()
-
-    async def _serve(self, process: asyncssh.SSHServerProcess) -> None:
-        if process.command is None:  # shell or subsystem request
-            process.stderr.write(b"only exec requests are served here\n")
-            process.exit(1)
-            return
-        self.counters.commands += 1
-        f = self.faults
-        if f.hang:
-            await process.channel.wait_closed()
-            return
-        if f.delay_s:
-            await asyncio.sleep(f.delay_s)
-        if f.garbage:
-            result = CommandResult(GARBAGE.decode("utf-8", "surrogateescape"))
-        else:
-            res = await self._finish(process.command, self._start(process.command))
-            if hasattr(res, "__aiter__"):
-                await self._stream(process, res)  # type: ignore[arg-type]
-                return
-            result = res
-        out = result.stdout.encode("utf-8", "surrogateescape")
-        if f.drop_after_bytes is not None:
-            process.stdout.write(out[: f.drop_after_bytes])
-            await process.stdout.drain()
-            process.channel.get_connection().abort()
-            return
-        if out:
-            process.stdout.write(out)
-        if result.stderr:
-            process.stderr.write(result.stderr.encode())
-        process.exit(f.exit_status if f.exit_status is not None else result.exit_status)
 
     def _start(self, command: str) -> object:
         try:
@@ -254,15 +217,160 @@ class DeviceEndpoint:
             log.warning("handler of %s failed on %r: %s", self.name, command, exc)
             return CommandResult("", f"internal error: {type(exc).__name__}\n", 1)
 
-    async def _stream(self, process: asyncssh.SSHServerProcess, lines: AsyncIterator[str]) -> None:
+
+class _Session(asyncssh.SSHServerSession):  # type: ignore[type-arg]
+    """One session channel: an exec request, answered by the endpoint's handler.
+
+    A handler's plain result is sent from the channel's own callback (no task, no stream objects: a poll
+    asks many short commands, and this is what the demo's idle CPU is made of); a delay, an awaitable
+    answer or a streaming command runs as a task.
+    """
+
+    def __init__(self, ep: DeviceEndpoint):
+        self._ep = ep
+        self._chan: asyncssh.SSHServerChannel | None = None  # type: ignore[type-arg]
+        self._command: str | None = None
+        self._task: asyncio.Future[None] | None = None
+        self._lost = False
+        self._gone: asyncio.Future[None] | None = None  # done when the channel is closed (streams wait on it)
+        self._writable: asyncio.Event | None = None  # cleared while the channel's send buffer is full
+
+    # -- asyncssh callbacks
+
+    def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:  # type: ignore[type-arg]
+        self._chan = chan
+
+    def shell_requested(self) -> bool:
+        return True  # refused with a message once started
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        return True  # likewise
+
+    def exec_requested(self, command: str) -> bool:
+        self._command = command
+        return True
+
+    def eof_received(self) -> bool:
+        return True  # the client's stdin ended: keep answering
+
+    def pause_writing(self) -> None:
+        if self._writable is None:
+            self._writable = asyncio.Event()
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None:
+            self._writable.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        if self._gone is not None and not self._gone.done():
+            self._gone.set_result(None)
+        if self._writable is not None:
+            self._writable.set()
+
+    def session_started(self) -> None:
+        chan = self._chan
+        assert chan is not None
+        if self._command is None:  # shell or subsystem request
+            self._guard(lambda: (chan.write_stderr(b"only exec requests are served here\n"), chan.exit(1)))
+            return
+        ep = self._ep
+        ep.counters.commands += 1
+        f = ep.faults
+        if f.hang:
+            return  # never answer: the client gives up and closes the channel
+        if f.delay_s:
+            self._spawn(self._later(f.delay_s))
+        else:
+            self._answer()
+
+    # -- answering
+
+    def _guard(self, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except (asyncssh.Error, ConnectionError, BrokenPipeError):
+            pass  # the client went away
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        self._task = asyncio.ensure_future(self._guarded(coro))
+
+    async def _guarded(self, coro: Awaitable[None]) -> None:
+        chan = self._chan
+        assert chan is not None
+        try:
+            await coro
+        except (asyncssh.Error, ConnectionError, BrokenPipeError):
+            pass  # the client went away
+        except Exception:
+            log.exception("serving %r on %s failed", self._command, self._ep.name)
+        finally:
+            if not chan.is_closing():
+                chan.close()
+
+    async def _later(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        if not self._lost:
+            self._answer()
+
+    def _answer(self) -> None:
+        ep, command = self._ep, self._command
+        assert command is not None
+        if ep.faults.garbage:
+            res: object = CommandResult(GARBAGE.decode("utf-8", "surrogateescape"))
+        else:
+            res = ep._start(command)
+        if isinstance(res, CommandResult) and ep.faults.drop_after_bytes is None:
+            self._guard(lambda: self._reply(res))  # type: ignore[arg-type]
+        else:
+            self._spawn(self._answer_later(res))
+
+    async def _answer_later(self, res: object) -> None:
+        ep, chan = self._ep, self._chan
+        assert chan is not None and self._command is not None
+        res = await ep._finish(self._command, res)
+        if hasattr(res, "__aiter__"):
+            await self._stream(res)  # type: ignore[arg-type]
+            return
+        assert isinstance(res, CommandResult)
+        n = ep.faults.drop_after_bytes
+        if n is not None:
+            chan.write(res.stdout.encode("utf-8", "surrogateescape")[:n])
+            await self._drain()
+            chan.get_connection().abort()
+            return
+        self._reply(res)
+
+    def _reply(self, result: CommandResult) -> None:
+        chan, f = self._chan, self._ep.faults
+        assert chan is not None
+        out = result.stdout.encode("utf-8", "surrogateescape")
+        if out:
+            chan.write(out)
+        if result.stderr:
+            chan.write_stderr(result.stderr.encode())
+        chan.exit(f.exit_status if f.exit_status is not None else result.exit_status)
+
+    async def _drain(self) -> None:
+        if self._writable is not None:
+            await self._writable.wait()
+        if self._lost:
+            raise BrokenPipeError("the channel closed")
+
+    async def _stream(self, lines: AsyncIterator[str]) -> None:
         """Send each line as it comes; stop when the client closes the channel or the iterator ends."""
-        self.counters.streams += 1
-        closed = asyncio.ensure_future(process.channel.wait_closed())
+        ep, chan = self._ep, self._chan
+        assert chan is not None
+        ep.counters.streams += 1
+        self._gone = asyncio.get_running_loop().create_future()
+        if self._lost:
+            self._gone.set_result(None)
         it = lines.__aiter__()
         try:
             while True:
                 nxt = asyncio.ensure_future(it.__anext__())
-                done, _ = await asyncio.wait({nxt, closed}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait({nxt, self._gone}, return_when=asyncio.FIRST_COMPLETED)
                 if nxt not in done:
                     nxt.cancel()
                     await asyncio.gather(nxt, return_exceptions=True)
@@ -271,14 +379,13 @@ class DeviceEndpoint:
                     line = nxt.result()
                 except StopAsyncIteration:
                     break
-                if self.faults.hang or self.faults.drop_after_bytes is not None:
-                    process.channel.get_connection().abort()
+                if ep.faults.hang or ep.faults.drop_after_bytes is not None:
+                    chan.get_connection().abort()
                     return
-                process.stdout.write(line.encode("utf-8", "surrogateescape") + b"\n")
-                await process.stdout.drain()
-            process.exit(0)
+                chan.write(line.encode("utf-8", "surrogateescape") + b"\n")
+                await self._drain()
+            chan.exit(0)
         finally:
-            closed.cancel()
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 await aclose()
