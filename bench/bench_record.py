@@ -1,6 +1,7 @@
 """Benchmark: a 24-hour recording of 50 devices x 2,000 routes at a 1 s poll with one event a minute.
 
-Run: ``python3 bench/bench_record.py [--hours H] [--seeks N] [--keep FILE]``
+Run: ``python3 bench/bench_record.py [--hours H] [--seeks N] [--cold N] [--keep FILE] [--reuse FILE]
+[--keep-baseline FILE] [--reuse-baseline FILE] [--baseline-rev REV]``
 
 Fabric: the simulated 2-spine x 16-leaf x 2-servers fabric (50 devices), every device padded to 2,000 routes
 (BGP /32 and /128 routes over its real next hops).  Every tick (one a second) every device is re-collected
@@ -12,12 +13,14 @@ separately on fresh, equal-content objects, as a parser hands them over.
 
 Prints:
 * size of the file, bytes per idle tick (every device re-collected, nothing changed), generation time;
-* open time, seek latency (median / p95 over random moments; the first, cold seek separately);
-* cold first seeks, each in a new process (nothing cached, nothing imported): ``state_at`` alone, + one
-  device, + every device built (``devices.values()``, as the views do); and the first seek the user makes
-  once a replay shows its opening state (that state built first, as ``anycast-tui replay`` does).  The same
-  child runs the previous implementation (``--baseline-rev``, default the commit before the fast route
-  builder, unpacked from git into a temporary directory) on the same file: the baseline of this run;
+* in this process: open time, first seek and then --seeks seeks to random moments (``state_at`` alone and
+  with every device's routes built, as the views read them);
+* in new processes (--cold of them; nothing cached, nothing imported before), for this tree and for the
+  baseline (``--baseline-rev``, default the commit before schema 3, unpacked from git into a temporary
+  directory; it writes its own file with its own recorder, since its reader cannot read schema 3): file
+  size, bytes per idle tick, open (every CRC checked, as ``anycast-tui replay`` opens), the first seek
+  (``state_at``, + one device, + every device built), 20 later seeks per process (median, p95), the first
+  seek once a replay shows its opening state, recording overhead per tick: the baseline of this run;
 * overhead per tick: listener + flush with 50 freshly parsed (equal, not identical) device states;
 * baselines in the same run: (a) a full snapshot per tick (codec JSON + zlib, what a recorder without
   deltas writes): bytes and time per tick; (b) the same tick payloads appended to a framed file
@@ -52,7 +55,7 @@ from anycast_tui.record.store import Recorder, Recording  # noqa: E402
 
 T0 = 1_790_000_000_000
 ROUTES = 2000
-BASELINE_REV = "2b7736d"  # the last commit before routes were built column by column (schema and file unchanged)
+BASELINE_REV = "6fe5465"  # the last commit before schema 3 (route chunks as templates); writes and reads schema 1-2
 
 
 def padded_fabric() -> FabricSnapshot:
@@ -185,12 +188,22 @@ def framed_baseline(path: Path) -> tuple[float, float, int]:
     return statistics.median(framed), statistics.median(lite), size
 
 
+SUBSEQUENT = 20  # seeks after the first one, per new process
+
+
 def cold_child(path: Path, seed: int) -> None:
-    """One cold first seek in this (new) process; prints JSON: ms for state_at, + one device, + all devices,
-    and the first seek after the opening state was built."""
+    """One new process (nothing cached, nothing imported before): prints JSON of ms for open (every CRC
+    checked, as ``anycast-tui replay`` opens), the first seek (``state_at``, + one device, + every device
+    built), SUBSEQUENT seeks to random moments with every device built, and, on a second reader, the
+    first seek once the opening state was built (as the replay UI shows it before the user seeks)."""
     import gc
 
-    rec = Recording.open(path, check=False)
+    def full(snap: FabricSnapshot) -> int:  # every device's records built, as the views need
+        return sum(len(s.routes) for s in snap.devices.values())
+
+    a = time.perf_counter()
+    rec = Recording.open(path)
+    t_open = time.perf_counter() - a
     w = rec.window
     assert w is not None
     rnd = random.Random(seed)
@@ -200,35 +213,65 @@ def cold_child(path: Path, seed: int) -> None:
     s_at = time.perf_counter() - a
     _ = snap.devices[next(iter(snap.devices))].routes
     one = time.perf_counter() - a
-    n = sum(len(s.routes) for s in snap.devices.values())
+    n = full(snap)
     every = time.perf_counter() - a
+    later = []
+    for _ in range(SUBSEQUENT):
+        t = rnd.randint(w[0], w[1])
+        a = time.perf_counter()
+        full(rec.state_at(t))
+        later.append((time.perf_counter() - a) * 1000)
     rec.close()
     del snap
     gc.collect()
     rec = Recording.open(path, check=False)  # a replay: the opening state first, then the user's first seek
-    sum(len(s.routes) for s in rec.state_at(w[0]).devices.values())
+    full(rec.state_at(w[0]))
     t = rnd.randint(w[0], w[1])
     a = time.perf_counter()
-    m = sum(len(s.routes) for s in rec.state_at(t).devices.values())
+    m = full(rec.state_at(t))
     after = time.perf_counter() - a
     rec.close()
-    print(json.dumps({"state_at": s_at * 1000, "one": one * 1000, "all": every * 1000, "after_open": after * 1000,
-                      "routes": [n, m]}))
+    print(json.dumps({"open": t_open * 1000, "state_at": s_at * 1000, "one": one * 1000, "all": every * 1000,
+                      "after_open": after * 1000, "later": later, "routes": [n, m]}))
 
 
-def cold_runs(path: Path, root: Path | None, n: int) -> dict[str, float] | str:
-    """Medians over ``n`` new processes of ``cold_child`` (importing anycast_tui from ``root``), or why not."""
+def cold_runs(path: Path, root: Path | None, n: int) -> dict | str:
+    """Medians over ``n`` new processes of ``cold_child`` (importing anycast_tui from ``root``), or why not;
+    ``later`` pools every process's subsequent seeks."""
+    runs = []
+    for k in range(n):
+        out = _child(root, "--cold-child", str(path), "--seed", str(k))
+        if isinstance(out, str):
+            return out
+        runs.append(out)
+    res: dict = {key: statistics.median(r[key] for r in runs)
+                 for key in ("open", "state_at", "one", "all", "after_open")}
+    res["later"] = [x for r in runs for x in r["later"]]
+    return res
+
+
+def _child(root: Path | None, *args: str) -> dict | str:
+    """Run this script with ``args`` in a new process importing anycast_tui from ``root``: its JSON or why not."""
     env = dict(os.environ)
     if root is not None:
         env["ATUI_ROOT"] = str(root)
-    runs = []
-    for k in range(n):
-        out = subprocess.run([sys.executable, __file__, "--cold-child", str(path), "--seed", str(k)], env=env,
-                             capture_output=True, text=True)
-        if out.returncode != 0:
-            return (out.stderr.strip().splitlines() or ["failed"])[-1]
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {key: statistics.median(r[key] for r in runs) for key in ("state_at", "one", "all", "after_open")}
+    out = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        return (out.stderr.strip().splitlines() or ["failed"])[-1]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def generate_child(path: Path, hours: float, overhead_ticks: int) -> None:
+    """Write the bench file with the Recorder imported (this tree's or ATUI_ROOT's); print its figures as JSON."""
+    base = padded_fabric()
+    if not path.exists():
+        g = generate(path, hours, base)
+        gen = {"ticks": g["ticks"], "seconds": g["seconds"], "idle": statistics.median(g["idle"])}
+    else:
+        gen = {"ticks": float("nan"), "seconds": float("nan"), "idle": float("nan")}
+    times, _full = overhead(base, overhead_ticks)
+    print(json.dumps({**gen, "size": path.stat().st_size, "overhead": statistics.median(times) * 1000,
+                      "overhead_p95": pct(times, 0.95) * 1000}))
 
 
 def baseline_tree(rev: str, into: Path) -> Path | str:
@@ -254,14 +297,21 @@ def main() -> int:
     ap.add_argument("--overhead-ticks", type=int, default=20)
     ap.add_argument("--keep", type=Path, help="write the recording here and keep it")
     ap.add_argument("--reuse", type=Path, help="measure this file (written by --keep) instead of generating one")
+    ap.add_argument("--keep-baseline", type=Path, help="write the baseline's recording here and keep it")
+    ap.add_argument("--reuse-baseline", type=Path, help="the baseline's file (written by --keep-baseline)")
     ap.add_argument("--cold", type=int, default=5, help="new processes for the cold first seek (median)")
     ap.add_argument("--baseline-rev", default=BASELINE_REV,
-                    help="git revision whose reader is the baseline of the cold seeks ('' for none)")
+                    help="git revision whose recorder and reader are the baseline ('' for none); it writes its "
+                         "own file (its format may differ)")
     ap.add_argument("--cold-child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--generate-child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.cold_child:
         cold_child(args.cold_child, args.seed)
+        return 0
+    if args.generate_child:
+        generate_child(args.generate_child, args.hours, args.overhead_ticks)
         return 0
 
     base = padded_fabric()
@@ -291,7 +341,7 @@ def main() -> int:
     a = time.perf_counter()
     Recording.open(path, check=True).close()
     t_check = time.perf_counter() - a
-    print(f"open: {t_open * 1000:.0f} ms (CRC of every record checked: {t_check * 1000:.0f} ms)")
+    print(f"open in this process: {t_open * 1000:.0f} ms (CRC of every record checked: {t_check * 1000:.0f} ms)")
     w = rec.window
     assert w is not None
     rnd = random.Random(7)
@@ -303,12 +353,9 @@ def main() -> int:
     a = time.perf_counter()
     snap = rec.state_at(t)
     first = time.perf_counter() - a
-    a = time.perf_counter()
     n = full(snap)
-    first_full = time.perf_counter() - a + first
+    first_full = time.perf_counter() - a
     assert n == nroutes and len(snap.devices) == len(base.devices)
-    print(f"first seek after open (state_at; devices decoded on access): {first * 1000:.1f} ms; "
-          f"+ all 50 devices' records built: {first_full * 1000:.0f} ms   goal <= 200 ms")
     lat, lat_full = [], []
     for _ in range(args.seeks):
         t = rnd.randint(w[0], w[1])
@@ -317,49 +364,48 @@ def main() -> int:
         lat.append(time.perf_counter() - a)
         full(snap)
         lat_full.append(time.perf_counter() - a)
-    print(f"warm seeks to random moments: state_at median {statistics.median(lat) * 1000:.1f} ms, "
-          f"p95 {pct(lat, 0.95) * 1000:.1f} ms; with every device built median {statistics.median(lat_full) * 1000:.1f}"
-          f" ms, p95 {pct(lat_full, 0.95) * 1000:.1f} ms, max {max(lat_full) * 1000:.0f} ms over {len(lat)}")
-    cold, cold_full, cold_one = [], [], []
-    for _ in range(5):  # a new reader each time: nothing cached
-        rec2 = Recording.open(path, check=False)
-        t = rnd.randint(w[0], w[1])
-        a = time.perf_counter()
-        snap = rec2.state_at(t)
-        cold.append(time.perf_counter() - a)
-        name = sorted(snap.devices)[0]
-        _ = snap.devices[name].routes
-        cold_one.append(time.perf_counter() - a)
-        full(snap)
-        cold_full.append(time.perf_counter() - a)
-        rec2.close()
-    print(f"seek on a fresh reader in this process (cold caches), median of 5: state_at "
-          f"{statistics.median(cold) * 1000:.1f} ms; + one device built {statistics.median(cold_one) * 1000:.1f} ms;"
-          f" + all 50 devices built {statistics.median(cold_full) * 1000:.0f} ms")
+    print(f"in this process: first seek state_at {first * 1000:.1f} ms, + all 50 devices built "
+          f"{first_full * 1000:.0f} ms; then {len(lat)} seeks to random moments: state_at median "
+          f"{statistics.median(lat) * 1000:.1f} ms, p95 {pct(lat, 0.95) * 1000:.1f} ms; with every device built "
+          f"median {statistics.median(lat_full) * 1000:.1f} ms, p95 {pct(lat_full, 0.95) * 1000:.1f} ms, "
+          f"max {max(lat_full) * 1000:.0f} ms")
     rec.close()
+    times, full_t = overhead(base, args.overhead_ticks)
+
+    rows: list[tuple[str, dict | str, dict | str]] = []
     with tempfile.TemporaryDirectory() as bdir:
-        trees: list[tuple[str, Path | None]] = [("this tree", None)]
+        this = cold_runs(path, None, args.cold)
+        mine = {"size": size, "idle": statistics.median(g["idle"]), "overhead": statistics.median(times) * 1000,
+                "overhead_p95": pct(times, 0.95) * 1000}
+        rows.append(("this tree", mine, this))
         if args.baseline_rev:
             root = baseline_tree(args.baseline_rev, Path(bdir))
             if isinstance(root, str):
                 print(f"baseline: {root}")
             else:
-                trees.append((f"baseline {args.baseline_rev}", root))
-        for label, root in trees:
-            r = cold_runs(path, root, args.cold)
-            if isinstance(r, str):
-                print(f"cold first seek, {label}: failed ({r})")
+                bpath = args.reuse_baseline or args.keep_baseline or Path(bdir) / "baseline.atrec"
+                print(f"baseline {args.baseline_rev}: writing its own {args.hours:g} h file ...", flush=True)
+                made = _child(root, "--generate-child", str(bpath), "--hours", str(args.hours),
+                              "--overhead-ticks", str(args.overhead_ticks))
+                rows.append((f"baseline {args.baseline_rev}", made,
+                             cold_runs(bpath, root, args.cold) if not isinstance(made, str) else made))
+        print(f"\nnew processes ({args.cold} each; open checks every CRC as `anycast-tui replay` does; the first "
+              f"seek and {SUBSEQUENT} later ones per process, every device built):")
+        for label, made, cold in rows:
+            if isinstance(made, str) or isinstance(cold, str):
+                print(f"  {label}: failed ({made if isinstance(made, str) else cold})")
                 continue
-            print(f"cold first seek in a new process, {label}, median of {args.cold}: state_at {r['state_at']:.1f} ms;"
-                  f" + one device {r['one']:.0f} ms; + all 50 devices built {r['all']:.0f} ms   goal <= 200 ms; "
-                  f"first seek once the opening state is shown: {r['after_open']:.0f} ms")
+            later = cold["later"]
+            print(f"  {label}: file {made['size'] / 1e6:.1f} MB, idle tick {made['idle']:.0f} B; open "
+                  f"{cold['open']:.0f} ms; first seek: state_at {cold['state_at']:.1f} ms, + one device "
+                  f"{cold['one']:.0f} ms, + all 50 devices {cold['all']:.0f} ms (goal <= 200 ms); later seeks "
+                  f"median {statistics.median(later):.1f} ms, p95 {pct(later, 0.95):.1f} ms (n={len(later)}); "
+                  f"first seek once the opening state is shown {cold['after_open']:.0f} ms; recording overhead "
+                  f"per tick median {made['overhead']:.1f} ms, p95 {made['overhead_p95']:.1f} ms")
 
-    times, full = overhead(base, args.overhead_ticks)
     full_bytes = len(zlib.compress(json.dumps(encode_snapshot(base), separators=(",", ":")).encode(), 6))
-    print(f"overhead per tick (50 fresh device states, 50 listener calls + flush + commit): median "
-          f"{statistics.median(times) * 1000:.1f} ms, p95 {pct(times, 0.95) * 1000:.1f} ms")
-    print(f"baseline (a) full snapshot per tick: {full_bytes / 1e6:.2f} MB and "
-          f"{statistics.median(full) * 1000:.0f} ms per tick -> {full_bytes * 86400 / 1e9:.0f} GB / 24 h "
+    print(f"\nbaseline (a) full snapshot per tick: {full_bytes / 1e6:.2f} MB and "
+          f"{statistics.median(full_t) * 1000:.0f} ms per tick -> {full_bytes * 86400 / 1e9:.0f} GB / 24 h "
           f"(this file: {size * scale / (full_bytes * 86400):.5f} of it)")
     f_med, s_med, f_size = framed_baseline(path)
     print(f"baseline (b) framed append of the same tick payloads: {f_med * 1e6:.0f} us/tick vs SQLite commit "

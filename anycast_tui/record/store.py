@@ -633,12 +633,13 @@ class Recording:
         self._stop(bisect.bisect_left(self._seqs, seq), reason)
 
     _SCAN = "SELECT seq, t_ms, key, crc, data FROM ticks"
+    SCAN_BATCH = 8192
 
     def _scan(self, check: bool) -> None:
         assert self._db is not None
         try:  # batches checked with C-level loops (a day is 86,400 ticks); any doubt: the careful scan below
             cur = self._db.execute(self._SCAN + " ORDER BY seq")
-            while (rows := cur.fetchmany(8192)) and self._take(rows):
+            while (rows := cur.fetchmany(self.SCAN_BATCH)) and self._take(rows):
                 pass
             done = not rows
         except sqlite3.DatabaseError:

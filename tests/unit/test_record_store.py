@@ -138,6 +138,32 @@ def test_damaged_file_replays_up_to_the_damage(tmp_path, recorded, how):
             assert all(e.time_ms <= ticks[-1].t_ms for e in rec.events)
 
 
+@pytest.mark.parametrize("how", ["truncated", "middle", "end"])
+def test_ticks_checked_in_small_batches_stop_at_the_same_damage(tmp_path, recorded, how, monkeypatch):
+    """Opening checks ticks batch by batch; a damaged batch is read again tick by tick: same place, same reason."""
+    p = _damaged_copy(tmp_path, recorded.path, how)
+    with Recording.open(p) as rec:
+        want = (rec.ticks(), rec.events, str(rec.damage))
+    for batch in (1, 2, 3):
+        monkeypatch.setattr(Recording, "SCAN_BATCH", batch)
+        with Recording.open(p) as rec:
+            assert (rec.ticks(), rec.events, str(rec.damage)) == want
+    with Recording.open(recorded.path) as rec:
+        assert rec.damage is None and len(rec.ticks()) == len(recorded.states)
+
+
+def test_a_damaged_tick_after_good_batches_is_named(tmp_path, recorded, monkeypatch):
+    p = tmp_path / "tick.atrec"
+    p.write_bytes(recorded.path.read_bytes())
+    with sqlite3.connect(p) as db:
+        db.execute("UPDATE ticks SET crc = crc + 1 WHERE seq = 6")
+    monkeypatch.setattr(Recording, "SCAN_BATCH", 2)
+    with Recording.open(p) as rec:
+        assert [t.seq for t in rec.ticks()] == [1, 2, 3, 4, 5]
+        assert str(rec.damage).endswith("then tick 6 fails its checksum")
+        assert rec.events == [e for e in recorded.events if e.time_ms <= rec.ticks()[-1].t_ms]
+
+
 def test_secrets_never_written(tmp_path, monkeypatch):
     secret = "hunter2-Xq9-secret-value"
     monkeypatch.setenv("ATUI_TEST_PW", secret)
