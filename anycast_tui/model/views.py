@@ -74,20 +74,14 @@ class IdentityMemo:
         return value
 
 
-_ROUTES = IdentityMemo(1024)  # holds the states it indexed: the current snapshot and the selected event's two
+_ROUTES = IdentityMemo(2048)  # (state, prefix): the current snapshot and the selected event's two
 _SPACES = IdentityMemo(2048)
 
 
 def routes_to(state: DeviceState, prefix: str) -> tuple[Route, ...]:
-    """``state``'s routes whose destination is ``prefix`` (an index per state, built once)."""
-
-    def index() -> dict[str, tuple[Route, ...]]:
-        out: dict[str, list[Route]] = {}
-        for r in state.routes:
-            out.setdefault(r.dst, []).append(r)
-        return {k: tuple(v) for k, v in out.items()}
-
-    return _ROUTES.get(state, "by-dst", index).get(prefix, ())
+    """``state``'s routes whose destination is ``prefix``, looked for once per state and prefix (the views
+    ask for the few anycast prefixes many times; an index of every destination would cost more to build)."""
+    return _ROUTES.get(state, prefix, lambda: tuple(r for r in state.routes if r.dst == prefix))
 
 
 def _route(state: DeviceState, prefix: str) -> Route | None:

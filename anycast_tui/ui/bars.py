@@ -50,6 +50,7 @@ class BucketBars(Panel):
         self._layout: tuple[int, list[tuple[int, str]], list[tuple]] | None = None  # (width, lines, entries)
         self._strips: dict[tuple[int, int], Strip] = {}
         self._owners: Mapping[str, str] | None = None
+        self._layouts: dict[tuple, tuple] = {}  # the last few layouts, by (snapshot, before, prefixes, width)
 
     def show(self, snapshot: FabricSnapshot | None, prefixes: Sequence[str], *,
              before: FabricSnapshot | None = None, device: str | None = None, caption: str = "") -> None:
@@ -102,6 +103,11 @@ class BucketBars(Panel):
         """(lines as (entry, kind), entries) at ``width`` cells; kinds: caption, bar, moved, busy, legend."""
         if self._layout is not None and self._layout[0] == width:
             return self._layout[1], self._layout[2]
+        key = (id(self.snapshot), id(self.before), self.prefixes, self.caption, width)
+        hit = self._layouts.get(key)
+        if hit is not None and hit[0] is self.snapshot and hit[1] is self.before:  # [ ] back to an event
+            self._layout = (width, hit[2], hit[3])
+            return hit[2], hit[3]
         entries = self._entries()
         lines: list[tuple[int, str]] = [(-1, "caption")] if self.caption and entries else []
         for n, (device, prefix, st, old) in enumerate(entries):
@@ -112,6 +118,9 @@ class BucketBars(Panel):
                 lines.append((n, "busy"))
             lines.append((n, "legend"))
         self._layout = (width, lines, entries)
+        if len(self._layouts) >= 8:
+            del self._layouts[next(iter(self._layouts))]
+        self._layouts[key] = (self.snapshot, self.before, lines, entries)
         return lines, entries
 
     def spaces(self, width: int) -> list[tuple[str, str, Space, tuple[bool, ...]]]:

@@ -173,14 +173,29 @@ def _address_owners(snapshot: FabricSnapshot) -> dict[str, str]:
     for st in snapshot.devices.values():
         for itf in st.interfaces:
             for a in itf.addresses:
-                try:
-                    ip = ipaddress.ip_address(a.local)
-                except ValueError:
-                    continue
-                if ip.is_loopback or ip.is_link_local:
-                    continue
-                owners.setdefault(str(ip), st.device.name)
+                key = _canonical_owner(a.local)
+                if key is not None:
+                    owners.setdefault(key, st.device.name)
     return owners
+
+
+_CANONICAL: dict[str, str | None] = {}
+
+
+def _canonical_owner(text: str) -> str | None:
+    """``text`` as ipaddress writes it; None for loopback, link-local and non-addresses (cached: a fabric's
+    addresses are parsed once, not on every poll)."""
+    if text in _CANONICAL:
+        return _CANONICAL[text]
+    try:
+        ip = ipaddress.ip_address(text)
+        key = None if ip.is_loopback or ip.is_link_local else str(ip)
+    except ValueError:
+        key = None
+    if len(_CANONICAL) > 1_000_000:
+        _CANONICAL.clear()
+    _CANONICAL[text] = key
+    return key
 
 
 def _route_for(state: DeviceState, prefix: str) -> Route | None:

@@ -39,29 +39,38 @@ def columns(header: Sequence[str], rows: Sequence[Sequence[Cell]], *, width: int
     for row in cells:
         for i, c in enumerate(row):
             widths[i] = max(widths[i], c.cell_len)
+    widths = fit_widths(header, widths, width, flex)
+    out = table_line([Text(h, style="bold") for h in header], widths, right)
+    for row in cells:
+        out.append("\n")
+        out.append_text(table_line(row, widths, right))
+    return out
+
+
+def fit_widths(header: Sequence[str], widths: list[int], width: int, flex: int) -> list[int]:
+    """``widths`` (each column's widest cell) with column ``flex`` shrunk so a line fits ``width``."""
+    widths = list(widths)
     over = sum(widths) + 2 * (len(widths) - 1) - width
     if over > 0:
         widths[flex] = max(len(header[flex]), widths[flex] - over)
+    return widths
+
+
+def table_line(items: Sequence[Cell], widths: Sequence[int], right: frozenset[int] = frozenset()) -> Text:
+    """One line of :func:`columns`: each cell padded (or cut with an ellipsis) to its column's width."""
     out = Text(no_wrap=True, overflow="ellipsis")
-
-    def line(items: Sequence[Text]) -> None:
-        for i, c in enumerate(items):
-            c = c.copy()
-            if c.cell_len > widths[i]:
-                c.truncate(widths[i], overflow="ellipsis")
-            pad = " " * (widths[i] - c.cell_len)
-            if i in right:
-                out.append(pad)
-            out.append_text(c)
-            if i not in right and i < len(items) - 1:
-                out.append(pad)
-            if i < len(items) - 1:
-                out.append("  ")
-
-    line([Text(h, style="bold") for h in header])
-    for row in cells:
-        out.append("\n")
-        line(row)
+    for i, c in enumerate(items):
+        c = c.copy() if isinstance(c, Text) else Text(c)
+        if c.cell_len > widths[i]:
+            c.truncate(widths[i], overflow="ellipsis")
+        pad = " " * (widths[i] - c.cell_len)
+        if i in right:
+            out.append(pad)
+        out.append_text(c)
+        if i not in right and i < len(items) - 1:
+            out.append(pad)
+        if i < len(items) - 1:
+            out.append("  ")
     return out
 
 
@@ -125,8 +134,14 @@ class LinesPanel(Panel):
             self._strips.clear()
         return self._text_lines[1]
 
+    def line_count(self, width: int) -> int:
+        return len(self.lines_at(width))
+
+    def line(self, y: int, width: int) -> Text:
+        return self.lines_at(width)[y].copy()
+
     def get_content_height(self, container, viewport, width: int) -> int:  # noqa: ANN001
-        return max(1, len(self.lines_at(width)))
+        return max(1, self.line_count(width))
 
     def render_line(self, y: int) -> Strip:
         width = self.content_size.width
@@ -134,10 +149,9 @@ class LinesPanel(Panel):
         hit = self._strips.get((y, width))
         if hit is not None:
             return hit
-        lines = self.lines_at(width)
-        if y >= len(lines):
+        if y >= self.line_count(width):
             return Strip.blank(width, base)
-        text = lines[y].copy()
+        text = self.line(y, width)
         text.truncate(width, overflow="ellipsis")
         strip = Strip(text.render(self.app.console), text.cell_len).apply_style(base).extend_cell_length(width, base)
         self._strips[(y, width)] = strip
@@ -240,10 +254,101 @@ class GroupsPanel(LinesPanel):
         self.many_prefixes = len({g.prefix for g in self.groups}) > 1
         self.changed()
 
+    HEADER = ("device", "group", "next hop", "dev", "neighbour", "weight", "buckets", "flags")
+    RIGHT = frozenset({5, 6})
+    _specs: tuple[int, list[tuple], list[int]] | None = None  # (width, lines, column widths)
+
+    def changed(self, layout: bool = True) -> None:
+        self._specs = None
+        super().changed(layout=layout)
+
     def render(self) -> RenderableType:
+        """The whole panel as one Text (tests); the screen draws only the visible lines (:meth:`line`)."""
+        w = self.render_width
+        return Text("\n").join(self.line(y, w) for y in range(self.line_count(w)))
+
+    def _kind_text(self, g: view.GroupView) -> Text:
+        kind = Text(g.prefix + " " if self.many_prefixes else "")
+        kind.append(g.kind, style="dim")
+        if g.stale:
+            kind.append(" ! stale", style=WARN)
+        if g.rib:
+            kind.append(f" · {g.rib}", style=WARN if g.rib.endswith("≠") else "dim")
+        return kind
+
+    def _layout(self, width: int) -> tuple[list[tuple], list[int]]:
+        """What each line shows, worked out from plain lengths (no Text built): the table's
+        (group, next hop) rows and column widths, or the compact view's groups and kinds."""
+        if self._specs is not None and self._specs[0] == width:
+            return self._specs[1], self._specs[2]
+        lines: list[tuple] = []
+        widths: list[int] = []
         if not self.groups:
+            lines.append(("empty",))
+        elif width >= WIDE:
+            widths = [len(h) for h in self.HEADER]
+            lines.append(("header",))
+            for gi, g in enumerate(self.groups):
+                kind = len(g.prefix) + 1 if self.many_prefixes else 0
+                kind += len(g.kind) + (8 if g.stale else 0) + (len(g.rib) + 3 if g.rib else 0)
+                widths[0], widths[1] = max(widths[0], len(g.device)), max(widths[1], kind)
+                if not g.hops:
+                    lines.append(("row", gi, -1))
+                for hi, h in enumerate(g.hops):
+                    lines.append(("row", gi, hi))
+                    for c, n in ((2, 2 + len(h.gateway)), (3, len(h.dev)), (4, len(h.neighbour)),
+                                 (5, len(str(h.weight))), (6, 0 if h.buckets is None else len(str(h.buckets))),
+                                 (7, len(" ".join(h.flags)))):
+                        widths[c] = max(widths[c], n)
+            widths = fit_widths(self.HEADER, widths, width, flex=1)
+        else:
+            plain: dict[str, list[view.GroupView]] = {}  # groups without next hops, one line per kind
+            for gi, g in enumerate(self.groups):
+                if g.hops:
+                    lines.append(("group", gi))
+                else:
+                    plain.setdefault(g.kind, []).append(g)
+            lines += [("kind", kind, tuple(gs)) for kind, gs in plain.items()]
+        self._specs = (width, lines, widths)
+        return lines, widths
+
+    def line_count(self, width: int) -> int:
+        return len(self._layout(width)[0])
+
+    def line(self, y: int, width: int) -> Text:
+        lines, widths = self._layout(width)
+        spec = lines[y]
+        if spec[0] == "empty":
             return Text.assemble(("no ECMP groups yet", "dim"))
-        return self._table() if self.render_width >= WIDE else self._compact()
+        if spec[0] == "header":
+            return table_line([Text(h, style="bold") for h in self.HEADER], widths, self.RIGHT)
+        if spec[0] == "row":
+            g = self.groups[spec[1]]
+            first = Text(g.device, style="bold") if spec[2] <= 0 else ""
+            kind = self._kind_text(g) if spec[2] <= 0 else ""
+            if spec[2] < 0:
+                return table_line([first, kind, "", "", "", "", "", ""], widths, self.RIGHT)
+            h = g.hops[spec[2]]
+            flags = Text(" ").join(Text(f, style=BAD if f in ("dead", "linkdown") else "dim") for f in h.flags)
+            mark = Text("✗ " if not h.usable else "● ", style=BAD if not h.usable else OK)
+            return table_line([first, kind, mark + Text(h.gateway), h.dev, Text(h.neighbour, style=NAME),
+                               str(h.weight), "" if h.buckets is None else str(h.buckets), flags], widths, self.RIGHT)
+        out = Text(no_wrap=True, overflow="ellipsis")
+        if spec[0] == "kind":
+            out.append(f"{spec[1]}: ", style="dim")
+            out.append(" ".join(g.device + (" !" if g.stale else "") for g in spec[2]))
+            return out
+        g = self.groups[spec[1]]
+        out.append(f"{g.device:<9}", style="bold")
+        n = len(g.hops)
+        usable = sum(1 for h in g.hops if h.usable)
+        out.append(f"{usable}/{n} " if usable != n else f"{n}-way ", style=OK if usable == n else WARN)
+        out.append_text(Text("  ").join(self._hop_text(h, short=True) for h in g.hops))
+        if g.stale:
+            out.append("  ! stale", style=WARN)
+        if g.rib:
+            out.append(f"  {g.rib}", style=WARN if g.rib.endswith("≠") else "dim")
+        return out
 
     @staticmethod
     def _hop_text(h: view.HopRow, *, short: bool) -> Text:
@@ -260,56 +365,6 @@ class GroupsPanel(LinesPanel):
                 if f in ("dead", "linkdown"):
                     t.append(f" {f}", style=BAD)
         return t
-
-    def _compact(self) -> Text:
-        out = Text(no_wrap=True, overflow="ellipsis")
-        lines = 0
-        plain: dict[str, list[view.GroupView]] = {}  # groups without next hops, one line per kind
-        for g in self.groups:
-            if not g.hops:
-                plain.setdefault(g.kind, []).append(g)
-                continue
-            if lines:
-                out.append("\n")
-            lines += 1
-            out.append(f"{g.device:<9}", style="bold")
-            n = len(g.hops)
-            usable = sum(1 for h in g.hops if h.usable)
-            out.append(f"{usable}/{n} " if usable != n else f"{n}-way ", style=OK if usable == n else WARN)
-            out.append_text(Text("  ").join(self._hop_text(h, short=True) for h in g.hops))
-            if g.stale:
-                out.append("  ! stale", style=WARN)
-            if g.rib:
-                out.append(f"  {g.rib}", style=WARN if g.rib.endswith("≠") else "dim")
-        for kind, gs in plain.items():
-            if lines:
-                out.append("\n")
-            lines += 1
-            out.append(f"{kind}: ", style="dim")
-            out.append(" ".join(g.device + (" !" if g.stale else "") for g in gs))
-        return out
-
-    def _table(self) -> Text:
-        rows: list[list[Cell]] = []
-        for g in self.groups:
-            first = Text(g.device, style="bold")
-            kind = Text(g.prefix + " " if self.many_prefixes else "")
-            kind.append(g.kind, style="dim")
-            if g.stale:
-                kind.append(" ! stale", style=WARN)
-            if g.rib:
-                kind.append(f" · {g.rib}", style=WARN if g.rib.endswith("≠") else "dim")
-            if not g.hops:
-                rows.append([first, kind, "", "", "", "", "", ""])
-                continue
-            for i, h in enumerate(g.hops):
-                flags = Text(" ").join(Text(f, style=BAD if f in ("dead", "linkdown") else "dim") for f in h.flags)
-                mark = Text("✗ " if not h.usable else "● ", style=BAD if not h.usable else OK)
-                rows.append([first if i == 0 else "", kind if i == 0 else "", mark + Text(h.gateway), h.dev,
-                             Text(h.neighbour, style=NAME), str(h.weight),
-                             "" if h.buckets is None else str(h.buckets), flags])
-        return columns(("device", "group", "next hop", "dev", "neighbour", "weight", "buckets", "flags"), rows,
-                       width=self.render_width, flex=1, right=frozenset({5, 6}))
 
 
 class EventLog(ScrollView):

@@ -78,3 +78,20 @@ def test_cheap_group_facts_agree_with_the_spaces():
                 assert cached_space(st, prefix, 50) == sp
                 assert cached_space(st, prefix, 50) is cached_space(st, prefix, 50)
                 assert space_inputs(st, prefix) == space_inputs(st, prefix)
+
+
+async def test_groups_table_lines_are_the_whole_table():
+    """Wide layout: each lazily drawn line equals the same line of the whole table, and the columns fit."""
+    app = _app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        panel = app.query_one(GroupsPanel)
+        w = panel.content_size.width
+        whole = panel.render().plain.splitlines()
+        assert len(whole) == panel.line_count(w) == 1 + sum(max(1, len(g.hops)) for g in panel.groups)
+        assert whole[0].split() == ["device", "group", "next", "hop", "dev", "neighbour", "weight", "buckets",
+                                    "flags"]
+        for y in (1, len(whole) // 2, len(whole) - 1):
+            assert panel.line(y, w).plain == whole[y] and len(whole[y]) <= w
+        assert any(ln.startswith("spine40") for ln in whole)
