@@ -2,7 +2,7 @@
 """Benchmark: idle CPU of ``anycast-tui demo`` (1 s polls), headless and with the TUI on a pty.
 
     python3 bench/bench_idle.py [--runs 3] [--idle-s 60] [--monitor both|event|poll] [--mode both|tui|headless]
-                                [--baseline-tree DIR] [--no-scenario] [--profile DIR]
+                                [--baseline-tree DIR] [--no-scenario] [--profile DIR] [--split]
 
 Each run starts a real ``anycast-tui demo --interval 1`` (recording to a temporary directory, as a user's
 demo records by default) on a 200x60 pseudo-terminal, lets the scripted scenario play (leaf03 fails and
@@ -21,6 +21,9 @@ median of ``--runs``.  Modes:
 
 ``--baseline-tree DIR`` adds the demo run from another copy of the project (e.g. ``git archive`` of an
 older commit): the "before" of a change, measured in the same run.
+
+``--split``: the same fabric with the SSH farm (DemoFabric, no scenario) and the poller (LiveSession, no
+recorder) in two processes, each one's CPU over ``--idle-s``: which side of the SSH connections costs what.
 
 Breakdown: CPU of the main thread (event loop: SSH farm, poller, TUI) and of the other threads
 (impact worker, Textual's writer thread, asyncio's executor).  ``--profile DIR`` also records each run
@@ -50,6 +53,56 @@ TICKS = os.sysconf("SC_CLK_TCK")
 # Runs the CLI with the demo's monitor selected (DemoFabric reads MONITOR_POLL_S when it starts).
 LAUNCH = ("import sys; import anycast_tui.lab.demo as d; d.MONITOR_POLL_S = {poll}; "
           "from anycast_tui.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+SERVE = """import asyncio, pickle, sys
+from pathlib import Path
+import anycast_tui.lab.demo as d
+d.MONITOR_POLL_S = {poll}
+async def main():
+    async with d.DemoFabric(Path(sys.argv[1]), scenario=None) as fab:
+        Path(sys.argv[1], "inventory.pickle").write_bytes(pickle.dumps(fab.inventory()))
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+asyncio.run(main())
+"""
+POLL = """import asyncio, pickle, sys
+from pathlib import Path
+from anycast_tui.session import LiveSession
+async def main():
+    s = LiveSession(pickle.loads(Path(sys.argv[1], "inventory.pickle").read_bytes()), interval_s=1.0)
+    await s.start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+def split_once(monitor: str, idle_s: float, workdir: Path, tree: Path) -> dict[str, float]:
+    """SSH farm and poller in two processes: % of one core of each over ``idle_s`` after 5 s of start-up."""
+    poll = "0.05" if monitor == "poll" else "None"
+    farm_dir = Path(tempfile.mkdtemp(prefix="farm-", dir=workdir))
+    procs = []
+    try:
+        for code in (SERVE.format(poll=poll), POLL):
+            p = subprocess.Popen([sys.executable, "-c", code, str(farm_dir)], cwd=tree, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+            procs.append(p)
+            if p.stdout is None or p.stdout.readline().strip() != "ready":
+                raise RuntimeError("a split process did not start")
+        time.sleep(5)
+        c0, t0 = [_cpu(p.pid) for p in procs], time.monotonic()
+        time.sleep(idle_s)
+        c1, t1 = [_cpu(p.pid) for p in procs], time.monotonic()
+    finally:
+        for p in reversed(procs):
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+    return {"farm": 100 * (c1[0] - c0[0]) / (t1 - t0), "poller": 100 * (c1[1] - c0[1]) / (t1 - t0)}
 
 
 def _scenario_end_s() -> float:
@@ -140,6 +193,7 @@ def main() -> int:
     ap.add_argument("--baseline-tree", type=Path, metavar="DIR",
                     help="also run the demo from this copy of the project (the 'before' variant)")
     ap.add_argument("--no-scenario", action="store_true", help="measure from 5 s after start, no scripted events")
+    ap.add_argument("--split", action="store_true", help="SSH farm and poller in two processes (no TUI, no scenario)")
     ap.add_argument("--profile", type=Path, metavar="DIR", help="py-spy flame graphs of every run into DIR")
     args = ap.parse_args()
     monitors: tuple[str, ...] = ("event", "poll") if args.monitor == "both" else (args.monitor,)
@@ -151,8 +205,11 @@ def main() -> int:
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     print(f"bench_idle: anycast-tui demo, 1 s polls, {args.idle_s:g} s idle "
-          f"{'after the scripted events' if not args.no_scenario else '(no scenario)'}, median of {args.runs}; "
+          f"{'after the scripted events' if not (args.no_scenario or args.split) else '(no scenario)'}, "
+          f"median of {args.runs}; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
+    if args.split:
+        return _split(args, monitors, trees)
     res: dict[tuple[str, str], list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="atui-bench-idle-") as tmp:
         for k in range(args.runs):  # interleaved, so a load change hits every variant alike
@@ -176,6 +233,22 @@ def main() -> int:
     for monitor in monitors:
         if (monitor, "tui") in med and (monitor, "headless") in med:
             print(f"  {monitor}: the TUI's share {med[(monitor, 'tui')]['total'] - med[(monitor, 'headless')]['total']:.1f} %")
+    return 0
+
+
+
+def _split(args: argparse.Namespace, monitors: tuple[str, ...], trees: dict[str, Path]) -> int:
+    res: dict[str, list[dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="atui-bench-idle-") as tmp:
+        for k in range(args.runs):
+            for monitor in monitors:
+                r = split_once(monitor, args.idle_s, Path(tmp), trees[monitor])
+                res.setdefault(monitor, []).append(r)
+                print(f"  run {k + 1} {monitor:<6} SSH farm {r['farm']:5.1f} %, poller {r['poller']:5.1f} %", flush=True)
+    print("median % of one core, SSH farm + poller in separate processes:")
+    for monitor, rs in res.items():
+        farm, poller = (statistics.median(r[f] for r in rs) for f in ("farm", "poller"))
+        print(f"  {monitor:<6} SSH farm (sim + asyncssh server) {farm:5.1f} %   poller (LiveSession) {poller:5.1f} %")
     return 0
 
 
