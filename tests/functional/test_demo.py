@@ -21,7 +21,7 @@ def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 def test_headless_demo_prints_the_leaf03_failure_from_both_spines():
-    proc = _cli("demo", "--headless", "8", "--interval", "0.5")
+    proc = _cli("demo", "--headless", "12", "--interval", "0.5")  # leaf03 fails at 5 s; room for a slow machine
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("demo: 10 devices on 127.0.0.1")
@@ -30,7 +30,7 @@ def test_headless_demo_prints_the_leaf03_failure_from_both_spines():
         pat = re.compile(rf"^{stamp} − {spine} 192\.0\.2\.53/32: next hop via \S+ dev swp3 removed \(4→3-way\)$")
         assert any(pat.match(l) for l in lines), f"{spine} did not lose its leaf03 next hop:\n{proc.stdout}"
     assert any(re.match(rf"^{stamp} ✗ leaf03 unreachable: .*connection refused", l) for l in lines), proc.stdout
-    # leaf03 comes back only at ~20 s: nothing was re-added within 8 s.
+    # leaf03 comes back only at ~20 s: nothing was re-added within 12 s.
     assert not any(" next hop " in l and " added " in l for l in lines)
 
 

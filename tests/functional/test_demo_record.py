@@ -18,7 +18,7 @@ pytestmark = pytest.mark.ssh
 
 
 def test_headless_demo_is_recorded_with_impact(tmp_path):
-    proc = subprocess.run([*CLI, "demo", "--headless", "8", "--interval", "0.5", "--record-dir", str(tmp_path)],
+    proc = subprocess.run([*CLI, "demo", "--headless", "12", "--interval", "0.5", "--record-dir", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr
     files = list(tmp_path.iterdir())

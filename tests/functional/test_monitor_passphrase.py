@@ -138,7 +138,7 @@ async def test_monitor_headless_asks_the_passphrase_once_on_the_tty_and_polls(ma
     key.chmod(0o600)
     config = _fabric(tmp_path, farm, key)
     recs = tmp_path / "recordings"
-    proc, pty = await _cli_in_pty(tmp_path, "monitor", "-c", str(config), "--headless", "3", "--record-dir", str(recs))
+    proc, pty = await _cli_in_pty(tmp_path, "monitor", "-c", str(config), "--headless", "8", "--record-dir", str(recs))
     try:
         await pty.answer(b"Passphrase for key", "not-" + passphrase)  # a typo first: asked again
         await pty.answer(b"Wrong passphrase, try again", passphrase)
