@@ -68,10 +68,22 @@ class IdentityMemo:
             return hit[1]
         value = fn()
         if len(self._d) >= self.size:
-            for old in list(self._d)[: self.size // 4]:  # oldest quarter
+            for old in list(self._d)[: max(1, self.size // 4)]:  # oldest quarter
                 del self._d[old]
         self._d[k] = (obj, value)
         return value
+
+    def retain(self, ids: set[int]) -> None:
+        """Forget every entry whose object's id is not in ``ids``."""
+        self._d = {k: v for k, v in self._d.items() if k[0] in ids}
+
+
+def retain(snapshots) -> None:  # noqa: ANN001 - Iterable[FabricSnapshot | None]
+    """Forget what is memoised for states in none of ``snapshots`` (a view calls it with the snapshots it
+    shows, so the memos never keep a replaced state alive)."""
+    keep = {id(st) for snap in snapshots if snap is not None for st in snap.devices.values()}
+    _ROUTES.retain(keep)
+    _SPACES.retain(keep)
 
 
 _ROUTES = IdentityMemo(2048)  # (state, prefix): the current snapshot and the selected event's two

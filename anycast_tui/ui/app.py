@@ -27,6 +27,7 @@ from textual.widgets import ContentSwitcher, Input
 
 from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import Event
+from anycast_tui.model.views import retain as retain_states
 from anycast_tui.ui import view
 from anycast_tui.ui.bars import BucketBars
 from anycast_tui.ui.flowrows import SORTS, FlowRows, Marks
@@ -300,6 +301,8 @@ class AnycastApp(App[int]):
         counts = self.impact.counts(ev) if ev is not None and self.impact is not None else None
         self.query_one(EventBar).show(ev, pos, len(shown), counts, view.address_owners(self.session.timeline.snapshot)
                                       if self.session.timeline.snapshot is not None else {}, self.prefixes)
+        retain_states((self.session.timeline.snapshot, d.before if d is not None else None,
+                       d.after if d is not None else None))
         bars = self.query_one(BucketBars)
         if d is not None:
             bars.show(d.after, self.prefixes, before=d.before, device=ev.device if ev else None,

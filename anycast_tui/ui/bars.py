@@ -118,7 +118,7 @@ class BucketBars(Panel):
                 lines.append((n, "busy"))
             lines.append((n, "legend"))
         self._layout = (width, lines, entries)
-        if len(self._layouts) >= 8:
+        if len(self._layouts) >= 4:
             del self._layouts[next(iter(self._layouts))]
         self._layouts[key] = (self.snapshot, self.before, lines, entries)
         return lines, entries

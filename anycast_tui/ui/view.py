@@ -159,7 +159,7 @@ class GroupView:
     rib: str = ""  # FRR devices: "BGP: 4 paths, FIB: 4" (model.rib), "" without an FRR RIB
 
 
-_OWNERS = IdentityMemo(8)
+_OWNERS = IdentityMemo(3)  # the current snapshot and the selected event's (each holds a whole fabric)
 
 
 def address_owners(snapshot: FabricSnapshot) -> dict[str, str]:

@@ -95,3 +95,18 @@ async def test_groups_table_lines_are_the_whole_table():
         for y in (1, len(whole) // 2, len(whole) - 1):
             assert panel.line(y, w).plain == whole[y] and len(whole[y]) <= w
         assert any(ln.startswith("spine40") for ln in whole)
+
+
+def test_identity_memo_is_bounded_and_forgets_replaced_states():
+    from anycast_tui.model.views import IdentityMemo
+
+    memo = IdentityMemo(3)
+    objs = [object() for _ in range(10)]
+    for o in objs:
+        assert memo.get(o, "k", lambda o=o: id(o)) == id(o)
+    assert len(memo._d) <= 3  # even a tiny memo evicts (the owners memo holds whole snapshots)
+    calls = []
+    memo.get(objs[-1], "k", lambda: calls.append(1))
+    assert calls == []  # still there
+    memo.retain(set())
+    assert memo._d == {}
