@@ -28,6 +28,7 @@ from textual.widgets import ContentSwitcher, Input
 from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import Event
 from anycast_tui.model.views import retain as retain_states
+from anycast_tui.model.views import same_picture
 from anycast_tui.ui import view
 from anycast_tui.ui.bars import BucketBars
 from anycast_tui.ui.flowrows import SORTS, FlowRows, Marks
@@ -255,7 +256,7 @@ class AnycastApp(App[int]):
             self._feed = view.EventFeed(self.prefixes, keep=EventLog.MAX_SHOWN)
         new_events = self._feed.pull(tl.events, tl.dropped_events)
         impact_changed = self._impact_version != self._shown_impact
-        if snap is not self._shown or impact_changed or new_events:
+        if not same_picture(self._shown, snap) or impact_changed or new_events:
             groups = view.group_views(snap, self.prefixes)
             self.query_one(GroupsPanel).show(groups)
             self.query_one(TopologyPanel).show(view.device_rows(snap, 0), groups)
