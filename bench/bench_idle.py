@@ -226,8 +226,8 @@ def main() -> int:
         print(f"(baseline tree: {trees['before']})")
     print("median % of one core (main thread + other threads):")
     for (monitor, mode), m in med.items():
-        label = {"poll": "baseline: polling monitor 20 Hz", "event": "event-driven monitor",
-                 "before": f"baseline: {trees['before'].name}"}[monitor]
+        label = {"poll": "baseline: polling monitor 20 Hz", "event": "event-driven monitor"}.get(monitor) \
+            or f"baseline: {trees['before'].name}"
         goal = f"   goal <= {GOAL_PCT:g} %: {'meets' if m['total'] <= GOAL_PCT else 'MISSES'}" if mode == "tui" else ""
         print(f"  {label:<32} {mode:<8} {m['total']:5.1f} %  ({m['main']:.1f} + {m['other']:.1f}){goal}")
     for monitor in monitors:
