@@ -80,6 +80,10 @@ class _Device:
         # last outputs, what they parsed to (FRR RIB included) and the RIB commands whose output did not parse
         self.parsed: tuple[dict[str, str], DeviceState, dict[str, str]] | None = None
         self.reparsed = 0  # polls whose outputs differed from the previous poll's (and so were parsed)
+        # Bucket tables exist only for resilient groups: after a poll whose nexthop objects had none, the next
+        # poll asks for buckets only when its own nexthop output shows one (one channel less per idle poll).
+        self.resilient = True
+        self.skipped_buckets = 0
         self.rib_at: float | None = None  # loop time of the last FRR RIB read
         self.rib_reads = 0
 
@@ -285,11 +289,22 @@ class Poller:
     async def _collect(self, dev: _Device) -> DeviceState:
         await self._probe(dev)
         required = [c for c in dev.commands if c.id not in OPTIONAL_IDS]
+        buckets = next((c for c in required if c.id == "buckets"), None)
+        if buckets is not None and not dev.resilient:
+            required.remove(buckets)
         optional = [c for c in dev.commands if c.id in OPTIONAL_IDS and c.id != FRR_RIB.id]
         rib_cmd = next((c for c in dev.commands if c.id == FRR_RIB.id), None)
         opt_tasks = [asyncio.ensure_future(self._optional(dev, c)) for c in optional]
         try:
             outputs = {k: o.stdout for k, o in (await dev.session.run_many(required)).items()}
+            if buckets is not None and "nexthops" in outputs:
+                dev.resilient = "resilient" in outputs["nexthops"]  # JSON key, or "type resilient" in text
+                if buckets not in required:
+                    if dev.resilient:  # a resilient group appeared since: its buckets in this same poll
+                        outputs[buckets.id] = (await dev.session.run(buckets)).stdout
+                    else:  # no resilient group, so no bucket: what the device said last time (empty)
+                        outputs[buckets.id] = dev.parsed[0].get(buckets.id, "") if dev.parsed else ""
+                        dev.skipped_buckets += 1
             extra = await asyncio.gather(*opt_tasks)
         except BaseException:
             for t in opt_tasks:

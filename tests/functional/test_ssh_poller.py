@@ -74,7 +74,7 @@ async def test_connection_is_reused_across_polls(make_farm):
     finally:
         await poller.stop()
     assert [ep.counters.connections for ep in farm.endpoints.values()] == [1, 1]
-    assert all(len(h.calls) == 3 * len(CMD) for h in handlers.values())
+    assert all(len(h.calls) == sum(h.poll_size(k) for k in (1, 2, 3)) for h in handlers.values())
 
 
 async def test_device_down_goes_stale_others_fine_then_back(make_farm):
@@ -299,7 +299,7 @@ async def test_polls_of_one_device_never_overlap(make_farm):
     finally:
         await poller.stop()
     for name, h in handlers.items():
-        assert len(h.calls) >= 8 * len(CMD)
+        assert len(h.calls) >= 8 * (len(CMD) - 1)
         assert h.max_active_polls == 1, name
 
 
@@ -361,3 +361,24 @@ async def test_stop_returns_even_when_a_task_swallows_its_cancel(make_farm):
     await wait_for(lambda: poller.polls("leaf01") >= 1)
     await poller.stop()
     assert swallowed == 3 and not poller._tasks
+
+
+async def test_buckets_are_asked_only_while_a_resilient_group_exists(make_farm):
+    """No resilient group: one channel less per poll. One appears: its buckets come in that same poll."""
+    farm, handlers, poller = await _setup(make_farm, 2)  # spine01 has no nexthop objects, leaf01 a resilient group
+    spine, leaf = handlers["spine01"], handlers["leaf01"]
+    try:
+        for _ in range(3):
+            await poller.poll_once()
+        assert [l for l in spine.calls if l == CMD["buckets"]] == [CMD["buckets"]]  # the first poll only
+        assert leaf.calls.count(CMD["buckets"]) == 3
+        assert poller.snapshot().devices["spine01"].nexthops.groups == ()
+        # a resilient group appears on the spine: the same poll reads its buckets
+        spine.overrides[CMD["nexthops"]] = CommandResult(leaf.outputs[CMD["nexthops"]])
+        spine.overrides[CMD["buckets"]] = CommandResult(leaf.outputs[CMD["buckets"]])
+        st = (await poller.poll_once()).devices["spine01"]
+    finally:
+        await poller.stop()
+    assert spine.calls.count(CMD["buckets"]) == 2
+    leaf_groups = poller.snapshot().devices["leaf01"].nexthops.groups
+    assert st.nexthops.groups == leaf_groups and any(g.bucket_table for g in st.nexthops.groups)

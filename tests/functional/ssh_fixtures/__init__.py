@@ -38,6 +38,13 @@ class CannedDevice:
         self.active_polls: set[int] = set()
         self.max_active_polls = 0
 
+    def poll_size(self, poll: int) -> int:
+        """Commands in poll ``poll`` (1-based): the poller asks for buckets only while nexthops show a
+        resilient group (and always in the first poll)."""
+        nexthops = next(c.line for c in LINUX_POLL if c.id == "nexthops")
+        resilient = "resilient" in (self.overrides.get(nexthops) or CommandResult(self.outputs[nexthops])).stdout
+        return len(LINUX_POLL) if poll == 1 or resilient else len(LINUX_POLL) - 1
+
     async def __call__(self, line: str) -> CommandResult:
         self.calls.append(line)
         if line not in self.outputs:  # not a poll command (ip monitor, ip -V ...): no poll bookkeeping
@@ -57,7 +64,7 @@ class CannedDevice:
             return not_found(line)
         finally:
             self._done[poll] = self._done.get(poll, 0) + 1
-            if self._done[poll] == len(LINUX_POLL):
+            if self._done[poll] == self.poll_size(poll):
                 self.active_polls.discard(poll)
 
 
