@@ -269,7 +269,8 @@ def usable(flags: tuple[str, ...], hs: HashSettings) -> bool:
     return "dead" not in flags and not ("linkdown" in flags and hs.ignore_routes_with_linkdown)
 
 
-def _hash_doubt(state: DeviceState) -> tuple[int, str]:
+def hash_doubt(state: DeviceState) -> tuple[int, str]:
+    """How exactly ``state``'s own hash can be known: (EXACT / APPROXIMATE / UNKNOWN, reason or "")."""
     if state.device.platform in HARDWARE_PLATFORMS:
         return UNKNOWN, ASIC_REASON.format(platform=state.device.platform)
     if state.hash.seed == 0:
@@ -300,7 +301,7 @@ def _group_decision(cd: CompiledDevice, route: Route, group: NexthopGroup,
         return None
     ch = np.array([cd.choice(_object_choice(cd, o, route)) for _, o in members], dtype=np.int32)
     weights = [m.weight for m, _ in members]
-    placement, reason = _hash_doubt(cd.state)
+    placement, reason = hash_doubt(cd.state)
     if len(members) == 1:
         return _Decision(route, "fixed", ch)
     if group.type == "mpath":
@@ -368,7 +369,7 @@ def _route_decision(cd: CompiledDevice, route: Route, objects: dict[int, Nexthop
     ch = np.array([cd.choice(Choice(Outcome.FORWARD, nh.gateway, nh.dev, route.dst)) for nh in nhs], dtype=np.int32)
     if len(nhs) == 1:
         return _Decision(route, "fixed", ch)
-    placement, reason = _hash_doubt(cd.state)
+    placement, reason = hash_doubt(cd.state)
     if placement == EXACT and hs.use_neigh:
         placement, reason = APPROXIMATE, NEIGH_REASON
     return _Decision(route, "threshold", ch, bounds=threshold_bounds([nh.weight for nh in nhs], ok),

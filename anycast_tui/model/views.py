@@ -22,7 +22,7 @@ from anycast_tui.model.placement import (
     PLACEMENTS,
     SEED_REASON,
     SIMULATED_REASON,
-    _hash_doubt,
+    hash_doubt,
 )
 from anycast_tui.model.types import DeviceState, Nexthop, Route
 
@@ -241,7 +241,7 @@ def device_quality(state: DeviceState) -> Quality | None:
     table was not collected; exact otherwise.  None before the first poll."""
     if state.collected_at_ms is None:
         return None
-    code, reason = _hash_doubt(state)
+    code, reason = hash_doubt(state)
     if code == EXACT and state.hash.use_neigh:
         code, reason = APPROXIMATE, NEIGH_REASON
     if code == EXACT and any(g.type == "resilient" and not g.bucket_table for g in state.nexthops.groups):

@@ -272,13 +272,7 @@ def _decode_templated(chunks: list[dict]) -> list[tuple[Route, ...]]:
             continue
         raw = [t[f - 1] if len(t) >= f else _ROUTE_PAD[f] for t in templates]
         if f == _ROUTE_NH:
-            vals = []
-            for v in raw:
-                key = repr(v)
-                hit = nexthops.get(key)
-                if hit is None:
-                    hit = nexthops[key] = tuple(_nexthop(x) for x in v)
-                vals.append(hit)
+            vals = [_nexthop_list(nexthops, v) for v in raw]
         elif conv is _PLAIN:
             vals = raw
         elif conv is _STRS:
@@ -293,19 +287,22 @@ def _decode_templated(chunks: list[dict]) -> list[tuple[Route, ...]]:
     return _split(_build(n, columns), sizes)
 
 
+def _nexthop_list(memo: dict[str, tuple[Nexthop, ...]], encoded: list) -> tuple[Nexthop, ...]:
+    """The decoded next hop list ``encoded``, one shared tuple per distinct list in ``memo``."""
+    key = repr(encoded)
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = tuple(_nexthop(x) for x in encoded)
+    return hit
+
+
 def _decode_rows(chunks: list[list]) -> list[tuple[Route, ...]]:
     rows: list[list] = []
     nh_cols: list[Any] = []
     sizes: list[int] = []
     lists: dict[str, tuple[Nexthop, ...]] = {}  # the same next hop lists recur in every chunk of a device
     for table, part in chunks:
-        nhs = []
-        for lst in table:
-            key = repr(lst)
-            hit = lists.get(key)
-            if hit is None:
-                hit = lists[key] = tuple(_nexthop(x) for x in lst)
-            nhs.append(hit)
+        nhs = [_nexthop_list(lists, lst) for lst in table]
         nhs.append(())  # index -1: a row that leaves its next hops out
         nh_cols.append((nhs.__getitem__, len(part)))
         sizes.append(len(part))
