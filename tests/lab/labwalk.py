@@ -7,12 +7,18 @@ packet arrived on).  One ``ip -batch`` per device and hop keeps it fast.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections import defaultdict
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
 
 from anycast_tui.lab.nslab import ANYCAST, Topology
 from anycast_tui.lab.traffic import PORT
 from anycast_tui.model.types import Flow
+
+if TYPE_CHECKING:
+    from anycast_tui.lab.labctl import Lab
 
 PROTO = {6: "tcp", 17: "udp"}
 
@@ -69,3 +75,25 @@ def lab_flows(n: int, *, tcp_share: float = 0.5, first_port: int = 20000) -> lis
     for i in range(n):
         out.append(Flow(6 if i < n_tcp else 17, f"203.0.113.{10 + i % 200}", first_port + i, ANYCAST, PORT))
     return out
+
+
+@contextmanager
+def held_traffic(lab: "Lab", flows: list[Flow]) -> Iterator[list[dict]]:
+    """The lab's traffic client holding ``flows`` open (connections up when the block starts); after the
+    block the list given holds the client's report: one dict per flow (answers, error)."""
+    report: list[dict] = []
+    client = subprocess.Popen(lab.client_argv(2), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert client.stdin and client.stdout
+    try:
+        client.stdin.write(json.dumps([{"proto": f.proto, "src": f.src, "sport": f.sport} for f in flows]) + "\n")
+        client.stdin.flush()
+        assert client.stdout.readline().strip() == "ready 0"
+        yield report
+        client.stdin.write("\n")
+        client.stdin.flush()
+        lines = [ln for ln in client.stdout.read().splitlines() if ln.startswith("{")]
+        client.wait(timeout=60)
+        report += json.loads(lines[-1])["flows"]
+    finally:
+        if client.poll() is None:
+            client.kill()

@@ -21,7 +21,7 @@ from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.impact import impact
 from anycast_tui.model.types import EventKind, FabricSnapshot, HealthStatus
 
-from .labwalk import final_servers, lab_flows
+from .labwalk import final_servers, held_traffic, lab_flows
 
 pytestmark = pytest.mark.kernel
 N_FLOWS = 2000
@@ -159,25 +159,14 @@ def test_traffic_tcp_resets_are_the_predicted_ones(bgp_lab: Lab):
             await p.stop()
 
     before = asyncio.run(snap())
-    client = subprocess.Popen(bgp_lab.client_argv(2), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert client.stdin and client.stdout
     try:
-        client.stdin.write(json.dumps([{"proto": f.proto, "src": f.src, "sport": f.sport} for f in flows]) + "\n")
-        client.stdin.flush()
-        assert client.stdout.readline().strip() == "ready 0"
-        bgp_lab.fail("leaf03")
-        bgp_lab.wait_converged()
-        after = asyncio.run(snap())
-        client.stdin.write("\n")
-        client.stdin.flush()
-        lines = [ln for ln in client.stdout.read().splitlines() if ln.startswith("{")]
-        client.wait(timeout=60)
+        with held_traffic(bgp_lab, flows) as report:
+            bgp_lab.fail("leaf03")
+            bgp_lab.wait_converged()
+            after = asyncio.run(snap())
     finally:
-        if client.poll() is None:
-            client.kill()
         bgp_lab.restore("leaf03")
         bgp_lab.wait_converged()
-    report = json.loads(lines[-1])["flows"]
     im = impact(before, after, FlowArray.from_flows(flows), "client")
     labels = np.array(im.labels)
     tcp = np.array([f.proto == 6 for f in flows])

@@ -4,8 +4,6 @@ impact of a failure counted on the live TCP connections the servers report with 
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
 
 import pytest
 
@@ -21,7 +19,7 @@ from anycast_tui.model.rib import disagreements, rib_fib
 from anycast_tui.model.types import Flow, HealthStatus, Role
 from anycast_tui.session import ImpactTracker, LiveSession
 
-from .labwalk import lab_flows
+from .labwalk import held_traffic, lab_flows
 
 pytestmark = pytest.mark.kernel
 ANY = f"{ANYCAST}/32"
@@ -74,20 +72,10 @@ def test_live_tcp_flows_counted_as_the_engine_counts_them(bgp_lab: Lab):
             tracker.close()
         return session, tracker, first
 
-    client = subprocess.Popen(bgp_lab.client_argv(2), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert client.stdin and client.stdout
     try:
-        client.stdin.write(json.dumps([{"proto": f.proto, "src": f.src, "sport": f.sport} for f in flows]) + "\n")
-        client.stdin.flush()
-        assert client.stdout.readline().strip() == "ready 0"
-        session, tracker, first = asyncio.run(run())
-        client.stdin.write("\n")
-        client.stdin.flush()
-        lines = [ln for ln in client.stdout.read().splitlines() if ln.startswith("{")]
-        client.wait(timeout=60)
+        with held_traffic(bgp_lab, flows) as report:
+            session, tracker, first = asyncio.run(run())
     finally:
-        if client.poll() is None:
-            client.kill()
         bgp_lab.restore("leaf03")
         bgp_lab.wait_converged()
     # the servers' ss, reversed, are exactly the client's TCP connections (UDP sockets are unconnected)
@@ -103,7 +91,6 @@ def test_live_tcp_flows_counted_as_the_engine_counts_them(bgp_lab: Lab):
         # the lab has a client device: live flows enter there, as the kernels send them
         assert src["live"] == impact(d.before, d.after, FlowArray.from_flows(seen), "client").counts
         reset_total += src["live"]["tcp_reset"]
-    report = json.loads(lines[-1])["flows"]
     real_resets = sum(1 for f, r in zip(flows, report) if f.proto == 6 and r["error"] is not None)
     # each change counts the connections it resets (before: delivered, after: elsewhere); summed over the
     # changes the failure made (one per device update), they are the connections that really died
