@@ -99,6 +99,22 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+async def _filter_and_baseline(pilot, out: dict[str, list[float]], word: str) -> None:  # noqa: ANN001
+    """Time the filter's last key (it applies as you type) and then an unbound key, into ``out``."""
+    await pilot.press("slash", "ctrl+u", *word[:-1])
+    await pilot.pause()
+    t0 = time.perf_counter()
+    await pilot.press(word[-1])
+    await pilot.pause()
+    out["filter"].append(time.perf_counter() - t0)
+    await pilot.press("enter")
+    await pilot.pause()
+    t0 = time.perf_counter()
+    await pilot.press("z")
+    await pilot.pause()
+    out["baseline (unbound key)"].append(time.perf_counter() - t0)
+
+
 async def _keys(n_flows: int, runs: int) -> dict[str, list[float]]:
     """Press-to-idle times for ] (next event), a filter, and an unbound key, with ``n_flows`` flows."""
     from anycast_tui.lab.demo import SimControls
@@ -130,17 +146,7 @@ async def _keys(n_flows: int, runs: int) -> dict[str, list[float]]:
             await pilot.press("left_square_bracket" if r % 2 else "right_square_bracket")
             await pilot.pause()
             out["next event"].append(time.perf_counter() - t0)
-            word = ("server02", "tcp server03", "203.0.113.7")[r % 3]
-            await pilot.press("slash", "ctrl+u", *word[:-1])
-            t0 = time.perf_counter()
-            await pilot.press(word[-1])  # the filter applies as you type: the last key completes it
-            await pilot.pause()
-            out["filter"].append(time.perf_counter() - t0)
-            await pilot.press("enter")
-            t0 = time.perf_counter()
-            await pilot.press("z")
-            await pilot.pause()
-            out["baseline (unbound key)"].append(time.perf_counter() - t0)
+            await _filter_and_baseline(pilot, out, ("server02", "tcp server03", "203.0.113.7")[r % 3])
         assert app.flow_rows is not None and app.flow_rows.total == n_flows
         out["rss"] = [_rss_mb()]
     tracker.close()
@@ -221,19 +227,7 @@ async def _scale(n_flows: int, runs: int, spines: int, leaves: int) -> dict[str,
         await pilot.press("3")
         await pilot.pause()
         for r in range(runs):
-            word = ("server02", "tcp server03", "203.0.113.7")[r % 3]
-            await pilot.press("slash", "ctrl+u", *word[:-1])
-            await pilot.pause()
-            t0 = time.perf_counter()
-            await pilot.press(word[-1])
-            await pilot.pause()
-            out["filter"].append(time.perf_counter() - t0)
-            await pilot.press("enter")
-            await pilot.pause()
-            t0 = time.perf_counter()
-            await pilot.press("z")
-            await pilot.pause()
-            out["baseline (unbound key)"].append(time.perf_counter() - t0)
+            await _filter_and_baseline(pilot, out, ("server02", "tcp server03", "203.0.113.7")[r % 3])
         assert app.flow_rows is not None and app.flow_rows.total == n_flows
         out["rss"] = [_rss_mb()]
     tracker.close()
