@@ -78,6 +78,16 @@ asyncio.run(main())
 """
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group (it records and exits cleanly), SIGKILL after 10 s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def split_once(monitor: str, idle_s: float, workdir: Path, tree: Path) -> dict[str, float]:
     """SSH farm and poller in two processes: % of one core of each over ``idle_s`` after 5 s of start-up."""
     poll = "0.05" if monitor == "poll" else "None"
@@ -96,12 +106,7 @@ def split_once(monitor: str, idle_s: float, workdir: Path, tree: Path) -> dict[s
         c1, t1 = [_cpu(p.pid) for p in procs], time.monotonic()
     finally:
         for p in reversed(procs):
-            os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+            _stop(p)
     return {"farm": 100 * (c1[0] - c0[0]) / (t1 - t0), "poller": 100 * (c1[1] - c0[1]) / (t1 - t0)}
 
 
@@ -169,12 +174,7 @@ def run_once(monitor: str, mode: str, idle_s: float, scenario: bool, workdir: Pa
         _drain(master, t0 + idle_s)
         c1, th1, t1 = _cpu(proc.pid), _threads(proc.pid), time.monotonic()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _stop(proc)
         os.close(master)
         if spy is not None:
             spy.wait()
