@@ -178,18 +178,30 @@ def _routes_of_table(table: dict, vrf: str | None, fib_only: bool, out: list[Rou
 
 def parse_frr_route_json(text: str, *, fib_only: bool = True) -> list[Route]:
     """Parse ``show ip|ipv6 route [vrf X|all] [PREFIX] json`` (one object keyed by prefix, or by VRF then prefix)."""
+    top = load_frr_route_json(text)
+    return [] if top is None else frr_routes_of(top, fib_only=fib_only)
+
+
+def load_frr_route_json(text: str) -> dict | None:
+    """The one JSON object of ``show ip|ipv6 route ... json`` (None for empty output), checked for shape."""
     items = load_json(text, KIND_JSON)
     if len(items) > 1 or (text.lstrip()[:1] == "[" and items):
         raise ParseError(1, "expected one JSON object keyed by prefix", KIND_JSON)
-    out: list[Route] = []
-    if not items:
-        return out
-    top = items[0]
+    return items[0] if items else None
+
+
+def frr_route_tables(top: dict) -> list[tuple[str | None, Any]]:
+    """(VRF or None, {prefix: [entries]}) of a loaded route document: ``vrf all`` is keyed by VRF first."""
     if top and all(isinstance(v, dict) for v in top.values()):  # ``vrf all``: {vrf: {prefix: [...]}}
-        for vrf, table in top.items():
-            _routes_of_table(table, vrf, fib_only, out)
-    else:
-        _routes_of_table(top, None, fib_only, out)
+        return list(top.items())
+    return [(None, top)]
+
+
+def frr_routes_of(top: dict, *, fib_only: bool = True) -> list[Route]:
+    """The Routes of a document loaded by :func:`load_frr_route_json`."""
+    out: list[Route] = []
+    for vrf, table in frr_route_tables(top):
+        _routes_of_table(table, vrf, fib_only, out)
     return out
 
 

@@ -21,18 +21,13 @@ from typing import Any, Mapping
 
 from anycast_tui.model.types import BgpMultipath, Rib, RibNexthop, RibRoute
 from anycast_tui.parse.errors import ParseError
-from anycast_tui.parse.frr import KIND_JSON, _blackhole_type, parse_frr_bgp_json, parse_frr_route_json
+from anycast_tui.parse.frr import (KIND_JSON, _blackhole_type, frr_route_tables, frr_routes_of, load_frr_route_json,
+                                   parse_frr_bgp_json)
 
 ROUTE_IDS: tuple[str, ...] = ("frr_routes4", "frr_routes6")
 BGP_IDS: tuple[str, ...] = ("frr_bgp4", "frr_bgp6")
 RIB_PARTS: tuple[str, ...] = ROUTE_IDS + BGP_IDS  # the documents of FRR_RIB's output, in order
 FRR_RIB_ID = "frr_rib"
-
-
-def _raw_entries(text: str) -> list[dict]:
-    top = json.loads(text)
-    tables = list(top.values()) if top and all(isinstance(v, dict) for v in top.values()) else [top]
-    return [entry for table in tables for entries in table.values() for entry in entries]
 
 
 def _int(v: Any) -> int | None:
@@ -41,10 +36,13 @@ def _int(v: Any) -> int | None:
 
 def parse_rib_json(text: str) -> list[RibRoute]:
     """``show ip|ipv6 route [vrf all] json`` -> every RIB entry, in input order."""
-    routes = parse_frr_route_json(text, fib_only=False)
+    top = load_frr_route_json(text)  # one JSON parse for the Routes and the raw flags beside them
+    if top is None:
+        return []
+    routes = frr_routes_of(top, fib_only=False)
     if not routes:
         return []
-    raw = _raw_entries(text)
+    raw = [entry for _vrf, table in frr_route_tables(top) for entries in table.values() for entry in entries]
     if len(raw) != len(routes):  # parse_frr_route_json returns one Route per entry with fib_only=False
         raise ParseError(0, f"{len(raw)} RIB entries but {len(routes)} routes", KIND_JSON)
     out: list[RibRoute] = []
