@@ -331,14 +331,14 @@ class Poller:
             rib, rib_errors = rib_from_outputs(outputs)
             if rib is not None:
                 state = dataclasses.replace(state, rib=rib)
+            if dev.cfg.flow_sources:  # ss / conntrack outputs are part of ``outputs``: reused with them
+                prefixes = (*self.inventory.anycast_prefixes, *dev.cfg.anycast_prefixes)
+                state = dataclasses.replace(state, flows=flows_from_outputs(outputs, prefixes))
             dev.parsed = (outputs, state, rib_errors)
             dev.reparsed += 1
         for part in RIB_PARTS:
             dev.optional_errors.pop(part, None)
         dev.optional_errors.update(rib_errors)  # an FRR output that does not parse leaves the poll good
-        if dev.cfg.flow_sources:
-            prefixes = (*self.inventory.anycast_prefixes, *dev.cfg.anycast_prefixes)
-            state = dataclasses.replace(state, flows=flows_from_outputs(outputs, prefixes))
         return state
 
     def _failed(self, dev: _Device, reason: str, permanent: bool) -> DeviceState:

@@ -159,9 +159,11 @@ async def test_live_flows_from_ss_while_conntrack_is_missing(make_farm):
     poller = Poller(inv)
     try:
         snap = await poller.poll_once()
+        again = (await poller.poll_once()).devices["server01"]
     finally:
         await poller.stop()
     st = snap.devices["server01"]
+    assert again.flows is st.flows and poller.reparsed("server01") == 1  # unchanged ss output: not read again
     assert st.health.status is HealthStatus.OK and st.routes
     assert st.flows == (Flow(6, "203.0.113.7", 40001, "192.0.2.53", 8053), Flow(17, "203.0.113.9", 3333,
                                                                                "192.0.2.53", 53))
