@@ -497,8 +497,8 @@ def _le64(b: np.ndarray) -> np.ndarray:
 
 
 def _bswap16(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.uint16)
-    return ((x >> np.uint16(8)) | (x << np.uint16(8))).astype(np.uint64)
+    """uint16 with the two bytes swapped (the little-endian load of a be16)."""
+    return np.asarray(x, dtype=np.uint16).byteswap()
 
 
 def _bswap32(x: np.ndarray) -> np.ndarray:
@@ -527,9 +527,19 @@ def jhash_2words_v(a: np.ndarray, b: np.ndarray | int, initval: int) -> np.ndarr
     return c
 
 
-def _hash_chunk(f: FlowArray, fam: int, policy: int, seed: int, fields: int, forwarded: bool,
-                sip: _Sip) -> np.ndarray:
-    n = len(f)
+def _addr32(a: np.ndarray) -> np.ndarray:
+    """Bytes 0..3 of each (n, 16) address as little-endian uint32 loads (a strided view when possible)."""
+    return np.ascontiguousarray(a, dtype=np.uint8).view("<u4")[:, 0]
+
+
+def _hash_chunk(flows: FlowArray, idx: slice | np.ndarray, fam: int, policy: int, seed: int, fields: int,
+                forwarded: bool, sip: _Sip, src4: np.ndarray, dst4: np.ndarray) -> np.ndarray:
+    """Hashes (32 bits, 0 → 1) of the flows at ``idx``, all of family ``fam``; columns gathered here.
+
+    ``src4``/``dst4``: ``_addr32`` of the whole src/dst columns (IPv4 gathers only those).
+    """
+    proto = flows.proto[idx]
+    n = proto.shape[0]
     use_src = use_dst = True
     use_proto = use_ports = False
     use_label = False
@@ -545,39 +555,43 @@ def _hash_chunk(f: FlowArray, fam: int, policy: int, seed: int, fields: int, for
     else:
         raise ValueError(f"hash policy {policy} is not modelled (0, 1 and 3 are)")
 
-    zero = np.zeros(n, np.uint64)
-    # ports, as the little-endian u16 loads of their be16 bytes
+    # ports, as the little-endian u16 loads of their be16 bytes, sorted (__flow_hash_consistentify)
     if policy == 3:
         want_sport, want_dport = bool(fields & FIELD_SRC_PORT), bool(fields & FIELD_DST_PORT)
     else:
         want_sport = want_dport = use_ports
     if want_sport or want_dport:
-        ok = _PORT_PROTO_LUT[f.proto] if forwarded else np.ones(n, bool)
-        sp = np.where(ok & want_sport, _bswap16(f.sport), zero)
-        dp = np.where(ok & want_dport, _bswap16(f.dport), zero)
-        swap = dp < sp
-        sp, dp = np.where(swap, dp, sp), np.where(swap, sp, dp)
-        w3 = (sp << np.uint64(32)) | (dp << np.uint64(48))
+        zero16 = np.zeros(n, np.uint16)
+        sp = _bswap16(flows.sport[idx]) if want_sport else zero16
+        dp = _bswap16(flows.dport[idx]) if want_dport else zero16
+        if forwarded:
+            ok = _PORT_PROTO_LUT[proto]
+            if not ok.all():
+                sp, dp = np.where(ok, sp, zero16), np.where(ok, dp, zero16)
+        w3 = np.minimum(sp, dp).astype(np.uint64) << np.uint64(32)
+        w3 |= np.maximum(sp, dp).astype(np.uint64) << np.uint64(48)
     else:
         w3 = None
-    w0 = zero.copy()
-    if use_proto:
-        w0 |= f.proto.astype(np.uint64) << np.uint64(16)
+    w0: np.ndarray | None = None  # protocol alone: folded into the precomputed state (``small``)
     if use_label:
-        lab = f.flowlabel.astype(np.uint64) & np.uint64(0xFFFFF)
+        w0 = np.zeros(n, np.uint64)
+        if use_proto:
+            w0 |= proto.astype(np.uint64) << np.uint64(16)
+        lab = flows.flowlabel[idx].astype(np.uint64) & np.uint64(0xFFFFF)
         host_order = policy == 3 and forwarded
         w0 |= (lab if host_order else _bswap32(lab)) << np.uint64(32)
 
-    src = f.src if use_src else np.zeros_like(f.src)
-    dst = f.dst if use_dst else np.zeros_like(f.dst)
     if fam == 4:
-        s = _le32(src[:, :4])
-        d = _le32(dst[:, :4])
-        swap = d < s
-        s, d = np.where(swap, d, s), np.where(swap, s, d)
-        words: list[np.ndarray | None] = [w0, None, None, w3, s << np.uint64(32), d]
+        zero32 = np.zeros(n, np.uint32)
+        s = src4[idx] if use_src else zero32
+        d = dst4[idx] if use_dst else zero32
+        words: list[np.ndarray | None] = [w0, None, None, w3,
+                                          np.minimum(s, d).astype(np.uint64) << np.uint64(32),
+                                          np.maximum(s, d).astype(np.uint64)]
         length = 48
     else:
+        src = flows.src[idx] if use_src else np.zeros((n, 16), np.uint8)
+        dst = flows.dst[idx] if use_dst else np.zeros((n, 16), np.uint8)
         shi = src[:, :8].copy().view(">u8").reshape(-1)
         slo = src[:, 8:].copy().view(">u8").reshape(-1)
         dhi = dst[:, :8].copy().view(">u8").reshape(-1)
@@ -593,7 +607,7 @@ def _hash_chunk(f: FlowArray, fam: int, policy: int, seed: int, fields: int, for
                  _le32(b[:, 12:16])]
         length = 72
     k = ((seed & _M32) << 32) | (seed & _M32)
-    small = None if use_label else (f.proto if use_proto else np.zeros(n, np.uint8))
+    small = None if use_label else (proto if use_proto else np.zeros(n, np.uint8))
     h = (sip.hash(words, length, k, small) & np.uint64(_M32)).astype(np.uint32)
     h[h == 0] = 1
     return h
@@ -607,18 +621,22 @@ def _custom_empty(n: int, forwarded: bool) -> np.ndarray:
 
 
 def linux_multipath_hash(flows: FlowArray, *, policy: int, seed: int, fields: int = 0x37,
-                         forwarded: bool = True) -> np.ndarray:
+                         forwarded: bool = True, rows: np.ndarray | None = None) -> np.ndarray:
     """The kernel's 31-bit multipath hash of every flow (uint32 array), vectorised.
 
     ``policy`` is the family's own sysctl (net.ipv4 / net.ipv6
     ``fib_multipath_hash_policy``; ``fields`` likewise); mixed-family arrays are
-    hashed per family with the same policy.  Raises SeedUnknownError on seed 0.
+    hashed per family with the same policy.  ``rows``: hash only these flows
+    (same as hashing ``flows.take(rows)``, but gathered chunk by chunk in the
+    worker threads).  Raises SeedUnknownError on seed 0.
     """
     if seed == 0:
         raise SeedUnknownError("fib_multipath_hash_seed is 0: the kernel uses a random key")
     if policy not in (0, 1, 3):
         raise ValueError(f"hash policy {policy} is not modelled (0, 1 and 3 are)")
-    n = len(flows)
+    rows = None if rows is None else np.asarray(rows, dtype=np.intp)
+    family = flows.family if rows is None else flows.family[rows]
+    n = len(family)
     out = np.empty(n, np.uint32)
     if n == 0:
         return out
@@ -626,17 +644,20 @@ def linux_multipath_hash(flows: FlowArray, *, policy: int, seed: int, fields: in
         return _custom_empty(n, forwarded)
     jobs: list[tuple[int, slice | np.ndarray]] = []
     for fam in (4, 6):
-        sel = np.flatnonzero(flows.family == fam)
+        sel = np.flatnonzero(family == fam)
         if sel.size == 0:
             continue
         whole = sel.size == n
         for start in range(0, sel.size, _CHUNK):
             jobs.append((fam, slice(start, start + _CHUNK) if whole else sel[start:start + _CHUNK]))
 
+    src4, dst4 = _addr32(flows.src), _addr32(flows.dst)
+
     def work(my_jobs: list[tuple[int, slice | np.ndarray]]) -> None:
         sip = _Sip(min(n, _CHUNK))
         for fam, idx in my_jobs:
-            h = _hash_chunk(_slice(flows, idx), fam, policy, seed, fields, forwarded, sip)
+            h = _hash_chunk(flows, idx if rows is None else rows[idx], fam, policy, seed, fields, forwarded, sip,
+                            src4, dst4)
             if policy == 3 and forwarded:
                 h = jhash_2words_v(h, 0, 0)
             out[idx] = h >> np.uint32(1)
@@ -647,15 +668,10 @@ def linux_multipath_hash(flows: FlowArray, *, policy: int, seed: int, fields: in
         work(jobs)
     else:
         list(_pool().map(work, [jobs[i::workers] for i in range(workers)]))
-    bad = ~np.isin(flows.family, np.array([4, 6], np.uint8))
+    bad = ~np.isin(family, np.array([4, 6], np.uint8))
     if bad.any():
         raise ValueError("family must be 4 or 6")
     return out
-
-
-def _slice(f: FlowArray, idx: slice | np.ndarray) -> FlowArray:
-    return FlowArray(f.family[idx], f.proto[idx], f.src[idx], f.dst[idx], f.sport[idx],
-                     f.dport[idx], f.flowlabel[idx])
 
 
 def hash_or_unknown(flows: FlowArray, *, policy: int, seed: int, fields: int = 0x37,

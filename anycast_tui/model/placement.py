@@ -167,7 +167,7 @@ class HashCache:
             if len(need) == len(self.flows):
                 h[:] = linux_multipath_hash(self.flows, policy=policy, seed=seed, fields=fields)
             else:
-                h[need] = linux_multipath_hash(self.flows.take(need), policy=policy, seed=seed, fields=fields)
+                h[need] = linux_multipath_hash(self.flows, policy=policy, seed=seed, fields=fields, rows=need)
             done[need] = True
             if len(need) == len(self.flows) or done.all():
                 self._complete.add(key)
