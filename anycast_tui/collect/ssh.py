@@ -399,12 +399,12 @@ class SSHSession:
         name, timeout = self.cfg.name, self.cfg.command_timeout_s
         started_ms = int(time.time() * 1000)
         t0 = time.monotonic()
-        process: asyncssh.SSHClientProcess[bytes] | None = None
-        proc: asyncssh.SSHCompletedProcess | None = None
+        chan: asyncssh.SSHClientChannel[bytes] | None = None
+        done: _Collected | None = None
         try:
             async with asyncio.timeout(timeout):
-                process = await conn.create_process(cmd.line, encoding=None)
-                proc = await process.wait(check=False)
+                chan, session = await conn.create_session(_Collected, cmd.line, encoding=None)
+                done = await session.finished
         except (asyncio.TimeoutError, TimeoutError):
             raise CommandTimeout(name, f"{cmd.id}: no answer within {timeout:g} s", cmd.id) from None
         except asyncssh.ChannelOpenError as exc:
@@ -416,25 +416,54 @@ class SSHSession:
             self._drop()
             raise ChannelClosed(name, f"{cmd.id}: connection lost: {_describe(exc)}", cmd.id) from None
         finally:
-            if proc is None and process is not None:
-                process.close()  # timed out or cancelled: free the channel, keep the connection
-        assert proc is not None
-        stdout = _text(proc.stdout)
-        stderr = _text(proc.stderr)
-        if proc.exit_status is None:
+            if done is None and chan is not None:
+                chan.close()  # timed out or cancelled: free the channel, keep the connection
+        assert done is not None
+        stdout = _text(b"".join(done.stdout))
+        stderr = _text(b"".join(done.stderr))
+        if done.exit_status is None:
             if conn.is_closed():
                 self._drop()
-            sig = f" (signal {proc.exit_signal[0]})" if proc.exit_signal else ""
+            sig = f" (signal {done.exit_signal})" if done.exit_signal else ""
             raise ChannelClosed(name, f"{cmd.id}: channel closed before the command finished{sig}; "
                                 f"{len(stdout)} characters discarded", cmd.id)
-        if proc.exit_status == 127:
+        if done.exit_status == 127:
             raise CommandNotFound(name, f"{cmd.id}: command not found on the device (exit 127): "
                                   f"{_first_line(stderr) or cmd.argv[0]}", cmd.id, 127)
-        if proc.exit_status != 0:
+        if done.exit_status != 0:
             why = _first_line(stderr) or "no error output"
-            raise CommandFailed(name, f"{cmd.id}: exit {proc.exit_status}: {why}", cmd.id, proc.exit_status,
+            raise CommandFailed(name, f"{cmd.id}: exit {done.exit_status}: {why}", cmd.id, done.exit_status,
                                 stdout)
         return CommandOutput(cmd, stdout, stderr, 0, started_ms, time.monotonic() - t0)
+
+
+class _Collected(asyncssh.SSHClientSession[bytes]):
+    """One command's channel: gathers stdout, stderr and the exit status until the channel closes.
+
+    Lighter than asyncssh's SSHClientProcess (no stream readers, no redirection machinery): the
+    poller opens tens of these a second, so their cost is most of an idle monitor's CPU.
+    """
+
+    def __init__(self) -> None:
+        self.stdout: list[bytes] = []
+        self.stderr: list[bytes] = []
+        self.exit_status: int | None = None
+        self.exit_signal: str | None = None
+        self.finished: asyncio.Future[_Collected] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        (self.stderr if datatype == asyncssh.EXTENDED_DATA_STDERR else self.stdout).append(data)
+
+    def exit_status_received(self, status: int) -> None:
+        self.exit_status = status
+
+    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
+        self.exit_signal = signal
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # a lost connection ends the channel too: exit_status stays None and _run says so
+        if not self.finished.done():
+            self.finished.set_result(self)
 
 
 def _text(data: bytes | str | None) -> str:
