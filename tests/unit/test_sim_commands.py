@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from anycast_tui.collect.commands import ALLOWED_LINES, LINUX_POLL, LINUX_POLL_TEXT, route_get
+from anycast_tui.collect.commands import ALLOWED_LINES, LINKS, LINUX_POLL, LINUX_POLL_TEXT, route_get
 from anycast_tui.lab import render
 from anycast_tui.lab.sim import GROUP4_ID, SimConfig, SimFabric
 from anycast_tui.model.hashing import linux_multipath_hash_one
@@ -19,7 +19,7 @@ from anycast_tui.parse.nexthop import parse_ip_nexthop_json
 from anycast_tui.parse.route import parse_ip_route, parse_ip_route_json
 from anycast_tui.parse.sysctl import parse_hash_sysctls
 
-KIND = {c.line: c.kind for c in LINUX_POLL + LINUX_POLL_TEXT}
+KIND = {c.line: c.kind for c in (*LINUX_POLL, *LINUX_POLL_TEXT, LINKS)}
 TEXT_VARIANTS = {
     "ip route show": "ip-route",
     "ip -6 route show": "ip-route",
