@@ -174,6 +174,8 @@ def _edit_device(state: DeviceState, target: str, *, drop: bool = False, weight:
             continue  # the route's last next hop left: the route is withdrawn
         routes.append(replace(r, nexthops=tuple(nhs)) if len(nhs) != len(r.nexthops) or nhs != list(r.nexthops)
                       else r)
+    if not touched:  # the very same object: compiled tables and identity checks stay valid
+        return state, 0
     new = replace(state, routes=tuple(routes), nexthops=NexthopTable(tuple(objects), tuple(groups)))
     return new, touched
 

@@ -124,6 +124,7 @@ class HashCache:
         self._h: dict[tuple[int, int, int], np.ndarray] = {}
         self._done: dict[tuple[int, int, int], np.ndarray] = {}
         self._complete: set[tuple[int, int, int]] = set()
+        self._started: set[tuple[int, int, int]] = set()
         fam = np.asarray(flows.family)
         self._v6 = fam == 6
         self._has4 = bool((~self._v6).any())
@@ -162,6 +163,14 @@ class HashCache:
         h, done = self._h[key], self._done[key]
         if key in self._complete:
             return h[rows]
+        if key not in self._started:  # nothing hashed yet under this key: no bookkeeping to consult
+            self._started.add(key)
+            out = linux_multipath_hash(self.flows, policy=policy, seed=seed, fields=fields, rows=rows)
+            h[rows] = out
+            done[rows] = True
+            if len(rows) == len(self.flows) and done.all():
+                self._complete.add(key)
+            return out
         need = rows[~done[rows]]
         if len(need):
             if len(need) == len(self.flows):
@@ -214,7 +223,13 @@ def threshold_pick(hashes: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """Index of the first member whose bound ≥ hash (members with bound −1 never win; hashes are 31-bit)."""
     live = np.flatnonzero(bounds >= 0)
     b = bounds[live].astype(hashes.dtype) if hashes.dtype == np.uint32 else bounds[live]
-    pos = np.searchsorted(b, hashes, side="left")  # the last live bound is 2³¹−1: pos < len(live)
+    if len(b) <= 16:  # few members: count the bounds below each hash (= searchsorted left, much faster)
+        pos = np.zeros(len(hashes), dtype=np.uint8)
+        for bound in b[:-1]:  # the last live bound is 2³¹−1: never below a 31-bit hash
+            pos += hashes > bound
+        pos = pos.astype(np.intp)
+    else:
+        pos = np.searchsorted(b, hashes, side="left")  # the last live bound is 2³¹−1: pos < len(live)
     return pos if len(live) == len(bounds) else live[pos]
 
 
@@ -471,6 +486,15 @@ def _reachable(dec: _Decision) -> tuple[int, ...]:
     return tuple(dict.fromkeys(int(c) for c in picks))
 
 
+def _member(dec: _Decision, h: np.ndarray) -> np.ndarray:
+    """The member a hashed decision picks for each hash."""
+    if dec.kind == "threshold":
+        return threshold_pick(h, dec.bounds)
+    if dec.kind == "modulo":
+        return (h % np.uint32(len(dec.choices))).astype(np.intp)
+    return dec.table[(h % np.uint32(len(dec.table))).astype(np.intp)]
+
+
 def place(state: DeviceState | CompiledDevice, flows: FlowArray, rows: np.ndarray | None = None, *,
           cache: HashCache | None = None) -> Placed:
     """The answer of one device for ``flows`` (or the ``rows`` of it) arriving from outside (forwarding path)."""
@@ -482,27 +506,32 @@ def place(state: DeviceState | CompiledDevice, flows: FlowArray, rows: np.ndarra
     per_dst = lookup(cd, flows, first)
     dec_ix = np.full(n, per_dst[0], dtype=np.int32) if len(first) == 1 else per_dst[inv[rows]]
     no_route = cd.choice(Choice(Outcome.NO_ROUTE))
-    choice = np.full(n, no_route, dtype=np.int32)
-    placement = np.zeros(n, dtype=np.uint8)
-    reason = np.zeros(n, dtype=np.int16)
-    present = np.flatnonzero(np.bincount(dec_ix + 1, minlength=len(cd.decisions) + 1)) - 1 if n else []
+    if len(first) == 1:
+        present = [int(per_dst[0])] if n else []
+    else:
+        present = np.flatnonzero(np.bincount(dec_ix + 1, minlength=len(cd.decisions) + 1)) - 1 if n else []
+    if len(present) == 1 and present[0] >= 0:  # one decision for every row: no per-row bookkeeping
+        dec = cd.decisions[present[0]]
+        if dec.hashed:
+            choice = dec.choices[_member(dec, cache.get(cd.state.hash, rows))].astype(np.int32)
+            placement = np.full(n, dec.placement, dtype=np.uint8)
+            reason = np.full(n, cd.reason_code(dec.reason) if dec.reason else 0, dtype=np.int16)
+        else:
+            choice = np.full(n, dec.choices[0], dtype=np.int32)
+            placement = np.zeros(n, dtype=np.uint8)
+            reason = np.zeros(n, dtype=np.int16)
+        present = []
+    else:
+        choice = np.full(n, no_route, dtype=np.int32)
+        placement = np.zeros(n, dtype=np.uint8)
+        reason = np.zeros(n, dtype=np.int16)
     for di in present:
         if di < 0:
             continue
         idx = np.flatnonzero(dec_ix == di) if len(present) > 1 else np.arange(n)
         dec = cd.decisions[di]
         if dec.hashed:
-            h = cache.get(cd.state.hash, rows[idx])
-            if dec.kind == "threshold":
-                member = threshold_pick(h, dec.bounds)
-            elif dec.kind == "modulo":
-                member = (h % np.uint32(len(dec.choices))).astype(np.intp)
-            else:
-                member = dec.table[(h % np.uint32(len(dec.table))).astype(np.intp)]
-            if len(present) == 1:
-                choice = dec.choices[member].astype(np.int32)
-            else:
-                choice[idx] = dec.choices[member]
+            choice[idx] = dec.choices[_member(dec, cache.get(cd.state.hash, rows[idx]))]
             placement[idx] = dec.placement
             reason[idx] = cd.reason_code(dec.reason) if dec.reason else 0
         else:
