@@ -133,7 +133,12 @@ def test_nexthops_buckets_links_addrs_sysctl(netns):
         t = parse_t(capture(r1, cmd, "show"))
         j = parse_j(capture(r1, "-j", cmd, "show"))
         assert drop_extra(t, netns_keys) == drop_extra(j, netns_keys), cmd
-    ifs: dict[str, Interface] = {i.name: i for i in parse_ip_addr_json(capture(r1, "-j", "addr", "show"))}
+    # The poll asks only for `ip -j addr show`: it must carry every link field `ip -j link show` gives.
+    by_link = parse_ip_link_json(capture(r1, "-j", "link", "show"))
+    by_addr = parse_ip_addr_json(capture(r1, "-j", "addr", "show"))
+    assert [dataclasses.replace(i, addresses=()) for i in by_addr] == \
+        [dataclasses.replace(i, extra=tuple(kv for kv in i.extra if kv[0] != "linkmode")) for i in by_link]
+    ifs: dict[str, Interface] = {i.name: i for i in by_addr}
     assert ifs["v3"].admin_up and not ifs["v3"].carrier
     assert not ifs["d0"].admin_up
     assert [(a.local, a.prefixlen) for a in ifs["v1"].addresses][:2] == [("198.18.1.1", 24), ("2001:db8:1::1", 64)]
