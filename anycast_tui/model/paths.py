@@ -147,6 +147,7 @@ class Tracer:
         same hop before, with no changed device on the rest of its old path, keeps that rest (its
         placement is then the worse of the new prefix and the whole old path).
         """
+        whole = rows is None  # rows[i] == i: no gathers through rows
         rows = np.arange(len(self.flows)) if rows is None else np.asarray(rows)
         n = len(rows)
         old = _Reuse(self, reuse, rows, changed) if reuse is not None else None
@@ -165,36 +166,31 @@ class Tracer:
             outcome[bad] = PathOutcome.NO_DEVICE
             cur[bad] = -1
         for _ in range(MAX_HOPS):
-            active = np.nonzero(cur >= 0)[0]
+            active = np.flatnonzero(cur >= 0)
             if not len(active):
                 break
             hop_col = cur.astype(np.int16)  # −1 where already ended
             edge_col = np.full(n, -1, dtype=np.int32)
             nxt = np.full(n, -1, dtype=np.int32)
-            at = cur[active]
-            counts = np.bincount(at, minlength=len(self.devices))
-            present = np.flatnonzero(counts)
-            if len(present) > 1:  # group the active flows by device (radix sort of small ints)
-                by_dev = active[np.argsort(at.astype(np.int16), kind="stable")]
-                bounds = np.r_[0, np.cumsum(counts[present])]
-            for j, d in enumerate(present):
-                idx = active if len(present) == 1 else by_dev[bounds[j]:bounds[j + 1]]
+            for d, idx in _by_device(active, cur[active], len(self.devices)):
                 name = self.devices[d]
                 cd = self.compiled(self.snapshot.devices[name])
-                placed = place(cd, self.flows, rows[idx], cache=self.cache)
+                placed = place(cd, self.flows, idx if whole else rows[idx], cache=self.cache)
                 pl = placed.placement
-                worse = pl > placement[idx]
-                if worse.any():
-                    rcodes = np.array([reasons.code(r) for r in placed.reasons], dtype=np.int16)
-                    reason[idx[worse]] = rcodes[placed.reason[worse]]
-                    placement[idx[worse]] = pl[worse]
+                if pl.any():
+                    worse = pl > placement[idx]
+                    if worse.any():
+                        rcodes = np.array([reasons.code(r) for r in placed.reasons], dtype=np.int16)
+                        reason[idx[worse]] = rcodes[placed.reason[worse]]
+                        placement[idx[worse]] = pl[worse]
                 # per choice: the edge taken, the next device, or how the flow ends here
                 k = len(placed.choices)
                 edge_tab = np.full(k, -1, dtype=np.int32)
                 next_tab = np.full(k, -1, dtype=np.int32)
                 end_tab = np.full(k, -1, dtype=np.int32)
                 out_tab = np.zeros(k, dtype=np.uint8)
-                used = np.flatnonzero(np.bincount(placed.choice, minlength=k))
+                ch = placed.choice
+                used = np.flatnonzero(np.bincount(ch, minlength=k))
                 direct: list[int] = []
                 for ci in used:
                     c = placed.choices[ci]
@@ -213,11 +209,17 @@ class Tracer:
                         end_tab[ci], out_tab[ci] = terminals.code(f"{name}: {c.label}"), PathOutcome.DROPPED
                     else:
                         end_tab[ci], out_tab[ci] = terminals.code(f"{name}: no route"), PathOutcome.NO_ROUTE
-                ch = placed.choice
-                edge_col[idx] = edge_tab[ch]
-                nxt[idx] = next_tab[ch]
-                ends = end_tab[ch] >= 0
-                if ends.any():
+                one = int(used[0]) if len(used) == 1 else None  # one choice for all: scalars, no gathers
+                if (edge_tab[used] >= 0).any():
+                    edge_col[idx] = edge_tab[one] if one is not None else edge_tab[ch]
+                if (next_tab[used] >= 0).any():
+                    nxt[idx] = next_tab[one] if one is not None else next_tab[ch]
+                ending = end_tab[used] >= 0
+                if ending.all():
+                    final[idx] = end_tab[one] if one is not None else end_tab[ch]
+                    outcome[idx] = out_tab[one] if one is not None else out_tab[ch]
+                elif ending.any():
+                    ends = end_tab[ch] >= 0
                     final[idx[ends]] = end_tab[ch[ends]]
                     outcome[idx[ends]] = out_tab[ch[ends]]
                 for ci in direct:  # connected route without gateway: the device holding the dst
@@ -237,10 +239,10 @@ class Tracer:
         if looping.any():
             final[looping] = terminals.code("loop")
             outcome[looping] = PathOutcome.LOOP
+        if old is not None:
+            old.finish(hop_cols, edge_cols, final, outcome, placement, reason, terminals, edges, reasons)
         hops = np.stack(hop_cols, axis=1) if hop_cols else np.full((n, 0), -1, dtype=np.int16)
         edge_arr = np.stack(edge_cols, axis=1) if edge_cols else np.full((n, 0), -1, dtype=np.int32)
-        if old is not None:
-            hops, edge_arr = old.finish(hops, edge_arr, final, outcome, placement, reason, terminals, edges, reasons)
         return PathResult(self.devices, final, tuple(terminals.items), outcome, hops, edge_arr,
                           tuple(edges.items), placement, reason, tuple(reasons.items))
 
@@ -253,6 +255,19 @@ class Tracer:
             return None
         f = self.flows.flow(int(rows_ix[0]))
         return self.owners.get(str(ipaddress.ip_address(f.dst)))
+
+
+def _by_device(active: np.ndarray, at: np.ndarray, ndev: int) -> list[tuple[int, np.ndarray]]:
+    """(device, positions) for the active flows grouped by device code ``at``, devices ascending."""
+    counts = np.bincount(at, minlength=ndev)
+    present = np.flatnonzero(counts)
+    if len(present) == 1:
+        return [(int(present[0]), active)]
+    if len(present) <= 8:  # a few devices: one comparison pass each beats a sort
+        return [(int(d), active[at == d]) for d in present]
+    by_dev = active[np.argsort(at.astype(np.int16), kind="stable")]
+    bounds = np.r_[0, np.cumsum(counts[present])]
+    return [(int(d), by_dev[bounds[j]:bounds[j + 1]]) for j, d in enumerate(present)]
 
 
 class _Reuse:
@@ -288,33 +303,34 @@ class _Reuse:
         self.at[keep] = hop
         nxt[keep] = -1
 
-    def finish(self, hops: np.ndarray, edges_arr: np.ndarray, final: np.ndarray, outcome: np.ndarray,
-               placement: np.ndarray, reason: np.ndarray, terminals: _Labels, edges: _Labels,
-               reasons: _Labels) -> tuple[np.ndarray, np.ndarray]:
+    def finish(self, hop_cols: list[np.ndarray], edge_cols: list[np.ndarray], final: np.ndarray,
+               outcome: np.ndarray, placement: np.ndarray, reason: np.ndarray, terminals: _Labels, edges: _Labels,
+               reasons: _Labels) -> None:
+        """Copy the kept rests of the old paths into the per-hop columns (widened to the old width)."""
         kept = np.flatnonzero(self.at >= 0)
         if not len(kept):
-            return hops, edges_arr
-        old, r = self.old, self.rows[kept]
+            return
+        old, r = self.old, (kept if self.full else self.rows[kept])
         tmap = np.array([terminals.code(t) for t in old.terminals], dtype=np.int32)
         emap = np.array([edges.code(e) for e in old.edge_labels] + [-1], dtype=np.int32)
         rmap = np.array([reasons.code(x) for x in old.reasons], dtype=np.int16)
         final[kept] = tmap[old.final[r]]
         outcome[kept] = old.outcome[r]
-        worse = old.placement[r] > placement[kept]
-        placement[kept[worse]] = old.placement[r[worse]]
-        reason[kept[worse]] = rmap[old.reason[r[worse]]]
-        width = max(hops.shape[1], self.width)
-        if hops.shape[1] < width:
-            hops = np.concatenate([hops, np.full((len(hops), width - hops.shape[1]), -1, hops.dtype)], axis=1)
-            edges_arr = np.concatenate([edges_arr, np.full((len(hops), width - edges_arr.shape[1]), -1,
-                                                           edges_arr.dtype)], axis=1)
-        for hop in np.unique(self.at[kept]):
-            k = kept[self.at[kept] == hop]
-            rk = self.rows[k]
-            for j in range(hop, self.width):
-                hops[k, j] = self.dmap[old.hops[rk, j]]
-                edges_arr[k, j] = emap[old.edges[rk, j]]
-        return hops, edges_arr
+        old_pl = old.placement[r]
+        if old_pl.any():
+            worse = old_pl > placement[kept]
+            placement[kept[worse]] = old_pl[worse]
+            reason[kept[worse]] = rmap[old.reason[r[worse]]]
+        n = len(self.at)
+        while len(hop_cols) < self.width:
+            hop_cols.append(np.full(n, -1, dtype=np.int16))
+            edge_cols.append(np.full(n, -1, dtype=np.int32))
+        at = self.at[kept]
+        last = int(at.max())
+        for j in range(int(at.min()), self.width):  # column j: the flows kept from a hop ≤ j
+            k, rk = (kept, r) if j >= last else (kept[at <= j], r[at <= j])
+            hop_cols[j][k] = self.dmap[old.hops[rk, j]]
+            edge_cols[j][k] = emap[old.edges[rk, j]]
 
 
 def trace(snapshot: FabricSnapshot, flows: FlowArray, ingress: Ingress, *,
