@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from anycast_tui.model.hashing import FlowArray
-from anycast_tui.model.paths import Ingress, PathOutcome, PathResult, Tracer, address_map, code_mask
+from anycast_tui.model.paths import Ingress, PathOutcome, PathResult, Tracer, address_map, any_hop, code_mask
 from anycast_tui.model.placement import HashCache, usable
 from anycast_tui.model.resilient import ResilientGroup
 from anycast_tui.model.types import (Bucket, DeviceState, FabricSnapshot, GroupMember, NexthopGroup,
@@ -505,13 +505,13 @@ def _traversed(result: PathResult, change: Change | None, changed: set[str], sna
     if change is not None and change.kind in ("fail_nexthop", "restore_nexthop", "set_weight"):
         codes = [i for i, (d, gw, dev) in enumerate(result.edge_labels)
                  if d == change.device and change.target in (gw, dev)]
-        return code_mask(len(result.edge_labels), codes)[result.edges].any(axis=1) if codes else np.zeros(n, bool)
+        return any_hop(result.edges, code_mask(len(result.edge_labels), codes)) if codes else np.zeros(n, bool)
     if change is not None and change.kind == "fail_device":
         names = {change.device}
     else:
         names = changed
     codes = [i for i, d in enumerate(result.devices) if d in names]
-    return code_mask(len(result.devices), codes)[result.hops].any(axis=1) if codes else np.zeros(n, bool)
+    return any_hop(result.hops, code_mask(len(result.devices), codes)) if codes else np.zeros(n, bool)
 
 
 def _splits(flows: FlowArray, group: np.ndarray | None, before_end: np.ndarray, after_end: np.ndarray,
@@ -564,7 +564,7 @@ def impact(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray, ingr
     if set(after.devices) <= set(before.devices) and kept == ta.owners:
         # only flows that visited a changed (or removed) device can take another path
         codes = [i for i, d in enumerate(res_b.devices) if d in changed]
-        rows = np.flatnonzero(code_mask(len(res_b.devices), codes)[res_b.hops].any(axis=1)) if codes \
+        rows = np.flatnonzero(any_hop(res_b.hops, code_mask(len(res_b.devices), codes))) if codes \
             else np.zeros(0, np.int64)
         if len(rows) == len(flows):
             res_a = ta.trace(ingress, reuse=res_b, changed=changed)

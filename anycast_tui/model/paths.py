@@ -98,6 +98,20 @@ def code_mask(size: int, codes: list[int]) -> np.ndarray:
     return m
 
 
+def any_hop(codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row of ``codes`` ((n, H), −1 = none): does any hop's code have ``mask`` set (a ``code_mask``)?"""
+    out = np.zeros(codes.shape[0], dtype=bool)
+    hit = np.flatnonzero(mask[:-1])
+    for j in range(codes.shape[1]):  # column by column: much faster than mask[codes].any(axis=1)
+        col = codes[:, j]
+        if len(hit) <= 4:  # a few codes: comparisons beat a table lookup
+            for c in hit:
+                out |= col == int(c)
+        else:
+            out |= np.take(mask, col, mode="wrap")  # −1 wraps to the last entry (False)
+    return out
+
+
 def address_map(snapshot: FabricSnapshot) -> dict[str, str]:
     """Interface address → device name (first device wins when an address is held twice)."""
     owners: dict[str, str] = {}
@@ -120,6 +134,7 @@ class Tracer:
         self.dev_ix = {d: i for i, d in enumerate(self.devices)}
         self.owners = address_map(snapshot)
         self._compiled: dict[int, CompiledDevice] = dict(compiled or {})
+        self._all = np.arange(len(flows))
 
     def compiled(self, state: DeviceState) -> CompiledDevice:
         """Compiled tables, shared between snapshots that hold the very same DeviceState object."""
@@ -136,7 +151,7 @@ class Tracer:
             return np.full(len(rows), self.dev_ix.get(ingress, -1), dtype=np.int32)
         uniq, inv = self.cache.factorize(ingress)
         codes = np.array([self.dev_ix.get(str(u), -1) for u in uniq] or [-1], dtype=np.int32)
-        return codes[inv[rows]]
+        return codes[inv if len(rows) == len(inv) and rows is self._all else inv[rows]]
 
     def trace(self, ingress: Ingress, rows: np.ndarray | None = None, *,
               reuse: PathResult | None = None, changed: frozenset[str] | set[str] = frozenset()) -> PathResult:
@@ -148,7 +163,7 @@ class Tracer:
         placement is then the worse of the new prefix and the whole old path).
         """
         whole = rows is None  # rows[i] == i: no gathers through rows
-        rows = np.arange(len(self.flows)) if rows is None else np.asarray(rows)
+        rows = self._all if rows is None else np.asarray(rows)
         n = len(rows)
         old = _Reuse(self, reuse, rows, changed) if reuse is not None else None
         terminals, edges, reasons = _Labels(), _Labels(), _Labels()
@@ -264,7 +279,8 @@ def _by_device(active: np.ndarray, at: np.ndarray, ndev: int) -> list[tuple[int,
     if len(present) == 1:
         return [(int(present[0]), active)]
     if len(present) <= 8:  # a few devices: one comparison pass each beats a sort
-        return [(int(d), active[at == d]) for d in present]
+        small = at.astype(np.int8) if ndev <= 127 else at
+        return [(int(d), active[np.flatnonzero(small == int(d))]) for d in present]
     by_dev = active[np.argsort(at.astype(np.int16), kind="stable")]
     bounds = np.r_[0, np.cumsum(counts[present])]
     return [(int(d), by_dev[bounds[j]:bounds[j + 1]]) for j, d in enumerate(present)]

@@ -20,6 +20,7 @@ Vectorised: flows are grouped by the route they hit and each group is mapped wit
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -202,7 +203,8 @@ class HashCache:
             d = np.ascontiguousarray(self.flows.dst)
             fam = np.asarray(self.flows.family)
             n = len(fam)
-            if n and (d == d[0]).all() and (fam == fam[0]).all():
+            w = d.view(np.uint64) if d.shape[1:] == (16,) else d  # (n, 2) words: a cheaper comparison
+            if n and (w == w[0]).all() and (fam == fam[0]).all():
                 self._dst = (np.zeros(n, dtype=np.int32), np.zeros(1, dtype=np.int64))
             else:
                 hi = d[:, :8].copy().view(">u8").ravel().astype(np.uint64)
@@ -252,7 +254,12 @@ class _Decision:
 
 
 def _prefix(route: Route) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    return ipaddress.ip_network(route.dst, strict=False)
+    return _network(route.dst)
+
+
+@functools.lru_cache(maxsize=65536)
+def _network(dst: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(dst, strict=False)
 
 
 @dataclass(slots=True)
