@@ -643,13 +643,18 @@ def linux_multipath_hash(flows: FlowArray, *, policy: int, seed: int, fields: in
     if policy == 3 and not fields & FIELDS_OUTER_MASK:
         return _custom_empty(n, forwarded)
     jobs: list[tuple[int, slice | np.ndarray]] = []
+    is4 = family == 4
+    n4 = int(np.count_nonzero(is4))
+    only = 4 if n4 == n else 6 if n4 == 0 and bool((family == 6).all()) else None
+    if only is None and n4 + int(np.count_nonzero(family == 6)) != n:
+        raise ValueError("family must be 4 or 6")
     for fam in (4, 6):
-        sel = np.flatnonzero(family == fam)
-        if sel.size == 0:
+        if only is not None and fam != only:
             continue
-        whole = sel.size == n
-        for start in range(0, sel.size, _CHUNK):
-            jobs.append((fam, slice(start, start + _CHUNK) if whole else sel[start:start + _CHUNK]))
+        sel = None if only is not None else np.flatnonzero(is4 if fam == 4 else ~is4)
+        size = n if sel is None else sel.size
+        for start in range(0, size, _CHUNK):
+            jobs.append((fam, slice(start, start + _CHUNK) if sel is None else sel[start:start + _CHUNK]))
 
     src4, dst4 = _addr32(flows.src), _addr32(flows.dst)
 
@@ -668,9 +673,6 @@ def linux_multipath_hash(flows: FlowArray, *, policy: int, seed: int, fields: in
         work(jobs)
     else:
         list(_pool().map(work, [jobs[i::workers] for i in range(workers)]))
-    bad = ~np.isin(family, np.array([4, 6], np.uint8))
-    if bad.any():
-        raise ValueError("family must be 4 or 6")
     return out
 
 

@@ -273,13 +273,15 @@ class Tracer:
 
 
 def _by_device(active: np.ndarray, at: np.ndarray, ndev: int) -> list[tuple[int, np.ndarray]]:
-    """(device, positions) for the active flows grouped by device code ``at``, devices ascending."""
+    """(device, positions) for the active flows (ascending positions) grouped by device code ``at``."""
     counts = np.bincount(at, minlength=ndev)
     present = np.flatnonzero(counts)
     if len(present) == 1:
         return [(int(present[0]), active)]
     if len(present) <= 8:  # a few devices: one comparison pass each beats a sort
         small = at.astype(np.int8) if ndev <= 127 else at
+        if active[-1] == len(active) - 1:  # active is ascending: it is 0..m−1, so positions are the rows
+            return [(int(d), np.flatnonzero(small == int(d))) for d in present]
         return [(int(d), active[np.flatnonzero(small == int(d))]) for d in present]
     by_dev = active[np.argsort(at.astype(np.int16), kind="stable")]
     bounds = np.r_[0, np.cumsum(counts[present])]
@@ -294,6 +296,7 @@ class _Reuse:
         self.full = len(rows) == len(old) and bool((rows == np.arange(len(rows))).all())
         self.rows = rows
         self.dmap = np.array([tracer.dev_ix.get(d, -1) for d in old.devices] + [-1], dtype=np.int32)
+        self.same_devices = old.devices == tracer.devices  # dmap is the identity
         self.width = old.hops.shape[1]
         tab = code_mask(len(old.devices), [i for i, d in enumerate(old.devices) if d in changed])
         self.clean: list[np.ndarray] = [np.empty(0, bool)] * self.width
@@ -314,8 +317,11 @@ class _Reuse:
         """Flows whose next device is the old one at ``hop`` with a clean rest stop here (nxt → −1)."""
         if hop >= self.width:
             return
-        cand = np.flatnonzero(nxt >= 0)
-        keep = cand[(self.dmap[self._col(hop, cand)] == nxt[cand]) & self.clean[hop][cand]]
+        col = self._col(hop)
+        same = (col == nxt) if self.same_devices else (self.dmap[col] == nxt)
+        same &= self.clean[hop]
+        same &= nxt >= 0
+        keep = np.flatnonzero(same)
         self.at[keep] = hop
         nxt[keep] = -1
 

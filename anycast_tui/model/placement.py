@@ -116,16 +116,17 @@ class Placed:
 # --------------------------------------------------------------------------- hashes
 
 
+_NOT_HASHED = np.uint32(0xFFFFFFFF)  # never a hash: multipath hashes have 31 bits
+
+
 class HashCache:
     """Per-FlowArray work shared by every lookup: multipath hashes per hash setting (computed only for
     the rows asked, once) and the distinct destinations (route lookups run once per destination)."""
 
     def __init__(self, flows: FlowArray):
         self.flows = flows
-        self._h: dict[tuple[int, int, int], np.ndarray] = {}
-        self._done: dict[tuple[int, int, int], np.ndarray] = {}
+        self._h: dict[tuple[int, int, int], np.ndarray] = {}  # _NOT_HASHED where not computed yet
         self._complete: set[tuple[int, int, int]] = set()
-        self._started: set[tuple[int, int, int]] = set()
         fam = np.asarray(flows.family)
         self._v6 = fam == 6
         self._has4 = bool((~self._v6).any())
@@ -158,30 +159,26 @@ class HashCache:
         key = (policy, fields, seed)
         if seed == 0 or policy not in MODELLED_POLICIES:  # placement says UNKNOWN for these
             return np.zeros(len(rows), dtype=np.uint32)
-        if key not in self._h:
-            self._h[key] = np.zeros(len(self.flows), dtype=np.uint32)
-            self._done[key] = np.zeros(len(self.flows), dtype=bool)
-        h, done = self._h[key], self._done[key]
-        if key in self._complete:
-            return h[rows]
-        if key not in self._started:  # nothing hashed yet under this key: no bookkeeping to consult
-            self._started.add(key)
+        h = self._h.get(key)
+        if h is None:  # nothing hashed yet under this key: hash the rows, no bookkeeping to consult
+            h = self._h[key] = np.full(len(self.flows), _NOT_HASHED, dtype=np.uint32)
             out = linux_multipath_hash(self.flows, policy=policy, seed=seed, fields=fields, rows=rows)
             h[rows] = out
-            done[rows] = True
-            if len(rows) == len(self.flows) and done.all():
+            if len(rows) == len(self.flows) and (h != _NOT_HASHED).all():
                 self._complete.add(key)
             return out
-        need = rows[~done[rows]]
-        if len(need):
-            if len(need) == len(self.flows):
-                h[:] = linux_multipath_hash(self.flows, policy=policy, seed=seed, fields=fields)
-            else:
-                h[need] = linux_multipath_hash(self.flows, policy=policy, seed=seed, fields=fields, rows=need)
-            done[need] = True
-            if len(need) == len(self.flows) or done.all():
+        out = h[rows]
+        if key in self._complete:
+            return out
+        miss = out == _NOT_HASHED
+        if miss.any():
+            need = rows[miss]
+            new = linux_multipath_hash(self.flows, policy=policy, seed=seed, fields=fields, rows=need)
+            out[miss] = new
+            h[need] = new
+            if (h != _NOT_HASHED).all():
                 self._complete.add(key)
-        return h[rows]
+        return out
 
     def get(self, s: HashSettings, rows: np.ndarray | None = None) -> np.ndarray:
         """uint32 hashes of ``rows`` (all when None) under ``s`` (IPv4 by policy/fields, IPv6 by policy6/fields6)."""
@@ -273,6 +270,7 @@ class CompiledDevice:
     tables: dict[int, list[list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int]]]] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=lambda: [""])
     _choice_ix: dict[Choice, int] = field(default_factory=dict)
+    members: tuple[tuple[int, ...], ...] | None = None  # per decision: reachable choices (computed once)
 
     def choice(self, c: Choice) -> int:
         if c not in self._choice_ix:
@@ -543,5 +541,6 @@ def place(state: DeviceState | CompiledDevice, flows: FlowArray, rows: np.ndarra
             reason[idx] = cd.reason_code(dec.reason) if dec.reason else 0
         else:
             choice[idx] = dec.choices[0]
-    members = tuple(_reachable(d) for d in cd.decisions)
-    return Placed(choice, tuple(cd.choices), placement, reason, tuple(cd.reasons), dec_ix, members)
+    if cd.members is None or len(cd.members) != len(cd.decisions):
+        cd.members = tuple(_reachable(d) for d in cd.decisions)
+    return Placed(choice, tuple(cd.choices), placement, reason, tuple(cd.reasons), dec_ix, cd.members)
