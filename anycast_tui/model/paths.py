@@ -11,16 +11,26 @@ device holds) or exceeds the hop limit (a loop).
 from __future__ import annotations
 
 import enum
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 
+from anycast_tui.model import hashing
 from anycast_tui.model.hashing import FlowArray
-from anycast_tui.model.placement import (CompiledDevice, HashCache, Outcome, PLACEMENTS, compile_device, place)
+from anycast_tui.model.placement import (CompiledDevice, HashCache, Outcome, PLACEMENTS, Placed, compile_device,
+                                         place)
 from anycast_tui.model.types import DeviceState, FabricSnapshot
 
 MAX_HOPS = 16
+PARALLEL_MIN_ROWS = 1 << 16  # flows at one hop from which devices are placed on worker threads
+
+
+@functools.lru_cache(maxsize=1)
+def _place_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="place")
 
 # Where flows enter: one device name for all, a name per flow (object/str array), or factorized as
 # (names, int codes per flow) — the fastest form for large flow sets.
@@ -187,10 +197,9 @@ class Tracer:
             hop_col = cur.astype(np.int16)  # −1 where already ended
             edge_col = np.full(n, -1, dtype=np.int32)
             nxt = np.full(n, -1, dtype=np.int32)
-            for d, idx in _by_device(active, cur[active], len(self.devices)):
+            groups = _by_device(active, cur[active], len(self.devices))
+            for (d, idx), placed in zip(groups, self._place_groups(groups, rows, whole)):
                 name = self.devices[d]
-                cd = self.compiled(self.snapshot.devices[name])
-                placed = place(cd, self.flows, idx if whole else rows[idx], cache=self.cache)
                 pl = placed.placement
                 if pl.any():
                     worse = pl > placement[idx]
@@ -260,6 +269,19 @@ class Tracer:
         edge_arr = np.stack(edge_cols, axis=1) if edge_cols else np.full((n, 0), -1, dtype=np.int32)
         return PathResult(self.devices, final, tuple(terminals.items), outcome, hops, edge_arr,
                           tuple(edges.items), placement, reason, tuple(reasons.items))
+
+    def _place_groups(self, groups: list[tuple[int, np.ndarray]], rows: np.ndarray, whole: bool) -> Iterator[Placed]:
+        """place() for each (device, positions) group, in order.  Large hops place every group at once on
+        worker threads, so one device's hashing overlaps the bookkeeping of the devices before it (the
+        results, and the order in which labels are numbered, stay the same)."""
+        cds = [self.compiled(self.snapshot.devices[self.devices[d]]) for d, _ in groups]
+        args = [(cd, idx if whole else rows[idx]) for cd, (_, idx) in zip(cds, groups)]
+        serial = (len(args) < 2 or hashing._WORKERS < 2 or sum(len(r) for _, r in args) < PARALLEL_MIN_ROWS
+                  or len({id(cd) for cd in cds}) < len(cds))  # a shared CompiledDevice is not thread-safe
+        if serial:
+            return (place(cd, self.flows, r, cache=self.cache) for cd, r in args)
+        futures = [_place_pool().submit(place, cd, self.flows, r, cache=self.cache) for cd, r in args]
+        return (f.result() for f in futures)
 
     def _direct_owner(self, rows_ix: np.ndarray) -> str | None:
         """A directly connected route (no gateway): the device holding the flows' dst, if one dst and one owner."""
