@@ -235,13 +235,13 @@ class Tracer:
                         end_tab[ci], out_tab[ci] = terminals.code(f"{name}: no route"), PathOutcome.NO_ROUTE
                 one = int(used[0]) if len(used) == 1 else None  # one choice for all: scalars, no gathers
                 if (edge_tab[used] >= 0).any():
-                    edge_col[idx] = edge_tab[one] if one is not None else edge_tab[ch]
+                    edge_col[idx] = edge_tab[one] if one is not None else np.take(edge_tab, ch)
                 if (next_tab[used] >= 0).any():
-                    nxt[idx] = next_tab[one] if one is not None else next_tab[ch]
+                    nxt[idx] = next_tab[one] if one is not None else np.take(next_tab, ch)
                 ending = end_tab[used] >= 0
                 if ending.all():
-                    final[idx] = end_tab[one] if one is not None else end_tab[ch]
-                    outcome[idx] = out_tab[one] if one is not None else out_tab[ch]
+                    final[idx] = end_tab[one] if one is not None else np.take(end_tab, ch)
+                    outcome[idx] = out_tab[one] if one is not None else np.take(out_tab, ch)
                 elif ending.any():
                     ends = end_tab[ch] >= 0
                     final[idx[ends]] = end_tab[ch[ends]]
@@ -315,7 +315,7 @@ class _Reuse:
 
     def __init__(self, tracer: Tracer, old: PathResult, rows: np.ndarray, changed: frozenset[str] | set[str]):
         self.old = old
-        self.full = len(rows) == len(old) and bool((rows == np.arange(len(rows))).all())
+        self.full = len(rows) == len(old) and (rows is tracer._all or bool((rows == np.arange(len(rows))).all()))
         self.rows = rows
         self.dmap = np.array([tracer.dev_ix.get(d, -1) for d in old.devices] + [-1], dtype=np.int32)
         self.same_devices = old.devices == tracer.devices  # dmap is the identity
@@ -358,7 +358,7 @@ class _Reuse:
         tmap = np.array([terminals.code(t) for t in old.terminals], dtype=np.int32)
         emap = np.array([edges.code(e) for e in old.edge_labels] + [-1], dtype=np.int32)
         rmap = np.array([reasons.code(x) for x in old.reasons], dtype=np.int16)
-        final[kept] = tmap[old.final[r]]
+        final[kept] = np.take(tmap, old.final[r])
         outcome[kept] = old.outcome[r]
         old_pl = old.placement[r]
         if old_pl.any():
@@ -373,8 +373,9 @@ class _Reuse:
         last = int(at.max())
         for j in range(int(at.min()), self.width):  # column j: the flows kept from a hop ≤ j
             k, rk = (kept, r) if j >= last else (kept[at <= j], r[at <= j])
-            hop_cols[j][k] = self.dmap[old.hops[rk, j]]
-            edge_cols[j][k] = emap[old.edges[rk, j]]
+            col = old.hops[:, j][rk]  # 1-D gathers and np.take (−1 wraps to the tables' last entry, −1)
+            hop_cols[j][k] = col if self.same_devices else np.take(self.dmap, col, mode="wrap")
+            edge_cols[j][k] = np.take(emap, old.edges[:, j][rk], mode="wrap")
 
 
 def trace(snapshot: FabricSnapshot, flows: FlowArray, ingress: Ingress, *,

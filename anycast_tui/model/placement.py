@@ -518,7 +518,7 @@ def place(state: DeviceState | CompiledDevice, flows: FlowArray, rows: np.ndarra
     if len(present) == 1 and present[0] >= 0:  # one decision for every row: no per-row bookkeeping
         dec = cd.decisions[present[0]]
         if dec.hashed:
-            choice = dec.choices[_member(dec, cache.get(cd.state.hash, rows))].astype(np.int32)
+            choice = np.take(dec.choices, _member(dec, cache.get(cd.state.hash, rows))).astype(np.int32, copy=False)
             placement = np.full(n, dec.placement, dtype=np.uint8)
             reason = np.full(n, cd.reason_code(dec.reason) if dec.reason else 0, dtype=np.int16)
         else:
