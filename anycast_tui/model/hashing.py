@@ -461,13 +461,17 @@ class _Sip:
             p = 1
             while p < len(words) and words[p] is None:
                 p += 1
-            codes = np.unique(small)
-            lut = np.zeros(256, np.intp)
-            lut[codes] = np.arange(codes.size)
+            codes = np.flatnonzero(np.bincount(small, minlength=256))  # the distinct values (cheaper than unique)
             states = np.array([_sip_state([int(c) << 16] + [0] * (p - 1), key) for c in codes], np.uint64)
-            inv = lut[small]
-            for j, v in enumerate((v0, v1, v2, v3)):
-                np.take(states[:, j], inv, out=v)
+            if codes.size == 1:
+                for j, v in enumerate((v0, v1, v2, v3)):
+                    v.fill(states[0, j])
+            else:
+                lut = np.zeros(256, np.intp)
+                lut[codes] = np.arange(codes.size)
+                inv = lut[small]
+                for j, v in enumerate((v0, v1, v2, v3)):
+                    np.take(states[:, j], inv, out=v)
             words = words[p:]
         else:
             v0.fill(k ^ _C0); v1.fill(k ^ _C1); v2.fill(k ^ _C2); v3.fill(k ^ _C3)  # noqa: E702
