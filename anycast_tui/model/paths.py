@@ -197,7 +197,7 @@ class Tracer:
             hop_col = cur.astype(np.int16)  # −1 where already ended
             edge_col = np.full(n, -1, dtype=np.int32)
             nxt = np.full(n, -1, dtype=np.int32)
-            groups = _by_device(active, cur[active], len(self.devices))
+            groups = _by_device(active, cur if len(active) == n else cur[active], len(self.devices))
             for (d, idx), placed in zip(groups, self._place_groups(groups, rows, whole)):
                 name = self.devices[d]
                 pl = placed.placement
