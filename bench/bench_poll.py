@@ -155,7 +155,7 @@ async def _client(info: dict, cycles: int, meter: _Meter, *, parse: bool, breakd
             if bad:
                 print(f"  warning: devices not ok: {bad}")
             results["cycle"] = await meter(
-                f"poll cycle, {len(inv.devices)} devices x <= {len(LINUX_POLL)} commands (buckets only for resilient groups), collect + parse",
+                f"poll cycle, {len(inv.devices)} devices x <= {len(LINUX_POLL)} commands, collect + parse",
                 poller.poll_once, cycles)
         finally:
             await poller.stop()
