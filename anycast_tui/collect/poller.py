@@ -19,6 +19,12 @@ right after the kernel's tables; again only when those changed or every
 ``rib_interval_s``) land in ``DeviceState.rib``; an FRR output that does not
 parse is reported in :meth:`Poller.optional_errors` and leaves the rest of
 the poll good.
+
+The hash sysctls (policy, fields, seed, linkdown and neighbour rules) are
+configuration, not state: they are read on every new connection and then every
+``sysctl_interval_s`` (10 s; 0 reads them every poll), and the polls between
+reuse the last answer.  Every command saved is a channel and a process less on
+the device and most of an idle poll's CPU here.
 """
 
 from __future__ import annotations
@@ -86,6 +92,9 @@ class _Device:
         self.skipped_buckets = 0
         self.rib_at: float | None = None  # loop time of the last FRR RIB read
         self.rib_reads = 0
+        self.sysctl_at: float | None = None  # loop time of the last hash sysctl read
+        self.sysctl_connect = -1  # session.connects at that read
+        self.sysctl_reads = 0
 
 
 class Poller:
@@ -95,13 +104,14 @@ class Poller:
                  on_state: Callable[[DeviceState], None] | None = None,
                  clock: Callable[[], float] = time.time, builder: StateBuilder | None = None,
                  prompt: Prompt | None = None, debounce_s: float = 0.05, stream_retry_s: float = 60.0,
-                 rib_interval_s: float = 10.0):
+                 rib_interval_s: float = 10.0, sysctl_interval_s: float = 10.0):
         self.inventory = inventory
         self.interval_s = inventory.poll_interval_s if interval_s is None else interval_s
         self.on_state = on_state
         self.debounce_s = debounce_s
         self.stream_retry_s = stream_retry_s
         self.rib_interval_s = rib_interval_s
+        self.sysctl_interval_s = sysctl_interval_s
         self._clock = clock
         self._builder = builder
         self.secrets = Secrets(prompt)
@@ -122,6 +132,10 @@ class Poller:
     def rib_reads(self, name: str) -> int:
         """How many times FRR's RIB was read on ``name`` (at most every ``rib_interval_s`` unless its FIB changed)."""
         return self._devices[name].rib_reads
+
+    def sysctl_reads(self, name: str) -> int:
+        """How many times the hash sysctls were read on ``name`` (per connection, then every ``sysctl_interval_s``)."""
+        return self._devices[name].sysctl_reads
 
     def polls(self, name: str) -> int:
         """How many polls of ``name`` have completed."""
@@ -286,12 +300,26 @@ class Poller:
         dev.rib_reads += 1
         return await self._optional(dev, cmd)
 
+    def _sysctl_reuse(self, dev: _Device, required: list[Command]) -> tuple[str, str] | None:
+        """(id, last output) when the hash sysctls need no read in this poll (and drop them from ``required``)."""
+        cmd = next((c for c in required if c.kind == "sysctl-values"), None)
+        if cmd is None:
+            return None
+        now = asyncio.get_running_loop().time()
+        last = dev.parsed[0].get(cmd.id) if dev.parsed is not None else None
+        if (last is not None and dev.sysctl_at is not None and now - dev.sysctl_at < self.sysctl_interval_s
+                and dev.sysctl_connect == dev.session.connects and dev.session.connected):
+            required.remove(cmd)
+            return cmd.id, last
+        return None
+
     async def _collect(self, dev: _Device) -> DeviceState:
         await self._probe(dev)
         required = [c for c in dev.commands if c.id not in OPTIONAL_IDS]
         buckets = next((c for c in required if c.id == "buckets"), None)
         if buckets is not None and not dev.resilient:
             required.remove(buckets)
+        sysctl = self._sysctl_reuse(dev, required)
         optional = [c for c in dev.commands if c.id in OPTIONAL_IDS and c.id != FRR_RIB.id]
         rib_cmd = next((c for c in dev.commands if c.id == FRR_RIB.id), None)
         opt_tasks = [asyncio.ensure_future(self._optional(dev, c)) for c in optional]
@@ -311,6 +339,11 @@ class Poller:
                 t.cancel()
             await asyncio.gather(*opt_tasks, return_exceptions=True)
             raise
+        if sysctl is not None:
+            outputs[sysctl[0]] = sysctl[1]
+        elif any(c.kind == "sysctl-values" for c in required):  # read in this poll, on this connection
+            dev.sysctl_at, dev.sysctl_connect = asyncio.get_running_loop().time(), dev.session.connects
+            dev.sysctl_reads += 1
         if rib_cmd is not None:
             rib_text = await self._rib(dev, rib_cmd, dict(outputs))
             if rib_text is not None:

@@ -382,3 +382,31 @@ async def test_buckets_are_asked_only_while_a_resilient_group_exists(make_farm):
     assert spine.calls.count(CMD["buckets"]) == 2
     leaf_groups = poller.snapshot().devices["leaf01"].nexthops.groups
     assert st.nexthops.groups == leaf_groups and any(g.bucket_table for g in st.nexthops.groups)
+
+
+async def test_hash_sysctls_read_per_connection_then_every_interval(make_farm):
+    """Configuration, not state: read on a new connection and every sysctl_interval_s; polls between reuse it."""
+    farm, handlers, poller = await _setup(make_farm, 2)
+    leaf = handlers["leaf01"]
+    poller.sysctl_interval_s = 0.5
+    try:
+        for _ in range(3):
+            await poller.poll_once()
+        assert leaf.calls.count(CMD["sysctl"]) == 1 and poller.sysctl_reads("leaf01") == 1
+        seed = poller.snapshot().devices["leaf01"].hash.seed
+        lines = leaf.outputs[CMD["sysctl"]].splitlines()
+        lines[2] = str(seed + 1)  # the seed changes on the device
+        leaf.overrides[CMD["sysctl"]] = CommandResult("\n".join(lines) + "\n")
+        assert (await poller.poll_once()).devices["leaf01"].hash.seed == seed  # within the interval: last read
+        await asyncio.sleep(0.55)
+        assert (await poller.poll_once()).devices["leaf01"].hash.seed == seed + 1
+        assert leaf.calls.count(CMD["sysctl"]) == 2
+        await poller.session("leaf01").close()  # a new connection reads them again at once
+        await poller.poll_once()
+        assert leaf.calls.count(CMD["sysctl"]) == 3 and poller.session("leaf01").connects == 2
+        poller.sysctl_interval_s = 0  # 0: every poll
+        await poller.poll_once()
+        await poller.poll_once()
+        assert leaf.calls.count(CMD["sysctl"]) == 5
+    finally:
+        await poller.stop()

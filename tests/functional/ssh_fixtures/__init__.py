@@ -39,11 +39,14 @@ class CannedDevice:
         self.max_active_polls = 0
 
     def poll_size(self, poll: int) -> int:
-        """Commands in poll ``poll`` (1-based): the poller asks for buckets only while nexthops show a
-        resilient group (and always in the first poll)."""
+        """Commands in poll ``poll`` (1-based) of one connection, polls less than 10 s apart: the poller asks
+        for buckets only while nexthops show a resilient group, and for the hash sysctls once per connection
+        and then every ``sysctl_interval_s`` (both always in the first poll)."""
+        if poll == 1:
+            return len(LINUX_POLL)
         nexthops = next(c.line for c in LINUX_POLL if c.id == "nexthops")
         resilient = "resilient" in (self.overrides.get(nexthops) or CommandResult(self.outputs[nexthops])).stdout
-        return len(LINUX_POLL) if poll == 1 or resilient else len(LINUX_POLL) - 1
+        return len(LINUX_POLL) - 1 - (0 if resilient else 1)
 
     async def __call__(self, line: str) -> CommandResult:
         self.calls.append(line)
