@@ -8,6 +8,7 @@ as an address or number.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import shlex
@@ -22,7 +23,13 @@ class Command:
 
     @property
     def line(self) -> str:
-        return " ".join(shlex.quote(a) for a in self.argv)
+        return _quoted(self.argv)
+
+
+@functools.lru_cache(maxsize=1024)
+def _quoted(argv: tuple[str, ...]) -> str:
+    """The shell line of an argv, every word quoted (cached: the poll asks for it on every run)."""
+    return " ".join(shlex.quote(a) for a in argv)
 
 
 # The multipath sysctls, read in one go; ``sysctl -n`` prints one value a line, in order.
