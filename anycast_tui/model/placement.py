@@ -533,7 +533,7 @@ def place(state: DeviceState | CompiledDevice, flows: FlowArray, rows: np.ndarra
     for di in present:
         if di < 0:
             continue
-        idx = np.flatnonzero(dec_ix == di) if len(present) > 1 else np.arange(n)
+        idx = np.flatnonzero(dec_ix == di)  # a lone decision took the fast path above
         dec = cd.decisions[di]
         if dec.hashed:
             choice[idx] = dec.choices[_member(dec, cache.get(cd.state.hash, rows[idx]))]
