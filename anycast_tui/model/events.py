@@ -126,6 +126,10 @@ def _diff_links(dev: str, t: int, a: Iterable[Interface], b: Iterable[Interface]
     return out
 
 
+def _hops(n: int) -> str:
+    return f"{n} next hop{'' if n == 1 else 's'}"
+
+
 def _route_map(routes: Iterable[Route]) -> dict[tuple, Route]:
     return {r.key: r for r in routes if _interesting(r)}
 
@@ -137,14 +141,14 @@ def _diff_routes(dev: str, t: int, a: Iterable[Route], b: Iterable[Route]) -> li
         if key not in new:
             out.append(Event(t, dev, EventKind.ROUTE_WITHDRAWN, r.dst, f"{dev} withdrew {r.dst}"
                              + (f" (table {r.table})" if r.table != "main" else ""), table=r.table, prefix=r.dst,
-                             before=f"{len(r.nexthops)} next hops", after="none"))
+                             before=_hops(len(r.nexthops)), after="none"))
     for key, r in new.items():
         o = old.get(key)
         if o is None:
             out.append(Event(t, dev, EventKind.ROUTE_ANNOUNCED, r.dst, f"{dev} learned {r.dst}"
                              + (f" (table {r.table})" if r.table != "main" else "")
-                             + f" via {len(r.nexthops)} next hop{'s' if len(r.nexthops) != 1 else ''}",
-                             table=r.table, prefix=r.dst, before="none", after=f"{len(r.nexthops)} next hops"))
+                             + f" via {_hops(len(r.nexthops))}",
+                             table=r.table, prefix=r.dst, before="none", after=_hops(len(r.nexthops))))
             continue
         if o.nexthops == r.nexthops:
             continue
@@ -158,20 +162,24 @@ def _diff_nexthops(dev: str, t: int, r: Route, a: tuple[Nexthop, ...], b: tuple[
 
     old = {key(n): n for n in a}
     new = {key(n): n for n in b}
-    width = f"{len(a)}→{len(b)}"
+    # Each event is one step, removals first then additions, its width that step's:
+    # 4 next hops, one replaced, read "removed (4→3-way)" then "added (3→4-way)".
+    width = len(old)
     out: list[Event] = []
     common = dict(table=r.table, prefix=r.dst)
     for k, nh in old.items():
         if k not in new:
+            width -= 1
             out.append(Event(t, dev, EventKind.NEXTHOP_REMOVED, r.dst,
-                             f"{dev} {r.dst}: next hop {nexthop_label(nh)} removed ({width}-way)",
-                             nexthop=nh, before=str(len(a)), after=str(len(b)), **common))
+                             f"{dev} {r.dst}: next hop {nexthop_label(nh)} removed ({width + 1}→{width}-way)",
+                             nexthop=nh, before=str(width + 1), after=str(width), **common))
     for k, nh in new.items():
         o = old.get(k)
         if o is None:
+            width += 1
             out.append(Event(t, dev, EventKind.NEXTHOP_ADDED, r.dst,
-                             f"{dev} {r.dst}: next hop {nexthop_label(nh)} added ({width}-way)",
-                             nexthop=nh, before=str(len(a)), after=str(len(b)), **common))
+                             f"{dev} {r.dst}: next hop {nexthop_label(nh)} added ({width - 1}→{width}-way)",
+                             nexthop=nh, before=str(width - 1), after=str(width), **common))
             continue
         if o.weight != nh.weight:
             out.append(Event(t, dev, EventKind.WEIGHT_CHANGED, r.dst,

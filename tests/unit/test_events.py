@@ -113,3 +113,33 @@ def test_timeline_bounds_events_and_counts_drops():
     tl.update(spine(NH[:3], t=2000))
     tl.update(spine(NH[:2], t=3000))
     assert len(tl.events) == 1 and tl.dropped_events == 1
+
+
+def test_nexthop_widths_read_old_to_new_one_step_at_a_time():
+    # 3 → 4: the addition widens the group
+    (add,) = diff(snap(spine(NH[:3])), snap(spine(NH, t=2000)))
+    assert add.kind is EventKind.NEXTHOP_ADDED and add.detail.endswith("added (3→4-way)")
+    assert (add.before, add.after) == ("3", "4")
+    # 2 → 1: the removal narrows it
+    (rm,) = diff(snap(spine(NH[:2])), snap(spine(NH[:1], t=2000)))
+    assert rm.kind is EventKind.NEXTHOP_REMOVED and rm.detail.endswith("removed (2→1-way)")
+    # one of two replaced in one poll: never an addition that narrows the group
+    ev = diff(snap(spine(NH[:2])), snap(spine([NH[0], NH[3]], t=2000)))
+    assert [(e.kind, e.nexthop, e.before, e.after) for e in ev] == [
+        (EventKind.NEXTHOP_REMOVED, NH[1], "2", "1"), (EventKind.NEXTHOP_ADDED, NH[3], "1", "2")]
+    assert ev[0].detail.endswith("(2→1-way)") and ev[1].detail.endswith("(1→2-way)")
+    # two added at once: 2→3, then 3→4
+    ev = diff(snap(spine(NH[:2])), snap(spine(NH, t=2000)))
+    assert [e.detail[-9:] for e in ev] == ["(2→3-way)", "(3→4-way)"]
+
+
+def test_route_events_count_next_hops_in_singular_and_plural():
+    one, none = spine(NH[:1]), replace(spine(NH, t=2000), routes=())
+    (learned,) = diff(snap(none), snap(replace(one, collected_at_ms=3000)))
+    assert learned.detail == f"spine01 learned {ANY} via 1 next hop" and learned.after == "1 next hop"
+    (gone,) = diff(snap(one), snap(none))
+    assert gone.before == "1 next hop" and gone.after == "none"
+    (learned4,) = diff(snap(none), snap(spine(NH, t=3000)))
+    assert learned4.detail.endswith("via 4 next hops") and learned4.after == "4 next hops"
+    (gone4,) = diff(snap(spine(NH)), snap(none))
+    assert gone4.before == "4 next hops"
