@@ -41,6 +41,7 @@ from anycast_tui.collect.flows import flows_from_outputs
 from anycast_tui.collect.inventory import DeviceConfig, Inventory
 from anycast_tui.collect.ssh import CollectError, CommandFailed, ConnectError, SSHSession
 from anycast_tui.collect.sshconfig import Prompt, Secrets
+from anycast_tui.model.rib import watch as rib_watch
 from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, Health, HealthStatus
 from anycast_tui.parse.errors import ParseError
 from anycast_tui.parse.frr_rib import RIB_PARTS, rib_from_outputs
@@ -372,7 +373,7 @@ class Poller:
         for part in RIB_PARTS:
             dev.optional_errors.pop(part, None)
         dev.optional_errors.update(rib_errors)  # an FRR output that does not parse leaves the poll good
-        return state
+        return rib_watch(dev.state, state) if state.rib is not None or dev.state.rib_watch is not None else state
 
     def _failed(self, dev: _Device, reason: str, permanent: bool) -> DeviceState:
         now = self._now_ms()

@@ -5,7 +5,7 @@ back), links going down or up, routes withdrawn or announced, next hops
 removed / added / re-weighted / re-flagged within a route, nexthop groups
 changed and resilient bucket tables re-assigned; and, where FRR's RIB was read,
 BGP prefixes whose paths and kernel FIB next hops start or stop disagreeing
-(``model.rib``; at most ``RIB_EVENTS_MAX`` a device and poll, then one summary
+for more than one poll (``model.rib.watch``; at most ``RIB_EVENTS_MAX`` a device and poll, then one summary
 event).  A device whose data is stale
 contributes only its health transition: its routes are the last good ones and
 say nothing new.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Iterable
 
-from anycast_tui.model.rib import disagreements, rib_fib
+from anycast_tui.model.rib import rib_fib
 from anycast_tui.model.types import (
     DeviceState,
     Event,
@@ -91,8 +91,7 @@ def diff_device(prev: DeviceState | None, cur: DeviceState, now_ms: int) -> list
         events += _diff_routes(name, t, prev.routes, cur.routes)
     if prev.nexthops is not cur.nexthops:
         events += _diff_groups(name, t, prev.nexthops.groups, cur.nexthops.groups)
-    if cur.rib is not None and (prev.rib is not cur.rib or prev.routes is not cur.routes
-                                or prev.nexthops is not cur.nexthops):
+    if cur.rib_watch is not None and (prev.rib_watch is None or prev.rib_watch.raised is not cur.rib_watch.raised):
         events += _diff_rib_fib(name, t, prev, cur)
     return events
 
@@ -220,8 +219,10 @@ RIB_EVENTS_MAX = 16
 
 
 def _diff_rib_fib(dev: str, t: int, prev: DeviceState, cur: DeviceState) -> list[Event]:
-    old = disagreements(prev) if prev.rib is not None else {}
-    new = disagreements(cur)
+    """What the two states *report* (``model.rib.watch``: seen in two consecutive polls), not what they see:
+    the ~100 ms disagreement of every restore, seen in one poll, is no event, nor is its end."""
+    old = prev.rib_watch.raised if prev.rib_watch is not None else {}
+    new = cur.rib_watch.raised if cur.rib_watch is not None else {}
     out: list[Event] = []
     for dst, c in new.items():
         o = old.get(dst)

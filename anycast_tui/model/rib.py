@@ -14,11 +14,20 @@ recursion one BGP path may legitimately resolve to several next hops).  This
 is what an on-call engineer asks after a change: "BGP has 4 paths but the
 FIB forwards over 3".  Other tables (VRFs) are left out: FRR names them by
 VRF, the kernel by table id.
+
+Every restore shows one for ~100 ms (BGP has the path, the kernel not yet), so
+a disagreement is *reported* only once it was seen, the same, in two
+consecutive polls of the device, and stays reported until RIB and FIB agree:
+``watch`` carries that from one poll's state to the next (``DeviceState.rib_watch``,
+set by the collector); ``model.events`` diffs what two states report.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
 
 from anycast_tui.model.types import DeviceState, Rib, RibRoute, Route
 
@@ -107,3 +116,42 @@ def disagreements(state: DeviceState) -> dict[str, RibFib]:
         if not c.agree:
             out[dst] = c
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class RibWatch:
+    """What one poll of a device saw of RIB/FIB agreement, and what is reported (``watch``)."""
+
+    seen: Mapping[str, RibFib]  # every disagreement of this poll's state
+    raised: Mapping[str, RibFib]  # the reported ones: seen alike in two consecutive polls, until they agree
+
+
+_NOTHING = RibWatch(MappingProxyType({}), MappingProxyType({}))
+
+
+def watch(prev: DeviceState | None, cur: DeviceState) -> DeviceState:
+    """``cur`` with its ``rib_watch``, from the state of the device's previous poll.
+
+    A disagreement is reported once seen identically in ``prev`` and ``cur`` (a
+    changed one is reported anew the same way; until then the reported one
+    stands); a reported one goes when the prefix agrees or has no BGP route.  A
+    poll without FRR data (vtysh failed) sees nothing and reports what was
+    reported.  Unchanged records (the collector hands back the same objects)
+    cost no recount."""
+    pw = prev.rib_watch if prev is not None and prev.rib_watch is not None else _NOTHING
+    if cur.rib is None:
+        return dataclasses.replace(cur, rib_watch=RibWatch(MappingProxyType({}), pw.raised)) if pw.raised else cur
+    same = prev is not None and prev.rib is cur.rib and prev.routes is cur.routes and prev.nexthops is cur.nexthops
+    if same and prev.rib_watch is not None:  # type: ignore[union-attr]
+        seen = pw.seen
+        if pw.raised == seen:  # settled: nothing to carry forward
+            return cur if cur.rib_watch is pw else dataclasses.replace(cur, rib_watch=pw)
+    else:
+        seen = MappingProxyType(disagreements(cur))
+    raised = {}
+    for dst, c in seen.items():
+        if pw.seen.get(dst) == c:
+            raised[dst] = c
+        elif dst in pw.raised:
+            raised[dst] = pw.raised[dst]
+    return dataclasses.replace(cur, rib_watch=RibWatch(seen, MappingProxyType(raised)))

@@ -19,7 +19,10 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from anycast_tui.model.rib import RibWatch
 
 Extra = tuple[tuple[str, str], ...]
 
@@ -240,6 +243,8 @@ class DeviceState:
     health: Health = field(default_factory=Health)
     flows: tuple["Flow", ...] = ()  # live flows to the anycast prefixes read on this device (ss, conntrack)
     rib: "Rib | None" = None  # FRR's RIB and BGP multipath state (vtysh) on frr/cumulus/sonic; None: not read
+    # RIB/FIB disagreements seen in this poll and those reported (model.rib.watch, set by the collector)
+    rib_watch: "RibWatch | None" = field(default=None, compare=False)
 
     def group(self, gid: int) -> NexthopGroup | None:
         for g in self.nexthops.groups:

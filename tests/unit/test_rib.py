@@ -13,7 +13,7 @@ from anycast_tui.model import events
 from anycast_tui.model.flows import FlowMeta, flows_to_array
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.impact import impact
-from anycast_tui.model.rib import RibFib, disagreements, rib_fib
+from anycast_tui.model.rib import RibFib, disagreements, rib_fib, watch
 from anycast_tui.model.timeline import Timeline
 from anycast_tui.model.types import (BgpMultipath, Device, DeviceState, EventKind, Flow, Health,
                                      HealthStatus, Nexthop, Rib, RibNexthop, RibRoute, Role, Route)
@@ -104,7 +104,77 @@ def test_agreement_recursion_and_bgp_multipath_count():
     assert rib_fib(st, "192.0.2.60/32") is None  # static, not BGP
 
 
-def test_mismatch_events_appear_change_clear_and_are_capped():
+def _frr_rib(paths: int, installed: int, prefix: str = ANY) -> Rib:
+    """FRR's ``show ip route json`` for ``prefix`` (BGP, ``paths`` next hops, ``installed`` of them in the FIB)."""
+    hops = [{"fib": True, "ip": f"198.18.{i}.2", "interfaceName": f"swp{i}", "active": True, "weight": 1}
+            if i < installed else {"ip": f"198.18.{i}.2", "interfaceName": f"swp{i}", "active": True, "weight": 1}
+            for i in range(paths)]
+    return Rib(tuple(parse_rib_json(json.dumps({prefix: [{"prefix": prefix, "protocol": "bgp", "selected": True,
+                                                          "installed": True, "table": 254, "nexthops": hops}]}))))
+
+
+def _polls(*states: DeviceState) -> list[list]:
+    """Each state as the collector hands it on (``rib.watch`` from the one before), and the RIB events of each poll."""
+    out, prev = [], None
+    for i, st in enumerate(states):
+        st = watch(prev, dataclasses.replace(st, collected_at_ms=i + 1))
+        evs = events.diff_device(prev, st, i + 1) if prev is not None else []
+        out.append([e for e in evs if e.kind.value.startswith("rib_")])
+        prev = st
+    return out
+
+
+def test_restore_blip_seen_in_one_poll_is_no_event():
+    two = (_kernel(ANY, "198.18.0.2", "198.18.1.2"),)
+    three = (_kernel(ANY, "198.18.0.2", "198.18.1.2", "198.18.2.2"),)
+    ok2, ok3 = _state(_frr_rib(2, 2), two), _state(_frr_rib(3, 3), three)
+    blip = _state(_frr_rib(3, 3), two)  # zebra installed the third path, the kernel's route is not updated yet
+    assert rib_fib(blip, ANY).text == "BGP: 3 paths, FIB: 2"  # type: ignore[union-attr]
+    assert _polls(ok2, blip, ok3, ok3) == [[], [], [], []]
+    # a withdrawal's blip the other way, and one the device's other records change around: still nothing
+    other = _kernel("198.51.100.0/24", "198.18.0.2")
+    assert _polls(ok3, _state(_frr_rib(2, 2), three + (other,)), ok2) == [[], [], []]
+
+
+def test_mismatch_in_two_consecutive_polls_is_one_event_and_its_end_another():
+    two = (_kernel(ANY, "198.18.0.2", "198.18.1.2"),)
+    ok, bad = _state(_frr_rib(2, 2), two), _state(_frr_rib(3, 2), two)  # BGP 3 paths, zebra could install 2
+    other = _kernel("198.51.100.0/24", "198.18.0.2")
+    moved = dataclasses.replace(bad, routes=two + (other,))  # the same disagreement, another route changed
+    polls = _polls(ok, bad, bad, bad, moved, ok, ok)
+    assert [len(p) for p in polls] == [0, 0, 1, 0, 0, 1, 0]
+    ev, back = polls[2][0], polls[5][0]
+    assert (ev.kind, ev.device, ev.prefix, ev.before, ev.after) == (
+        EventKind.RIB_FIB_MISMATCH, "leaf01", ANY, "agree", "BGP: 3 paths, FIB: 2")
+    assert (back.kind, back.before, back.after) == (EventKind.RIB_FIB_AGREE, "BGP: 3 paths, FIB: 2",
+                                                    "BGP: 2 paths, FIB: 2")
+    # the collector hands back the very same records when the device said the same: reported all the same
+    same = watch(None, bad)
+    again = watch(same, dataclasses.replace(same, collected_at_ms=2))
+    (ev2,) = events.diff_device(same, again, 2)
+    assert ev2.kind is EventKind.RIB_FIB_MISMATCH and again.rib is same.rib
+    third = watch(again, dataclasses.replace(again, collected_at_ms=3))
+    assert third.rib_watch is again.rib_watch and events.diff_device(again, third, 3) == []
+
+
+def test_reported_mismatch_changes_only_when_the_change_holds_and_survives_a_poll_without_frr():
+    two = (_kernel(ANY, "198.18.0.2", "198.18.1.2"),)
+    ok, bad3, bad4 = (_state(_frr_rib(n, 2), two) for n in (2, 3, 4))
+    no_frr = dataclasses.replace(bad3, rib=None)  # vtysh failed this poll: says nothing about agreement
+    polls = _polls(ok, bad3, bad3, bad4, bad4, no_frr, bad4, ok)
+    assert [[(e.kind, e.before, e.after) for e in p] for p in polls] == [
+        [], [], [(EventKind.RIB_FIB_MISMATCH, "agree", "BGP: 3 paths, FIB: 2")],
+        [], [(EventKind.RIB_FIB_MISMATCH, "BGP: 3 paths, FIB: 2", "BGP: 4 paths, FIB: 2")],
+        [], [], [(EventKind.RIB_FIB_AGREE, "BGP: 4 paths, FIB: 2", "BGP: 2 paths, FIB: 2")]]
+    # a change seen in one poll, then agreement: the reported disagreement still ends with an event
+    polls = _polls(ok, bad3, bad3, bad4, ok)
+    assert [[e.kind for e in p] for p in polls] == [[], [], [EventKind.RIB_FIB_MISMATCH], [],
+                                                    [EventKind.RIB_FIB_AGREE]]
+    # no agreement event without a reported disagreement, and none for states no collector watched
+    assert events.diff_device(bad3, dataclasses.replace(ok, collected_at_ms=3), 3) == []
+
+
+def test_mismatch_events_are_capped():
     def rib_of(widths: dict[str, int]) -> Rib:
         return Rib(tuple(RibRoute(p, 4, "bgp", "main", True, True, 20, 0, "unicast",
                                   tuple(RibNexthop(f"198.18.{i}.2", f"swp{i}", 1, True, True) for i in range(n)))
@@ -112,20 +182,12 @@ def test_mismatch_events_appear_change_clear_and_are_capped():
 
     kernel = tuple(_kernel(f"192.0.2.{i}/32", "198.18.0.2", "198.18.1.2") for i in range(40))
     ok = _state(rib_of({f"192.0.2.{i}/32": 2 for i in range(40)}), kernel)
-    bad = dataclasses.replace(ok, rib=rib_of({**{f"192.0.2.{i}/32": 2 for i in range(40)}, "192.0.2.1/32": 3}),
-                              collected_at_ms=2)
-    (ev,) = events.diff_device(ok, bad, 2)
-    assert (ev.kind, ev.prefix, ev.before, ev.after) == (EventKind.RIB_FIB_MISMATCH, "192.0.2.1/32", "agree",
-                                                         "BGP: 3 paths, FIB: 2")
-    (back,) = events.diff_device(bad, dataclasses.replace(ok, collected_at_ms=3), 3)
-    assert back.kind is EventKind.RIB_FIB_AGREE and back.before == "BGP: 3 paths, FIB: 2"
-    assert events.diff_device(bad, dataclasses.replace(bad, collected_at_ms=3), 3) == []  # same rib: nothing
-    all_bad = dataclasses.replace(ok, rib=rib_of({f"192.0.2.{i}/32": 3 for i in range(40)}), collected_at_ms=4)
-    evs = events.diff_device(ok, all_bad, 4)
+    all_bad = dataclasses.replace(ok, rib=rib_of({f"192.0.2.{i}/32": 3 for i in range(40)}))
+    polls = _polls(ok, all_bad, all_bad)
+    assert polls[1] == []
+    evs = polls[2]
     assert len(evs) == events.RIB_EVENTS_MAX
     assert evs[-1].prefix is None and evs[-1].detail.startswith("leaf01: 25 more prefixes")
-    # a poll without FRR data (vtysh failed) says nothing about agreement
-    assert events.diff_device(bad, dataclasses.replace(bad, rib=None, collected_at_ms=5), 5) == []
 
 
 def test_codec_round_trips_rib_and_flows_and_old_states_encode_as_before():
