@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
 from typing import Any
 
 from anycast_tui.cli import CliError
+from anycast_tui.commands import jsonout
 from anycast_tui.model.flows import FlowMeta, flows_to_array, proto_label, proto_number, read_flows_csv
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.hashing import Placement
@@ -265,11 +265,6 @@ def answers(placed: Placed, flows: FlowArray, meta: FlowMeta) -> list[dict[str, 
     return out
 
 
-def json_lines(rows: list[Any]) -> str:
-    """A JSON array with one element a line (greppable, still one JSON document)."""
-    return "[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]" if rows else "[]"
-
-
 def _table(rows: list[dict[str, Any]]) -> str:
     head = ("proto", "src", "sport", "dst", "dport", "next hop", "placement")
     body = []
@@ -296,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
     placed = place(state, flows)
     rows = answers(placed, flows, meta)
     if args.json:
-        print(json_lines(rows))
+        print(jsonout.lines(rows))
     else:
         print(_table(rows))
     return 0

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from anycast_tui.cli import CliError
+from anycast_tui.commands import jsonout
 
 EPILOG = """examples:
   sudo anycast-tui lab up                      2 spines x 4 leaves, BGP (FRR) if installed, writes config/lab.toml
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         if args.lab_cmd == "status":
             st = lab.status()
             if args.json:
-                print(json.dumps(st, indent=1))
+                jsonout.emit(st, indent=1)
             else:
                 _print_status(st)
             return 0
@@ -168,7 +169,7 @@ def _traffic(lab, args: argparse.Namespace) -> int:
     if report is None:
         raise CliError("traffic client gave no report")
     if args.json:
-        print(json.dumps(report))
+        jsonout.emit(report)
         return 0
     per = Counter(a for f in report["flows"] for a in f["answers"][:1] if a)
     reset = [f for f in report["flows"] if f["error"]]

@@ -8,11 +8,11 @@ the raw output would.  Bad input exits 2 with one line naming FILE and the line.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from anycast_tui.cli import CliError
+from anycast_tui.commands import jsonout
 from anycast_tui.model.types import (
     BgpMultipath, Bucket, ConntrackEntry, HashSettings, Interface, NexthopTable, Route, Socket,
 )
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{args.file}: internal error ({type(exc).__name__}: {exc}); please report".replace("\n", " "),
                        code=1) from None
     if args.json:
-        sys.stdout.write(json.dumps(to_jsonable(records), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(jsonout.dumps(to_jsonable(records), indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render_text(records))
     return 0

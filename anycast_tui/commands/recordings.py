@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from anycast_tui.commands import jsonout
 
 EXAMPLES = """examples:
   anycast-tui recordings                     the default directory (~/.local/share/anycast-tui/recordings)
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{d}: not a directory")
     rows = [describe(p) for p in list_recordings(d)]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        jsonout.emit(rows, indent=2)
         return 0
     if not rows:
         print(f"no recordings in {d}")

@@ -9,10 +9,10 @@ hash-threshold, modulo-N, resilient (simulated) and Maglev.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from anycast_tui.cli import CliError
+from anycast_tui.commands import jsonout
 from anycast_tui.commands.calc import DEVICE, add_inputs, flow_json, load_device, load_flows
 from anycast_tui.model.flows import FlowMeta
 from anycast_tui.model.hashing import FlowArray
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                 "per_flow": _flows_json(rows[0], flows, meta),
                 "per_flow_mapping": rows[0].name,
             })
-        print(json.dumps(doc))
+        jsonout.emit(doc)
     else:
         print(_table(results, len(flows)))
     return 0

@@ -46,7 +46,42 @@ __all__ = [
     "maglev_table",
     "maglev_lookup",
     "usable_mask",
+    "MAX_WEIGHT",
+    "PlacementError",
+    "WeightError",
+    "check_weights",
 ]
+
+MAX_WEIGHT = 65536  # the largest weight any kernel takes (nexthop group weights are 16-bit since 6.12)
+
+
+class PlacementError(ValueError):
+    """The device's tables are inconsistent (a route names a missing nexthop group, ...) or hold a value no
+    kernel can.  Defined here, exported by :mod:`anycast_tui.model.placement`, so that WeightError is one."""
+
+
+class WeightError(PlacementError):
+    """A weight or resilient bucket count no Linux kernel can hold (weights 1..MAX_WEIGHT, buckets 1..65535).
+
+    The parsers refuse such values (``ParseError``), so this only meets a
+    DeviceState built by other means.  Raised, not worked around: a weight 0
+    is not "unusable" to the kernel, it cannot exist, so any answer computed
+    with it (dropping the member, or a division by zero) would be one no
+    device gives.  A PlacementError, so whatever catches those (``calc``,
+    ``whatif``: one line, exit 2) catches this; ``compile_device`` adds the
+    route or group it was found in.
+    """
+
+
+def check_weights(weights: Sequence[int]) -> list[int]:
+    """``weights`` as Python ints, or WeightError naming the first one outside 1..MAX_WEIGHT."""
+    out = []
+    for i, w in enumerate(weights):
+        if isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, np.integer)) or not 1 <= w <= MAX_WEIGHT:
+            text = repr(w) if not isinstance(w, int) or w.bit_length() < 64 else f"<a {w.bit_length()}-bit integer>"
+            raise WeightError(f"next hop {i + 1}: weight {text[:24]} is not an integer in 1..{MAX_WEIGHT}")
+        out.append(int(w))
+    return out
 
 
 def _h(hashes: object) -> np.ndarray:
@@ -84,9 +119,9 @@ def hash_threshold_bounds(weights: Sequence[int], usable: Sequence[bool] | None 
     """Upper bounds as fib_rebalance sets them (int64, -1 for unusable next hops).
 
     bound_i = DIV_ROUND_CLOSEST_ULL(cum_w_i << 31, total) - 1, cum and total over
-    usable next hops only, in route order.
+    usable next hops only, in route order.  WeightError on a weight outside 1..MAX_WEIGHT.
     """
-    w = np.asarray(weights, np.int64)
+    w = np.asarray(check_weights(weights), np.int64)
     u = np.ones(w.shape, bool) if usable is None else np.asarray(usable, bool)
     total = int(w[u].sum())
     bounds = np.full(w.shape, -1, np.int64)
@@ -142,6 +177,7 @@ def hash_threshold_one(h: int, weights: Sequence[int], usable: Sequence[bool] | 
                        good: Sequence[bool] | None = None,
                        prefer: Sequence[bool] | None = None) -> int:
     """Reference, following fib_select_multipath (6.18, score version) line by line."""
+    weights = check_weights(weights)
     n = len(weights)
     u = [True] * n if usable is None else list(usable)
     g = [True] * n if good is None else list(good)

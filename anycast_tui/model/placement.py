@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from anycast_tui.model.hashing import FlowArray, Placement, linux_multipath_hash
-from anycast_tui.model.mapping import hash_threshold_bounds as threshold_bounds, maglev_table
+from anycast_tui.model.mapping import (PlacementError, WeightError, check_weights,
+                                       hash_threshold_bounds as threshold_bounds, maglev_table)
 from anycast_tui.model.resilient import ResilientGroup
 from anycast_tui.model.types import DeviceState, HashSettings, NexthopGroup, NexthopObject, Route
 
@@ -50,10 +51,6 @@ class Outcome(enum.IntEnum):
     LOCAL = 1  # delivered here (local address / local route)
     DROP = 2  # blackhole, unreachable, prohibit, throw
     NO_ROUTE = 3  # no route matched
-
-
-class PlacementError(ValueError):
-    """The device's tables are inconsistent (a route names a missing nexthop group, ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +317,10 @@ def _group_decision(cd: CompiledDevice, route: Route, group: NexthopGroup,
     if not any(ok):
         return None
     ch = np.array([cd.choice(_object_choice(cd, o, route)) for _, o in members], dtype=np.int32)
-    weights = [m.weight for m, _ in members]
+    try:
+        weights = check_weights([m.weight for m, _ in members])
+    except WeightError as exc:
+        raise PlacementError(f"nexthop group {group.id}: {exc}") from None
     placement, reason = hash_doubt(cd.state)
     if len(members) == 1:
         return _Decision(route, "fixed", ch)
@@ -338,14 +338,18 @@ def _group_decision(cd: CompiledDevice, route: Route, group: NexthopGroup,
     if group.type == "resilient":
         ids = [m.id for m, _ in members]
         nb = group.buckets or len(group.bucket_table) or 128
-        if group.bucket_table and len(group.bucket_table) == nb and {b.nhid for b in group.bucket_table} <= set(ids):
+        if group.bucket_table and len(group.bucket_table) == nb and {b.nhid for b in group.bucket_table} <= set(ids) \
+                and {b.index for b in group.bucket_table} == set(range(nb)):
             table = np.empty(nb, dtype=np.int32)
             pos = {nid: i for i, nid in enumerate(ids)}
             for b in group.bucket_table:
                 table[b.index] = pos[b.nhid]
             return _Decision(route, "table", ch, table=table, placement=placement, reason=reason)
         live = [i for i, u in enumerate(ok) if u]
-        sim = ResilientGroup.create(live, [weights[i] for i in live], num_buckets=nb)
+        try:
+            sim = ResilientGroup.create(live, [weights[i] for i in live], num_buckets=nb)
+        except WeightError as exc:
+            raise PlacementError(f"nexthop group {group.id}: {exc}") from None
         table = sim.table.astype(np.int32)
         if placement == EXACT:
             placement, reason = APPROXIMATE, SIMULATED_REASON
@@ -413,7 +417,10 @@ def compile_device(state: DeviceState) -> CompiledDevice:
         table = route.table or "main"
         if table not in ("local", "main"):
             continue
-        dec = _route_decision(cd, route, objects, groups)
+        try:
+            dec = _route_decision(cd, route, objects, groups)
+        except WeightError as exc:
+            raise PlacementError(f"route {route.dst}: {exc}") from None
         if dec is None:
             continue
         net = _prefix(route)

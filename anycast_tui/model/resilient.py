@@ -28,11 +28,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from anycast_tui.model.mapping import PlacementError, WeightError, check_weights
 from anycast_tui.model.types import NexthopGroup
 
 __all__ = ["ResilientGroup", "UPKEEP_MIN_INTERVAL"]
 
 UPKEEP_MIN_INTERVAL = 0.5  # NH_RES_UPKEEP_DW_MINIMUM_INTERVAL (HZ / 2)
+MAX_BUCKETS = 65535  # NHA_RES_GROUP_BUCKETS is a u16
 UNOCCUPIED = -1
 
 
@@ -61,7 +63,7 @@ class ResilientGroup:
                now: float = 0.0) -> "ResilientGroup":
         """``ip nexthop add id G group ... type resilient``: the initial fill."""
         w = [1] * len(members) if weights is None else list(weights)
-        _check(members, w, num_buckets)
+        w = _check(members, w, num_buckets)
         g = cls(list(members), w, num_buckets, float(idle_timer), float(unbalanced_timer),
                 np.full(num_buckets, UNOCCUPIED, np.int64), np.full(num_buckets, now),
                 np.full(num_buckets, now))
@@ -82,15 +84,17 @@ class ResilientGroup:
         b = group.buckets or len(group.bucket_table)
         if len(group.bucket_table) != b:
             raise ValueError(f"group {group.id}: {len(group.bucket_table)} buckets listed, {b} expected")
+        weights = _check([m.id for m in group.members], [m.weight for m in group.members], b)
+        if sorted(bk.index for bk in group.bucket_table) != list(range(b)):
+            raise PlacementError(f"group {group.id}: bucket indexes are not 0..{b - 1}, each once")
         nhids = np.full(b, UNOCCUPIED, np.int64)
         used = np.full(b, now, float)
         for bk in group.bucket_table:
             nhids[bk.index] = bk.nhid
             used[bk.index] = now - bk.idle_time
-        g = cls([m.id for m in group.members], [m.weight for m in group.members], b,
+        g = cls([m.id for m in group.members], weights, b,
                 float(group.idle_timer if group.idle_timer is not None else 120),
                 float(group.unbalanced_timer or 0), nhids, used, np.full(b, -np.inf))
-        _check(g.members, g.weights, b)
         known = set(g.members)
         g.nhids[~np.isin(g.nhids, list(known))] = UNOCCUPIED
         since = None if group.unbalanced_time is None else now - group.unbalanced_time
@@ -132,7 +136,7 @@ class ResilientGroup:
         """``ip nexthop replace id G group ...`` (also what member removal does internally)."""
         self.advance(now)
         w = [1] * len(members) if weights is None else list(weights)
-        _check(members, w, self.num_buckets)
+        w = _check(members, w, self.num_buckets)
         if idle_timer is not None:
             self.idle_timer = float(idle_timer)
         if unbalanced_timer is not None:
@@ -257,14 +261,16 @@ class ResilientGroup:
             self.next_upkeep = None
 
 
-def _check(members: Sequence[int], weights: Sequence[int], num_buckets: int) -> None:
+def _check(members: Sequence[int], weights: Sequence[int], num_buckets: int) -> list[int]:
+    """The weights as ints, once members, weights (WeightError: 1..MAX_WEIGHT) and buckets (1..MAX_BUCKETS) hold."""
     if not members:
         raise ValueError("a group needs at least one member")
     if len(set(members)) != len(members):
         raise ValueError("a member can appear only once in a group")
     if len(weights) != len(members):
         raise ValueError("one weight per member")
-    if any(w < 1 for w in weights):
-        raise ValueError("weights must be >= 1")
-    if num_buckets < 1:
-        raise ValueError("a resilient group needs at least one bucket")
+    out = check_weights(weights)
+    if isinstance(num_buckets, bool) or not isinstance(num_buckets, (int, np.integer)) \
+            or not 1 <= num_buckets <= MAX_BUCKETS:
+        raise WeightError(f"a resilient group has 1..{MAX_BUCKETS} buckets, not {str(num_buckets)[:24]}")
+    return out

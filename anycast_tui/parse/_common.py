@@ -76,6 +76,59 @@ def integer(text: Any, what: str) -> int:
     raise BadValue(f"bad {what}: {text!r}")
 
 
+# The ranges the Linux kernel itself accepts, checked at parse time so that the model never sees a value
+# no device can have (a weight 0 divides by zero, 10**20 overflows numpy, a negative one gives an answer).
+U32_MAX = 2**32 - 1
+ROUTE_WEIGHT = (1, 256)  # RTA_MULTIPATH rtnh_hops is a u8 holding weight-1 (iproute2 ip/iproute.c: 1..256)
+GROUP_WEIGHT = (1, 65536)  # nexthop_grp weight + weight_high hold weight-1 (16 bits since Linux 6.12; 8 before)
+FRR_WEIGHT = (1, 65535)  # zebra's nexthop weight (printed only when non-zero: 0 never appears)
+BUCKETS = (1, 65535)  # NHA_RES_GROUP_BUCKETS is a u16, and nexthop.c refuses 0
+BUCKET_INDEX = (0, 65534)
+TIMER_S = (0, U32_MAX // 100)  # idle/unbalanced timers: a u32 of clock ticks (USER_HZ 100), "Timer value too large"
+ELAPSED_S = (0, 2**53)  # unbalanced_time, a bucket's idle_time: seconds since, finite and not negative
+METRIC = (0, U32_MAX)  # RTA_PRIORITY is a u32
+NH_ID = (1, U32_MAX)  # NHA_ID is a u32, 0 means "allocate one"
+
+
+def shown(value: Any) -> str:
+    """A value for an error message: repr, cut to 24 characters (a 5,000-digit number stays one short line)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's 4300-digit str() limit
+        return f"<a {value.bit_length()}-bit integer>"
+    return text if len(text) <= 24 else text[:20] + "…" + text[-3:]
+
+
+def bounded(value: Any, what: str, limits: tuple[int, int]) -> int:
+    """``integer(value)`` within ``limits`` (inclusive); BadValue naming the value and the range otherwise."""
+    lo, hi = limits
+    if type(value) is not int:
+        if isinstance(value, str) and len(value) > 24:  # longer than any u64 in decimal or hex
+            raise BadValue(f"bad {what}: {shown(value)} (expected {lo}..{hi})")
+        value = integer(value, what)
+    if not lo <= value <= hi:
+        raise BadValue(f"{what} {shown(value)} out of range {lo}..{hi}")
+    return value
+
+
+def seconds(value: Any, what: str, limits: tuple[int, int]) -> float:
+    """A finite, non-negative number of seconds (int, float or its text) within ``limits``."""
+    lo, hi = limits
+    f: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        f = float(value) if abs(value) <= 2**63 else float("inf")
+    elif isinstance(value, str) and len(value) <= 32:
+        try:
+            f = float(value)
+        except ValueError:
+            pass
+    if f is None:
+        raise BadValue(f"bad {what}: {shown(value)}")
+    if not lo <= f <= hi:  # NaN fails both comparisons
+        raise BadValue(f"{what} {shown(value)} out of range {lo}..{hi} s")
+    return f
+
+
 def extra_value(value: Any) -> str:
     """How an unmodelled JSON value is kept in ``extra``: scalars as text, the rest JSON-encoded."""
     if isinstance(value, str):

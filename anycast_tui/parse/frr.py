@@ -41,7 +41,8 @@ import re
 from typing import Any
 
 from anycast_tui.model.types import BgpMultipath, Nexthop, Route
-from anycast_tui.parse._common import BadValue, address, extra_value, integer, lines_of, load_json, prefix
+from anycast_tui.parse._common import (FRR_WEIGHT, METRIC, BadValue, address, bounded, extra_value, lines_of, load_json,
+                                       prefix)
 from anycast_tui.parse.errors import ParseError
 
 KIND_JSON = "frr-route-json"
@@ -97,7 +98,7 @@ def _json_nexthop(nh: Any, family: int, where: str, resolves: str | None) -> Nex
     if dev is not None and not isinstance(dev, str):
         raise ParseError(0, f"{where}: bad interfaceName {dev!r}", KIND_JSON)
     try:
-        weight = integer(nh.get("weight", 1), "weight")
+        weight = bounded(nh.get("weight", 1), "weight", FRR_WEIGHT)
     except BadValue as exc:
         raise ParseError(0, f"{where}: {exc}", KIND_JSON) from None
     flags = ("onlink",) if nh.get("onLink") is True else ()
@@ -129,7 +130,7 @@ def _json_route(dst: str, family: int, entry: Any, where: str, vrf: str | None, 
     metric = entry.get("metric")
     if metric is not None:
         try:
-            metric = integer(metric, "metric")
+            metric = bounded(metric, "metric", METRIC)
         except BadValue as exc:
             raise ParseError(0, f"{where}: {exc}", KIND_JSON) from None
     rtype = "unicast"
@@ -288,7 +289,7 @@ def _text_nexthop(route: _TextRoute, marker: str, body: str, lineno: int, raw: s
             continue
         if words[0] == "weight" and len(words) == 2:
             try:
-                weight = integer(words[1], "weight")
+                weight = bounded(words[1], "weight", FRR_WEIGHT)
             except BadValue as exc:
                 raise ParseError(lineno, str(exc), KIND_TEXT, raw) from None
         elif len(words) == 1 and _UPTIME.fullmatch(words[0]):
@@ -365,7 +366,10 @@ def parse_frr_route(text: str, *, fib_only: bool = True) -> list[Route]:
         dm = _DIST.fullmatch(rest)
         if dm:
             extra.append(("distance", dm.group(1)))
-            metric = int(dm.group(2))
+            try:
+                metric = bounded(dm.group(2), "metric", METRIC)
+            except BadValue as exc:
+                raise ParseError(lineno, str(exc), KIND_TEXT, raw) from None
             rest = dm.group(3)
         if table != "main":
             extra.append(("vrfName", table))

@@ -5,6 +5,11 @@ scope ``global``, protocol ``unspec``, group type ``mpath``); a group's
 ``scope global`` (printed by ``-d`` only) is dropped, any other group scope is
 kept in ``extra``; ``fdb`` is ``NexthopObject.fdb`` or a group's ``("fdb", "")``
 extra.  Resilient timers are whole seconds.
+
+Numbers the kernel cannot hold are a ParseError naming the value: ids 1..2^32-1,
+group weights 1..65536 (16 bits since Linux 6.12), ``buckets`` 1..65535,
+``idle_timer``/``unbalanced_timer`` 0..42949672 s (a u32 of clock ticks),
+``unbalanced_time`` and a bucket's ``idle_time`` finite and not negative.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import dataclasses
 from typing import Any, Iterable
 
 from anycast_tui.model.types import Bucket, GroupMember, NexthopGroup, NexthopObject, NexthopTable
-from anycast_tui.parse._common import BadValue, address, extra_value, integer, lines_of, load_json
+from anycast_tui.parse._common import (BUCKET_INDEX, BUCKETS, ELAPSED_S, GROUP_WEIGHT, NH_ID, TIMER_S, BadValue, address,
+                                       bounded, extra_value, lines_of, load_json, seconds)
 from anycast_tui.parse.errors import ParseError
 
 KIND_TEXT = "ip-nexthop"
@@ -27,24 +33,22 @@ _RES_ARGS = ("buckets", "idle_timer", "unbalanced_timer", "unbalanced_time")
 Entry = NexthopObject | NexthopGroup
 
 
-def _seconds(value: Any, what: str) -> int:
-    if isinstance(value, float) and value == value and abs(value) < 1e18:
-        return int(value)
-    if isinstance(value, str):
-        try:
-            f = float(value)
-        except ValueError:
-            raise BadValue(f"bad {what}: {value!r}") from None
-        if f == f and abs(f) < 1e18:
-            return int(f)
-    return integer(value, what)
+def _res_arg(key: str, value: Any) -> int:
+    """A resilient group argument within the kernel's range: buckets 1..65535, timers in whole seconds."""
+    if key == "buckets":
+        return bounded(value, key, BUCKETS)
+    return int(seconds(value, key, ELAPSED_S if key == "unbalanced_time" else TIMER_S))
+
+
+def _member(nid: Any, weight: Any) -> GroupMember:
+    return GroupMember(bounded(nid, "group member", NH_ID), bounded(weight, "group weight", GROUP_WEIGHT))
 
 
 def _members(spec: str) -> tuple[GroupMember, ...]:
     out = []
     for part in spec.split("/"):
         nid, _, w = part.partition(",")
-        out.append(GroupMember(integer(nid, "group member"), integer(w, "group weight") if w else 1))
+        out.append(_member(nid, w or 1))
     return tuple(out)
 
 
@@ -106,7 +110,7 @@ def _text_entry(toks: list[str]) -> Entry:
         key = toks[i]
         i += 1
         if key == "id":
-            fields["id"] = integer(val(key), "id")
+            fields["id"] = bounded(val(key), "id", NH_ID)
         elif key == "via":
             v = val(key)
             if v in ("inet", "inet6"):
@@ -127,7 +131,7 @@ def _text_entry(toks: list[str]) -> Entry:
         elif key == "type":
             fields["type"] = val(key)
         elif key in _RES_ARGS:
-            fields[key] = _seconds(val(key), key) if key != "buckets" else integer(val(key), key)
+            fields[key] = _res_arg(key, val(key))
         elif key in NH_FLAGS:
             flags.append(key)
         elif i < n and toks[i] not in NH_FLAGS:
@@ -169,7 +173,7 @@ def entry_from_json(obj: Any, idx: int) -> Entry:
         fields: dict[str, Any] = {}
         if "id" not in obj:
             raise BadValue("missing id")
-        fields["id"] = integer(obj["id"], "id")
+        fields["id"] = bounded(obj["id"], "id", NH_ID)
         for key in ("dev", "scope", "protocol", "type"):
             if key in obj:
                 v = obj[key]
@@ -189,17 +193,14 @@ def entry_from_json(obj: Any, idx: int) -> Entry:
             grp = obj["group"]
             if not isinstance(grp, list) or not all(isinstance(m, dict) for m in grp):
                 raise BadValue(f"bad group {grp!r}")
-            fields["group"] = tuple(
-                GroupMember(integer(m.get("id"), "group member"), integer(m.get("weight", 1), "group weight"))
-                for m in grp
-            )
+            fields["group"] = tuple(_member(m.get("id"), m.get("weight", 1)) for m in grp)
         ra = obj.get("resilient_args")
         if ra is not None:
             if not isinstance(ra, dict):
                 raise BadValue(f"bad resilient_args {ra!r}")
             for key in _RES_ARGS:
                 if key in ra:
-                    fields[key] = integer(ra[key], key) if key == "buckets" else _seconds(ra[key], key)
+                    fields[key] = _res_arg(key, ra[key])
         flags = obj.get("flags", [])
         if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
             raise BadValue(f"bad flags {flags!r}")
@@ -226,19 +227,8 @@ def parse_ip_nexthop_json(text: str) -> NexthopTable:
 
 
 def _bucket(gid: Any, index: Any, nhid: Any, idle: Any, flags: list[str], extra: list[tuple[str, str]]) -> Bucket:
-    idle_time = _float(idle) if isinstance(idle, str) else float(idle)
-    return Bucket(integer(gid, "id"), integer(index, "index"), integer(nhid, "nhid"), idle_time, tuple(flags),
-                  tuple(extra))
-
-
-def _float(v: str) -> float:
-    try:
-        f = float(v)
-    except ValueError:
-        raise BadValue(f"bad idle_time: {v!r}") from None
-    if f != f:
-        raise BadValue(f"bad idle_time: {v!r}")
-    return f
+    return Bucket(bounded(gid, "id", NH_ID), bounded(index, "index", BUCKET_INDEX), bounded(nhid, "nhid", NH_ID),
+                  seconds(idle, "idle_time", ELAPSED_S), tuple(flags), tuple(extra))
 
 
 def parse_ip_nexthop_bucket(text: str) -> list[Bucket]:
@@ -296,7 +286,7 @@ def parse_ip_nexthop_bucket_json(text: str) -> list[Bucket]:
             idle = b.get("idle_time", 0.0)
             if isinstance(idle, bool) or not isinstance(idle, (int, float)):
                 raise BadValue(f"bad idle_time {idle!r}")
-            out.append(_bucket(obj.get("id"), b["index"], b["nhid"], float(idle), list(flags), extra))
+            out.append(_bucket(obj.get("id"), b["index"], b["nhid"], idle, list(flags), extra))
         except BadValue as exc:
             raise ParseError(0, f"bucket {i}: {exc}", KIND_BUCKET_JSON) from None
     return out

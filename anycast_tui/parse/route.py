@@ -17,6 +17,9 @@ Canonical form (the same from text and from JSON of one table):
   Text-only details (``mtu lock``) add a ``locked`` entry.
 * Family comes from the addresses, then ``pref`` (printed for IPv6 only), then
   the ``family`` argument, else 4.
+* Numbers the kernel cannot hold are a ParseError naming the value: a next
+  hop's weight is 1..256 (``rtnh_hops`` is a u8 of weight-1), ``metric`` and
+  ``nhid`` are u32 (``nhid`` 1..).
 
 Text lines are taken with their indentation stripped: continuation lines are
 recognised by their first word (``nexthop``, ``nh_info``, ``cache``), so an
@@ -29,7 +32,8 @@ from __future__ import annotations
 from typing import Any
 
 from anycast_tui.model.types import Nexthop, Route
-from anycast_tui.parse._common import BadValue, address, extra_value, integer, lines_of, load_json, prefix
+from anycast_tui.parse._common import (METRIC, NH_ID, ROUTE_WEIGHT, BadValue, address, bounded, extra_value, lines_of,
+                                       load_json, prefix)
 from anycast_tui.parse.errors import ParseError
 
 KIND_TEXT = "ip-route"
@@ -217,12 +221,12 @@ class _Pending:
                     raise ln.error(f"bad src: {exc}") from None
             elif key == "metric":
                 try:
-                    self.metric = integer(ln.value(key), "metric")
+                    self.metric = bounded(ln.value(key), "metric", METRIC)
                 except BadValue as exc:
                     raise ln.error(str(exc)) from None
             elif key == "nhid":
                 try:
-                    self.nhid = integer(ln.value(key), "nhid")
+                    self.nhid = bounded(ln.value(key), "nhid", NH_ID)
                 except BadValue as exc:
                     raise ln.error(str(exc)) from None
             else:
@@ -295,7 +299,7 @@ def _text_nexthop(ln: _Line, cache: dict) -> Nexthop:
             dev = ln.value(key)
         elif key == "weight":
             try:
-                weight = integer(ln.value(key), "weight")
+                weight = bounded(ln.value(key), "weight", ROUTE_WEIGHT)
             except BadValue as exc:
                 raise ln.error(str(exc)) from None
         else:
@@ -463,7 +467,7 @@ def _json_nexthops(items: Any, idx: int, cache: dict) -> tuple[list[Nexthop], li
             # than _JSON_NH_KEYS (below), so a next hop carrying anything else never hits.
             try:
                 flags = nh.get("flags")
-                key = (tuple(nh), nh.get("gateway"), nh.get("dev"), nh.get("weight"),
+                key = (tuple(nh), nh.get("gateway"), nh.get("dev"), nh.get("weight"), type(nh.get("weight")),
                        tuple(flags) if type(flags) is list else flags)
                 got = cache.get(key)
             except TypeError:  # unhashable garbage: the slow path says what is wrong
@@ -490,7 +494,7 @@ def _json_nexthop(nh: Any, w: str) -> tuple[Nexthop, int | None]:
     if dev is not None and not isinstance(dev, str):
         raise ParseError(0, f"{w}: bad dev {dev!r}", KIND_JSON)
     try:
-        weight = integer(nh.get("weight", 1), "weight")
+        weight = bounded(nh.get("weight", 1), "weight", ROUTE_WEIGHT)
     except BadValue as exc:
         raise ParseError(0, f"{w}: {exc}", KIND_JSON) from None
     extra: _Extra = []
@@ -532,11 +536,12 @@ def _json_route(obj: dict, idx: int, family: int | None, cache: dict) -> Route:
             raise ParseError(0, f"route {idx}: bad prefsrc: {exc}", KIND_JSON) from None
     metric = get("metric", 0)
     nhid = get("nhid")
-    if type(metric) is not int or (nhid is not None and type(nhid) is not int):
+    if type(metric) is not int or not 0 <= metric <= METRIC[1] or (
+            nhid is not None and (type(nhid) is not int or not 0 < nhid <= NH_ID[1])):
         try:
-            metric = integer(metric, "metric")
+            metric = bounded(metric, "metric", METRIC)
             if nhid is not None:
-                nhid = integer(nhid, "nhid")
+                nhid = bounded(nhid, "nhid", NH_ID)
         except BadValue as exc:
             raise ParseError(0, f"route {idx}: {exc}", KIND_JSON) from None
     flags = get("flags")
