@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     for name, svg in (files or {}).items():
         _write(args.output.parent / name, svg)
     extra = f" and {len(files)} SVG pictures beside it" if files else ""
-    print(f"wrote {args.output} ({fmt}, {len(text)} bytes){extra}", file=sys.stderr)
+    print(f"wrote {args.output} ({fmt}, {args.output.stat().st_size} bytes){extra}", file=sys.stderr)
     return 0
 
 
