@@ -91,11 +91,12 @@ def run(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise CliError(str(exc)) from None
             print(f"lab up in {time.monotonic() - t0:.1f} s: {spines}x{leaves}, routing {routing}"
-                  f"{', resilient' if args.resilient else ''}; inventory {lab.cfg.inventory}")
+                  f"{', resilient' if args.resilient else ''}")
+            print(_inventory_line(lab.cfg.inventory))
             if lab.cfg.nohash_error:
                 print(f"warning: client tc program not attached ({lab.cfg.nohash_error}): TCP flows of `lab traffic` "
                       "are hashed by their socket hash, not the 5-tuple", file=sys.stderr)
-            print(f"next: anycast-tui monitor -c {args.config}")
+            print(f"next: anycast-tui monitor -c {lab.cfg.inventory}")
             return 0
         if args.lab_cmd == "down":
             removed = labctl.down(prefix, args.state_dir)
@@ -118,9 +119,16 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.lab_cmd == "traffic":
             return _traffic(lab, args)
+    except BrokenPipeError:
+        raise  # `lab status | head`: the reader went away; the CLI ends quietly (cli.main)
     except (LabError, netns.NetnsError, RuntimeError, OSError) as exc:
         raise CliError(" ".join(str(exc).split())[:500]) from None
     raise CliError(f"unknown action {args.lab_cmd!r}")
+
+
+def _inventory_line(path: str) -> str:
+    """Where `lab up` wrote the monitor's inventory: absolute (``--config`` is relative to where it ran)."""
+    return f"wrote {Path(path).resolve()} (the inventory for `monitor -c`; `lab down` removes it)"
 
 
 def _print_status(st: dict) -> None:
