@@ -158,6 +158,8 @@ def _traffic(lab, args: argparse.Namespace) -> int:
     if not 1 <= args.rounds <= 100:
         raise CliError("--rounds must be 1..100")
     lab.start_services()
+    print(f"{len(flows)} flows, source ports {flows[0].sport}..{flows[-1].sport}, {args.rounds} rounds"
+          if flows else "no flows", file=sys.stderr)
     proc = subprocess.Popen(lab.client_argv(args.rounds), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(json.dumps([{"proto": f.proto, "src": f.src, "sport": f.sport} for f in flows]) + "\n")
@@ -185,8 +187,8 @@ def _traffic(lab, args: argparse.Namespace) -> int:
     print(f"{len(flows)} flows x {args.rounds} rounds; first answers per server: "
           + ", ".join(f"{k} {v}" for k, v in sorted(per.items())))
     print(f"TCP connections reset: {len(reset)}; flows answered by more than one server: {len(moved)}")
-    for f in reset[:10]:
-        print(f"  reset {f['src']}:{f['sport']} in round {f['died_round']}: {f['error']}")
+    for line in traffic.reset_lines(report["flows"]):
+        print(line)
     return 0
 
 

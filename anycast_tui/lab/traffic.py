@@ -3,9 +3,10 @@
 ``serve`` runs inside each server namespace: on 192.0.2.53:PORT (TCP and UDP) it
 answers every line / datagram with the server's name.  ``run_client`` runs
 inside the client namespace: it opens the given flows (fixed source address and
-port each, so each is one 5-tuple), asks every flow ``rounds`` times, and
-reports per flow which server answered each round, and when a TCP connection
-died.  Everything is bounded (flow count, rounds, timeouts); only lab addresses.
+port each, so each is one 5-tuple; ``make_flows`` picks fresh ports each run),
+asks every flow ``rounds`` times, all at once, and reports per flow which
+server answered each round, and when a TCP connection died (a line per round
+on stderr meanwhile).  Everything is bounded (flow count, rounds, timeouts); only lab addresses.
 
 Run as ``python3 -m anycast_tui.lab.traffic serve NAME``, ``... nohash IF..``
 (see below) or ``... client`` (flows as JSON on one stdin line; ``ready N`` on
@@ -16,12 +17,17 @@ report is one JSON object on stdout).
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import json
+import os
+import random
+import selectors
 import socket
 import sys
+import time
 from dataclasses import dataclass, field
-from typing import Iterable, TextIO
+from typing import Callable, Iterable, TextIO
 
 from anycast_tui.lab.nslab import ANYCAST
 
@@ -38,14 +44,26 @@ class LabFlow:
     sport: int
 
 
-def make_flows(tcp: int, udp: int, *, first_port: int = 20000) -> list[LabFlow]:
-    """Deterministic flows: sources 203.0.113.10.., source ports from ``first_port``."""
-    if tcp + udp > MAX_FLOWS or tcp < 0 or udp < 0:
+PORTS = (20000, 60000)  # source ports of the lab's flows: [low, high)
+
+
+def make_flows(tcp: int, udp: int, *, first_port: int | None = None, seed: int | None = None) -> list[LabFlow]:
+    """``tcp`` then ``udp`` flows, sources 203.0.113.10..209 in turn, source ports ``first_port``, +1, ...
+
+    Without ``first_port`` each run picks its own range at random (seeded by the time, or ``seed``) within
+    ``PORTS``, and its own first source: the 5-tuples of the last run (TCP ones maybe in TIME_WAIT) are
+    not reused."""
+    n = tcp + udp
+    if n > MAX_FLOWS or tcp < 0 or udp < 0:
         raise ValueError(f"0..{MAX_FLOWS} flows")
-    out = []
-    for i in range(tcp + udp):
-        out.append(LabFlow(6 if i < tcp else 17, f"203.0.113.{10 + i % 200}", first_port + i))
-    return out
+    rng = random.Random(time.time_ns() if seed is None else seed)
+    if first_port is None:
+        first_port = rng.randrange(PORTS[0], PORTS[1] - n + 1)
+    if not (PORTS[0] <= first_port and first_port + n <= PORTS[1]):
+        raise ValueError(f"source ports {first_port}..{first_port + n - 1}: outside {PORTS[0]}..{PORTS[1] - 1}")
+    first_src = rng.randrange(200)
+    return [LabFlow(6 if i < tcp else 17, f"203.0.113.{10 + (first_src + i) % 200}", first_port + i)
+            for i in range(n)]
 
 
 @dataclass
@@ -143,81 +161,174 @@ def serve(name: str, port: int = PORT, host: str = ANYCAST) -> None:
 # --------------------------------------------------------------------------- client
 
 
-def _check(flow: LabFlow) -> None:
-    if ipaddress.ip_address(flow.src) not in CLIENT_NET or not 1024 <= flow.sport <= 65535:
+def _check(flow: LabFlow, net: ipaddress.IPv4Network = CLIENT_NET) -> None:
+    if ipaddress.ip_address(flow.src) not in net or not 1024 <= flow.sport <= 65535:
         raise ValueError(f"flow outside the lab's client range: {flow}")
     if flow.proto not in (6, 17):
         raise ValueError(f"protocol {flow.proto} (only 6, 17)")
 
 
 class _Conn:
+    """One flow's socket, non-blocking: the client waits on all of them at once (``_wait``)."""
+
     def __init__(self, flow: LabFlow, dst: str, port: int):
         self.flow = flow
         typ = socket.SOCK_STREAM if flow.proto == 6 else socket.SOCK_DGRAM
         self.sock = socket.socket(socket.AF_INET, typ)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.settimeout(TIMEOUT_S)
-        self.sock.bind((flow.src, flow.sport))
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.setblocking(False)
+            self.sock.bind((flow.src, flow.sport))
+        except OSError:
+            self.sock.close()
+            raise
         self.dst = (dst, port)
-        if flow.proto == 6:  # UDP stays unconnected: no socket txhash (see above)
-            self.sock.connect(self.dst)
         self.buf = b""
 
-    def ask(self) -> str | None:
+    def start_connect(self) -> bool:
+        """TCP: begin the handshake (True: still under way).  UDP stays unconnected: no socket txhash (see above)."""
+        if self.flow.proto != 6:
+            return False
+        err = self.sock.connect_ex(self.dst)
+        if err in (errno.EINPROGRESS, errno.EALREADY):
+            return True
+        if err:
+            raise OSError(err, os.strerror(err))
+        return False
+
+    def connected(self) -> None:
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, os.strerror(err))
+
+    def send(self) -> None:
         if self.flow.proto == 17:
             self.sock.sendto(b"?", self.dst)
-            try:
-                return self.sock.recv(256).decode().strip()
-            except socket.timeout:
-                return None
-        self.sock.sendall(b"?\n")
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(256)
-            if not chunk:
-                raise ConnectionResetError("connection closed by peer")
-            self.buf += chunk
+        else:
+            self.sock.sendall(b"?\n")  # 2 bytes into an empty send buffer: never partial
+
+    def receive(self) -> str | None:
+        """The answer when it is complete (None: not yet); OSError when the connection died."""
+        if self.flow.proto == 17:
+            return self.sock.recv(256).decode(errors="replace").strip()
+        chunk = self.sock.recv(256)
+        if not chunk:
+            raise ConnectionResetError("connection closed by peer")
+        self.buf += chunk
+        if b"\n" not in self.buf:
+            return None
         line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode().strip()
+        return line.decode(errors="replace").strip()
+
+
+def _died(exc: OSError) -> str:
+    return type(exc).__name__ + ": " + (str(exc) or "timed out")
+
+
+def _wait(conns: dict[int, _Conn], event: int, step: Callable[[int, _Conn], bool], timeout_s: float) -> dict[int, str]:
+    """Wait on every flow of ``conns`` at once, at most ``timeout_s`` in all: ``step(i, conn)`` on each that is
+    ready (True: done with it).  The flows not done in time, or whose ``step`` raised, with why."""
+    failed: dict[int, str] = {}
+    left = dict(conns)
+    with selectors.DefaultSelector() as sel:
+        for i, c in left.items():
+            sel.register(c.sock, event, i)
+        deadline = time.monotonic() + timeout_s
+        while left:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                break
+            for key, _ in sel.select(wait):
+                i = key.data
+                try:
+                    done = step(i, left[i])
+                except OSError as exc:
+                    failed[i], done = _died(exc), True
+                if done:
+                    sel.unregister(key.fileobj)
+                    del left[i]
+    failed.update({i: _died(TimeoutError("timed out")) for i in left})
+    return failed
 
 
 def run_client(flows: Iterable[LabFlow], rounds: int, *, dst: str = ANYCAST, port: int = PORT,
-               ready: TextIO | None = None, go: TextIO | None = None) -> list[FlowResult]:
-    """Open every flow, ask each ``rounds`` times; between rounds wait for a line on ``go``."""
+               ready: TextIO | None = None, go: TextIO | None = None, progress: TextIO | None = None,
+               timeout_s: float = TIMEOUT_S, client_net: ipaddress.IPv4Network = CLIENT_NET) -> list[FlowResult]:
+    """Open every flow, ask each ``rounds`` times; between rounds wait for a line on ``go``.
+
+    All flows are asked at once and answered as they come, so a round lasts at most ``timeout_s``
+    however many flows are dead (a TCP flow without an answer in time died; a UDP one just got none);
+    the connections are made the same way.  One line per round on ``progress``."""
     flows = list(flows)
     if len(flows) > MAX_FLOWS or not 1 <= rounds <= 100:
         raise ValueError("too many flows or rounds")
     for f in flows:
-        _check(f)
+        _check(f, client_net)
     results = [FlowResult(f) for f in flows]
-    conns: list[_Conn | None] = []
-    for r in results:
+    conns: dict[int, _Conn] = {}
+
+    def kill(i: int, why: str, rnd: int) -> None:
+        r = results[i]
+        r.error, r.died_round = why, rnd
+        c = conns.pop(i, None)
+        if c is not None:
+            c.sock.close()
+
+    connecting = {}
+    for i, r in enumerate(results):
         try:
-            conns.append(_Conn(r.flow, dst, port))
+            conns[i] = c = _Conn(r.flow, dst, port)
+            if c.start_connect():
+                connecting[i] = c
         except OSError as exc:
-            r.error, r.died_round = f"connect: {exc}", 0
-            conns.append(None)
+            kill(i, f"connect: {exc}", 0)
+    for i, why in _wait(connecting, selectors.EVENT_WRITE, lambda i, c: c.connected() is None, timeout_s).items():
+        kill(i, f"connect: {why}", 0)
+    t0 = time.monotonic()
     for rnd in range(rounds):
         if rnd and go is not None:
             if not go.readline():
                 break
-        for i, (r, c) in enumerate(zip(results, conns)):
-            if c is None:
-                r.answers.append(None)
-                continue
+        answers: dict[int, str | None] = {}
+        asked = {}
+        for i, c in list(conns.items()):
             try:
-                r.answers.append(c.ask())
+                c.send()
+                asked[i] = c
             except OSError as exc:
-                r.answers.append(None)
-                r.error, r.died_round = type(exc).__name__ + ": " + str(exc), rnd
-                c.sock.close()
-                conns[i] = None
+                kill(i, _died(exc), rnd)
+
+        def answered(i: int, c: _Conn) -> bool:
+            a = c.receive()
+            if a is not None:
+                answers[i] = a
+            return a is not None
+
+        for i, why in _wait(asked, selectors.EVENT_READ, answered, timeout_s).items():
+            if results[i].flow.proto == 6 or not why.startswith("TimeoutError"):
+                kill(i, why, rnd)
+        for i, r in enumerate(results):
+            r.answers.append(answers.get(i))
+        if progress is not None:
+            dead = sum(1 for r in results if r.died_round == rnd)
+            progress.write(f"round {rnd + 1}/{rounds} ({time.monotonic() - t0:.1f} s): {len(answers)} of "
+                           f"{len(results)} flows answered, {dead} died, {len(conns)} open\n")
+            progress.flush()
         if ready is not None:
             ready.write(f"ready {rnd}\n")
             ready.flush()
-    for c in conns:
-        if c is not None:
-            c.sock.close()
+    for c in conns.values():
+        c.sock.close()
     return results
+
+
+def reset_lines(flows: list[dict], limit: int = 20) -> list[str]:
+    """The report's flows that died (``report()`` dicts), one line each, the first ``limit`` and how many more."""
+    dead = [f for f in flows if f["error"]]
+    out = [f"  reset {f['src']}:{f['sport']} in round {f['died_round']}: {f['error']}" for f in dead[:limit]]
+    if len(dead) > limit:
+        out.append(f"  … and {len(dead) - limit} more")
+    return out
 
 
 def report(results: list[FlowResult]) -> dict:
@@ -245,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     spec = json.loads(sys.stdin.readline())
     flows = [LabFlow(int(f["proto"]), str(f["src"]), int(f["sport"])) for f in spec]
-    res = run_client(flows, a.rounds, port=a.port, ready=sys.stdout, go=sys.stdin)
+    res = run_client(flows, a.rounds, port=a.port, ready=sys.stdout, go=sys.stdin, progress=sys.stderr)
     sys.stdout.write(json.dumps(report(res)) + "\n")
     return 0
 
