@@ -16,6 +16,11 @@ variables are ignored; ``ansible_password`` / ``ansible_ssh_pass`` are refused
 (passwords come from ``password_env`` or a prompt).  Without ``atui_role`` the
 role comes from a group name containing spine, leaf or server.  Every error is
 ``file:line: key: reason``.
+
+Bounded: a host range names at most ``MAX_RANGE_HOSTS`` hosts (bounds of at most
+9 digits, start <= end), an inventory at most ``MAX_HOSTS``; groups nest at most
+``MAX_GROUP_DEPTH`` deep; numbers of more than 12 digits stay text (and fail
+validation as such); anything nested past the reader's limit is an error line.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ _FLOATS = {"command_timeout_s", "connect_timeout_s", "backoff_base_s", "backoff_
 _BOOLS = {"ask_password", "accept_new_host_key", "use_ssh_config", "use_agent", "stream"}
 _LISTS = {"flow_sources", "anycast_prefixes", "groups"}
 _RANGE = re.compile(r"\[(\d+):(\d+)\]")
+MAX_RANGE_HOSTS = 4096  # hosts one pattern (leaf[0001:4096], ranges multiplied) may name
+MAX_HOSTS = 100_000  # hosts of one inventory (the TOML inventory's MAX_DEVICES)
+MAX_GROUP_DEPTH = 32  # children of children ...
 _ROLE_WORDS = (("spine", "spine"), ("leaf", "leaf"), ("leaves", "leaf"), ("server", "server"))
 _GROUP_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _HOST_NAME = re.compile(r"[A-Za-z0-9_.\[\]:-]+")
@@ -62,14 +70,39 @@ class _Group:
     vars: dict[str, tuple[Any, int]] = field(default_factory=dict)  # INI: raw text; YAML: typed values
 
 
+class _RangeError(ValueError):
+    """A host range that is not expanded; the caller adds file, line and key."""
+
+
 def _expand(pattern: str) -> list[str]:
+    """``leaf[01:03]`` -> leaf01, leaf02, leaf03 (several ranges multiply); _RangeError past MAX_RANGE_HOSTS."""
+    count = 1
+    for lo, hi in _RANGE.findall(pattern):
+        if len(lo) > 9 or len(hi) > 9:
+            raise _RangeError(f"range [{lo[:10]}…]: bounds of at most 9 digits")
+        if int(hi) < int(lo):
+            raise _RangeError(f"range [{lo}:{hi}] ends before it starts")
+        count *= int(hi) - int(lo) + 1
+        if count > MAX_RANGE_HOSTS:
+            raise _RangeError(f"names {count:,} hosts, more than {MAX_RANGE_HOSTS} (split the range)")
+    return _expand_checked(pattern)
+
+
+def _expand_checked(pattern: str) -> list[str]:
     m = _RANGE.search(pattern)
     if m is None:
         return [pattern]
     lo, hi = m.group(1), m.group(2)
     width = len(lo) if lo.startswith("0") else 0
     names = [pattern[: m.start()] + str(i).zfill(width) + pattern[m.end():] for i in range(int(lo), int(hi) + 1)]
-    return [n for name in names for n in _expand(name)]
+    return [n for name in names for n in _expand_checked(name)]
+
+
+def _add_host(hosts: dict[str, AnsibleHost], name: str, line: int, where: str) -> None:
+    if name not in hosts:
+        if len(hosts) >= MAX_HOSTS:
+            raise AnsibleError(f"{where}: more than {MAX_HOSTS:,} hosts in one inventory (split the fabric)")
+        hosts[name] = AnsibleHost(name, line)
 
 
 def _typed(key: str, raw: Any) -> Any:
@@ -82,7 +115,7 @@ def _typed(key: str, raw: Any) -> Any:
             return str(raw)  # ansible_user: 1000, ansible_host: 10 (YAML numbers where text is meant)
         return raw
     if key in _INTS:
-        return int(raw) if re.fullmatch(r"\d+", raw) else raw
+        return int(raw) if re.fullmatch(r"\d{1,12}", raw) else raw
     if key in _FLOATS:
         try:
             return float(raw)
@@ -114,8 +147,10 @@ def _setting(var: str, raw: Any, where: str) -> tuple[str, Any] | None:
 
 
 def _read(path: Path) -> str:
+    from anycast_tui.collect.inventory import read_text
+
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return read_text(Path(path))
     except (OSError, UnicodeDecodeError) as exc:
         raise AnsibleError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
 
@@ -141,7 +176,10 @@ def is_yaml(path: Path, text: str) -> bool:
 def read_ansible(path: Path) -> list[AnsibleHost]:
     """Hosts of an INI or YAML inventory (see :func:`is_yaml`), in order of first appearance."""
     text = _read(path)
-    return _read_yaml(path, text) if is_yaml(path, text) else _read_ini(path, text)
+    try:
+        return _read_yaml(path, text) if is_yaml(path, text) else _read_ini(path, text)
+    except RecursionError:  # YAML nested past PyYAML's limits, or an INI chain of thousands of children
+        raise AnsibleError(f"{path}: nested too deeply (groups at most {MAX_GROUP_DEPTH} deep)") from None
 
 
 def read_ansible_ini(path: Path) -> list[AnsibleHost]:
@@ -202,8 +240,12 @@ def _read_ini(path: Path, text: str) -> list[AnsibleHost]:
             if not _HOST_NAME.fullmatch(first):
                 raise AnsibleError(f"{where}: bad host name {first!r}")
             pairs = _pairs(rest, where)
-            for name in _expand(first):
-                hosts.setdefault(name, AnsibleHost(name, n))
+            try:
+                names = _expand(first)
+            except _RangeError as exc:
+                raise AnsibleError(f"{where}: {first}: {exc}") from None
+            for name in names:
+                _add_host(hosts, name, n, f"{where}: {first}")
                 g.hosts.append(name)
                 host_vars.setdefault(name, {}).update({k: (v, n) for k, v in pairs})
     return _resolve(path, groups, hosts, host_vars)
@@ -221,6 +263,11 @@ def _read_yaml(path: Path, text: str) -> list[AnsibleHost]:
 
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        from anycast_tui.collect.inventory import DEEP, line_of
+
+        line = line_of(text, DEEP)
+        raise AnsibleError(f"{path}{f':{line}' if line else ''}: not valid YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -272,6 +319,8 @@ def _read_yaml(path: Path, text: str) -> list[AnsibleHost]:
         for var, knode, vnode in pairs(node, key, "variables"):
             try:
                 val = ctor.construct_object(vnode, deep=True)
+            except ValueError:  # int() of a number of more than 4300 digits
+                raise fail(vnode, f"{key}.{var}", "a number of more than 4300 digits") from None
             except yaml.YAMLError as exc:
                 why = getattr(exc, "problem", None) or str(exc)  # without PyYAML's "in <unicode string>" part
                 raise fail(vnode, f"{key}.{var}", " ".join(why.split())) from None
@@ -281,6 +330,8 @@ def _read_yaml(path: Path, text: str) -> list[AnsibleHost]:
     def group(name: str, node: Any, key: str, stack: tuple[str, ...]) -> None:
         if name in stack:
             raise fail(node, key, f"group {name!r} is its own ancestor")
+        if len(stack) >= MAX_GROUP_DEPTH:
+            raise fail(node, key, f"groups nested more than {MAX_GROUP_DEPTH} deep")
         g = groups.setdefault(name, _Group())
         for section, knode, vnode in pairs(node, key, "hosts, vars and children"):
             where = f"{key}.{section}"
@@ -292,10 +343,13 @@ def _read_yaml(path: Path, text: str) -> list[AnsibleHost]:
                         raise fail(hnode, f"{where}.{pattern}", f"bad host name {pattern!r}")
                     line = hnode.start_mark.line + 1
                     own = variables(hvars, f"{where}.{pattern}")
-                    for host in _expand(pattern):
-                        hosts.setdefault(host, AnsibleHost(host, line))
-                        if host not in g.hosts:
-                            g.hosts.append(host)
+                    try:
+                        names = _expand(pattern)
+                    except _RangeError as exc:
+                        raise fail(hnode, f"{where}.{pattern}", str(exc)) from None
+                    for host in names:
+                        _add_host(hosts, host, line, f"{path}:{line}: {where}.{pattern}")
+                        g.hosts.append(host)  # repeats are harmless: membership is a set below
                         host_vars.setdefault(host, {}).update(own)
             elif section == "children":
                 for child, cnode, cbody in pairs(vnode, where, "group names"):
@@ -327,14 +381,24 @@ def _resolve(path: Path, groups: dict[str, _Group], hosts: dict[str, AnsibleHost
         for c in g.children:
             parents.setdefault(c, set()).add(name)
 
+    depths: dict[str, int] = {}
+
     def depth(name: str, seen: frozenset[str] = frozenset()) -> int:
         if name in seen:
             raise AnsibleError(f"{path}: group {name!r} is its own ancestor")
-        return 1 + max((depth(p, seen | {name}) for p in parents[name] - {"all"}), default=0)
+        if name not in depths:  # remembered: a lattice of groups is not walked once per path
+            depths[name] = 1 + max((depth(p, seen | {name}) for p in parents[name] - {"all"}), default=0)
+            if depths[name] > MAX_GROUP_DEPTH:
+                raise AnsibleError(f"{path}: group {name!r}: groups nested more than {MAX_GROUP_DEPTH} deep")
+        return depths[name]
+
+    direct_groups: dict[str, set[str]] = {}
+    for gname, g in groups.items():
+        for host in g.hosts:
+            direct_groups.setdefault(host, set()).add(gname)
 
     def member_of(host: str) -> set[str]:
-        direct = {name for name, g in groups.items() if host in g.hosts}
-        out, todo = set(), list(direct)
+        out, todo = set(), list(direct_groups.get(host, ()))
         while todo:
             gname = todo.pop()
             if gname not in out:

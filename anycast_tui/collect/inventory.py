@@ -5,12 +5,17 @@ lists its ``groups``) < ``[[device]]``.  Secrets never live here: a device may
 name an environment variable holding its password (``password_env``) or ask
 for it at a prompt (``ask_password``).  Every error names the file, the line
 and the key: ``fabric.toml:12: device[1].port: expected an integer``.
+
+Every number is bounded (``BOUNDS``: ports 1..65535, ``poll_interval_s``
+0.1..86400 s, timeouts and backoff 0.1 s and up, ``max_channels`` 1..64,
+``max_connections`` 1..4096), an inventory has at most ``MAX_DEVICES``
+devices, the file at most ``MAX_FILE_BYTES``; a value past a limit, or TOML
+nested deeper than the reader takes, is one such line, never a traceback.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -84,6 +89,14 @@ class Inventory:
 
 # --------------------------------------------------------------------------- values
 
+# Inclusive bounds of every number: a typo (1e-300 s spins a core, a 400-digit value overflows) is an error.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "poll_interval_s": (0.1, 86400), "command_timeout_s": (0.1, 3600), "connect_timeout_s": (0.1, 600),
+    "backoff_base_s": (0.1, 3600), "backoff_max_s": (0.1, 86400),
+    "port": (1, 65535), "max_channels": (1, 64), "max_connections": (1, 4096),
+}
+MAX_DEVICES = 100_000  # devices of one inventory, [[device]] and Ansible hosts together
+MAX_FILE_BYTES = 16 * 2**20  # an inventory (TOML, INI or YAML) larger than this is refused unread
 _FLOAT_KEYS = {"command_timeout_s", "connect_timeout_s", "backoff_base_s", "backoff_max_s"}
 _INT_KEYS = {"port", "max_channels"}
 _BOOL_KEYS = {"ask_password", "accept_new_host_key", "use_ssh_config", "use_agent", "stream"}
@@ -167,19 +180,30 @@ def _prefixes(src: _Src, key: str, val: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _shown(val: Any) -> str:
+    """``repr(val)`` for an error line, cut to 24 characters (a 5,000-digit value stays one short line)."""
+    if isinstance(val, int) and val.bit_length() > 80:
+        return f"a {int((val.bit_length() - 1) * 0.30103) + 1}-digit number"  # no str(): Python refuses 4300+ digits
+    text = repr(val)
+    return text if len(text) <= 24 else text[:20] + "…" + text[-3:]
+
+
+def _number(src: _Src, k: str, val: Any, *, integer: bool = False) -> Any:
+    """``val`` within BOUNDS of ``k``'s last part: an int, or seconds as a float."""
+    lo, hi = BOUNDS[k.rsplit(".", 1)[-1]]
+    if isinstance(val, bool) or not isinstance(val, int if integer else (int, float)):
+        raise src.fail(k, f"expected {'an integer' if integer else 'a number of seconds'}, got {_shown(val)}")
+    if not lo <= val <= hi:  # NaN fails too
+        raise src.fail(k, f"{_shown(val)} is out of range {lo:g}..{hi:g}{'' if integer else ' s'}")
+    return val if integer else float(val)
+
+
 def _value(src: _Src, where: str, key: str, val: Any, base: Path) -> Any:
     k = f"{where}.{key}"
     if key in _FLOAT_KEYS:
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val) or val <= 0:
-            raise src.fail(k, f"expected a positive number of seconds, got {val!r}")
-        return float(val)
+        return _number(src, k, val)
     if key in _INT_KEYS:
-        if isinstance(val, bool) or not isinstance(val, int):
-            raise src.fail(k, f"expected an integer, got {val!r}")
-        lo, hi = (1, 65535) if key == "port" else (1, 64)
-        if not lo <= val <= hi:
-            raise src.fail(k, f"{val} is out of range {lo}..{hi}")
-        return val
+        return _number(src, k, val, integer=True)
     if key in _BOOL_KEYS:
         if not isinstance(val, bool):
             raise src.fail(k, f"expected true or false, got {val!r}")
@@ -237,13 +261,6 @@ def _settings(src: _Src, where: str, table: Any, base: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- building
 
 
-def _positive(src: _Src, key: str, val: Any, *, integer: bool = False) -> float:
-    bad = isinstance(val, bool) or not isinstance(val, int if integer else (int, float))
-    if bad or not math.isfinite(val) or val <= 0:
-        raise src.fail(key, f"expected a positive {'integer' if integer else 'number of seconds'}, got {val!r}")
-    return val
-
-
 def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", base: Path | None = None,
                     text: str = "") -> Inventory:
     """Build an Inventory from parsed TOML (``[fabric]``, ``[defaults]``, ``[group.X]``, ``[[device]]``).
@@ -258,8 +275,8 @@ def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", bas
     fabric = data.get("fabric", {})
     if not isinstance(fabric, dict):
         raise src.fail("fabric", "expected a table")
-    interval = float(_positive(src, "fabric.poll_interval_s", fabric.get("poll_interval_s", 1.0)))
-    max_conn = int(_positive(src, "fabric.max_connections", fabric.get("max_connections", 64), integer=True))
+    interval = _number(src, "fabric.poll_interval_s", fabric.get("poll_interval_s", 1.0))
+    max_conn = _number(src, "fabric.max_connections", fabric.get("max_connections", 64), integer=True)
     canon = _prefixes(src, "fabric.anycast_prefixes", fabric.get("anycast_prefixes", []))
     defaults = _settings(src, "defaults", data.get("defaults", {}), base)
     for k in ("name", "host", "groups"):
@@ -285,6 +302,9 @@ def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", bas
         imported = _ansible(src, fabric["ansible_inventory"], base)
     if not raw_devices and not imported:
         raise src.fail("device", "expected at least one [[device]] table")
+    if len(raw_devices) + len(imported) > MAX_DEVICES:
+        raise src.fail("device", f"{len(raw_devices) + len(imported)} devices, more than {MAX_DEVICES:,} in one "
+                       "inventory (split the fabric)")
     own = [(f"device[{i}]", _settings(src, f"device[{i}]", t, base)) for i, t in enumerate(raw_devices)]
     own_names = {s.get("name") for _, s in own}
     from_ansible = {s["name"]: s for _, s in imported}
@@ -340,11 +360,38 @@ def _ansible(src: _Src, path: Any, base: Path) -> list[tuple[str, dict[str, Any]
     return out
 
 
+DEEP = r"(?:[\[{]\s*){32}"  # 32 brackets opened in a row: where a reader's RecursionError comes from
+
+
+def line_of(text: str, pattern: str) -> int | None:
+    """1-based line of the first match of ``pattern`` in ``text``, None without one."""
+    m = re.search(pattern, text)
+    return None if m is None else text.count("\n", 0, m.start()) + 1
+
+
+def _located(p: Path, text: str, pattern: str, why: str) -> InventoryError:
+    """``file:line: key: not valid TOML: why`` at the first match of ``pattern`` (what tomllib gives no line for)."""
+    line = line_of(text, pattern)
+    if line is None:
+        return InventoryError(f"{p}: not valid TOML: {why}")
+    km = _KEY.match(text.splitlines()[line - 1])
+    return InventoryError(f"{p}:{line}: {km.group(1) + ': ' if km else ''}not valid TOML: {why}")
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of an inventory file; OSError (EFBIG) past MAX_FILE_BYTES, before reading it."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise OSError(27, f"larger than {MAX_FILE_BYTES >> 20} MiB, too large for an inventory")
+    return data.decode("utf-8")
+
+
 def load_inventory(path: str | Path) -> Inventory:
     """Read a TOML inventory; relative paths in it are relative to the file."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_text(p)
         data = tomllib.loads(text)
     except OSError as exc:
         raise InventoryError(f"{p}: cannot read: {exc.strerror or exc}") from None
@@ -352,5 +399,9 @@ def load_inventory(path: str | Path) -> Inventory:
         raise InventoryError(f"{p}: not UTF-8 text: {exc.reason}") from None
     except tomllib.TOMLDecodeError as exc:
         raise InventoryError(f"{p}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise _located(p, text, DEEP, "arrays or tables nested too deeply") from None
+    except ValueError:  # tomllib's int() of a number of more than 4300 digits
+        raise _located(p, text, r"\d{4300}", "a number of more than 4300 digits") from None
     inv = parse_inventory(data, source=str(p), base=p.resolve().parent, text=text)
     return Inventory(inv.devices, inv.poll_interval_s, inv.anycast_prefixes, p, inv.extra, inv.max_connections)
