@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 from anycast_tui.collect.commands import FLOW_SOURCES, PLATFORM_POLL
 from anycast_tui.model.types import Device, Role
+from anycast_tui.parse._common import shown as _shown
 
 
 class InventoryError(ValueError):
@@ -178,14 +179,6 @@ def _prefixes(src: _Src, key: str, val: Any) -> tuple[str, ...]:
         except ValueError as exc:
             raise src.fail(f"{key}[{i}]", str(exc)) from None
     return tuple(out)
-
-
-def _shown(val: Any) -> str:
-    """``repr(val)`` for an error line, cut to 24 characters (a 5,000-digit value stays one short line)."""
-    if isinstance(val, int) and val.bit_length() > 80:
-        return f"a {int((val.bit_length() - 1) * 0.30103) + 1}-digit number"  # no str(): Python refuses 4300+ digits
-    text = repr(val)
-    return text if len(text) <= 24 else text[:20] + "…" + text[-3:]
 
 
 def _number(src: _Src, k: str, val: Any, *, integer: bool = False) -> Any:

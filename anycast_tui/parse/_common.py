@@ -92,10 +92,9 @@ NH_ID = (1, U32_MAX)  # NHA_ID is a u32, 0 means "allocate one"
 
 def shown(value: Any) -> str:
     """A value for an error message: repr, cut to 24 characters (a 5,000-digit number stays one short line)."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int beyond Python's 4300-digit str() limit
-        return f"<a {value.bit_length()}-bit integer>"
+    if isinstance(value, int) and value.bit_length() > 80:  # no repr(): Python refuses 4300+ digits
+        return f"a {int((value.bit_length() - 1) * 0.30103) + 1}-digit number"
+    text = repr(value)
     return text if len(text) <= 24 else text[:20] + "…" + text[-3:]
 
 
