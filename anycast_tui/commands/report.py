@@ -1,4 +1,4 @@
-"""``anycast-tui report FILE``: the postmortem of a recording (Markdown or self-contained HTML)."""
+"""``anycast-tui report FILE``: the postmortem of a recording (Markdown, self-contained HTML or JSON)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,30 @@ from pathlib import Path
 EXAMPLES = """examples:
   anycast-tui report session.atrec                              Markdown on stdout
   anycast-tui report session.atrec -o postmortem.html           one self-contained HTML file
+  anycast-tui report session.atrec --format json                the incidents as data (schema in the README)
+  anycast-tui report session.atrec --all -o pm.md               every event in the timeline, SVGs beside pm.md
   anycast-tui report session.atrec --from 2026-11-26T14:00:00Z --to +600 --scrub
                                                                 ten minutes, addresses and host names replaced
 """
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("report", help="postmortem of a recording (Markdown / HTML)",
-                       description="Summarise a recorded session: window, devices, events (worst by TCP resets), "
-                       "a timeline, and per event the ECMP group before/after, the flows it moved and a picture of "
-                       "the groups view (inline in HTML; SVG files beside OUT.md).",
+    p = sub.add_parser("report", help="postmortem of a recording (Markdown / HTML / JSON)",
+                       description="Summarise a recorded session as a postmortem: window, devices, incidents (the "
+                       "events of one cause) with the flows they moved, measured on live connections and estimated "
+                       "on synthetic flows, the worst incident, placement quality, the anycast timeline, and per "
+                       "incident its events, from→to servers and the ECMP groups that changed (pictures inline in "
+                       "HTML; SVG files beside OUT.md).",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path, help="session file (.atrec)")
     p.add_argument("--from", dest="t_from", metavar="T",
                    help="start: ISO time (UTC unless it says), epoch ms, or +SECONDS after the recording's start")
     p.add_argument("--to", dest="t_to", metavar="T", help="end: same forms (+SECONDS counts from --from)")
-    p.add_argument("--format", choices=("md", "html"), help="default: html if OUT ends in .html, else md")
+    p.add_argument("--format", choices=("md", "html", "json"),
+                   help="default: html if OUT ends in .html, json if .json, else md")
+    p.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+    p.add_argument("--all", dest="all_events", action="store_true",
+                   help="every event in the timeline (default: anycast events and device/link health)")
     p.add_argument("-o", "--output", metavar="OUT", type=Path, help="write here (mode 0600) instead of stdout")
     p.add_argument("--scrub", action="store_true", help="replace addresses and host names by consistent pseudonyms")
     return p
@@ -51,13 +59,14 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"bad time: {exc}") from None
         if t0 is not None and t1 is not None and t1 < t0:
             raise CliError("--to is before --from")
-        fmt = args.format or ("html" if args.output and args.output.suffix.lower() in (".html", ".htm") else "md")
+        suffix = args.output.suffix.lower() if args.output else ""
+        fmt = args.format or ("html" if suffix in (".html", ".htm") else "json" if suffix == ".json" else "md")
         if rec.damage is not None:
             print(f"anycast-tui report: {args.file}: {rec.damage}", file=sys.stderr)
         files: dict[str, str] | None = {} if args.output is not None and fmt == "md" else None
         prefix = f"{args.output.stem}-" if args.output is not None else ""
-        text = report(rec, fmt=fmt, t0=t0, t1=t1, scrub=args.scrub, pictures=fmt == "html" or files is not None,
-                      files=files, file_prefix=prefix)
+        text = report(rec, fmt=fmt, t0=t0, t1=t1, scrub=args.scrub, pictures=True,
+                      files=files, file_prefix=prefix, all_events=args.all_events)
     if args.output is None:
         sys.stdout.write(text)
         return 0

@@ -1,9 +1,11 @@
-"""Report of a recorded demo session, end to end: every event with the moved-flow counts the engine computed,
-the worst event by TCP resets, pictures beside the Markdown, and the HTML rendered by headless Chromium
-(skipped where chromium is not installed, except under CI=true, where .ci/run installs it: there it fails)."""
+"""Report of a recorded demo session, end to end: leaf03's failure as the one failure incident naming it, with
+the numbers the monitor recorded (JSON, Markdown and HTML alike), the worst incident, the anycast timeline,
+pictures beside the Markdown, and the HTML rendered by headless Chromium (skipped where chromium is not
+installed, except under CI=true, where .ci/run installs it: there it fails)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from anycast_tui.model.types import EventKind
+from anycast_tui.record import incidentlog
+from anycast_tui.record.report import md_text
 from anycast_tui.record.store import Recording
 from anycast_tui.record.timefmt import iso
 
@@ -42,9 +47,10 @@ def session(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def reports(session, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("out")
-    for name in ("pm.md", "pm.html"):
+    for name in ("pm.md", "pm.html", "pm.json"):
         proc = cli("report", str(session), "-o", str(out / name))
         assert proc.returncode == 0, proc.stderr
+        assert f"wrote {out / name} ({name[3:]}, {(out / name).stat().st_size} bytes)" in proc.stderr
     return out
 
 
@@ -52,23 +58,50 @@ def _cells(line: str) -> list[str]:
     return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
 
 
-def test_every_event_with_the_engines_moved_flow_counts(session, reports):
+def _section(md: str, title: str) -> str:
+    return md.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_leaf03_failure_is_one_incident_with_the_recorded_numbers(session, reports):
+    data = json.loads((reports / "pm.json").read_text(), parse_constant=lambda c: pytest.fail(f"not strict: {c}"))
+    with Recording.open(session) as rec:
+        stored, recorded = incidentlog.of_recording(rec)
+    assert data["schema"] == 1 and data["recorded"] is recorded
+    failures = [i for i in data["incidents"] if i["kind"] == "failure" and "leaf03" in i["cause"]]
+    assert len(failures) == 1, [i["cause"] for i in data["incidents"]]
+    inc = failures[0]
+    assert inc["servers_lost"] == ["server03"] and "leaf03" in inc["devices"]
+    ri = next(r for r in stored if r.incident.id == inc["id"])
+    est = ri.impact.onset.estimated
+    assert inc["impact"]["estimated"] == {"flows": est.flows, "moved": est.moved, "tcp_reset": est.tcp_reset,
+                                          "udp_moved": est.udp_moved, "collateral": est.collateral}
+    assert est.moved > 0 and est.moved == est.tcp_reset + est.udp_moved
+    assert inc["impact"]["live"] is None  # the simulated servers report no live connections
+    md = (reports / "pm.md").read_text()
+    html = (reports / "pm.html").read_text()
+    row = next(_cells(x) for x in _section(md, "Incidents").splitlines() if x.startswith(f"| \\#{inc['id']} |"))
+    assert row[1] == "failure" and "leaf03" in row[5] and row[6].startswith("server03 (1 of 4 servers, 25 %)")
+    assert f"{est.moved:,} moved: {est.tcp_reset:,} TCP reset, {est.udp_moved:,} UDP" in row[8]
+    assert f"{est.moved:,} moved ({est.tcp_reset:,} TCP reset, {est.udp_moved:,} UDP) of 10,000 synthetic flows" in html
+    worst = next(x for x in md.splitlines() if x.startswith("| Worst incident"))
+    assert f"\\#{data['worst_incident']} at" in worst and data["worst_incident"] == inc["id"]
+    assert "estimated from 10,000 synthetic flows" in _section(md, "Summary")
+
+
+def test_timeline_shows_the_anycast_events(session, reports):
     md = (reports / "pm.md").read_text()
     with Recording.open(session) as rec:
-        events, impacts = rec.events, rec.impacts()
-    assert impacts, "the demo's scenario moves anycast flows"
-    rows = [_cells(line) for line in md.split("## Timeline", 1)[1].split("## ", 1)[0].splitlines()
-            if line.startswith("| 20")]
-    assert len(rows) == len(events)
-    for row, (i, e) in zip(rows, enumerate(events)):
-        assert row[0] == iso(e.time_ms) and row[1] == e.device and row[2] == e.kind.value
-        imp = impacts.get(i)
-        assert row[4:7] == ([str(imp["moved"]), str(imp["tcp_reset"]), str(imp["udp"])] if imp else ["", "", ""])
-    for i, imp in impacts.items():  # the per-event section repeats them with the collateral and servers
-        assert f"{imp['moved']} of {imp['flows']} sampled; TCP reset {imp['tcp_reset']}, UDP moved {imp['udp']}" in md
-    worst_i = max(impacts, key=lambda k: (impacts[k]["tcp_reset"], -events[k].time_ms))
-    summary = next(line for line in md.splitlines() if line.startswith("| Worst event (TCP resets)"))
-    assert events[worst_i].detail in summary and f"{impacts[worst_i]['tcp_reset']} TCP resets" in summary
+        events = rec.events
+        anycast = set(rec.state_at(rec.window[1]).anycast_prefixes)
+        stored, _ = incidentlog.of_recording(rec)
+    in_incident = {e for r in stored for e in r.incident.all_events}
+    health = {EventKind.DEVICE_UNREACHABLE, EventKind.DEVICE_BACK, EventKind.LINK_DOWN, EventKind.LINK_UP}
+    want = [e for e in events if e.prefix in anycast or e.kind in health or e in in_incident]
+    rows = [_cells(line) for line in _section(md, "Timeline").splitlines() if line.startswith("| 20")]
+    assert 0 < len(rows) == len(want) < len(events)
+    for row, e in zip(rows, want):
+        assert row[0] == iso(e.time_ms) and row[1] == md_text(e.device) and row[2] == md_text(e.kind.value)
+        assert row[3] == md_text(e.detail)
 
 
 def test_pictures_beside_the_markdown(reports):
