@@ -18,7 +18,7 @@ from anycast_tui.model.flows import FlowMeta, flows_to_array, proto_label, proto
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.hashing import Placement
 from anycast_tui.model.placement import PLACEMENTS, Outcome, Placed, PlacementError, compile_device, place
-from anycast_tui.model.types import Device, DeviceState, Flow, HashSettings, NexthopTable
+from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, Flow, HashSettings, NexthopTable
 from anycast_tui.parse.detect import detect_kind, parse_as
 from anycast_tui.parse.errors import ParseError
 from anycast_tui.parse.nexthop import attach_buckets
@@ -137,6 +137,13 @@ def hash_settings(args: argparse.Namespace, collected: HashSettings | None = Non
 
 def load_live_device(args: argparse.Namespace) -> DeviceState:
     """--device NAME -c CONFIG: one poll of that device over SSH, exactly as ``monitor`` collects it."""
+    return load_live(args)[0]
+
+
+def load_live(args: argparse.Namespace, *, fabric: bool = False) -> tuple[DeviceState, FabricSnapshot, Any]:
+    """``load_live_device``'s state (known as DEVICE), the snapshot of that poll under the inventory's names and
+    the inventory.  ``fabric``: every device of the inventory is polled with it (their addresses name the
+    device's neighbours); only the named one has to answer."""
     import asyncio
     import dataclasses
 
@@ -156,14 +163,15 @@ def load_live_device(args: argparse.Namespace) -> DeviceState:
     except KeyError:
         raise CliError(f"{args.config}: no device named {args.device!r}") from None
 
-    async def poll_one() -> DeviceState:
-        poller = Poller(dataclasses.replace(inventory, devices=(cfg,)))
+    async def poll() -> FabricSnapshot:
+        poller = Poller(inventory if fabric else dataclasses.replace(inventory, devices=(cfg,)))
         try:
-            return (await poller.poll_once()).devices[cfg.name]
+            return await poller.poll_once()
         finally:
             await poller.stop()
 
-    state = asyncio.run(poll_one())
+    snap = asyncio.run(poll())
+    state = snap.devices[cfg.name]
     if state.health.status is not HealthStatus.OK:
         raise CliError(f"{args.device}: {state.health.error or state.health.status.value}", code=1)
     # calc and whatif know their one device as DEVICE, whatever the inventory calls it.
@@ -173,7 +181,7 @@ def load_live_device(args: argparse.Namespace) -> DeviceState:
         compile_device(state)
     except PlacementError as exc:
         raise CliError(str(exc)) from None
-    return state
+    return state, snap, inventory
 
 
 def load_device(args: argparse.Namespace) -> DeviceState:

@@ -9,21 +9,31 @@ hash-threshold, modulo-N, resilient (simulated) and Maglev.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import sys
 from typing import Any
 
 from anycast_tui.cli import CliError
 from anycast_tui.commands import jsonout
-from anycast_tui.commands.calc import DEVICE, add_inputs, flow_json, load_device, load_flows
-from anycast_tui.model.flows import FlowMeta
+from anycast_tui.commands.calc import DEVICE, add_inputs, flow_json, load_device, load_flows, load_live
+from anycast_tui.model.flows import FlowMeta, synthetic_flows
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.impact import MAPPINGS, Change, MappingImpact, WhatIfError, compare_mappings, each_single_failure
+from anycast_tui.model.paths import address_map, neighbour_names
 from anycast_tui.model.placement import HashCache, PlacementError
 from anycast_tui.model.types import FabricSnapshot
+
+# The TUI's sample (session.ImpactTracker's defaults): flows of this many clients to the first anycast address.
+SAMPLE_CLIENTS, SAMPLE_FLOWS = 200, 10_000
 
 EPILOG = """examples:
   anycast-tui whatif --routes routes.json --hash-policy 1 --hash-seed 4660 --flows flows.csv
   anycast-tui whatif --routes routes.json --nexthops nh.json --buckets buckets.json \\
       --hash-policy 1 --hash-seed 4660 --flows flows.csv --fail 198.19.2.2 --json
+  anycast-tui whatif --device spine01 -c config/lab.toml    live, on the TUI's sample of flows
+
+with --device: every device of CONFIG is polled once, so that next hops are named by their neighbours; without
+flows, the TUI's sample: 10000 flows of 200 clients (203.0.113.0/24) to the first anycast prefix of CONFIG.
 
 columns per mapping: moved / TCP reset / collateral (moved although they did not use the failed next hop).
 mappings: actual (the device's own), hash-threshold (Linux plain routes), modulo-n (hash mod n, many ASICs),
@@ -73,9 +83,10 @@ def _flows_json(rows: MappingImpact, flows: FlowArray, meta: FlowMeta) -> list[d
     return out
 
 
-def _table(results: list[tuple[Change, list[MappingImpact]]], n: int) -> str:
+def _table(results: list[tuple[Change, list[MappingImpact]]], n: int, hops: dict[tuple[str, str], str]) -> str:
     names = [m.name for m in results[0][1]]
-    ev_w = max(len("event"), *(len(c.target or c.label) for c, _ in results))
+    labels = [hops.get((c.device, c.target or ""), c.target or c.label) for c, _ in results]
+    ev_w = max(len("event"), *map(len, labels))
     cells = []
     for _, rows in results:
         cells.append([f"{r.moved}/{r.tcp_reset}/{r.collateral}" for r in rows])
@@ -83,8 +94,8 @@ def _table(results: list[tuple[Change, list[MappingImpact]]], n: int) -> str:
     lines = [f"{n} flows; each cell: moved/TCP reset/collateral",
              "  ".join([("fail" if results[0][0].kind == "fail_nexthop" else "restore").ljust(ev_w)]
                        + [nm.rjust(w) for nm, w in zip(names, widths)])]
-    for (c, _), row in zip(results, cells):
-        lines.append("  ".join([(c.target or c.label).ljust(ev_w)] + [v.rjust(w) for v, w in zip(row, widths)]))
+    for label, row in zip(labels, cells):
+        lines.append("  ".join([label.ljust(ev_w)] + [v.rjust(w) for v, w in zip(row, widths)]))
     return "\n".join(lines)
 
 
@@ -93,8 +104,14 @@ def run(args: argparse.Namespace) -> int:
     bad = [m for m in mappings if m not in MAPPINGS]
     if bad or not mappings:
         raise CliError(f"unknown mapping {','.join(bad) or '(none)'} (use {','.join(MAPPINGS)})")
-    state = load_device(args)
-    flows, meta = load_flows(args)
+    owners: dict[str, str] = {}
+    if args.device:
+        state, fabric, inventory = load_live(args, fabric=True)
+        owners = address_map(fabric)
+        flows, meta = _flows(args, inventory)
+    else:
+        state = load_device(args)
+        flows, meta = load_flows(args)
     snap = FabricSnapshot(0, {DEVICE: state})
     cache = HashCache(flows)
     results = []
@@ -105,11 +122,13 @@ def run(args: argparse.Namespace) -> int:
         except (WhatIfError, PlacementError) as exc:
             raise CliError(str(exc)) from None
         results.append((change, rows))
+    hops = neighbour_names(((c.device, c.target) for c, _ in results), owners)
     if args.json:
         doc = {"flows": len(flows), "events": []}
         for change, rows in results:
             doc["events"].append({
-                "event": change.kind, "device": change.device, "nexthop": change.target,
+                "event": change.kind, "device": args.device, "nexthop": change.target,
+                "neighbour": owners.get(change.target or ""),
                 "mappings": [{"name": r.name, "moved": r.moved, "tcp_reset": r.tcp_reset, "udp": r.udp,
                               "collateral": r.collateral} for r in rows],
                 "splits": rows[0].impact.splits()[0] if rows[0].impact is not None else None,
@@ -118,5 +137,19 @@ def run(args: argparse.Namespace) -> int:
             })
         jsonout.emit(doc)
     else:
-        print(_table(results, len(flows)))
+        print(_table(results, len(flows), hops))
     return 0
+
+
+def _flows(args: argparse.Namespace, inventory: Any) -> tuple[FlowArray, FlowMeta]:
+    """The flows given, else (--device) the TUI's sample to the first IPv4 anycast prefix of the inventory."""
+    if args.flows or any(x is not None for x in (args.proto, args.src, args.dst)):
+        return load_flows(args)
+    prefixes = (*inventory.anycast_prefixes, *inventory.device(args.device).anycast_prefixes)
+    v4 = [p for p in prefixes if ipaddress.ip_network(p, strict=False).version == 4]
+    if not v4:
+        raise CliError(f"no flow: give --flows CSV or one flow (-p -s -d), or anycast_prefixes in {args.config} "
+                       "(the TUI's sample flows go to the first IPv4 one)")
+    dst = str(ipaddress.ip_network(v4[0], strict=False).network_address)
+    print(f"flows: the TUI's sample, {SAMPLE_FLOWS} flows of {SAMPLE_CLIENTS} clients to {dst}", file=sys.stderr)
+    return synthetic_flows(SAMPLE_CLIENTS, SAMPLE_FLOWS, dst=dst), FlowMeta()

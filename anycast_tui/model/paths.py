@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -130,6 +131,24 @@ def address_map(snapshot: FabricSnapshot) -> dict[str, str]:
             for a in itf.addresses:
                 owners.setdefault(a.local, name)
     return owners
+
+
+def neighbour_names(hops: Iterable[tuple[str, str | None]], owners: Mapping[str, str]) -> dict[tuple[str, str], str]:
+    """``(device, gateway)`` → how to name that next hop: its neighbour's name (``owners``: ``address_map``);
+    where the device has several next hops to that neighbour, ``name (IPv4)`` / ``name (IPv6)`` when that
+    tells them apart, else ``name (gateway)``.  Gateways no device holds (and targets that are interface
+    names) are left out: they stay as they are."""
+    pairs = {(d, g): owners[g] for d, g in hops if g is not None and g in owners}
+    fam = {g: "IPv6" if ":" in g else "IPv4" for _, g in pairs}
+    per = Counter((d, n) for (d, _), n in pairs.items())
+    per_family = Counter((d, n, fam[g]) for (d, g), n in pairs.items())
+    out = {}
+    for (d, g), n in pairs.items():
+        if per[(d, n)] == 1:
+            out[(d, g)] = n
+        else:
+            out[(d, g)] = f"{n} ({fam[g] if per_family[(d, n, fam[g])] == 1 else g})"
+    return out
 
 
 class Tracer:

@@ -18,6 +18,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from anycast_tui.model.impact import Change, WhatIfError, compare_mappings, each_single_failure, what_if
+from anycast_tui.model.paths import neighbour_names
 from anycast_tui.model.types import FabricSnapshot
 from anycast_tui.model.views import group_space
 from anycast_tui.ui import palette as pal
@@ -90,9 +91,10 @@ class WhatIfView(Horizontal):
         self.busy = False
         self._snapshot: FabricSnapshot | None = None
         self._owners: dict[str, str] = {}
+        self._hops: dict[tuple[str, str], str] = {}
 
     def compose(self) -> ComposeResult:
-        ol = OptionList(id="whatif-list")
+        ol = OptionList(id="whatif-list", markup=False)  # device names and addresses are data, not markup
         ol.border_title = "fail"
         yield ol
         with VerticalScroll(id="whatif-right"):
@@ -106,6 +108,7 @@ class WhatIfView(Horizontal):
         self._snapshot = snap
         self._owners = address_owners(snap)
         self.candidates = _anycast_first(each_single_failure(snap), snap, self.prefixes)
+        self._hops = neighbour_names(((c.device, c.target) for c in self.candidates), self._owners)
         ol = self.query_one(OptionList)
         keep = ol.highlighted
         ol.clear_options()
@@ -123,6 +126,11 @@ class WhatIfView(Horizontal):
         if owner:
             text = text.replace(f" {c.target}", f" {owner} ({c.target})", 1)
         return ("● " if c in self.marked else "  ") + text
+
+    def _named(self, change: Change) -> str:
+        """A result row's change: its next hop named by the neighbour it leads to (``neighbour_names``)."""
+        name = self._hops.get((change.device, change.target or ""))
+        return change.label.replace(f" {change.target}", f" {name}", 1) if name else change.label
 
     def selected(self) -> Change | None:
         """The highlighted candidate (None for "each, one at a time")."""
@@ -163,7 +171,7 @@ class WhatIfView(Horizontal):
             self._start(lambda: self._each(snap, flows, ingress))
             return
         change = with_action(c, self.action_name)
-        self._show(Text(f"computing {change.label}…", style="dim"))
+        self._show(Text(f"computing {self._named(change)}…", style="dim"))
         self._start(lambda: self._compare(snap, change, flows, ingress))
 
     def action_drain(self) -> None:
@@ -191,10 +199,9 @@ class WhatIfView(Horizontal):
         self.busy = False
         self._show(text)
 
-    @staticmethod
-    def _compare(snap: FabricSnapshot, change: Change, flows, ingress) -> Text:  # noqa: ANN001
+    def _compare(self, snap: FabricSnapshot, change: Change, flows, ingress) -> Text:  # noqa: ANN001
         res = compare_mappings(snap, change, flows, ingress)
-        t = Text(f"{change.label}: blast radius of {len(flows)} flows\n\n", style="bold")
+        t = Text(f"{self._named(change)}: blast radius of {len(flows)} flows\n\n", style="bold")
         t.append_text(mapping_table(res))
         return t
 
@@ -211,7 +218,7 @@ class WhatIfView(Horizontal):
                  style="bold", no_wrap=True, overflow="ellipsis")
         t.append(f"{'moved':>7}{'TCP reset':>11}{'collat.':>9}  change\n", style="bold")
         for c, ch in rows:
-            t.append(f"{c['moved']:>7}{c['tcp_reset']:>11}{c['collateral']:>9}  {ch.label}\n")
+            t.append(f"{c['moved']:>7}{c['tcp_reset']:>11}{c['collateral']:>9}  {self._named(ch)}\n")
         return t
 
     def _drain(self, snap: FabricSnapshot, marked: list[Change], flows, ingress) -> Text:  # noqa: ANN001
@@ -221,5 +228,5 @@ class WhatIfView(Horizontal):
         t = Text(f"safest drain order of {len(steps)} ({len(flows)} flows)\n\n", style="bold")
         t.append(f"{'step':>4}{'moved':>8}{'TCP reset':>11}{'total':>8}  change\n", style="bold")
         for i, s in enumerate(steps, 1):
-            t.append(f"{i:>4}{s.moved:>8}{s.tcp_reset:>11}{s.total:>8}  {s.change.label}\n")
+            t.append(f"{i:>4}{s.moved:>8}{s.tcp_reset:>11}{s.total:>8}  {self._named(s.change)}\n")
         return t
