@@ -109,9 +109,10 @@ FRR_RIB = Command("frr_rib", ("vtysh", "-c", "show ip route json", "-c", "show i
                               "-c", "show bgp ipv4 unicast json", "-c", "show bgp ipv6 unicast json"),
                   "frr-rib-json")
 
-# Live flows on anycast servers (``flow_sources`` of a device).
+# Live flows on anycast servers (``flow_sources`` of a device).  ``-i``: tcp info, whose lastrcv / lastack
+# tell a connection alive from a leftover socket (collect/flows.py).
 FLOW_COMMANDS: dict[str, tuple[Command, ...]] = {
-    "ss": (Command("flows_tcp", ("ss", "-Htn", "state", "established"), "ss"),
+    "ss": (Command("flows_tcp", ("ss", "-Htin", "state", "established"), "ss"),
            Command("flows_udp", ("ss", "-Hun"), "ss")),
     "conntrack": (Command("flows_ct", ("conntrack", "-L"), "conntrack"),),
 }

@@ -367,7 +367,9 @@ class Poller:
                 state = dataclasses.replace(state, rib=rib)
             if dev.cfg.flow_sources:  # ss / conntrack outputs are part of ``outputs``: reused with them
                 prefixes = (*self.inventory.anycast_prefixes, *dev.cfg.anycast_prefixes)
-                state = dataclasses.replace(state, flows=flows_from_outputs(outputs, prefixes))
+                read = flows_from_outputs(outputs, prefixes)
+                state = dataclasses.replace(state, flows=read.flows, flows_stale=read.stale,
+                                            flows_udp_known=read.udp_known)
             dev.parsed = (outputs, state, rib_errors)
             dev.reparsed += 1
         for part in RIB_PARTS:

@@ -207,23 +207,49 @@ def sample_flows() -> FlowArray:
 SOURCES = ("synthetic", "live", "configured")
 
 
-def live_flows(snapshot: FabricSnapshot, dst: str) -> list[Flow]:
-    """The live flows to address ``dst`` read on the snapshot's devices, deduplicated, in device order.
+@dataclass(frozen=True, slots=True)
+class LiveFlows:
+    """The live flows to one address across the snapshot's devices, and how far they can be trusted."""
+
+    flows: tuple[Flow, ...]  # alive flows to dst, deduplicated, device order (what live_flows returns)
+    stale: int  # leftovers excluded (sum of flows_stale of the OK devices reporting flows)
+    udp_known: bool  # every OK device that reports flows for this service also reads conntrack
+    devices: int  # OK devices that reported live flows (0: no live source at all)
+
+
+def live_flow_set(snapshot: FabricSnapshot, dst: str) -> LiveFlows:
+    """The alive flows to address ``dst`` read on the snapshot's devices, deduplicated, in device order.
 
     ``ss`` on an anycast server sees a connection as local = the anycast address, peer =
     the client; ``DeviceState.flows`` already holds it reversed, client -> anycast address,
     the direction the fabric forwards and hashes.  Devices whose data is not fresh (health
-    not OK) are left out: their flows are the last good poll's and may be gone.
+    not OK) are left out: their flows are the last good poll's and may be gone.  A device
+    reports live flows when it read any flow source (its ``flows``, ``flows_stale`` or
+    ``flows_udp_known`` says so; a server with no connection at all and no conntrack reports
+    nothing and cannot be told from a device that reads no flows); ``udp_known`` is False when
+    no device reports, or one of them reads only ``ss`` (which cannot see UDP served on
+    unconnected sockets: their count is unknown, not zero).  ``stale`` sums the reporting
+    devices' leftovers, to the anycast prefixes they watch (not only to ``dst``).
     """
     want = str(ipaddress.ip_address(dst))
     seen: dict[Flow, None] = {}
+    stale = devices = 0
+    udp_known = True
     for st in snapshot.devices.values():
-        if not st.flows or st.health.status is not HealthStatus.OK:
+        if st.health.status is not HealthStatus.OK or not (st.flows or st.flows_stale or st.flows_udp_known):
             continue
+        devices += 1
+        stale += st.flows_stale
+        udp_known = udp_known and st.flows_udp_known
         for f in st.flows:
             if f.dst == want:
                 seen.setdefault(f, None)
-    return list(seen)
+    return LiveFlows(tuple(seen), stale, udp_known and devices > 0, devices)
+
+
+def live_flows(snapshot: FabricSnapshot, dst: str) -> list[Flow]:
+    """The alive flows to address ``dst`` read on the snapshot's OK devices (``live_flow_set(...).flows``)."""
+    return list(live_flow_set(snapshot, dst).flows)
 
 
 def live_ingress(snapshot: FabricSnapshot, flows: list[Flow]) -> np.ndarray | None:

@@ -245,6 +245,8 @@ class DeviceState:
     rib: "Rib | None" = None  # FRR's RIB and BGP multipath state (vtysh) on frr/cumulus/sonic; None: not read
     # RIB/FIB disagreements seen in this poll and those reported (model.rib.watch, set by the collector)
     rib_watch: "RibWatch | None" = field(default=None, compare=False)
+    flows_stale: int = 0  # sockets / entries to the anycast prefixes left out of ``flows`` as not alive (leftovers)
+    flows_udp_known: bool = False  # UDP flows were read from conntrack (ss cannot see unconnected UDP servers)
 
     def group(self, gid: int) -> NexthopGroup | None:
         for g in self.nexthops.groups:

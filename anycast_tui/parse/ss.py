@@ -17,6 +17,7 @@
   ``timer``, ``skmem``, ``uid``, ``ino``, ``sk``, ``rtt`` ...), ``send`` /
   ``pacing_rate`` / ``delivery_rate`` with their value, ``<->``-style
   shutdown marks as ``("shutdown", mark)``, other words as ``(word, "")``.
+* ``-i`` timers: :func:`heard_ms` reads ``lastrcv`` / ``lastack`` (ms) from ``extra``.
 """
 
 from __future__ import annotations
@@ -157,6 +158,30 @@ def _socket(toks: list[str], lineno: int, raw: str, netid: str | None, state: st
         i += 2
     _info(_tokens(" ".join(toks[i:])), extra)
     return Socket(nid, st, recv_q, send_q, local, lport, peer, pport, ldev, pdev, tuple(extra))
+
+
+# Keys ``ss -i`` prints from a TCP socket's tcp_info (iproute2 ss.c tcp_show_info); ``mss`` is non-zero on
+# every connected socket, so an ESTAB line with none of them was printed without ``-i``.
+_TCP_INFO_KEYS = frozenset({"mss", "rto", "cwnd", "rcv_space", "lastsnd", "lastrcv", "lastack"})
+
+
+def heard_ms(sock: Socket) -> int | None:
+    """Milliseconds since a TCP socket last heard from its peer: the smaller of ``lastrcv`` (data received)
+    and ``lastack`` (ACK received) of ``ss -i``.  ss prints each only when non-zero (``if (s->lastrcv)
+    out(" lastrcv:%u", ...)``), so a missing one is 0 when the socket has tcp info at all; None when it
+    has none (``ss`` without ``-i``).  ``lastsnd`` is left out: a socket retransmitting to a peer that is
+    gone keeps sending.  A value that is not a number is a ParseError (line 0: the socket's line is gone).
+    """
+    extra = dict(sock.extra)
+    if not _TCP_INFO_KEYS & extra.keys():
+        return None
+    out = []
+    for key in ("lastrcv", "lastack"):
+        value = extra.get(key, "0")
+        if not _is_uint(value):
+            raise ParseError(0, f"bad {key} {value[:24]!r}", KIND)
+        out.append(int(value))
+    return min(out)
 
 
 def parse_ss(text: str, *, netid: str | None = None, state: str | None = None) -> list[Socket]:

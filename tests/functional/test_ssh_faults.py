@@ -11,7 +11,7 @@ import random
 import pytest
 
 from anycast_tui.collect.backoff import Backoff
-from anycast_tui.collect.commands import FRR_RIB, IP_VERSION, LINUX_POLL, LINUX_POLL_OLD
+from anycast_tui.collect.commands import FLOW_COMMANDS, FRR_RIB, IP_VERSION, LINUX_POLL, LINUX_POLL_OLD
 from anycast_tui.collect.poller import Poller
 from anycast_tui.collect.ssh import ConnectError, SSHSession
 from anycast_tui.lab.sshserver import CommandResult
@@ -146,14 +146,18 @@ async def test_device_twenty_times_slower_does_not_hold_the_others_back(make_far
     assert all(st.health.status is HealthStatus.OK for st in poller.snapshot().devices.values())
 
 
+TCP_LINE, UDP_LINE = (c.line for c in FLOW_COMMANDS["ss"])
 SS_TCP = ("0 0 192.0.2.53:8053 203.0.113.7:40001\n"
-          "0 0 198.18.0.31:22 198.18.0.1:50000\n")  # an SSH session to the server: not an anycast flow
+          "\t cubic wscale:7,7 rto:204 mss:1448 cwnd:10 lastsnd:120 lastrcv:120 lastack:80\n"
+          "0 0 192.0.2.53:8053 203.0.113.7:40002\n"  # a leftover: nothing heard for 10 minutes
+          "\t cubic wscale:7,7 rto:204 mss:1448 cwnd:10 lastsnd:600000 lastrcv:600000 lastack:600000\n"
+          "0 0 198.18.0.31:22 198.18.0.1:50000\n"  # an SSH session to the server: not an anycast flow
+          "\t cubic wscale:7,7 rto:204 mss:1448 cwnd:10\n")
 SS_UDP = "UNCONN 0 0 192.0.2.53:53 0.0.0.0:*\nESTAB 0 0 192.0.2.53:53 203.0.113.9:3333\n"
 
 
 async def test_live_flows_from_ss_while_conntrack_is_missing(make_farm):
-    handler = CannedDevice("leaf", overrides={"ss -Htn state established": CommandResult(SS_TCP),
-                                              "ss -Hun": CommandResult(SS_UDP)})
+    handler = CannedDevice("leaf", overrides={TCP_LINE: CommandResult(SS_TCP), UDP_LINE: CommandResult(SS_UDP)})
     farm = await make_farm({"server01": handler})
     inv = farm.inventory({"server01": Role.SERVER}, **FAST, flow_sources=("ss", "conntrack"))
     poller = Poller(inv)
@@ -167,13 +171,13 @@ async def test_live_flows_from_ss_while_conntrack_is_missing(make_farm):
     assert st.health.status is HealthStatus.OK and st.routes
     assert st.flows == (Flow(6, "203.0.113.7", 40001, "192.0.2.53", 8053), Flow(17, "203.0.113.9", 3333,
                                                                                "192.0.2.53", 53))
+    assert st.flows_stale == 1 and not st.flows_udp_known  # the idle socket; UDP unknown without conntrack
     assert poller.optional_errors("server01") == {
         "flows_ct": "flows_ct: command not found on the device (exit 127): bash: conntrack: command not found"}
 
 
 async def test_garbage_flow_output_is_a_parse_error_naming_the_command(make_farm):
-    handler = CannedDevice("leaf", overrides={"ss -Htn state established": CommandResult("what is this\n"),
-                                              "ss -Hun": CommandResult("")})
+    handler = CannedDevice("leaf", overrides={TCP_LINE: CommandResult("what is this\n"), UDP_LINE: CommandResult("")})
     farm = await make_farm({"server01": handler})
     poller = Poller(farm.inventory(**FAST, flow_sources=("ss",)))
     try:
