@@ -33,8 +33,12 @@ from anycast_tui.parse.ss import heard_ms, parse_ss
 # Seconds since a flow's peer was last heard from for the flow to count as alive.  Above the TCP
 # backoff an alive peer answers within (RTO 0.2 + 0.4 + 0.8 + 1.6 s = 3 s of loss recovery), ten times
 # the 0.5 s cadence of the kernel test's active connection; well below the seconds-to-minutes between a
-# failover and its restore, so the leftovers of one are gone by the next.  The lab's traffic client
-# (lab/traffic.py) is not paced by time: its flows speak once per round and are idle while held.
+# failover and its restore, so the leftovers of one are gone by the next.  Above the poll interval (1 s by
+# default) plus a poll's own time: a connection that a change just moved (its client got a RST from the new
+# server at its next packet) was heard from on the old server less than one interval before the poll that
+# sees the change, so it still counts in that change's impact.  The lab's traffic client (lab/traffic.py)
+# is not paced by time: its flows speak once per round and are idle while held, so they count for 5 s
+# after each round only.
 LIVE_WINDOW_S = 5.0
 
 # Timeout (s) the kernel gives an entry on every packet: nf_conntrack_tcp_timeout_established (5 days)
@@ -49,7 +53,7 @@ class FlowRead:
 
     flows: tuple[Flow, ...]  # alive flows to the prefixes, deduplicated, in command order
     stale: int = 0  # distinct flows to the prefixes seen only as leftovers (not alive in any source)
-    udp_known: bool = False  # conntrack was read: UDP flows (unconnected server sockets) are visible
+    udp_known: bool = False  # conntrack was read and tracks: UDP flows (unconnected server sockets) are visible
 
 
 def _tcp_alive(window_ms: float) -> Callable[[Socket], bool]:
@@ -88,12 +92,16 @@ def _networks(prefixes: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress
 def flows_from_outputs(outputs: Mapping[str, str], prefixes: Iterable[str], *,
                        window_s: float = LIVE_WINDOW_S) -> FlowRead:
     """Alive flows whose destination is in ``prefixes`` (all flows when there are none), deduplicated, in
-    order; the leftovers counted apart; ``udp_known`` when ``flows_ct`` is among the outputs (conntrack ran
-    and answered, even with no entry).  A ParseError names the command id (``flows_tcp: ...``).
+    order; the leftovers counted apart.  ``udp_known`` when conntrack answered (``flows_ct`` among the
+    outputs) with at least one entry, to anywhere: the kernel tracks a namespace only once a rule there
+    needs conntrack, and a host that tracks lists at least the collector's own SSH connection, so an empty
+    table means nothing is tracked and UDP is still unknown.  A ParseError names the command id
+    (``flows_tcp: ...``).
     """
     nets = _networks(prefixes)
     alive: dict[Flow, None] = {}
     stale: set[Flow] = set()
+    tracked = False
     for cid in FLOW_IDS:
         text = outputs.get(cid)
         if not text or not text.strip():
@@ -102,6 +110,7 @@ def flows_from_outputs(outputs: Mapping[str, str], prefixes: Iterable[str], *,
             read = _read(cid, text, window_s)
         except ParseError as exc:
             raise ParseError(exc.line, f"{cid}: {exc.reason}", exc.kind, exc.text) from None
+        tracked = tracked or (cid == "flows_ct" and bool(read))
         for f, ok in read:
             if f is None:
                 continue
@@ -113,4 +122,4 @@ def flows_from_outputs(outputs: Mapping[str, str], prefixes: Iterable[str], *,
                 alive.setdefault(f, None)
             else:
                 stale.add(f)
-    return FlowRead(tuple(alive), len(stale - alive.keys()), "flows_ct" in outputs)
+    return FlowRead(tuple(alive), len(stale - alive.keys()), tracked)

@@ -111,8 +111,14 @@ def test_conntrack_corpus_entries_are_judged_by_their_timeout():
     assert [f.sport for f in read.flows] == [34846] and read.stale == 1
 
 
-def test_an_empty_conntrack_table_is_known_udp():
-    assert flows_from_outputs({"flows_ct": ""}, PREFIXES).udp_known is True
+def test_udp_is_known_only_where_conntrack_tracks():
+    ssh = ("tcp      6 431999 ESTABLISHED src=198.18.0.1 dst=198.18.0.31 sport=50000 dport=22 src=198.18.0.31 "
+           "dst=198.18.0.1 sport=22 dport=50000 [ASSURED] mark=0 use=1\n")
+    # conntrack tracks: at least the collector's own SSH connection is listed, so no UDP entry means no UDP flow
+    read = flows_from_outputs({"flows_ct": ssh}, PREFIXES)
+    assert read.udp_known is True and read.flows == () and read.stale == 0
+    # an empty table: the kernel tracks nothing in this namespace (no rule needs conntrack): UDP unknown
+    assert flows_from_outputs({"flows_ct": ""}, PREFIXES).udp_known is False
     assert flows_from_outputs({"flows_tcp": "", "flows_udp": ""}, PREFIXES).udp_known is False
 
 
