@@ -86,6 +86,14 @@ def _b(key: str, action: str, description: str, id: str, tooltip: str = "", **kw
     return Binding(key, action, description, id=id, tooltip=tooltip or description, **kw)  # type: ignore[arg-type]
 
 
+def screenshots_dir() -> Path:
+    """``screenshots`` next to the recordings' directory: ``$XDG_DATA_HOME/anycast-tui/screenshots``
+    (``~/.local/share/...``)."""
+    from anycast_tui.record.paths import default_dir
+
+    return default_dir().parent / "screenshots"
+
+
 class AnycastApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "anycast-tui"
@@ -512,9 +520,14 @@ class AnycastApp(App[int]):
             self._show_status()
 
     def action_screenshot(self) -> None:
-        self.screenshot_dir.mkdir(parents=True, exist_ok=True)
-        path = self.save_screenshot(path=str(self.screenshot_dir))
-        self.notify_note(f"saved {path}")
+        """An SVG of the screen, into ``--screenshots DIR`` if given, else beside the recordings (user data
+        directory, made 0700); a notification says where, in full."""
+        where = screenshots_dir() if self.screenshot_dir is SCREENSHOT_DIR else self.screenshot_dir
+        if not where.is_dir():
+            where.mkdir(parents=True, mode=0o700)
+        path = str(Path(self.save_screenshot(path=str(where))).resolve())
+        self.notify(path, title="screenshot saved", markup=False)
+        self.notify_note(f"screenshot saved: {path}")
 
     async def action_pick(self) -> None:
         if self.controls is None:

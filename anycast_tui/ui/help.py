@@ -46,4 +46,4 @@ class HelpScreen(ModalScreen[None]):
             box.border_title = "keys"
             box.border_subtitle = "esc closes"
             yield Static(t, id="help-keys")
-            yield Static(ABOUT, id="help-about")
+            yield Static(ABOUT, id="help-about", markup=False)  # "[keymap]", "[ ]": text, not markup

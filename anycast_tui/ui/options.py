@@ -10,8 +10,9 @@ def add_ui_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keymap", metavar="TOML", help="config file whose [keymap] table rebinds keys by binding id "
                    "(default: ~/.config/anycast-tui/config.toml if present; ids are listed by ?)")
     p.add_argument("--mono", action="store_true", help="monochrome: glyphs only (NO_COLOR is honoured too)")
-    p.add_argument("--screenshots", metavar="DIR", default="screenshots",
-                   help="where s saves SVG screenshots (default ./screenshots)")
+    p.add_argument("--screenshots", metavar="DIR",
+                   help="where s saves SVG screenshots (default ~/.local/share/anycast-tui/screenshots, "
+                        "beside the recordings)")
 
 
 def ui_options(args: argparse.Namespace) -> dict[str, Any]:
