@@ -178,6 +178,7 @@ def _totals(incidents: Sequence[RecordedIncident]) -> list[list[str]]:
     if live:
         known = [lv.udp_moved for lv in live if lv.udp_moved is not None]
         udp = (f"{sum(known):,} UDP moves" if len(known) == len(live) else
+               "UDP moves unknown (no conntrack)" if not known else
                f"{sum(known):,} UDP moves where conntrack shows them (UDP unknown on {len(live) - len(known)} of "
                f"{len(live)} phases)")
         rows.append(["Measured impact (live)",
@@ -511,12 +512,12 @@ table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;p
 vertical-align:top;font-size:.92em}th{background:#f3f3f3}h3{margin-top:1.6em;font-size:1.05em}
 td:first-child,td.nw{white-space:nowrap}figure{margin:.5em 0 1.5em}figure svg{width:100%;height:auto;max-width:62em}
 figcaption{font-size:.85em;color:#555}nav ul{margin:.3em 0 1.2em;padding-left:1.4em}nav li{margin:.1em 0}
-td{overflow-wrap:anywhere}td.w{min-width:16em}"""
+td{overflow-wrap:anywhere}td.w{min-width:14em}div.t{overflow-x:auto}"""
 
 
 def _td(cell: str) -> str:
     """A cell; short single words (names, numbers, times) are kept on one line, long text gets room."""
-    nw = ' class="nw"' if len(cell) <= 24 and " " not in cell else ' class="w"' if len(cell) > 80 else ""
+    nw = ' class="nw"' if len(cell) <= 24 and " " not in cell else ' class="w"' if len(cell) > 100 else ""
     return f"<td{nw}>{html.escape(cell)}</td>"
 
 
@@ -557,7 +558,7 @@ def render_html(blocks: list[Block]) -> str:
             head = "".join(f"<th>{html.escape(h)}</th>" for h in b.headers) if any(b.headers) else ""
             body = "".join("<tr>" + "".join(_td(c) for c in r) + "</tr>" for r in b.rows)
             thead = f"<thead><tr>{head}</tr></thead>" if head else ""
-            parts.append(f"<table>{thead}<tbody>{body}</tbody></table>")
+            parts.append(f'<div class="t"><table>{thead}<tbody>{body}</tbody></table></div>')
         elif b.kind == "groups":
             parts.append(f'<figure aria-label="{html.escape(b.text)}">{_svg(b)}</figure>')
     parts.append("</body></html>")
@@ -595,7 +596,7 @@ def report(rec: Recording, *, fmt: str = "md", t0: int | None = None, t1: int | 
         data = report_json(rec, t0=t0, t1=t1)
         if scrub:
             data = _scrub_json(data, _scrubber(rec))
-        return json.dumps(data, allow_nan=False, indent=1, ensure_ascii=False) + "\n"
+        return json.dumps(data, allow_nan=False, ensure_ascii=False) + "\n"  # compact: the C encoder
     if fmt not in ("md", "html"):
         raise ValueError(f"unknown format {fmt!r} (md, html or json)")
     blocks = build(rec, t0=t0, t1=t1, pictures=pictures, max_detail=max_detail, all_events=all_events)

@@ -268,6 +268,12 @@ def test_table_of_contents_links_every_section(rec, stored):
     assert {f"incident-{r.incident.id}" for r in stored} <= set(targets)
     for t in targets:
         assert f'<a id="{t}"></a>' in md and f'id="{t}"' in out and f'href="#{t}"' in out
+    markdown_it = pytest.importorskip("markdown_it")
+    rendered = markdown_it.MarkdownIt("commonmark", {"html": True}).enable("table").render(md)
+    for t in targets:  # the anchors survive rendering, and the headings after them are headings
+        assert f'<a id="{t}"></a>' in rendered and f'<a href="#{t}">' in rendered
+    assert "<h2>Summary</h2>" in rendered and "<h2>Timeline</h2>" in rendered
+    assert rendered.count("<h3>Incident ") == len(stored)
 
 
 def test_html_is_self_contained(rec):
