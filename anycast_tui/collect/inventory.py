@@ -55,6 +55,7 @@ class DeviceConfig:
     command_timeout_s: float = 5.0
     connect_timeout_s: float = 5.0
     max_channels: int = 4  # concurrent commands on the one connection
+    max_output_mib: int = 512  # a command printing more is aborted (1M routes of ip -j route show: ~300 MiB)
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
 
@@ -94,12 +95,12 @@ class Inventory:
 BOUNDS: dict[str, tuple[float, float]] = {
     "poll_interval_s": (0.1, 86400), "command_timeout_s": (0.1, 3600), "connect_timeout_s": (0.1, 600),
     "backoff_base_s": (0.1, 3600), "backoff_max_s": (0.1, 86400),
-    "port": (1, 65535), "max_channels": (1, 64), "max_connections": (1, 4096),
+    "port": (1, 65535), "max_channels": (1, 64), "max_connections": (1, 4096), "max_output_mib": (1, 65536),
 }
 MAX_DEVICES = 100_000  # devices of one inventory, [[device]] and Ansible hosts together
 MAX_FILE_BYTES = 16 * 2**20  # an inventory (TOML, INI or YAML) larger than this is refused unread
 _FLOAT_KEYS = {"command_timeout_s", "connect_timeout_s", "backoff_base_s", "backoff_max_s"}
-_INT_KEYS = {"port", "max_channels"}
+_INT_KEYS = {"port", "max_channels", "max_output_mib"}
 _BOOL_KEYS = {"ask_password", "accept_new_host_key", "use_ssh_config", "use_agent", "stream"}
 _STR_KEYS = {"name", "host", "user", "password_env", "platform", "role", "jump"}
 _PATH_KEYS = {"key_path", "known_hosts", "ssh_config"}
