@@ -13,7 +13,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -21,6 +21,8 @@ from anycast_tui.collect.inventory import Inventory
 from anycast_tui.collect.poller import Poller
 from anycast_tui.model.flows import FlowMeta, live_flows, live_ingress, synthetic_flows
 from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.impact import EventImpact
+from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import PathResult
 from anycast_tui.model.timeline import Timeline
 from anycast_tui.model.types import DeviceState, Event, FabricSnapshot, Flow, Health, Role
@@ -115,7 +117,8 @@ class SimSession:
         self.unreachable = unreachable
         self.timeline = Timeline(anycast_prefixes=prefixes, clock=clock)
 
-    def poll(self) -> FabricSnapshot | None:
+    def poll(self, order: Sequence[str] | None = None) -> FabricSnapshot | None:
+        """Poll every device once, in ``order`` (default: the simulator's), each updating the timeline."""
         import dataclasses
 
         from anycast_tui.collect.commands import LINUX_POLL
@@ -123,7 +126,7 @@ class SimSession:
         from anycast_tui.parse.device import build_device_state
 
         roles = self.sim.roles()
-        for name in self.sim.devices:
+        for name in (order if order is not None else self.sim.devices):
             now = int(self.clock() * 1000)
             snap = self.timeline.snapshot
             prev = snap.devices.get(name) if snap is not None else None
@@ -150,39 +153,17 @@ class SimSession:
         """Nothing to stop."""
 
 
-@dataclass(frozen=True, slots=True)
-class EventImpact:
-    """What one change did to the sample flows (indexes into the tracker's flows for ``prefix``).
-
-    ``before``/``after`` are the snapshots the engine compared; ``moved`` etc. are
-    flow indexes (int32, ascending); ``from_end``/``to_end`` give, per moved flow,
-    its end before and after (indexes into ``labels``); ``split`` holds the flows
-    of related-flow sets this change split across servers.
-    """
-
-    prefix: str
-    before: FabricSnapshot
-    after: FabricSnapshot
-    counts: dict[str, int]
-    moved: np.ndarray
-    tcp_reset: np.ndarray
-    udp: np.ndarray
-    collateral: np.ndarray
-    labels: tuple[str, ...]
-    from_end: np.ndarray
-    to_end: np.ndarray
-    split: np.ndarray
-    n_splits: int
-
-
 class ImpactTracker:
-    """How many flows each fabric change moved: ``model.impact`` over a sample of client flows,
-    and over the live and configured flows when there are any.
+    """How many flows each fabric change moved, hop-local: ``model.impact`` of one timeline change
+    (one device's new state) over a sample of client flows, and over the live and configured flows
+    when there are any.  These are per-event counts, labelled so; the answer per cause is the
+    incident's (``incidenttracker.IncidentTracker``).
 
     Subscribes to a timeline; every change carrying an anycast event is
     compared (before → after) on a worker thread, so the event loop never
-    waits.  Sample flows enter at the spines (alternating); without spines
-    nothing is computed.  ``counts(event)`` is None until its result is in;
+    waits.  Sample flows enter where ``model.ingress`` says (client-facing
+    routers, else an assumed upstream ECMP over the reachable spines, on each
+    side of the change).  ``counts(event)`` is None until its result is in;
     ``detail(event)`` keeps which flows moved for the newest ``keep`` events,
     and ``paths(prefix)`` the engine's trace of the newest snapshot.
 
@@ -192,8 +173,7 @@ class ImpactTracker:
     * synthetic: ``n_flows`` seeded sample flows per anycast address;
     * live: the flows the change's *before* snapshot holds in ``DeviceState.flows``
       (``ss`` / ``conntrack`` on anycast servers: client → anycast address), entering
-      at the client device when the inventory has one, else at the spines
-      (``model.flows.live_ingress``);
+      as the sample does;
     * configured: ``configured`` flows (e.g. a flows CSV) to the address, entering at
       their ``ingress`` column, else as live flows do.
     """
@@ -252,14 +232,19 @@ class ImpactTracker:
                 flows = self._flows[dst] = synthetic_flows(self.n_clients, self.n_flows, dst=dst)
         return flows
 
-    def ingress(self, snapshot: FabricSnapshot | None) -> np.ndarray | None:
-        """Per flow, the spine it enters at (alternating); None without spines."""
+    def ingress(self, snapshot: FabricSnapshot | None, prefix: str | None = None) -> np.ndarray | None:
+        """Per sample flow to ``prefix`` (default: the first anycast prefix), the device it enters at
+        (``model.ingress``: client-facing routers, else an assumed upstream ECMP over the reachable
+        spines); None where there is nowhere to enter."""
         if snapshot is None:
             return None
-        spines = sorted(n for n, s in snapshot.devices.items() if s.device.role is Role.SPINE)
-        if not spines:
+        flows = self.flows(prefix or self.timeline.anycast_prefixes[0])
+        if flows is None:
             return None
-        return np.asarray(spines, dtype=object)[np.arange(self.n_flows) % len(spines)]
+        got, _ = ingress_of(snapshot, flows)
+        if got is None:
+            return None
+        return np.asarray(got[0], dtype=object)[got[1]]
 
     def paths(self, prefix: str) -> tuple[FabricSnapshot, PathResult] | None:
         """The newest (snapshot, trace of the sample flows) known for ``prefix``; see :meth:`trace`."""
@@ -295,7 +280,7 @@ class ImpactTracker:
     def _trace(self, prefix: str, snap: FabricSnapshot) -> None:
         from anycast_tui.model.paths import trace
 
-        flows, ingress = self.flows(prefix), self.ingress(snap)
+        flows, ingress = self.flows(prefix), self.ingress(snap, prefix)
         if flows is None or ingress is None:
             return
         try:
@@ -317,11 +302,15 @@ class ImpactTracker:
         for src, flows in sets:
             if not flows:
                 continue
-            ingress = live_ingress(change.before, flows)
-            if ingress is None:
+            arr = FlowArray.from_flows(flows)
+            if all(f.ingress for f in flows):
+                ingress = ingress_after = live_ingress(change.before, flows)
+            else:
+                ingress, ingress_after = ingress_of(change.before, arr)[0], ingress_of(change.after, arr)[0]
+            if ingress is None or ingress_after is None:
                 continue
             try:
-                out[src] = impact(change.before, change.after, FlowArray.from_flows(flows), ingress).counts
+                out[src] = impact(change.before, change.after, arr, ingress, ingress_after=ingress_after).counts
             except Exception:
                 logging.getLogger(__name__).exception("impact of the %s flows to %s failed", src, prefix)
         return out
@@ -329,17 +318,17 @@ class ImpactTracker:
     def _compute(self, change, events: list[Event]) -> None:  # noqa: ANN001
         from anycast_tui.model.impact import impact
 
-        ingress = self.ingress(change.after)
-        if ingress is None:
-            return
         for prefix in sorted({e.prefix for e in events if e.prefix}):
             flows = self.flows(prefix)
             if flows is None:
                 continue  # the sample clients are IPv4
+            ingress, ingress_after = self.ingress(change.before, prefix), self.ingress(change.after, prefix)
+            if ingress is None or ingress_after is None:
+                continue
             old = self._paths.get(prefix)
             before_result = old[1] if old is not None and old[0] is change.before else None
             try:
-                imp = impact(change.before, change.after, flows, ingress,  # type: ignore[arg-type]
+                imp = impact(change.before, change.after, flows, ingress, ingress_after=ingress_after,
                              before_result=before_result)
                 n_splits, keys = imp.splits(limit=10_000)
             except Exception:  # a model bug must not kill the worker; the event just shows no count
@@ -351,13 +340,8 @@ class ImpactTracker:
             for src, c in sources.items():
                 if src != "synthetic":
                     counts.update({f"{src}_{k}": v for k, v in c.items()})
-            moved = np.flatnonzero(imp.moved).astype(np.int32)
             split = _rows_of_sources(flows, keys) if n_splits else np.zeros(0, np.int32)
-            detail = EventImpact(prefix, change.before, change.after, imp.counts, moved,
-                                 np.flatnonzero(imp.tcp_reset).astype(np.int32),
-                                 np.flatnonzero(imp.udp).astype(np.int32),
-                                 np.flatnonzero(imp.collateral).astype(np.int32), imp.labels,
-                                 imp.before_end[moved], imp.after_end[moved], split, n_splits)
+            detail = EventImpact.of(prefix, change.before, change.after, imp, split, n_splits)
             for e in events:
                 if e.prefix == prefix:
                     self._results[e] = counts

@@ -1,7 +1,8 @@
 """What ``demo`` and ``monitor`` share: run a live session headless or under the TUI, recorded by default.
 
-One impact computation serves both the screen and the recording: the
-ImpactTracker's results are handed to the Recorder as they come.
+One computation serves both the screen and the recording: the
+IncidentTracker's incidents (the end-to-end answer) and the ImpactTracker's
+per-event, hop-local counts are handed to the Recorder as they come.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from typing import Any, Callable
 
 from anycast_tui.record import live as record_live
@@ -64,7 +66,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
     """Run ``session`` (a LiveSession) until the user quits, or ``--headless`` seconds; record it unless told not to."""
     from anycast_tui.record.impactsum import summarize
     from anycast_tui.session import ImpactTracker, follow
-    from anycast_tui.ui.view import event_line
+    from anycast_tui.ui.view import event_line, incident_line
 
     settings = {"interval_s": session.interval_s, "kind": kind}
     rec = record_live.start(args, session.timeline, kind=kind, inventory=inventory, settings=settings, impact=False)
@@ -74,15 +76,20 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
             rec.record_impact(event, {**summarize(imp), "prefix": prefix, **tracker.source_counts(event)})
 
     tracker = ImpactTracker(session.timeline, on_impact=to_recording)
+    incidents = record_live.incident_tracker(session.timeline, rec)
     try:
         if args.headless is not None:
             print(banner, flush=True)
             await follow(session, args.headless, lambda ev: print(event_line(ev), flush=True))
             await asyncio.to_thread(tracker.wait, 10)  # the last event's impact, into the recording
+            await asyncio.to_thread(incidents.wait, 30)
+            now_ms = int(time.time() * 1000)
+            for inc in incidents.incidents():
+                print(incident_line(inc, incidents.impact(inc.id), now_ms), flush=True)
             return 0
         from anycast_tui.ui.app import AnycastApp
 
-        app = AnycastApp(session, controls=controls, title=title, impact=tracker, **args.ui)
+        app = AnycastApp(session, controls=controls, title=title, impact=tracker, incidents=incidents, **args.ui)
         await session.start()
         try:
             await app.run_async()
@@ -91,6 +98,8 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
         return 0
     finally:
         tracker.close()
+        incidents.wait(30)  # the newest version of every incident, into the recording
+        incidents.close()
         if rec is not None:
             rec.close()
             print(f"recorded to {rec.path}  (anycast-tui replay {rec.path})", file=sys.stderr)

@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: run until stopped)")
     p.add_argument("--max-age", type=positive_float, metavar="DAYS", help="delete recordings older than DAYS")
     p.add_argument("--max-size", type=positive_float, metavar="MB", help="keep the recordings under MB in total")
-    p.add_argument("--no-impact", action="store_true", help="do not compute the flows each event moves")
+    p.add_argument("--no-impact", action="store_true", help="do not group incidents nor compute the flows they move")
     p.add_argument("--sim-cycle", type=positive_float, metavar="S",
                    help="with --sim: every S seconds fail a leaf, then restore it S seconds later")
     return p
@@ -95,6 +95,7 @@ def _prune(args: argparse.Namespace, path: Path) -> None:
 
 async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001 - Inventory | None
                 secrets=None) -> int:  # noqa: ANN001 - Preflight | None
+    from anycast_tui.record.live import incident_tracker
     from anycast_tui.record.store import Recorder
 
     stop = asyncio.Event()
@@ -102,16 +103,10 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     interval = args.interval or (inventory.poll_interval_s if inventory else 1.0)
-    impact = None
-    if not args.no_impact:
-        from anycast_tui.record.impactsum import FlowImpact
-
-        impact = FlowImpact()
     settings = {"interval_s": interval, "keyframe_every": args.keyframe_every, "source": "sim" if args.sim else "ssh",
                 "config": str(args.config) if args.config else None}
     try:
-        recorder = Recorder(path, keyframe_every=args.keyframe_every, inventory=inventory, settings=settings,
-                            impact=impact)
+        recorder = Recorder(path, keyframe_every=args.keyframe_every, inventory=inventory, settings=settings)
     except OSError as exc:
         from anycast_tui.cli import CliError
 
@@ -119,6 +114,7 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
     log.info("recording to %s (poll every %g s)", path, interval)
     _prune(args, path)
     tasks: list[asyncio.Task] = []
+    incidents = None
     try:
         if args.sim:
             from anycast_tui.lab.sim import SimFabric
@@ -127,6 +123,7 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
             sim = SimFabric()
             session = SimSession(sim)
             recorder.attach(session.timeline)
+            incidents = None if args.no_impact else incident_tracker(session.timeline, recorder)
             tasks.append(asyncio.create_task(_poll_sim(session, interval)))
             if args.sim_cycle:
                 tasks.append(asyncio.create_task(_cycle(sim, args.sim_cycle)))
@@ -137,6 +134,7 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
             if secrets is not None:
                 secrets.apply(session.poller.secrets)
             recorder.attach(session.timeline)
+            incidents = None if args.no_impact else incident_tracker(session.timeline, recorder)
             await session.start()
         start = time.monotonic()
         last_prune = start
@@ -159,6 +157,9 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
         await asyncio.gather(*tasks, return_exceptions=True)
         if not args.sim:
             await session.stop()
+        if incidents is not None:
+            await asyncio.to_thread(incidents.wait, 30)  # the newest version of every incident
+            incidents.close()
         recorder.close()
     log.info("closed %s (%d bytes)", path, path.stat().st_size)
     return 0

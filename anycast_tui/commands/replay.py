@@ -41,17 +41,18 @@ def prefixes_of(rec) -> tuple[str, ...]:  # noqa: ANN001 - record.store.Recordin
 
 def build(rec, *, speed: float = 1.0, **ui):  # noqa: ANN001, ANN201
     """(app, tracker) over a ReplaySession of ``rec``."""
-    from anycast_tui.record.replay import ReplaySession
-    from anycast_tui.session import DEFAULT_PREFIXES, ImpactTracker
+    from anycast_tui.record.replay import RecordedEventImpacts, RecordedIncidents, ReplaySession
+    from anycast_tui.session import DEFAULT_PREFIXES
     from anycast_tui.ui.app import AnycastApp
 
     session = ReplaySession(rec, speed=speed)
     snap = session.timeline.snapshot
     prefixes = prefixes_of(rec) or (snap.anycast_prefixes if snap is not None else ()) or DEFAULT_PREFIXES
     session.timeline.anycast_prefixes = tuple(prefixes)
-    tracker = ImpactTracker(session.timeline)
+    tracker = RecordedEventImpacts(rec, session.timeline)
+    incidents = RecordedIncidents(rec)
     app = AnycastApp(session, title=f"anycast-tui replay · {rec.path.name}", impact=tracker, prefixes=prefixes,
-                     clock=lambda: session.position_ms / 1000, replay=session, **ui)
+                     clock=lambda: session.position_ms / 1000, replay=session, incidents=incidents, **ui)
     return app, tracker
 
 
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         except RecordingError as exc:
             raise CliError(str(exc)) from None
         if args.play:
-            app.replay.play()  # type: ignore[attr-defined]
+            app.replay.play()
         try:
             asyncio.run(app.run_async())
         finally:

@@ -52,7 +52,8 @@ def _interesting(route: Route) -> bool:
     return not any(net.version == s.version and net.subnet_of(s) for s in _SKIP_NETS)  # type: ignore[arg-type]
 
 
-def _link_up(i: Interface) -> bool:
+def link_up(i: Interface) -> bool:
+    """Administratively up with carrier, and not reported down by its operstate."""
     return i.admin_up and i.carrier and i.operstate not in ("DOWN", "LOWERLAYERDOWN", "NOTPRESENT")
 
 
@@ -115,7 +116,7 @@ def _diff_links(dev: str, t: int, a: Iterable[Interface], b: Iterable[Interface]
         o = old.get(i.name)
         if o is None:
             continue
-        up_before, up_now = _link_up(o), _link_up(i)
+        up_before, up_now = link_up(o), link_up(i)
         if up_before and not up_now:
             why = "admin down" if not i.admin_up else ("no carrier" if not i.carrier else i.operstate.lower())
             out.append(Event(t, dev, EventKind.LINK_DOWN, i.name, f"{dev} {i.name} down ({why})",

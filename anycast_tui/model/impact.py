@@ -439,6 +439,42 @@ class Impact:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class EventImpact:
+    """What one change (or incident) did to the sample flows, as flow indexes into the sample for ``prefix``.
+
+    ``before``/``after`` are the snapshots the engine compared; ``moved`` etc. are
+    flow indexes (int32, ascending); ``from_end``/``to_end`` give, per moved flow,
+    its end before and after (indexes into ``labels``); ``split`` holds the flows
+    of related-flow sets this change split across servers.
+    """
+
+    prefix: str
+    before: FabricSnapshot
+    after: FabricSnapshot
+    counts: dict[str, int]
+    moved: np.ndarray
+    tcp_reset: np.ndarray
+    udp: np.ndarray
+    collateral: np.ndarray
+    labels: tuple[str, ...]
+    from_end: np.ndarray
+    to_end: np.ndarray
+    split: np.ndarray
+    n_splits: int
+
+    @classmethod
+    def of(cls, prefix: str, before: FabricSnapshot, after: FabricSnapshot, imp: "Impact",
+           split: np.ndarray | None = None, n_splits: int = 0) -> "EventImpact":
+        """The per-flow index arrays of one ``Impact`` of ``before`` → ``after`` (its path results are not kept)."""
+        moved = np.flatnonzero(imp.moved).astype(np.int32)
+        return cls(prefix, before, after, imp.counts, moved,
+                   np.flatnonzero(imp.tcp_reset).astype(np.int32), np.flatnonzero(imp.udp).astype(np.int32),
+                   np.flatnonzero(imp.collateral).astype(np.int32), imp.labels, imp.before_end[moved],
+                   imp.after_end[moved], split if split is not None else np.zeros(0, np.int32), n_splits)
+
+
+
 def _shared_labels(a: PathResult, b: PathResult) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     labels: list[str] = list(a.terminals)
     ix = {t: i for i, t in enumerate(labels)}
@@ -551,17 +587,34 @@ def _splits(flows: FlowArray, group: np.ndarray | None, before_end: np.ndarray, 
     return int(len(idx)), tuple(name_of(starts[i]) for i in idx[:limit])
 
 
+def _same_ingress(a: Ingress, b: Ingress) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return isinstance(a, str) and isinstance(b, str) and a == b
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        if tuple(a[0]) == tuple(b[0]):
+            return bool(np.array_equal(np.asarray(a[1]), np.asarray(b[1])))
+        return False
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
 def impact(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray, ingress: Ingress, *,
            change: Change | None = None, group: np.ndarray | None = None, cache: HashCache | None = None,
-           before_result: PathResult | None = None) -> Impact:
-    """Flows whose end changes between ``before`` and ``after`` (see module doc)."""
+           before_result: PathResult | None = None, ingress_after: Ingress | None = None) -> Impact:
+    """Flows whose end changes between ``before`` and ``after`` (see module doc).
+
+    ``ingress_after``: where flows enter in ``after`` when that differs (an entry device failed);
+    default ``ingress``.
+    """
     cache = cache or HashCache(flows)
     tb = Tracer(before, flows, cache)
     res_b = before_result if before_result is not None else tb.trace(ingress)
     changed = _changed_devices(before, after)
     ta = Tracer(after, flows, cache, compiled=tb._compiled)
     kept = {a: d for a, d in tb.owners.items() if d in after.devices}
-    if set(after.devices) <= set(before.devices) and kept == ta.owners:
+    if ingress_after is not None and not _same_ingress(ingress, ingress_after):
+        res_a = ta.trace(ingress_after)
+    elif set(after.devices) <= set(before.devices) and kept == ta.owners:
         # only flows that visited a changed (or removed) device can take another path
         codes = [i for i, d in enumerate(res_b.devices) if d in changed]
         rows = np.flatnonzero(any_hop(res_b.hops, code_mask(len(res_b.devices), codes))) if codes \

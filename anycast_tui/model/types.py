@@ -32,6 +32,7 @@ class Role(str, enum.Enum):
     LEAF = "leaf"
     SERVER = "server"
     CLIENT = "client"
+    BORDER = "border"  # a client-facing router: flows enter the fabric here (like CLIENT)
     OTHER = "other"
 
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from anycast_tui.model.timeline import Timeline
 from anycast_tui.record.paths import new_session_path
 from anycast_tui.record.store import DEFAULT_KEYFRAME_EVERY, Recorder
+
+if TYPE_CHECKING:
+    from anycast_tui.incidenttracker import IncidentTracker
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,3 +44,14 @@ def start(args: argparse.Namespace, timeline: Timeline, *, kind: str, inventory:
     rec = Recorder(path, keyframe_every=keyframe_every, inventory=inventory, settings=settings, impact=hook)
     rec.attach(timeline)
     return rec
+
+
+def incident_tracker(timeline: Timeline, rec: Recorder | None) -> "IncidentTracker":
+    """The session's IncidentTracker, every new version of an incident kept in ``rec`` (when recording)."""
+    from anycast_tui.incidenttracker import IncidentTracker
+    from anycast_tui.record import incidentlog
+
+    if rec is None:
+        return IncidentTracker(timeline)
+    return IncidentTracker(timeline, on_update=lambda inc, imp: rec.record_incident(incidentlog.to_json(inc, imp)),
+                           on_merged=lambda old, new: rec.record_incident(incidentlog.merged_json(old, new)))

@@ -12,8 +12,11 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from anycast_tui.model.incident_impact import IncidentImpact
+from anycast_tui.model.incidents import Incident
 from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import Event, FabricSnapshot, Health
+from anycast_tui.session import ImpactTracker
 from anycast_tui.record.store import Recording, RecordingError
 
 SPEEDS = (1, 2, 5, 10, 30, 60)
@@ -172,3 +175,43 @@ class ReplaySession:
             return None
         self.seek(found[1])
         return found[0]
+
+
+class RecordedIncidents:
+    """A recording's incidents as the UI asks for them (``ui.app.Incidents``): the numbers the monitor
+    computed and stored (``record.incidentlog``), or, for a file written before incidents were
+    recorded, rebuilt from its ticks (``recorded`` False: the UI and report say so)."""
+
+    def __init__(self, recording: Recording) -> None:
+        from anycast_tui.record.incidentlog import of_recording
+
+        found, self.recorded = of_recording(recording)
+        self._list = [r.incident for r in found]
+        self._impacts = {r.incident.id: r.impact for r in found}
+        self._by_event = {ev: r.incident for r in found for ev in r.incident.all_events}
+        self.on_result: Callable[[], None] | None = None
+
+    def incidents(self) -> list[Incident]:
+        return list(self._list)
+
+    def of_event(self, event: Event) -> Incident | None:
+        return self._by_event.get(event)
+
+    def impact(self, incident_id: int) -> IncidentImpact | None:
+        return self._impacts.get(incident_id)
+
+
+class RecordedEventImpacts(ImpactTracker):
+    """The replay's per-event (hop-local) counts are the ones recorded live, next to their events (a
+    replayed tick coalesces a second of polls, so recomputing would put one poll's total on each of
+    its events); the sample's paths are traced anew for the Flows view."""
+
+    def __init__(self, recording: Recording, timeline: Timeline) -> None:
+        super().__init__(timeline)
+        notes = recording.impacts()
+        self._recorded = {ev: {k: int(v) for k, v in notes[i].items() if isinstance(v, int)}
+                          for i, ev in enumerate(recording.events) if i in notes}
+
+    def counts(self, event: Event) -> dict[str, int] | None:
+        got = self._recorded.get(event)
+        return got if got is not None else super().counts(event)

@@ -254,6 +254,11 @@ class Recorder:
         with self._lock:
             self._notes.append((int(self.clock() * 1000), "impact", {"event": event, **summary}))
 
+    def record_incident(self, body: Mapping[str, Any]) -> None:
+        """Keep the newest version of an incident (``record.incidentlog.to_json``); readers take the last per id."""
+        with self._lock:
+            self._notes.append((int(self.clock() * 1000), "incident", dict(body)))
+
     def record_whatif(self, label: str, result: Mapping[str, Any]) -> None:
         """Keep a what-if run the user made: its label and JSON-able result."""
         with self._lock:
@@ -747,6 +752,10 @@ class Recording:
             if kind == "impact" and isinstance(i, int) and 0 <= i < len(self.events):
                 out[i] = {k: v for k, v in body.items() if k != "event_id"}
         return out
+
+    def incident_notes(self) -> list[dict]:
+        """Every incident note in file order (``record.incidentlog.latest`` keeps the newest per incident)."""
+        return [body for _t, kind, body in self.notes if kind == "incident"]
 
     def whatifs(self) -> list[tuple[int, dict]]:
         return [(t, body) for t, kind, body in self.notes if kind == "whatif"]

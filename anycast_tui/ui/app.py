@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
+import numpy as np
 from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
@@ -25,8 +26,13 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input
 
+from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.impact import EventImpact
+from anycast_tui.model.incident_impact import IncidentImpact
+from anycast_tui.model.incidents import Incident
+from anycast_tui.model.paths import PathResult
 from anycast_tui.model.timeline import Change, Timeline
-from anycast_tui.model.types import Event
+from anycast_tui.model.types import Event, FabricSnapshot
 from anycast_tui.model.views import retain as retain_states
 from anycast_tui.model.views import same_picture
 from anycast_tui.ui import view
@@ -67,11 +73,62 @@ class Controls(Protocol):
 
 
 class Impacts(Protocol):
-    """Flow impact per event (session.ImpactTracker); ``on_result`` is set by the app."""
+    """Hop-local flow impact per event and the sample's paths (session.ImpactTracker); ``on_result`` is
+    set by the app."""
 
     on_result: Callable[[], None] | None
 
     def counts(self, event: Event) -> Mapping[str, int] | None: ...
+
+    def detail(self, event: Event) -> EventImpact | None: ...
+
+    def trace(self, prefix: str) -> None: ...
+
+    def paths(self, prefix: str) -> tuple[FabricSnapshot, PathResult] | None: ...
+
+    def flows(self, prefix: str) -> FlowArray | None: ...
+
+    def ingress(self, snapshot: FabricSnapshot | None, prefix: str | None = None) -> "np.ndarray | None": ...
+
+
+class Replay(Protocol):
+    """A recorded session being played (record.replay.ReplaySession)."""
+
+    playing: bool
+    speed: float
+    position_ms: int
+
+    @property
+    def window(self) -> tuple[int, int]: ...
+
+    def update(self) -> Change | None: ...
+
+    def seek(self, t_ms: int) -> Change | None: ...
+
+    def next_event(self) -> Event | None: ...
+
+    def previous_event(self) -> Event | None: ...
+
+    def toggle(self) -> None: ...
+
+    def play(self) -> None: ...
+
+    def faster(self) -> float: ...
+
+    def slower(self) -> float: ...
+
+
+class Incidents(Protocol):
+    """Incidents and their end-to-end impact (incidenttracker.IncidentTracker, or a recording's);
+    ``on_result`` is set by the app."""
+
+    on_result: Callable[[], None] | None
+
+    def incidents(self) -> list[Incident]: ...
+
+    def of_event(self, event: Event) -> Incident | None: ...
+
+    def impact(self, incident_id: int) -> IncidentImpact | None: ...
 
 
 class TooSmall(Widget):
@@ -113,10 +170,12 @@ class AnycastApp(App[int]):
         _b("5", "view('whatif')", "what-if", "view.whatif", "What-if view: blast radius before you act",
            show=False),
         _b("6", "help", "help", "view.help", "Help view (same as ?)", show=False),
-        _b("left_square_bracket", "event(-1)", "older event", "event.previous",
-           "select the previous (older) event", key_display="["),
-        _b("right_square_bracket", "event(1)", "newer event", "event.next", "select the next (newer) event",
-           key_display="]"),
+        _b("left_square_bracket", "event(-1)", "older", "event.previous",
+           "select the previous (older) incident, or device event after e", key_display="["),
+        _b("right_square_bracket", "event(1)", "newer", "event.next",
+           "select the next (newer) incident, or device event after e", key_display="]"),
+        _b("e", "step_unit", "incidents/events", "event.unit", "[ ] step incidents (default) or device events",
+           show=False),
         _b("escape", "back", "back", "app.back", "back: close the filter, clear the selected event", show=False),
         _b("slash", "filter", "filter", "flows.filter", "filter the flows (words: tcp, 203.0.113.7, server02, "
            "moved, reset, udp-moved, split)", key_display="/"),
@@ -139,7 +198,7 @@ class AnycastApp(App[int]):
                  clock: Callable[[], float] = time.time, prefixes: Sequence[str] | None = None,
                  impact: Impacts | None = None, keymap: Mapping[str, str] | None = None,
                  monochrome: bool = False, screenshot_dir: str | Path | None = None,
-                 replay: object | None = None) -> None:
+                 replay: Replay | None = None, incidents: Incidents | None = None) -> None:
         super().__init__()
         self.session = session
         self.controls = controls
@@ -148,6 +207,11 @@ class AnycastApp(App[int]):
         self._impact_version = 0
         if impact is not None:
             impact.on_result = self._on_impact
+        self.incidents = incidents
+        if incidents is not None:
+            incidents.on_result = self._on_impact
+        self.selected_incident: Incident | None = None
+        self.step_devices = incidents is None  # [ ] step incidents; e switches to device events
         self.title = title
         self.clock = clock
         self.screenshot_dir = Path(screenshot_dir) if screenshot_dir is not None else SCREENSHOT_DIR
@@ -188,7 +252,7 @@ class AnycastApp(App[int]):
                 yield TopologyPanel(id="topology", title="topology · " + ", ".join(self.prefixes))
             with VerticalScroll(id="groups"):
                 yield GroupsPanel(id="groups-panel", title="ECMP groups · " + ", ".join(self.prefixes))
-                yield BucketBars(id="bars", title="hash space per next hop (^ moved by the selected event)")
+                yield BucketBars(id="bars", title="hash space per next hop (^ moved by the selection)")
             with Vertical(id="flows"):
                 yield FlowTable(id="flow-table")
                 yield Input(placeholder="filter: words all must match (esc clears)", id="flow-filter")
@@ -203,8 +267,8 @@ class AnycastApp(App[int]):
     def on_mount(self) -> None:
         self.set_interval(REFRESH_S, self._tick)
         self.query_one("#flow-filter", Input).display = False
-        if self.impact is not None and hasattr(self.impact, "trace"):
-            self.impact.trace(self.prefixes[0])  # type: ignore[attr-defined]
+        if self.impact is not None:
+            self.impact.trace(self.prefixes[0])
         self.flush()
 
     def on_resize(self, event: events.Resize) -> None:
@@ -227,8 +291,8 @@ class AnycastApp(App[int]):
         self._dirty = True
 
     def _tick(self) -> None:
-        if self.replay is not None and getattr(self.replay, "playing", False):
-            self.replay.update()  # type: ignore[attr-defined]
+        if self.replay is not None and self.replay.playing:
+            self.replay.update()
         if self.paused:
             self._show_status()
             return
@@ -245,8 +309,8 @@ class AnycastApp(App[int]):
         r = self.replay
         if r is None:
             return ""
-        state = "▶" if getattr(r, "playing", False) else "‖"
-        return f"replay {state} ×{getattr(r, 'speed', 1):g} {view.hms_s(getattr(r, 'position_ms', None))}"
+        state = "▶" if r.playing else "‖"
+        return f"replay {state} ×{r.speed:g} {view.hms_s(r.position_ms)}"
 
     def flush(self) -> None:
         """Draw the timeline's current state now (unless paused)."""
@@ -264,10 +328,11 @@ class AnycastApp(App[int]):
             self._feed = view.EventFeed(self.prefixes, keep=EventLog.MAX_SHOWN)
         new_events = self._feed.pull(tl.events, tl.dropped_events)
         impact_changed = self._impact_version != self._shown_impact
-        if not same_picture(self._shown, snap) or impact_changed or new_events:
-            groups = view.group_views(snap, self.prefixes)
-            self.query_one(GroupsPanel).show(groups)
-            self.query_one(TopologyPanel).show(view.device_rows(snap, 0), groups)
+        new_picture = not same_picture(self._shown, snap)
+        if new_picture and self.impact is not None and snap is not None:
+            self.impact.trace(self.prefixes[0])  # the Flows view follows the fabric from the first poll on
+        if new_picture or impact_changed or new_events:
+            self.query_one(TopologyPanel).show(view.device_rows(snap, 0), view.group_views(snap, self.prefixes))
             self._show_events()
             self._show_selected()
             self._shown_impact = self._impact_version
@@ -289,49 +354,89 @@ class AnycastApp(App[int]):
         owners = view.address_owners(snap) if snap is not None else {}
         log = self.query_one(EventLog)
         log.impact = self.impact.counts if self.impact is not None else None
+        if self.incidents is not None:
+            log.incident_of = self.incidents.of_event
+            log.incident_impact = self.incidents.impact
         log.show(shown, hidden=hidden, owners=owners, prefixes=self.prefixes, impact_version=self._impact_version,
-                 selected=self.selected)
+                 selected=self.selected, now_ms=int(self.clock() * 1000),
+                 selected_incident=self.selected_incident.id if self.selected_incident is not None else None)
         what = "all events" if self.all_events else "anycast events"
         more = f" ({hidden} more: a)" if hidden else ""
-        log.border_title = f"{what}{more} · newest first · UTC · [ ] select"
+        unit = "device events" if self.step_devices else "incidents"
+        log.border_title = f"{what}{more} by incident · newest first · UTC · [ ] {unit}"
 
     # ------------------------------------------------------------------ selected event
 
-    def detail(self):  # noqa: ANN201 - session.EventImpact | None
-        """The engine's result for the selected event (None while unknown)."""
-        if self.selected is None or self.impact is None or not hasattr(self.impact, "detail"):
+    def incident_impact(self) -> IncidentImpact | None:
+        """The selected incident's end-to-end impact (None: no incident selected, or not computed yet)."""
+        if self.selected_incident is None or self.incidents is None:
             return None
-        return self.impact.detail(self.selected)  # type: ignore[attr-defined]
+        return self.incidents.impact(self.selected_incident.id)
+
+    def detail(self) -> EventImpact | None:
+        """Which sample flows the selection moved: the selected incident's (end to end) or event's
+        (hop-local); None while unknown."""
+        if self.selected_incident is not None:
+            imp = self.incident_impact()
+            p = imp.headline if imp is not None else None
+            return p.detail if p is not None else None
+        if self.selected is None or self.impact is None:
+            return None
+        return self.impact.detail(self.selected)
+
+    def _moment(self) -> tuple[str, FabricSnapshot | None, EventImpact | None]:
+        """What the Groups table and the bucket bar show, said once: (caption, snapshot, detail)."""
+        d = self.detail()
+        if d is None:
+            return "now (live)", self.session.timeline.snapshot, None
+        inc, ev = self.selected_incident, self.selected
+        what = f"incident #{inc.id}" if inc is not None else "the selected event"
+        t = view.hms(inc.start_ms if inc is not None else ev.time_ms if ev is not None else None)
+        return f"as right after {what} ({t}); ^ marks the hash space it moved", d.after, d
 
     def _show_selected(self) -> None:
         ev, d = self.selected, self.detail()
         shown = self.shown_events()
-        pos = shown.index(ev) + 1 if ev is not None and ev in shown else None
-        counts = self.impact.counts(ev) if ev is not None and self.impact is not None else None
-        self.query_one(EventBar).show(ev, pos, len(shown), counts, view.address_owners(self.session.timeline.snapshot)
-                                      if self.session.timeline.snapshot is not None else {}, self.prefixes)
-        retain_states((self.session.timeline.snapshot, d.before if d is not None else None,
-                       d.after if d is not None else None))
+        snap = self.session.timeline.snapshot
+        owners = view.address_owners(snap) if snap is not None else {}
+        inc = self.selected_incident
+        if inc is not None and self.incidents is not None:
+            incs = [i.id for i in self.incidents.incidents()]
+            imp = self.incident_impact()
+            p = imp.headline if imp is not None else None
+            text = view.incident_bar_text(inc, imp, int(self.clock() * 1000),
+                                          incs.index(inc.id) + 1 if inc.id in incs else 0, len(incs))
+            self.query_one(EventBar).show(None, None, len(shown), None, owners, self.prefixes, incident=text,
+                                          moved=bool(p is not None and p.estimated.moved))
+        else:
+            pos = shown.index(ev) + 1 if ev is not None and ev in shown else None
+            counts = self.impact.counts(ev) if ev is not None and self.impact is not None else None
+            self.query_one(EventBar).show(ev, pos, len(shown), counts, owners, self.prefixes)
+        retain_states((snap, d.before if d is not None else None, d.after if d is not None else None))
+        caption, at, d = self._moment()
+        focus = ev.device if ev is not None else None
+        groups = view.group_views(at, self.prefixes)
+        panel = self.query_one(GroupsPanel)
+        panel.show(groups)
+        panel.border_title = f"ECMP groups · {', '.join(self.prefixes)} · {caption.split(';')[0]}"
         bars = self.query_one(BucketBars)
         if d is not None:
-            bars.show(d.after, self.prefixes, before=d.before, device=ev.device if ev else None,
-                      caption=f"as right after the selected event ({view.hms(ev.time_ms) if ev else ''}); "
-                              "^ marks the hash space it moved")
+            bars.show(d.after, self.prefixes, before=d.before, device=focus, caption=caption)
         else:
-            bars.show(self.session.timeline.snapshot, self.prefixes, device=ev.device if ev else None)
-        self.query_one(FabricPanel).show(self.query_one(FabricPanel).rows, focus=ev.device if ev else None)
+            bars.show(snap, self.prefixes, device=focus)
+        self.query_one(FabricPanel).show(self.query_one(FabricPanel).rows, focus=focus)
 
     def _show_flows(self) -> None:
         tr = self.impact
-        if tr is None or not hasattr(tr, "paths"):
+        if tr is None:
             return
         prefix = self.prefixes[0]
-        got = tr.paths(prefix)  # type: ignore[attr-defined]
+        got = tr.paths(prefix)
         if got is None:
             return
         rows = self.flow_rows
         if rows is None:
-            flows, ingress = tr.flows(prefix), tr.ingress(got[0])  # type: ignore[attr-defined]
+            flows, ingress = tr.flows(prefix), tr.ingress(got[0], prefix)
             if flows is None or ingress is None:
                 return
             rows = self.flow_rows = FlowRows(flows, ingress, got[1])
@@ -357,23 +462,73 @@ class AnycastApp(App[int]):
             return "flows"
         c = r.counts()
         flt = f" · filter “{r.query}”" if r.query else ""
-        moved = f" · selected event: ✗ {c['tcp_reset']} TCP reset  ↷ {c['udp']} UDP continue  → " \
-                f"{c['moved'] - c['tcp_reset'] - c['udp']} other  ⑂ {c['split']}" if self.selected else ""
+        what = f"incident #{self.selected_incident.id}" if self.selected_incident is not None else "selected event"
+        moved = f" · {what}: ✗ {c['tcp_reset']} TCP reset  ↷ {c['udp']} UDP continue  → " \
+                f"{c['moved'] - c['tcp_reset'] - c['udp']} other  ⑂ {c['split']}" \
+            if self.selected is not None or self.selected_incident is not None else ""
         return f"flows {c['shown']}/{c['total']}{flt} · sort {r.sort}{moved}"
 
     def select(self, ev: Event | None) -> None:
         """Select ``ev`` (None clears): every view's highlights follow."""
-        self.selected = ev
+        self._select(ev, None)
+
+    def select_incident(self, inc: Incident | None) -> None:
+        """Select an incident (None clears): the header, the flows, groups and bars show its total."""
+        self._select(None, inc)
+
+    def _select(self, ev: Event | None, inc: Incident | None) -> None:
+        self.selected, self.selected_incident = ev, inc
         self._show_events()
         self._show_selected()
         self._show_flows()
-        if ev is not None:
-            self.query_one(EventLog).scroll_to_event(ev)
+        if ev is not None or inc is not None:
+            self.query_one(EventLog).scroll_to_event(ev, inc.id if inc is not None else None)
 
-    def action_event(self, step: int) -> None:
+    def action_step_unit(self) -> None:
+        if self.incidents is None:
+            self.notify_note("no incidents here: [ ] step device events")
+            return
+        self.step_devices = not self.step_devices
+        self.notify_note("[ ] step " + ("device events" if self.step_devices else "incidents"))
+        self._show_events()
+
+    def _step_incident(self, step: int) -> None:
+        assert self.incidents is not None
+        incs = self.incidents.incidents()
         if self.replay is not None:
             r = self.replay
-            ev = r.next_event() if step > 0 else r.previous_event()  # type: ignore[attr-defined]
+            cur = self.selected_incident
+            at = cur.start_ms if cur is not None else r.position_ms
+            later = [i for i in incs if (i.start_ms, i.id) > (at, cur.id if cur else -1)] if step > 0 else \
+                [i for i in incs if (i.start_ms, i.id) < (at, cur.id if cur else 1 << 62)]
+            if cur is None and step > 0:
+                later = [i for i in incs if i.start_ms > at] or later
+            if not later:
+                self.notify_note("no more incidents")
+                return
+            inc = later[0] if step > 0 else later[-1]
+            r.seek(max(e.time_ms for e in inc.events) if inc.events else inc.start_ms)
+            self.flush()
+            self.select_incident(inc)
+            return
+        if not incs:
+            self.notify_note("no incidents yet (e: step device events)")
+            return
+        ids = [i.id for i in incs]
+        cur = self.selected_incident
+        if cur is None or cur.id not in ids:
+            self.select_incident(incs[-1])
+            return
+        i = max(0, min(len(incs) - 1, ids.index(cur.id) + step))
+        self.select_incident(incs[i])
+
+    def action_event(self, step: int) -> None:
+        if self.incidents is not None and not self.step_devices:
+            self._step_incident(step)
+            return
+        if self.replay is not None:
+            r = self.replay
+            ev = r.next_event() if step > 0 else r.previous_event()
             if ev is None:
                 self.notify_note("no more events")
                 return
@@ -562,12 +717,12 @@ class AnycastApp(App[int]):
 
     def action_play(self) -> None:
         if self.replay is not None:
-            self.replay.toggle()  # type: ignore[attr-defined]
+            self.replay.toggle()
             self._show_status()
 
     def action_speed(self, step: int) -> None:
         if self.replay is not None:
-            (self.replay.faster if step > 0 else self.replay.slower)()  # type: ignore[attr-defined]
+            (self.replay.faster if step > 0 else self.replay.slower)()
             self._show_status()
 
     def action_seek(self) -> None:
@@ -582,20 +737,20 @@ class AnycastApp(App[int]):
             return
         from anycast_tui.ui.seek import parse_hms
 
-        start, end = self.replay.window  # type: ignore[attr-defined]
+        start, end = self.replay.window
         t = parse_hms(text, start)
         if t is None:
             self.notify_note(f"not a time: {text!r} (HH:MM:SS UTC)")
             return
-        self.replay.seek(max(start, min(end, t)))  # type: ignore[attr-defined]
+        self.replay.seek(max(start, min(end, t)))
         self.flush()
 
-    def _whatif_context(self):  # noqa: ANN202 - (snapshot, flows, ingress)
+    def _whatif_context(self) -> tuple[FabricSnapshot | None, FlowArray | None, np.ndarray | None]:
         snap = self.session.timeline.snapshot
         tr = self.impact
-        if tr is None or not hasattr(tr, "flows"):
+        if tr is None:
             return snap, None, None
-        return snap, tr.flows(self.prefixes[0]), tr.ingress(snap)  # type: ignore[attr-defined]
+        return snap, tr.flows(self.prefixes[0]), tr.ingress(snap, self.prefixes[0])
 
     def notify_note(self, text: str) -> None:
         status = self.query_one(StatusLine)

@@ -1,7 +1,7 @@
 """The Flows view's rows: filter, sort and per-row text over numpy columns (no textual).
 
 Rows are flow indexes; only the rows on screen are formatted.  Marks come
-from the selected event's :class:`~anycast_tui.session.EventImpact`:
+from the selected event's or incident's :class:`~anycast_tui.model.impact.EventImpact`:
 ``✗`` TCP reset, ``↷`` UDP continued elsewhere, ``→`` other moved flows,
 ``⑂`` the flow's client had its flows split across servers.
 """
@@ -15,6 +15,7 @@ import numpy as np
 
 from anycast_tui.model.flows import proto_label
 from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.impact import EventImpact
 from anycast_tui.model.paths import PathResult
 
 SORTS = ("flow", "moved first", "server", "client")
@@ -45,7 +46,7 @@ class Marks:
         return None
 
     @classmethod
-    def of(cls, n: int, detail) -> "Marks":  # noqa: ANN001 - session.EventImpact
+    def of(cls, n: int, detail: EventImpact) -> "Marks":
         kind = np.zeros(n, np.uint8)
         kind[detail.moved] = 3
         kind[detail.udp] = 2

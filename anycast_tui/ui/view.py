@@ -10,10 +10,13 @@ import ipaddress
 from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from anycast_tui.model.events import nexthop_label
 from anycast_tui.model.hashing import Placement
+from anycast_tui.model.incident_impact import IncidentImpact, estimated_text, phase_text
+from anycast_tui.model.incident_impact import live_text as phase_live_text
+from anycast_tui.model.incidents import Incident
 from anycast_tui.model.views import PLACEMENT_GLYPH, IdentityMemo, device_quality, routes_to
 from anycast_tui.model.types import (
     DeviceState,
@@ -27,9 +30,9 @@ from anycast_tui.model.types import (
     Route,
 )
 
-ROLE_ORDER: tuple[Role, ...] = (Role.SPINE, Role.LEAF, Role.SERVER, Role.CLIENT, Role.OTHER)
-ROLE_TITLE = {Role.SPINE: "spines", Role.LEAF: "leaves", Role.SERVER: "servers", Role.CLIENT: "clients",
-              Role.OTHER: "other"}
+ROLE_ORDER: tuple[Role, ...] = (Role.BORDER, Role.SPINE, Role.LEAF, Role.SERVER, Role.CLIENT, Role.OTHER)
+ROLE_TITLE = {Role.BORDER: "border", Role.SPINE: "spines", Role.LEAF: "leaves", Role.SERVER: "servers",
+              Role.CLIENT: "clients", Role.OTHER: "other"}
 HASH_POLICY = {0: "L3", 1: "L4", 2: "L3-inner", 3: "custom"}
 
 
@@ -355,6 +358,93 @@ def live_text(counts: Mapping[str, int], *, short: bool = False) -> str:
 def event_line(ev: Event) -> str:
     """One plain line: ``HH:MM:SS.mmm glyph device detail`` (headless output)."""
     return f"{hms(ev.time_ms)} {event_glyph(ev.kind)} {ev.device} {event_text(ev)}"
+
+
+def duration_text(ms: int) -> str:
+    """``4.2 s``, ``3 min 12 s``, ``2 h 05 min``."""
+    s = ms / 1000
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(s % 60):02d} s"
+    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
+
+
+def incident_head(inc: Incident, now_ms: int) -> str:
+    """``#3 failure 12:00:05.120 open 4.2 s`` / ``… → 12:00:09.300 (4.2 s)``."""
+    end = "open " + duration_text(inc.duration_ms(now_ms)) if inc.open else \
+        f"→ {hms(inc.end_ms)} ({duration_text(inc.duration_ms(now_ms))})"
+    return f"#{inc.id} {inc.kind.value} {hms(inc.start_ms)} {end}"
+
+
+def incident_line(inc: Incident, imp: IncidentImpact | None, now_ms: int) -> str:
+    """One plain line per incident (headless output): head, cause, the onset's impact, the restore's."""
+    line = f"{incident_head(inc, now_ms)} · {inc.cause} · {phase_text(imp.headline if imp else None)}"
+    if imp is not None and imp.onset is not None and imp.restore is not None:
+        line += f" · restore: {estimated_text(imp.restore)}"
+        if lt := phase_live_text(imp.restore):
+            line += f", {lt}"
+    return line
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """One line of the Events view: an incident's header, or an event (``nested`` under its incident)."""
+
+    incident: Incident | None = None
+    event: Event | None = None
+    nested: bool = False
+
+
+def log_rows(events: Sequence[Event], incident_of: Callable[[Event], Incident | None] | None) -> list[LogRow]:
+    """Newest first: each incident's header where its newest shown event is, its shown events under it
+    (newest first); events of no incident stand alone."""
+    if incident_of is None:
+        return [LogRow(event=e) for e in reversed(events)]
+    of = [incident_of(e) for e in events]
+    members: dict[int, list[Event]] = {}
+    for e, inc in zip(events, of):
+        if inc is not None:
+            members.setdefault(inc.id, []).append(e)
+    rows: list[LogRow] = []
+    done: set[int] = set()
+    for e, inc in zip(reversed(events), reversed(of)):
+        if inc is None:
+            rows.append(LogRow(event=e))
+        elif inc.id not in done:
+            done.add(inc.id)
+            rows.append(LogRow(incident=inc))
+            rows.extend(LogRow(incident=inc, event=m, nested=True) for m in reversed(members[inc.id]))
+    return rows
+
+
+def incident_numbers(imp: IncidentImpact | None, *, short: bool = False) -> str:
+    """The incident's headline numbers, estimated and measured apart:
+    ``3,308 moved · 1,645 TCP reset (est. of 10,000 synthetic) · live 16 TCP reset, UDP n/a``."""
+    p = imp.headline if imp is not None else None
+    if p is None:
+        return "computing…"
+    e = p.estimated
+    sample = p.sample.replace(" synthetic flows", " synthetic")
+    text = f"{e.moved:,} moved · {e.tcp_reset:,} TCP reset" + (" est." if short else f" (est. of {sample})")
+    if p.live is not None:
+        udp = "UDP n/a" if p.live.udp_moved is None else f"{p.live.udp_moved:,} UDP"
+        text += f" · live {p.live.tcp_reset:,} TCP reset, {udp}"
+    return text
+
+
+def incident_bar_text(inc: Incident, imp: IncidentImpact | None, now_ms: int, pos: int, total: int) -> str:
+    """The event bar for a selected incident: state and numbers first (they must fit 80 columns), then the
+    cause, then when: ``#1 1/1 open 4.2 s · 3,308 moved · 1,645 TCP reset est. · leaf03 unreachable …``."""
+    state = f"open {duration_text(inc.duration_ms(now_ms))}" if inc.open else \
+        f"over after {duration_text(inc.duration_ms(now_ms))}"
+    return (f"#{inc.id} {pos}/{total} {state} · {incident_numbers(imp, short=True)} · {inc.cause} · "
+            f"{inc.kind.value} from {hms(inc.start_ms)}")
+
+
+def incident_row_text(inc: Incident, imp: IncidentImpact | None, now_ms: int) -> str:
+    """An incident's line in the Events view: head, numbers, cause."""
+    return f"{incident_head(inc, now_ms)} · {incident_numbers(imp)} · {inc.cause}"
 
 
 def event_text(ev: Event, owners: Mapping[str, str] | None = None, *, short: bool = False,

@@ -15,6 +15,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
+from anycast_tui.model.incident_impact import IncidentImpact
+from anycast_tui.model.incidents import Incident
 from anycast_tui.model.types import Event, HealthStatus, Role
 from anycast_tui.ui import view
 
@@ -368,7 +370,8 @@ class GroupsPanel(LinesPanel):
 
 
 class EventLog(ScrollView):
-    """Events newest first: UTC time, glyph, device, detail; ``hidden`` counts the filtered-out ones.
+    """Newest first: each incident's line (duration, numbers, cause) with its device events under it,
+    other events alone: UTC time, glyph, device, detail; ``hidden`` counts the filtered-out ones.
 
     Line API: only the visible lines are rendered (each once per width), so a
     long log costs nothing to redraw.
@@ -377,42 +380,57 @@ class EventLog(ScrollView):
     DEFAULT_CSS = "EventLog { height: 1fr; text-wrap: nowrap; }"
     MAX_SHOWN = 10_000
     events: Sequence[Event] = ()
+    rows: Sequence[view.LogRow] = ()
     hidden = 0
     owners: Mapping[str, str] = {}
     prefixes: tuple[str, ...] = ()
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._lines: dict[tuple[int, int], Strip] = {}  # (event index from newest, width) -> rendered
+        self._lines: dict[tuple[int, int], Strip] = {}  # (row index from the top, width) -> rendered
 
-    impact: Callable[[Event], Mapping[str, int] | None] | None = None  # flow counts per event, when known
+    impact: Callable[[Event], Mapping[str, int] | None] | None = None  # hop-local flow counts per event
+    incident_of: Callable[[Event], Incident | None] | None = None
+    incident_impact: Callable[[int], IncidentImpact | None] | None = None
+    now_ms = 0
     impact_version = 0
 
     selected: Event | None = None
+    selected_incident: int | None = None
 
     def show(self, events: Sequence[Event], hidden: int = 0, owners: Mapping[str, str] | None = None,
-             prefixes: Sequence[str] = (), impact_version: int = 0, selected: Event | None = None) -> None:
-        new = (tuple(events[-self.MAX_SHOWN:]), hidden, dict(owners or {}), tuple(prefixes), impact_version)
-        if new == (self.events, self.hidden, self.owners, self.prefixes, self.impact_version):
-            if selected != self.selected:
-                self.selected = selected
+             prefixes: Sequence[str] = (), impact_version: int = 0, selected: Event | None = None,
+             selected_incident: int | None = None, now_ms: int = 0) -> None:
+        new = (tuple(events[-self.MAX_SHOWN:]), hidden, dict(owners or {}), tuple(prefixes), impact_version,
+               now_ms // 1000)
+        if new == (self.events, self.hidden, self.owners, self.prefixes, self.impact_version, self.now_ms // 1000):
+            if (selected, selected_incident) != (self.selected, self.selected_incident):
+                self.selected, self.selected_incident = selected, selected_incident
                 self._lines.clear()
                 self.refresh()
             return
-        self.events, self.hidden, self.owners, self.prefixes, self.impact_version = new
-        self.selected = selected
+        self.events, self.hidden, self.owners, self.prefixes, self.impact_version = new[:5]
+        self.now_ms = now_ms
+        self.rows = view.log_rows(self.events, self.incident_of)
+        self.selected, self.selected_incident = selected, selected_incident
         self._lines.clear()
-        self.virtual_size = Size(0, max(1, len(self.events)))
+        self.virtual_size = Size(0, max(1, len(self.rows)))
         self.refresh()
 
     def on_resize(self) -> None:
         self._lines.clear()
 
-    def scroll_to_event(self, ev: Event) -> None:
-        """Scroll so that ``ev``'s line is visible."""
-        try:
-            i = len(self.events) - 1 - self.events.index(ev)
-        except ValueError:
+    def _row_of(self, ev: Event | None, incident: int | None) -> int | None:
+        for i, r in enumerate(self.rows):
+            if ev is not None and r.event == ev or ev is None and r.event is None and r.incident is not None \
+                    and r.incident.id == incident:
+                return i
+        return None
+
+    def scroll_to_event(self, ev: Event | None, incident: int | None = None) -> None:
+        """Scroll so that ``ev``'s line (or the incident's) is visible."""
+        i = self._row_of(ev, incident)
+        if i is None:
             return
         h = self.scrollable_content_region.height
         y = self.scroll_offset.y
@@ -421,27 +439,45 @@ class EventLog(ScrollView):
 
     def text_lines(self) -> list[str]:
         """Every line as plain text, newest first, at the current width (tests, headless checks)."""
-        if not self.events:
+        if not self.rows:
             return [self._empty().plain]
-        return [self._text(i).plain for i in range(len(self.events))]
+        return [self._text(i).plain for i in range(len(self.rows))]
 
     def _empty(self) -> Text:
         more = f" ({self.hidden} other events hidden, a shows all)" if self.hidden else ""
         return Text("no events yet: the fabric is as first seen" + more, style="dim")
 
+    def _incident_text(self, inc: Incident) -> Text:
+        imp = self.incident_impact(inc.id) if self.incident_impact is not None else None
+        out = Text(no_wrap=True, overflow="ellipsis")
+        out.append("◆ ", style=f"bold {ACCENT}")
+        out.append(view.incident_row_text(inc, imp, self.now_ms), style="bold")
+        if inc.id == self.selected_incident and self.selected is None:
+            out = Text("▸", style="bold") + out
+            out.stylize("reverse")
+            return out
+        return Text(" ") + out
+
     def _text(self, i: int) -> Text:
         """The richest wording that fits: detail with gateways, then neighbour names only; long, then
-        short flow counts."""
-        ev = self.events[-1 - i]
+        short flow counts (an event's own, hop-local: the incident line carries the total)."""
+        row = self.rows[i]
+        ev = row.event
+        if ev is None:
+            assert row.incident is not None
+            return self._incident_text(row.incident)
         width = self.scrollable_content_region.width
         wide = width >= 100
         head = Text(no_wrap=True, overflow="ellipsis")
+        if row.nested:
+            head.append("  ")
         g = view.event_glyph(ev.kind)
         head.append(view.hms(ev.time_ms) if wide else view.hms(ev.time_ms)[:8], style="dim")
         head.append(f" {g} ", style=GLYPH_STYLE.get(g, ""))
         head.append(f"{ev.device:<8} ", style="bold")
         counts = self.impact(ev) if self.impact is not None else None
-        tails = [""] if counts is None else [f" · {view.impact_text(counts)}",
+        local = "hop-local " if row.nested else ""
+        tails = [""] if counts is None else [f" · {local}{view.impact_text(counts)}",
                                              f" · {view.impact_text(counts, short=True)}"]
         bodies = [view.event_text(ev, self.owners, short=short, known=self.prefixes)
                   for short in ((False, True) if wide else (True,))]
@@ -462,9 +498,9 @@ class EventLog(ScrollView):
         width = self.scrollable_content_region.width
         i = self.scroll_offset.y + y
         base = self.rich_style
-        if not self.events:
+        if not self.rows:
             text = self._empty() if i == 0 else None
-        elif i < len(self.events):
+        elif i < len(self.rows):
             cached = self._lines.get((i, width))
             if cached is not None:
                 return cached
@@ -475,7 +511,7 @@ class EventLog(ScrollView):
             return Strip.blank(width, base)
         text.truncate(width, overflow="ellipsis")
         strip = Strip(text.render(self.app.console), text.cell_len).apply_style(base).extend_cell_length(width, base)
-        if self.events:
+        if self.rows:
             self._lines[(i, width)] = strip
         return strip
 
@@ -533,10 +569,15 @@ class EventBar(Widget):
     text: Text = Text("")
 
     def show(self, ev: Event | None, pos: int | None, total: int, counts: Mapping[str, int] | None,
-             owners: Mapping[str, str], prefixes: Sequence[str]) -> None:
+             owners: Mapping[str, str], prefixes: Sequence[str], incident: str | None = None,
+             moved: bool = False) -> None:
         t = Text(no_wrap=True, overflow="ellipsis")
-        if ev is None:
-            t.append(f"no event selected · {total} events · [ ] select one to see what it moved", style="dim")
+        if incident is not None:
+            t.append("◆ ", style=f"bold {ACCENT}")
+            t.append(incident, style=ACCENT if moved else "")
+        elif ev is None:
+            t.append(f"nothing selected · {total} events · [ ] select an incident to see what it moved",
+                     style="dim")
         else:
             g = view.event_glyph(ev.kind)
             t.append(f"event {pos or '?'}/{total} ", style="bold")
@@ -545,7 +586,8 @@ class EventBar(Widget):
             t.append(f"{ev.device} ", style="bold")
             t.append(view.event_text(ev, owners, short=True, known=prefixes))
             if counts is not None:
-                t.append(f" · {view.impact_text(counts, short=True)}", style=ACCENT if counts["moved"] else "dim")
+                t.append(f" · hop-local {view.impact_text(counts, short=True)}",
+                         style=ACCENT if counts["moved"] else "dim")
             elif ev.prefix in prefixes:
                 t.append(" · computing…", style="dim")
         if t.plain != self.text.plain or t.spans != self.text.spans:

@@ -15,9 +15,16 @@ from record_helpers import record_session  # noqa: E402
 from anycast_tui.commands.replay import build  # noqa: E402
 from anycast_tui.model.flows import synthetic_flows  # noqa: E402
 from anycast_tui.model.impact import impact  # noqa: E402
+from anycast_tui.model.ingress import ingress_of  # noqa: E402
 from anycast_tui.record.store import Recording  # noqa: E402
 
 P = "192.0.2.53/32"
+
+
+def entry(snapshot, flows):  # noqa: ANN001, ANN201
+    """Where the sample flows enter, per the one ingress rule (model.ingress)."""
+    got, _ = ingress_of(snapshot, flows)
+    return np.asarray(got[0], dtype=object)[got[1]]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +49,8 @@ async def test_replay_keys_and_the_selected_event_marks_what_the_engine_moved(re
                 assert r.speed == 5
                 await pilot.press("minus")
                 assert r.speed == 2
-                # ] moves the replay to the first anycast event and selects it
+                # e: [ ] step device events; ] moves the replay to the first anycast event and selects it
+                await pilot.press("e")
                 for _ in range(10):
                     await pilot.press("right_square_bracket")
                     if app.selected is not None and app.selected.prefix == P:
@@ -58,9 +66,7 @@ async def test_replay_keys_and_the_selected_event_marks_what_the_engine_moved(re
                 await pilot.pause()
                 flows = synthetic_flows(200, tracker.n_flows, dst="192.0.2.53")
                 before, after = recorded.states[k - 1], recorded.states[k]
-                spines = sorted(n for n in after.devices if n.startswith("spine"))
-                ingress = np.asarray(spines, dtype=object)[np.arange(tracker.n_flows) % len(spines)]
-                fresh = impact(before, after, flows, ingress)
+                fresh = impact(before, after, flows, entry(before, flows), ingress_after=entry(after, flows))
                 assert fresh.moved.any()
                 assert np.array_equal(app.flow_rows.marks.kind > 0, fresh.moved)
                 assert "replay ‖ ×2" in str(app.query_one("#status").render())

@@ -6,6 +6,7 @@ at the SVGs in ``__snapshots__/`` before committing them.
 
 from __future__ import annotations
 
+from anycast_tui.incidenttracker import IncidentTracker
 from anycast_tui.lab.demo import SimControls
 from anycast_tui.lab.sim import SimFabric
 from anycast_tui.session import ImpactTracker, SimSession
@@ -30,12 +31,15 @@ def _app() -> tuple[AnycastApp, SimSession, Clock]:
     clock.t += 1.0
     session.poll()
     tracker = ImpactTracker(session.timeline)
-    app = AnycastApp(session, controls=SimControls(sim), title="anycast-tui demo", clock=clock, impact=tracker)
+    incidents = IncidentTracker(session.timeline)
+    app = AnycastApp(session, controls=SimControls(sim), title="anycast-tui demo", clock=clock, impact=tracker,
+                     incidents=incidents)
     return app, session, clock
 
 
-def _fail_leaf03(session: SimSession, clock: Clock, *keys: str, whatif: bool = False):
-    """Fail leaf03 (the picker's action), poll, select spine01's event (] [ [), then press ``keys``."""
+def _fail_leaf03(session: SimSession, clock: Clock, *keys: str, whatif: bool = False, device_event: bool = False):
+    """Fail leaf03 (the picker's action), poll, select its incident (]) — or, ``device_event``, spine01's
+    event (e ] [ [) — then press ``keys``."""
 
     async def run_before(pilot) -> None:
         app = pilot.app
@@ -43,17 +47,21 @@ def _fail_leaf03(session: SimSession, clock: Clock, *keys: str, whatif: bool = F
         await app.toggle("leaf03")
         clock.t += 0.75
         session.poll()
-        assert app.impact.wait(60)
+        assert app.impact.wait(60) and app.incidents.wait(60)
         clock.t += 0.25
         app.flush()
         await pilot.pause()
-        await pilot.press("right_square_bracket", "left_square_bracket", "left_square_bracket")
-        assert app.selected.device == "spine01"
+        if device_event:
+            await pilot.press("e", "right_square_bracket", "left_square_bracket", "left_square_bracket")
+            assert app.selected.device == "spine01"
+        else:
+            await pilot.press("right_square_bracket")
+            assert app.selected_incident is not None and app.selected_incident.cause.startswith("leaf03")
         await pilot.press(*keys)
         await pilot.pause()
         if whatif:
             await app.workers.wait_for_complete()
-        assert app.impact.wait(60)
+        assert app.impact.wait(60) and app.incidents.wait(60)
         app.flush()
         await pilot.pause()
 
@@ -89,6 +97,11 @@ def test_whatif_80x24(snap_compare):
     app, session, clock = _app()
     assert snap_compare(app, terminal_size=(80, 24),
                         run_before=_fail_leaf03(session, clock, "5", "down", "enter", whatif=True))
+
+
+def test_events_device_event_80x24(snap_compare):
+    app, session, clock = _app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_fail_leaf03(session, clock, "4", device_event=True))
 
 
 def test_events_wide_160x40(snap_compare):

@@ -16,6 +16,7 @@ from anycast_tui.lab.demo import SimControls
 from anycast_tui.lab.sim import SimFabric
 from anycast_tui.model.flows import synthetic_flows
 from anycast_tui.model.impact import compare_mappings, each_single_failure, impact
+from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import trace
 from anycast_tui.model.types import EventKind
 from anycast_tui.model.views import group_space, moved_cells
@@ -71,9 +72,10 @@ class Lab:
 
     @staticmethod
     def flows_and_ingress(snapshot):
+        """The sample and where each flow enters, per the one ingress rule (model.ingress)."""
         flows = synthetic_flows(200, N, dst="192.0.2.53")
-        spines = sorted(n for n in snapshot.devices if n.startswith("spine"))
-        return flows, np.asarray(spines, dtype=object)[np.arange(N) % len(spines)]
+        got, _ = ingress_of(snapshot, flows)
+        return flows, np.asarray(got[0], dtype=object)[got[1]]
 
 
 async def _select(lab, pilot, pred):

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import simwalk
 
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model.flows import synthetic_flows
 from anycast_tui.model.impact import Change, apply, impact
-from anycast_tui.model.paths import address_map, trace
+from anycast_tui.model.paths import trace
 from anycast_tui.model.types import FabricSnapshot
 
 FLOWS = synthetic_flows(100, 300, seed=17)
@@ -17,20 +18,7 @@ FLOWS = synthetic_flows(100, 300, seed=17)
 
 def walk(sim: SimFabric, snap: FabricSnapshot, ingress: str) -> list[str]:
     """Where each flow ends, asking the simulator one hop at a time (forwarding path: iif given)."""
-    owners = address_map(snap)
-    out = []
-    for f in FLOWS.flows():
-        dev = ingress
-        for _ in range(8):
-            r = sim.route_get(dev, f.dst, src=f.src, iif="swp99", proto=f.proto, sport=f.sport, dport=f.dport)
-            if r is None:
-                dev = f"{dev}: no route"
-                break
-            if r.type == "local":
-                break
-            dev = owners[r.nexthops[0].gateway]
-        out.append(dev)
-    return out
+    return simwalk.walk(sim, snap, FLOWS, [ingress] * len(FLOWS))
 
 
 @pytest.mark.parametrize("resilient", [False, True])
