@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def describe(path: Path) -> dict:
-    """Window, size, ticks, events and state of one session file (from its summary when it was closed)."""
+    """Window, size, ticks, events and state of one session file; a damaged file says what is lost, one that
+    cannot be read says why (never an exception: one file never stops the listing of the others)."""
     from anycast_tui.record.retention import _size
     from anycast_tui.record.store import Recording, RecordingError
 
@@ -39,6 +40,8 @@ def describe(path: Path) -> dict:
                 out.update(state="damaged", damage=str(rec.damage))
     except RecordingError as exc:
         out.update(state="unreadable", error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a reader bug must not hide the other files
+        out.update(state="unreadable", error=f"{path}: {type(exc).__name__}: {exc}")
     return out
 
 
@@ -72,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         if r.get("start_ms") is not None:
             s = (r["end_ms"] - r["start_ms"]) // 1000
             dur = f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+        why = r.get("damage") or r.get("error", "").replace(f"{r['file']}: ", "", 1)
+        state = r["state"] if not why else f"{r['state']}: {why.removeprefix('damaged: ')}"
         print(f"{Path(r['file']).name:40} {start:20} {dur:>9} {_human(r['bytes']):>9} {r.get('events', '-'):>7}  "
-              f"{r['state']}")
+              f"{state}")
     return 0

@@ -5,11 +5,14 @@ Format: one SQLite database in WAL mode (file mode 0600), schema version in
 index (SQLite gives it by rowid, the framed file needs a scan or a side
 index); readers open a file while the recorder still writes it (WAL); a
 commit is atomic, so a kill -9 loses only the uncommitted batch (we commit
-once a second); content-addressed blobs need random reads by id.  What the
-framed file does better, recovering frames after a damaged one, matters less
-here: a per-record CRC lets us stop cleanly at the first damaged record and
-say where.  Measured (bench/bench_record.py, 24 h of 50 devices x 2,000
-routes, 1 event/min): ~23 MB; a commit per tick costs ~9 us against ~2 us for
+once a second), and the WAL is checkpointed into the file at every keyframe,
+so the file alone lacks at most one keyframe interval; content-addressed
+blobs need random reads by id.  What the framed file does well, recovering
+frames after a damaged one, SQLite does too when a table is read by rowid
+ranges (a seek past a damaged leaf finds the next one: a damaged page loses
+only its rows), and a per-record CRC tells intact records from damaged ones.
+Measured (bench/bench_record.py, 24 h of 50 devices x 2,000 routes, 1
+event/min): ~23 MB; a commit per tick costs ~9 us against ~2 us for
 a framed append, both noise next to the ~76 ms of telling which of 100,000
 freshly parsed routes changed.  Seeks: ``state_at`` decodes tick bodies and
 manifests only; a device's records are built on first access
@@ -79,6 +82,7 @@ BASE_SCHEMA_VERSION = 3  # what a file says until it stores something of a later
 SUFFIX = ".atrec"
 FORMAT = "anycast-tui recording"
 DEFAULT_KEYFRAME_EVERY = 60
+CHECKPOINT_S = 60  # the WAL is copied into the file at every keyframe, and at least this often while ticks come
 CHUNK_MASK = 63  # a route whose CRC & mask == 0 ends a chunk (mean 64 routes)
 CHUNK_MAX = 256
 _ZLIB_MIN = 96  # shorter payloads are stored as plain JSON
@@ -208,6 +212,8 @@ class Recorder:
         meta["writer"] = f"anycast-tui {__version__}"
         with self._db:
             self._db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # the file alone is a recording from the start
+        self._ckpt_seq, self._ckpt_ms = 0, now
         self._db_lock = threading.Lock()
         self._lock = threading.Lock()
         self._latest: FabricSnapshot | None = None
@@ -305,10 +311,24 @@ class Recorder:
                                      (self._seq, nt, kind, crc(data), data))
                     self.bytes_written += len(data)
                 self._db.execute("COMMIT")
+                self._checkpoint()
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             return self.bytes_written - before
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the file after a keyframe (and at least every ``CHECKPOINT_S`` while ticks come):
+        after a kill -9 the ``.atrec`` alone holds all but the ticks since then (PASSIVE: never waits for a
+        reader; one that holds an older view of the file defers the copy of what it still reads)."""
+        now = int(self.clock() * 1000)
+        if self._seq - self._since_key > self._ckpt_seq or now - self._ckpt_ms >= CHECKPOINT_S * 1000:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                log.exception("checkpoint failed (the next keyframe retries)")
+                return
+            self._ckpt_seq, self._ckpt_ms = self._seq, now
 
     def _blob(self, obj: Any) -> int:
         raw = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
@@ -429,7 +449,8 @@ class Recorder:
             with self._db:
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('closed_ms', ?)", (str(int(self.clock() * 1000)),))
                 summary = {"first_ms": self._first_t, "last_ms": self._last_t, "ticks": self._seq,
-                           "events": self._n_events}
+                           "events": self._n_events,
+                           "notes": self._db.execute("SELECT coalesce(max(id), 0) FROM notes").fetchone()[0]}
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('summary', ?)", (json.dumps(summary),))
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
@@ -445,14 +466,26 @@ class Recorder:
 # --------------------------------------------------------------------------- reader
 
 
-def _salvage(p: Path) -> sqlite3.Connection | None:
-    """An in-memory copy of a damaged file, its page count set to what is left (None if not SQLite)."""
-    data = bytearray(p.read_bytes())
+def _salvage(p: Path, frames: Sequence[tuple[int, bytes]] = (), size: int = 0) -> sqlite3.Connection | None:
+    """An in-memory copy of a damaged file, its page count set to what is left (None if not SQLite).
+
+    ``frames`` (page number, page of ``size`` bytes) are written over it in order: the whole frames of a
+    ``-wal`` sidecar that was cut short, which SQLite itself would drop back to its last complete commit.
+    """
+    try:
+        data = bytearray(p.read_bytes())
+    except OSError:
+        return None
+    for pgno, page in frames:
+        end = pgno * size
+        if len(data) < end:
+            data += bytes(end - len(data))
+        data[end - size:end] = page
     if not data.startswith(b"SQLite format 3\0") or len(data) < 100:
         return None
     size = int.from_bytes(data[16:18], "big")
     size = 65536 if size == 1 else size
-    if size < 512:
+    if size < 512 or size & (size - 1):
         return None
     data += bytes(-len(data) % size)
     data[28:32] = (len(data) // size).to_bytes(4, "big")
@@ -463,6 +496,175 @@ def _salvage(p: Path) -> sqlite3.Connection | None:
     except sqlite3.DatabaseError:
         return None
     return db
+
+
+_WAL_MAGIC = (0x377F0682, 0x377F0683)
+
+
+def _wal_cut(wal: Path) -> tuple[int, list[tuple[int, bytes]], int] | None:
+    """A ``-wal`` sidecar cut short inside a frame: (page size, its whole frames of the current generation as
+    (page number, page), bytes of the cut frame left); None when it is whole or absent (SQLite reads it itself).
+
+    A WAL is a header (32 bytes: magic, version, page size, checkpoint count, two salts, checksum) and frames of
+    a 24-byte header (page number, database size at a commit, the salts, checksum) and a page; frames of an
+    older generation (before the last checkpoint restarted it) carry other salts.
+    """
+    try:
+        raw = wal.read_bytes()
+    except OSError:
+        return None
+    if len(raw) < 32 or int.from_bytes(raw[:4], "big") not in _WAL_MAGIC:
+        return None
+    size = int.from_bytes(raw[8:12], "big")
+    size = 65536 if size == 1 else size
+    if size < 512 or size > 65536 or size & (size - 1):
+        return None
+    salt, step, off = raw[16:24], size + 24, 32
+    frames = []
+    while off + step <= len(raw) and raw[off + 8:off + 16] == salt:
+        pgno = int.from_bytes(raw[off:off + 4], "big")
+        if pgno:
+            frames.append((pgno, raw[off + 24:off + step]))
+        off += step
+    rest = len(raw) - off
+    if rest == 0 or rest >= step or (rest >= 16 and raw[off + 8:off + 16] != salt):
+        return None  # whole, or the cut fell in an older generation's frames (nothing current lost)
+    return size, frames, rest
+
+
+def _why(exc: BaseException) -> str:
+    """An exception's message fit for one line of a terminal (damaged text can carry any byte)."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(exc) or type(exc).__name__)
+    return text if len(text) <= 100 else text[:99] + "…"
+
+
+def _next_readable(db: sqlite3.Connection, sql: str, after: int) -> int | None:
+    """The rowid of the first row after ``after`` that ``sql`` (``WHERE rowid >= ?``) reads, None if none.
+
+    Further and further rowids are tried (SQLite's b-tree seeks past a damaged leaf to the next one), then
+    the stretch between the last failure and the first success is halved down to where the damage ends.
+    """
+    def probe(x: int) -> tuple[bool, int | None]:
+        try:
+            row = db.execute(sql, (x,)).fetchone()
+        except Exception:  # noqa: BLE001 - any failure of a damaged page (SQLite errors, text not UTF-8, ...)
+            return False, None
+        return True, (row[0] if row else None)
+
+    bad, step = after, 1
+    while True:
+        x = after + step
+        if x >= 2 ** 63 - 1:
+            return None
+        ok, found = probe(x)
+        if ok:
+            break
+        bad, step = x, step * 2
+    while x - bad > 1:
+        mid = (bad + x) // 2
+        ok, at = probe(mid)
+        if ok:
+            x, found = mid, at
+        else:
+            bad = mid
+    return found
+
+
+def _read_rows(db: sqlite3.Connection, cols: str, table: str, gaps: list[tuple[int, int | None, str]],
+               batch: int = 8192) -> Iterator[list[tuple]]:
+    """The rows of ``table`` (``cols`` starting with its rowid) in rowid order, a batch at a time, stepping over
+    damage: after a batch that fails, rows are read one query each (``LIMIT 1``: a cursor steps one row ahead,
+    so the row before a damaged page would be lost with it) up to the damage, and reading resumes at the next
+    row SQLite can reach (``_next_readable``), so a damaged page loses only its own rows.  Every stretch
+    stepped over goes to ``gaps`` as (last rowid read before it or 0, first rowid read after it or None, why)."""
+    sql = f"SELECT {cols} FROM {table} WHERE rowid >= ? ORDER BY rowid"
+    one = sql + " LIMIT 1"
+    lo = 1
+    while True:
+        last = lo - 1
+        try:
+            cur = db.execute(sql, (lo,))
+            while rows := cur.fetchmany(batch):
+                last = max(last, rows[-1][0])
+                yield rows
+            return
+        except Exception as exc:  # noqa: BLE001 - see _next_readable
+            why = _why(exc)
+        lo = last + 1
+        while True:  # one row a query, up to the damage
+            try:
+                row = db.execute(one, (lo,)).fetchone()
+            except Exception as exc:  # noqa: BLE001 - see _next_readable
+                why = _why(exc)
+                break
+            if row is None:  # the end as a seek sees it; the scan that failed saw damage there
+                gaps.append((lo - 1, None, why))
+                return
+            yield [row]
+            lo = max(lo, row[0]) + 1
+        nxt = _next_readable(db, one, lo - 1)
+        if nxt is not None and nxt < lo + 1:  # the probe reads the row this query could not: step over it
+            nxt = _next_readable(db, one, lo)
+        gaps.append((lo - 1, nxt, why))
+        if nxt is None:
+            return
+        lo = nxt
+
+
+def _stretches(seqs: Sequence[int], why: Callable[[int], str], limit: int = 8) -> list[str]:
+    """``ticks 23-26 lost: why`` for each run of consecutive ``seqs`` with the same reason (at most ``limit``)."""
+    out: list[tuple[int, int, str]] = []
+    for s in seqs:
+        w = why(s)
+        if out and out[-1][1] == s - 1 and out[-1][2] == w:
+            out[-1] = (out[-1][0], s, w)
+        else:
+            out.append((s, s, w))
+    text = [f"tick {a} lost: {w}" if a == b else f"ticks {a}-{b} lost: {w}" for a, b, w in out[:limit]]
+    if len(out) > limit:
+        text.append(f"{sum(b - a + 1 for a, b, _w in out[limit:])} more ticks lost in {len(out) - limit} stretches")
+    return text
+
+
+_UNCHAINED = "changes to a lost tick (state resumes at the next keyframe)"
+
+
+_MERGE = (("blobs", "id, seq, crc, data", (int, int, int, bytes)),
+          ("ticks", "seq, t_ms, key, crc, data", (int, int, int, int, bytes)),
+          ("notes", "id, seq, t_ms, kind, crc, data", (int, int, int, str, int, bytes)))
+
+
+def _merge(sources: Sequence[sqlite3.Connection | None]) -> sqlite3.Connection | None:
+    """One in-memory recording of every intact row of ``sources`` (the first source's row wins a rowid, a
+    later one's ``meta`` value a key); None when none is readable.  Records are only ever added to a
+    recording, so any version of a page holds genuine rows."""
+    dbs = [db for db in sources if db is not None]
+    if not dbs:
+        return None
+    out = sqlite3.connect(":memory:", check_same_thread=False)
+    out.executescript(_DDL)
+    for db in dbs:
+        gaps: list[tuple[int, int | None, str]] = []
+        for rows in _read_rows(db, "rowid, key, value", "meta", gaps):
+            out.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                            [(k, v) for _r, k, v in rows if isinstance(k, str) and isinstance(v, str)])
+        for table, cols, types in _MERGE:
+            marks = ",".join("?" * len(types))
+            for rows in _read_rows(db, cols, table, gaps):
+                out.executemany(f"INSERT OR IGNORE INTO {table} VALUES ({marks})",
+                                [r for r in rows if all(type(v) is t for v, t in zip(r, types))
+                                 and zlib.crc32(r[-1]) == r[-2]])
+        db.close()
+    return out
+
+
+def _meta(db: sqlite3.Connection) -> tuple[dict[str, str], str]:
+    """The ``meta`` records a read can reach, and why some could not be read ('' when all could)."""
+    gaps: list[tuple[int, int | None, str]] = []
+    meta: dict[str, str] = {}
+    for rows in _read_rows(db, "rowid, key, value", "meta", gaps):
+        meta.update((k, v) for _r, k, v in rows if isinstance(k, str) and isinstance(v, str))
+    return meta, (gaps[0][2] if gaps else "")
 
 
 
@@ -485,17 +687,21 @@ def _gc_paused() -> Iterator[None]:
 
 @dataclass(frozen=True, slots=True)
 class Damage:
-    """Where reading stopped: the last good tick (seq, time) and why the next record was refused."""
+    """What reading a file lost: ``seq``/``t_ms`` the last tick before the first loss (0/None: none),
+    ``reason`` that first loss, ``lost`` every loss in one phrase each (ticks by stretch and why, notes,
+    the -wal sidecar); ``ticks_kept`` of ``ticks_total`` ticks recovered."""
 
     seq: int
     t_ms: int | None
     reason: str
+    lost: tuple[str, ...] = ()
+    ticks_kept: int = 0
+    ticks_total: int = 0
 
     def __str__(self) -> str:
-        from anycast_tui.record.timefmt import iso
-
-        at = f" at {iso(self.t_ms)}" if self.t_ms is not None else ""
-        return f"damaged: replayed up to tick {self.seq}{at}; then {self.reason}"
+        head = (f"{self.ticks_kept} of {self.ticks_total} ticks recovered" if self.ticks_kept < self.ticks_total
+                else f"all {self.ticks_total} ticks recovered")
+        return "damaged: " + "; ".join((head, *(self.lost or (self.reason,))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -571,6 +777,10 @@ class Recording:
     _seqs: list[int] = field(default_factory=list)
     _times: list[int] = field(default_factory=list)
     _keys: list[int] = field(default_factory=list)  # indexes of keyframes in _seqs
+    # the ticks a state is built from: _seqs and the ticks among them hidden for needing a damaged data block
+    _cseqs: list[int] = field(default_factory=list)
+    _ctimes: list[int] = field(default_factory=list)
+    _ckeys: list[int] = field(default_factory=list)  # indexes of keyframes in _cseqs
     _blobs: dict[int, Any] = field(default_factory=dict)
     _cursor: tuple[int, dict[str, _DevRef], list[str], tuple[str, ...]] | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -579,35 +789,75 @@ class Recording:
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, check: bool = True) -> "Recording":
-        """Open ``path``; ``check`` verifies every record's CRC now (else as records are read)."""
+        """Open ``path``; ``check`` verifies every record's CRC now (else as records are read).
+
+        Damage never ends the reading: every intact tick is recovered (tables are read by rowid ranges, so a
+        damaged page loses only its own rows; a delta whose tick before it is lost waits for the next
+        keyframe; with ``check``, a tick needing a data block that is not intact is left out), and
+        ``damage`` says every loss.  A ``-wal`` sidecar cut short is read up to its last whole page.
+        """
         p = Path(path)
         if not p.is_file():
             raise RecordingError(f"{p}: no such file")
+        losses: list[str] = []
+        wal = p.with_name(p.name + "-wal")
         try:
-            db = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as exc:
-            db = _salvage(p)  # a truncated file: its header still counts the lost pages
+            wal_bytes = wal.stat().st_size  # before SQLite opens the file (it makes an empty one)
+        except OSError:
+            wal_bytes = 0
+        cut = _wal_cut(wal)
+        db: sqlite3.Connection | None = None
+        meta: dict[str, str] = {}
+        why = ""
+        if cut is None:
             try:
-                meta = dict(db.execute("SELECT key, value FROM meta").fetchall()) if db else {}
-            except sqlite3.DatabaseError:
-                db = None
-            if db is None:
-                raise RecordingError(f"{p}: not a readable recording ({exc})") from None
+                db = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
+                meta, why = _meta(db)
+            except Exception as exc:  # noqa: BLE001 - whatever a damaged file makes SQLite say
+                why = _why(exc)
+        if cut is not None or meta.get("format") != FORMAT:
+            size, frames, rest = cut or (0, [], 0)
+            # a truncated file: its header still counts the lost pages; with a -wal cut short, the file as it
+            # is (what the last checkpoint copied into it) and with the whole pages of the -wal written over it
+            # (older versions of pages the checkpoint already copied among them): every intact row of either
+            salvaged = _merge([_salvage(p), _salvage(p, frames, size)]) if cut else _salvage(p)
+            if salvaged is not None:
+                smeta, swhy = _meta(salvaged)
+                if smeta.get("format") == FORMAT or not meta:
+                    if db is not None:
+                        db.close()
+                    db, meta, why = salvaged, smeta, swhy
+                else:
+                    salvaged.close()
+            if cut is not None:
+                losses.append(f"the -wal sidecar is cut short ({rest} bytes of a page left): what it held after "
+                              "its last whole page is lost")
+        if not meta or db is None:
+            if db is not None:
+                db.close()
+            raise RecordingError(f"{p}: not a readable recording ({why or 'no records'})")
         if meta.get("format") != FORMAT:
+            db.close()
             raise RecordingError(f"{p}: not an anycast-tui recording")
+        if why:
+            losses.append(f"file information partly unreadable ({why})")
+        if "closed_ms" not in meta and not wal_bytes:
+            losses.append(f"not closed and without its -wal sidecar: what was written after the last keyframe "
+                          f"(at most {meta.get('keyframe_every', DEFAULT_KEYFRAME_EVERY)} ticks) is lost")
         try:
             version = int(meta.get("schema_version", ""))
         except ValueError:
+            db.close()
             raise RecordingError(f"{p}: no schema version") from None
         if version > SCHEMA_VERSION:
+            db.close()
             raise RecordingError(f"{p}: schema version {version} is newer than this anycast-tui reads "
                                  f"(up to {SCHEMA_VERSION}); upgrade anycast-tui to replay it")
         rec = cls(p, meta, version, _db=db)
         for v in range(version, SCHEMA_VERSION):
             if v in _UPGRADES:
                 _UPGRADES[v](rec)
-        rec._scan(check)
+        rec._scan(check, losses)
         return rec
 
     def close(self) -> None:
@@ -623,57 +873,76 @@ class Recording:
 
     # ------------------------------------------------------------------ scanning
 
-    def _stop(self, index: int, reason: str) -> None:
-        """Cut the readable part to ticks [0, index) and remember why."""
-        if self.damage is not None and index >= len(self._seqs):
-            return
-        del self._seqs[index:], self._times[index:]
-        self._keys = [k for k in self._keys if k < index]
-        last = index - 1
-        self.damage = Damage(self._seqs[last] if last >= 0 else 0, self._times[last] if last >= 0 else None, reason)
-        last_seq = self._seqs[-1] if self._seqs else 0
-        keep = [i for i, s in enumerate(self.event_seqs) if s <= last_seq]
-        self.events = [self.events[i] for i in keep]
-        self.event_seqs = [self.event_seqs[i] for i in keep]
-        self._cursor = None
-
-    def _cut_seq(self, seq: int, reason: str) -> None:
-        self._stop(bisect.bisect_left(self._seqs, seq), reason)
-
-    _SCAN = "SELECT seq, t_ms, key, crc, data FROM ticks"
+    _SCAN = "seq, t_ms, key, crc, data"
     SCAN_BATCH = 8192
 
-    def _scan(self, check: bool) -> None:
-        assert self._db is not None
-        try:  # batches checked with C-level loops (a day is 86,400 ticks); any doubt: the careful scan below
-            cur = self._db.execute(self._SCAN + " ORDER BY seq")
-            while (rows := cur.fetchmany(self.SCAN_BATCH)) and self._take(rows):
-                pass
-            done = not rows
-        except sqlite3.DatabaseError:
-            done = False
-        if not done:
-            self._scan_rows()
-        if self._seqs and (not self._keys or self._keys[0] != 0):
-            self._stop(0, "the first keyframe is missing")
-        last_seq = self._seqs[-1] if self._seqs else 0
+    def _summary(self, key: str) -> int | None:
+        """A count the recorder wrote into ``meta`` when it closed the file (None: not closed, or unreadable)."""
         try:
-            for seq, t, kind, c, data in self._db.execute("SELECT seq, t_ms, kind, crc, data FROM notes ORDER BY id"):
-                if not _intact(data, c) or not isinstance(seq, int) or seq > last_seq:
-                    break
-                self.notes.append((t, kind, unpack(data)))
-        except (sqlite3.DatabaseError, ValueError, zlib.error):
-            pass  # notes are commentary: a damaged one ends them, never the replay
-        if check:
-            self._check_blobs()
+            v = json.loads(self.meta.get("summary", "{}")).get(key)
+        except (ValueError, AttributeError):
+            return None
+        return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
 
-    def _take(self, rows: list[tuple]) -> bool:
-        """Append a batch of tick rows if every one is intact and in sequence (else leave all and say False)."""
-        n0 = len(self._seqs)
+    def _scan(self, check: bool, losses: list[str]) -> None:
+        """Read every tick (batches checked with C-level loops; a batch with any doubt tick by tick), the notes,
+        with ``check`` every data block; then say what was lost in ``damage``."""
+        assert self._db is not None
+        gaps: list[tuple[int, int | None, str]] = []
+        refused: dict[int, str] = {}  # tick -> why it was read but not taken
+        nxt, chained = 1, False  # the next tick expected; whether the tick before it is in the chain
+        for rows in _read_rows(self._db, self._SCAN, "ticks", gaps, self.SCAN_BATCH):
+            if rows[0][0] == nxt and self._take(rows, chained):
+                nxt, chained = rows[-1][0] + 1, True
+            else:
+                for row in rows:
+                    nxt, chained = self._take_row(row, nxt, chained, refused)
+        breaks: list[int] = []  # ticks before the last one read whose payload (and events) is unknown
+        if len(self._cseqs) < nxt - 1:
+            read = set(self._cseqs).union(s for s, w in refused.items() if w == _UNCHAINED)
+            breaks = [s for s in range(1, nxt) if s not in read]
+        note_seq = self._read_notes(breaks, losses)
+        blob_losses: list[str] = []
+        blob_seq, hidden = (self._check_blobs(bool(gaps or refused or losses or breaks), blob_losses) if check
+                            else (0, {}))
+        total = max(nxt - 1, self._summary("ticks") or 0, blob_seq, note_seq)
+        if hidden:
+            vis = [i for i, s in enumerate(self._cseqs) if s not in hidden]
+            keys = set(self._ckeys)
+            self._seqs = [self._cseqs[i] for i in vis]
+            self._times = [self._ctimes[i] for i in vis]
+            self._keys = [j for j, i in enumerate(vis) if i in keys]
+        else:
+            self._seqs, self._times, self._keys = self._cseqs, self._ctimes, self._ckeys
+        if total == len(self._seqs) and not losses and not blob_losses:
+            return
+        have = set(self._seqs)
+        lost = [s for s in range(1, total + 1) if s not in have]
+
+        def why(s: int) -> str:
+            if s in hidden:
+                return hidden[s]
+            if s in refused:
+                return refused[s]
+            for a, b, w in gaps:
+                if a < s and (b is None or s < b):
+                    return f"page damaged ({w})"
+            return "missing (its page is damaged)" if s < nxt else "not in the file (lost at its end)"
+
+        phrases = _stretches(lost, why) + blob_losses + losses
+        j = bisect.bisect_left(self._seqs, lost[0]) - 1 if lost else len(self._seqs) - 1
+        self.damage = Damage(self._seqs[j] if j >= 0 else 0, self._times[j] if j >= 0 else None, phrases[0],
+                             tuple(phrases), len(self._seqs), total)
+
+    def _take(self, rows: list[tuple], chained: bool) -> bool:
+        """Append a batch of tick rows if every one is intact, in sequence and in time order, and the batch
+        continues the chain (else take none and say False)."""
         seqs, times, keys, crcs, datas = zip(*rows)
-        if seqs != tuple(range(n0 + 1, n0 + 1 + len(rows))) or not {int} == set(map(type, times)) \
+        n0 = seqs[0]
+        if seqs != tuple(range(n0, n0 + len(rows))) or not {int} == set(map(type, times)) \
                 == set(map(type, keys)) == set(map(type, crcs)) or set(map(type, datas)) != {bytes} \
-                or list(map(zlib.crc32, datas)) != list(crcs):
+                or list(map(zlib.crc32, datas)) != list(crcs) or not (chained or keys[0] & 1) \
+                or list(times) != sorted(times) or (self._ctimes and times[0] < self._ctimes[-1]):
             return False
         events: list[tuple[int, list[Event]]] = []
         for i in [i for i, k in enumerate(keys) if k & 2]:
@@ -684,50 +953,160 @@ class Recording:
         for seq, evs in events:
             self.events.extend(evs)
             self.event_seqs.extend([seq] * len(evs))
-        self._keys.extend([n0 + i for i, k in enumerate(keys) if k & 1])
-        self._seqs.extend(seqs)
-        self._times.extend(times)
+        c0 = len(self._cseqs)
+        self._ckeys.extend([c0 + i for i, k in enumerate(keys) if k & 1])
+        self._cseqs.extend(seqs)
+        self._ctimes.extend(times)
         return True
 
-    def _scan_rows(self) -> None:
-        """Tick by tick from the first not taken yet, stopping at the first that is missing or damaged."""
-        assert self._db is not None
-        try:
-            for seq, t, key, c, data in self._db.execute(self._SCAN + " WHERE seq > ? ORDER BY seq",
-                                                         (self._seqs[-1] if self._seqs else 0,)):
-                if seq != len(self._seqs) + 1:
-                    self._stop(len(self._seqs), f"tick {len(self._seqs) + 1} is missing")
-                    break
-                if not isinstance(t, int) or not isinstance(key, int) or not _intact(data, c):
-                    self._stop(len(self._seqs), f"tick {seq} fails its checksum")
-                    break
-                if key & 2:
-                    try:
-                        evs = [decode(Event, e) for e in _tick_events(data)]
-                    except (ValueError, TypeError, KeyError, zlib.error) as exc:
-                        self._stop(len(self._seqs), f"tick {seq} unreadable ({exc})")
-                        break
-                    self.events.extend(evs)
-                    self.event_seqs.extend([seq] * len(evs))
-                if key & 1:
-                    self._keys.append(len(self._seqs))
-                self._seqs.append(seq)
-                self._times.append(t)
-        except sqlite3.DatabaseError as exc:
-            self._stop(len(self._seqs), f"the file is damaged after it ({exc})")
+    def _take_row(self, row: tuple, nxt: int, chained: bool, refused: dict[int, str]) -> tuple[int, bool]:
+        """One tick row: taken into the chain, or refused with the reason; returns the new (nxt, chained)."""
+        seq, t, key, c, data = row
+        if not isinstance(seq, int) or seq < nxt:
+            return nxt, chained  # a stray row of a damaged page
+        if not isinstance(t, int) or not isinstance(key, int) or not _intact(data, c):
+            refused.setdefault(seq, "fails its checksum")
+            return nxt, chained
+        if self._ctimes and t < self._ctimes[-1]:
+            refused.setdefault(seq, "its time is out of order")
+            return nxt, chained
+        chained = chained and seq == nxt
+        if key & 2:
+            try:
+                evs = [decode(Event, e) for e in _tick_events(data)]
+            except (ValueError, TypeError, KeyError, zlib.error) as exc:
+                refused[seq] = f"unreadable ({_why(exc)})"
+                return seq + 1, False
+            self.events.extend(evs)
+            self.event_seqs.extend([seq] * len(evs))
+        refused.pop(seq, None)
+        if key & 1 or chained:
+            if key & 1:
+                self._ckeys.append(len(self._cseqs))
+            self._cseqs.append(seq)
+            self._ctimes.append(t)
+            return seq + 1, True
+        refused[seq] = _UNCHAINED
+        return seq + 1, False
 
-    def _check_blobs(self) -> None:
-        """Cut before the first tick that may need a damaged block (blocks are written in tick order)."""
+    def _read_notes(self, breaks: list[int], losses: list[str]) -> int:
+        """Every intact note (a damaged one loses only itself); an impact note's event position becomes the
+        event's index in ``events``.  Returns the last tick a note names."""
         assert self._db is not None
-        last_id, last_seq = 0, 1
-        try:
-            for bid, seq, c, data in self._db.execute("SELECT id, seq, crc, data FROM blobs ORDER BY id"):
-                if not _intact(data, c) or not isinstance(seq, int) or bid != last_id + 1:
-                    self._cut_seq(last_seq, f"data block {last_id + 1} is damaged")
-                    return
-                last_id, last_seq = bid, seq
-        except sqlite3.DatabaseError as exc:
-            self._cut_seq(last_seq, f"data block {last_id + 1} is unreadable ({exc})")
+        n_ev = len(self.events)
+        lost_ev = None if (total_ev := self._summary("events")) is None else total_ev - n_ev
+        exact = n_ev if not breaks or lost_ev == 0 else bisect.bisect_left(self.event_seqs, breaks[0])
+        after = bisect.bisect_right(self.event_seqs, breaks[-1]) if breaks else n_ev
+
+        def index_of(pos: int) -> int | None:
+            if 0 <= pos < exact:
+                return pos
+            if lost_ev is not None and lost_ev > 0 and after <= pos - lost_ev < n_ev:
+                return pos - lost_ev  # one stretch of lost events before it, and the file says how many
+            return None
+
+        gaps: list[tuple[int, int | None, str]] = []
+        last_id = n = max_seq = impacts = unmatched = 0
+        for rows in _read_rows(self._db, "id, seq, t_ms, kind, crc, data", "notes", gaps):
+            for nid, seq, t, kind, c, data in rows:
+                if not isinstance(nid, int) or nid <= last_id or not isinstance(seq, int) \
+                        or not isinstance(t, int) or not isinstance(kind, str) or not _intact(data, c):
+                    continue
+                try:
+                    body = unpack(data)
+                except (ValueError, zlib.error):
+                    continue
+                if not isinstance(body, dict):
+                    continue
+                last_id, n, max_seq = nid, n + 1, max(max_seq, seq)
+                if kind == "impact" and isinstance(body.get("event_id"), int):
+                    impacts += 1
+                    body["event_id"] = index_of(body["event_id"])
+                    unmatched += body["event_id"] is None
+                self.notes.append((t, kind, body))
+        total = max(last_id, self._summary("notes") or 0)
+        tail = bool(gaps) and gaps[-1][1] is None and self._summary("notes") is None
+        if n < total or tail:
+            losses.append(f"notes: {total - n} of {total} unreadable" + (", and any after them" if tail else ""))
+        if unmatched:
+            losses.append(f"impact notes: {unmatched} of {impacts} name an event that was lost or cannot be placed")
+        return max_seq
+
+    def _check_blobs(self, damaged: bool, losses: list[str]) -> tuple[int, dict[int, str]]:
+        """Every data block's CRC; when anything is damaged, the ticks that need a block that is not intact
+        (returned with why; the walk starts at the keyframe before the first tick that can need one, since
+        blocks are written in tick order).  Returns (the last tick a block names, those ticks)."""
+        assert self._db is not None
+        gaps: list[tuple[int, int | None, str]] = []
+        bad: list[tuple[int, int]] = []  # (first, last) ids of blocks missing or damaged
+        last_id = last_seq = max_seq = odd = 0
+        from_seq: int | None = None
+        for rows in _read_rows(self._db, "id, seq, crc, data", "blobs", gaps, self.SCAN_BATCH):
+            for bid, seq, c, data in rows:
+                if not isinstance(bid, int) or bid <= last_id or not isinstance(seq, int) or not _intact(data, c):
+                    odd += 1  # a damaged row, or a stray one from a damaged page: blocks may be missing unseen
+                    continue
+                if bid != last_id + 1:
+                    bad.append((last_id + 1, bid - 1))
+                    from_seq = last_seq if from_seq is None else from_seq
+                last_id, last_seq, max_seq = bid, seq, max(max_seq, seq)
+        if not (damaged or bad or gaps or odd):
+            return max_seq, {}
+        tail = bool(gaps) and gaps[-1][1] is None
+        from_seq = last_seq if from_seq is None else from_seq  # blocks after the last one read are missing too
+        starts = [a for a, _b in bad]
+
+        def is_bad(b: Any) -> bool:
+            if not isinstance(b, int) or b < 1 or b > last_id:
+                return True
+            i = bisect.bisect_right(starts, b) - 1
+            return i >= 0 and b <= bad[i][1]
+
+        first_bad: dict[int, Any] = {}
+
+        def needs(mid: int) -> Any:
+            """The first block manifest ``mid`` needs that is not intact (itself included), or None."""
+            if mid not in first_bad:
+                found = mid if is_bad(mid) else None
+                if found is None:
+                    try:
+                        _dev, _hs, ifs, nh, chunks, *more = self._blob(mid)
+                        ids = [ifs, nh, *chunks] + ([*more[0][0], more[0][1]] if more else [])
+                    except (RecordingError, ValueError, TypeError, IndexError):
+                        ids = [mid]
+                        found = mid
+                    found = found if found is not None else next((b for b in ids if is_bad(b)), None)
+                first_bad[mid] = found
+            return first_bad[mid]
+
+        hidden: dict[int, str] = {}
+        cs, keys = self._cseqs, set(self._ckeys)
+        k = bisect.bisect_right(self._ckeys, bisect.bisect_left(cs, from_seq)) - 1
+        start = self._ckeys[k] if k >= 0 else 0
+        refs: dict[str, _DevRef] = {}
+        order: list[str] = []
+        prefixes: tuple[str, ...] = ()
+        broken = ""
+        for ci in range(start, len(cs)):
+            if ci in keys:
+                broken = ""
+            if broken:
+                hidden[cs[ci]] = broken
+                continue
+            try:
+                prefixes, order = self._advance(ci, refs, order, prefixes)
+                b = next((b for b in (needs(refs[n].mid) for n in order) if b is not None), None)
+            except (RecordingError, ValueError, TypeError, KeyError, IndexError) as exc:
+                hidden[cs[ci]] = broken = f"unreadable ({_why(exc)})"
+                continue
+            if b is not None:
+                hidden[cs[ci]] = f"a data block needed is {'damaged' if b <= last_id or tail else 'missing'}"
+        blocks = [f"{a}-{b}" if a < b else f"{a}" for a, b in bad]
+        if tail:
+            blocks.append(f"after {last_id}")
+        if blocks:
+            losses.append(f"data blocks {', '.join(blocks)} unreadable")
+        return max_seq, hidden
 
     # ------------------------------------------------------------------ reading
 
@@ -779,11 +1158,12 @@ class Recording:
         return row
 
     def _tick_body(self, i: int) -> dict:
-        _c, data = self._row("SELECT crc, data FROM ticks WHERE seq = ?", self._seqs[i])
+        """The payload of the ``i``-th tick of the chain (``_cseqs``)."""
+        _c, data = self._row("SELECT crc, data FROM ticks WHERE seq = ?", self._cseqs[i])
         try:
             return unpack(data)
         except (ValueError, zlib.error) as exc:
-            raise RecordingError(f"tick {self._seqs[i]} unreadable ({exc})") from None
+            raise RecordingError(f"tick {self._cseqs[i]} unreadable ({exc})") from None
 
     def _blob(self, bid: int) -> Any:
         hit = self._blobs.get(bid)
@@ -889,7 +1269,7 @@ class Recording:
     def _advance(self, i: int, refs: dict[str, _DevRef], order: list[str], prefixes: tuple[str, ...]
                  ) -> tuple[tuple[str, ...], list[str]]:
         body = self._tick_body(i)
-        t = self._times[i]
+        t = self._ctimes[i]
         if "o" in body:
             order = list(body["o"])
             refs.clear()
@@ -915,16 +1295,20 @@ class Recording:
 
     def _state(self, i: int) -> FabricSnapshot:
         with self._lock:
+            if i < 0:
+                i += len(self._seqs)
+            # the chain from the keyframe at or before the tick: every tick of it is there, hidden ones too
+            ci = i if self._seqs is self._cseqs else bisect.bisect_left(self._cseqs, self._seqs[i])
+            k = self._ckeys[bisect.bisect_right(self._ckeys, ci) - 1]
             cur = self._cursor
-            if cur is not None and cur[0] <= i and (not self._keys or cur[0] >= self._keys[bisect.bisect_right(self._keys, i) - 1]):
+            if cur is not None and k <= cur[0] <= ci:
                 start, refs, order, prefixes = cur[0] + 1, dict(cur[1]), list(cur[2]), cur[3]
             else:
-                k = self._keys[bisect.bisect_right(self._keys, i) - 1]
                 start, refs, order, prefixes = k, {}, [], ()
-            for j in range(start, i + 1):
+            for j in range(start, ci + 1):
                 prefixes, order = self._advance(j, refs, order, prefixes)
-            self._cursor = (i, refs, order, prefixes)
-            return FabricSnapshot(self._times[i], LazyDevices(self, order, {n: refs[n] for n in order}), prefixes)
+            self._cursor = (ci, refs, order, prefixes)
+            return FabricSnapshot(self._ctimes[ci], LazyDevices(self, order, {n: refs[n] for n in order}), prefixes)
 
     def _device(self, ref: _DevRef) -> DeviceState:
         with self._lock, _gc_paused():

@@ -123,19 +123,21 @@ def _damaged_copy(tmp_path: Path, src: Path, how: str) -> Path:
 
 
 @pytest.mark.parametrize("how", ["truncated", "middle", "end"])
-def test_damaged_file_replays_up_to_the_damage(tmp_path, recorded, how):
+def test_damaged_file_keeps_every_intact_tick(tmp_path, recorded, how):
+    """Every tick recovered is the live state of its tick; the damage counts and names the rest
+    (tests/unit/test_record_damage.py checks which ones, page by page)."""
     p = _damaged_copy(tmp_path, recorded.path, how)
     with Recording.open(p) as rec:
-        assert rec.damage is not None
-        assert "replayed up to tick" in str(rec.damage)
+        assert rec.damage is not None and str(rec.damage).startswith("damaged: ")
         ticks = rec.ticks()
         assert 0 < len(ticks) < len(recorded.states)
-        assert rec.damage.seq == (ticks[-1].seq if ticks else 0)
+        assert (rec.damage.ticks_kept, rec.damage.ticks_total) == (len(ticks), len(recorded.states))
+        first_lost = next(s for s in range(1, len(recorded.states) + 1) if s not in {t.seq for t in ticks})
+        assert rec.damage.seq == first_lost - 1 and f"lost: " in rec.damage.reason
         for i, t in enumerate(ticks):
-            assert rec.state_of_tick(i) == recorded.states[i]
-        assert rec.events == recorded.events[:len(rec.events)]
-        if ticks:
-            assert all(e.time_ms <= ticks[-1].t_ms for e in rec.events)
+            assert rec.state_of_tick(i) == recorded.states[t.seq - 1]
+        assert set(rec.events) <= set(recorded.events)
+        assert [e.time_ms for e in rec.events] == sorted(e.time_ms for e in rec.events)
 
 
 @pytest.mark.parametrize("how", ["truncated", "middle", "end"])
@@ -159,9 +161,11 @@ def test_a_damaged_tick_after_good_batches_is_named(tmp_path, recorded, monkeypa
         db.execute("UPDATE ticks SET crc = crc + 1 WHERE seq = 6")
     monkeypatch.setattr(Recording, "SCAN_BATCH", 2)
     with Recording.open(p) as rec:
-        assert [t.seq for t in rec.ticks()] == [1, 2, 3, 4, 5]
-        assert str(rec.damage).endswith("then tick 6 fails its checksum")
-        assert rec.events == [e for e in recorded.events if e.time_ms <= rec.ticks()[-1].t_ms]
+        assert [t.seq for t in rec.ticks()] == [1, 2, 3, 4, 5] + list(range(9, 31))  # 9: the next keyframe
+        assert str(rec.damage) == ("damaged: 27 of 30 ticks recovered; tick 6 lost: fails its checksum; "
+                                   "ticks 7-8 lost: changes to a lost tick (state resumes at the next keyframe)")
+        c = recorded.event_counts  # events so far after each tick: tick 6's are lost with it, the others kept
+        assert rec.events == recorded.events[:c[4]] + recorded.events[c[5]:]
 
 
 def test_secrets_never_written(tmp_path, monkeypatch):
