@@ -212,6 +212,8 @@ def test_a_zeroed_data_block_page_loses_exactly_the_ticks_that_need_its_blocks(t
         assert str(rec.damage) == (f"damaged: {30 - len(lost)} of 30 ticks recovered; ticks {lost[0]}-{lost[-1]} "
                                    f"lost: a data block needed is damaged; data blocks {blocks} unreadable")
         assert rec.events == live.events  # every tick row is intact: no event is lost
+    (row,) = [r for r in [describe(p)] if r["state"] == "damaged"]  # the listing says it too
+    assert row["damage"] == str(rec.damage) and row["ticks"] == 30 - len(lost)
 
 
 # ------------------------------------------------------------------ 3: truncated files and -wal sidecars
