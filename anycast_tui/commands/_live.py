@@ -69,7 +69,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
     from anycast_tui.ui.view import event_line, incident_line
 
     settings = {"interval_s": session.interval_s, "kind": kind}
-    rec = record_live.start(args, session.timeline, kind=kind, inventory=inventory, settings=settings, impact=False)
+    rec = record_live.start(args, session.timeline, kind=kind, inventory=inventory, settings=settings)
 
     def to_recording(event: Any, prefix: str, imp: Any) -> None:
         if rec is not None:

@@ -3,8 +3,9 @@
 ``add_arguments(parser)`` adds ``--no-record`` and ``--record-dir DIR``;
 ``start(args, timeline, kind=..., inventory=..., settings=...)`` creates a new
 session file in the directory (default: the user's data directory), attaches
-a Recorder (flushing once a second on its own thread, flow impact summaries
-included) and returns it, or None when recording is off.  Call ``close()`` on
+a Recorder (flushing once a second on its own thread) and returns it, or None
+when recording is off; ``incident_tracker(timeline, rec)`` keeps every
+incident's newest version in it.  Call ``close()`` on
 it when the session ends.
 """
 
@@ -30,18 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def start(args: argparse.Namespace, timeline: Timeline, *, kind: str, inventory: Any = None,
-          settings: Mapping[str, Any] | None = None, impact: bool = True,
+          settings: Mapping[str, Any] | None = None,
           keyframe_every: int = DEFAULT_KEYFRAME_EVERY) -> Recorder | None:
-    """A Recorder attached to ``timeline`` writing a new file, or None with ``--no-record``."""
+    """A Recorder attached to ``timeline`` writing a new file, or None with ``--no-record``.  Impact goes in
+    through ``incident_tracker`` (incidents) and ``Recorder.record_impact`` (hop-local, per event)."""
     if getattr(args, "no_record", False):
         return None
-    hook = None
-    if impact:
-        from anycast_tui.record.impactsum import FlowImpact
-
-        hook = FlowImpact()
     path = new_session_path(getattr(args, "record_dir", None), kind)
-    rec = Recorder(path, keyframe_every=keyframe_every, inventory=inventory, settings=settings, impact=hook)
+    rec = Recorder(path, keyframe_every=keyframe_every, inventory=inventory, settings=settings)
     rec.attach(timeline)
     return rec
 
