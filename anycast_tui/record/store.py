@@ -532,6 +532,13 @@ def _wal_cut(wal: Path) -> tuple[int, list[tuple[int, bytes]], int] | None:
     return size, frames, rest
 
 
+def _bytes(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return 0
+
+
 def _why(exc: BaseException) -> str:
     """An exception's message fit for one line of a terminal (damaged text can carry any byte)."""
     text = "".join(ch if ch.isprintable() else "?" for ch in str(exc) or type(exc).__name__)
@@ -801,11 +808,19 @@ class Recording:
             raise RecordingError(f"{p}: no such file")
         losses: list[str] = []
         wal = p.with_name(p.name + "-wal")
-        try:
-            wal_bytes = wal.stat().st_size  # before SQLite opens the file (it makes an empty one)
-        except OSError:
-            wal_bytes = 0
+        wal_bytes = _bytes(wal)  # before SQLite opens the file (it makes an empty one)
         cut = _wal_cut(wal)
+        merged = None
+        if cut is not None:
+            size, frames, rest = cut
+            # the file as it is (what the last checkpoint copied into it) and with the whole pages of the -wal
+            # written over it (older versions of pages the checkpoint already copied among them): every intact
+            # row of either
+            merged = _merge([_salvage(p), _salvage(p, frames, size)])
+            if _bytes(wal) != wal_bytes:  # it grew meanwhile: a recorder writing it, caught inside a page
+                cut = None
+                if merged is not None:
+                    merged.close()
         db: sqlite3.Connection | None = None
         meta: dict[str, str] = {}
         why = ""
@@ -816,11 +831,7 @@ class Recording:
             except Exception as exc:  # noqa: BLE001 - whatever a damaged file makes SQLite say
                 why = _why(exc)
         if cut is not None or meta.get("format") != FORMAT:
-            size, frames, rest = cut or (0, [], 0)
-            # a truncated file: its header still counts the lost pages; with a -wal cut short, the file as it
-            # is (what the last checkpoint copied into it) and with the whole pages of the -wal written over it
-            # (older versions of pages the checkpoint already copied among them): every intact row of either
-            salvaged = _merge([_salvage(p), _salvage(p, frames, size)]) if cut else _salvage(p)
+            salvaged = merged if cut else _salvage(p)  # a truncated file: its header still counts the lost pages
             if salvaged is not None:
                 smeta, swhy = _meta(salvaged)
                 if smeta.get("format") == FORMAT or not meta:
