@@ -179,13 +179,17 @@ class IncidentBook:
         for name, st in after.devices.items():
             if self._seen_routes.get(name) is st.routes:
                 continue
-            self._seen_routes[name] = st.routes
+            complete = True
             for r in ctx.anycast_routes(st):
                 for nh in r.nexthops:
                     o = ctx.owner(nh.gateway)
-                    if o is not None and o != name:
+                    if o is None:
+                        complete = False  # its owner not polled yet: look again at the next change
+                    elif o != name:
                         self._adj.setdefault(name, set()).add(o)
                         self._adj.setdefault(o, set()).add(name)
+            if complete:
+                self._seen_routes[name] = st.routes
 
     # ------------------------------------------------------------------ queries
 

@@ -11,7 +11,7 @@ another is stored as ``{"id": N, "merged_into": M}`` and dropped on reading.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Iterable
 
 from anycast_tui.model.incident_impact import (IncidentImpact, counts_from_json, counts_json, phase_from_json,
@@ -82,7 +82,7 @@ def rebuild(rec: "Recording", *, compute: bool = True) -> list[RecordedIncident]
     ``IncidentBook`` in order, each with the events recorded with it, and (``compute``) their impact
     by the same function the live session uses.  Coarser than live (a tick coalesces up to a
     second of changes), and said so by the callers."""
-    from anycast_tui.model.incident_impact import incident_impact
+    from anycast_tui.model.incident_impact import incident_impact, resilient_counts
     from anycast_tui.model.incidents import IncidentBook
 
     book: IncidentBook | None = None
@@ -103,6 +103,8 @@ def rebuild(rec: "Recording", *, compute: bool = True) -> list[RecordedIncident]
         if compute:
             onset, restore = book.phases(inc.id)
             imp = incident_impact(inc.id, onset, restore, inc.prefixes)
+            if onset is not None:
+                imp = replace(imp, resilient=resilient_counts(onset, inc))
         out.append(RecordedIncident(inc, imp))
     return out
 

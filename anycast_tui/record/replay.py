@@ -157,6 +157,26 @@ class ReplaySession:
         pos = {s: i for i, s in enumerate(seqs)}
         return [times[pos[s]] for s in self.recording.event_seqs]
 
+    def step_event(self, current: Event | None, step: int, keep: Callable[[Event], bool] = lambda e: True
+                   ) -> Event | None:
+        """The recorded event ``step`` (±1) from ``current`` (or from the play position) that ``keep`` accepts,
+        the position moved to its tick; None (no move) if there is none.  Events of one tick are stepped one
+        by one (the spines' removals of one poll are several events)."""
+        events = self.recording.events
+        times = self._event_tick_times()
+        i = next((k for k, e in enumerate(events) if e == current), None) if current is not None else None
+        if i is None:
+            before = [k for k, t in enumerate(times) if t <= self.position_ms]
+            i = (before[-1] if before else -1) if step > 0 else (before[-1] + 1 if before else 0)
+        j = i + step
+        while 0 <= j < len(events) and not keep(events[j]):
+            j += step
+        if not 0 <= j < len(events):
+            return None
+        if times[j] != self.position_ms:
+            self.seek(times[j])
+        return events[j]
+
     def next_event(self) -> Event | None:
         """Seek to the tick of the first event after the position; None (no move) if there is none."""
         for ev, t in zip(self.recording.events, self._event_tick_times()):

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 from anycast_tui.model.events import nexthop_label
 from anycast_tui.model.incident_impact import (PhaseImpact, counts_json, estimated_text, live_json, live_text,
-                                               phase_text)
+                                               phase_text, resilient_text)
 from anycast_tui.model.types import DeviceState, Event, EventKind, FabricSnapshot
 from anycast_tui.model.views import device_quality
 from anycast_tui.record import incidentlog
@@ -347,6 +347,8 @@ def _details(rec: Recording, incs: list[RecordedIncident], anycast: set[str], *,
                             else "")))
         for name, p in _phases(ri):
             out.append(Block("p", f"Impact of the {name}: {phase_text(p)}."))
+        if ri.impact is not None and (alt := resilient_text(ri.impact)):
+            out.append(Block("p", alt[0].upper() + alt[1:] + "."))
         if ri.impact is None:
             out.append(Block("p", "Impact: not computed."))
         ev_rows = [[ph, iso(e.time_ms), e.device, e.kind.value, e.detail]
@@ -426,6 +428,7 @@ def report_json(rec: Recording, *, t0: int | None = None, t1: int | None = None,
             "capacity_lost": head.capacity_lost if head else "",
             "impact": _impact_json(imp.onset) if imp else None,
             "restore_impact": _impact_json(imp.restore) if imp else None,
+            "resilient": counts_json(imp.resilient) if imp and imp.resilient is not None else None,
             "events": [{"phase": ph, "time": iso(e.time_ms), "device": e.device, "kind": e.kind.value,
                         "detail": e.detail} for ph, evs in (("onset", inc.events), ("restore", inc.restore_events))
                        for e in evs],

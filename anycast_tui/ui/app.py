@@ -105,9 +105,7 @@ class Replay(Protocol):
 
     def seek(self, t_ms: int) -> Change | None: ...
 
-    def next_event(self) -> Event | None: ...
-
-    def previous_event(self) -> Event | None: ...
+    def step_event(self, current: Event | None, step: int, keep: Callable[[Event], bool] = ...) -> Event | None: ...
 
     def toggle(self) -> None: ...
 
@@ -528,7 +526,8 @@ class AnycastApp(App[int]):
             return
         if self.replay is not None:
             r = self.replay
-            ev = r.next_event() if step > 0 else r.previous_event()
+            ev = r.step_event(self.selected, step,
+                              (lambda e: True) if self.all_events else (lambda e: view.concerns(e, self.prefixes)))
             if ev is None:
                 self.notify_note("no more events")
                 return
@@ -744,6 +743,12 @@ class AnycastApp(App[int]):
             return
         self.replay.seek(max(start, min(end, t)))
         self.flush()
+        # a selection the jump left behind (after the new position) is cleared: the header never shows it
+        tl = self.session.timeline
+        if self.selected is not None and self.selected not in tl.events:
+            self.select(None)
+        elif self.selected_incident is not None and self.selected_incident.start_ms > self.replay.position_ms:
+            self.select_incident(None)
 
     def _whatif_context(self) -> tuple[FabricSnapshot | None, FlowArray | None, np.ndarray | None]:
         snap = self.session.timeline.snapshot

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from anycast_tui.model.events import nexthop_label
 from anycast_tui.model.hashing import Placement
-from anycast_tui.model.incident_impact import IncidentImpact, estimated_text, phase_text
+from anycast_tui.model.incident_impact import IncidentImpact, estimated_text, phase_text, resilient_text
 from anycast_tui.model.incident_impact import live_text as phase_live_text
 from anycast_tui.model.incidents import Incident
 from anycast_tui.model.views import PLACEMENT_GLYPH, IdentityMemo, device_quality, routes_to
@@ -380,6 +380,8 @@ def incident_head(inc: Incident, now_ms: int) -> str:
 def incident_line(inc: Incident, imp: IncidentImpact | None, now_ms: int) -> str:
     """One plain line per incident (headless output): head, cause, the onset's impact, the restore's."""
     line = f"{incident_head(inc, now_ms)} · {inc.cause} · {phase_text(imp.headline if imp else None)}"
+    if imp is not None and (alt := resilient_text(imp)):
+        line += f" · {alt}"
     if imp is not None and imp.onset is not None and imp.restore is not None:
         line += f" · restore: {estimated_text(imp.restore)}"
         if lt := phase_live_text(imp.restore):

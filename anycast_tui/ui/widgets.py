@@ -544,7 +544,7 @@ class StatusLine(Widget):
             t.append(self.replay + "  ", style=f"bold {INFO}")
         if self.paused:
             t.append(f"‖ paused, {self.waiting} update{'s' if self.waiting != 1 else ''} waiting", style=f"bold {WARN}")
-        else:
+        elif not self.replay:  # a replay says where it plays instead: never "live"
             t.append("● live", style=f"bold {OK}")
         c = self.counts
         if c is not None:

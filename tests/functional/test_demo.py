@@ -32,6 +32,14 @@ def test_headless_demo_prints_the_leaf03_failure_from_both_spines():
     assert any(re.match(rf"^{stamp} ✗ leaf03 unreachable: .*connection refused", l) for l in lines), proc.stdout
     # leaf03 comes back only at ~20 s: nothing was re-added within 12 s.
     assert not any(" next hop " in l and " added " in l for l in lines)
+    # and it is one incident, whatever order the devices answered in (the spines before leaf03 was ever polled,
+    # the SSH poller handing back the same route records while nothing changes), still open
+    incidents = [l for l in lines if l.startswith("#")]
+    assert len(incidents) == 1, proc.stdout
+    assert re.match(rf"^#1 failure {stamp} open [\d.]+ s · leaf03 unreachable \(.*connection refused\); ", incidents[0])
+    assert "spine01, spine02 lost next hop leaf03" in incidents[0]
+    assert " of 10,000 synthetic flows, estimated" in incidents[0] and "ingress assumed" in incidents[0]
+    assert "out of service: server03 (1 of 4 servers, 25 %)" in incidents[0]
 
 
 def test_headless_demo_without_scenario_is_quiet():

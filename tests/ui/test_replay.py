@@ -16,7 +16,9 @@ from anycast_tui.commands.replay import build  # noqa: E402
 from anycast_tui.model.flows import synthetic_flows  # noqa: E402
 from anycast_tui.model.impact import impact  # noqa: E402
 from anycast_tui.model.ingress import ingress_of  # noqa: E402
+from anycast_tui.record import incidentlog  # noqa: E402
 from anycast_tui.record.store import Recording  # noqa: E402
+from anycast_tui.ui.view import concerns  # noqa: E402
 
 P = "192.0.2.53/32"
 
@@ -49,14 +51,11 @@ async def test_replay_keys_and_the_selected_event_marks_what_the_engine_moved(re
                 assert r.speed == 5
                 await pilot.press("minus")
                 assert r.speed == 2
-                # e: [ ] step device events; ] moves the replay to the first anycast event and selects it
+                # e: [ ] step device events; the first ] moves the replay to the first anycast event, selected
                 await pilot.press("e")
-                for _ in range(10):
-                    await pilot.press("right_square_bracket")
-                    if app.selected is not None and app.selected.prefix == P:
-                        break
+                await pilot.press("right_square_bracket")
                 ev = app.selected
-                assert ev is not None and ev.prefix == P
+                assert ev is not None and ev.prefix == P and ev == next(e for e in rec.events if e.prefix == P)
                 k = next(i for i, st in enumerate(recorded.states) if st.taken_at_ms >= r.position_ms)
                 assert tracker.wait(60)
                 app.flush()
@@ -75,5 +74,46 @@ async def test_replay_keys_and_the_selected_event_marks_what_the_engine_moved(re
                 await pilot.pause()
                 assert r.position_ms == start + 1000
                 assert ev.time_ms > r.position_ms and ev not in app.query_one("#events").events  # back before it
+                assert app.selected is None and "nothing selected" in str(app.query_one("#eventbar").render())
+                assert "live" not in str(app.query_one("#status").render())
+        finally:
+            tracker.close()
+
+
+async def test_replay_steps_every_anycast_event_one_by_one(recorded):
+    with Recording.open(recorded.path) as rec:
+        app, tracker = build(rec)
+        try:
+            async with app.run_test(size=(80, 24)) as pilot:
+                await pilot.pause()
+                await pilot.press("e")
+                seen = []
+                for _ in range(len(rec.events) + 1):
+                    await pilot.press("right_square_bracket")
+                    if app.selected is None or (seen and app.selected == seen[-1]):
+                        break
+                    seen.append(app.selected)
+                # every anycast / health / group event, in order, the ones of one poll included
+                assert seen == [e for e in rec.events if concerns(e, (P,))]
+                assert len({e.time_ms for e in seen}) < len(seen)  # several of them share a tick
+        finally:
+            tracker.close()
+
+
+async def test_replay_steps_incidents_with_the_recorded_numbers(tmp_path):
+    rec_made = record_session(tmp_path / "i.atrec", ticks=12, incidents=True)
+    with Recording.open(rec_made.path) as rec:
+        found, recorded_ = incidentlog.of_recording(rec)
+        assert recorded_ and found
+        app, tracker = build(rec)
+        try:
+            async with app.run_test(size=(200, 60)) as pilot:
+                await pilot.pause()
+                await pilot.press("right_square_bracket")
+                first = found[0]
+                assert app.selected_incident == first.incident
+                bar = str(app.query_one("#eventbar").render())
+                assert f"{first.impact.onset.estimated.moved:,} moved" in bar and first.incident.cause[:30] in bar
+                assert app.replay.position_ms >= first.incident.start_ms
         finally:
             tracker.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model.types import Event, FabricSnapshot
+from anycast_tui.record.live import incident_tracker
 from anycast_tui.record.store import Recorder
 from anycast_tui.model.timeline import Timeline
 
@@ -32,13 +33,15 @@ class Recorded:
 
 
 def record_session(path: Path, *, ticks: int = 18, keyframe_every: int = 4, resilient: bool = True,
-                   **recorder_kw) -> Recorded:
-    """Update every device of the simulated fabric once a (fake) second, run SCRIPT, flush a tick after each poll."""
+                   incidents: bool = False, **recorder_kw) -> Recorded:
+    """Update every device of the simulated fabric once a (fake) second, run SCRIPT, flush a tick after each poll
+    (``incidents``: with the live session's incident tracker recording into it)."""
     clock = Clock()
     sim = SimFabric(SimConfig(resilient=resilient), clock=clock)
     timeline = Timeline(anycast_prefixes=("192.0.2.53/32",), clock=clock)
     rec = Recorder(path, keyframe_every=keyframe_every, flush_s=None, clock=clock, **recorder_kw)
     rec.attach(timeline)
+    tracker = incident_tracker(timeline, rec) if incidents else None
     out = Recorded(path)
     for i in range(ticks):
         if i in SCRIPT:
@@ -46,10 +49,14 @@ def record_session(path: Path, *, ticks: int = 18, keyframe_every: int = 4, resi
             sim.apply(action, *args)
         for k, name in enumerate(sim.devices):  # one update per device, as the poller does
             timeline.update(sim.device_state(name, clock.ms - 40 + k))
+        if tracker is not None:
+            assert tracker.wait(120)
         rec.flush()
         out.states.append(timeline.snapshot)
         out.event_counts.append(len(timeline.events))
         clock.ms += 1000
     out.events = list(timeline.events)
+    if tracker is not None:
+        tracker.close()
     rec.close()
     return out

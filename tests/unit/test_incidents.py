@@ -255,3 +255,4 @@ def test_a_recordings_ticks_rebuild_the_incidents_the_live_timeline_had(tmp_path
     assert [k[2] for k in want] == ["leaf02 unreachable (connection refused)", "leaf03 withdrew 192.0.2.53/32",
                                     "link leaf01 swp1 – spine01 swp1 down (no carrier)"]
     assert [k[1] for k in want] == [False, False, True]
+
