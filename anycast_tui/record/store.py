@@ -868,7 +868,8 @@ class Recording:
         for v in range(version, SCHEMA_VERSION):
             if v in _UPGRADES:
                 _UPGRADES[v](rec)
-        rec._scan(check, losses)
+        with _gc_paused():  # a day's ticks and events: long-lived, nothing cyclic (see _gc_paused)
+            rec._scan(check, losses)
         return rec
 
     def close(self) -> None:
