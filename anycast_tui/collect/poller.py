@@ -9,7 +9,9 @@ Streaming: where a device allows it, ``ip -o monitor route link nexthop`` runs
 on a channel of its own; every line wakes that device's loop, which re-polls
 after ``debounce_s`` (lines arriving meanwhile are folded into that poll).  The
 periodic poll stays as the resync; a device that refuses the monitor is polled
-only, and the monitor is tried again after ``stream_retry_s``.
+only, and the monitor is tried again after ``stream_retry_s`` — as is a device
+whose sshd allows one session per connection (``MaxSessions 1``): the poll's
+commands need that session, so the stream is off there and says why.
 
 The iproute2 version is read once per connection (``ip -V``) and selects JSON
 or text commands; FRR RIB and flow commands are optional: a device without

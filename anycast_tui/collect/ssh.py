@@ -25,7 +25,7 @@ import asyncssh
 from anycast_tui.collect.backoff import Backoff
 from anycast_tui.collect.commands import COLLECTOR_LINES, Command
 from anycast_tui.collect.inventory import DeviceConfig
-from anycast_tui.collect.sshconfig import Resolved, Secrets, _Client, _create_private, resolve
+from anycast_tui.collect.sshconfig import Resolved, Secrets, _Client, resolve
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,14 @@ class CommandNotAllowed(CollectError):
     permanent = True
 
 
+class OutputTooLarge(CommandFailed):
+    """More output than ``max_output_mib`` (or a stream line over ``STREAM_LINE_MAX``): the command was aborted."""
+
+
+class StreamOff(CommandFailed):
+    """The stream cannot have a session channel of its own (sshd allows one per connection)."""
+
+
 class _StaleConnection(Exception):
     """Internal: the connection was already closed when a channel was requested."""
 
@@ -158,7 +166,13 @@ class SSHSession:
         self._clock = clock
         self._conn: asyncssh.SSHClientConnection | None = None
         self._connecting = asyncio.Lock()
-        self._channels = asyncio.Semaphore(cfg.max_channels)
+        self._busy = 0  # command channels open or being opened
+        self._freed = asyncio.Event()  # set when a channel ends or a command leaves its slot
+        self._abandoned: set[_Collected] = set()  # given-up commands whose channel sshd has not closed yet
+        self._stream_chan: asyncssh.SSHClientChannel[bytes] | None = None
+        self._stream_stopped: str | None = None  # why the stream was closed to free its slot
+        self._stream_pty = True  # False once the server refused the stream a pty
+        self.session_limit: int | None = None  # session channels sshd allows per connection, once seen
         self._retry_at = 0.0
         self._last_error: CollectError | None = None
         self.permanent_error: CollectError | None = None
@@ -180,13 +194,13 @@ class SSHSession:
 
     async def _connection(self) -> asyncssh.SSHClientConnection:
         if self.permanent_error is not None:
-            raise self.permanent_error
+            raise self._permanent()
         if self.connected:
             assert self._conn is not None
             return self._conn
         async with self._connecting:
             if self.permanent_error is not None:
-                raise self.permanent_error
+                raise self._permanent()
             if self.connected:
                 assert self._conn is not None
                 return self._conn
@@ -202,11 +216,23 @@ class SSHSession:
                     tail = "" if exc.message.endswith("not retrying") else "; not retrying"
                     log.warning("%s: %s%s", self.cfg.name, exc.message, tail)
                 else:
+                    # Backoff's factor**failures overflows a float after ~1000 failures (a device down for
+                    # a day): past 64 the delay is long saturated at max_s, so count no further.
+                    self.backoff.failures = min(self.backoff.failures, 64)
                     self._retry_at = self._clock() + self.backoff.next_delay()
                 raise
             self.backoff.reset()
             self._last_error = None
             return self._conn
+
+    def _permanent(self) -> CollectError:
+        """The permanent error, to raise again without its last traceback.
+
+        Raising one exception object on every poll chains each raise's traceback (and the frames it
+        holds) onto the last: ~2 KB more per poll of a device failing auth, never freed (issue 16).
+        """
+        assert self.permanent_error is not None
+        return self.permanent_error.with_traceback(None)
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         if self._connect_limit is None:
@@ -219,12 +245,12 @@ class SSHSession:
         self.connects += 1
         resolved = resolve(cfg)
         self.resolved = resolved
-        known_hosts = str(resolved.known_hosts)
+        known_hosts: str | tuple[list[object], list[object], list[object]] = str(resolved.known_hosts)
         if not os.path.isfile(known_hosts):
             if not cfg.accept_new_host_key:
                 raise HostKeyError(cfg.name, f"known_hosts file {known_hosts} not found; refusing to connect to "
                                    f"{self.where} without host key verification")
-            _create_private(resolved.known_hosts)
+            known_hosts = ([], [], [])  # nothing trusted yet; the file is made once a connection succeeded
         password = await self._password()
         client_keys = await self._client_keys(resolved)
         client = _Client(cfg.name, resolved.known_hosts, cfg.accept_new_host_key)
@@ -257,6 +283,12 @@ class SSHSession:
             raise ConnectError(cfg.name, f"{self.where}: {_describe(exc)}") from None
         finally:
             password = None
+        try:
+            client.record()
+        except OSError as exc:
+            conn.abort()
+            raise HostKeyError(cfg.name, f"cannot record the host key of {self.where} in {resolved.known_hosts}: "
+                               f"{exc.strerror or exc}; not retrying") from None
         log.debug("%s: connected", self.where)
         return conn
 
@@ -297,19 +329,24 @@ class SSHSession:
         return keys
 
     def reset(self) -> None:
-        """Forget a permanent error and the backoff (after the user fixed keys or known_hosts)."""
+        """Forget a permanent error, the backoff and the session limit learned from sshd."""
         self.permanent_error = None
         self._last_error = None
         self._retry_at = 0.0
+        self.session_limit = None
         self.backoff.reset()
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
+        self._abandoned.clear()  # their slots went with the connection
+        self._freed.set()
         if conn is not None:
             conn.abort()
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
+        self._abandoned.clear()
+        self._freed.set()
         if conn is not None:
             conn.close()
             try:
@@ -317,6 +354,95 @@ class SSHSession:
                     await conn.wait_closed()
             except (asyncio.TimeoutError, TimeoutError):
                 conn.abort()
+
+    # ------------------------------------------------------------------ channels
+    #
+    # sshd gives each connection MaxSessions session channels (10 by default; operators set 1), and frees a
+    # slot only once the channel's process has exited: a command we gave up on keeps its slot until it ends.
+    # Commands therefore wait for a free slot here (max_channels, within what sshd was seen to allow), a
+    # command given up on is killed and closed and counted until sshd closes it, and a connection whose
+    # slots such commands hold is replaced.
+
+    def _room(self) -> int:
+        """How many command channels may be open at once now."""
+        room = self.cfg.max_channels
+        if self.session_limit is not None:
+            room = min(room, self.session_limit - len(self._abandoned) - (self._stream_chan is not None))
+        return room
+
+    async def _slot(self) -> None:
+        """Wait for a command slot; free one held by the stream or by abandoned commands when none can come."""
+        while self._busy >= self._room():
+            if self._busy == 0:  # no command of ours will free one
+                if self._abandoned:
+                    log.warning("%s: %d given-up command(s) still hold sshd's session slots; replacing the "
+                                "connection", self.cfg.name, len(self._abandoned))
+                    self._drop()
+                    continue
+                if self._stream_chan is not None:
+                    self._stop_stream(f"sshd allows {self.session_limit} session per connection (MaxSessions), "
+                                      "kept for the poll's commands")
+                    continue
+                break  # nothing to wait for (cannot happen: a learned limit is at least 1)
+            self._freed.clear()
+            await self._freed.wait()
+        self._busy += 1
+
+    def _release(self) -> None:
+        self._busy -= 1
+        self._freed.set()
+
+    def _learn(self, others: int, exc: asyncssh.ChannelOpenError) -> None:
+        """sshd refused a session while ``others`` of ours were open on the connection: that is its limit."""
+        if self.session_limit is None or others < self.session_limit:
+            self.session_limit = others
+            log.info("%s: sshd refused a session channel (%s) with %d open: it allows %d per connection "
+                     "(MaxSessions); commands take turns", self.cfg.name, _describe(exc), others, others)
+
+    async def _open(self, conn: asyncssh.SSHClientConnection, cmd: Command,
+                    factory: Callable[[], asyncssh.SSHClientSession[bytes]], **kw: object,
+                    ) -> tuple[asyncssh.SSHClientChannel[bytes], asyncssh.SSHClientSession[bytes]]:
+        """A session channel for ``cmd``; sshd frees a closed channel's slot a moment later, so retry a little."""
+        delay = 0.005
+        while True:
+            try:
+                return await conn.create_session(factory, cmd.line, encoding=None, **kw)  # type: ignore[arg-type]
+            except asyncssh.ChannelOpenError as exc:
+                if conn.is_closed():
+                    self._drop()
+                    raise _StaleConnection(_describe(exc)) from None
+                if exc.code == asyncssh.OPEN_REQUEST_PTY_FAILED:
+                    raise
+                others = self._busy - (factory is not _Lines) + len(self._abandoned) + (self._stream_chan is not None)
+                if delay > 0.2:
+                    if others > 0:
+                        self._learn(others, exc)
+                        raise _NoSlot() from None
+                    raise ChannelClosed(
+                        self.cfg.name, f"{cmd.id}: could not open a channel: {_describe(exc)}: sshd refused a "
+                        "session with none of ours open on this connection (sshd_config MaxSessions 0, or a "
+                        "Match block for this user, refuses every session: allow at least 1; with MaxSessions "
+                        "1 also set stream = false or leave the stream to turn itself off)", cmd.id) from None
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    def _abandon(self, chan: asyncssh.SSHClientChannel[bytes], session: "_Channel") -> None:
+        """Give up on a command: kill its process (SSH "signal", honoured by OpenSSH >= 7.9 for ordinary
+        logins), close its channel, and count its slot as held until sshd closes the channel."""
+        if session.ended:
+            return
+        try:
+            chan.kill()
+        except (asyncssh.Error, OSError):
+            pass
+        chan.close()
+        if isinstance(session, _Collected):
+            self._abandoned.add(session)
+            session.on_end = self._abandoned_ended
+
+    def _abandoned_ended(self, session: "_Collected") -> None:
+        self._abandoned.discard(session)
+        self._freed.set()
 
     # ------------------------------------------------------------------ running
 
@@ -326,58 +452,106 @@ class SSHSession:
             check_allowed(cmd)
         except CommandNotAllowed as exc:
             raise CommandNotAllowed(self.cfg.name, exc.message, cmd.id) from None
-        async with self._channels:
-            conn = await self._connection()
+        stale = False
+        while True:
+            await self._slot()
             try:
+                conn = await self._connection()
                 return await self._run(conn, cmd)
-            except _StaleConnection:
-                pass  # the server closed it while idle: reconnect once
-            conn = await self._connection()
-            try:
-                return await self._run(conn, cmd)
+            except _NoSlot:
+                continue  # sshd's limit is now known: wait for a slot within it
             except _StaleConnection as exc:
-                raise ChannelClosed(self.cfg.name, f"{cmd.id}: connection closed: {exc}", cmd.id) from None
+                if stale:
+                    raise ChannelClosed(self.cfg.name, f"{cmd.id}: connection closed: {exc}", cmd.id) from None
+                stale = True  # the server closed it while idle: reconnect once
+            finally:
+                self._release()
 
     async def stream(self, cmd: Command) -> AsyncIterator[str]:
         """Lines of a long-running fixed command (``ip -o monitor``) on its own channel, as they arrive.
 
-        The channel is not counted in ``max_channels``.  Ends with a CollectError:
-        CommandNotFound / CommandFailed when the device refuses the command,
-        ChannelClosed when the stream stops for any other reason.
+        The channel takes one of sshd's session slots but not one of ``max_channels``.  It asks for a pty
+        (raw output), so that sshd hangs the command up when the channel closes, whichever side closes it
+        and whenever the tool exits; without one (the server refuses ptys) the command ends at its next
+        write.  A line longer than ``STREAM_LINE_MAX`` ends the stream.  Where sshd allows one session
+        per connection the stream is off: the poll needs that slot.
+
+        Ends with a CollectError: CommandNotFound / CommandFailed when the device refuses the command,
+        the line is too long or the stream is off, ChannelClosed when it stops for any other reason.
         """
         try:
             check_allowed(cmd)
         except CommandNotAllowed as exc:
             raise CommandNotAllowed(self.cfg.name, exc.message, cmd.id) from None
         name = self.cfg.name
+        if self.session_limit is not None and self.session_limit <= 1:
+            raise StreamOff(name, f"{cmd.id}: off: sshd allows {self.session_limit} session per connection "
+                            "(MaxSessions), kept for the poll's commands; polling only (MaxSessions 2 or more "
+                            "in sshd_config streams)", cmd.id)
         conn = await self._connection()
+        pty: dict[str, object] = {"term_type": "dumb", "term_size": (0, 0),
+                                  "term_modes": {asyncssh.PTY_OPOST: 0, asyncssh.PTY_ECHO: 0}}
         try:
-            process = await conn.create_process(cmd.line, encoding="utf-8", errors="replace")
+            try:
+                chan, lines = await self._open(conn, cmd, _Lines, **(pty if self._stream_pty else {}))
+            except asyncssh.ChannelOpenError as exc:
+                if exc.code != asyncssh.OPEN_REQUEST_PTY_FAILED:
+                    raise
+                self._stream_pty = False  # PermitTTY no, no-pty: the command then ends at its next write
+                chan, lines = await self._open(conn, cmd, _Lines)
+        except _NoSlot:
+            if self.session_limit is not None and self.session_limit <= 1:
+                raise StreamOff(name, f"{cmd.id}: off: sshd allows 1 session per connection (MaxSessions), kept "
+                                "for the poll's commands; polling only", cmd.id) from None
+            raise ChannelClosed(name, f"{cmd.id}: no free session channel (sshd MaxSessions {self.session_limit})",
+                                cmd.id) from None
+        except _StaleConnection as exc:
+            raise ChannelClosed(name, f"{cmd.id}: connection closed: {exc}", cmd.id) from None
         except asyncssh.ChannelOpenError as exc:
-            if conn.is_closed():
-                self._drop()
             raise ChannelClosed(name, f"{cmd.id}: could not open a channel: {_describe(exc)}", cmd.id) from None
         except (asyncssh.Error, OSError) as exc:
             self._drop()
             raise ChannelClosed(name, f"{cmd.id}: connection lost: {_describe(exc)}", cmd.id) from None
+        assert isinstance(lines, _Lines)
+        self._stream_chan = chan
+        self._stream_stopped = None
         try:
-            try:
-                async for line in process.stdout:
-                    yield line.rstrip("\n")
-                async with asyncio.timeout(self.cfg.command_timeout_s):
-                    proc = await process.wait(check=False)
-            except (asyncssh.Error, OSError, asyncio.TimeoutError, TimeoutError) as exc:
-                raise ChannelClosed(name, f"{cmd.id}: stream lost: {_describe(exc)}", cmd.id) from None
-            stderr = _first_line(_text(proc.stderr))
-            if proc.exit_status == 127:
+            while (line := await lines.next()) is not None:
+                yield line
+            if self._stream_stopped is not None:
+                raise StreamOff(name, f"{cmd.id}: off: {self._stream_stopped}; polling only", cmd.id)
+            if lines.overflow:
+                raise OutputTooLarge(name, f"{cmd.line}: line over {_size(STREAM_LINE_MAX)}, aborted", cmd.id)
+            if lines.exit_status is None:
+                raise ChannelClosed(name, f"{cmd.id}: stream lost" + (
+                    f" (signal {lines.exit_signal})" if lines.exit_signal else ""), cmd.id)
+            why = _first_line(_text(lines.stderr)) or lines.last
+            if lines.exit_status == 127:
                 raise CommandNotFound(name, f"{cmd.id}: command not found on the device (exit 127): "
-                                      f"{stderr or cmd.argv[0]}", cmd.id, 127)
-            if proc.exit_status not in (None, 0):
-                raise CommandFailed(name, f"{cmd.id}: exit {proc.exit_status}: {stderr or 'no error output'}",
-                                    cmd.id, proc.exit_status)
+                                      f"{why or cmd.argv[0]}", cmd.id, 127)
+            if lines.exit_status != 0:
+                raise CommandFailed(name, f"{cmd.id}: exit {lines.exit_status}: {why or 'no error output'}",
+                                    cmd.id, lines.exit_status)
             raise ChannelClosed(name, f"{cmd.id}: stream ended", cmd.id)
         finally:
-            process.close()
+            if self._stream_chan is chan:
+                self._stream_chan = None
+                self._freed.set()
+            self._abandon(chan, lines)
+
+    def _stop_stream(self, why: str) -> None:
+        """Close the stream's channel (its pty hangs the command up) to give its slot to the poll."""
+        chan = self._stream_chan
+        if chan is None:
+            return
+        log.info("%s: ip monitor off: %s; polling only", self.cfg.name, why)
+        self._stream_stopped = why
+        self._stream_chan = None
+        try:
+            chan.kill()
+        except (asyncssh.Error, OSError):
+            pass
+        chan.close()
 
     async def run_many(self, cmds: Iterable[Command]) -> dict[str, CommandOutput]:
         """Run commands on parallel channels (bounded by ``max_channels``); the first failure is raised."""
@@ -397,29 +571,31 @@ class SSHSession:
 
     async def _run(self, conn: asyncssh.SSHClientConnection, cmd: Command) -> CommandOutput:
         name, timeout = self.cfg.name, self.cfg.command_timeout_s
+        limit = self.cfg.max_output_mib << 20
         started_ms = int(time.time() * 1000)
         t0 = time.monotonic()
         chan: asyncssh.SSHClientChannel[bytes] | None = None
+        session: _Collected | None = None
         done: _Collected | None = None
         try:
             async with asyncio.timeout(timeout):
-                chan, session = await conn.create_session(_Collected, cmd.line, encoding=None)
+                chan, opened = await self._open(conn, cmd, lambda: _Collected(limit))
+                assert isinstance(opened, _Collected)
+                session = opened
                 done = await session.finished
         except (asyncio.TimeoutError, TimeoutError):
             raise CommandTimeout(name, f"{cmd.id}: no answer within {timeout:g} s", cmd.id) from None
         except asyncssh.ChannelOpenError as exc:
-            if conn.is_closed():
-                self._drop()
-                raise _StaleConnection(_describe(exc)) from None
             raise ChannelClosed(name, f"{cmd.id}: could not open a channel: {_describe(exc)}", cmd.id) from None
         except (asyncssh.Error, OSError) as exc:
             self._drop()
             raise ChannelClosed(name, f"{cmd.id}: connection lost: {_describe(exc)}", cmd.id) from None
         finally:
-            if done is None and chan is not None:
-                chan.close()  # timed out or cancelled: free the channel, keep the connection
-        assert done is not None
-        stdout = _text(b"".join(done.stdout))
+            if chan is not None and session is not None and (done is None or done.overflow):
+                self._abandon(chan, session)  # timed out, cancelled or flooding: end it, free its slot
+        if done.overflow:
+            raise OutputTooLarge(name, f"{cmd.line}: output over {_size(limit)}, aborted (max_output_mib)", cmd.id)
+        stdout = _text(done.take_stdout())
         stderr = _text(b"".join(done.stderr))
         if done.exit_status is None:
             if conn.is_closed():
@@ -437,22 +613,19 @@ class SSHSession:
         return CommandOutput(cmd, stdout, stderr, 0, started_ms, time.monotonic() - t0)
 
 
-class _Collected(asyncssh.SSHClientSession[bytes]):
-    """One command's channel: gathers stdout, stderr and the exit status until the channel closes.
+class _NoSlot(Exception):
+    """Internal: sshd refused a session while others of ours were open (its limit is now known)."""
 
-    Lighter than asyncssh's SSHClientProcess (no stream readers, no redirection machinery): the
-    poller opens tens of these a second, so their cost is most of an idle monitor's CPU.
-    """
 
-    def __init__(self) -> None:
-        self.stdout: list[bytes] = []
-        self.stderr: list[bytes] = []
-        self.exit_status: int | None = None
-        self.exit_signal: str | None = None
-        self.finished: asyncio.Future[_Collected] = asyncio.get_running_loop().create_future()
+STDERR_MAX = 64 * 1024  # stderr kept per command (only its first line is ever shown)
 
-    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
-        (self.stderr if datatype == asyncssh.EXTENDED_DATA_STDERR else self.stdout).append(data)
+
+class _Channel(asyncssh.SSHClientSession[bytes]):
+    """What every channel of ours records: the exit status or signal, and when sshd closed it (``ended``)."""
+
+    exit_status: int | None = None
+    exit_signal: str | None = None
+    ended = False  # closed on both sides: sshd freed its session slot
 
     def exit_status_received(self, status: int) -> None:
         self.exit_status = status
@@ -461,9 +634,121 @@ class _Collected(asyncssh.SSHClientSession[bytes]):
         self.exit_signal = signal
 
     def connection_lost(self, exc: Exception | None) -> None:
-        # a lost connection ends the channel too: exit_status stays None and _run says so
+        # a lost connection ends the channel too: exit_status stays None and the caller says so
+        self.ended = True
+        self._ended()
+
+    def _ended(self) -> None:
+        raise NotImplementedError
+
+
+class _Collected(_Channel):
+    """One command's channel: gathers stdout, stderr and the exit status until the channel closes.
+
+    Lighter than asyncssh's SSHClientProcess (no stream readers, no redirection machinery): the
+    poller opens tens of these a second, so their cost is most of an idle monitor's CPU.  More than
+    ``limit`` bytes of stdout sets ``overflow``, drops what came and finishes at once (the caller
+    kills the command and closes the channel).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.stdout: list[bytes] = []
+        self.stderr: list[bytes] = []
+        self.size = 0
+        self.stderr_size = 0
+        self.limit = limit
+        self.overflow = False
+        self.on_end: Callable[[_Collected], None] | None = None
+        self.finished: asyncio.Future[_Collected] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        if self.overflow:
+            return
+        if datatype == asyncssh.EXTENDED_DATA_STDERR:
+            if self.stderr_size < STDERR_MAX:
+                self.stderr.append(data)
+                self.stderr_size += len(data)
+            return
+        self.size += len(data)
+        if self.size > self.limit:
+            self.overflow = True
+            self.stdout.clear()
+            if not self.finished.done():
+                self.finished.set_result(self)
+            return
+        self.stdout.append(data)
+
+    def take_stdout(self) -> bytes:
+        out = b"".join(self.stdout)
+        self.stdout.clear()  # one copy at a time: a large answer is not held twice while it is decoded
+        return out
+
+    def _ended(self) -> None:
         if not self.finished.done():
             self.finished.set_result(self)
+        if self.on_end is not None:
+            self.on_end(self)
+            self.on_end = None
+
+
+STREAM_LINE_MAX = 1 << 20  # an ``ip -o monitor`` line is one route, link or nexthop: a few KB at most
+STREAM_QUEUE = 4096  # lines read ahead of the consumer before the channel stops reading
+
+
+class _Lines(_Channel):
+    """A streaming command's channel: complete lines, a bounded partial line, a bounded read-ahead."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._partial = b""
+        self._chan: asyncssh.SSHClientChannel[bytes] | None = None
+        self._paused = False
+        self.stderr = b""
+        self.last = ""  # last non-empty line (a pty merges stderr into it)
+        self.overflow = False
+
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:  # type: ignore[override]
+        self._chan = chan
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        if self.overflow:
+            return
+        if datatype == asyncssh.EXTENDED_DATA_STDERR:
+            self.stderr = (self.stderr + data)[-STDERR_MAX:]
+            return
+        *complete, rest = (self._partial + data).split(b"\n")
+        self._partial = b""
+        for raw in (*complete, rest):
+            if len(raw) > STREAM_LINE_MAX:  # what is buffered stays under the cap plus one read
+                self.overflow = True
+                self._queue.put_nowait(None)
+                return
+        for raw in complete:
+            line = _text(raw).rstrip("\r")
+            if line.strip():
+                self.last = line.strip()[:200]
+            self._queue.put_nowait(line)
+        self._partial = rest
+        if self._queue.qsize() > STREAM_QUEUE and not self._paused and self._chan is not None:
+            self._paused = True
+            self._chan.pause_reading()
+
+    async def next(self) -> str | None:
+        """The next line; None once the stream ended (or overflowed)."""
+        line = await self._queue.get()
+        if self._paused and self._queue.qsize() < STREAM_QUEUE // 2 and self._chan is not None:
+            self._paused = False
+            self._chan.resume_reading()
+        if line is None:
+            self._queue.put_nowait(None)  # stays ended
+        return line
+
+    def _ended(self) -> None:
+        self._queue.put_nowait(None)
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n} bytes"
 
 
 def _text(data: bytes | str | None) -> str:

@@ -7,7 +7,8 @@
   once per key file / login, and keeps the answers in memory only.
 * :class:`_Client` verifies host keys against known_hosts; with
   ``accept_new_host_key`` it records the key of a host that has NO entry yet
-  (trust on first use) and still refuses a changed key.
+  (trust on first use) once the connection succeeded (nothing is written, no
+  directory made, before that) and still refuses a changed key.
 """
 
 from __future__ import annotations
@@ -178,8 +179,9 @@ class _Client(asyncssh.SSHClient):
         self.device = device
         self.known_hosts = known_hosts
         self.accept_new = accept_new
-        self.verdict = "unknown"  # unknown | changed | recorded
+        self.verdict = "unknown"  # unknown | changed | accepted (not yet written) | recorded
         self.seen: tuple[str, int] | None = None
+        self.pending: tuple[str, str, str] | None = None  # (where, known_hosts line, fingerprint) to record
 
     def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
         self.seen = (host, port)
@@ -190,14 +192,23 @@ class _Client(asyncssh.SSHClient):
             self.verdict = "unknown"
             return False
         where = host if port == 22 else f"[{host}]:{port}"
-        line = f"{where} {key.export_public_key('openssh').decode().strip()}\n"
+        self.pending = (where, f"{where} {key.export_public_key('openssh').decode().strip()}\n",
+                        key.get_fingerprint())
+        self.verdict = "accepted"
+        return True
+
+    def record(self) -> None:
+        """Write the accepted new host key, once the connection succeeded (nothing on disk before)."""
+        if self.pending is None:
+            return
+        where, line, fingerprint = self.pending
+        self.pending = None
         _create_private(self.known_hosts)
         with open(self.known_hosts, "a", encoding="utf-8") as fh:
             fh.write(line)
         self.verdict = "recorded"
         log.warning("%s: recorded the new host key of %s in %s (%s)", self.device, where, self.known_hosts,
-                    key.get_fingerprint())
-        return True
+                    fingerprint)
 
     def refusal(self, where: str) -> str:
         kh = self.known_hosts
