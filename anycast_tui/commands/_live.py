@@ -66,7 +66,8 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
     """Run ``session`` (a LiveSession) until the user quits, or ``--headless`` seconds; record it unless told not to."""
     from anycast_tui.record.impactsum import summarize
     from anycast_tui.session import ImpactTracker, follow
-    from anycast_tui.ui.view import event_line, incident_line
+    from anycast_tui.model.timeline import Change
+    from anycast_tui.ui.view import event_line, health_line, incident_line, never_answered
 
     settings = {"interval_s": session.interval_s, "kind": kind}
     rec = record_live.start(args, session.timeline, kind=kind, inventory=inventory, settings=settings)
@@ -80,13 +81,30 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
     try:
         if args.headless is not None:
             print(banner, flush=True)
-            await follow(session, args.headless, lambda ev: print(event_line(ev), flush=True))
+
+            def on_health(change: Change) -> None:  # what no event says: a device that never answered
+                before = change.before.devices if change.before is not None else {}
+                for name, st in change.after.devices.items():
+                    old = before.get(name)
+                    if old is not st and (line := health_line(name, old.health if old else None, st.health,
+                                                              change.after.taken_at_ms)):
+                        print(line, flush=True)
+
+            unsubscribe = session.timeline.subscribe(on_health)
+            try:
+                await follow(session, args.headless, lambda ev: print(event_line(ev), flush=True))
+            finally:
+                unsubscribe()
             await asyncio.to_thread(tracker.wait, 10)  # the last event's impact, into the recording
             await asyncio.to_thread(incidents.wait, 30)
             now_ms = int(time.time() * 1000)
             for inc in incidents.incidents():
                 print(incident_line(inc, incidents.impact(inc.id), now_ms), flush=True)
-            return 0
+            health = session.health()
+            silent = never_answered(health)
+            print(f"devices: {len(health) - len(silent)} of {len(health)} answered"
+                  + (f"; never answered: {', '.join(silent)}" if silent else ""), flush=True)
+            return 1 if silent else 0
         from anycast_tui.ui.app import AnycastApp
 
         app = AnycastApp(session, controls=controls, title=title, impact=tracker, incidents=incidents, **args.ui)

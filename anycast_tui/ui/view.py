@@ -355,9 +355,32 @@ def live_text(counts: Mapping[str, int], *, short: bool = False) -> str:
     return f" · live: {counts['live_tcp_reset']} TCP flows moved (reset), {counts['live_udp']} UDP"
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7f, *range(0x80, 0xa0))}
+_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def safe(text: str) -> str:
+    """Device text as data on one line: control characters (newlines, escapes, C1) shown escaped, never acted on."""
+    return text.translate(_CONTROL)
+
+
 def event_line(ev: Event) -> str:
     """One plain line: ``HH:MM:SS.mmm glyph device detail`` (headless output)."""
-    return f"{hms(ev.time_ms)} {event_glyph(ev.kind)} {ev.device} {event_text(ev)}"
+    return f"{hms(ev.time_ms)} {event_glyph(ev.kind)} {safe(ev.device)} {event_text(ev)}"
+
+
+def health_line(name: str, before: Health | None, after: Health, at_ms: int) -> str | None:
+    """A headless line for a health change no event reports: a device that never answered (yet)."""
+    was = before.status if before is not None else HealthStatus.UNKNOWN
+    if was is HealthStatus.UNKNOWN and after.status is HealthStatus.ERROR:
+        return f"{hms(after.since_ms or at_ms)} ✗ {safe(name)} not answering: {safe(after.error or 'no answer')}"
+    return None
+
+
+def never_answered(health: Mapping[str, Health]) -> list[str]:
+    """``leaf03 (connection refused)`` for every device with no good poll at all."""
+    return [f"{safe(n)} ({safe(h.error or 'no answer yet')})" for n, h in sorted(health.items())
+            if h.last_ok_ms is None and h.status is not HealthStatus.OK]
 
 
 def duration_text(ms: int) -> str:
@@ -379,7 +402,7 @@ def incident_head(inc: Incident, now_ms: int) -> str:
 
 def incident_line(inc: Incident, imp: IncidentImpact | None, now_ms: int) -> str:
     """One plain line per incident (headless output): head, cause, the onset's impact, the restore's."""
-    line = f"{incident_head(inc, now_ms)} · {inc.cause} · {phase_text(imp.headline if imp else None)}"
+    line = f"{incident_head(inc, now_ms)} · {safe(inc.cause)} · {phase_text(imp.headline if imp else None)}"
     if imp is not None and (alt := resilient_text(imp)):
         line += f" · {alt}"
     if imp is not None and imp.onset is not None and imp.restore is not None:
@@ -440,13 +463,13 @@ def incident_bar_text(inc: Incident, imp: IncidentImpact | None, now_ms: int, po
     cause, then when: ``#1 1/1 open 4.2 s · 3,308 moved · 1,645 TCP reset est. · leaf03 unreachable …``."""
     state = f"open {duration_text(inc.duration_ms(now_ms))}" if inc.open else \
         f"over after {duration_text(inc.duration_ms(now_ms))}"
-    return (f"#{inc.id} {pos}/{total} {state} · {incident_numbers(imp, short=True)} · {inc.cause} · "
+    return (f"#{inc.id} {pos}/{total} {state} · {incident_numbers(imp, short=True)} · {safe(inc.cause)} · "
             f"{inc.kind.value} from {hms(inc.start_ms)}")
 
 
 def incident_row_text(inc: Incident, imp: IncidentImpact | None, now_ms: int) -> str:
     """An incident's line in the Events view: head, numbers, cause."""
-    return f"{incident_head(inc, now_ms)} · {incident_numbers(imp)} · {inc.cause}"
+    return f"{incident_head(inc, now_ms)} · {incident_numbers(imp)} · {safe(inc.cause)}"
 
 
 def event_text(ev: Event, owners: Mapping[str, str] | None = None, *, short: bool = False,
@@ -463,7 +486,7 @@ def event_text(ev: Event, owners: Mapping[str, str] | None = None, *, short: boo
         d = d.replace(label, owners[nh.gateway] if short else f"{owners[nh.gateway]} ({label})", 1)
     if ev.prefix in known and d.startswith(f"{ev.prefix}: "):
         d = d[len(ev.prefix) + 2:]
-    return d
+    return safe(d)
 
 
 @dataclass(frozen=True, slots=True)

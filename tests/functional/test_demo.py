@@ -45,7 +45,7 @@ def test_headless_demo_prints_the_leaf03_failure_from_both_spines():
 def test_headless_demo_without_scenario_is_quiet():
     proc = _cli("demo", "--headless", "2", "--interval", "0.5", "--no-scenario")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[1:] == []
+    assert proc.stdout.splitlines()[1:] == ["devices: 10 of 10 answered"]
 
 
 def test_tui_without_a_terminal_is_one_clear_line():
@@ -94,6 +94,12 @@ async def test_headless_monitor_over_an_inventory_file_sees_a_leaf_fail(tmp_path
             ep = farm.endpoints[name]
             lines += ["[[device]]", f'name = "{name}"', f'role = "{role.value}"', f'host = "{ep.host}"',
                       f"port = {ep.port}", ""]
+        import socket
+
+        with socket.socket() as s:  # a port nothing listens on: a device down from the start
+            s.bind(("127.0.0.1", 0))
+            dead_port = s.getsockname()[1]
+        lines += ["[[device]]", 'name = "ghost"', 'role = "leaf"', 'host = "127.0.0.1"', f"port = {dead_port}", ""]
         cfg = tmp_path / "fabric.toml"
         cfg.write_text("\n".join(lines))
         proc = await asyncio.create_subprocess_exec(*CLI, "monitor", "-c", str(cfg), "--headless", "8", cwd=ROOT,
@@ -105,7 +111,10 @@ async def test_headless_monitor_over_an_inventory_file_sees_a_leaf_fail(tmp_path
         await _wait_commands(spine, spine.counters.commands + 2 * len(LINUX_POLL))
         out, err = await asyncio.wait_for(proc.communicate(), 60)
     text = out.decode()
-    assert proc.returncode == 0, err.decode()
-    assert text.startswith("monitor: 10 devices, polling every 0.3 s for 8 s")
+    # a device that never answered: said when it fails, summed up at the end, and the exit status is 1
+    assert proc.returncode == 1, err.decode()
+    assert text.startswith("monitor: 11 devices, polling every 0.3 s for 8 s")
+    assert re.search(r"^\d\d:\d\d:\d\d\.\d\d\d ✗ ghost not answering: .*refused", text, re.M), text
+    assert text.rstrip().splitlines()[-1].startswith("devices: 10 of 11 answered; never answered: ghost (")
     for s in ("spine01", "spine02"):
         assert re.search(rf"− {s} 192\.0\.2\.53/32: next hop via \S+ dev swp2 removed \(4→3-way\)", text), text

@@ -117,8 +117,9 @@ def test_recordings_and_report_commands(tmp_path):
     assert rep.returncode == 0, rep.stderr
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>") and stat.S_IMODE(out.stat().st_mode) == 0o600
-    assert "Worst event (TCP resets)" in page and "TCP resets," in page  # impact computed while recording
-    md = _run("report", str(files[0]), "--scrub")
+    # incidents and their impact computed while recording, stored, and shown as such
+    assert "Worst incident" in page and "as the monitor computed them" in page and "TCP resets," in page
+    md = _run("report", str(files[0]), "--scrub", "--all")
     assert md.returncode == 0 and "# anycast-tui postmortem" in md.stdout
     assert "leaf01" not in md.stdout and "192.0.2.53" not in md.stdout
     assert len([line for line in md.stdout.splitlines() if line.startswith("| 20")]) == len(details)

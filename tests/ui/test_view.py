@@ -146,3 +146,20 @@ def test_event_feed_sees_each_event_once_even_when_the_timeline_drops_old_ones()
     assert [e.time_ms for e in feed.all] == [4, 5, 6] and [e.time_ms for e in feed.relevant] == [3, 5, 6]
     assert (feed.removed, feed.added) == (3, 4)
     assert not feed.pull(tl.events, tl.dropped_events)  # nothing new
+
+
+def test_device_text_never_breaks_a_headless_line_nor_reaches_the_terminal_raw():
+    from anycast_tui.model.types import Event, EventKind
+    from anycast_tui.ui.view import event_line, health_line, safe
+
+    hostile = "swp1\n12:00:00.000 ✓ spine09 reachable again\x1b[2J\x07\x85"
+    ev = Event(1_790_000_000_000, "leaf01", EventKind.LINK_DOWN, hostile, f"leaf01 {hostile} down (no carrier)")
+    line = event_line(ev)
+    assert "\n" not in line and "\x1b" not in line and "\x07" not in line and "\x85" not in line
+    assert "swp1\\n12:00:00.000" in line and "\\x1b[2J" in line  # shown, as data
+    from anycast_tui.model.types import Health, HealthStatus
+
+    h = Health(HealthStatus.ERROR, since_ms=1_790_000_000_000, error="refused\nFAKE LINE")
+    got = health_line("leaf\n01", None, h, 0)
+    assert got is not None and "\n" not in got and "leaf\\n01 not answering: refused\\nFAKE LINE" in got
+    assert safe("plain text, ünïcode ✓") == "plain text, ünïcode ✓"
