@@ -56,6 +56,11 @@ class IncidentTracker:
         with self._lock:
             return self.book.incidents()
 
+    def get(self, incident_id: int) -> Incident | None:
+        """The newest version of an incident (one merged into another resolves to it)."""
+        with self._lock:
+            return self.book.get(incident_id)
+
     def of_event(self, event: Event) -> Incident | None:
         with self._lock:
             return self.book.of_event(event)

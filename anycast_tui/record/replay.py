@@ -217,6 +217,9 @@ class RecordedIncidents:
     def of_event(self, event: Event) -> Incident | None:
         return self._by_event.get(event)
 
+    def get(self, incident_id: int) -> Incident | None:
+        return next((i for i in self._list if i.id == incident_id), None)
+
     def impact(self, incident_id: int) -> IncidentImpact | None:
         return self._impacts.get(incident_id)
 

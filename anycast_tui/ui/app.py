@@ -126,6 +126,8 @@ class Incidents(Protocol):
 
     def of_event(self, event: Event) -> Incident | None: ...
 
+    def get(self, incident_id: int) -> Incident | None: ...
+
     def impact(self, incident_id: int) -> IncidentImpact | None: ...
 
 
@@ -393,6 +395,8 @@ class AnycastApp(App[int]):
         return f"as right after {what} ({t}); ^ marks the hash space it moved", d.after, d
 
     def _show_selected(self) -> None:
+        if self.selected_incident is not None and self.incidents is not None:  # its newest version (it grows, ends)
+            self.selected_incident = self.incidents.get(self.selected_incident.id) or self.selected_incident
         ev, d = self.selected, self.detail()
         shown = self.shown_events()
         snap = self.session.timeline.snapshot

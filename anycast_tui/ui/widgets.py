@@ -478,7 +478,7 @@ class EventLog(ScrollView):
         counts = self.impact(ev) if self.impact is not None else None
         local = "hop-local " if row.nested else ""
         tails = [""] if counts is None else [f" · {local}{view.impact_text(counts)}",
-                                             f" · {view.impact_text(counts, short=True)}"]
+                                             f" · {local}{view.impact_text(counts, short=True)}"]
         bodies = [view.event_text(ev, self.owners, short=short, known=self.prefixes)
                   for short in ((False, True) if wide else (True,))]
         choices = [(b, t) for t in tails for b in bodies]
