@@ -69,3 +69,32 @@ async def test_the_header_follows_the_selected_incident_as_it_ends():
         assert "hop-local" in str(app.query_one("#eventbar").render())
     incidents.close()
     app.impact.close()
+
+
+async def test_the_flows_view_is_right_from_the_first_complete_poll():
+    """Mounted on a partial first snapshot (only spine01 polled yet), the Flows view follows the fabric as
+    the rest of the first poll arrives: every sample flow ends on a server, as the simulator says."""
+    clock = Clock()
+    sim = SimFabric(clock=clock)
+    session = SimSession(sim, clock=clock)
+    session.poll(["spine01"])
+    tracker = ImpactTracker(session.timeline, n_flows=2_000)
+    app = AnycastApp(session, clock=clock, impact=tracker)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert tracker.wait(60)
+        app.flush()
+        await pilot.pause()
+        first = tracker.paths(app.prefixes[0])
+        assert first is not None and not set(first[1].final_labels()) <= {f"server0{i}" for i in range(1, 5)}
+        clock.t += 1
+        session.poll()
+        app.flush()
+        await pilot.pause()
+        assert tracker.wait(60)
+        app.flush()
+        await pilot.pause()
+        snap, paths = tracker.paths(app.prefixes[0])
+        assert snap is session.timeline.snapshot
+        assert set(paths.final_labels()) == {"server01", "server02", "server03", "server04"}
+        assert app.flow_rows is not None and app.flow_rows.paths is paths
+    tracker.close()
