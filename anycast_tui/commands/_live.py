@@ -18,7 +18,7 @@ from anycast_tui.record import live as record_live
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """--headless and the recording options (the TUI options come from ui.options)."""
-    from anycast_tui.commands.demo import positive_float
+    from anycast_tui.commands.argtypes import positive_float
 
     p.add_argument("--headless", type=positive_float, metavar="SECONDS",
                    help="no TUI: run for SECONDS and print the events as lines")

@@ -5,23 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from anycast_tui.commands.argtypes import interval
+
 EXAMPLES = """examples:
   anycast-tui demo                          TUI; leaf03 fails after ~5 s and comes back; f fails/restores a leaf
   anycast-tui demo --interval 0.5           poll twice a second
   anycast-tui demo --headless 8             no TUI: print the events of 8 seconds, one a line
   anycast-tui demo --no-scenario            nothing happens unless you press f
-keys: 1-5 views (fabric, groups, flows, events, what-if) · [ ] events · / filter · ? help · q quit
+keys: 1-5 views (fabric, groups, flows, events, what-if) · [ ] incidents (e: events) · / filter · ? help · q quit
 """
-
-
-def positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
-    return v
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -29,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description="Start the simulated spine/leaf/server fabric, serve every device over SSH "
                        "on 127.0.0.1, poll it like a real fabric and show it in the TUI.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--interval", type=positive_float, default=1.0, metavar="S",
+    p.add_argument("--interval", type=interval, default=1.0, metavar="S",
                    help="poll every device every S seconds (default 1)")
     p.add_argument("--no-scenario", action="store_true", help="do not run the scripted failures")
     from anycast_tui.commands import _live

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from anycast_tui.commands.demo import positive_float
+from anycast_tui.commands.argtypes import interval
 
 EXAMPLES = """examples:
   anycast-tui monitor -c config/fabric.toml                 TUI over the devices of the inventory
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        "command list, diff what changes and show it in the TUI.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-c", "--config", required=True, metavar="CONFIG", help="inventory file (TOML)")
-    p.add_argument("--interval", type=positive_float, metavar="S",
+    p.add_argument("--interval", type=interval, metavar="S",
                    help="poll every S seconds (default: the inventory's poll_interval_s)")
     from anycast_tui.commands import _live
     from anycast_tui.ui.options import add_ui_options

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from anycast_tui.commands.demo import positive_float
+from anycast_tui.commands.argtypes import interval, positive_float
 
 EXAMPLES = """examples:
   anycast-tui record -c config/fabric.toml                 until SIGTERM, into the default directory
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="session file to create (default: a new file in --dir)")
     p.add_argument("--dir", metavar="DIR", type=Path,
                    help="recordings directory (default: $ANYCAST_TUI_RECORDINGS or ~/.local/share/anycast-tui/recordings)")
-    p.add_argument("--interval", type=positive_float, metavar="S", help="poll every S seconds")
+    p.add_argument("--interval", type=interval, metavar="S", help="poll every S seconds")
     p.add_argument("--keyframe-every", type=int, default=60, metavar="N", help="a full keyframe every N ticks (60)")
     p.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: run until stopped)")
     p.add_argument("--max-age", type=positive_float, metavar="DAYS", help="delete recordings older than DAYS")
