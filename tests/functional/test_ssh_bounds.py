@@ -113,3 +113,20 @@ async def test_a_failing_device_costs_no_memory_per_poll(mode):
     late, _early, reason = await _bench().growth(mode, 10_000, 2_000)
     assert late * 8_000 < 128 * 1024, (mode, late, reason)
     assert reason
+
+
+async def test_a_device_refusing_for_a_day_still_says_connection_refused(tmp_path):
+    # Backoff's factor ** failures overflowed a float at the 1025th failure in a row (a device down ~17 h at
+    # the 60 s cap): every poll after that was "internal error: OverflowError".
+    from anycast_tui.collect.backoff import Backoff
+    from anycast_tui.collect.inventory import DeviceConfig
+    from anycast_tui.collect.ssh import ConnectError
+
+    (tmp_path / "known_hosts").write_text("")
+    cfg = DeviceConfig("leaf01", host="127.0.0.1", port=_bench()._free_port(), user="atui",
+                       known_hosts=tmp_path / "known_hosts", use_ssh_config=False, use_agent=False)
+    s = SSHSession(cfg, backoff=Backoff(1e-9, 1e-9, jitter=0.0), clock=lambda: 1e9 + s.connects)
+    for _ in range(1100):
+        with pytest.raises(ConnectError, match="connection refused$"):
+            await s.run(ROUTES4)
+    assert s.connects == 1100 and s.backoff.failures <= 65
