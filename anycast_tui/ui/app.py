@@ -21,7 +21,7 @@ from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.filter import Monochrome
+from textual.filter import LineFilter, Monochrome
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input
@@ -215,8 +215,9 @@ class AnycastApp(App[int]):
         self.title = title
         self.clock = clock
         self.screenshot_dir = Path(screenshot_dir) if screenshot_dir is not None else SCREENSHOT_DIR
-        if monochrome and not self.no_color:
-            self._filters.append(Monochrome())
+        # --mono: Textual's own filters, then monochrome (get_line_filters); NO_COLOR already has Textual add it
+        self.mono_filter: LineFilter | None = Monochrome() if monochrome and not self.no_color else None
+        self.key_overrides: dict[str, str] = {}  # binding id -> "key[,key…]", as given to set_keymap
         if keymap:
             self.set_keymap(dict(keymap))
         tl = session.timeline
@@ -644,8 +645,24 @@ class AnycastApp(App[int]):
         return [b for b in self.BINDINGS if isinstance(b, Binding)]
 
     def _keys_of(self, b: Binding) -> list[str]:
-        keys = [key for key, bs in self._bindings.key_to_bindings.items() for x in bs if x.id == b.id]
-        return keys or [b.key]
+        """The keys ``b`` answers to: the keymap's for its id (as Textual applies it), else its own."""
+        keys = (self.key_overrides.get(b.id) if b.id else None) or b.key
+        return [k.strip() for k in keys.split(",") if k.strip()] or [b.key]
+
+    def set_keymap(self, keymap: Mapping[str, str]) -> None:
+        """Textual's ``set_keymap``; the keymap is kept for the help screen's keys."""
+        self.key_overrides = dict(keymap)
+        super().set_keymap(dict(keymap))
+
+    def update_keymap(self, keymap: Mapping[str, str]) -> None:
+        """Textual's ``update_keymap`` (merged over the keymap set before); kept for the help screen too."""
+        self.key_overrides = {**self.key_overrides, **keymap}
+        super().update_keymap(dict(keymap))
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's enabled line filters, then monochrome for ``--mono``."""
+        filters = super().get_line_filters()
+        return [*filters, self.mono_filter] if self.mono_filter is not None else filters
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("pick", "restore_all"):

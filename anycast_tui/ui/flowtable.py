@@ -34,12 +34,23 @@ class FlowTable(ScrollView, can_focus=True):
             h = self.scrollable_content_region.height
             if h and self.virtual_size.height > h and size.height > h:
                 # the vertical scrollbar stays: move its thumb without a layout of the whole screen (a filter
-                # as you type changes the row count on every key; textual is pinned, _scroll_update is its own)
+                # as you type changes the row count on every key)
                 self.set_reactive(FlowTable.virtual_size, size)
-                self._scroll_update(size)
+                self._follow_scrollbar(size)
             else:
                 self.virtual_size = size
         self.refresh()
+
+    def _follow_scrollbar(self, size: Size) -> None:
+        """What Textual does on a new virtual size while the scrollbars shown stay the same, through public
+        attributes only: the vertical bar's window (its thumb) and the scroll offset kept in range."""
+        if self.show_vertical_scrollbar and self.styles.scrollbar_size_vertical:
+            bar = self.vertical_scrollbar
+            bar.window_virtual_size = size.height
+            bar.window_size = self.container_size.height - self.scrollbar_size_horizontal
+            bar.refresh()
+        self.scroll_x = self.validate_scroll_x(self.scroll_x)
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def header(self, width: int) -> Text:
         head = f"  {'prot':<5}{'client':<22}{'service':<17}{'ingress':<9}"
