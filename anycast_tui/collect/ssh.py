@@ -24,8 +24,22 @@ import asyncssh
 
 from anycast_tui.collect.backoff import Backoff
 from anycast_tui.collect.commands import COLLECTOR_LINES, Command
+from anycast_tui.collect.errors import (
+    AuthError,
+    BackoffWait,
+    ChannelClosed,
+    CollectError,
+    CommandFailed,
+    CommandNotAllowed,
+    CommandNotFound,
+    CommandTimeout,
+    ConnectError,
+    HostKeyError,
+    OutputTooLarge,
+    StreamOff,
+)
 from anycast_tui.collect.inventory import DeviceConfig
-from anycast_tui.collect.sshconfig import Resolved, Secrets, _Client, resolve
+from anycast_tui.collect.sshconfig import HostKeyClient, Resolved, Secrets, resolve
 
 log = logging.getLogger(__name__)
 
@@ -39,75 +53,7 @@ ENCRYPTION_ALGS: tuple[str, ...] = (
 
 
 # --------------------------------------------------------------------------- errors
-
-
-class CollectError(Exception):
-    """A device could not deliver a command's output; ``str()`` is one line for humans."""
-
-    permanent = False
-
-    def __init__(self, device: str, message: str, command: str | None = None):
-        self.device = device
-        self.command = command  # command id, when tied to one
-        self.message = " ".join(message.split())  # one line, always
-        super().__init__(self.message)
-
-
-class ConnectError(CollectError):
-    """TCP/SSH connection could not be made or was lost (retried with backoff)."""
-
-
-class BackoffWait(ConnectError):
-    """Not retrying yet: the last connection attempt failed recently.
-
-    The message is the last failure's (stable from poll to poll); ``retry_in_s`` says when.
-    """
-
-    def __init__(self, device: str, message: str, retry_in_s: float):
-        super().__init__(device, message)
-        self.retry_in_s = retry_in_s
-
-
-class AuthError(CollectError):
-    permanent = True
-
-
-class HostKeyError(CollectError):
-    permanent = True
-
-
-class CommandTimeout(CollectError):
-    pass
-
-
-class ChannelClosed(CollectError):
-    """The channel or connection closed before the command's exit status arrived."""
-
-
-class CommandFailed(CollectError):
-    def __init__(self, device: str, message: str, command: str | None = None, exit_status: int | None = None,
-                 stdout: str = ""):
-        super().__init__(device, message, command)
-        self.exit_status = exit_status
-        self.stdout = stdout  # what the command printed before failing (vtysh prints up to a refused -c)
-
-
-class CommandNotFound(CommandFailed):
-    """Exit 127: the device has no such command."""
-
-
-class CommandNotAllowed(CollectError):
-    """A caller asked for a command outside the fixed read-only list (a bug, never sent)."""
-
-    permanent = True
-
-
-class OutputTooLarge(CommandFailed):
-    """More output than ``max_output_mib`` (or a stream line over ``STREAM_LINE_MAX``): the command was aborted."""
-
-
-class StreamOff(CommandFailed):
-    """The stream cannot have a session channel of its own (sshd allows one per connection)."""
+# CollectError and its kinds live in collect/errors.py (sshconfig raises AuthError too); imported above.
 
 
 class _StaleConnection(Exception):
@@ -253,7 +199,7 @@ class SSHSession:
             known_hosts = ([], [], [])  # nothing trusted yet; the file is made once a connection succeeded
         password = await self._password()
         client_keys = await self._client_keys(resolved)
-        client = _Client(cfg.name, resolved.known_hosts, cfg.accept_new_host_key)
+        client = HostKeyClient(cfg.name, resolved.known_hosts, cfg.accept_new_host_key)
         try:
             async with asyncio.timeout(cfg.connect_timeout_s + 1.0):
                 conn = await asyncssh.connect(
@@ -420,9 +366,8 @@ class SSHSession:
                         raise _NoSlot() from None
                     raise ChannelClosed(
                         self.cfg.name, f"{cmd.id}: could not open a channel: {_describe(exc)}: sshd refused a "
-                        "session with none of ours open on this connection (sshd_config MaxSessions 0, or a "
-                        "Match block for this user, refuses every session: allow at least 1; with MaxSessions "
-                        "1 also set stream = false or leave the stream to turn itself off)", cmd.id) from None
+                        "session with none of ours open on this connection: its MaxSessions (sshd_config, or a "
+                        "Match block for this user) must be 1 or more", cmd.id) from None
                 await asyncio.sleep(delay)
                 delay *= 2
 
