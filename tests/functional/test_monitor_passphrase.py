@@ -174,7 +174,9 @@ async def test_without_a_terminal_monitor_does_not_prompt_and_says_so_in_one_lin
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(tmp_path),
         cwd=tmp_path, start_new_session=True)  # no controlling terminal at all
     out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
+    # the device never answered (its key could not be used): said at the end, and the exit status is 1
+    assert proc.returncode == 1, err.decode()
+    assert out.decode().splitlines()[-1].startswith("devices: 0 of 1 answered; never answered: leaf01 (")
     lines = [ln for ln in err.decode().splitlines() if "no terminal to ask" in ln]
     assert len(lines) == 1 and "is encrypted" in lines[0] and "ssh-agent (ssh-add" in lines[0]
     assert str(key) in lines[0] and "leaf01" in lines[0]
