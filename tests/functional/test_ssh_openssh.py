@@ -97,6 +97,18 @@ async def test_hung_commands_are_killed_and_the_device_recovers_at_the_next_poll
         await _stopped(poller, dev)
 
 
+async def test_commands_cancelled_by_stop_end_on_the_device(device):
+    dev = await device()
+    poller = Poller(dev.inventory(**{**FAST, "command_timeout_s": 3600.0}, stream=False), interval_s=0.05)
+    try:
+        await poller.start()
+        await wait_for(lambda: _status(poller) is HealthStatus.OK, limit_s=30)
+        dev.set_mode("hang")
+        await wait_for(lambda: any("sleep 3600" in ln for ln in dev.ours()), limit_s=30)  # a poll hangs
+    finally:
+        await _stopped(poller, dev)  # its commands are cancelled: killed and closed, nothing left
+
+
 async def test_forced_command_that_hangs_cannot_be_signalled_so_its_connection_is_replaced(device):
     dev = await device(max_sessions=2, forced=True)
     cfg = dev.config(**FAST, stream=False, max_channels=1)
