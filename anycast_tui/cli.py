@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from anycast_tui.errors import CliError  # raised by commands/ and ui/options.py (also importable from here)
+
 # Order is the order shown in --help.
 SUBCOMMANDS: tuple[str, ...] = ("demo", "monitor", "calc", "whatif", "parse", "lab", "record", "replay", "report", "recordings")
 
@@ -19,14 +21,6 @@ EPILOG = """examples:
   anycast-tui parse routes.json --json   normalised records of a command output
   anycast-tui SUBCOMMAND --help          help and an example for each subcommand
 """
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit status ``code``."""
-
-    def __init__(self, message: str, code: int = 2):
-        super().__init__(message)
-        self.code = code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,8 +78,5 @@ def _dispatch(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # Run the imported module's main, not this __main__ copy: commands raise
-    # anycast_tui.cli.CliError, which must be the class caught above.
-    from anycast_tui.cli import main as _main
-
-    sys.exit(_main())
+    # This __main__ copy catches the one CliError class the commands raise (anycast_tui.errors).
+    sys.exit(main())

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from anycast_tui.collect.inventory_file import DEEP, line_of, read_text
+
 
 class AnsibleError(ValueError):
     """``file:line: reason``."""
@@ -147,8 +149,6 @@ def _setting(var: str, raw: Any, where: str) -> tuple[str, Any] | None:
 
 
 def _read(path: Path) -> str:
-    from anycast_tui.collect.inventory import read_text
-
     try:
         return read_text(Path(path))
     except (OSError, UnicodeDecodeError) as exc:
@@ -264,8 +264,6 @@ def _read_yaml(path: Path, text: str) -> list[AnsibleHost]:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except RecursionError:
-        from anycast_tui.collect.inventory import DEEP, line_of
-
         line = line_of(text, DEEP)
         raise AnsibleError(f"{path}{f':{line}' if line else ''}: not valid YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as exc:

@@ -14,6 +14,9 @@ import re
 import shlex
 from dataclasses import dataclass
 
+# The multipath sysctls, read in one go: their names and order belong to the parser of their values.
+from anycast_tui.parse.sysctl import HASH_SYSCTLS
+
 
 @dataclass(frozen=True, slots=True)
 class Command:
@@ -31,17 +34,6 @@ def _quoted(argv: tuple[str, ...]) -> str:
     """The shell line of an argv, every word quoted (cached: the poll asks for it on every run)."""
     return " ".join(shlex.quote(a) for a in argv)
 
-
-# The multipath sysctls, read in one go; ``sysctl -n`` prints one value a line, in order.
-HASH_SYSCTLS: tuple[str, ...] = (
-    "net.ipv4.fib_multipath_hash_policy",
-    "net.ipv4.fib_multipath_hash_fields",
-    "net.ipv4.fib_multipath_hash_seed",
-    "net.ipv6.fib_multipath_hash_policy",
-    "net.ipv6.fib_multipath_hash_fields",
-    "net.ipv4.conf.all.ignore_routes_with_linkdown",
-    "net.ipv4.fib_multipath_use_neigh",
-)
 
 LINUX_POLL: tuple[Command, ...] = (
     Command("routes4", ("ip", "-j", "-4", "route", "show", "table", "all"), "ip-route-json"),

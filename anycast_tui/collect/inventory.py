@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from anycast_tui.collect.commands import FLOW_SOURCES, PLATFORM_POLL
+from anycast_tui.collect.inventory_file import DEEP, MAX_FILE_BYTES, line_of, read_text  # noqa: F401
 from anycast_tui.model.types import Device, Role
 from anycast_tui.parse._common import shown as _shown
 
@@ -98,7 +99,6 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "port": (1, 65535), "max_channels": (1, 64), "max_connections": (1, 4096), "max_output_mib": (1, 65536),
 }
 MAX_DEVICES = 100_000  # devices of one inventory, [[device]] and Ansible hosts together
-MAX_FILE_BYTES = 16 * 2**20  # an inventory (TOML, INI or YAML) larger than this is refused unread
 _FLOAT_KEYS = {"command_timeout_s", "connect_timeout_s", "backoff_base_s", "backoff_max_s"}
 _INT_KEYS = {"port", "max_channels", "max_output_mib"}
 _BOOL_KEYS = {"ask_password", "accept_new_host_key", "use_ssh_config", "use_agent", "stream"}
@@ -354,15 +354,6 @@ def _ansible(src: _Src, path: Any, base: Path) -> list[tuple[str, dict[str, Any]
     return out
 
 
-DEEP = r"(?:[\[{]\s*){32}"  # 32 brackets opened in a row: where a reader's RecursionError comes from
-
-
-def line_of(text: str, pattern: str) -> int | None:
-    """1-based line of the first match of ``pattern`` in ``text``, None without one."""
-    m = re.search(pattern, text)
-    return None if m is None else text.count("\n", 0, m.start()) + 1
-
-
 def _located(p: Path, text: str, pattern: str, why: str) -> InventoryError:
     """``file:line: key: not valid TOML: why`` at the first match of ``pattern`` (what tomllib gives no line for)."""
     line = line_of(text, pattern)
@@ -370,15 +361,6 @@ def _located(p: Path, text: str, pattern: str, why: str) -> InventoryError:
         return InventoryError(f"{p}: not valid TOML: {why}")
     km = _KEY.match(text.splitlines()[line - 1])
     return InventoryError(f"{p}:{line}: {km.group(1) + ': ' if km else ''}not valid TOML: {why}")
-
-
-def read_text(path: Path) -> str:
-    """The UTF-8 text of an inventory file; OSError (EFBIG) past MAX_FILE_BYTES, before reading it."""
-    with open(path, "rb") as f:
-        data = f.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise OSError(27, f"larger than {MAX_FILE_BYTES >> 20} MiB, too large for an inventory")
-    return data.decode("utf-8")
 
 
 def load_inventory(path: str | Path) -> Inventory:

@@ -5,7 +5,7 @@
   same file for HostName, Port, ProxyJump and the rest.
 * :class:`Secrets` asks an injectable prompt for passphrases and passwords,
   once per key file / login, and keeps the answers in memory only.
-* :class:`_Client` verifies host keys against known_hosts; with
+* :class:`HostKeyClient` verifies host keys against known_hosts; with
   ``accept_new_host_key`` it records the key of a host that has NO entry yet
   (trust on first use) once the connection succeeded (nothing is written, no
   directory made, before that) and still refuses a changed key.
@@ -26,6 +26,7 @@ from typing import Awaitable, Callable
 import asyncssh
 from asyncssh.config import SSHClientConfig
 
+from anycast_tui.collect.errors import AuthError
 from anycast_tui.collect.inventory import DeviceConfig
 
 log = logging.getLogger(__name__)
@@ -128,8 +129,6 @@ class Secrets:
         None when it is encrypted and no passphrase was given (the agent may still hold it).
         A wrong passphrase is an AuthError (permanent: asking again would not help unattended).
         """
-        from anycast_tui.collect.ssh import AuthError
-
         if path in self._keys:
             return self._keys[path]
         try:
@@ -172,7 +171,7 @@ def _known_entries(path: Path, host: str, addr: str, port: int) -> int:
     return len(host_keys) + len(ca_keys) + len(revoked)
 
 
-class _Client(asyncssh.SSHClient):
+class HostKeyClient(asyncssh.SSHClient):
     """Called by asyncssh for a host key not among the trusted ones: unknown host or changed key."""
 
     def __init__(self, device: str, known_hosts: Path, accept_new: bool):

@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def check_terminal(args: argparse.Namespace) -> None:
-    from anycast_tui.cli import CliError
+    from anycast_tui.errors import CliError
 
     if args.headless is None and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise CliError("the TUI needs a terminal; use --headless SECONDS to print events instead")
@@ -45,7 +45,7 @@ def ask_secrets(inventory: Any, *, say: Callable[[str], None] | None = None, una
     """
     import getpass
 
-    from anycast_tui.cli import CliError
+    from anycast_tui.errors import CliError
     from anycast_tui.collect.preflight import PreflightError, agent_public_keys, preflight
 
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))

@@ -12,15 +12,16 @@ import argparse
 import ipaddress
 from typing import Any
 
-from anycast_tui.cli import CliError
 from anycast_tui.commands import jsonout
-from anycast_tui.model.flows import FlowMeta, flows_to_array, proto_label, proto_number, read_flows_csv
+from anycast_tui.errors import CliError
+from anycast_tui.model.flows import FlowMeta, flows_to_array, proto_label, proto_number
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.hashing import Placement
 from anycast_tui.model.placement import PLACEMENTS, Outcome, Placed, PlacementError, compile_device, place
 from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, Flow, HashSettings, NexthopTable
 from anycast_tui.parse.detect import detect_kind, parse_as
 from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.flowcsv import read_flows_csv
 from anycast_tui.parse.nexthop import attach_buckets
 
 DEVICE = "device"  # the name the one device of calc/whatif goes by

@@ -14,7 +14,7 @@ import json
 import math
 from typing import Any, Iterable
 
-from anycast_tui.cli import CliError
+from anycast_tui.errors import CliError
 
 
 def dumps(obj: Any, **kw: Any) -> str:

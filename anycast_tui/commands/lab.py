@@ -11,8 +11,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from anycast_tui.cli import CliError
 from anycast_tui.commands import jsonout
+from anycast_tui.errors import CliError
 
 EPILOG = """examples:
   sudo anycast-tui lab up                      2 spines x 4 leaves, BGP (FRR) if installed, writes config/lab.toml

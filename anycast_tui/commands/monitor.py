@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from anycast_tui.cli import CliError
     from anycast_tui.collect.inventory import InventoryError, load_inventory
+    from anycast_tui.errors import CliError
 
     try:
         inventory = load_inventory(args.config)

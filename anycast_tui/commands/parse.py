@@ -11,8 +11,8 @@ import argparse
 import sys
 from typing import Any
 
-from anycast_tui.cli import CliError
 from anycast_tui.commands import jsonout
+from anycast_tui.errors import CliError
 from anycast_tui.model.types import (
     BgpMultipath, Bucket, ConntrackEntry, HashSettings, Interface, NexthopTable, Route, Socket,
 )

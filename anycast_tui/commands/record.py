@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from anycast_tui.cli import CliError
+    from anycast_tui.errors import CliError
 
     if args.keyframe_every < 1:
         raise CliError("--keyframe-every must be at least 1")
@@ -108,7 +108,7 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
     try:
         recorder = Recorder(path, keyframe_every=args.keyframe_every, inventory=inventory, settings=settings)
     except OSError as exc:
-        from anycast_tui.cli import CliError
+        from anycast_tui.errors import CliError
 
         raise CliError(f"cannot create {path}: {exc.strerror or exc}") from None
     log.info("recording to %s (poll every %g s)", path, interval)

@@ -54,7 +54,7 @@ def _human(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from anycast_tui.cli import CliError
+    from anycast_tui.errors import CliError
     from anycast_tui.record.paths import default_dir, list_recordings
     from anycast_tui.record.timefmt import iso
 

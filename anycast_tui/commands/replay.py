@@ -57,7 +57,7 @@ def build(rec, *, speed: float = 1.0, **ui):  # noqa: ANN001, ANN201
 
 
 def run(args: argparse.Namespace) -> int:
-    from anycast_tui.cli import CliError
+    from anycast_tui.errors import CliError
     from anycast_tui.record.store import Recording, RecordingError
     from anycast_tui.ui.options import ui_options
 

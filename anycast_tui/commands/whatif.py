@@ -13,9 +13,9 @@ import ipaddress
 import sys
 from typing import Any
 
-from anycast_tui.cli import CliError
 from anycast_tui.commands import jsonout
 from anycast_tui.commands.calc import DEVICE, add_inputs, flow_json, load_device, load_flows, load_live
+from anycast_tui.errors import CliError
 from anycast_tui.model.flows import FlowMeta, synthetic_flows
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.impact import MAPPINGS, Change, MappingImpact, WhatIfError, compare_mappings, each_single_failure

@@ -25,32 +25,9 @@ set by the collector); ``model.events`` diffs what two states report.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
-from anycast_tui.model.types import DeviceState, Rib, RibRoute, Route
-
-
-@dataclass(frozen=True, slots=True)
-class RibFib:
-    prefix: str
-    bgp: int  # paths BGP uses
-    zebra: int  # next hops zebra installed
-    kernel: int  # next hops of the kernel's route (0: none)
-    recursive: bool = False
-
-    @property
-    def agree(self) -> bool:
-        return self.kernel == self.zebra and (self.recursive or self.bgp == self.kernel)
-
-    @property
-    def text(self) -> str:
-        """``BGP: 4 paths, FIB: 3`` (``, zebra: 4`` when zebra's count is neither)."""
-        out = f"BGP: {self.bgp} path{'s' if self.bgp != 1 else ''}, FIB: {self.kernel}"
-        if self.zebra != self.kernel and self.zebra != self.bgp:
-            out += f", zebra: {self.zebra}"
-        return out
+from anycast_tui.model.types import DeviceState, Rib, RibFib, RibRoute, RibWatch, Route  # RibFib, RibWatch: named here too
 
 
 def kernel_width(state: DeviceState, route: Route) -> int:
@@ -116,14 +93,6 @@ def disagreements(state: DeviceState) -> dict[str, RibFib]:
         if not c.agree:
             out[dst] = c
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class RibWatch:
-    """What one poll of a device saw of RIB/FIB agreement, and what is reported (``watch``)."""
-
-    seen: Mapping[str, RibFib]  # every disagreement of this poll's state
-    raised: Mapping[str, RibFib]  # the reported ones: seen alike in two consecutive polls, until they agree
 
 
 _NOTHING = RibWatch(MappingProxyType({}), MappingProxyType({}))

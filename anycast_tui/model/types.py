@@ -19,10 +19,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
-
-if TYPE_CHECKING:
-    from anycast_tui.model.rib import RibWatch
+from typing import Mapping
 
 Extra = tuple[tuple[str, str], ...]
 
@@ -224,6 +221,38 @@ class HealthStatus(str, enum.Enum):
     ERROR = "error"  # never had good data; ``error`` says why
 
 
+# RIB/FIB agreement of one device (computed in model/rib.py; here as DeviceState carries it).
+
+
+@dataclass(frozen=True, slots=True)
+class RibFib:
+    prefix: str
+    bgp: int  # paths BGP uses
+    zebra: int  # next hops zebra installed
+    kernel: int  # next hops of the kernel's route (0: none)
+    recursive: bool = False
+
+    @property
+    def agree(self) -> bool:
+        return self.kernel == self.zebra and (self.recursive or self.bgp == self.kernel)
+
+    @property
+    def text(self) -> str:
+        """``BGP: 4 paths, FIB: 3`` (``, zebra: 4`` when zebra's count is neither)."""
+        out = f"BGP: {self.bgp} path{'s' if self.bgp != 1 else ''}, FIB: {self.kernel}"
+        if self.zebra != self.kernel and self.zebra != self.bgp:
+            out += f", zebra: {self.zebra}"
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RibWatch:
+    """What one poll of a device saw of RIB/FIB agreement, and what is reported (``model.rib.watch``)."""
+
+    seen: Mapping[str, RibFib]  # every disagreement of this poll's state
+    raised: Mapping[str, RibFib]  # the reported ones: seen alike in two consecutive polls, until they agree
+
+
 @dataclass(frozen=True, slots=True)
 class Health:
     status: HealthStatus = HealthStatus.UNKNOWN
@@ -245,7 +274,7 @@ class DeviceState:
     flows: tuple["Flow", ...] = ()  # live flows to the anycast prefixes read on this device (ss, conntrack)
     rib: "Rib | None" = None  # FRR's RIB and BGP multipath state (vtysh) on frr/cumulus/sonic; None: not read
     # RIB/FIB disagreements seen in this poll and those reported (model.rib.watch, set by the collector)
-    rib_watch: "RibWatch | None" = field(default=None, compare=False)
+    rib_watch: RibWatch | None = field(default=None, compare=False)
     flows_stale: int = 0  # sockets / entries to the anycast prefixes left out of ``flows`` as not alive (leftovers)
     flows_udp_known: bool = False  # UDP flows were read from conntrack (ss cannot see unconnected UDP servers)
 

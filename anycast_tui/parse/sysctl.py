@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from anycast_tui.collect.commands import HASH_SYSCTLS
 from anycast_tui.model.types import HashSettings
 from anycast_tui.parse._common import BadValue, integer, lines_of
 from anycast_tui.parse.errors import ParseError
 
 KIND = "sysctl-values"
+
+# The multipath sysctls, read in one go (collect.commands: ``sysctl -n`` prints one value a line, in order).
+HASH_SYSCTLS: tuple[str, ...] = (
+    "net.ipv4.fib_multipath_hash_policy",
+    "net.ipv4.fib_multipath_hash_fields",
+    "net.ipv4.fib_multipath_hash_seed",
+    "net.ipv6.fib_multipath_hash_policy",
+    "net.ipv6.fib_multipath_hash_fields",
+    "net.ipv4.conf.all.ignore_routes_with_linkdown",
+    "net.ipv4.fib_multipath_use_neigh",
+)
 
 # HashSettings field for each sysctl, in HASH_SYSCTLS order.
 _FIELDS: dict[str, str] = {

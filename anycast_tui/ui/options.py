@@ -17,7 +17,7 @@ def add_ui_options(p: argparse.ArgumentParser) -> None:
 
 def ui_options(args: argparse.Namespace) -> dict[str, Any]:
     """AnycastApp keyword arguments from the parsed options; raises cli.CliError on a bad keymap."""
-    from anycast_tui.cli import CliError
+    from anycast_tui.errors import CliError
     from anycast_tui.ui.keymap import KeymapError, default_config, load_keymap
 
     path = args.keymap or default_config()

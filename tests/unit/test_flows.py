@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from anycast_tui.model.flows import (read_flows_csv, sample_flows, synthetic_flows, write_flows_csv)
+from anycast_tui.model.flows import (sample_flows, synthetic_flows, write_flows_csv)
 from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.flowcsv import read_flows_csv
 
 CSV = """proto,src,sport,dst,dport,ingress,group
 tcp,203.0.113.7,40000,192.0.2.53,443,spine01,ftp-1
