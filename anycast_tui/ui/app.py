@@ -292,6 +292,8 @@ class AnycastApp(App[int]):
         self._dirty = True
 
     def _tick(self) -> None:
+        if not self.is_running:  # shutting down: Textual has removed the views, a late tick has nothing to draw
+            return
         if self.replay is not None and self.replay.playing:
             self.replay.update()
         if self.paused:

@@ -141,3 +141,14 @@ async def test_updates_are_coalesced_into_one_redraw_per_tick():
         assert app.redraws == before + 1
         app._tick()  # nothing new since: no redraw (ages redraw only on the once-a-second tick)
         assert app.redraws == before + 1
+
+
+async def test_a_redraw_tick_during_shutdown_draws_nothing():
+    """Textual removes the views before it stops the app's timers: a tick then (seen under load at the end
+    of a pilot test) must not query them (it raised NoMatches out of run_test)."""
+    app = AnycastApp(IdleSession(), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+    assert not app.is_running
+    app._dirty = True
+    app._tick()  # the timer's callback, as it runs in that window
