@@ -1,4 +1,11 @@
-"""Helpers shared by the parsers: canonical addresses, JSON loading, extra values."""
+"""Helpers shared by the parsers: canonical addresses, JSON loading, extra values, lines of text.
+
+Every parser is linear in time and memory on any input: a text line longer than ``MAX_LINE``
+(longer than any line of the commands parsed: the longest, ``ip -o route`` of a multipath route,
+is bounded by the kernel's 64 KiB netlink attribute) is refused before it is split into tokens;
+values are checked for length before they are converted; error messages quote device text
+through :func:`shown` only.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,20 @@ import ipaddress
 import json
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, Iterator
 
-from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.errors import ParseError, shown
+
+__all__ = ["shown"]  # re-exported: the one way device text is quoted in messages (anycast_tui.parse.errors)
 
 # Dotted quads as the kernel prints them (no leading zeros), optionally with a length.
 _O = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _V4 = _O + r"(?:\." + _O + r"){3}"
 _V4_PREFIX = re.compile(_V4 + r"/(?:3[0-2]|[12]?[0-9])").fullmatch
 _V4_ADDR = re.compile(_V4).fullmatch
+# Longest address text: ``ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`` (45) and a ``%scope``.
+_MAX_ADDR = 64
+MAX_LINE = 1 << 20  # characters of one text line: as the collector's stream lines (1 MiB)
 
 
 class BadValue(ValueError):
@@ -23,6 +35,8 @@ class BadValue(ValueError):
 
 @lru_cache(maxsize=65536)
 def _prefix_slow(text: str) -> tuple[str, int]:
+    if len(text) > _MAX_ADDR + 4:  # ipaddress would split it into parts and repr it whole, twice
+        raise BadValue(f"not an address or prefix: {shown(text)}")
     try:
         if "/" in text:
             # ip_interface, not ip_network: host bits (if a capture has them) are kept, not masked away.
@@ -30,7 +44,7 @@ def _prefix_slow(text: str) -> tuple[str, int]:
             return f"{iface.ip}/{iface.network.prefixlen}", iface.version
         addr = ipaddress.ip_address(text)
     except ValueError:
-        raise BadValue(f"not an address or prefix: {text!r}") from None
+        raise BadValue(f"not an address or prefix: {shown(text)}") from None
     return f"{addr}/{addr.max_prefixlen}", addr.version
 
 
@@ -57,23 +71,25 @@ def address(text: str) -> tuple[str, int]:
     if _V4_ADDR(text):
         return text, 4
     try:
+        if len(text) > _MAX_ADDR:
+            raise ValueError
         addr = ipaddress.ip_address(text)
     except ValueError:
-        raise BadValue(f"not an address: {text!r}") from None
+        raise BadValue(f"not an address: {shown(text)}") from None
     return str(addr), addr.version
 
 
 def integer(text: Any, what: str) -> int:
     if isinstance(text, bool):
-        raise BadValue(f"bad {what}: {text!r}")
+        raise BadValue(f"bad {what}: {shown(text)}")
     if isinstance(text, int):
         return text
-    if isinstance(text, str):
+    if isinstance(text, str) and len(text) <= 24:  # longer than any u64 in decimal or hex
         try:
             return int(text, 0) if text[:2].lower() == "0x" else int(text)
         except ValueError:
             pass
-    raise BadValue(f"bad {what}: {text!r}")
+    raise BadValue(f"bad {what}: {shown(text)}")
 
 
 # The ranges the Linux kernel itself accepts, checked at parse time so that the model never sees a value
@@ -88,23 +104,17 @@ TIMER_S = (0, U32_MAX // 100)  # idle/unbalanced timers: a u32 of clock ticks (U
 ELAPSED_S = (0, 2**53)  # unbalanced_time, a bucket's idle_time: seconds since, finite and not negative
 METRIC = (0, U32_MAX)  # RTA_PRIORITY is a u32
 NH_ID = (1, U32_MAX)  # NHA_ID is a u32, 0 means "allocate one"
-
-
-def shown(value: Any) -> str:
-    """A value for an error message: repr, cut to 24 characters (a 5,000-digit number stays one short line)."""
-    if isinstance(value, int) and value.bit_length() > 80:  # no repr(): Python refuses 4300+ digits
-        return f"a {int((value.bit_length() - 1) * 0.30103) + 1}-digit number"
-    text = repr(value)
-    return text if len(text) <= 24 else text[:20] + "…" + text[-3:]
+GROUP_MEMBERS = 8191  # NHA_GROUP is one netlink attribute: its u16 length holds 8191 8-byte nexthop_grp entries
 
 
 def bounded(value: Any, what: str, limits: tuple[int, int]) -> int:
     """``integer(value)`` within ``limits`` (inclusive); BadValue naming the value and the range otherwise."""
     lo, hi = limits
     if type(value) is not int:
-        if isinstance(value, str) and len(value) > 24:  # longer than any u64 in decimal or hex
-            raise BadValue(f"bad {what}: {shown(value)} (expected {lo}..{hi})")
-        value = integer(value, what)
+        try:
+            value = integer(value, what)
+        except BadValue:
+            raise BadValue(f"bad {what}: {shown(value)} (expected {lo}..{hi})") from None
     if not lo <= value <= hi:
         raise BadValue(f"{what} {shown(value)} out of range {lo}..{hi}")
     return value
@@ -161,7 +171,49 @@ def load_json(text: str, kind: str) -> list[Any]:
     return data
 
 
+_WORD = re.compile(r"\S+")
+LONG_LINE = 1 << 16  # characters: a line longer than this is split into shared words
+
+
+def words(line: str) -> list[str]:
+    """``line.split()``.  On a line longer than ``LONG_LINE`` the words are made one at a time and each
+    distinct word is one shared string: a long line of short repeated words costs a pointer per word,
+    not a string object per word (~60 bytes, 20 times a 3-character word) all alive at once."""
+    if len(line) <= LONG_LINE:
+        return line.split()
+    seen: dict[str, str] = {}
+    keep = seen.setdefault
+    return [keep(w, w) for w in map(re.Match.group, _WORD.finditer(line))]
+
+
+def pieces(text: str, sep: str) -> Iterator[str]:
+    """``text.split(sep)`` one piece at a time: a long line's pieces are not all alive at once."""
+    start = 0
+    while (end := text.find(sep, start)) >= 0:
+        yield text[start:end]
+        start = end + 1
+    yield text[start:]
+
+
+@lru_cache(maxsize=4096)
+def _pair(key: str, value: str) -> tuple[str, str]:
+    return (key, value)
+
+
+def pair(key: str, value: str) -> tuple[str, str]:
+    """``(key, value)`` for ``extra``: short pairs are shared (a long line repeating an attribute keeps
+    one tuple, not one per repetition); long values are not cached (the cache must not hold big text)."""
+    return _pair(key, value) if len(value) <= 64 and len(key) <= 64 else (key, value)
+
+
 def lines_of(text: str, kind: str) -> list[str]:
+    """The lines of ``text``; ParseError naming the first one longer than ``MAX_LINE`` (before any is split)."""
     if not isinstance(text, str):
         raise ParseError(0, "input is not text", kind)
-    return text.splitlines()
+    lines = text.splitlines()
+    if len(text) > MAX_LINE:
+        for lineno, line in enumerate(lines, 1):
+            if len(line) > MAX_LINE:
+                raise ParseError(lineno, f"line of {len(line):,} characters: longer than any {kind} line "
+                                 f"(at most {MAX_LINE:,})", kind, line)
+    return lines

@@ -12,10 +12,11 @@ kept in ``extra``.  The trailer conntrack prints on stderr
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from anycast_tui.model.types import ConntrackEntry
-from anycast_tui.parse._common import BadValue, address, lines_of
+from anycast_tui.parse._common import BadValue, address, lines_of, pair, shown, words
 from anycast_tui.parse.errors import ParseError
 
 KIND = "conntrack"
@@ -34,7 +35,7 @@ def _uint(tok: str) -> bool:
 
 def _port(value: str, key: str, lineno: int, raw: str) -> int:
     if not _uint(value) or int(value) > 65535:
-        raise ParseError(lineno, f"bad {key} {value!r}", KIND, raw)
+        raise ParseError(lineno, f"bad {key} {shown(value)}", KIND, raw)
     return int(value)
 
 
@@ -66,7 +67,7 @@ def _entry(toks: list[str], lineno: int, raw: str) -> ConntrackEntry:
     phase = "dir"
     flags: list[str] = []
     mark = zone = None
-    for tok in toks[i:]:
+    for tok in itertools.islice(toks, i, None):
         if tok.startswith("[") and tok.endswith("]") and len(tok) > 2:
             flags.append(tok[1:-1])
             if len(dirs) == 2:
@@ -74,25 +75,25 @@ def _entry(toks: list[str], lineno: int, raw: str) -> ConntrackEntry:
             continue
         key, eq, value = tok.partition("=")
         if not eq:
-            raise ParseError(lineno, f"unexpected word {tok!r}", KIND, raw)
+            raise ParseError(lineno, f"unexpected word {shown(tok)}", KIND, raw)
         if phase == "dir" and key == "src" and len(dirs) < 2:
             dirs.append({})
         if phase == "dir" and key in _DIRECTION_KEYS and dirs and key not in dirs[-1]:
             dirs[-1][key] = value
             if key not in ("src", "dst", "sport", "dport"):
-                extra.append((("orig_" if len(dirs) == 1 else "reply_") + key, value))
+                extra.append(pair(("orig_" if len(dirs) == 1 else "reply_") + key, value))
             continue
         if dirs:
             phase = "tail"
         if key in ("mark", "zone"):
             if not _uint(value):
-                raise ParseError(lineno, f"bad {key} {value[:24]!r}", KIND, raw)
+                raise ParseError(lineno, f"bad {key} {shown(value)}", KIND, raw)
             if key == "mark":
                 mark = int(value)
             else:
                 zone = int(value)
         else:
-            extra.append((key, value))
+            extra.append(pair(key, value))
     if not dirs or "src" not in dirs[0] or "dst" not in dirs[0]:
         raise ParseError(lineno, "missing src= / dst= of the original direction", KIND, raw)
     addrs: dict[str, str | None] = {}
@@ -106,7 +107,7 @@ def _entry(toks: list[str], lineno: int, raw: str) -> ConntrackEntry:
                 if family is None:
                     family = fam
                 elif fam != family:
-                    raise ParseError(lineno, f"{key}={d[key]} is not IPv{family}", KIND, raw)
+                    raise ParseError(lineno, f"{key}={shown(d[key])} is not IPv{family}", KIND, raw)
                 addrs[f"{n}{key}"] = addr
     ports: dict[str, int | None] = {}
     for n, d in enumerate(dirs):
@@ -122,14 +123,16 @@ def parse_conntrack(text: str) -> list[ConntrackEntry]:
     """Parse ``conntrack -L [-o extended|id]`` output."""
     out: list[ConntrackEntry] = []
     for lineno, raw in enumerate(lines_of(text, KIND), 1):
-        toks = raw.split()
+        toks = words(raw)
         if not toks or _TRAILER.fullmatch(raw.strip()):
             continue
         out.append(_entry(toks, lineno, raw))
     return out
 
 
-_LINE = re.compile(r"(?:\[[A-Z]+\]\s+)?(?:ipv[46]\s+\d+\s+)?[a-z0-9-]+\s+\d+\s.*\bsrc=\S+\s+dst=\S+.*")
+# ``[^\s=]`` (an address has no ``=``), not ``\S``: each ``src=`` tried scans only up to the next ``=``, so a line
+# of ``src=src=src=...`` is matched in linear time (with ``\S+`` every one of them scanned the rest of the token).
+_LINE = re.compile(r"(?:\[[A-Z]+\]\s+)?(?:ipv[46]\s+\d+\s+)?[a-z0-9-]+\s+\d+\s.*\bsrc=[^\s=]+\s+dst=[^\s=]+(?:\s.*)?")
 
 
 def detect(text: str) -> str | None:

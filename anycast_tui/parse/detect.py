@@ -9,7 +9,7 @@ import re
 from typing import Any, Callable
 
 from anycast_tui.model.types import HashSettings, NexthopTable
-from anycast_tui.parse._common import BadValue, prefix
+from anycast_tui.parse._common import BadValue, prefix, shown, words
 from anycast_tui.parse.addr import parse_ip_addr, parse_ip_addr_json
 from anycast_tui.parse.errors import ParseError
 from anycast_tui.parse.link import parse_ip_link, parse_ip_link_json
@@ -111,7 +111,7 @@ def detect_kind(text: str) -> str:
         if any(ln.startswith(("inet ", "inet6 ")) for ln in lines):
             return "ip-addr"
         return "ip-link" if " mode " in first else "ip-addr"
-    toks = first.split()
+    toks = words(first)
     if toks[0] == "id":
         return "ip-nexthop-bucket" if " index " in first and " nhid " in first else "ip-nexthop"
     if all(_SYSCTL_LINE.fullmatch(ln) for ln in lines):
@@ -125,7 +125,7 @@ def parse_as(text: str, kind: str) -> Records:
     """Parse ``text`` with the parser of ``kind``."""
     parser = PARSERS.get(kind)
     if parser is None:
-        raise ParseError(0, f"unknown kind {kind!r} (one of: {', '.join(KINDS)})")
+        raise ParseError(0, f"unknown kind {shown(kind)} (one of: {', '.join(KINDS)})")
     return parser(text)
 
 

@@ -1,6 +1,39 @@
-"""The one error type every parser raises."""
+"""The one error type every parser raises, and how device text is quoted in its messages."""
 
 from __future__ import annotations
+
+import reprlib
+from typing import Any
+
+SHOWN = 24  # characters of a value quoted in a reason (repr: quotes and escapes included)
+SNIPPET = 60  # characters of the offending line quoted after a reason
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 2, 3, 3, 2
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = SHOWN
+
+
+def shown(value: Any, limit: int = SHOWN) -> str:
+    """A value for an error message: its repr (control characters escaped), cut to ``limit`` characters.
+
+    Never builds more than that: a 10 MB string is sliced before repr, a container is summarised a few
+    items deep, a 5,000-digit number is named by its length.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 80:
+        return f"a {int((value.bit_length() - 1) * 0.30103) + 1}-digit number"  # no repr(): 4300+ digits refuse
+    if isinstance(value, str):
+        text = repr(value) if len(value) <= limit else repr(value[:limit]) + "…" + repr(value[-3:])
+    else:
+        try:
+            text = _REPR.repr(value)
+        except (ValueError, RecursionError):
+            text = f"a {type(value).__name__}"
+    if len(text) <= limit:
+        return text
+    head = text[: max(limit - 4, 1)]
+    if isinstance(value, str):
+        return head + "…" + text[-3:]  # the end of the repr of the tail: its last characters and quote
+    return head + "…"
 
 
 class ParseError(ValueError):
@@ -8,6 +41,9 @@ class ParseError(ValueError):
 
     ``line`` is 1-based (0 when the failure is not tied to a line, e.g. empty
     JSON); ``reason`` is one human line; ``kind`` names the command family.
+    Device text in a reason is quoted with :func:`shown` (at most a few dozen
+    characters, escaped); the offending line is quoted the same way, cut to
+    ``SNIPPET`` characters.
     """
 
     def __init__(self, line: int, reason: str, kind: str | None = None, text: str | None = None):
@@ -19,6 +55,6 @@ class ParseError(ValueError):
         prefix = f"{kind}: " if kind else ""
         snippet = ""
         if text is not None:
-            t = text.strip()
-            snippet = f": {t[:60]!r}" + ("…" if len(t) > 60 else "")
+            t = text[: SNIPPET * 4].strip()  # sliced first: a 10 MB line is not copied
+            snippet = f": {shown(t[:SNIPPET], SNIPPET + 2)}" + ("…" if len(t) > SNIPPET else "")
         super().__init__(f"{prefix}{where}: {reason}{snippet}")

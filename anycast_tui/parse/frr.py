@@ -42,7 +42,7 @@ from typing import Any
 
 from anycast_tui.model.types import BgpMultipath, Nexthop, Route
 from anycast_tui.parse._common import (FRR_WEIGHT, METRIC, BadValue, address, bounded, extra_value, lines_of, load_json,
-                                       prefix)
+                                       pair, pieces, prefix, shown, words)
 from anycast_tui.parse.errors import ParseError
 
 KIND_JSON = "frr-route-json"
@@ -57,15 +57,15 @@ _Extra = list[tuple[str, str]]
 
 
 def _show(key: str) -> str:
-    """A JSON key for an error message: as is when plain, else quoted (never a line break)."""
-    return key if key.isprintable() and key.strip() == key and key else repr(key)
+    """A JSON key for an error message: as is when plain and short, else quoted and cut (never a line break)."""
+    return key if len(key) <= 48 and key.isprintable() and key.strip() == key and key else shown(key)
 
 
 def _table(value: Any, vrf: str | None, where: str) -> str:
     if value is None:
         return vrf if vrf and vrf != "default" else "main"
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ParseError(0, f"{where}: bad table {value!r}", KIND_JSON)
+        raise ParseError(0, f"{where}: bad table {shown(value)}", KIND_JSON)
     if isinstance(value, int):
         return _TABLES.get(value, str(value))
     return value
@@ -88,7 +88,7 @@ def _json_nexthop(nh: Any, family: int, where: str, resolves: str | None) -> Nex
     ip = nh.get("ip")
     if ip is not None:
         if not isinstance(ip, str):
-            raise ParseError(0, f"{where}: bad ip {ip!r}", KIND_JSON)
+            raise ParseError(0, f"{where}: bad ip {shown(ip)}", KIND_JSON)
         try:
             gw, fam = address(ip)
         except BadValue as exc:
@@ -96,7 +96,7 @@ def _json_nexthop(nh: Any, family: int, where: str, resolves: str | None) -> Nex
         gw_family = fam if fam != family else None
     dev = nh.get("interfaceName")
     if dev is not None and not isinstance(dev, str):
-        raise ParseError(0, f"{where}: bad interfaceName {dev!r}", KIND_JSON)
+        raise ParseError(0, f"{where}: bad interfaceName {shown(dev)}", KIND_JSON)
     try:
         weight = bounded(nh.get("weight", 1), "weight", FRR_WEIGHT)
     except BadValue as exc:
@@ -115,18 +115,18 @@ def _json_route(dst: str, family: int, entry: Any, where: str, vrf: str | None, 
         raise ParseError(0, f"{where}: expected an object", KIND_JSON)
     nhs_raw = entry.get("nexthops", [])
     if not isinstance(nhs_raw, list):
-        raise ParseError(0, f"{where}: bad nexthops {nhs_raw!r}", KIND_JSON)
+        raise ParseError(0, f"{where}: bad nexthops {shown(nhs_raw)}", KIND_JSON)
     fib_flags = [isinstance(nh, dict) and nh.get("fib") is True for nh in nhs_raw]
     in_fib = entry.get("installed") is True or any(fib_flags)
     if fib_only and not in_fib:
         return None
     vrf_name = entry.get("vrfName", vrf)
     if vrf_name is not None and not isinstance(vrf_name, str):
-        raise ParseError(0, f"{where}: bad vrfName {vrf_name!r}", KIND_JSON)
+        raise ParseError(0, f"{where}: bad vrfName {shown(vrf_name)}", KIND_JSON)
     table = _table(entry.get("table"), vrf_name, where)
     protocol = entry.get("protocol")
     if protocol is not None and not isinstance(protocol, str):
-        raise ParseError(0, f"{where}: bad protocol {protocol!r}", KIND_JSON)
+        raise ParseError(0, f"{where}: bad protocol {shown(protocol)}", KIND_JSON)
     metric = entry.get("metric")
     if metric is not None:
         try:
@@ -247,8 +247,9 @@ _PROTOCOLS = {"K": "kernel", "C": "connected", "L": "local", "S": "static", "R":
 
 
 def _text_nexthop(route: _TextRoute, marker: str, body: str, lineno: int, raw: str, fib_only: bool) -> None:
-    segs = [s.strip() for s in body.split(",")]
-    head = segs[0].split()
+    segs = pieces(body, ",")
+    first = next(segs).strip()
+    head = words(first)
     fib = marker == "*"
     route.fib = route.fib or fib
     gw = gw_family = dev = None
@@ -272,46 +273,46 @@ def _text_nexthop(route: _TextRoute, marker: str, body: str, lineno: int, raw: s
             rest = rest[2:]
         for word in rest:
             extra.append(("info", word))
-    elif segs[0] == "is directly connected":
+    elif first == "is directly connected":
         extra.append(("directlyConnected", "true"))
     elif head[0] == "unreachable":
         kind = _UNREACH.get(" ".join(head[1:]))
         if kind is None:
-            raise ParseError(lineno, f"unknown unreachable kind {' '.join(head[1:])!r}", KIND_TEXT, raw)
+            raise ParseError(lineno, f"unknown unreachable kind {shown(' '.join(head[1:]))}", KIND_TEXT, raw)
         if fib:
             route.type = kind
             return
     else:
-        raise ParseError(lineno, f"unexpected next hop {segs[0]!r}", KIND_TEXT, raw)
-    for seg in segs[1:]:
-        words = seg.split()
-        if not words:
+        raise ParseError(lineno, f"unexpected next hop {shown(first)}", KIND_TEXT, raw)
+    for seg in segs:
+        words_ = words(seg)
+        if not words_:
             continue
-        if words[0] == "weight" and len(words) == 2:
+        if words_[0] == "weight" and len(words_) == 2:
             try:
-                weight = bounded(words[1], "weight", FRR_WEIGHT)
+                weight = bounded(words_[1], "weight", FRR_WEIGHT)
             except BadValue as exc:
                 raise ParseError(lineno, str(exc), KIND_TEXT, raw) from None
-        elif len(words) == 1 and _UPTIME.fullmatch(words[0]):
-            extra.append(("uptime", words[0]))
-        elif words[0] == "label" and len(words) >= 2:
-            extra.append(("labels", " ".join(words[1:])))
-        elif dev is None and gw is not None or dev is None and segs[0] == "is directly connected":
-            dev = words[0]
-            vm = _DEV_VRF.fullmatch(seg.split(" ", 1)[0] + (" " + words[1] if len(words) > 1 else ""))
+        elif len(words_) == 1 and _UPTIME.fullmatch(words_[0]):
+            extra.append(pair("uptime", words_[0]))
+        elif words_[0] == "label" and len(words_) >= 2:
+            extra.append(pair("labels", " ".join(words_[1:])))
+        elif dev is None and gw is not None or dev is None and first == "is directly connected":
+            dev = words_[0]
+            vm = _DEV_VRF.fullmatch(dev + (" " + words_[1] if len(words_) > 1 else ""))
             if vm:  # leaked route: ``swp4(vrf blue)``
                 dev = vm.group(1)
                 extra.append(("vrf", vm.group(2)))
-                words = [dev, *words[2:]]
-            for w in words[1:]:
+                words_ = [dev, *words_[2:]]
+            for w in words_[1:]:
                 if w in _DEV_WORDS:
                     flags.append(w)
                 else:
-                    extra.append(("info", w))
-        elif len(words) == 1 and words[0] in _DEV_WORDS:
-            flags.append(words[0])
+                    extra.append(pair("info", w))
+        elif len(words_) == 1 and words_[0] in _DEV_WORDS:
+            flags.append(words_[0])
         else:
-            extra.append(("info", seg))
+            extra.append(pair("info", seg.strip()))
     if not fib:
         route.skipped += 1
         if fib_only:
@@ -378,7 +379,7 @@ def parse_frr_route(text: str, *, fib_only: bool = True) -> list[Route]:
         cur = _TextRoute(lineno, raw, dst, family, table, _PROTOCOLS[code], metric, sel == ">", extra)
         cm = _CONT.fullmatch(rest)
         if cm is None or cm.group(1):
-            raise ParseError(lineno, f"unexpected text after the prefix: {rest[:40]!r}", KIND_TEXT, raw)
+            raise ParseError(lineno, f"unexpected text after the prefix: {shown(rest)}", KIND_TEXT, raw)
         _text_nexthop(cur, marker, cm.group(2), lineno, raw, fib_only)
     if cur is not None:
         r = cur.route(fib_only)
@@ -417,7 +418,7 @@ def _bgp_prefix(key: str, paths: Any, vrf: str, where: str, common: _Extra) -> B
                 except BadValue:
                     hop = None
                 if hop is None:
-                    raise ParseError(0, f"{where} path {i}: bad next hop {ip!r}", KIND_BGP)
+                    raise ParseError(0, f"{where} path {i}: bad next hop {shown(ip)}", KIND_BGP)
         is_valid = path.get("valid") is True
         valid += is_valid
         if path.get("bestpath") is True:
@@ -432,7 +433,7 @@ def _bgp_table(obj: dict, vrf_hint: str | None, out: list[BgpMultipath]) -> None
     routes = obj.get("routes")
     vrf = obj.get("vrfName", vrf_hint) or "default"
     if not isinstance(vrf, str):
-        raise ParseError(0, f"bad vrfName {vrf!r}", KIND_BGP)
+        raise ParseError(0, f"bad vrfName {shown(vrf)}", KIND_BGP)
     if not isinstance(routes, dict):
         raise ParseError(0, f"vrf {_show(vrf)}: 'routes' is not an object", KIND_BGP)
     common: _Extra = [(k, extra_value(obj[k])) for k in ("routerId", "localAS") if k in obj]

@@ -87,7 +87,7 @@ def split_frr_rib(text: str) -> tuple[dict[str, str], dict[str, str]]:
         if text[i] == "%":
             end = text.find("\n", i)
             end = n if end < 0 else end
-            note = " ".join(text[i:end].split())
+            note = _note(text[i:min(end, i + _NOTE)])
             i = end
             continue
         try:
@@ -102,12 +102,19 @@ def split_frr_rib(text: str) -> tuple[dict[str, str], dict[str, str]]:
     rest = text[i:].strip()
     if rest and not rest.startswith("%"):
         raise ParseError(text.count("\n", 0, i) + 1, f"text after the {len(RIB_PARTS)} JSON documents",
-                         "frr-rib-json", rest.split("\n", 1)[0][:80])
+                         "frr-rib-json", rest[:80].split("\n", 1)[0])
     if rest:
-        note = " ".join(rest.split("\n", 1)[0].split())
+        note = _note(rest[:_NOTE].split("\n", 1)[0])
     missing = {pid: f"vtysh: {note}" if note else "vtysh printed nothing for it"
                for pid in RIB_PARTS if pid not in parts}
     return parts, missing
+
+
+_NOTE = 80  # characters of a vtysh ``% ...`` line kept as the reason a part is missing
+
+
+def _note(line: str) -> str:
+    return " ".join(line.split())
 
 
 def rib_from_outputs(outputs: Mapping[str, str]) -> tuple[Rib | None, dict[str, str]]:

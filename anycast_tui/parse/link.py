@@ -18,7 +18,8 @@ import re
 from typing import Any
 
 from anycast_tui.model.types import Address, Interface
-from anycast_tui.parse._common import BadValue, address, extra_value, integer, lines_of, load_json
+from anycast_tui.parse._common import (BadValue, address, extra_value, integer, lines_of, load_json, pair, pieces,
+                                       shown, words)
 from anycast_tui.parse.errors import ParseError
 
 KIND_LINK_TEXT = "ip-link"
@@ -54,7 +55,7 @@ def _json_address(a: Any, where: str) -> Address:
     fam = _FAMILIES.get(family) if isinstance(family, str) else None
     local = a.get("local")
     if fam is None or not isinstance(local, str):
-        raise BadValue(f"{where}: bad family/local {a.get('family')!r} {local!r}")
+        raise BadValue(f"{where}: bad family/local {shown(a.get('family'))} {shown(local)}")
     local = address(local)[0]
     plen = integer(a.get("prefixlen"), "prefixlen")
     scope = a.get("scope")
@@ -85,12 +86,12 @@ def _json_interface(obj: dict, idx: int, kind: str) -> Interface:
         mtu = integer(mtu, "mtu") if mtu is not None else None
         flags = obj.get("flags", [])
         if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
-            raise BadValue(f"{where}: bad flags {flags!r}")
+            raise BadValue(f"{where}: bad flags {shown(flags)}")
         strs = {}
         for k in ("operstate", "link_type", "address", "master", "link"):
             v = obj.get(k)
             if v is not None and not isinstance(v, str):
-                raise BadValue(f"{where}: bad {k} {v!r}")
+                raise BadValue(f"{where}: bad {k} {shown(v)}")
             strs[k] = v
         addrs = obj.get("addr_info", [])
         if not isinstance(addrs, list):
@@ -151,7 +152,7 @@ def _header(m: re.Match[str]) -> _Iface:
     it.mtu = it.link_type = it.mac = it.master = None
     it.addresses = []
     it.altnames = []
-    toks = m.group(4).split()
+    toks = words(m.group(4))
     i = 0
     while i < len(toks):
         key = toks[i]
@@ -168,7 +169,7 @@ def _header(m: re.Match[str]) -> _Iface:
         elif field == "operstate":
             it.operstate = val
         else:
-            it.extra.append((field, val))
+            it.extra.append(pair(field, val))
     return it
 
 
@@ -187,7 +188,7 @@ def _link_line(it: _Iface, toks: list[str]) -> None:
         i += 2
         if key == "peer":
             it.extra.append(("link_pointtopoint", "true"))
-        it.extra.append((_LINK_KEYS.get(key, key), val))
+        it.extra.append(pair(_LINK_KEYS.get(key, key), val))
 
 
 def _addr_line(toks: list[str]) -> Address:
@@ -234,7 +235,7 @@ def _parse_text(text: str, kind: str) -> list[Interface]:
             continue
         try:
             # ``ip -o``: one interface a line, continuation parts after a backslash.
-            for seg in (line.split("\\") if "\\" in line else (line,)):
+            for seg in (pieces(line, "\\") if "\\" in line else (line,)):
                 seg = seg.strip()
                 if not seg:
                     continue
@@ -245,8 +246,8 @@ def _parse_text(text: str, kind: str) -> list[Interface]:
                     pending_stats = None
                     continue
                 if cur is None:
-                    raise BadValue(f"unexpected line before any interface: {seg.split()[0]!r}")
-                toks = seg.split()
+                    raise BadValue(f"unexpected line before any interface: {shown(seg.split(None, 1)[0])}")
+                toks = words(seg)
                 if pending_stats is not None:
                     key, names = pending_stats
                     pending_stats = None
@@ -255,7 +256,7 @@ def _parse_text(text: str, kind: str) -> list[Interface]:
                         continue
                 stat = next((k for k in _STATS if seg.startswith(k)), None)
                 if stat is not None:
-                    pending_stats = (_STATS[stat], seg[len(stat):].split())
+                    pending_stats = (_STATS[stat], words(seg[len(stat):]))
                     continue
                 head = toks[0]
                 if head.startswith("link/"):
@@ -274,7 +275,7 @@ def _parse_text(text: str, kind: str) -> list[Interface]:
                 elif head == "altname" and len(toks) == 2:
                     cur.altnames.append(toks[1])
                 else:
-                    cur.extra.append(("details", seg))
+                    cur.extra.append(pair("details", seg))
         except BadValue as exc:
             raise ParseError(lineno, str(exc), kind, raw) from None
     return [it.build() for it in out]

@@ -18,8 +18,9 @@ import dataclasses
 from typing import Any, Iterable
 
 from anycast_tui.model.types import Bucket, GroupMember, NexthopGroup, NexthopObject, NexthopTable
-from anycast_tui.parse._common import (BUCKET_INDEX, BUCKETS, ELAPSED_S, GROUP_WEIGHT, NH_ID, TIMER_S, BadValue, address,
-                                       bounded, extra_value, lines_of, load_json, seconds)
+from anycast_tui.parse._common import (BUCKET_INDEX, BUCKETS, ELAPSED_S, GROUP_MEMBERS, GROUP_WEIGHT, NH_ID, TIMER_S,
+                                       BadValue, address, bounded, extra_value, lines_of, load_json, pair, seconds,
+                                       shown, words)
 from anycast_tui.parse.errors import ParseError
 
 KIND_TEXT = "ip-nexthop"
@@ -44,7 +45,13 @@ def _member(nid: Any, weight: Any) -> GroupMember:
     return GroupMember(bounded(nid, "group member", NH_ID), bounded(weight, "group weight", GROUP_WEIGHT))
 
 
+def _group_size(n: int) -> None:
+    if n > GROUP_MEMBERS:
+        raise BadValue(f"group of {n:,} members: more than the kernel's {GROUP_MEMBERS:,}")
+
+
 def _members(spec: str) -> tuple[GroupMember, ...]:
+    _group_size(spec.count("/") + 1)  # before splitting: a 10 MB group is refused, not made into objects
     out = []
     for part in spec.split("/"):
         nid, _, w = part.partition(",")
@@ -105,7 +112,7 @@ def _text_entry(toks: list[str]) -> Entry:
         return v
 
     if not toks or toks[0] != "id":
-        raise BadValue(f"unexpected token {toks[0]!r} in nexthop" if toks else "empty nexthop")
+        raise BadValue(f"unexpected token {shown(toks[0])} in nexthop" if toks else "empty nexthop")
     while i < n:
         key = toks[i]
         i += 1
@@ -135,7 +142,7 @@ def _text_entry(toks: list[str]) -> Entry:
         elif key in NH_FLAGS:
             flags.append(key)
         elif i < n and toks[i] not in NH_FLAGS:
-            extra.append((key, val(key)))
+            extra.append(pair(key, val(key)))
         else:
             flags.append(key)
     if "id" not in fields:
@@ -148,7 +155,7 @@ def parse_ip_nexthop(text: str) -> NexthopTable:
     objects: list[NexthopObject] = []
     groups: list[NexthopGroup] = []
     for lineno, raw in enumerate(lines_of(text, KIND_TEXT), 1):
-        toks = raw.split()
+        toks = words(raw)
         if not toks:
             continue
         try:
@@ -178,12 +185,12 @@ def entry_from_json(obj: Any, idx: int) -> Entry:
             if key in obj:
                 v = obj[key]
                 if not isinstance(v, str):
-                    raise BadValue(f"bad {key} {v!r}")
+                    raise BadValue(f"bad {key} {shown(v)}")
                 fields[key] = v
         if "gateway" in obj:
             gw = obj["gateway"]
             if not isinstance(gw, str):
-                raise BadValue(f"bad gateway {gw!r}")
+                raise BadValue(f"bad gateway {shown(gw)}")
             fields["gateway"] = address(gw)[0]
         if "blackhole" in obj:
             fields["blackhole"] = True
@@ -192,18 +199,19 @@ def entry_from_json(obj: Any, idx: int) -> Entry:
         if "group" in obj:
             grp = obj["group"]
             if not isinstance(grp, list) or not all(isinstance(m, dict) for m in grp):
-                raise BadValue(f"bad group {grp!r}")
+                raise BadValue(f"bad group {shown(grp)}")
+            _group_size(len(grp))
             fields["group"] = tuple(_member(m.get("id"), m.get("weight", 1)) for m in grp)
         ra = obj.get("resilient_args")
         if ra is not None:
             if not isinstance(ra, dict):
-                raise BadValue(f"bad resilient_args {ra!r}")
+                raise BadValue(f"bad resilient_args {shown(ra)}")
             for key in _RES_ARGS:
                 if key in ra:
                     fields[key] = _res_arg(key, ra[key])
         flags = obj.get("flags", [])
         if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
-            raise BadValue(f"bad flags {flags!r}")
+            raise BadValue(f"bad flags {shown(flags)}")
         extra: list[tuple[str, str]] = []
         if isinstance(ra, dict):
             extra += [(k, extra_value(v)) for k, v in ra.items() if k not in _RES_ARGS]
@@ -235,12 +243,12 @@ def parse_ip_nexthop_bucket(text: str) -> list[Bucket]:
     """Parse ``ip nexthop bucket show`` text."""
     out: list[Bucket] = []
     for lineno, raw in enumerate(lines_of(text, KIND_BUCKET_TEXT), 1):
-        toks = raw.split()
+        toks = words(raw)
         if not toks:
             continue
         try:
             if toks[0] != "id":
-                raise BadValue(f"unexpected token {toks[0]!r} in nexthop bucket")
+                raise BadValue(f"unexpected token {shown(toks[0])} in nexthop bucket")
             vals: dict[str, str] = {}
             flags: list[str] = []
             extra: list[tuple[str, str]] = []
@@ -253,7 +261,7 @@ def parse_ip_nexthop_bucket(text: str) -> list[Bucket]:
                     vals[key] = toks[i + 1]
                     i += 2
                 elif i + 1 < len(toks) and toks[i + 1] not in NH_FLAGS and key not in NH_FLAGS:
-                    extra.append((key, toks[i + 1]))
+                    extra.append(pair(key, toks[i + 1]))
                     i += 2
                 else:
                     flags.append(key)
@@ -277,7 +285,7 @@ def parse_ip_nexthop_bucket_json(text: str) -> list[Bucket]:
                 raise BadValue("missing bucket object")
             flags = obj.get("flags", [])
             if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
-                raise BadValue(f"bad flags {flags!r}")
+                raise BadValue(f"bad flags {shown(flags)}")
             extra = [(k, extra_value(v)) for k, v in b.items() if k not in ("index", "idle_time", "nhid")]
             extra += [(k, extra_value(v)) for k, v in obj.items() if k not in ("id", "bucket", "flags")]
             for k in ("index", "nhid"):
@@ -285,7 +293,7 @@ def parse_ip_nexthop_bucket_json(text: str) -> list[Bucket]:
                     raise BadValue(f"bucket without {k}")
             idle = b.get("idle_time", 0.0)
             if isinstance(idle, bool) or not isinstance(idle, (int, float)):
-                raise BadValue(f"bad idle_time {idle!r}")
+                raise BadValue(f"bad idle_time {shown(idle)}")
             out.append(_bucket(obj.get("id"), b["index"], b["nhid"], idle, list(flags), extra))
         except BadValue as exc:
             raise ParseError(0, f"bucket {i}: {exc}", KIND_BUCKET_JSON) from None

@@ -33,7 +33,7 @@ from typing import Any
 
 from anycast_tui.model.types import Nexthop, Route
 from anycast_tui.parse._common import (METRIC, NH_ID, ROUTE_WEIGHT, BadValue, address, bounded, extra_value, lines_of,
-                                       load_json, prefix)
+                                       load_json, pair, pieces, prefix, shown, words)
 from anycast_tui.parse.errors import ParseError
 
 KIND_TEXT = "ip-route"
@@ -129,35 +129,35 @@ def _common_attr(key: str, ln: _Line, extra: _Extra, flags: list[str]) -> None:
         v = ln.value(key)
         if v == "lock":
             v = ln.value(key + " lock")
-            extra.append(("locked", key))
+            extra.append(pair("locked", key))
         if key in _TIME_METRICS:
             v = _ms(v)
         elif key == "sstresh":
             key = "ssthresh"
-        extra.append((key, v))
+        extra.append(pair(key, v))
         return
     if key == "expires":
         v = ln.value(key)
-        extra.append(("expires", v[:-3] if v.endswith("sec") else v))
+        extra.append(pair("expires", v[:-3] if v.endswith("sec") else v))
         return
     if key == "dsfield":
-        extra.append(("tos", ln.value(key)))
+        extra.append(pair("tos", ln.value(key)))
         return
     if key == "as":
         v = ln.value(key)
         if v == "to":
             v = ln.value("as to")
-        extra.append(("as", v))
+        extra.append(pair("as", v))
         return
     if key in _TEXT_EXTRA_KEYS:
-        extra.append((key, ln.value(key)))
+        extra.append(pair(key, ln.value(key)))
         return
     # Unknown word: a key with a value unless it is last or followed by a keyword (then a flag).
     nxt = ln.peek()
     if _is_keyword(nxt):
         flags.append(key)
     else:
-        extra.append((key, ln.value(key)))
+        extra.append(pair(key, ln.value(key)))
 
 
 class _Pending:
@@ -183,7 +183,7 @@ class _Pending:
             try:
                 self.dst, self.fam_hint = prefix(head)
             except BadValue:
-                raise ln.error(f"unexpected token {head!r} in route") from None
+                raise ln.error(f"unexpected token {shown(head)} in route") from None
         else:
             self.dst, self.fam_hint = "default", None
         self.table = "main"
@@ -330,9 +330,9 @@ def parse_ip_route(text: str, *, family: int | None = None) -> list[Route]:
     pending: _Pending | None = None
     cache: dict = {}
     for lineno, raw in enumerate(lines, 1):
-        segments = raw.split("\\") if "\\" in raw else (raw,)
+        segments = pieces(raw, "\\") if "\\" in raw else (raw,)
         for seg in segments:
-            toks = seg.split()
+            toks = words(seg)
             if not toks:
                 continue
             ln = _Line(toks, lineno, raw)
@@ -418,7 +418,7 @@ def _json_gateway(obj: dict, where: str) -> tuple[str | None, int | None, int | 
     gw = obj.get("gateway")
     if gw is not None:
         if not isinstance(gw, str):
-            raise ParseError(0, f"{where}: bad gateway {gw!r}", KIND_JSON)
+            raise ParseError(0, f"{where}: bad gateway {shown(gw)}", KIND_JSON)
         try:
             g, fam = address(gw)
         except BadValue as exc:
@@ -428,7 +428,7 @@ def _json_gateway(obj: dict, where: str) -> tuple[str | None, int | None, int | 
     if via is None:
         return None, None, None
     if not isinstance(via, dict) or not isinstance(via.get("host"), str):
-        raise ParseError(0, f"{where}: bad via {via!r}", KIND_JSON)
+        raise ParseError(0, f"{where}: bad via {shown(via)}", KIND_JSON)
     vfam = via.get("family")
     explicit = _FAMILY_WORDS.get(vfam) if isinstance(vfam, str) else None
     try:
@@ -442,7 +442,7 @@ def _flags(value: Any, where: str) -> tuple[str, ...]:
     if value is None or value == []:
         return ()
     if not isinstance(value, list) or not all(isinstance(f, str) for f in value):
-        raise ParseError(0, f"{where}: bad flags {value!r}", KIND_JSON)
+        raise ParseError(0, f"{where}: bad flags {shown(value)}", KIND_JSON)
     return tuple(value)
 
 
@@ -451,14 +451,14 @@ def _str(obj: dict, key: str, default: Any, where: str) -> Any:
     if v is default or type(v) is str:
         return v
     if isinstance(v, bool) or not isinstance(v, (str, int)):
-        raise ParseError(0, f"{where}: bad {key} {v!r}", KIND_JSON)
+        raise ParseError(0, f"{where}: bad {key} {shown(v)}", KIND_JSON)
     return str(v)
 
 
 def _json_nexthops(items: Any, idx: int, cache: dict) -> tuple[list[Nexthop], list[int | None]]:
     """Next hops of a multipath route; identical next hops are parsed once and shared."""
     if type(items) is not list:
-        raise ParseError(0, f"route {idx}: bad nexthops {items!r}", KIND_JSON)
+        raise ParseError(0, f"route {idx}: bad nexthops {shown(items)}", KIND_JSON)
     out: list[Nexthop] = []
     fams: list[int | None] = []
     for n, nh in enumerate(items):
@@ -492,7 +492,7 @@ def _json_nexthop(nh: Any, w: str) -> tuple[Nexthop, int | None]:
     dev = nh.get("dev")
     gw, gfam, explicit = _json_gateway(nh, w)
     if dev is not None and not isinstance(dev, str):
-        raise ParseError(0, f"{w}: bad dev {dev!r}", KIND_JSON)
+        raise ParseError(0, f"{w}: bad dev {shown(dev)}", KIND_JSON)
     try:
         weight = bounded(nh.get("weight", 1), "weight", ROUTE_WEIGHT)
     except BadValue as exc:
@@ -509,10 +509,10 @@ def _json_route(obj: dict, idx: int, family: int | None, cache: dict) -> Route:
     get = obj.get
     dst_raw = get("dst")
     if type(dst_raw) is not str:
-        raise ParseError(0, f"route {idx}: missing or bad dst {dst_raw!r}", KIND_JSON)
+        raise ParseError(0, f"route {idx}: missing or bad dst {shown(dst_raw)}", KIND_JSON)
     rtype = get("type", "unicast")
     if type(rtype) is not str:
-        raise ParseError(0, f"route {idx}: bad type {rtype!r}", KIND_JSON)
+        raise ParseError(0, f"route {idx}: bad type {shown(rtype)}", KIND_JSON)
     fam: int | None = None
     if dst_raw != "default":
         try:
@@ -525,11 +525,11 @@ def _json_route(obj: dict, idx: int, family: int | None, cache: dict) -> Route:
         gw = gfam = explicit = None
     dev = get("dev")
     if dev is not None and type(dev) is not str:
-        raise ParseError(0, f"route {idx}: bad dev {dev!r}", KIND_JSON)
+        raise ParseError(0, f"route {idx}: bad dev {shown(dev)}", KIND_JSON)
     prefsrc = get("prefsrc")
     if prefsrc is not None:
         if type(prefsrc) is not str:
-            raise ParseError(0, f"route {idx}: bad prefsrc {prefsrc!r}", KIND_JSON)
+            raise ParseError(0, f"route {idx}: bad prefsrc {shown(prefsrc)}", KIND_JSON)
         try:
             prefsrc = address(prefsrc)[0]
         except BadValue as exc:

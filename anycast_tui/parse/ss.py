@@ -22,10 +22,12 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+from typing import Iterable
 
 from anycast_tui.model.types import Socket
-from anycast_tui.parse._common import BadValue, address, lines_of
+from anycast_tui.parse._common import BadValue, address, lines_of, pair, shown, words
 from anycast_tui.parse.errors import ParseError
 
 KIND = "ss"
@@ -49,18 +51,27 @@ def _indent(raw: str) -> int:
     return len(raw) - len(raw.lstrip())
 
 
-def _tokens(text: str) -> list[str]:
-    """Whitespace tokens, keeping parenthesised groups (``users:(("a b",pid=1,fd=3))``) whole."""
+def _tokens(words: Iterable[str]) -> list[str]:
+    """Whitespace-split words as tokens, keeping parenthesised groups (``users:(("a b",pid=1,fd=3))``) whole.
+
+    A group's words are joined once when it closes (or the words end): linear, however many words it has.
+    """
     out: list[str] = []
+    group: list[str] = []
     depth = 0
-    for tok in text.split():
+    for tok in words:
         if depth > 0:
-            out[-1] += " " + tok
+            group.append(tok)
         else:
             out.append(tok)
         depth += tok.count("(") - tok.count(")")
-        if depth < 0:
+        if depth <= 0:
             depth = 0
+            if group:
+                out[-1] = " ".join([out[-1], *group])
+                group.clear()
+    if group:
+        out[-1] = " ".join([out[-1], *group])
     return out
 
 
@@ -70,17 +81,17 @@ def _info(tokens: list[str], extra: _Extra) -> None:
         tok = tokens[i]
         i += 1
         if tok in _SPACED_KEYS and i < len(tokens):
-            extra.append((tok, tokens[i]))
+            extra.append(pair(tok, tokens[i]))
             i += 1
         elif tok in _SHUTDOWN:
-            extra.append(("shutdown", tok))
+            extra.append(pair("shutdown", tok))
         elif ":" in tok and not tok.startswith(":"):
             key, _, value = tok.partition(":")
             if value.startswith("(") and value.endswith(")"):
                 value = value[1:-1]
-            extra.append((key, value))
+            extra.append(pair(key, value))
         else:
-            extra.append((tok, ""))
+            extra.append(pair(tok, ""))
 
 
 def _endpoint(tok: str, netid: str, side: str, extra: _Extra, lineno: int,
@@ -92,22 +103,22 @@ def _endpoint(tok: str, netid: str, side: str, extra: _Extra, lineno: int,
     if not sep or not host:
         if tok == "*":
             return "*", None, None
-        raise ParseError(lineno, f"bad {side} address {tok!r}: no port", KIND, raw)
+        raise ParseError(lineno, f"bad {side} address {shown(tok)}: no port", KIND, raw)
     dev = None
     if host.startswith("["):
         close = host.find("]")
         if close < 0:
-            raise ParseError(lineno, f"bad {side} address {tok!r}", KIND, raw)
+            raise ParseError(lineno, f"bad {side} address {shown(tok)}", KIND, raw)
         rest = host[close + 1:]
         host = host[1:close]
         if rest.startswith("%") and len(rest) > 1:
             dev = rest[1:]
         elif rest:
-            raise ParseError(lineno, f"bad {side} address {tok!r}", KIND, raw)
+            raise ParseError(lineno, f"bad {side} address {shown(tok)}", KIND, raw)
     if dev is None and "%" in host:
         host, _, dev = host.partition("%")
         if not dev:
-            raise ParseError(lineno, f"bad {side} address {tok!r}: empty scope", KIND, raw)
+            raise ParseError(lineno, f"bad {side} address {shown(tok)}: empty scope", KIND, raw)
     if host != "*":
         try:
             host = address(host)[0]
@@ -119,11 +130,11 @@ def _endpoint(tok: str, netid: str, side: str, extra: _Extra, lineno: int,
         if port > 65535:
             raise ParseError(lineno, f"{side} port out of range: {port_s}", KIND, raw)
     elif port_s.isdigit():
-        raise ParseError(lineno, f"{side} port out of range: {port_s[:12]}", KIND, raw)
+        raise ParseError(lineno, f"{side} port out of range: {shown(port_s)}", KIND, raw)
     elif port_s and port_s != "*":
         extra.append((f"{side}_service", port_s))
     elif not port_s:
-        raise ParseError(lineno, f"bad {side} address {tok!r}: empty port", KIND, raw)
+        raise ParseError(lineno, f"bad {side} address {shown(tok)}: empty port", KIND, raw)
     return host, port, dev
 
 
@@ -156,7 +167,7 @@ def _socket(toks: list[str], lineno: int, raw: str, netid: str | None, state: st
         local, lport, ldev = _endpoint(toks[i], nid, "local", extra, lineno, raw)
         peer, pport, pdev = _endpoint(toks[i + 1], nid, "peer", extra, lineno, raw)
         i += 2
-    _info(_tokens(" ".join(toks[i:])), extra)
+    _info(_tokens(itertools.islice(toks, i, None)), extra)
     return Socket(nid, st, recv_q, send_q, local, lport, peer, pport, ldev, pdev, tuple(extra))
 
 
@@ -179,7 +190,7 @@ def heard_ms(sock: Socket) -> int | None:
     for key in ("lastrcv", "lastack"):
         value = extra.get(key, "0")
         if not _is_uint(value):
-            raise ParseError(0, f"bad {key} {value[:24]!r}", KIND)
+            raise ParseError(0, f"bad {key} {shown(value)}", KIND)
         out.append(int(value))
     return min(out)
 
@@ -195,13 +206,13 @@ def parse_ss(text: str, *, netid: str | None = None, state: str | None = None) -
         if extra_lines and out:
             s = out[-1]
             extra: _Extra = list(s.extra)
-            _info(_tokens(" ".join(extra_lines)), extra)
+            _info(_tokens(w for ln in extra_lines for w in words(ln)), extra)
             out[-1] = Socket(s.netid, s.state, s.recv_q, s.send_q, s.local, s.local_port, s.peer, s.peer_port,
                              s.local_dev, s.peer_dev, tuple(extra))
         extra_lines.clear()
 
     for lineno, raw in enumerate(lines, 1):
-        toks = raw.split()
+        toks = words(raw)
         if not toks:
             continue
         ind = _indent(raw)
@@ -228,7 +239,7 @@ _SS_LINE = re.compile(r"(?:(?:%s)\s+)?(?:(?:%s)\s+)?\d+\s+\d+\s+\S+\s+\S+.*" % (
 def detect(text: str) -> str | None:
     """``ss`` when the first line is an ss header or socket line, else None."""
     for raw in text.splitlines():
-        toks = raw.split()
+        toks = words(raw)
         if not toks:
             continue
         if toks[0] in ("Netid", "State") and "Recv-Q" in toks:

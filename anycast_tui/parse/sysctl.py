@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from anycast_tui.model.types import HashSettings
-from anycast_tui.parse._common import BadValue, integer, lines_of
+from anycast_tui.parse._common import BadValue, integer, lines_of, shown
 from anycast_tui.parse.errors import ParseError
 
 KIND = "sysctl-values"
@@ -63,6 +63,8 @@ def parse_hash_sysctls(text: str) -> HashSettings:
             rows.append((lineno, raw, key.replace("/", "."), val))
         else:
             rows.append((lineno, raw, None, line))
+        if len(rows) > 2 * len(HASH_SYSCTLS):  # read as it comes: 10 MB of lines is refused at its 15th
+            raise ParseError(lineno, f"more lines than the {len(HASH_SYSCTLS)} hash sysctls print", KIND, raw)
     bare = [r for r in rows if r[2] is None]
     if bare and len(bare) != len(rows):
         raise ParseError(bare[0][0], "mixed 'key = value' and bare value lines", KIND, bare[0][1])
@@ -82,12 +84,12 @@ def parse_hash_sysctls(text: str) -> HashSettings:
                 key = layout[n]
             field = _FIELDS.get(key)
             if field is None:
-                raise BadValue(f"not a multipath hash sysctl: {key!r}")
+                raise BadValue(f"not a multipath hash sysctl: {shown(key)}")
             if " " in val or "\t" in val:
-                raise BadValue(f"expected one number, got {val!r}")
+                raise BadValue(f"expected one number, got {shown(val)}")
             num = integer(val, field)
             if num < 0:
-                raise BadValue(f"negative {field}: {val!r}")
+                raise BadValue(f"negative {field}: {shown(val)}")
             values[field] = bool(num) if field in _BOOLS else num
         except BadValue as exc:
             raise ParseError(lineno, str(exc), KIND, raw) from None

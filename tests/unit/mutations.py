@@ -94,3 +94,50 @@ def mutated_json(draw, seeds: dict[str, str]) -> str:
         elif isinstance(node, list) and node:
             node[draw(st.integers(0, len(node) - 1))] = draw(JSON_VALUES)
     return json.dumps(data)
+
+
+# --------------------------------------------------------------------------- long lines
+
+LONG_MIN, LONG_MAX = 256 * 1024, 3 * 1024 * 1024  # characters: under and over the parsers' 1 MiB line limit
+_SEPARATORS = ["", " ", "  ", "\t", ",", "/", "\\", ", "]
+
+
+@st.composite
+def long_line(draw, seeds: dict[str, str], min_size: int = LONG_MIN, max_size: int = LONG_MAX) -> str:
+    """One of ``seeds`` with one line made ``min_size``..``max_size`` characters long: a token of that line
+    (or garbage) repeated, with or without a separator, inserted between its tokens."""
+    lines = seeds[draw(st.sampled_from(sorted(seeds)))].splitlines() or [""]
+    j = draw(st.integers(0, len(lines) - 1))
+    parts = re.split(r"(\s+)", lines[j])
+    words = sorted({p for p in parts if p.strip()})
+    unit = draw(st.sampled_from(words) | GARBAGE if words else GARBAGE) + draw(st.sampled_from(_SEPARATORS))
+    unit = "".join(unit.splitlines()) or "x"  # one line: no line break of any kind in it
+    size = draw(st.integers(min_size, max_size))
+    parts.insert(draw(st.integers(0, len(parts))), (unit * (size // len(unit) + 1))[:size])
+    lines[j] = "".join(parts)
+    return "\n".join(lines)
+
+
+@st.composite
+def long_json(draw, seeds: dict[str, str], min_size: int = LONG_MIN, max_size: int = LONG_MAX) -> str:
+    """One of the JSON ``seeds`` (``ip -j`` prints one line) made ``min_size``..``max_size`` long: an item of
+    some list repeated, or a string value or key of some object made that long."""
+    data = json.loads(seeds[draw(st.sampled_from(sorted(seeds)))])
+    size = draw(st.integers(min_size, max_size))
+    nodes = _containers(data, [])
+    node = nodes[draw(st.integers(0, len(nodes) - 1))]
+    if isinstance(node, list) and node and draw(st.booleans()):
+        item = node[draw(st.integers(0, len(node) - 1))]
+        node.extend([item] * (size // (len(json.dumps(item)) + 1)))
+        return json.dumps(data, separators=(",", ":"))
+    unit = draw(GARBAGE) or "x"
+    long = (unit * (size // len(unit) + 1))[:size]
+    if isinstance(node, dict) and node:
+        key = draw(st.sampled_from(sorted(node)))
+        if draw(st.booleans()):
+            node[key] = long
+        else:
+            node[long] = node.pop(key)
+    elif isinstance(node, list):
+        node.append(long)
+    return json.dumps(data, separators=(",", ":"))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+import tracemalloc
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mutations import GARBAGE, mutated_json, mutated_text
+from mutations import GARBAGE, long_json, long_line, mutated_json, mutated_text
 
 from anycast_tui.model.types import Device, Health
 from anycast_tui.parse.detect import PARSERS, detect_kind
@@ -31,6 +33,21 @@ SEEDS["extra-addr.txt"] = (
     "    inet 10.0.0.1 peer 10.0.0.2/32 brd 10.0.0.255 scope global secondary e:1\n"
     "       valid_lft 1307sec preferred_lft forever\n    RX: bytes packets\n    1 2\n    alias x y\n"
 )
+
+# FRR, ss and conntrack lines, for the long-line mutations (their own fuzz seeds: test_corpus_frr_ss.py).
+LONG_SEEDS = dict(SEEDS, **{
+    "frr.txt": "VRF blue:\nB>* 198.18.0.0/15 [20/0] via 198.18.1.2, swp1, weight 1, label 16/17, 00:01:02\n"
+               "  *                      via 198.18.2.2, swp2(vrf red) onlink, weight 1, 00:01:02\n"
+               "C>* 198.18.1.0/24 is directly connected, swp1, 01w2d03h\n",
+    "ss.txt": 'tcp ESTAB 0 0 192.0.2.53:80 [fe80::1%eth0]:41001 users:(("php-fpm: pool www",pid=1,fd=6)) '
+              "timer:(keepalive,1min,0) ino:1234 sk:1 <->\n\t cubic wscale:7,7 rto:204 send 1bps lastrcv:112\n",
+    "conntrack.txt": "ipv4 2 tcp 6 431999 ESTABLISHED src=203.0.113.7 dst=192.0.2.53 sport=41001 dport=80 "
+                     "packets=3 bytes=180 src=192.0.2.53 dst=203.0.113.7 sport=80 dport=41001 [ASSURED] mark=0 "
+                     "zone=0 use=1\n",
+})
+BOUND = 20  # tracemalloc peak of one parser (or the detector) at most 20x the input, records included
+# The input's size is its memory as a Python str: one character past U+FFFF makes every character 4 bytes.
+
 
 def check_all(text: str) -> None:
     for kind, parser in PARSERS.items():
@@ -84,6 +101,30 @@ def test_known_hard_values():
     for text in ["1.2.3.4 dev x rtt 1e999s", "1.2.3.4 dev x rtt infs", "9" * 5000 + ": lo: <UP> mtu 1",
                  "id 1 group 1 type resilient idle_timer 1e999", "id 1 index 0 idle_time nan nhid 1"]:
         check_all(text)
+
+
+def check_bounded(text: str) -> None:
+    """check_all, with every parser's and the detector's memory bounded and every message short and escaped."""
+    size = sys.getsizeof(text)
+    for kind, parser in {**PARSERS, "detect": detect_kind}.items():
+        tracemalloc.start()
+        try:
+            parser(text)
+        except ParseError as exc:
+            msg = str(exc)
+            assert exc.reason and len(msg) < 400 and msg.isprintable(), (kind, msg[:400])
+        finally:
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        assert peak <= BOUND * size, (kind, f"{peak / size:.1f}x")
+
+
+@settings(max_examples=28, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(long_line(LONG_SEEDS), long_json(JSON_SEEDS)))
+def test_long_lines_bounded(text):
+    """Lines of 256 KiB to 3 MiB (one text line, or the one line of ``ip -j``): every parser kind within the
+    bound, over the 1 MiB text line limit refused at once."""
+    check_bounded(text)
 
 
 def test_json_nesting_bomb():
