@@ -211,7 +211,7 @@ def lines_of(text: str, kind: str) -> list[str]:
     if not isinstance(text, str):
         raise ParseError(0, "input is not text", kind)
     lines = text.splitlines()
-    if len(text) > MAX_LINE:
+    if len(text) > MAX_LINE and max(map(len, lines)) > MAX_LINE:
         for lineno, line in enumerate(lines, 1):
             if len(line) > MAX_LINE:
                 raise ParseError(lineno, f"line of {len(line):,} characters: longer than any {kind} line "

@@ -14,15 +14,15 @@ from pathlib import Path
 from anycast_tui.model.flows import OPTIONAL, REQUIRED, FlowMeta, flows_to_array, proto_number
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.types import Flow
-from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.errors import ParseError, shown
 
 KIND = "flows-csv"
 
 
 def _port(text: str, name: str) -> int:
     t = text.strip()
-    if not t.isdigit() or not 0 <= int(t) <= 65535:
-        raise ValueError(f"{name} must be a port number 0-65535, not {text!r}")
+    if not t.isdigit() or len(t) > 5 or not 0 <= int(t) <= 65535:
+        raise ValueError(f"{name} must be a port number 0-65535, not {shown(text)}")
     return int(t)
 
 
@@ -30,7 +30,7 @@ def _addr(text: str, name: str) -> str:
     try:
         return str(ipaddress.ip_address(text.strip()))
     except ValueError:
-        raise ValueError(f"{name} is not an IP address: {text!r}") from None
+        raise ValueError(f"{name} is not an IP address: {shown(text)}") from None
 
 
 def parse_flows_csv(text: str) -> tuple[FlowArray, FlowMeta]:
@@ -54,7 +54,7 @@ def parse_flows_csv(text: str) -> tuple[FlowArray, FlowMeta]:
                 raise ParseError(lineno, f"header lacks column(s) {', '.join(missing)} "
                                  f"(need {','.join(REQUIRED)})", KIND, raw)
             if unknown:
-                raise ParseError(lineno, f"unknown column(s) {', '.join(unknown)}", KIND, raw)
+                raise ParseError(lineno, f"unknown column(s) {shown(', '.join(unknown), 60)}", KIND, raw)
             if len(set(header)) != len(header):
                 raise ParseError(lineno, "duplicate column in header", KIND, raw)
             continue
