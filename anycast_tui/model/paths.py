@@ -21,7 +21,7 @@ import numpy as np
 
 from anycast_tui.model import hashing
 from anycast_tui.model.hashing import FlowArray
-from anycast_tui.model.placement import (CompiledDevice, HashCache, Outcome, PLACEMENTS, Placed, compile_device,
+from anycast_tui.model.placement import (CompiledDevice, HashCache, Outcome, PLACEMENTS, Placed, compiled_for,
                                          place)
 from anycast_tui.model.types import DeviceState, FabricSnapshot
 
@@ -163,13 +163,17 @@ class Tracer:
         self.dev_ix = {d: i for i, d in enumerate(self.devices)}
         self.owners = address_map(snapshot)
         self._compiled: dict[int, CompiledDevice] = dict(compiled or {})
+        self._verified: set[int] = set()
         self._all = np.arange(len(flows))
 
     def compiled(self, state: DeviceState) -> CompiledDevice:
-        """Compiled tables, shared between snapshots that hold the very same DeviceState object."""
+        """Compiled tables, shared between snapshots that hold the very same DeviceState object, and between
+        states holding the very same records (``placement.compiled_for``)."""
         cd = self._compiled.get(id(state))
-        if cd is None or cd.state is not state:
-            cd = self._compiled[id(state)] = compile_device(state)
+        if cd is not None and (cd.state is state or id(state) in self._verified):
+            return cd
+        cd = self._compiled[id(state)] = compiled_for(state)
+        self._verified.add(id(state))  # the snapshot keeps ``state`` alive: its id stays its own
         return cd
 
     def ingress_codes(self, ingress: Ingress | None, rows: np.ndarray) -> np.ndarray:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import enum
 import functools
 import ipaddress
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -440,6 +442,40 @@ def compile_device(state: DeviceState) -> CompiledDevice:
                 entries.append((net, di))
             tables.append(entries)
         cd.tables[fam] = tables
+    return cd
+
+
+_COMPILED: "OrderedDict[tuple, tuple[tuple, CompiledDevice, int]]" = OrderedDict()
+_COMPILED_LOCK = threading.Lock()
+COMPILE_CACHE_DEVICES = 2048  # compiled devices kept for reuse ...
+COMPILE_CACHE_ROUTES = 4_000_000  # ... and the routes they hold, at most
+_compiled_routes = 0
+
+
+def compiled_for(state: DeviceState) -> CompiledDevice:
+    """``compile_device(state)``, shared by every state holding the very same route, nexthop and interface
+    records and hash settings: a poller hands back the same records while a device does not change, so
+    an unchanged device is compiled once, not on every poll (a fabric of 500 devices: seconds).  Bounded
+    (LRU by devices and by routes held)."""
+    global _compiled_routes
+    records = (state.routes, state.nexthops, state.interfaces)
+    key = (id(state.routes), id(state.nexthops), id(state.interfaces), state.hash, state.device.platform)
+    with _COMPILED_LOCK:
+        hit = _COMPILED.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], records)):
+            _COMPILED.move_to_end(key)
+            return hit[1]
+    cd = compile_device(state)
+    size = len(state.routes)
+    with _COMPILED_LOCK:
+        old = _COMPILED.pop(key, None)
+        if old is not None:
+            _compiled_routes -= old[2]
+        _COMPILED[key] = (records, cd, size)
+        _compiled_routes += size
+        while _COMPILED and (len(_COMPILED) > COMPILE_CACHE_DEVICES or _compiled_routes > COMPILE_CACHE_ROUTES):
+            _, (_, _, n) = _COMPILED.popitem(last=False)
+            _compiled_routes -= n
     return cd
 
 
