@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from anycast_tui.commands.argtypes import interval, positive_float
+from anycast_tui.safetext import SafeFormatter
 
 EXAMPLES = """examples:
   anycast-tui record -c config/fabric.toml                 until SIGTERM, into the default directory
@@ -65,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
             inventory = load_inventory(args.config)
         except InventoryError as exc:
             raise CliError(str(exc)) from None
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(message)s"))  # device text escaped
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     from anycast_tui.record.paths import new_session_path
 
     if args.output:

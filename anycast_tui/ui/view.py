@@ -18,6 +18,7 @@ from anycast_tui.model.incident_impact import IncidentImpact, estimated_text, ph
 from anycast_tui.model.incident_impact import live_text as phase_live_text
 from anycast_tui.model.incidents import Incident
 from anycast_tui.model.views import PLACEMENT_GLYPH, IdentityMemo, device_quality, routes_to
+from anycast_tui.safetext import safe
 from anycast_tui.model.types import (
     DeviceState,
     Event,
@@ -353,15 +354,6 @@ def live_text(counts: Mapping[str, int], *, short: bool = False) -> str:
     if short:
         return f" · live {counts['live_tcp_reset']} reset, {counts['live_udp']} UDP"
     return f" · live: {counts['live_tcp_reset']} TCP flows moved (reset), {counts['live_udp']} UDP"
-
-
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7f, *range(0x80, 0xa0))}
-_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
-
-
-def safe(text: str) -> str:
-    """Device text as data on one line: control characters (newlines, escapes, C1) shown escaped, never acted on."""
-    return text.translate(_CONTROL)
 
 
 def event_line(ev: Event) -> str:

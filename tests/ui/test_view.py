@@ -163,3 +163,19 @@ def test_device_text_never_breaks_a_headless_line_nor_reaches_the_terminal_raw()
     got = health_line("leaf\n01", None, h, 0)
     assert got is not None and "\n" not in got and "leaf\\n01 not answering: refused\\nFAKE LINE" in got
     assert safe("plain text, ünïcode ✓") == "plain text, ünïcode ✓"
+
+
+def test_the_record_daemons_log_lines_escape_device_text():
+    import io
+    import logging
+
+    from anycast_tui.safetext import SafeFormatter
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(SafeFormatter("%(levelname)s %(message)s"))
+    log = logging.getLogger("test.safetext")
+    log.addHandler(handler)
+    log.propagate = False
+    log.warning("leaf01: %s", "refused\n2026-01-01 INFO fake line\x1b]0;title\x07")
+    assert out.getvalue() == "WARNING leaf01: refused\\n2026-01-01 INFO fake line\\x1b]0;title\\x07\n"

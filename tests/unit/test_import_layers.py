@@ -2,7 +2,7 @@
 
 Layers, bottom to top; a module may import its own layer and the layers listed for it, nothing else:
 
-* ``base``: ``anycast_tui/__init__.py`` (the version) and ``anycast_tui/errors.py`` (``CliError``);
+* ``base``: ``anycast_tui/__init__.py`` (the version) and ``anycast_tui/errors.py`` (``CliError``), ``anycast_tui/safetext.py`` (device text on one line);
   imports nothing of the package, and every layer may import it;
 * ``model``: pure computation and the typed records;
 * ``parse``: text in, records out (may import ``model``);
@@ -46,7 +46,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 _LAYERS_UP = {have: [x for x in (*ORDER, "ui", "lab", "cli") if x in ALLOWED[have] and x != have] for have in ALLOWED}
 # The first name below the package -> its layer.
 LAYER_OF: dict[str, str] = {
-    "": "base", "errors": "base",
+    "": "base", "errors": "base", "safetext": "base",
     "model": "model", "parse": "parse", "collect": "collect",
     "session": "events", "incidenttracker": "events",
     "record": "record", "ui": "ui", "lab": "lab",
