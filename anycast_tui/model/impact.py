@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Sequence
 
 import numpy as np
 
@@ -328,8 +328,10 @@ def each_single_failure(snapshot: FabricSnapshot, *, devices: bool = True) -> li
 # --------------------------------------------------------------------------- mapping what-ifs
 
 
-def with_mapping(snapshot: FabricSnapshot, mapping: str, *, buckets: int = DEFAULT_BUCKETS) -> FabricSnapshot:
-    """The snapshot with every multipath decision using ``mapping`` (see MAPPINGS; "actual" = unchanged).
+def with_mapping(snapshot: FabricSnapshot, mapping: str, *, buckets: int = DEFAULT_BUCKETS,
+                 only: Collection[str] | None = None) -> FabricSnapshot:
+    """The snapshot with every multipath decision (of the devices in ``only``, default all) using ``mapping``
+    (see MAPPINGS; "actual" = unchanged).
 
     Plain multipath routes become nexthop groups; resilient groups get a
     freshly filled (balanced) bucket table, other types drop theirs.
@@ -339,7 +341,8 @@ def with_mapping(snapshot: FabricSnapshot, mapping: str, *, buckets: int = DEFAU
     gtype = {"hash-threshold": "mpath", "modulo-n": "modulo-n", "resilient": "resilient", "maglev": "maglev"}.get(mapping)
     if gtype is None:
         raise WhatIfError(f"unknown mapping {mapping!r} (one of {', '.join(MAPPINGS)})")
-    return replace(snapshot, devices={n: _device_with_mapping(s, gtype, buckets) for n, s in snapshot.devices.items()})
+    return replace(snapshot, devices={n: _device_with_mapping(s, gtype, buckets) if only is None or n in only else s
+                                      for n, s in snapshot.devices.items()})
 
 
 def _retype(g: NexthopGroup, gtype: str, buckets: int, live: list[GroupMember]) -> NexthopGroup:

@@ -113,7 +113,7 @@ class IncidentImpact:
     incident_id: int
     onset: PhaseImpact | None
     restore: PhaseImpact | None
-    # the onset's estimated counts had every group been resilient (None: not computed / not a failure)
+    # the onset's estimated counts had the changed devices' groups been resilient (None: not computed / not a failure)
     resilient: ImpactCounts | None = None
 
     @property
@@ -278,11 +278,12 @@ def whatif_changes(inc: Incident) -> list[WhatIf]:
 
 
 def replayed_onset(before: FabricSnapshot, inc: Incident, mapping: str = "actual") -> FabricSnapshot | None:
-    """``before`` (under ``mapping``) with the incident's onset applied as what-if edits; None without any."""
+    """``before`` with the incident's onset applied as what-if edits, the devices the incident changed
+    under ``mapping``; None without any edit."""
     changes = whatif_changes(inc)
     if not changes:
         return None
-    snap = with_mapping(before, mapping)
+    snap = with_mapping(before, mapping, only=set(inc.devices))
     for change in changes:
         try:
             snap = apply(snap, change)
@@ -293,14 +294,16 @@ def replayed_onset(before: FabricSnapshot, inc: Incident, mapping: str = "actual
 
 def resilient_counts(phase: PhaseSnapshots, inc: Incident, sample_of: SampleOf = default_sample
                      ) -> ImpactCounts | None:
-    """What the onset would have moved had every group been resilient (None when it cannot be replayed)."""
+    """What the onset would have moved had the groups of the devices it changed been resilient (the others
+    place a flow alike before and after, whatever their mapping; converting only these keeps the cost to
+    them); None when it cannot be replayed."""
     if inc.kind is not IncidentKind.FAILURE:
         return None
     after = replayed_onset(phase.before, inc, "resilient")
     if after is None:
         return None
-    p = phase_impact(PhaseSnapshots(with_mapping(phase.before, "resilient"), after), inc.prefixes, sample_of,
-                     with_live=False)
+    before = with_mapping(phase.before, "resilient", only=set(inc.devices))
+    p = phase_impact(PhaseSnapshots(before, after), inc.prefixes, sample_of, with_live=False)
     return p.estimated if p is not None else None
 
 
