@@ -18,15 +18,17 @@ from anycast_tui.parse import conntrack, frr, ss
 from anycast_tui.parse.detect import detect_kind, parse_as
 from anycast_tui.parse.errors import ParseError
 
-# Samples refused on purpose, and why.
+# Samples refused on purpose: why, and the cause the refusal must give (a fragment of ParseError.reason).
+NO_ROUTES = "BGP summary/neighbour JSON has no routes; use 'show bgp [vrf X] ipv4|ipv6 json'"
+UNKNOWN = "cannot tell what command produced this; use --as KIND"
 REFUSED = {
-    "sonic__vtysh-show-ip-bgp-summary-json__1.json": "BGP summary: peers, no routes",
-    "sonic__vtysh-show-ip-bgp-summary-json__2.json": "BGP summary: peers, no routes",
-    "sonic__vtysh-show-ip-route-summary__1.txt": "route counts per source, not routes",
-    "suzieq__net-show-bgp-vrf-all-neighbor-json__1.json": "BGP neighbours, no routes",
-    "suzieq__net-show-bgp-vrf-all-neighbor-json__2.json": "BGP neighbours, no routes",
-    "suzieq__vtysh-show-bgp-vrf-all-neighbors-json__1.json": "BGP neighbours, no routes",
-    "suzieq__vtysh-show-evpn-vni-detail-json__1.json": "EVPN VNI table, not routes",
+    "sonic__vtysh-show-ip-bgp-summary-json__1.json": ("BGP summary: peers, no routes", NO_ROUTES),
+    "sonic__vtysh-show-ip-bgp-summary-json__2.json": ("BGP summary: peers, no routes", NO_ROUTES),
+    "sonic__vtysh-show-ip-route-summary__1.txt": ("route counts per source, not routes", UNKNOWN),
+    "suzieq__net-show-bgp-vrf-all-neighbor-json__1.json": ("BGP neighbours, no routes", NO_ROUTES),
+    "suzieq__net-show-bgp-vrf-all-neighbor-json__2.json": ("BGP neighbours, no routes", NO_ROUTES),
+    "suzieq__vtysh-show-bgp-vrf-all-neighbors-json__1.json": ("BGP neighbours, no routes", NO_ROUTES),
+    "suzieq__vtysh-show-evpn-vni-detail-json__1.json": ("EVPN VNI table, not routes", UNKNOWN),
 }
 EXPECTED_KIND = {"vtysh-show-ip-route": frr.KIND_TEXT, "vtysh-show-ipv6-route": frr.KIND_TEXT,
                  "ss": ss.KIND, "conntrack": conntrack.KIND}
@@ -84,6 +86,7 @@ def test_cli_json_for_every_sample(corpus_dir, capsys):
         if path.name in REFUSED:
             assert code == 2 and cap.out == ""
             assert cap.err.count("\n") == 1 and cap.err.startswith(f"anycast-tui parse: {path}: ")
+            assert REFUSED[path.name][1] in cap.err, path.name
         else:
             assert code == 0, (path.name, cap.err)
             assert json.loads(cap.out)
@@ -236,6 +239,9 @@ def test_conntrack_samples(corpus_dir):
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
 def test_refusals_name_the_reason(corpus_dir, name):
+    """Each refusal gives its own cause: a BGP summary or neighbour table says it has no routes and which
+    command has them; what is no known command's output says so and how to name the kind."""
     with pytest.raises(ParseError) as info:
         parse_file(corpus_dir / name)
-    assert info.value.reason
+    _why, cause = REFUSED[name]
+    assert info.value.reason == cause and info.value.line == 0
