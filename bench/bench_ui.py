@@ -77,7 +77,7 @@ async def _burst(coalesced: bool, n: int) -> float:
                 app.flush()
                 await pilot.pause()  # let the compositor draw each update
         if coalesced:
-            app._tick()  # the next 4 Hz tick: one redraw for the whole burst
+            app.tick()  # the next 4 Hz tick: one redraw for the whole burst
             await pilot.pause()
         return time.perf_counter() - t0
 

@@ -83,7 +83,7 @@ async def shoot(size: tuple[int, int]) -> list[Path]:
         clock.t += 0.5
         await app.toggle("leaf03")
         await step(1)
-        app._tick()
+        app.tick()
         await save("07-paused")
         await pilot.press("p", "question_mark")
         await save("08-help")

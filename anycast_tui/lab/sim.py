@@ -365,6 +365,11 @@ class SimFabric:
 
     # ------------------------------------------------------------------ state changes
 
+    @property
+    def listeners(self) -> int:
+        """How many listeners are subscribed now (an ``ip monitor`` stream holds one while it runs)."""
+        return len(self._listeners)
+
     def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener()`` after every state change (on the changing thread); returns the unsubscribe."""
         self._listeners.append(listener)

@@ -73,6 +73,10 @@ class IdentityMemo:
         self._d[k] = (obj, value)
         return value
 
+    def __len__(self) -> int:
+        """How many entries the memo holds."""
+        return len(self._d)
+
     def retain(self, ids: set[int]) -> None:
         """Forget every entry whose object's id is not in ``ids``."""
         self._d = {k: v for k, v in self._d.items() if k[0] in ids}

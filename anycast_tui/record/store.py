@@ -317,6 +317,12 @@ class Recorder:
                 raise
             return self.bytes_written - before
 
+    @property
+    def blob_count(self) -> int:
+        """How many blobs (device data, route chunks, manifests) the file holds, as committed so far."""
+        with self._db_lock:
+            return int(self._db.execute("SELECT count(*) FROM blobs").fetchone()[0])
+
     def _checkpoint(self) -> None:
         """Copy the WAL into the file after a keyframe (and at least every ``CHECKPOINT_S`` while ticks come):
         after a kill -9 the ``.atrec`` alone holds all but the ticks since then (PASSIVE: never waits for a

@@ -266,7 +266,7 @@ class AnycastApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.set_interval(REFRESH_S, self._tick)
+        self.set_interval(REFRESH_S, self.tick)
         self.query_one("#flow-filter", Input).display = False
         if self.impact is not None:
             self.impact.trace(self.prefixes[0])
@@ -291,7 +291,9 @@ class AnycastApp(App[int]):
         self._impact_version += 1
         self._dirty = True
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
+        """What the refresh timer runs every ``REFRESH_S``: advance a playing replay, and redraw when
+        something changed or a second (of the injected clock) went by; nothing while paused but the status."""
         if not self.is_running:  # shutting down: Textual has removed the views, a late tick has nothing to draw
             return
         if self.replay is not None and self.replay.playing:

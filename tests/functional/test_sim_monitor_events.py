@@ -52,7 +52,7 @@ async def test_event_driven_monitor_prints_what_the_polling_one_did():
     tasks = [asyncio.ensure_future(_consume(monitor_lines(sim, "spine01"), ev, ev_end)),
              asyncio.ensure_future(_consume(monitor_lines(sim, "spine01", poll_s=0.001), po, po_end))]
     try:
-        await wait_for(lambda: len(sim._listeners) == 1)  # the event-driven one has taken its first look
+        await wait_for(lambda: sim.listeners == 1)  # the event-driven one has taken its first look
         await asyncio.sleep(0.01)  # and the polling one too
         for action, args in SCRIPT:
             before = _routes(sim, "spine01")
@@ -70,7 +70,7 @@ async def test_event_driven_monitor_prints_what_the_polling_one_did():
         else:
             raise AssertionError("the script ends with the monitored device failing")
         assert ev == po and any(ln.startswith("Deleted ") for ln in ev)
-        assert sim._listeners == []  # the ended stream unsubscribed
+        assert sim.listeners == 0  # the ended stream unsubscribed
     finally:
         for t in tasks:
             t.cancel()
@@ -91,7 +91,7 @@ async def test_idle_monitor_prints_nothing_and_does_no_work():
     gen = monitor_lines(sim, "spine01")
     task = asyncio.ensure_future(_consume(gen, lines, []))
     try:
-        await wait_for(lambda: len(sim._listeners) == 1)
+        await wait_for(lambda: sim.listeners == 1)
         first_look = len(calls)
         assert first_look == 2  # the IPv4 and IPv6 route dumps it diffs against
         for _ in range(50):  # many loop turns and some time: a poller would have looked again
@@ -103,7 +103,7 @@ async def test_idle_monitor_prints_nothing_and_does_no_work():
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    await wait_for(lambda: sim._listeners == [])  # a cancelled stream unsubscribes too
+    await wait_for(lambda: sim.listeners == 0)  # a cancelled stream unsubscribes too
 
 
 async def test_a_change_from_another_thread_wakes_the_stream():
@@ -111,7 +111,7 @@ async def test_a_change_from_another_thread_wakes_the_stream():
     lines: list[str] = []
     task = asyncio.ensure_future(_consume(monitor_lines(sim, "spine01"), lines, []))
     try:
-        await wait_for(lambda: len(sim._listeners) == 1)
+        await wait_for(lambda: sim.listeners == 1)
         t = threading.Thread(target=sim.fail_link, args=("spine01", "leaf01"))
         t.start()
         await asyncio.to_thread(t.join)
@@ -161,10 +161,10 @@ async def test_a_change_arrives_over_ssh_through_the_event_driven_stream(make_fa
     async with asyncssh.connect(ep.host, ep.port, username=farm.user, client_keys=[farm.client_key],
                                 known_hosts=str(farm.known_hosts_path)) as conn:
         proc = await conn.create_process(MONITOR.line)
-        await wait_for(lambda: len(sim._listeners) == 1)
+        await wait_for(lambda: sim.listeners == 1)
         sim.fail_link("spine01", "leaf02")
         line = await asyncio.wait_for(proc.stdout.readline(), 10)
         assert line.startswith("Deleted ")
         proc.close()
         await proc.wait_closed()
-    await wait_for(lambda: sim._listeners == [])  # the closed channel ended the stream
+    await wait_for(lambda: sim.listeners == 0)  # the closed channel ended the stream

@@ -79,7 +79,7 @@ async def test_pause_counts_waiting_updates_and_resume_applies_them():
         for i in range(3):
             session.timeline.update(DeviceState(Device(f"leaf0{i + 1}", Role.LEAF), collected_at_ms=int(NOW * 1000),
                                                 health=Health(HealthStatus.OK, last_ok_ms=int(NOW * 1000))))
-        app._tick()
+        app.tick()
         await pilot.pause()
         status = _text(app.query_one(StatusLine))
         assert "paused, 3 updates waiting" in status
@@ -137,9 +137,9 @@ async def test_updates_are_coalesced_into_one_redraw_per_tick():
                                                 collected_at_ms=int(NOW * 1000) + i,
                                                 health=Health(HealthStatus.OK, last_ok_ms=int(NOW * 1000))))
         assert app.redraws == before
-        app._tick()
+        app.tick()
         assert app.redraws == before + 1
-        app._tick()  # nothing new since: no redraw (ages redraw only on the once-a-second tick)
+        app.tick()  # nothing new since: no redraw (ages redraw only on the once-a-second tick)
         assert app.redraws == before + 1
 
 
@@ -151,4 +151,4 @@ async def test_a_redraw_tick_during_shutdown_draws_nothing():
         await pilot.pause()
     assert not app.is_running
     app._dirty = True
-    app._tick()  # the timer's callback, as it runs in that window
+    app.tick()  # the timer's callback, as it runs in that window

@@ -82,7 +82,7 @@ async def test_paused_view_ignores_a_failure_until_resumed(demo):
         await pilot.pause()
         assert demo.fabric.is_failed("leaf01")
         await demo.poll()
-        app._tick()
+        app.tick()
         assert app.waiting == len(demo.fabric.devices)  # one update per polled device
         assert all(len(g.hops) == 4 for g in _spine_groups(app).values())
         assert f"paused, {app.waiting} updates waiting" in str(app.query_one("#status").render())

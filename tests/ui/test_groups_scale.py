@@ -210,9 +210,9 @@ def test_identity_memo_is_bounded_and_forgets_replaced_states():
     objs = [object() for _ in range(10)]
     for o in objs:
         assert memo.get(o, "k", lambda o=o: id(o)) == id(o)
-    assert len(memo._d) <= 3  # even a tiny memo evicts (the owners memo holds whole snapshots)
+    assert len(memo) <= 3  # even a tiny memo evicts (the owners memo holds whole snapshots)
     calls = []
     memo.get(objs[-1], "k", lambda: calls.append(1))
     assert calls == []  # still there
     memo.retain(set())
-    assert memo._d == {}
+    assert len(memo) == 0

@@ -298,7 +298,7 @@ async def test_pause_freezes_every_view_until_resumed(size):
         await pilot.press("4", "p")
         shown = lab.app.query_one("#events").events
         await lab.fail(pilot, "leaf03")  # polls; the app's flush is a no-op while paused
-        lab.app._tick()
+        lab.app.tick()
         await pilot.pause()
         assert lab.app.query_one("#events").events == shown
         status = str(lab.app.query_one("#status").render())

@@ -59,14 +59,14 @@ def test_unchanged_state_writes_nothing(tmp_path):
     tl.apply(sim.snapshot(T0))
     assert rec.flush() > 0
     assert rec.flush() == 0  # nothing happened since
-    before = rec._db.execute("SELECT count(*) FROM blobs").fetchone()[0]
+    before = rec.blob_count
     tl.apply(sim.snapshot(T0 + 1000))  # same content, newer collection times
     idle = rec.flush()
-    assert rec._db.execute("SELECT count(*) FROM blobs").fetchone()[0] == before  # no state re-stored
+    assert rec.blob_count == before  # no state re-stored
     sim.fail_device("leaf02")
     tl.apply(sim.snapshot(T0 + 2000))
     assert rec.flush() > idle
-    assert rec._db.execute("SELECT count(*) FROM blobs").fetchone()[0] > before
+    assert rec.blob_count > before
     rec.close()
 
 
