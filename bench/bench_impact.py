@@ -33,14 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from anycast_tui.lab.sim import SimConfig, SimFabric  # noqa: E402
 from anycast_tui.model.flows import synthetic_flows  # noqa: E402
 from anycast_tui.model.hashing import FlowArray, linux_multipath_hash_one  # noqa: E402
-from anycast_tui.model.impact import Change, apply, impact  # noqa: E402
+from anycast_tui.model.impact import WhatIf, WhatIfKind, apply, impact  # noqa: E402
 from anycast_tui.model.mapping import hash_threshold_one  # noqa: E402
 from anycast_tui.model.paths import MAX_HOPS, Tracer, address_map  # noqa: E402
 from anycast_tui.model.placement import HashCache  # noqa: E402
 from anycast_tui.model.types import FabricSnapshot, Flow  # noqa: E402
 
 GOAL_S, GOAL_X, GOAL_MB = 0.5, 50.0, 300.0
-FAILURE = Change("fail_device", "leaf03")
+FAILURE = WhatIf(WhatIfKind.FAIL_DEVICE, "leaf03")
 
 
 def setup(n: int) -> tuple[FabricSnapshot, FabricSnapshot, FlowArray, tuple[list[str], np.ndarray]]:

@@ -18,7 +18,8 @@ from anycast_tui.commands.calc import DEVICE, add_inputs, flow_json, load_device
 from anycast_tui.errors import CliError
 from anycast_tui.model.flows import FlowMeta, synthetic_flows
 from anycast_tui.model.hashing import FlowArray
-from anycast_tui.model.impact import MAPPINGS, Change, MappingImpact, WhatIfError, compare_mappings, each_single_failure
+from anycast_tui.model.impact import (MAPPINGS, MappingImpact, WhatIf, WhatIfError, WhatIfKind, compare_mappings,
+                                      each_single_failure)
 from anycast_tui.model.paths import address_map, neighbour_names
 from anycast_tui.model.placement import HashCache, PlacementError
 from anycast_tui.model.types import FabricSnapshot
@@ -58,11 +59,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _events(args: argparse.Namespace, snap: FabricSnapshot) -> list[Change]:
+def _events(args: argparse.Namespace, snap: FabricSnapshot) -> list[WhatIf]:
     if args.fail:
-        return [Change("fail_nexthop", DEVICE, args.fail)]
+        return [WhatIf(WhatIfKind.FAIL_NEXTHOP, DEVICE, args.fail)]
     if args.restore:
-        return [Change("restore_nexthop", DEVICE, args.restore)]
+        return [WhatIf(WhatIfKind.RESTORE_NEXTHOP, DEVICE, args.restore)]
     events = each_single_failure(snap, devices=False)
     if not events:
         raise CliError("no multipath route in --routes: no single failure to try (use --fail NEXTHOP)")
@@ -83,7 +84,7 @@ def _flows_json(rows: MappingImpact, flows: FlowArray, meta: FlowMeta) -> list[d
     return out
 
 
-def _table(results: list[tuple[Change, list[MappingImpact]]], n: int, hops: dict[tuple[str, str], str]) -> str:
+def _table(results: list[tuple[WhatIf, list[MappingImpact]]], n: int, hops: dict[tuple[str, str], str]) -> str:
     names = [m.name for m in results[0][1]]
     labels = [hops.get((c.device, c.target or ""), c.target or c.label) for c, _ in results]
     ev_w = max(len("event"), *map(len, labels))
@@ -92,7 +93,7 @@ def _table(results: list[tuple[Change, list[MappingImpact]]], n: int, hops: dict
         cells.append([f"{r.moved}/{r.tcp_reset}/{r.collateral}" for r in rows])
     widths = [max(len(nm), *(len(c[k]) for c in cells)) for k, nm in enumerate(names)]
     lines = [f"{n} flows; each cell: moved/TCP reset/collateral",
-             "  ".join([("fail" if results[0][0].kind == "fail_nexthop" else "restore").ljust(ev_w)]
+             "  ".join([("fail" if results[0][0].kind is WhatIfKind.FAIL_NEXTHOP else "restore").ljust(ev_w)]
                        + [nm.rjust(w) for nm, w in zip(names, widths)])]
     for label, row in zip(labels, cells):
         lines.append("  ".join([label.ljust(ev_w)] + [v.rjust(w) for v, w in zip(row, widths)]))
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         doc = {"flows": len(flows), "events": []}
         for change, rows in results:
             doc["events"].append({
-                "event": change.kind, "device": args.device, "nexthop": change.target,
+                "event": change.kind.value, "device": args.device, "nexthop": change.target,
                 "neighbour": owners.get(change.target or ""),
                 "mappings": [{"name": r.name, "moved": r.moved, "tcp_reset": r.tcp_reset, "udp": r.udp,
                               "collateral": r.collateral} for r in rows],

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from anycast_tui.model.hashing import FlowArray
-from anycast_tui.model.impact import Change, apply, what_if
+from anycast_tui.model.impact import WhatIf, apply, what_if
 from anycast_tui.model.paths import Ingress
 from anycast_tui.model.placement import HashCache
 from anycast_tui.model.types import FabricSnapshot
@@ -21,13 +21,13 @@ from anycast_tui.model.types import FabricSnapshot
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    change: Change
+    change: WhatIf
     moved: int
     tcp_reset: int
     total: int  # moved flows of this and every earlier step
 
 
-def drain_order(snapshot: FabricSnapshot, changes: Sequence[Change], flows: FlowArray,
+def drain_order(snapshot: FabricSnapshot, changes: Sequence[WhatIf], flows: FlowArray,
                 ingress: Ingress) -> list[Step]:
     """The greedy safest order of ``changes`` (see module doc)."""
     cache = HashCache(flows)

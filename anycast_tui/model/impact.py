@@ -7,12 +7,13 @@ where it is dropped / leaves the fabric) differs between ``before`` and
 server has no socket); UDP ones just continue.  *Collateral* flows
 are moved flows whose before-path did not traverse the changed element: the
 changed next hop (device + gateway/dev) for next-hop events, the device for
-device events; for a plain snapshot diff (no Change), any device whose state
+device events; for a plain snapshot diff (no WhatIf), any device whose state
 differs.  A *split* is a set of related flows (same ``group`` label, else the
 same client address) that ended on one server before and on several after
 (computed on demand: :meth:`Impact.splits`).
 
 What-if mutations build ``after`` from ``before`` (pure; snapshots are frozen):
+a :class:`WhatIf` edit (its :class:`WhatIfKind`) is applied by :func:`apply` through a table of
 :func:`fail_nexthop`, :func:`restore_nexthop`, :func:`fail_device`,
 :func:`set_weight`, :func:`settle_resilient`; :func:`each_single_failure`
 lists every candidate; :func:`compare_mappings` reruns one event under each
@@ -22,8 +23,9 @@ mapping (modulo-N, hash-threshold, resilient, maglev) side by side.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass, replace
-from typing import Collection, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Sequence
 
 import numpy as np
 
@@ -43,24 +45,37 @@ class WhatIfError(ValueError):
     """A what-if event that does not apply to the snapshot (unknown device, no such next hop)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One what-if event: ``kind`` fail_nexthop | restore_nexthop | fail_device | set_weight | settle."""
+class WhatIfKind(enum.Enum):
+    """What a what-if edit does; the values are the names JSON and the CLI print."""
 
-    kind: str
+    FAIL_NEXTHOP = "fail_nexthop"
+    RESTORE_NEXTHOP = "restore_nexthop"
+    FAIL_DEVICE = "fail_device"
+    SET_WEIGHT = "set_weight"
+    SETTLE = "settle"
+
+
+NEXTHOP_KINDS = frozenset({WhatIfKind.FAIL_NEXTHOP, WhatIfKind.RESTORE_NEXTHOP, WhatIfKind.SET_WEIGHT})
+_VERBS = {WhatIfKind.FAIL_NEXTHOP: "fail", WhatIfKind.RESTORE_NEXTHOP: "restore", WhatIfKind.SET_WEIGHT: "weight"}
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """One what-if edit of a snapshot (not ``model.timeline.Change``, what a timeline update did)."""
+
+    kind: WhatIfKind
     device: str | None = None
     target: str | None = None  # gateway address or dev name
     weight: int | None = None
 
     @property
     def label(self) -> str:
-        if self.kind == "fail_device":
+        if self.kind is WhatIfKind.FAIL_DEVICE:
             return f"fail {self.device}"
-        if self.kind == "settle":
+        if self.kind is WhatIfKind.SETTLE:
             return f"settle resilient groups{' on ' + self.device if self.device else ''}"
-        verb = {"fail_nexthop": "fail", "restore_nexthop": "restore", "set_weight": "weight"}[self.kind]
-        extra = f" = {self.weight}" if self.kind == "set_weight" else ""
-        return f"{self.device}: {verb} {self.target}{extra}"
+        extra = f" = {self.weight}" if self.kind is WhatIfKind.SET_WEIGHT else ""
+        return f"{self.device}: {_VERBS[self.kind]} {self.target}{extra}"
 
 
 # --------------------------------------------------------------------------- mutations
@@ -277,24 +292,27 @@ def settle_resilient(snapshot: FabricSnapshot, device: str | None = None) -> Fab
     return replace(snapshot, devices=devices)
 
 
-def apply(snapshot: FabricSnapshot, change: Change) -> FabricSnapshot:
+_APPLY: dict[WhatIfKind, Callable[[FabricSnapshot, WhatIf], FabricSnapshot]] = {
+    WhatIfKind.FAIL_NEXTHOP: lambda s, c: fail_nexthop(s, c.device or "", c.target or ""),
+    WhatIfKind.RESTORE_NEXTHOP: lambda s, c: restore_nexthop(s, c.device or "", c.target or ""),
+    WhatIfKind.FAIL_DEVICE: lambda s, c: fail_device(s, c.device or ""),
+    WhatIfKind.SET_WEIGHT: lambda s, c: set_weight(s, c.device or "", c.target or "", c.weight or 1),
+    WhatIfKind.SETTLE: lambda s, c: settle_resilient(s, c.device),
+}
+
+
+def apply(snapshot: FabricSnapshot, change: WhatIf) -> FabricSnapshot:
     """The snapshot after ``change``."""
-    if change.kind == "fail_nexthop":
-        return fail_nexthop(snapshot, change.device or "", change.target or "")
-    if change.kind == "restore_nexthop":
-        return restore_nexthop(snapshot, change.device or "", change.target or "")
-    if change.kind == "fail_device":
-        return fail_device(snapshot, change.device or "")
-    if change.kind == "set_weight":
-        return set_weight(snapshot, change.device or "", change.target or "", change.weight or 1)
-    if change.kind == "settle":
-        return settle_resilient(snapshot, change.device)
-    raise WhatIfError(f"unknown change {change.kind!r}")
+    try:
+        edit = _APPLY[change.kind]
+    except (KeyError, TypeError):
+        raise WhatIfError(f"unknown change {change.kind!r}") from None
+    return edit(snapshot, change)
 
 
-def each_single_failure(snapshot: FabricSnapshot, *, devices: bool = True) -> list[Change]:
+def each_single_failure(snapshot: FabricSnapshot, *, devices: bool = True) -> list[WhatIf]:
     """Every next hop of a multipath decision (per device), then every device others route through."""
-    out: list[Change] = []
+    out: list[WhatIf] = []
     owners = address_map(snapshot)
     via: set[str] = set()
     for name in sorted(snapshot.devices):
@@ -319,9 +337,9 @@ def each_single_failure(snapshot: FabricSnapshot, *, devices: bool = True) -> li
         for o in state.nexthops.objects:
             if o.gateway in owners:
                 via.add(owners[o.gateway])
-        out.extend(Change("fail_nexthop", name, t) for t in seen)
+        out.extend(WhatIf(WhatIfKind.FAIL_NEXTHOP, name, t) for t in seen)
     if devices:
-        out.extend(Change("fail_device", d) for d in sorted(via))
+        out.extend(WhatIf(WhatIfKind.FAIL_DEVICE, d) for d in sorted(via))
     return out
 
 
@@ -390,7 +408,7 @@ def _device_with_mapping(state: DeviceState, gtype: str, buckets: int) -> Device
 class Impact:
     """Per-flow masks (bool arrays) and the summaries of one before → after comparison."""
 
-    change: Change | None
+    change: WhatIf | None
     before: PathResult
     after: PathResult
     labels: tuple[str, ...]  # end labels shared by before_end/after_end
@@ -538,14 +556,14 @@ def _changed_devices(before: FabricSnapshot, after: FabricSnapshot) -> set[str]:
             and before.devices.get(n) != after.devices.get(n)}
 
 
-def _traversed(result: PathResult, change: Change | None, changed: set[str], snapshot: FabricSnapshot) -> np.ndarray:
+def _traversed(result: PathResult, change: WhatIf | None, changed: set[str], snapshot: FabricSnapshot) -> np.ndarray:
     """Flows whose path went through the changed element (see module doc)."""
     n = len(result)
-    if change is not None and change.kind in ("fail_nexthop", "restore_nexthop", "set_weight"):
+    if change is not None and change.kind in NEXTHOP_KINDS:
         codes = [i for i, (d, gw, dev) in enumerate(result.edge_labels)
                  if d == change.device and change.target in (gw, dev)]
         return any_hop(result.edges, code_mask(len(result.edge_labels), codes)) if codes else np.zeros(n, bool)
-    if change is not None and change.kind == "fail_device":
+    if change is not None and change.kind is WhatIfKind.FAIL_DEVICE:
         names = {change.device}
     else:
         names = changed
@@ -602,7 +620,7 @@ def _same_ingress(a: Ingress, b: Ingress) -> bool:
 
 
 def impact(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray, ingress: Ingress, *,
-           change: Change | None = None, group: np.ndarray | None = None, cache: HashCache | None = None,
+           change: WhatIf | None = None, group: np.ndarray | None = None, cache: HashCache | None = None,
            before_result: PathResult | None = None, ingress_after: Ingress | None = None) -> Impact:
     """Flows whose end changes between ``before`` and ``after`` (see module doc).
 
@@ -638,7 +656,7 @@ def impact(before: FabricSnapshot, after: FabricSnapshot, flows: FlowArray, ingr
     return Impact(change, res_b, res_a, labels, b_end, a_end, moved, tcp_reset, udp, collateral, flows, group)
 
 
-def what_if(snapshot: FabricSnapshot, change: Change, flows: FlowArray, ingress: Ingress, *,
+def what_if(snapshot: FabricSnapshot, change: WhatIf, flows: FlowArray, ingress: Ingress, *,
             group: np.ndarray | None = None, cache: HashCache | None = None,
             before_result: PathResult | None = None) -> Impact:
     """impact(snapshot, apply(snapshot, change), ...): the blast radius of one what-if event."""
@@ -656,7 +674,7 @@ class MappingImpact:
     impact: Impact | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
-def compare_mappings(before: FabricSnapshot, change: Change, flows: FlowArray, ingress: Ingress, *,
+def compare_mappings(before: FabricSnapshot, change: WhatIf, flows: FlowArray, ingress: Ingress, *,
                      mappings: Iterable[str] = MAPPINGS, group: np.ndarray | None = None,
                      cache: HashCache | None = None, keep: bool = False) -> list[MappingImpact]:
     """The blast radius of ``change`` under each mapping, side by side (``keep`` keeps each Impact)."""

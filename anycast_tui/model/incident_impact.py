@@ -36,8 +36,7 @@ import numpy as np
 
 from anycast_tui.model.flows import live_flow_set, synthetic_flows
 from anycast_tui.model.hashing import FlowArray
-from anycast_tui.model.impact import Change as WhatIf
-from anycast_tui.model.impact import EventImpact, Impact, WhatIfError, apply, impact, with_mapping
+from anycast_tui.model.impact import EventImpact, Impact, WhatIf, WhatIfError, WhatIfKind, apply, impact, with_mapping
 from anycast_tui.model.incidents import Incident, IncidentKind, PhaseSnapshots
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import PathOutcome
@@ -270,8 +269,9 @@ def whatif_changes(inc: Incident) -> list[WhatIf]:
     """The incident's onset as what-if edits (``model.impact``): a device that went unreachable fails, each
     anycast next hop a device lost fails on it.  Applied to the before fabric they give the after one (the
     test checks that on the simulator), under any mapping."""
-    devices = [WhatIf("fail_device", ev.device) for ev in inc.events if ev.kind is EventKind.DEVICE_UNREACHABLE]
-    hops = [WhatIf("fail_nexthop", ev.device, ev.nexthop.gateway) for ev in inc.events
+    devices = [WhatIf(WhatIfKind.FAIL_DEVICE, ev.device) for ev in inc.events
+               if ev.kind is EventKind.DEVICE_UNREACHABLE]
+    hops = [WhatIf(WhatIfKind.FAIL_NEXTHOP, ev.device, ev.nexthop.gateway) for ev in inc.events
             if ev.kind is EventKind.NEXTHOP_REMOVED and ev.prefix in inc.prefixes and ev.nexthop is not None
             and ev.nexthop.gateway]
     return list(dict.fromkeys(devices + hops))

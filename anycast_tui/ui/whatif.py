@@ -17,7 +17,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from anycast_tui.model.impact import Change, WhatIfError, compare_mappings, each_single_failure, what_if
+from anycast_tui.model.impact import (WhatIf, WhatIfError, WhatIfKind, compare_mappings, each_single_failure,
+                                      what_if)
 from anycast_tui.model.paths import neighbour_names
 from anycast_tui.model.types import FabricSnapshot
 from anycast_tui.model.views import group_space
@@ -32,16 +33,16 @@ EACH = "each, one at a time"
 Context = Callable[[], tuple[FabricSnapshot | None, object, object]]  # snapshot, flows, ingress
 
 
-def with_action(change: Change, action: str) -> Change:
+def with_action(change: WhatIf, action: str) -> WhatIf:
     """The candidate ``change`` (a failure) turned into ``action``."""
-    if action == "fail" or change.kind == "fail_device":
+    if action == "fail" or change.kind is WhatIfKind.FAIL_DEVICE:
         return change
     if action == "restore":
-        return replace(change, kind="restore_nexthop")
-    return replace(change, kind="set_weight", weight=2)
+        return replace(change, kind=WhatIfKind.RESTORE_NEXTHOP)
+    return replace(change, kind=WhatIfKind.SET_WEIGHT, weight=2)
 
 
-def _anycast_first(changes: list[Change], snap: FabricSnapshot, prefixes: tuple[str, ...]) -> list[Change]:
+def _anycast_first(changes: list[WhatIf], snap: FabricSnapshot, prefixes: tuple[str, ...]) -> list[WhatIf]:
     """Next hops of the anycast prefixes' groups first, then devices, then every other next hop."""
     hops = set()
     for st in snap.devices.values():
@@ -50,8 +51,8 @@ def _anycast_first(changes: list[Change], snap: FabricSnapshot, prefixes: tuple[
             if sp is not None:
                 hops |= {(st.device.name, m.label) for m in sp.members}
 
-    def rank(c: Change) -> int:
-        if c.kind == "fail_device":
+    def rank(c: WhatIf) -> int:
+        if c.kind is WhatIfKind.FAIL_DEVICE:
             return 1
         return 0 if (c.device, c.target) in hops else 2
 
@@ -85,8 +86,8 @@ class WhatIfView(Horizontal):
         self.prefixes = prefixes
         self.context = context
         self.action_name = ACTIONS[0]
-        self.candidates: list[Change] = []
-        self.marked: set[Change] = set()
+        self.candidates: list[WhatIf] = []
+        self.marked: set[WhatIf] = set()
         self.result: Text = Text("choose a next hop or device, then enter", style="dim")
         self.busy = False
         self._snapshot: FabricSnapshot | None = None
@@ -120,19 +121,19 @@ class WhatIfView(Horizontal):
         event.stop()
         self.action_run()
 
-    def _label(self, c: Change) -> str:
+    def _label(self, c: WhatIf) -> str:
         text = with_action(c, self.action_name).label
         owner = self._owners.get(c.target or "")
         if owner:
             text = text.replace(f" {c.target}", f" {owner} ({c.target})", 1)
         return ("● " if c in self.marked else "  ") + text
 
-    def _named(self, change: Change) -> str:
+    def _named(self, change: WhatIf) -> str:
         """A result row's change: its next hop named by the neighbour it leads to (``neighbour_names``)."""
         name = self._hops.get((change.device, change.target or ""))
         return change.label.replace(f" {change.target}", f" {name}", 1) if name else change.label
 
-    def selected(self) -> Change | None:
+    def selected(self) -> WhatIf | None:
         """The highlighted candidate (None for "each, one at a time")."""
         i = self.query_one(OptionList).highlighted
         if i is None or i == 0:
@@ -199,7 +200,7 @@ class WhatIfView(Horizontal):
         self.busy = False
         self._show(text)
 
-    def _compare(self, snap: FabricSnapshot, change: Change, flows, ingress) -> Text:  # noqa: ANN001
+    def _compare(self, snap: FabricSnapshot, change: WhatIf, flows, ingress) -> Text:  # noqa: ANN001
         res = compare_mappings(snap, change, flows, ingress)
         t = Text(f"{self._named(change)}: blast radius of {len(flows)} flows\n\n", style="bold")
         t.append_text(mapping_table(res))
@@ -221,7 +222,7 @@ class WhatIfView(Horizontal):
             t.append(f"{c['moved']:>7}{c['tcp_reset']:>11}{c['collateral']:>9}  {self._named(ch)}\n")
         return t
 
-    def _drain(self, snap: FabricSnapshot, marked: list[Change], flows, ingress) -> Text:  # noqa: ANN001
+    def _drain(self, snap: FabricSnapshot, marked: list[WhatIf], flows, ingress) -> Text:  # noqa: ANN001
         from anycast_tui.model.drain import drain_order
 
         steps = drain_order(snap, marked, flows, ingress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from anycast_tui.lab.demo import SimControls
 from anycast_tui.lab.sim import SimFabric
+from anycast_tui.model.impact import WhatIfKind
 from anycast_tui.session import ImpactTracker, SimSession
 from anycast_tui.ui.app import AnycastApp
 from anycast_tui.ui.whatif import WhatIfView
@@ -48,7 +49,7 @@ async def test_result_rows_name_neighbours_not_gateways():
         await pilot.pause()
         w = app.query_one(WhatIfView)
         first = w.candidates[0]
-        assert first.device == "spine01" and first.kind == "fail_nexthop"
+        assert first.device == "spine01" and first.kind is WhatIfKind.FAIL_NEXTHOP
         leaf = _holder(sim, first.target)
         assert leaf.startswith("leaf")
         text = await _run(app, pilot, "down", "enter")
@@ -57,7 +58,7 @@ async def test_result_rows_name_neighbours_not_gateways():
         # each, one at a time: the spines' next hops by their leaves
         text = await _run(app, pilot, "home", "enter")
         rows = [ln for ln in text.splitlines()[3:] if ln.strip()]
-        hops = [c for c in w.candidates if c.kind == "fail_nexthop" and c.device == "spine01"]
+        hops = [c for c in w.candidates if c.kind is WhatIfKind.FAIL_NEXTHOP and c.device == "spine01"]
         labels = {ln.split("  ")[-1] for ln in rows if "spine01: fail " in ln}
         assert len(labels) == len(hops) == 8  # 4 leaves, IPv4 and IPv6: told apart, each named
         for c in hops:

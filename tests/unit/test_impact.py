@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from anycast_tui.model.flows import flows_to_array, synthetic_flows
-from anycast_tui.model.impact import (Change, WhatIfError, apply, compare_mappings, each_single_failure, fail_device,
-                                      fail_nexthop, impact, restore_nexthop, set_weight, settle_resilient,
-                                      what_if, with_mapping)
+from anycast_tui.model.impact import (WhatIf, WhatIfError, WhatIfKind, apply, compare_mappings, each_single_failure,
+                                      fail_device, fail_nexthop, impact, restore_nexthop, set_weight,
+                                      settle_resilient, what_if, with_mapping)
 from anycast_tui.model.paths import PathOutcome, trace
 from anycast_tui.model.types import Flow
 
@@ -25,7 +25,7 @@ def _leaf_of(res, i):
 
 def test_failing_a_leaf_on_one_spine_moves_its_flows_plus_hash_threshold_collateral():
     before = clos()
-    change = Change("fail_nexthop", "spine01", "198.18.1.5")  # spine01 → leaf02
+    change = WhatIf(WhatIfKind.FAIL_NEXTHOP, "spine01", "198.18.1.5")  # spine01 → leaf02
     after = apply(before, change)
     imp = impact(before, after, FLOWS, "spine01", change=change)
     on_leaf2 = np.array([_leaf_of(imp.before, i) == "leaf02" for i in range(len(FLOWS))])
@@ -49,7 +49,7 @@ def test_failing_a_leaf_on_one_spine_moves_its_flows_plus_hash_threshold_collate
 
 def test_resilient_removal_moves_only_the_removed_members_flows():
     before = with_mapping(clos(), "resilient")
-    change = Change("fail_nexthop", "spine01", "198.18.1.5")
+    change = WhatIf(WhatIfKind.FAIL_NEXTHOP, "spine01", "198.18.1.5")
     imp = what_if(before, change, FLOWS, "spine01")
     on_leaf2 = np.array([_leaf_of(imp.before, i) == "leaf02" for i in range(len(FLOWS))])
     assert on_leaf2.any()
@@ -58,7 +58,7 @@ def test_resilient_removal_moves_only_the_removed_members_flows():
 
 
 def test_compare_mappings_side_by_side():
-    change = Change("fail_nexthop", "spine01", "198.18.1.5")
+    change = WhatIf(WhatIfKind.FAIL_NEXTHOP, "spine01", "198.18.1.5")
     rows = {m.name: m for m in compare_mappings(clos(), change, FLOWS, "spine01")}
     assert list(rows) == ["actual", "hash-threshold", "modulo-n", "resilient", "maglev"]
     assert rows["actual"].moved == rows["hash-threshold"].moved  # the fabric uses plain multipath routes
@@ -74,7 +74,7 @@ def test_fail_device_and_per_ingress_counts():
     before = clos()
     ingress = np.where(np.arange(len(FLOWS)) % 2 == 0, "spine01", "spine02").astype(object)
     after = fail_device(before, "leaf03")
-    change = Change("fail_device", "leaf03")
+    change = WhatIf(WhatIfKind.FAIL_DEVICE, "leaf03")
     imp = impact(before, after, FLOWS, ingress, change=change)
     via3 = np.array(["leaf03" in imp.before.path(i) for i in range(len(FLOWS))])
     assert imp.moved[via3].all() and np.array_equal(imp.collateral, imp.moved & ~via3)
@@ -96,7 +96,7 @@ def test_restore_after_fail_and_weight_change():
     dead = replace(r0, nexthops=tuple(replace(nh, flags=("dead",)) if nh.gateway == "198.18.1.5" else nh
                                       for nh in r0.nexthops))
     snap = replace(before, devices={**before.devices, "spine01": replace(sp, routes=(dead,) + sp.routes[1:])})
-    change = Change("restore_nexthop", "spine01", "198.18.1.5")
+    change = WhatIf(WhatIfKind.RESTORE_NEXTHOP, "spine01", "198.18.1.5")
     imp = impact(snap, apply(snap, change), FLOWS, "spine01", change=change)
     assert imp.moved.any() and np.array_equal(imp.collateral, imp.moved)  # nothing used it before
     heavy = set_weight(before, "spine01", "198.18.1.3", 5)
@@ -125,8 +125,31 @@ def test_each_single_failure_lists_nexthops_and_devices():
     changes = each_single_failure(clos())
     labels = [c.label for c in changes]
     assert "spine01: fail 198.18.1.3" in labels and "spine02: fail 198.18.2.9" in labels
-    assert sum(c.kind == "fail_nexthop" for c in changes) == 8  # 2 spines × 4 leaves (leaves have one path)
-    assert {c.device for c in changes if c.kind == "fail_device"} >= {"leaf01", "leaf04", "server11"}
+    assert sum(c.kind is WhatIfKind.FAIL_NEXTHOP for c in changes) == 8  # 2 spines × 4 leaves (leaves have one path)
+    assert {c.device for c in changes if c.kind is WhatIfKind.FAIL_DEVICE} >= {"leaf01", "leaf04", "server11"}
+
+
+def test_whatif_kinds_keep_their_names_labels_and_each_applies():
+    # the values are what --json and the CLI print; every kind has an edit in apply's table
+    assert [k.value for k in WhatIfKind] == ["fail_nexthop", "restore_nexthop", "fail_device", "set_weight", "settle"]
+    assert [WhatIf(WhatIfKind.FAIL_NEXTHOP, "spine01", "198.18.1.5").label,
+            WhatIf(WhatIfKind.RESTORE_NEXTHOP, "spine01", "198.18.1.5").label,
+            WhatIf(WhatIfKind.FAIL_DEVICE, "leaf03").label,
+            WhatIf(WhatIfKind.SET_WEIGHT, "spine02", "198.18.2.3", 3).label,
+            WhatIf(WhatIfKind.SETTLE).label, WhatIf(WhatIfKind.SETTLE, "spine01").label] == [
+        "spine01: fail 198.18.1.5", "spine01: restore 198.18.1.5", "fail leaf03", "spine02: weight 198.18.2.3 = 3",
+        "settle resilient groups", "settle resilient groups on spine01"]
+    before = clos()
+    failed = apply(before, WhatIf(WhatIfKind.FAIL_NEXTHOP, "spine01", "198.18.1.5"))
+    assert failed == fail_nexthop(before, "spine01", "198.18.1.5")
+    assert apply(before, WhatIf(WhatIfKind.FAIL_DEVICE, "leaf03")) == fail_device(before, "leaf03")
+    assert apply(before, WhatIf(WhatIfKind.SET_WEIGHT, "spine02", "198.18.2.3", 3)) == \
+        set_weight(before, "spine02", "198.18.2.3", 3)
+    assert apply(before, WhatIf(WhatIfKind.SETTLE)) == settle_resilient(before)
+    with pytest.raises(WhatIfError):
+        apply(before, WhatIf(WhatIfKind.RESTORE_NEXTHOP, "spine01", "198.18.1.5"))  # nothing dead to restore
+    with pytest.raises(WhatIfError, match="unknown change 'fail_nexthop'"):
+        apply(before, WhatIf("fail_nexthop", "spine01", "198.18.1.5"))  # a string is not a kind
 
 
 def test_related_flow_splits():
@@ -140,7 +163,7 @@ def test_related_flow_splits():
     fa2, meta2 = flows_to_array([rows[i] for i in keep])
     # group of 2 on one leaf/server; fail that leaf's link: both move but may land on different servers
     gw = {"leaf01": "198.18.1.3", "leaf02": "198.18.1.5", "leaf03": "198.18.1.7", "leaf04": "198.18.1.9"}[target]
-    change = Change("fail_nexthop", "spine01", gw)
+    change = WhatIf(WhatIfKind.FAIL_NEXTHOP, "spine01", gw)
     imp = impact(before, apply(before, change), fa2, "spine01", change=change, group=meta2.group)
     split = len(set(imp.after.final_device())) > 1
     assert imp.splits() == (int(split), ("ftp",) if split else ())
@@ -154,7 +177,7 @@ def test_split_count_matches_a_per_group_count():
     n = 3000
     fa = synthetic_flows(100, n, seed=4)
     group = np.array([f"g{i % 700}" for i in range(n)], dtype=object)
-    change = Change("fail_nexthop", "spine01", "198.18.1.5")
+    change = WhatIf(WhatIfKind.FAIL_NEXTHOP, "spine01", "198.18.1.5")
     imp = impact(before, apply(before, change), fa, "spine01", change=change, group=group)
     b, a = imp.before.final_labels(), imp.after.final_labels()
     want = 0
@@ -172,10 +195,10 @@ def test_split_count_matches_a_per_group_count():
 
 
 @pytest.mark.parametrize("change", [
-    Change("fail_nexthop", "spine01", "198.18.1.5"),
-    Change("fail_device", "leaf03"),
-    Change("fail_device", "server21"),
-    Change("set_weight", "spine02", "198.18.2.3", 3),
+    WhatIf(WhatIfKind.FAIL_NEXTHOP, "spine01", "198.18.1.5"),
+    WhatIf(WhatIfKind.FAIL_DEVICE, "leaf03"),
+    WhatIf(WhatIfKind.FAIL_DEVICE, "server21"),
+    WhatIf(WhatIfKind.SET_WEIGHT, "spine02", "198.18.2.3", 3),
 ])
 def test_incremental_after_paths_equal_a_full_trace(change):
     before = clos(servers_per_leaf=2)

@@ -9,7 +9,7 @@ import numpy as np
 from anycast_tui.lab.sim import SimFabric
 from anycast_tui.model.drain import drain_order
 from anycast_tui.model.flows import synthetic_flows
-from anycast_tui.model.impact import Change, fail_nexthop, what_if
+from anycast_tui.model.impact import WhatIf, WhatIfKind, fail_nexthop, what_if
 from anycast_tui.model.types import Bucket, GroupMember, NexthopGroup, NexthopObject, NexthopTable, Route
 from anycast_tui.model.views import group_space, moved_cells, sample
 from anycast_tui.session import SimSession
@@ -61,8 +61,8 @@ def test_drain_order_is_greedy_by_moved_flows_and_counts_add_up():
     flows = synthetic_flows(50, 2000, dst="192.0.2.53")
     ingress = np.asarray(["spine01", "spine02"], dtype=object)[np.arange(2000) % 2]
     gws = [m.label for m in group_space(snap.devices["spine01"], P).members]
-    changes = [Change("fail_nexthop", "spine01", gws[0]), Change("fail_device", "spine02"),
-               Change("fail_nexthop", "spine01", gws[1])]
+    changes = [WhatIf(WhatIfKind.FAIL_NEXTHOP, "spine01", gws[0]), WhatIf(WhatIfKind.FAIL_DEVICE, "spine02"),
+               WhatIf(WhatIfKind.FAIL_NEXTHOP, "spine01", gws[1])]
     steps = drain_order(snap, changes, flows, ingress)
     assert set(s.change for s in steps) == set(changes) and len(steps) == 3
     first = min((what_if(snap, c, flows, ingress).counts["moved"], i) for i, c in enumerate(changes))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from anycast_tui.lab.sim import SimFabric
-from anycast_tui.model.impact import each_single_failure
+from anycast_tui.model.impact import WhatIfKind, each_single_failure
 from anycast_tui.model.paths import address_map, neighbour_names
 from anycast_tui.session import SimSession
 
@@ -12,7 +12,7 @@ def test_sim_spine_next_hops_named_by_leaf_and_family():
     session = SimSession(SimFabric())
     session.poll()
     snap = session.timeline.snapshot
-    hops = [(c.device, c.target) for c in each_single_failure(snap) if c.kind == "fail_nexthop"]
+    hops = [(c.device, c.target) for c in each_single_failure(snap) if c.kind is WhatIfKind.FAIL_NEXTHOP]
     names = neighbour_names(hops, address_map(snap))
     spine = {g: n for (d, g), n in names.items() if d == "spine01"}
     # every gateway of spine01 is a leaf's address, once over IPv4 and once over IPv6

@@ -8,7 +8,7 @@ import pytest
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model import hashing, paths
 from anycast_tui.model.flows import synthetic_flows
-from anycast_tui.model.impact import Change, apply, impact
+from anycast_tui.model.impact import WhatIf, WhatIfKind, apply, impact
 from anycast_tui.model.paths import PathResult, Tracer
 
 
@@ -28,12 +28,12 @@ def _same(a: PathResult, b: PathResult) -> None:
 def _run(resilient: bool) -> tuple:
     sim = SimFabric(SimConfig(spines=2, leaves=4, servers_per_leaf=2, resilient=resilient))
     before = sim.snapshot()
-    after = apply(before, Change("fail_device", "leaf03"))
+    after = apply(before, WhatIf(WhatIfKind.FAIL_DEVICE, "leaf03"))
     flows = synthetic_flows(300, 4000, seed=5)
     ingress = (["spine01", "spine02", "nowhere"], (np.arange(len(flows)) % 3).astype(np.int32))
     whole = Tracer(before, flows).trace(ingress)
     part = Tracer(before, flows).trace(ingress, np.arange(1, len(flows), 3))
-    imp = impact(before, after, flows, ingress, change=Change("fail_device", "leaf03"))
+    imp = impact(before, after, flows, ingress, change=WhatIf(WhatIfKind.FAIL_DEVICE, "leaf03"))
     return whole, part, imp
 
 

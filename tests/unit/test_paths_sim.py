@@ -9,7 +9,7 @@ import simwalk
 
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model.flows import synthetic_flows
-from anycast_tui.model.impact import Change, apply, impact
+from anycast_tui.model.impact import WhatIf, WhatIfKind, apply, impact
 from anycast_tui.model.paths import trace
 from anycast_tui.model.types import FabricSnapshot
 
@@ -29,7 +29,7 @@ def test_trace_and_fail_device_agree_with_the_simulator(resilient):
     assert list(res.final_device()) == walk(sim, before, "spine02")
     assert len(set(res.final_device())) == 8
 
-    change = Change("fail_device", "leaf02")
+    change = WhatIf(WhatIfKind.FAIL_DEVICE, "leaf02")
     imp = impact(before, apply(before, change), FLOWS, "spine02", change=change)
     sim.fail_device("leaf02")
     assert list(imp.after.final_device()) == walk(sim, sim.snapshot(), "spine02")

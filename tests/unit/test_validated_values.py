@@ -11,7 +11,7 @@ import pytest
 
 from anycast_tui.cli import main
 from anycast_tui.model.flows import flows_to_array
-from anycast_tui.model.impact import Change, compare_mappings
+from anycast_tui.model.impact import WhatIf, WhatIfKind, compare_mappings
 from anycast_tui.model.mapping import WeightError, hash_threshold_bounds, hash_threshold_one
 from anycast_tui.model.placement import PlacementError, compile_device, place
 from anycast_tui.model.resilient import ResilientGroup
@@ -229,7 +229,7 @@ def test_engine_gives_a_placement_error_for_a_hand_built_state(state):
         place(state, FLOWS)
     snap = FabricSnapshot(0, {"r1": state})
     with pytest.raises(PlacementError):
-        compare_mappings(snap, Change("fail_nexthop", "r1", "198.19.1.2"), FLOWS, "r1")
+        compare_mappings(snap, WhatIf(WhatIfKind.FAIL_NEXTHOP, "r1", "198.19.1.2"), FLOWS, "r1")
 
 
 # --------------------------------------------------------------------------- calc / whatif: one line, exit 2
