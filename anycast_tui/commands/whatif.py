@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from anycast_tui.commands import jsonout
-from anycast_tui.commands.calc import DEVICE, add_inputs, flow_json, load_device, load_flows, load_live
+from anycast_tui.commands.inputs import DEVICE, add_inputs, flow_json, load_device, load_flows, load_live
 from anycast_tui.errors import CliError
 from anycast_tui.model.flows import FlowMeta, synthetic_flows
 from anycast_tui.model.hashing import FlowArray
