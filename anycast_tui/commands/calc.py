@@ -12,7 +12,7 @@ import argparse
 from typing import Any
 
 from anycast_tui.commands import jsonout
-from anycast_tui.commands.inputs import add_inputs, flow_json, load_device, load_flows
+from anycast_tui.commands.inputs import add_inputs, flow_json, load_compiled, load_flows
 from anycast_tui.model.flows import FlowMeta
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.hashing import Placement
@@ -85,9 +85,9 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    state = load_device(args)
+    _state, device = load_compiled(args)  # compiled once, placed on as it is
     flows, meta = load_flows(args)
-    placed = place(state, flows)
+    placed = place(device, flows)
     rows = answers(placed, flows, meta)
     if args.json:
         print(jsonout.lines(rows))

@@ -16,7 +16,7 @@ from typing import Any
 from anycast_tui.errors import CliError
 from anycast_tui.model.flows import FlowMeta, flows_to_array, proto_label, proto_number
 from anycast_tui.model.hashing import FlowArray
-from anycast_tui.model.placement import PlacementError, compile_device
+from anycast_tui.model.placement import CompiledDevice, PlacementError, compile_device
 from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, Flow, HashSettings, NexthopTable
 from anycast_tui.parse.detect import detect_kind, parse_as
 from anycast_tui.parse.errors import ParseError
@@ -88,28 +88,37 @@ def _parse(path: str, wanted: tuple[str, ...]) -> Any:
 
 
 def hash_settings(args: argparse.Namespace, collected: HashSettings | None = None) -> HashSettings:
-    if collected is not None:  # read from the device; options given on the command line still win
-        args.hash_policy = collected.policy if args.hash_policy is None else args.hash_policy
-        args.hash_seed = collected.seed if args.hash_seed is None else args.hash_seed
-        if args.hash_fields is None:
-            args.hash_fields = collected.fields
-        args.ignore_linkdown = args.ignore_linkdown or collected.ignore_routes_with_linkdown
-    if args.hash_fields is None:
-        args.hash_fields = HashSettings().fields
-    if args.hash_policy is None:
+    """The hash options, over what was read from the device (``collected``): an option given on the command
+    line wins.  ``args`` is left as parsed."""
+    policy, seed, fields, ignore = args.hash_policy, args.hash_seed, args.hash_fields, args.ignore_linkdown
+    if collected is not None:
+        policy = collected.policy if policy is None else policy
+        seed = collected.seed if seed is None else seed
+        fields = collected.fields if fields is None else fields
+        ignore = ignore or collected.ignore_routes_with_linkdown
+    if fields is None:
+        fields = HashSettings().fields
+    if policy is None:
         raise CliError("--hash-policy is required (the device's net.ipv4.fib_multipath_hash_policy: 0, 1 or 3)")
-    if args.hash_policy not in MODELLED_POLICIES:
-        raise CliError(f"unknown hash policy {args.hash_policy} (0 = L3, 1 = L4, 3 = custom fields)")
-    if args.hash_seed is None:
+    if policy not in MODELLED_POLICIES:
+        raise CliError(f"unknown hash policy {policy} (0 = L3, 1 = L4, 3 = custom fields)")
+    if seed is None:
         raise CliError("--hash-seed is required (the device's net.ipv4.fib_multipath_hash_seed; "
                        "0 if unset: placement is then unknown)")
-    if not 0 <= args.hash_seed <= 0xFFFFFFFF:
-        raise CliError(f"hash seed out of range (0..4294967295): {args.hash_seed}")
-    if not 0 <= args.hash_fields <= 0xFFFFFFFF:
-        raise CliError(f"hash fields out of range: {args.hash_fields}")
-    return HashSettings(policy=args.hash_policy, seed=args.hash_seed, fields=args.hash_fields,
-                        policy6=args.hash_policy, fields6=args.hash_fields,
-                        ignore_routes_with_linkdown=args.ignore_linkdown)
+    if not 0 <= seed <= 0xFFFFFFFF:
+        raise CliError(f"hash seed out of range (0..4294967295): {seed}")
+    if not 0 <= fields <= 0xFFFFFFFF:
+        raise CliError(f"hash fields out of range: {fields}")
+    return HashSettings(policy=policy, seed=seed, fields=fields, policy6=policy, fields6=fields,
+                        ignore_routes_with_linkdown=ignore)
+
+
+def compiled(state: DeviceState) -> CompiledDevice:
+    """``state`` compiled for placement; inconsistent tables are the one-line CliError."""
+    try:
+        return compile_device(state)
+    except PlacementError as exc:
+        raise CliError(str(exc)) from None
 
 
 def load_live_device(args: argparse.Namespace) -> DeviceState:
@@ -121,6 +130,12 @@ def load_live(args: argparse.Namespace, *, fabric: bool = False) -> tuple[Device
     """``load_live_device``'s state (known as DEVICE), the snapshot of that poll under the inventory's names and
     the inventory.  ``fabric``: every device of the inventory is polled with it (their addresses name the
     device's neighbours); only the named one has to answer."""
+    state, snap, inventory, _cd = _load_live(args, fabric=fabric)
+    return state, snap, inventory
+
+
+def _load_live(args: argparse.Namespace, *, fabric: bool = False
+               ) -> tuple[DeviceState, FabricSnapshot, Any, CompiledDevice]:
     import asyncio
     import dataclasses
 
@@ -154,17 +169,19 @@ def load_live(args: argparse.Namespace, *, fabric: bool = False) -> tuple[Device
     # calc and whatif know their one device as DEVICE, whatever the inventory calls it.
     state = dataclasses.replace(state, device=dataclasses.replace(state.device, name=DEVICE),
                                 hash=hash_settings(args, state.hash))
-    try:
-        compile_device(state)
-    except PlacementError as exc:
-        raise CliError(str(exc)) from None
-    return state, snap, inventory
+    return state, snap, inventory, compiled(state)
 
 
 def load_device(args: argparse.Namespace) -> DeviceState:
     """The DeviceState described by --routes/--nexthops/--buckets/--links (or --device) and the hash options."""
+    return load_compiled(args)[0]
+
+
+def load_compiled(args: argparse.Namespace) -> tuple[DeviceState, CompiledDevice]:
+    """:func:`load_device`'s state and its compiled form (compiled once: calc places its flows on it)."""
     if args.device:
-        return load_live_device(args)
+        state, _snap, _inventory, cd = _load_live(args)
+        return state, cd
     if not args.routes:
         raise CliError("no device tables: give --routes FILE (and --nexthops/--buckets), or --device NAME -c CONFIG")
     hs = hash_settings(args)
@@ -182,11 +199,7 @@ def load_device(args: argparse.Namespace) -> DeviceState:
     if args.links:
         interfaces = tuple(_parse(args.links, ("ip-addr-json", "ip-addr", "ip-link-json", "ip-link")) or ())
     state = DeviceState(Device(DEVICE), routes=tuple(routes), nexthops=table, interfaces=interfaces, hash=hs)
-    try:
-        compile_device(state)
-    except PlacementError as exc:
-        raise CliError(str(exc)) from None
-    return state
+    return state, compiled(state)
 
 
 def load_flows(args: argparse.Namespace) -> tuple[FlowArray, FlowMeta]:

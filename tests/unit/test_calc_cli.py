@@ -151,3 +151,24 @@ def test_whatif_errors(files, capsys):
     assert code == 2 and "no next hop via 198.19.9.9" in err
     code, _, err = run(capsys, "whatif", *base(files), "--flows", files["flows"], "--mappings", "ecmp")
     assert code == 2 and "unknown mapping ecmp" in err
+
+
+def test_hash_options_over_the_devices_settings_leave_the_arguments_as_parsed():
+    """Options given on the command line win over what the device reported, an unset one takes the device's
+    value, and reading them changes nothing in the parsed arguments (whatif and calc read them again)."""
+    import argparse
+
+    from anycast_tui.commands.inputs import add_inputs, hash_settings
+    from anycast_tui.model.types import HashSettings
+
+    p = argparse.ArgumentParser()
+    add_inputs(p)
+    device = HashSettings(policy=1, seed=0xBEEF, fields=0x0037, ignore_routes_with_linkdown=True)
+    args = p.parse_args(["--device", "spine01", "-c", "lab.toml", "--hash-seed", "0x5eed"])
+    parsed = dict(vars(args))
+    hs = hash_settings(args, device)
+    assert (hs.policy, hs.seed, hs.fields, hs.ignore_routes_with_linkdown) == (1, 0x5EED, 0x0037, True)
+    assert vars(args) == parsed
+    other = hash_settings(args, HashSettings(policy=3, seed=7, fields=0x0003))  # another device: its own values
+    assert (other.policy, other.seed, other.fields, other.ignore_routes_with_linkdown) == (3, 0x5EED, 0x0003, False)
+    assert vars(args) == parsed
