@@ -32,8 +32,8 @@ from __future__ import annotations
 from typing import Any
 
 from anycast_tui.model.types import Nexthop, Route
-from anycast_tui.parse._common import (METRIC, NH_ID, ROUTE_WEIGHT, BadValue, address, bounded, extra_value, lines_of,
-                                       load_json, pair, pieces, prefix, shown, words)
+from anycast_tui.parse._common import (LONG_LINE, METRIC, NH_ID, ROUTE_WEIGHT, BadValue, address, bounded, extra_value,
+                                       lines_of, load_json, pair, pieces, prefix, shown, words)
 from anycast_tui.parse.errors import ParseError
 
 KIND_TEXT = "ip-route"
@@ -329,7 +329,26 @@ def parse_ip_route(text: str, *, family: int | None = None) -> list[Route]:
     routes: list[Route] = []
     pending: _Pending | None = None
     cache: dict = {}
+    # One long ``ip -o`` line can hold many routes of a few bytes each: identical ones (same text, all on that
+    # line) are one Route object, so memory stays linear in the input's size, not in its route count.  Lines of
+    # normal length skip this.
+    same: dict[tuple[str, ...], Route] = {}
+    key: list[str] | None = None  # the pending route's segments while it lies within one long line
+    start = 0
+
+    def finish(p: _Pending) -> Route:
+        if key is None:
+            return _finish(p, family, cache)
+        k = tuple(key)
+        got = same.get(k)
+        if got is None:
+            got = _finish(p, family, cache)
+            if len(same) < 65536:
+                same[k] = got
+        return got
+
     for lineno, raw in enumerate(lines, 1):
+        long = len(raw) > LONG_LINE
         segments = pieces(raw, "\\") if "\\" in raw else (raw,)
         for seg in segments:
             toks = words(seg)
@@ -340,12 +359,18 @@ def parse_ip_route(text: str, *, family: int | None = None) -> list[Route]:
                 if pending is None:
                     raise ln.error(f"'{toks[0]}' line before any route")
                 pending.continuation(ln, cache)
+                if key is not None:
+                    if lineno == start:
+                        key.append(seg)
+                    else:
+                        key = None
                 continue
             if pending is not None:
-                routes.append(_finish(pending, family, cache))
+                routes.append(finish(pending))
             pending = _Pending(ln)
+            key, start = ([seg] if long else None), lineno
     if pending is not None:
-        routes.append(_finish(pending, family, cache))
+        routes.append(finish(pending))
     return routes
 
 
