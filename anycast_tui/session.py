@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -25,7 +24,7 @@ from anycast_tui.model.impact import EventImpact
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import PathResult
 from anycast_tui.model.timeline import Timeline
-from anycast_tui.model.types import DeviceState, Event, FabricSnapshot, Flow, Health, Role
+from anycast_tui.model.types import DeviceState, Event, FabricSnapshot, Flow, Health
 
 DEFAULT_PREFIXES = ("192.0.2.53/32",)
 

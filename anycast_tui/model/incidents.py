@@ -53,8 +53,7 @@ from typing import Iterable
 
 from anycast_tui.model.events import link_up as _link_up
 from anycast_tui.model.paths import address_map
-from anycast_tui.model.types import (DeviceState, Event, EventKind, FabricSnapshot, HealthStatus, Role,
-                                     Route)
+from anycast_tui.model.types import DeviceState, Event, EventKind, FabricSnapshot, Role, Route
 
 INCIDENT_WINDOW_MS = 30_000
 CAUSE_WINDOW_MS = 15_000  # a device's route change and its upstream's removal of it: one cause this close
