@@ -172,23 +172,35 @@ class IncidentBook:
         self._peers: dict[tuple[str, str], str] = {}  # (device, interface) -> device at the other end, last seen
         self._group_events: dict[tuple[str, int, int], int] = {}  # (device, group, time) -> incident of its change
         self._seen_routes: dict[str, tuple[Route, ...]] = {}
+        self._unresolved: set[str] = set()  # devices with an anycast next hop whose owner is not known yet
+        self._known: set[str] = set()  # devices learnt at least once
 
     def _learn(self, before: FabricSnapshot | None, after: FabricSnapshot, ctx: "_Context") -> None:
-        """Remember which devices forward the anycast prefixes to which (only devices whose routes changed)."""
-        for name, st in after.devices.items():
-            if self._seen_routes.get(name) is st.routes:
+        """Remember which devices forward the anycast prefixes to which: only the devices this change updated
+        (one per poller update) and those whose gateways' owners had not answered yet."""
+        old = before.devices if before is not None else {}
+        names = {n for n, st in after.devices.items() if old.get(n) is not st} if old else set(after.devices)
+        if len(self._known) < len(after.devices):  # a book started on a running fabric: learn it all once
+            names |= {n for n in after.devices if n not in self._known}
+        for name in names | self._unresolved:
+            st = after.devices.get(name)
+            self._known.add(name)
+            self._unresolved.discard(name)
+            if st is None or self._seen_routes.get(name) is st.routes:
                 continue
             complete = True
             for r in ctx.anycast_routes(st):
                 for nh in r.nexthops:
                     o = ctx.owner(nh.gateway)
                     if o is None:
-                        complete = False  # its owner not polled yet: look again at the next change
+                        complete = False
                     elif o != name:
                         self._adj.setdefault(name, set()).add(o)
                         self._adj.setdefault(o, set()).add(name)
             if complete:
                 self._seen_routes[name] = st.routes
+            else:
+                self._unresolved.add(name)  # its owner not polled yet: look again at the next change
 
     # ------------------------------------------------------------------ queries
 

@@ -401,15 +401,18 @@ class EventLog(ScrollView):
     def show(self, events: Sequence[Event], hidden: int = 0, owners: Mapping[str, str] | None = None,
              prefixes: Sequence[str] = (), impact_version: int = 0, selected: Event | None = None,
              selected_incident: int | None = None, now_ms: int = 0) -> None:
-        new = (tuple(events[-self.MAX_SHOWN:]), hidden, dict(owners or {}), tuple(prefixes), impact_version,
-               now_ms // 1000)
-        if new == (self.events, self.hidden, self.owners, self.prefixes, self.impact_version, self.now_ms // 1000):
-            if (selected, selected_incident) != (self.selected, self.selected_incident):
+        new = (tuple(events[-self.MAX_SHOWN:]), hidden, dict(owners or {}), tuple(prefixes), impact_version)
+        if new == (self.events, self.hidden, self.owners, self.prefixes, self.impact_version):
+            # same rows: only an open incident's duration (a new second) or the selection can change a line
+            ticked = now_ms // 1000 != self.now_ms // 1000 and any(
+                r.event is None and r.incident is not None and r.incident.open for r in self.rows)
+            self.now_ms = now_ms
+            if ticked or (selected, selected_incident) != (self.selected, self.selected_incident):
                 self.selected, self.selected_incident = selected, selected_incident
                 self._lines.clear()
                 self.refresh()
             return
-        self.events, self.hidden, self.owners, self.prefixes, self.impact_version = new[:5]
+        self.events, self.hidden, self.owners, self.prefixes, self.impact_version = new
         self.now_ms = now_ms
         self.rows = view.log_rows(self.events, self.incident_of)
         self.selected, self.selected_incident = selected, selected_incident
