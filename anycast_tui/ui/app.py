@@ -31,6 +31,7 @@ from anycast_tui.model.impact import EventImpact
 from anycast_tui.model.incident_impact import IncidentImpact
 from anycast_tui.model.incidents import Incident
 from anycast_tui.model.paths import PathResult
+from anycast_tui.model.placement_check import DeviceAgreement
 from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import Event, FabricSnapshot
 from anycast_tui.model.views import retain as retain_states
@@ -131,6 +132,12 @@ class Incidents(Protocol):
     def impact(self, incident_id: int) -> IncidentImpact | None: ...
 
 
+class Sampled(Protocol):
+    """The fabric's sampled traffic (``sampledtraffic.SampledTraffic``), when a flow-export collector runs."""
+
+    def agreements(self) -> Mapping[str, DeviceAgreement]: ...
+
+
 class TooSmall(Widget):
     """Shown instead of the views below the minimum size."""
 
@@ -198,7 +205,8 @@ class AnycastApp(App[int]):
                  clock: Callable[[], float] = time.time, prefixes: Sequence[str] | None = None,
                  impact: Impacts | None = None, keymap: Mapping[str, str] | None = None,
                  monochrome: bool = False, screenshot_dir: str | Path | None = None,
-                 replay: Replay | None = None, incidents: Incidents | None = None) -> None:
+                 replay: Replay | None = None, incidents: Incidents | None = None,
+                 sampled: Sampled | None = None) -> None:
         super().__init__()
         self.session = session
         self.controls = controls
@@ -208,6 +216,7 @@ class AnycastApp(App[int]):
         if impact is not None:
             impact.on_result = self._on_impact
         self.incidents = incidents
+        self.sampled = sampled
         if incidents is not None:
             incidents.on_result = self._on_impact
         self.selected_incident: Incident | None = None
@@ -326,7 +335,8 @@ class AnycastApp(App[int]):
         self._drawn_at = self.clock()
         snap = tl.snapshot
         now_ms = int(self.clock() * 1000)
-        self.query_one(FabricPanel).show(view.device_rows(snap, now_ms, FRESH_S),
+        checked = self.sampled.agreements() if self.sampled is not None else None
+        self.query_one(FabricPanel).show(view.device_rows(snap, now_ms, FRESH_S, checked),
                                          focus=self.selected.device if self.selected else None)
         if tl.events is not self._events_list:  # a replay jumped: its event list was replaced
             self._events_list = tl.events
