@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 from anycast_tui.model.events import nexthop_label
 from anycast_tui.model.incident_impact import (PhaseImpact, counts_json, estimated_text, live_json, live_text,
-                                               phase_text, resilient_text)
+                                               phase_text, resilient_text, sampled_json)
 from anycast_tui.model.types import DeviceState, Event, EventKind, FabricSnapshot
 from anycast_tui.model.views import device_quality
 from anycast_tui.record import incidentlog
@@ -394,7 +394,8 @@ def scrub_blocks(blocks: list[Block], scrubber: Scrubber) -> list[Block]:
 def _impact_json(p: PhaseImpact | None) -> dict[str, Any] | None:
     if p is None:
         return None
-    return {"estimated": counts_json(p.estimated), "live": live_json(p.live), "sample": p.sample,
+    return {"estimated": counts_json(p.estimated), "live": live_json(p.live), "sampled": sampled_json(p.sampled),
+            "sample": p.sample,
             "servers_lost": list(p.servers_lost), "servers_gained": list(p.servers_gained),
             "servers": [list(m) for m in p.matrix], "ingress_assumed": p.ingress_assumed, "ingress": p.ingress}
 

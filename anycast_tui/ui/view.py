@@ -475,6 +475,10 @@ def incident_numbers(imp: IncidentImpact | None, *, short: bool = False) -> str:
     if p.live is not None:
         udp = "UDP n/a" if p.live.udp_moved is None else f"{p.live.udp_moved:,} UDP"
         text += f" · live {p.live.tcp_reset:,} TCP reset, {udp}"
+    if p.sampled is not None:
+        sc = p.sampled
+        text += (f" · sampled {sc.moved:,}/{sc.flows:,} moved" if short else
+                 f" · sampled {sc.moved:,} of {sc.flows:,} moved, {sc.tcp_reset:,} TCP reset (at {sc.rate})")
     return text
 
 
