@@ -103,24 +103,27 @@ class SampledWindow:
         """Samples one device exported; returns how many were to the anycast prefixes."""
         rank = RANK.get(role, 2)
         n = ignored = 0
+        exact, wide = self._exact, self._wide
         with self._lock:
             flows = self._flows
             for s in samples:
-                if not self.wanted(s.dst):
+                dst = s.dst
+                if dst not in exact and not (wide and self.wanted(dst)):
                     ignored += 1
                     continue
                 n += 1
-                key = (s.family, s.proto, s.src, s.dst, s.sport, s.dport, s.flowlabel)
-                rate = max(s.sampling_rate, 1)
+                key = (s.family, s.proto, s.src, dst, s.sport, s.dport, s.flowlabel)
+                rate = s.sampling_rate or 1
+                at = s.received
                 rec = flows.get(key)
                 if rec is None:
-                    flows[key] = [s.received, s.received, s.packets * rate, s.octets * rate, s.sampling_rate, rank,
-                                  device, s.input_if]
+                    flows[key] = [at, at, s.packets * rate, s.octets * rate, s.sampling_rate, rank, device,
+                                  s.input_if]
                     continue
-                if s.received > rec[1]:
-                    rec[1] = s.received
-                if s.received < rec[0]:
-                    rec[0] = s.received
+                if at > rec[1]:
+                    rec[1] = at
+                elif at < rec[0]:
+                    rec[0] = at
                 if rank < rec[5]:  # seen closer to the clients: that is where it entered; count from there
                     rec[2:8] = [s.packets * rate, s.octets * rate, s.sampling_rate, rank, device, s.input_if]
                 elif rank == rec[5] and device == rec[6]:  # count each packet once: on its entry device only
@@ -154,14 +157,24 @@ class SampledWindow:
         the flows alive before an incident's onset); None when there is none."""
         net = ipaddress.ip_network(prefix, strict=False)
         cut = now - self.window_s
+        first_by = float("inf") if seen_by is None else seen_by
+        width = 4 if net.version == 4 else 16
+        if net.prefixlen == net.max_prefixlen:
+            packed = net.network_address.packed
+
+            def inside(d: bytes) -> bool:
+                return d == packed
+        else:
+            base, mask = int(net.network_address), int(net.netmask)
+
+            def inside(d: bytes) -> bool:
+                return len(d) == width and int.from_bytes(d, "big") & mask == base
         with self._lock:
             rows = [(k, r[0], r[1], r[2], r[3], r[4], r[6]) for k, r in self._flows.items()
-                    if cut <= r[1] and (seen_by is None or r[0] <= seen_by)
-                    and len(k[3]) == (4 if net.version == 4 else 16) and ipaddress.ip_address(k[3]) in net]
+                    if cut <= r[1] and r[0] <= first_by and inside(k[3])]
         if not rows:
             return None
         n = len(rows)
-        width = 4 if net.version == 4 else 16
         src = np.zeros((n, 16), np.uint8)
         dst = np.zeros((n, 16), np.uint8)
         src[:, :width] = np.frombuffer(b"".join(k[2] for k, *_ in rows), np.uint8).reshape(n, width)
