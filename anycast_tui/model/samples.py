@@ -40,8 +40,13 @@ class FlowSample:
     packets: int = 1  # sampled packets this record stands for (sFlow: 1)
     octets: int = 0  # sampled bytes (sFlow: frame length)
     output_discarded: bool = False  # sFlow: the packet was dropped (output format 1, with the reason)
-    output_multiple: int = 0  # sFlow: sent to several ports (output format 2): how many, 0 when one
+    output_multiple: int = 0  # sFlow: sent to several ports (output format 2): how many, 0 when one, -1 unknown (> 1)
     received: float = 0.0  # UNIX seconds the datagram arrived (the capture's timestamp offline)
+    # added by the decoders (optional, defaults keep older constructions valid):
+    vlan_in: int | None = None  # sFlow extended switch record (1001): 802.1Q VLAN in / out; None: no record
+    vlan_out: int | None = None
+    nexthop: bytes = b""  # the next hop the device chose, packed: sFlow extended router record (1002), IPFIX
+    # ipNextHopIPv4Address / ipNextHopIPv6Address (15 / 62); b"": not exported
 
     @property
     def estimated_packets(self) -> int:

@@ -58,3 +58,19 @@ class ParseError(ValueError):
             t = text[: SNIPPET * 4].strip()  # sliced first: a 10 MB line is not copied
             snippet = f": {shown(t[:SNIPPET], SNIPPET + 2)}" + ("…" if len(t) > SNIPPET else "")
         super().__init__(f"{prefix}{where}: {reason}{snippet}")
+
+
+class ExportDecodeError(ParseError):
+    """An export datagram (sFlow, IPFIX, NetFlow v9) or a capture file that cannot be decoded.
+
+    ``reason`` is one line naming where (``sample 3: record length 4000000 exceeds the datagram (812 bytes
+    left)``); ``kind`` is ``sflow``, ``ipfix``, ``netflow9`` or ``pcap``.  Not tied to a text line (``line``
+    is 0), so the message is the reason alone, after the kind.
+    """
+
+    def __init__(self, reason: str, kind: str | None = None):
+        self.line = 0
+        self.reason = reason
+        self.kind = kind
+        self.text = None
+        ValueError.__init__(self, f"{kind}: {reason}" if kind else reason)
