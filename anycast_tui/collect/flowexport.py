@@ -145,7 +145,7 @@ class FlowExportCollector(asyncio.DatagramProtocol):
             return
         device = self.agents.get(dg.exporter) or self.agents.get(source)
         if device is None:
-            self._unknown(dg.exporter if dg.exporter in self.unknown_addresses else source)
+            self._unknown(dg.exporter)  # the agent's own address (sFlow), the source's (IPFIX / v9)
             return
         self._account(self.stats[device], dg, now)
         if dg.samples:
