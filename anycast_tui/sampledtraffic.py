@@ -21,6 +21,7 @@ import time
 from typing import Callable, Mapping
 
 from anycast_tui.collect.flowexport import DEFAULT_PORT, FlowExportCollector
+from anycast_tui.collect.inventory import Inventory
 from anycast_tui.model.placement_check import DeviceAgreement, PlacementCheck
 from anycast_tui.model.sampled import MAX_FLOWS, WINDOW_S, SampledFlowSet, SampledWindow
 from anycast_tui.model.samples import FlowSample
@@ -30,6 +31,8 @@ from anycast_tui.model.types import HealthStatus, Role
 log = logging.getLogger(__name__)
 PENDING_MAX = 20_000
 FLUSH_S = 1.0
+RECORD_S = 10.0  # a summary of the sampled traffic into the recording this often
+RECORD_FLOWS = 1000  # the busiest flows kept per summary
 
 
 class SampledTraffic:
@@ -90,6 +93,10 @@ class SampledTraffic:
         return self.window.flow_set(prefix, now=now)
 
 
+def _addr(raw, family: int) -> str:  # noqa: ANN001 - a numpy row of 16 bytes
+    return str(ipaddress.ip_address(bytes(raw[:4]) if family == 4 else bytes(raw)))
+
+
 def agent_map(devices: Mapping[str, tuple[str, str | None]]) -> dict[str, str]:
     """Exporter address -> device: each device's ``sflow_agent`` when set, else its host when that is an IP
     address (a name is not resolved: an exporter is known by its address).  ``devices``: name -> (host, agent)."""
@@ -114,8 +121,11 @@ class FlowExport:
     def __init__(self, traffic: SampledTraffic, agents: Mapping[str, str], *, host: str = "0.0.0.0",
                  port: int = DEFAULT_PORT, sock: socket.socket | None = None,
                  on_suspect: Callable[[DeviceAgreement], None] | None = None,
+                 on_record: Callable[[dict], None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.traffic = traffic
+        self.on_record = on_record  # the recorder's record_sampled
+        self._recorded_at = 0.0
         self.collector = FlowExportCollector(agents, traffic.sink, host=host, port=port, sock=sock, clock=clock)
         self.on_suspect = on_suspect
         self.clock = clock
@@ -139,6 +149,41 @@ class FlowExport:
         if self.on_suspect is not None:
             for agreement in newly:
                 self.on_suspect(agreement)
+        now = self.clock()
+        if self.on_record is not None and now - self._recorded_at >= RECORD_S and self.collector.stats_changed():
+            self._recorded_at = now
+            try:
+                self.on_record(self.to_json(now))
+            except Exception:
+                log.exception("recording the sampled traffic failed")
+
+    def to_json(self, now: float) -> dict:
+        """The recording's summary: per prefix the window's busiest flows; per exporter its counters; per device
+        the placement check with its newest disagreements."""
+        prefixes = {}
+        for prefix in self.traffic.timeline.anycast_prefixes:
+            fs = self.traffic.flow_set(prefix, now)
+            if fs is None:
+                continue
+            top = fs.packets.argsort()[::-1][:RECORD_FLOWS]
+            flows = fs.flows
+            rows = [[int(flows.proto[i]), _addr(flows.src[i], int(flows.family[i])), int(flows.sport[i]),
+                     _addr(flows.dst[i], int(flows.family[i])), int(flows.dport[i]),
+                     fs.entry_names[int(fs.entry[i])], round(float(fs.packets[i]), 1), round(float(fs.octets[i]), 1),
+                     round(float(fs.last_seen[i]), 3)] for i in top]
+            prefixes[prefix] = {"flows": len(fs), "pps": round(fs.pps(), 3), "rate": fs.rate_text,
+                                "window_s": fs.window_s,
+                                "columns": ["proto", "src", "sport", "dst", "dport", "entry", "packets", "octets",
+                                            "last_seen"], "top": rows}
+        agents = {st.device: {"datagrams": st.datagrams, "samples": st.samples, "datagrams_lost": st.datagrams_lost,
+                              "samples_lost": st.samples_lost, "drops": st.drops, "malformed": st.malformed,
+                              "last_reason": st.last_reason}
+                  for st in self.collector.stats.values() if st.datagrams or st.malformed}
+        placement = {name: {"compared": a.compared, "agreed": a.agreed, "exact": a.exact,
+                            "disagreements": [[d.time, d.flow, d.predicted, d.observed] for d in a.disagreements[-10:]]}
+                     for name, a in self.traffic.agreements().items()}
+        return {"prefixes": prefixes, "agents": agents, "unknown": self.collector.unknown,
+                "placement": placement, "evicted": self.traffic.window.evicted}
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -161,3 +206,18 @@ class FlowExport:
         if not out:
             out.append(f"flow export on {self.collector.listening}: nothing received")
         return out
+
+
+def from_inventory(inventory: Inventory, timeline: Timeline, *, sock: socket.socket | None = None,
+                   on_suspect: Callable[[DeviceAgreement], None] | None = None,
+                   on_record: Callable[[dict], None] | None = None) -> FlowExport | None:
+    """The collector ``[flow_export]`` asks for (None without the table): agents from each device's
+    ``sflow_agent`` or host address."""
+    cfg = inventory.flow_export
+    if cfg is None:
+        return None
+    traffic = SampledTraffic(timeline, {d.name: d.role for d in inventory.devices}, window_s=cfg.window_s,
+                             max_flows=cfg.max_flows)
+    agents = agent_map({d.name: (d.host, d.sflow_agent) for d in inventory.devices})
+    return FlowExport(traffic, agents, host=cfg.host, port=cfg.port, sock=sock, on_suspect=on_suspect,
+                      on_record=on_record)

@@ -86,6 +86,7 @@ class FlowExportCollector(asyncio.DatagramProtocol):
         self.sink_errors = 0
         self._ipfix = ExportDecoder()
         self._transport: asyncio.DatagramTransport | None = None
+        self._last_total = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -195,6 +196,12 @@ class FlowExportCollector(asyncio.DatagramProtocol):
             st._sample_seq[skey] = seq
 
     # ------------------------------------------------------------------ reading
+
+    def stats_changed(self) -> bool:
+        """Anything received since the last call (the recorder's summaries skip idle periods)."""
+        total = sum(st.datagrams + st.malformed for st in self.stats.values()) + self.unknown
+        changed, self._last_total = total != self._last_total, total
+        return changed
 
     def lines(self) -> list[str]:
         """Per-agent lines and the unknown-source line (headless output, ``--help`` of what was seen)."""

@@ -59,6 +59,7 @@ class DeviceConfig:
     max_output_mib: int = 512  # a command printing more is aborted (1M routes of ip -j route show: ~300 MiB)
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
+    sflow_agent: str | None = None  # the address it exports sFlow / IPFIX from, when not ``host``
 
     @property
     def device(self) -> Device:
@@ -71,6 +72,21 @@ class DeviceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FlowExportConfig:
+    """``[flow_export]``: the sFlow / IPFIX / NetFlow v9 collector (UDP) that feeds sampled traffic."""
+
+    host: str = "0.0.0.0"
+    port: int = 6343
+    window_s: float = 300.0  # sampled flows kept this long after last seen
+    max_flows: int = 500_000  # beyond, the oldest are dropped and counted
+    namespace: str | None = None  # open the socket inside this network namespace (the lab's collector side)
+
+    @property
+    def listen(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
 class Inventory:
     devices: tuple[DeviceConfig, ...]
     poll_interval_s: float = 1.0
@@ -78,6 +94,7 @@ class Inventory:
     source: Path | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # [fabric] keys this module does not use
     max_connections: int = 64  # SSH connection attempts in flight at once, all devices together
+    flow_export: FlowExportConfig | None = None  # None: no [flow_export] table, no collector
 
     def device(self, name: str) -> DeviceConfig:
         for d in self.devices:
@@ -97,12 +114,13 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "poll_interval_s": (0.1, 86400), "command_timeout_s": (0.1, 3600), "connect_timeout_s": (0.1, 600),
     "backoff_base_s": (0.1, 3600), "backoff_max_s": (0.1, 86400),
     "port": (1, 65535), "max_channels": (1, 64), "max_connections": (1, 4096), "max_output_mib": (1, 65536),
+    "window_s": (10, 86400), "max_flows": (1000, 10_000_000),
 }
 MAX_DEVICES = 100_000  # devices of one inventory, [[device]] and Ansible hosts together
 _FLOAT_KEYS = {"command_timeout_s", "connect_timeout_s", "backoff_base_s", "backoff_max_s"}
 _INT_KEYS = {"port", "max_channels", "max_output_mib"}
 _BOOL_KEYS = {"ask_password", "accept_new_host_key", "use_ssh_config", "use_agent", "stream"}
-_STR_KEYS = {"name", "host", "user", "password_env", "platform", "role", "jump"}
+_STR_KEYS = {"name", "host", "user", "password_env", "platform", "role", "jump", "sflow_agent"}
 _PATH_KEYS = {"key_path", "known_hosts", "ssh_config"}
 _LIST_KEYS = {"flow_sources", "anycast_prefixes", "groups"}
 _DEVICE_KEYS = _FLOAT_KEYS | _INT_KEYS | _BOOL_KEYS | _STR_KEYS | _PATH_KEYS | _LIST_KEYS
@@ -238,6 +256,11 @@ def _value(src: _Src, where: str, key: str, val: Any, base: Path) -> Any:
         raise src.fail(k, f"not a user name: {val!r}")
     if key == "jump" and not all(_JUMP_HOP.fullmatch(h) for h in val.split(",")):
         raise src.fail(k, f"not a jump host chain ([user@]host[:port],...): {val!r}")
+    if key == "sflow_agent":
+        try:
+            return str(ipaddress.ip_address(val))
+        except ValueError:
+            raise src.fail(k, f"not an IP address: {_shown(val)}") from None
     return val
 
 
@@ -264,8 +287,8 @@ def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", bas
     src = _Src(source, text)
     base = base or Path.cwd()
     for top in data:
-        if top not in ("fabric", "defaults", "device", "group"):
-            raise src.fail(top, "unknown table (expected fabric, defaults, group, device)")
+        if top not in ("fabric", "defaults", "device", "group", "flow_export"):
+            raise src.fail(top, "unknown table (expected fabric, defaults, group, device, flow_export)")
     fabric = data.get("fabric", {})
     if not isinstance(fabric, dict):
         raise src.fail("fabric", "expected a table")
@@ -322,7 +345,41 @@ def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", bas
             raise src.fail(f"{where}.name", f"duplicate device name {merged['name']!r}")
         devices[merged["name"]] = DeviceConfig(**merged)
     extra = {k: v for k, v in fabric.items() if k not in _FABRIC_KEYS}
-    return Inventory(tuple(devices.values()), interval, canon, None, extra, max_conn)
+    export = _flow_export(src, data["flow_export"]) if "flow_export" in data else None
+    return Inventory(tuple(devices.values()), interval, canon, None, extra, max_conn, export)
+
+
+_NETNS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
+def _flow_export(src: _Src, table: Any) -> FlowExportConfig:
+    """``[flow_export]``: ``listen = "ADDR:PORT"`` (default 0.0.0.0:6343), ``window_s``, ``max_flows``,
+    ``namespace`` (lab)."""
+    if not isinstance(table, dict):
+        raise src.fail("flow_export", "expected a table")
+    known = {"listen", "window_s", "max_flows", "namespace"}
+    for key in table:
+        if key not in known:
+            raise src.fail(f"flow_export.{key}", f"unknown key (known: {', '.join(sorted(known))})")
+    host, port = "0.0.0.0", 6343
+    if "listen" in table:
+        val = table["listen"]
+        m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([0-9.]+):(\d{1,5})|(\d{1,5})", val) \
+            if isinstance(val, str) else None
+        if m is None:
+            raise src.fail("flow_export.listen", f"expected \"ADDR:PORT\", \"[V6ADDR]:PORT\" or \"PORT\", got {_shown(val)}")
+        addr = m.group(1) or m.group(3) or "0.0.0.0"
+        try:
+            host = str(ipaddress.ip_address(addr))
+        except ValueError:
+            raise src.fail("flow_export.listen", f"not an IP address: {_shown(addr)}") from None
+        port = _number(src, "flow_export.port", int(m.group(2) or m.group(4) or m.group(5)), integer=True)
+    window = _number(src, "flow_export.window_s", table.get("window_s", 300.0))
+    max_flows = _number(src, "flow_export.max_flows", table.get("max_flows", 500_000), integer=True)
+    ns = table.get("namespace")
+    if ns is not None and not (isinstance(ns, str) and _NETNS.fullmatch(ns)):
+        raise src.fail("flow_export.namespace", f"not a network namespace name: {_shown(ns)}")
+    return FlowExportConfig(host, port, window, max_flows, ns)
 
 
 def _ansible(src: _Src, path: Any, base: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -380,4 +437,5 @@ def load_inventory(path: str | Path) -> Inventory:
     except ValueError:  # tomllib's int() of a number of more than 4300 digits
         raise _located(p, text, r"\d{4300}", "a number of more than 4300 digits") from None
     inv = parse_inventory(data, source=str(p), base=p.resolve().parent, text=text)
-    return Inventory(inv.devices, inv.poll_interval_s, inv.anycast_prefixes, p, inv.extra, inv.max_connections)
+    return Inventory(inv.devices, inv.poll_interval_s, inv.anycast_prefixes, p, inv.extra, inv.max_connections,
+                     inv.flow_export)

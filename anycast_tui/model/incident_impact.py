@@ -210,7 +210,7 @@ def phase_text(p: PhaseImpact | None) -> str:
 
 
 SampleOf = Callable[[str], FlowArray | None]
-SampledOf = Callable[[str, int], SampledFlowSet | None]  # (prefix, onset ms) -> sampled flows alive before it
+SampledOf = Callable[[str, int], SampledFlowSet | None]  # (prefix, detection ms) -> sampled flows alive by then
 
 
 @functools.lru_cache(maxsize=16)
@@ -280,7 +280,7 @@ def phase_impact(phase: PhaseSnapshots, prefixes: tuple[str, ...], sample_of: Sa
         lv = _live(before, after, dst) if with_live else None
         if lv is not None:
             live_counts = lv if live_counts is None else live_counts + lv
-        sset = sampled_of(prefix, before.taken_at_ms) if with_live and sampled_of is not None else None
+        sset = sampled_of(prefix, _detected_ms(phase)) if with_live and sampled_of is not None else None
         if sset is not None and len(sset):
             sc = _sampled(before, after, sset)
             sampled = sc if sampled is None else sampled + sc
@@ -289,6 +289,17 @@ def phase_impact(phase: PhaseSnapshots, prefixes: tuple[str, ...], sample_of: Sa
     pairs = tuple((a, b, n) for (a, b), n in sorted(matrix.items(), key=lambda kv: (-kv[1], kv[0]))[:MATRIX_MAX])
     return PhaseImpact(est, live_counts, pairs, tuple(sorted(had)), tuple(sorted(had - has)), tuple(sorted(has - had)),
                        note, assumed, f"{n_sample:,} synthetic flows", sampled, detail)
+
+
+def _detected_ms(phase: PhaseSnapshots) -> int:
+    """When the phase was seen: the newest collection or health change among the device states it changed (the
+    snapshots' own times may be older: an incident's after side is its before side with those states)."""
+    before = phase.before.devices
+    times = [phase.after.taken_at_ms, phase.before.taken_at_ms]
+    for name, st in phase.after.devices.items():
+        if before.get(name) is not st:
+            times += [t for t in (st.collected_at_ms, st.health.since_ms) if t is not None]
+    return max(times)
 
 
 def _observed_ingress(snap: FabricSnapshot, sset: SampledFlowSet) -> tuple[tuple[str, ...], np.ndarray] | None:
