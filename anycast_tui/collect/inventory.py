@@ -15,6 +15,7 @@ nested deeper than the reader takes, is one such line, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import tomllib
@@ -24,6 +25,7 @@ from typing import Any, Mapping
 
 from anycast_tui.collect.commands import FLOW_SOURCES, PLATFORM_POLL
 from anycast_tui.collect.inventory_file import DEEP, MAX_FILE_BYTES, line_of, read_text  # noqa: F401
+from anycast_tui.collect.nssocket import parse_listen
 from anycast_tui.model.types import Device, Role
 from anycast_tui.parse._common import shown as _shown
 
@@ -59,6 +61,7 @@ class DeviceConfig:
     max_output_mib: int = 512  # a command printing more is aborted (1M routes of ip -j route show: ~300 MiB)
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
+    sflow_agent: str | None = None  # the address it exports sFlow/IPFIX from, when not its SSH host
 
     @property
     def device(self) -> Device:
@@ -71,6 +74,21 @@ class DeviceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FlowExport:
+    """``[flow_export]``: where the sFlow / IPFIX collector listens (UDP), in which namespace, how long it keeps
+    flows.  Devices are matched by ``sflow_agent`` (else their ``host``)."""
+
+    host: str  # a numeric address ("0.0.0.0", "::" for all)
+    port: int = 6343
+    namespace: str | None = None  # an ``ip netns`` name to open the socket in (the lab's), None: where it runs
+    window_s: float = 300.0  # the sampled-flow window
+
+    @property
+    def listen(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
 class Inventory:
     devices: tuple[DeviceConfig, ...]
     poll_interval_s: float = 1.0
@@ -78,6 +96,7 @@ class Inventory:
     source: Path | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # [fabric] keys this module does not use
     max_connections: int = 64  # SSH connection attempts in flight at once, all devices together
+    flow_export: FlowExport | None = None  # [flow_export]: receive sFlow / IPFIX (None: no such table)
 
     def device(self, name: str) -> DeviceConfig:
         for d in self.devices:
@@ -97,12 +116,13 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "poll_interval_s": (0.1, 86400), "command_timeout_s": (0.1, 3600), "connect_timeout_s": (0.1, 600),
     "backoff_base_s": (0.1, 3600), "backoff_max_s": (0.1, 86400),
     "port": (1, 65535), "max_channels": (1, 64), "max_connections": (1, 4096), "max_output_mib": (1, 65536),
+    "window_s": (1, 86400),
 }
 MAX_DEVICES = 100_000  # devices of one inventory, [[device]] and Ansible hosts together
 _FLOAT_KEYS = {"command_timeout_s", "connect_timeout_s", "backoff_base_s", "backoff_max_s"}
 _INT_KEYS = {"port", "max_channels", "max_output_mib"}
 _BOOL_KEYS = {"ask_password", "accept_new_host_key", "use_ssh_config", "use_agent", "stream"}
-_STR_KEYS = {"name", "host", "user", "password_env", "platform", "role", "jump"}
+_STR_KEYS = {"name", "host", "user", "password_env", "platform", "role", "jump", "sflow_agent"}
 _PATH_KEYS = {"key_path", "known_hosts", "ssh_config"}
 _LIST_KEYS = {"flow_sources", "anycast_prefixes", "groups"}
 _DEVICE_KEYS = _FLOAT_KEYS | _INT_KEYS | _BOOL_KEYS | _STR_KEYS | _PATH_KEYS | _LIST_KEYS
@@ -238,7 +258,37 @@ def _value(src: _Src, where: str, key: str, val: Any, base: Path) -> Any:
         raise src.fail(k, f"not a user name: {val!r}")
     if key == "jump" and not all(_JUMP_HOP.fullmatch(h) for h in val.split(",")):
         raise src.fail(k, f"not a jump host chain ([user@]host[:port],...): {val!r}")
+    if key == "sflow_agent":
+        try:
+            return str(ipaddress.ip_address(val))
+        except ValueError:
+            raise src.fail(k, f"not an IP address: {_shown(val)}") from None
     return val
+
+
+_FLOW_EXPORT_KEYS = {"listen", "namespace", "window_s"}
+_NETNS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
+
+
+def _flow_export(src: _Src, table: Any) -> FlowExport:
+    """``[flow_export]``: ``listen = "ADDR:PORT"`` (required), ``namespace``, ``window_s``."""
+    if not isinstance(table, dict):
+        raise src.fail("flow_export", "expected a table")
+    for key in table:
+        if key not in _FLOW_EXPORT_KEYS:
+            raise src.fail(f"flow_export.{key}", f"unknown key (known: {', '.join(sorted(_FLOW_EXPORT_KEYS))})")
+    listen = table.get("listen")
+    if not isinstance(listen, str):
+        raise src.fail("flow_export.listen", f"expected \"ADDR:PORT\", got {_shown(listen)}")
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise src.fail("flow_export.listen", str(exc)) from None
+    ns = table.get("namespace")
+    if ns is not None and not (isinstance(ns, str) and _NETNS.fullmatch(ns)):
+        raise src.fail("flow_export.namespace", f"not a network namespace name: {_shown(ns)}")
+    window = _number(src, "flow_export.window_s", table.get("window_s", 300.0))
+    return FlowExport(host, port, ns, window)
 
 
 def _settings(src: _Src, where: str, table: Any, base: Path) -> dict[str, Any]:
@@ -264,8 +314,8 @@ def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", bas
     src = _Src(source, text)
     base = base or Path.cwd()
     for top in data:
-        if top not in ("fabric", "defaults", "device", "group"):
-            raise src.fail(top, "unknown table (expected fabric, defaults, group, device)")
+        if top not in ("fabric", "defaults", "device", "group", "flow_export"):
+            raise src.fail(top, "unknown table (expected fabric, defaults, group, device, flow_export)")
     fabric = data.get("fabric", {})
     if not isinstance(fabric, dict):
         raise src.fail("fabric", "expected a table")
@@ -273,7 +323,7 @@ def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", bas
     max_conn = _number(src, "fabric.max_connections", fabric.get("max_connections", 64), integer=True)
     canon = _prefixes(src, "fabric.anycast_prefixes", fabric.get("anycast_prefixes", []))
     defaults = _settings(src, "defaults", data.get("defaults", {}), base)
-    for k in ("name", "host", "groups"):
+    for k in ("name", "host", "groups", "sflow_agent"):
         if k in defaults:
             raise src.fail(f"defaults.{k}", f"{k} belongs to each [[device]]")
     raw_groups = data.get("group", {})
@@ -285,7 +335,7 @@ def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", bas
         if not _NAME.fullmatch(gname):
             raise src.fail(where, f"not a group name: {gname!r}")
         groups[gname] = _settings(src, where, table, base)
-        for k in ("name", "host", "groups"):
+        for k in ("name", "host", "groups", "sflow_agent"):
             if k in groups[gname]:
                 raise src.fail(f"{where}.{k}", f"{k} belongs to each [[device]]")
     raw_devices = data.get("device", [])
@@ -322,7 +372,8 @@ def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", bas
             raise src.fail(f"{where}.name", f"duplicate device name {merged['name']!r}")
         devices[merged["name"]] = DeviceConfig(**merged)
     extra = {k: v for k, v in fabric.items() if k not in _FABRIC_KEYS}
-    return Inventory(tuple(devices.values()), interval, canon, None, extra, max_conn)
+    flow_export = _flow_export(src, data["flow_export"]) if "flow_export" in data else None
+    return Inventory(tuple(devices.values()), interval, canon, None, extra, max_conn, flow_export)
 
 
 def _ansible(src: _Src, path: Any, base: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -380,4 +431,4 @@ def load_inventory(path: str | Path) -> Inventory:
     except ValueError:  # tomllib's int() of a number of more than 4300 digits
         raise _located(p, text, r"\d{4300}", "a number of more than 4300 digits") from None
     inv = parse_inventory(data, source=str(p), base=p.resolve().parent, text=text)
-    return Inventory(inv.devices, inv.poll_interval_s, inv.anycast_prefixes, p, inv.extra, inv.max_connections)
+    return dataclasses.replace(inv, source=p)
