@@ -15,6 +15,7 @@ nested deeper than the reader takes, is one such line, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import tomllib
@@ -24,6 +25,7 @@ from typing import Any, Mapping
 
 from anycast_tui.collect.commands import FLOW_SOURCES, PLATFORM_POLL
 from anycast_tui.collect.inventory_file import DEEP, MAX_FILE_BYTES, line_of, read_text  # noqa: F401
+from anycast_tui.collect.nssocket import parse_listen
 from anycast_tui.model.types import Device, Role
 from anycast_tui.parse._common import shown as _shown
 
@@ -59,7 +61,7 @@ class DeviceConfig:
     max_output_mib: int = 512  # a command printing more is aborted (1M routes of ip -j route show: ~300 MiB)
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
-    sflow_agent: str | None = None  # the address it exports sFlow / IPFIX from, when not ``host``
+    sflow_agent: str | None = None  # the address it exports sFlow/IPFIX from, when not its SSH host
 
     @property
     def device(self) -> Device:
@@ -73,13 +75,14 @@ class DeviceConfig:
 
 @dataclass(frozen=True, slots=True)
 class FlowExportConfig:
-    """``[flow_export]``: the sFlow / IPFIX / NetFlow v9 collector (UDP) that feeds sampled traffic."""
+    """``[flow_export]``: where the sFlow / IPFIX / NetFlow v9 collector listens (UDP), in which namespace, how
+    long and how many sampled flows it keeps.  Devices are matched by ``sflow_agent`` (else their ``host``)."""
 
-    host: str = "0.0.0.0"
+    host: str = "0.0.0.0"  # a numeric address ("0.0.0.0", "::" for all)
     port: int = 6343
+    namespace: str | None = None  # an ``ip netns`` name to open the socket in (the lab's), None: where it runs
     window_s: float = 300.0  # sampled flows kept this long after last seen
     max_flows: int = 500_000  # beyond, the oldest are dropped and counted
-    namespace: str | None = None  # open the socket inside this network namespace (the lab's collector side)
 
     @property
     def listen(self) -> str:
@@ -94,7 +97,7 @@ class Inventory:
     source: Path | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # [fabric] keys this module does not use
     max_connections: int = 64  # SSH connection attempts in flight at once, all devices together
-    flow_export: FlowExportConfig | None = None  # None: no [flow_export] table, no collector
+    flow_export: FlowExportConfig | None = None  # [flow_export]: receive sFlow / IPFIX (None: no such table)
 
     def device(self, name: str) -> DeviceConfig:
         for d in self.devices:
@@ -264,6 +267,33 @@ def _value(src: _Src, where: str, key: str, val: Any, base: Path) -> Any:
     return val
 
 
+_FLOW_EXPORT_KEYS = {"listen", "namespace", "window_s", "max_flows"}
+_NETNS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
+
+
+def _flow_export(src: _Src, table: Any) -> FlowExportConfig:
+    """``[flow_export]``: ``listen = "ADDR:PORT"`` (default 0.0.0.0:6343), ``namespace``, ``window_s``,
+    ``max_flows``."""
+    if not isinstance(table, dict):
+        raise src.fail("flow_export", "expected a table")
+    for key in table:
+        if key not in _FLOW_EXPORT_KEYS:
+            raise src.fail(f"flow_export.{key}", f"unknown key (known: {', '.join(sorted(_FLOW_EXPORT_KEYS))})")
+    listen = table.get("listen", "0.0.0.0:6343")
+    if not isinstance(listen, str):
+        raise src.fail("flow_export.listen", f"expected \"ADDR:PORT\", got {_shown(listen)}")
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise src.fail("flow_export.listen", str(exc)) from None
+    ns = table.get("namespace")
+    if ns is not None and not (isinstance(ns, str) and _NETNS.fullmatch(ns)):
+        raise src.fail("flow_export.namespace", f"not a network namespace name: {_shown(ns)}")
+    window = _number(src, "flow_export.window_s", table.get("window_s", 300.0))
+    max_flows = _number(src, "flow_export.max_flows", table.get("max_flows", 500_000), integer=True)
+    return FlowExportConfig(host, port, ns, window, max_flows)
+
+
 def _settings(src: _Src, where: str, table: Any, base: Path) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise src.fail(where, "expected a table")
@@ -296,7 +326,7 @@ def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", bas
     max_conn = _number(src, "fabric.max_connections", fabric.get("max_connections", 64), integer=True)
     canon = _prefixes(src, "fabric.anycast_prefixes", fabric.get("anycast_prefixes", []))
     defaults = _settings(src, "defaults", data.get("defaults", {}), base)
-    for k in ("name", "host", "groups"):
+    for k in ("name", "host", "groups", "sflow_agent"):
         if k in defaults:
             raise src.fail(f"defaults.{k}", f"{k} belongs to each [[device]]")
     raw_groups = data.get("group", {})
@@ -308,7 +338,7 @@ def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", bas
         if not _NAME.fullmatch(gname):
             raise src.fail(where, f"not a group name: {gname!r}")
         groups[gname] = _settings(src, where, table, base)
-        for k in ("name", "host", "groups"):
+        for k in ("name", "host", "groups", "sflow_agent"):
             if k in groups[gname]:
                 raise src.fail(f"{where}.{k}", f"{k} belongs to each [[device]]")
     raw_devices = data.get("device", [])
@@ -345,41 +375,8 @@ def parse_inventory(data: Mapping[str, Any], *, source: str = "<inventory>", bas
             raise src.fail(f"{where}.name", f"duplicate device name {merged['name']!r}")
         devices[merged["name"]] = DeviceConfig(**merged)
     extra = {k: v for k, v in fabric.items() if k not in _FABRIC_KEYS}
-    export = _flow_export(src, data["flow_export"]) if "flow_export" in data else None
-    return Inventory(tuple(devices.values()), interval, canon, None, extra, max_conn, export)
-
-
-_NETNS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
-
-
-def _flow_export(src: _Src, table: Any) -> FlowExportConfig:
-    """``[flow_export]``: ``listen = "ADDR:PORT"`` (default 0.0.0.0:6343), ``window_s``, ``max_flows``,
-    ``namespace`` (lab)."""
-    if not isinstance(table, dict):
-        raise src.fail("flow_export", "expected a table")
-    known = {"listen", "window_s", "max_flows", "namespace"}
-    for key in table:
-        if key not in known:
-            raise src.fail(f"flow_export.{key}", f"unknown key (known: {', '.join(sorted(known))})")
-    host, port = "0.0.0.0", 6343
-    if "listen" in table:
-        val = table["listen"]
-        m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([0-9.]+):(\d{1,5})|(\d{1,5})", val) \
-            if isinstance(val, str) else None
-        if m is None:
-            raise src.fail("flow_export.listen", f"expected \"ADDR:PORT\", \"[V6ADDR]:PORT\" or \"PORT\", got {_shown(val)}")
-        addr = m.group(1) or m.group(3) or "0.0.0.0"
-        try:
-            host = str(ipaddress.ip_address(addr))
-        except ValueError:
-            raise src.fail("flow_export.listen", f"not an IP address: {_shown(addr)}") from None
-        port = _number(src, "flow_export.port", int(m.group(2) or m.group(4) or m.group(5)), integer=True)
-    window = _number(src, "flow_export.window_s", table.get("window_s", 300.0))
-    max_flows = _number(src, "flow_export.max_flows", table.get("max_flows", 500_000), integer=True)
-    ns = table.get("namespace")
-    if ns is not None and not (isinstance(ns, str) and _NETNS.fullmatch(ns)):
-        raise src.fail("flow_export.namespace", f"not a network namespace name: {_shown(ns)}")
-    return FlowExportConfig(host, port, window, max_flows, ns)
+    flow_export = _flow_export(src, data["flow_export"]) if "flow_export" in data else None
+    return Inventory(tuple(devices.values()), interval, canon, None, extra, max_conn, flow_export)
 
 
 def _ansible(src: _Src, path: Any, base: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -437,5 +434,4 @@ def load_inventory(path: str | Path) -> Inventory:
     except ValueError:  # tomllib's int() of a number of more than 4300 digits
         raise _located(p, text, r"\d{4300}", "a number of more than 4300 digits") from None
     inv = parse_inventory(data, source=str(p), base=p.resolve().parent, text=text)
-    return Inventory(inv.devices, inv.poll_interval_s, inv.anycast_prefixes, p, inv.extra, inv.max_connections,
-                     inv.flow_export)
+    return dataclasses.replace(inv, source=p)

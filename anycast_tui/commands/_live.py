@@ -162,9 +162,9 @@ async def _start_export(inventory: Any, timeline: Any, *, headless: bool) -> Any
     sock = None
     try:
         if cfg.namespace:
-            from anycast_tui.collect.nssocket import udp_socket_in
+            from anycast_tui.collect.nssocket import udp_socket
 
-            sock = udp_socket_in(cfg.namespace, cfg.host, cfg.port)
+            sock = udp_socket(cfg.host, cfg.port, namespace=cfg.namespace)
         export = sampledtraffic.from_inventory(inventory, timeline, sock=sock, on_suspect=suspect)
         await export.start()
     except OSError as exc:

@@ -20,6 +20,7 @@ from anycast_tui.model.placement import CompiledDevice, PlacementError, compile_
 from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, Flow, HashSettings, NexthopTable
 from anycast_tui.parse.detect import detect_kind, parse_as
 from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.exportcap import capture_flows, is_capture_file
 from anycast_tui.parse.flowcsv import read_flows_csv
 from anycast_tui.parse.nexthop import attach_buckets
 
@@ -57,7 +58,9 @@ def add_inputs(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ignore-linkdown", action="store_true",
                    help="net.ipv4.conf.all.ignore_routes_with_linkdown=1: linkdown next hops are unusable")
     f = p.add_argument_group("flows (a CSV file, or one flow)")
-    f.add_argument("--flows", metavar="CSV", help="flows file (header proto,src,sport,dst,dport[,ingress,group])")
+    f.add_argument("--flows", metavar="CSV", help="flows file (header proto,src,sport,dst,dport[,ingress,group]), or a "
+                   "tcpdump capture (pcap/pcapng) of sFlow/IPFIX/NetFlow v9 export datagrams: each distinct "
+                   "sampled 5-tuple is a flow")
     f.add_argument("-p", "--proto", metavar="PROTO", help="tcp, udp, icmp or a protocol number")
     f.add_argument("-s", "--src", metavar="SRC", help="source address")
     f.add_argument("-d", "--dst", metavar="DST", help="destination address")
@@ -209,6 +212,8 @@ def load_flows(args: argparse.Namespace) -> tuple[FlowArray, FlowMeta]:
         if any(x is not None for x in one + [args.sport, args.dport]):
             raise CliError("give either --flows or one flow (-p -s -d --sport --dport), not both")
         try:
+            if args.flows != "-" and is_capture_file(args.flows):  # sFlow / IPFIX export datagrams
+                return capture_flows(args.flows)
             return read_flows_csv(args.flows if args.flows != "-" else "/dev/stdin")
         except ParseError as exc:
             raise CliError(f"{args.flows}: {exc}") from None

@@ -1,4 +1,5 @@
-"""``anycast-tui parse FILE [--as KIND] [--json]``: normalised records of a command output.
+"""``anycast-tui parse FILE [--as KIND] [--json]``: normalised records of a command output, or the samples of a
+capture of export datagrams (``--as sflow`` / ``--as ipfix``, or any pcap/pcapng file: ``parse/exportcap.py``).
 
 Indentation is ignored (each text line is taken stripped; continuation lines are
 known by their first word), so excerpts indented by a host document parse as
@@ -8,6 +9,7 @@ the raw output would.  Bad input exits 2 with one line naming FILE and the line.
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from typing import Any
 
@@ -16,31 +18,41 @@ from anycast_tui.errors import CliError
 from anycast_tui.model.types import (
     BgpMultipath, Bucket, ConntrackEntry, HashSettings, Interface, NexthopTable, Route, Socket,
 )
+from anycast_tui.model.samples import FlowSample
+from anycast_tui.parse import exportcap
 from anycast_tui.parse.detect import KINDS, detect_kind, parse_as, to_jsonable
 from anycast_tui.parse.errors import ParseError
 from anycast_tui.parse.nexthop import format_entry
+from anycast_tui.safetext import safe
 
 EPILOG = """examples:
   ip -j route show table all > routes.json
   anycast-tui parse routes.json --json     normalised JSON records
   ip nexthop show | anycast-tui parse -    readable lines from stdin
   anycast-tui parse capture.txt --as ip-route
+  tcpdump -w sflow.pcap udp port 6343
+  anycast-tui parse --as sflow sflow.pcap --json    the sFlow v5 samples of a capture, per-exporter counts
+  anycast-tui parse --as ipfix export.pcapng        IPFIX / NetFlow v9 records (a pcap/pcapng is detected too)
 
-kinds: """ + ", ".join(KINDS)
+kinds: """ + ", ".join(KINDS + exportcap.KINDS)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "parse",
-        help="normalised records of an ip / sysctl command output",
+        help="normalised records of an ip / sysctl command output, or of a capture of sFlow/IPFIX datagrams",
         description="Parse the output of ip route/link/addr/nexthop (text or -j JSON) or the hash sysctls "
-        "into normalised records. Exits 2 with the line number on input it cannot parse.",
+        "into normalised records. Exits 2 with the line number on input it cannot parse. A tcpdump capture "
+        "(pcap or pcapng) of sFlow v5, IPFIX or NetFlow v9 export datagrams (any UDP port, told by their "
+        "version field) gives the sampled packets / flow records and, per exporter, the datagrams, samples, "
+        "skipped records and malformed datagrams with their reasons.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", metavar="FILE", help="file with the command output; - reads stdin")
-    p.add_argument("--as", dest="kind", metavar="KIND", choices=KINDS,
-                   help="the command that produced FILE (default: detected)")
+    p.add_argument("--as", dest="kind", metavar="KIND", choices=KINDS + exportcap.KINDS,
+                   help="the command that produced FILE (default: detected); sflow or ipfix (IPFIX and NetFlow "
+                        "v9): FILE is a capture and only those datagrams are decoded")
     p.add_argument("--json", action="store_true", help="print JSON records instead of readable lines")
     return p
 
@@ -121,7 +133,63 @@ def render_text(records: Any) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+def _addr(packed: bytes) -> str | None:
+    if not packed:
+        return None
+    return socket.inet_ntop(socket.AF_INET if len(packed) == 4 else socket.AF_INET6, packed)
+
+
+def sample_json(s: FlowSample) -> dict[str, Any]:
+    """One sample as ``parse --json`` prints it: addresses as text."""
+    return {"exporter": s.exporter, "kind": s.kind.value, "time": s.received, "source_id": s.source_id,
+            "sampling_rate": s.sampling_rate, "input_if": s.input_if, "output_if": s.output_if,
+            "output_discarded": s.output_discarded, "output_multiple": s.output_multiple, "family": s.family,
+            "proto": s.proto, "src": _addr(s.src), "sport": s.sport, "dst": _addr(s.dst), "dport": s.dport,
+            "flowlabel": s.flowlabel, "tcp_flags": s.tcp_flags, "packets": s.packets, "octets": s.octets,
+            "vlan_in": s.vlan_in, "vlan_out": s.vlan_out, "nexthop": _addr(s.nexthop)}
+
+
+def _out(s: FlowSample) -> str:
+    if s.output_discarded:
+        return "discarded"
+    if s.output_multiple:
+        return "multiple" if s.output_multiple < 0 else f"{s.output_multiple} ports"
+    return str(s.output_if) if s.output_if is not None else "-"
+
+
+def _run_capture(args: argparse.Namespace) -> int:
+    kind = args.kind if args.kind in exportcap.KINDS else None
+    try:
+        got = exportcap.read_capture(args.file, kind)
+    except ParseError as exc:
+        raise CliError(f"{args.file}: {exc.reason}".replace("\n", " ")) from None
+    except OSError as exc:
+        raise CliError(f"{args.file}: {exc.strerror or exc}") from None
+    if args.json:
+        doc = {"kind": kind or "any", "udp_datagrams": got.udp_datagrams, "other_datagrams": got.other_datagrams,
+               "capture_skipped": got.capture_skipped, "exporters": [c.to_json() for c in got.exporters],
+               "samples": [sample_json(s) for s in got.samples]}
+        sys.stdout.write(jsonout.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        return 0
+    lines = [f"{got.udp_datagrams} UDP datagrams, {got.other_datagrams} of another kind"
+             + "".join(f", {n} {what}" for what, n in got.capture_skipped.items())]
+    for c in got.exporters:
+        lines.append(f"exporter {safe(c.exporter)} ({c.kind}): {c.datagrams} datagrams, {c.samples} samples, "
+                     f"{c.counter_samples} counter samples, {c.drops} drops"
+                     + "".join(f"; skipped {n} {safe(w)}" for w, n in c.skipped.items())
+                     + "".join(f"; malformed {n}: {safe(w)}" for w, n in c.malformed.items()))
+    for s in got.samples:
+        lines.append(f"{s.received:.6f} {safe(s.exporter)} {s.kind.value} {s.proto} {_ep(_addr(s.src) or '', s.sport)} -> "
+                     f"{_ep(_addr(s.dst) or '', s.dport)} in {s.input_if if s.input_if is not None else '-'} "
+                     f"out {_out(s)} 1:{s.sampling_rate or '?'} {s.packets} pkts {s.octets} bytes")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.kind in exportcap.KINDS or (args.kind is None and args.file != "-"
+                                         and exportcap.is_capture_file(args.file)):
+        return _run_capture(args)
     text = _read(args.file)
     try:
         kind = args.kind or detect_kind(text)

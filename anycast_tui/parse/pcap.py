@@ -120,17 +120,27 @@ def _read(fh: BinaryIO, size: int, offset: int, left: int, what: str) -> bytes:
     return data
 
 
-def iter_udp(path: str | os.PathLike[str], skipped: dict[str, int] | None = None) -> Iterator[UdpDatagram]:
-    """The UDP datagrams of the capture at ``path``, in file order; what is not one is counted in ``skipped``."""
-    with open(path, "rb") as fh:
-        total = os.fstat(fh.fileno()).st_size
-        head = fh.read(4)
-        if head in PCAP_MAGICS:
-            yield from _classic(fh, head, total, skipped)
-        elif head == PCAPNG_MAGIC:
-            yield from _pcapng(fh, head, total, skipped)
-        else:
-            raise _err(0, "not a pcap or pcapng capture (magic " + head.hex() + ")")
+def iter_udp(path: str | os.PathLike[str] | BinaryIO, skipped: dict[str, int] | None = None) -> Iterator[UdpDatagram]:
+    """The UDP datagrams of the capture at ``path`` (or a seekable binary file), in file order; what is not a
+    UDP datagram is counted in ``skipped``."""
+    if hasattr(path, "read"):
+        yield from _iter(path, skipped)  # type: ignore[arg-type]
+        return
+    with open(path, "rb") as fh:  # type: ignore[arg-type]
+        yield from _iter(fh, skipped)
+
+
+def _iter(fh: BinaryIO, skipped: dict[str, int] | None) -> Iterator[UdpDatagram]:
+    start = fh.tell()
+    total = fh.seek(0, os.SEEK_END) - start
+    fh.seek(start)
+    head = fh.read(4)
+    if head in PCAP_MAGICS:
+        yield from _classic(fh, head, total, skipped)
+    elif head == PCAPNG_MAGIC:
+        yield from _pcapng(fh, head, total, skipped)
+    else:
+        raise _err(0, "not a pcap or pcapng capture (magic " + head.hex() + ")")
 
 
 def _classic(fh: BinaryIO, head: bytes, total: int, skipped: dict[str, int] | None) -> Iterator[UdpDatagram]:

@@ -277,7 +277,8 @@ def decode_sflow(data: bytes, *, received: float = 0.0) -> ExportDatagram:
                                    f"(at least {32 if rtag == 3 else 56})")
                     if hdr is None:
                         plen, proto, src, dst, sport, dport, tflags, _tos = (_SIP4 if rtag == 3 else _SIP6)(d, p)
-                        hdr = (rtag, proto, src, dst, sport & 0xFFFF, dport & 0xFFFF, 0, tflags & 0x1FF)
+                        hdr = (4 if rtag == 3 else 6, proto & 0xFF, src, dst, sport & 0xFFFF, dport & 0xFFFF, 0,
+                               tflags & 0x1FF)
                         octets = plen
                 elif rtag == 1001:  # extended switch: src vlan, src priority, dst vlan, dst priority
                     if rlen >= 16:

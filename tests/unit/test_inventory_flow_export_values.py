@@ -38,12 +38,13 @@ def test_defaults_and_values(tmp_path):
 
 
 @pytest.mark.parametrize("extra,why", [
-    ('[flow_export]\nlisten = "localhost:6343"\n', "flow_export.listen: expected"),
+    ('[flow_export]\nlisten = "localhost:6343"\n', "flow_export.listen: 'localhost' does not appear"),
     ('[flow_export]\nlisten = "10.0.0.1:70000"\n', "out of range"),
     ('[flow_export]\nwindow_s = 1e999\n', "out of range"),
     ('[flow_export]\nmax_flows = 10\n', "out of range"),
     ('[flow_export]\nnamespace = "a b"\n', "not a network namespace name"),
     ('[flow_export]\nport = 1\n', "unknown key"),
+    ('[flow_export]\nlisten = 6343\n', "flow_export.listen: expected"),
 ])
 def test_bad_values_are_one_line_errors(tmp_path, extra, why):
     with pytest.raises(InventoryError) as exc:
