@@ -86,6 +86,8 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
             rec.record_impact(event, {**summarize(imp), "prefix": prefix, **tracker.source_counts(event)})
 
     tracker = ImpactTracker(session.timeline, on_impact=to_recording)
+    if export is not None:
+        tracker.sampled = export.traffic  # the Flows view shows the busiest sampled flows beside the sample
     incidents = record_live.incident_tracker(session.timeline, rec,
                                              sampled_of=export.traffic.sampled_of if export is not None else None)
     try:

@@ -302,7 +302,7 @@ def _detected_ms(phase: PhaseSnapshots) -> int:
     return max(times)
 
 
-def _observed_ingress(snap: FabricSnapshot, sset: SampledFlowSet) -> tuple[tuple[str, ...], np.ndarray] | None:
+def observed_ingress(snap: FabricSnapshot, sset: SampledFlowSet) -> tuple[tuple[str, ...], np.ndarray] | None:
     """Each sampled flow enters where it was sampled closest to the clients; a flow whose entry device is not
     in ``snap`` or not forwarding (failed) enters where the ingress model puts it instead."""
     ok = np.array([n in snap.devices and snap.devices[n].health.status is HealthStatus.OK
@@ -321,8 +321,8 @@ def _observed_ingress(snap: FabricSnapshot, sset: SampledFlowSet) -> tuple[tuple
 
 
 def _sampled(before: FabricSnapshot, after: FabricSnapshot, sset: SampledFlowSet) -> SampledCounts:
-    ing_b = _observed_ingress(before, sset)
-    ing_a = _observed_ingress(after, sset)
+    ing_b = observed_ingress(before, sset)
+    ing_a = observed_ingress(after, sset)
     base = SampledCounts(len(sset), pps=sset.pps(), rate=sset.rate_text, window_s=sset.window_s)
     if ing_b is None or ing_a is None:
         return base
