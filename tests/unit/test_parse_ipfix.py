@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anycast_tui.model.samples import ExportKind
+from byte_mutations import mutated_bytes
 from anycast_tui.parse.errors import ExportDecodeError
 from anycast_tui.parse.ipfix import ExportDecoder
 from anycast_tui.parse.pcap import iter_udp
@@ -212,26 +213,9 @@ def test_library_exceptions_become_the_typed_error():
 SEEDS = [u.payload for k in REAL for u in REAL[k]]
 
 
-@st.composite
-def mutated(draw) -> bytes:
-    data = bytearray(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(1, 4))):
-        if not data:
-            break
-        op = draw(st.sampled_from(["truncate", "flip", "lie"]))
-        if op == "truncate":
-            del data[draw(st.integers(0, len(data) - 1)):]
-        elif op == "flip":
-            i = draw(st.integers(0, len(data) - 1))
-            data[i] ^= 1 << draw(st.integers(0, 7))
-        elif len(data) >= 2:
-            i = draw(st.integers(0, len(data) - 2))
-            data[i:i + 2] = struct.pack("!H", draw(st.sampled_from([0, 1, 3, 4, 5, 255, 256, 0x8000, 65535])))
-    return bytes(data)
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(mutated(), min_size=1, max_size=4))
+@given(st.lists(mutated_bytes(SEEDS, [0, 1, 3, 4, 5, 255, 256, 0x8000, 65535], fmt="!H", splice=False),
+                min_size=1, max_size=4))
 def test_mutations_only_raise_the_typed_error(datagrams):
     dec = ExportDecoder()
     for k in REAL:
