@@ -231,3 +231,13 @@ def test_mutations_only_raise_the_typed_error(datagrams):
     finally:
         tracemalloc.stop()
     assert peak < 4 * 1024 * 1024
+
+
+def test_sampler_intervals_are_bounded_per_domain():
+    opt = template(500, [(48, 2), (50, 4)])
+    opt = struct.pack("!HHH", 500, 2, 1) + opt[4:]  # an options template: samplerId (scope), interval
+    dec = ExportDecoder()
+    recs = b"".join(struct.pack("!HI", i, 10 + i) for i in range(1000))
+    dec.decode(ipfix_msg([ipfix_set(3, opt), ipfix_set(500, recs)]), "x")
+    (sampling,) = dec._sampling.values()
+    assert len(sampling) <= 256 and sampling[999] == 1009
