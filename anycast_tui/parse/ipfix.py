@@ -20,7 +20,12 @@ forgotten first).  It also guards ``netflow`` where it would loop or misread:
 Sampling: a record's own ``samplingInterval`` (34) or ``samplerRandomInterval`` (50), else the interval an
 options data record of the same domain announced for the record's ``samplerId`` (48) — pmacct's nfprobe sends
 an options template scoped by ``exportingProcessId`` with samplerId, samplerMode and samplerRandomInterval,
-and a samplerId in every flow record — else 0 (unknown).
+and a samplerId in every flow record — else 0 (unknown).  ``samplingPacketInterval``/``Space`` (305/306,
+PSAMP) are not read.
+
+``sample_seqs`` holds one entry, (domain, the header's sequence number, data records in the message): IPFIX
+counts data records sent before this message, so the next message's sequence should be this one plus the
+records; NetFlow v9 (as pmacct sends it) counts export packets, one a message.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ PORT_IPFIX = 4739
 PORT_NETFLOW = 2055
 MAX_TEMPLATES = 512  # per exporter, version and domain
 MAX_DOMAINS = 4096  # (exporter, version, domain) kept, least recently used forgotten first
+MAX_SAMPLERS = 256  # sampling intervals remembered per domain (samplerId is one byte)
 
 _HDR10 = struct.Struct("!HHIII")  # version, length, export time, sequence, observation domain
 _HDR9 = struct.Struct("!HHIIII")  # version, count, uptime, unix secs, sequence, source id
@@ -257,7 +263,10 @@ class ExportDecoder:
             interval = rec.get(_IE["interval"]) or rec.get(_IE["random_interval"])
             if isinstance(interval, int) and interval > 0:
                 sampler = rec.get(_IE["sampler"])
-                sampling[sampler if isinstance(sampler, int) else None] = interval
+                key = sampler if isinstance(sampler, int) else None
+                if key not in sampling and len(sampling) >= MAX_SAMPLERS:
+                    del sampling[next(iter(sampling))]  # bounded: the oldest sampler forgotten
+                sampling[key] = interval
 
     @staticmethod
     def _sample(rec: dict[int, Any], exporter: str, kind: ExportKind, domain: int,
