@@ -27,6 +27,7 @@ from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input
 
 from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.health import HealthReport
 from anycast_tui.model.impact import EventImpact
 from anycast_tui.model.incident_impact import IncidentImpact
 from anycast_tui.model.incidents import Incident
@@ -41,6 +42,7 @@ from anycast_tui.ui import view
 from anycast_tui.ui.bars import BucketBars
 from anycast_tui.ui.flowrows import SORTS, FlowRows, Marks
 from anycast_tui.ui.flowtable import FlowTable
+from anycast_tui.ui.healthview import HealthPanel
 from anycast_tui.ui.help import HelpScreen
 from anycast_tui.ui.widgets import EventBar, EventLog, FabricPanel, GroupsPanel, StatusLine, TopologyPanel
 from anycast_tui.ui.whatif import WhatIfView
@@ -50,7 +52,8 @@ DEFAULT_PREFIXES = ("192.0.2.53/32",)
 REFRESH_S = 0.25  # at most 4 redraws a second
 FRESH_S = 5.0  # ok devices polled within this many seconds show "<5s" (no per-second repaint of ages)
 VIEWS = ("fabric", "groups", "flows", "events", "whatif")
-VIEW_TITLES = {"fabric": "Fabric", "groups": "Groups", "flows": "Flows", "events": "Events", "whatif": "What-if"}
+VIEW_TITLES = {"fabric": "Fabric", "groups": "Groups", "flows": "Flows", "events": "Events", "whatif": "What-if",
+               "health": "Health"}
 SCREENSHOT_DIR = Path("screenshots")
 
 
@@ -138,6 +141,12 @@ class Incidents(Protocol):
 SAMPLED_RETRACE_S = 5.0  # the Flows view takes in newly sampled flows this often
 
 
+class HealthSource(Protocol):
+    """The newest health report of the fabric (``healthrunner.HealthRunner``: checks run off the event loop)."""
+
+    def report(self) -> HealthReport | None: ...
+
+
 class Sampled(Protocol):
     """The fabric's sampled traffic (``sampledtraffic.SampledTraffic``), when a flow-export collector runs."""
 
@@ -183,6 +192,8 @@ class AnycastApp(App[int]):
         _b("5", "view('whatif')", "what-if", "view.whatif", "What-if view: blast radius before you act",
            show=False),
         _b("6", "help", "help", "view.help", "Help view (same as ?)", show=False),
+        _b("7", "view('health')", "health", "view.health", "Health view: findings by severity, server shares",
+           show=False),
         _b("left_square_bracket", "event(-1)", "older", "event.previous",
            "select the previous (older) incident, or device event after e", key_display="["),
         _b("right_square_bracket", "event(1)", "newer", "event.next",
@@ -191,7 +202,7 @@ class AnycastApp(App[int]):
            show=False),
         _b("escape", "back", "back", "app.back", "back: close the filter, clear the selected event", show=False),
         _b("slash", "filter", "filter", "flows.filter", "filter the flows (words: tcp, 203.0.113.7, server02, "
-           "moved, reset, udp-moved, split)", key_display="/"),
+           "moved, reset, udp-moved, split, sampled, synthetic)", key_display="/"),
         _b("o", "sort", "sort", "flows.sort", "sort the flows: " + ", ".join(SORTS), show=False),
         _b("p", "pause", "pause", "app.pause", "pause / resume the view; updates keep coming and are counted"),
         _b("a", "all_events", "all events", "events.all", "all events / only anycast, reachability and group "
@@ -212,7 +223,7 @@ class AnycastApp(App[int]):
                  impact: Impacts | None = None, keymap: Mapping[str, str] | None = None,
                  monochrome: bool = False, screenshot_dir: str | Path | None = None,
                  replay: Replay | None = None, incidents: Incidents | None = None,
-                 sampled: Sampled | None = None) -> None:
+                 sampled: Sampled | None = None, health: HealthSource | None = None) -> None:
         super().__init__()
         self.session = session
         self.controls = controls
@@ -223,6 +234,7 @@ class AnycastApp(App[int]):
             impact.on_result = self._on_impact
         self.incidents = incidents
         self.sampled = sampled
+        self.health = health
         if incidents is not None:
             incidents.on_result = self._on_impact
         self.selected_incident: Incident | None = None
@@ -278,6 +290,8 @@ class AnycastApp(App[int]):
             log.border_title = "anycast events · newest first · UTC"
             yield log
             yield WhatIfView(self._whatif_context, prefixes=self.prefixes, id="whatif")
+            with VerticalScroll(id="health"):
+                yield HealthPanel(id="health-panel", title="health · findings by severity · server shares")
         yield StatusLine(id="status")
         yield TooSmall(id="too-small")
         yield Footer()
@@ -362,6 +376,8 @@ class AnycastApp(App[int]):
             self._show_selected()
             self._shown_impact = self._impact_version
         self._show_flows()
+        if self.health is not None:
+            self.query_one(HealthPanel).show(self.health.report())
         self._shown = snap
         self._last_counts = self._feed.counts(snap)
         self._show_status()
