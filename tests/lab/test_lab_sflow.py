@@ -255,6 +255,25 @@ def test_sflow_and_ipfix_carry_the_port_each_packet_left_on(sflow_lab: Lab):
             assert s.output_if == ifindex[egress[t]], (t, s.output_if)
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "anycast_tui.commands.lab", *args], capture_output=True, text=True,
+                          timeout=120, env=env, cwd="/")
+
+
+@pytest.mark.parametrize("args, want", [
+    (["--ipfix", "server01"], "--ipfix server01: not a spine or leaf of this lab"),
+    (["--sampling-rate", "0"], "--sampling-rate 0: expected 1..1000000 (1 in N packets)"),
+])
+def test_up_refuses_bad_exporter_options_in_one_line(tmp_path: Path, args: list[str], want: str):
+    lab_ready("static")
+    prefix = TEST_PREFIX + "sx-"
+    res = _cli("--prefix", prefix, "--state-dir", str(tmp_path / "state"), "up", "--routing", "static", "--sflow",
+               *args, "-c", str(tmp_path / "lab.toml"))
+    assert (res.returncode, res.stderr) == (2, f"anycast-tui lab: {want}\n")
+    assert netns.list_namespaces(prefix) == [] and not (tmp_path / "state").exists()
+
+
 def _pmacctd_lines(prefix: str) -> list[str]:
     out = subprocess.run(["pgrep", "-a", "pmacctd"], capture_output=True, text=True).stdout
     return [ln for ln in out.splitlines() if prefix in ln]
@@ -266,6 +285,9 @@ def test_a_killed_exporter_is_one_status_line_and_down_leaves_nothing(sflow_lab:
     exporting = exporters.exporting(lab.topo)
     assert len([ln for ln in lines if "Core Process" in ln]) == len(exporting)  # one pmacctd per device
     pids = {int(ln.split()[0]) for ln in lines}
+    lab.fail("leaf03")  # its interfaces go down and up again under the capture: the exporter stays
+    lab.restore("leaf03")
+    lab.wait_converged()
     assert all(st == "running" for st in exporters.status(lab.topo, lab.state_dir, tuple(lab.cfg.ipfix)).values())
     core = procs.read_pid(exporters.run_dir(lab.state_dir) / "leaf02.pid")
     assert core in pids
@@ -273,9 +295,7 @@ def test_a_killed_exporter_is_one_status_line_and_down_leaves_nothing(sflow_lab:
     deadline = time.monotonic() + 60
     while procs.alive(core, PREFIX + "leaf02") and time.monotonic() < deadline:
         time.sleep(0.05)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    res = subprocess.run([sys.executable, "-m", "anycast_tui.commands.lab", "--prefix", PREFIX, "--state-dir",
-                          str(lab.state_dir), "status"], capture_output=True, text=True, timeout=120, env=env, cwd="/")
+    res = _cli("--prefix", PREFIX, "--state-dir", str(lab.state_dir), "status")
     assert res.returncode == 0, res.stderr
     bad = [ln for ln in res.stdout.splitlines() if ln.startswith("exporter ")]
     assert len(bad) == 1 and bad[0].startswith("exporter leaf02: not running: pmacctd core"), res.stdout
