@@ -11,7 +11,8 @@ forgotten first).  It also guards ``netflow`` where it would loop or misread:
 * a data set whose template has records of 0 bytes (``netflow`` divides by it, IPFIX, or loops appending
   records for ever, v9), a variable-length field (65535; ``netflow`` cannot decode it), an enterprise-specific
   field (``netflow`` misreads or crashes on it), an IANA field ``netflow`` does not know, or (v9) an address
-  field of a length other than 4 or 16 (``netflow`` *prints* a line to stdout and drops it) is skipped and
+  field of a length other than 4 or 16 (``netflow`` *prints* a line to stdout and loses its place in the
+  record) or records under 4 bytes (``netflow`` drops the last record of an unpadded set) is skipped and
   counted in ``skipped`` with that reason, never handed to ``netflow``;
 * a template withdrawal (IPFIX, field count 0) is applied here (``netflow`` deletes from the dict it iterates);
 * data before its template is counted in ``skipped`` ("no template yet"), not an error;
@@ -20,7 +21,12 @@ forgotten first).  It also guards ``netflow`` where it would loop or misread:
 Sampling: a record's own ``samplingInterval`` (34) or ``samplerRandomInterval`` (50), else the interval an
 options data record of the same domain announced for the record's ``samplerId`` (48) — pmacct's nfprobe sends
 an options template scoped by ``exportingProcessId`` with samplerId, samplerMode and samplerRandomInterval,
-and a samplerId in every flow record — else 0 (unknown).
+and a samplerId in every flow record — else 0 (unknown).  ``samplingPacketInterval``/``Space`` (305/306,
+PSAMP) are not read.
+
+``sample_seqs`` holds one entry, (domain, the header's sequence number, data records in the message): IPFIX
+counts data records sent before this message, so the next message's sequence should be this one plus the
+records; NetFlow v9 (as pmacct sends it) counts export packets, one a message.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ PORT_IPFIX = 4739
 PORT_NETFLOW = 2055
 MAX_TEMPLATES = 512  # per exporter, version and domain
 MAX_DOMAINS = 4096  # (exporter, version, domain) kept, least recently used forgotten first
+MAX_SAMPLERS = 256  # sampling intervals remembered per domain (samplerId is one byte)
 
 _HDR10 = struct.Struct("!HHIII")  # version, length, export time, sequence, observation domain
 _HDR9 = struct.Struct("!HHIIII")  # version, count, uptime, unix secs, sequence, source id
@@ -93,7 +100,8 @@ def _v9_template(record: Any) -> _Template:
         reclen = sum(lengths)
         return _Template(record, True, reclen, None if reclen else "template of empty records")
     reclen = sum(f.field_length for f in record.fields)
-    why = None if reclen else "template of empty records"
+    why = None if reclen >= 4 else "template of empty records" if not reclen else \
+        "records under 4 bytes (netflow drops the last of them)"
     for f in record.fields:
         if f.field_type in V9_FIELD_TYPES_CONTAINING_IP and f.field_length not in (4, 16):
             why = f"{f.field_length}-byte address field"
@@ -257,7 +265,10 @@ class ExportDecoder:
             interval = rec.get(_IE["interval"]) or rec.get(_IE["random_interval"])
             if isinstance(interval, int) and interval > 0:
                 sampler = rec.get(_IE["sampler"])
-                sampling[sampler if isinstance(sampler, int) else None] = interval
+                key = sampler if isinstance(sampler, int) else None
+                if key not in sampling and len(sampling) >= MAX_SAMPLERS:
+                    del sampling[next(iter(sampling))]  # bounded: the oldest sampler forgotten
+                sampling[key] = interval
 
     @staticmethod
     def _sample(rec: dict[int, Any], exporter: str, kind: ExportKind, domain: int,

@@ -88,8 +88,8 @@ def _udp(frame: bytes, link: int, skipped: dict[str, int] | None) -> tuple[str, 
         src, dst = socket.inet_ntop(socket.AF_INET, frame[q + 12:q + 16]), socket.inet_ntop(socket.AF_INET, frame[q + 16:q + 20])
         q += (frame[q] & 15) * 4
     elif et == 0x86DD:
-        if n - q < 40:
-            return _count(skipped, "cut frame")
+        if n - q < 40 or frame[q] >> 4 != 6:
+            return _count(skipped, "cut frame" if n - q < 40 else "bad IP header")
         proto = frame[q + 6]
         src, dst = socket.inet_ntop(socket.AF_INET6, frame[q + 8:q + 24]), socket.inet_ntop(socket.AF_INET6, frame[q + 24:q + 40])
         q += 40
