@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
 from typing import Callable
 
-from anycast_tui.model.incident_impact import (IncidentImpact, SampleOf, default_sample, incident_impact,
+from anycast_tui.model.incident_impact import (IncidentImpact, SampledOf, SampleOf, default_sample, incident_impact,
                                                 phase_impact, resilient_counts, without_detail)
 from anycast_tui.model.incidents import Incident, IncidentBook, PhaseSnapshots
 from anycast_tui.model.timeline import Change, Timeline
@@ -32,13 +32,15 @@ Listener = Callable[[Incident, IncidentImpact | None], None]
 
 class IncidentTracker:
     def __init__(self, timeline: Timeline, *, on_update: Listener | None = None,
-                 on_merged: Callable[[int, int], None] | None = None, sample_of: SampleOf = default_sample) -> None:
+                 on_merged: Callable[[int, int], None] | None = None, sample_of: SampleOf = default_sample,
+                 sampled_of: SampledOf | None = None) -> None:
         self.timeline = timeline
         self.book = IncidentBook(timeline.anycast_prefixes)
         self.on_update = on_update
         self.on_merged = on_merged
         self.on_result: Callable[[], None] | None = None
         self.sample_of = sample_of
+        self.sampled_of = sampled_of  # the fabric's sampled traffic (sFlow / IPFIX), when a collector runs
         self._impacts: dict[int, IncidentImpact] = {}
         self._dirty: set[int] = set()
         self._lock = threading.Lock()
@@ -108,10 +110,12 @@ class IncidentTracker:
                 elif prev is not None and onset is not None and onset is done[0] and prev.onset is not None \
                         and restore is not None:
                     imp = IncidentImpact(inc.id, prev.onset,  # only the restore is new: the onset's counts stand
-                                         phase_impact(restore, inc.prefixes, self.sample_of, keep_detail=True),
+                                         phase_impact(restore, inc.prefixes, self.sample_of, keep_detail=True,
+                                                      sampled_of=self.sampled_of),
                                          prev.resilient)
                 else:
-                    imp = incident_impact(inc.id, onset, restore, inc.prefixes, self.sample_of, keep_detail=True)
+                    imp = incident_impact(inc.id, onset, restore, inc.prefixes, self.sample_of, keep_detail=True,
+                                          sampled_of=self.sampled_of)
                 self._phases[inc.id] = (onset, restore)
             except Exception:  # a model bug must not kill the worker: the incident shows no count
                 log.exception("impact of incident %d failed", inc.id)

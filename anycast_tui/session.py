@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -21,12 +22,34 @@ from anycast_tui.collect.poller import Poller
 from anycast_tui.model.flows import FlowMeta, live_flows, live_ingress, synthetic_flows
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.impact import EventImpact
+from anycast_tui.model.incident_impact import observed_ingress
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import PathResult
+from anycast_tui.model.sampled import SampledFlowSet
 from anycast_tui.model.timeline import Timeline
 from anycast_tui.model.types import DeviceState, Event, FabricSnapshot, Flow, Health
 
 DEFAULT_PREFIXES = ("192.0.2.53/32",)
+VIEW_SAMPLED_MAX = 20_000  # sampled flows shown in the Flows view beside the sample (the busiest)
+SYNTHETIC, SAMPLED = 0, 1  # FlowView.sources
+
+
+class SampledSource(Protocol):
+    """The fabric's sampled traffic (``sampledtraffic.SampledTraffic``)."""
+
+    def flow_set(self, prefix: str, now: float) -> SampledFlowSet | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FlowView:
+    """What the Flows view shows for one prefix: the synthetic sample first, then the busiest sampled flows
+    (``sources``: SYNTHETIC / SAMPLED per flow), each from where it enters, traced over ``snapshot``."""
+
+    flows: FlowArray
+    ingress: np.ndarray  # object: entry device per flow
+    sources: np.ndarray  # uint8
+    snapshot: FabricSnapshot
+    paths: PathResult
 
 
 class LiveSession:
@@ -195,6 +218,9 @@ class ImpactTracker:
         self._configured = _configured_flows(configured)
         self._detail: dict[Event, EventImpact] = {}
         self._paths: dict[str, tuple[FabricSnapshot, PathResult]] = {}
+        self._views: dict[str, FlowView] = {}
+        self.sampled: SampledSource | None = None  # set when a flow-export collector runs
+        self.clock: Callable[[], float] = time.time
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="impact")
         self._pending: list[Future[None]] = []
@@ -249,6 +275,11 @@ class ImpactTracker:
         """The newest (snapshot, trace of the sample flows) known for ``prefix``; see :meth:`trace`."""
         return self._paths.get(prefix)
 
+    def view(self, prefix: str) -> FlowView | None:
+        """The Flows view's flows: the sample and the busiest sampled flows, traced (None: no sampled traffic
+        traced yet — the view then shows the sample from :meth:`paths`)."""
+        return self._views.get(prefix)
+
     def trace(self, prefix: str) -> None:
         """Trace the sample flows over the timeline's current snapshot on the worker (result in :meth:`paths`)."""
         snap = self.timeline.snapshot
@@ -284,11 +315,33 @@ class ImpactTracker:
             return
         try:
             self._paths[prefix] = (snap, trace(snap, flows, ingress))
+            view = self._sampled_view(prefix, snap, flows, ingress)
+            if view is not None:
+                self._views[prefix] = view
         except Exception:
             logging.getLogger(__name__).exception("trace of %s failed", prefix)
             return
         if self.on_result is not None:
             self.on_result()
+
+    def _sampled_view(self, prefix: str, snap: FabricSnapshot, flows: FlowArray,
+                      ingress: np.ndarray) -> FlowView | None:
+        from anycast_tui.model.paths import trace
+
+        sset = self.sampled.flow_set(prefix, self.clock()) if self.sampled is not None else None
+        if sset is None or not len(sset):
+            return None
+        if len(sset) > VIEW_SAMPLED_MAX:
+            sset = sset.select(np.sort(np.argsort(-sset.packets, kind="stable")[:VIEW_SAMPLED_MAX]))
+        got = observed_ingress(snap, sset)
+        if got is None:
+            return None
+        s = sset.flows
+        both = FlowArray(*(np.concatenate([getattr(flows, c), getattr(s, c)]) for c in
+                           ("family", "proto", "src", "dst", "sport", "dport", "flowlabel")))
+        entry = np.concatenate([np.asarray(ingress, dtype=object), np.asarray(got[0], dtype=object)[got[1]]])
+        sources = np.concatenate([np.full(len(flows), SYNTHETIC, np.uint8), np.full(len(s), SAMPLED, np.uint8)])
+        return FlowView(both, entry, sources, snap, trace(snap, both, entry))
 
     def _other_sources(self, change, prefix: str) -> dict[str, dict[str, int]]:  # noqa: ANN001
         """Counts of the live and configured flows to ``prefix``'s address (sources without flows left out)."""

@@ -74,14 +74,15 @@ class DeviceConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class FlowExport:
-    """``[flow_export]``: where the sFlow / IPFIX collector listens (UDP), in which namespace, how long it keeps
-    flows.  Devices are matched by ``sflow_agent`` (else their ``host``)."""
+class FlowExportConfig:
+    """``[flow_export]``: where the sFlow / IPFIX / NetFlow v9 collector listens (UDP), in which namespace, how
+    long and how many sampled flows it keeps.  Devices are matched by ``sflow_agent`` (else their ``host``)."""
 
-    host: str  # a numeric address ("0.0.0.0", "::" for all)
+    host: str = "0.0.0.0"  # a numeric address ("0.0.0.0", "::" for all)
     port: int = 6343
     namespace: str | None = None  # an ``ip netns`` name to open the socket in (the lab's), None: where it runs
-    window_s: float = 300.0  # the sampled-flow window
+    window_s: float = 300.0  # sampled flows kept this long after last seen
+    max_flows: int = 500_000  # beyond, the oldest are dropped and counted
 
     @property
     def listen(self) -> str:
@@ -96,7 +97,7 @@ class Inventory:
     source: Path | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # [fabric] keys this module does not use
     max_connections: int = 64  # SSH connection attempts in flight at once, all devices together
-    flow_export: FlowExport | None = None  # [flow_export]: receive sFlow / IPFIX (None: no such table)
+    flow_export: FlowExportConfig | None = None  # [flow_export]: receive sFlow / IPFIX (None: no such table)
 
     def device(self, name: str) -> DeviceConfig:
         for d in self.devices:
@@ -116,7 +117,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "poll_interval_s": (0.1, 86400), "command_timeout_s": (0.1, 3600), "connect_timeout_s": (0.1, 600),
     "backoff_base_s": (0.1, 3600), "backoff_max_s": (0.1, 86400),
     "port": (1, 65535), "max_channels": (1, 64), "max_connections": (1, 4096), "max_output_mib": (1, 65536),
-    "window_s": (1, 86400),
+    "window_s": (10, 86400), "max_flows": (1000, 10_000_000),
 }
 MAX_DEVICES = 100_000  # devices of one inventory, [[device]] and Ansible hosts together
 _FLOAT_KEYS = {"command_timeout_s", "connect_timeout_s", "backoff_base_s", "backoff_max_s"}
@@ -266,18 +267,19 @@ def _value(src: _Src, where: str, key: str, val: Any, base: Path) -> Any:
     return val
 
 
-_FLOW_EXPORT_KEYS = {"listen", "namespace", "window_s"}
+_FLOW_EXPORT_KEYS = {"listen", "namespace", "window_s", "max_flows"}
 _NETNS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
 
 
-def _flow_export(src: _Src, table: Any) -> FlowExport:
-    """``[flow_export]``: ``listen = "ADDR:PORT"`` (required), ``namespace``, ``window_s``."""
+def _flow_export(src: _Src, table: Any) -> FlowExportConfig:
+    """``[flow_export]``: ``listen = "ADDR:PORT"`` (default 0.0.0.0:6343), ``namespace``, ``window_s``,
+    ``max_flows``."""
     if not isinstance(table, dict):
         raise src.fail("flow_export", "expected a table")
     for key in table:
         if key not in _FLOW_EXPORT_KEYS:
             raise src.fail(f"flow_export.{key}", f"unknown key (known: {', '.join(sorted(_FLOW_EXPORT_KEYS))})")
-    listen = table.get("listen")
+    listen = table.get("listen", "0.0.0.0:6343")
     if not isinstance(listen, str):
         raise src.fail("flow_export.listen", f"expected \"ADDR:PORT\", got {_shown(listen)}")
     try:
@@ -288,7 +290,8 @@ def _flow_export(src: _Src, table: Any) -> FlowExport:
     if ns is not None and not (isinstance(ns, str) and _NETNS.fullmatch(ns)):
         raise src.fail("flow_export.namespace", f"not a network namespace name: {_shown(ns)}")
     window = _number(src, "flow_export.window_s", table.get("window_s", 300.0))
-    return FlowExport(host, port, ns, window)
+    max_flows = _number(src, "flow_export.max_flows", table.get("max_flows", 500_000), integer=True)
+    return FlowExportConfig(host, port, ns, window, max_flows)
 
 
 def _settings(src: _Src, where: str, table: Any, base: Path) -> dict[str, Any]:

@@ -67,17 +67,29 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
     from anycast_tui.record.impactsum import summarize
     from anycast_tui.session import ImpactTracker, follow
     from anycast_tui.model.timeline import Change
+    from anycast_tui.safetext import safe
     from anycast_tui.ui.view import event_line, health_line, incident_line, never_answered
 
     settings = {"interval_s": session.interval_s, "kind": kind}
-    rec = record_live.start(args, session.timeline, kind=kind, inventory=inventory, settings=settings)
+    export = await _start_export(inventory, session.timeline, headless=args.headless is not None)
+    try:
+        rec = record_live.start(args, session.timeline, kind=kind, inventory=inventory, settings=settings)
+    except BaseException:
+        if export is not None:
+            await export.stop()
+        raise
+    if export is not None and rec is not None:
+        export.on_record = rec.record_sampled
 
     def to_recording(event: Any, prefix: str, imp: Any) -> None:
         if rec is not None:
             rec.record_impact(event, {**summarize(imp), "prefix": prefix, **tracker.source_counts(event)})
 
     tracker = ImpactTracker(session.timeline, on_impact=to_recording)
-    incidents = record_live.incident_tracker(session.timeline, rec)
+    if export is not None:
+        tracker.sampled = export.traffic  # the Flows view shows the busiest sampled flows beside the sample
+    incidents = record_live.incident_tracker(session.timeline, rec,
+                                             sampled_of=export.traffic.sampled_of if export is not None else None)
     try:
         if args.headless is not None:
             print(banner, flush=True)
@@ -100,6 +112,10 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
             now_ms = int(time.time() * 1000)
             for inc in incidents.incidents():
                 print(incident_line(inc, incidents.impact(inc.id), now_ms), flush=True)
+            if export is not None:
+                export.flush()
+                for line in export.lines():
+                    print(safe(line), flush=True)
             health = session.health()
             silent = never_answered(health)
             print(f"devices: {len(health) - len(silent)} of {len(health)} answered"
@@ -107,7 +123,8 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
             return 1 if silent else 0
         from anycast_tui.ui.app import AnycastApp
 
-        app = AnycastApp(session, controls=controls, title=title, impact=tracker, incidents=incidents, **args.ui)
+        app = AnycastApp(session, controls=controls, title=title, impact=tracker, incidents=incidents,
+                         sampled=export.traffic if export is not None else None, **args.ui)
         await session.start()
         try:
             await app.run_async()
@@ -115,9 +132,48 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
             await session.stop()
         return 0
     finally:
+        if export is not None:
+            await export.stop()
         tracker.close()
         incidents.wait(30)  # the newest version of every incident, into the recording
         incidents.close()
         if rec is not None:
             rec.close()
             print(f"recorded to {rec.path}  (anycast-tui replay {rec.path})", file=sys.stderr)
+
+
+async def _start_export(inventory: Any, timeline: Any, *, headless: bool) -> Any:
+    """The flow-export collector of ``[flow_export]`` (None without it), started; a socket that cannot be
+    opened is a one-line CliError."""
+    from anycast_tui import sampledtraffic
+    from anycast_tui.errors import CliError
+    from anycast_tui.safetext import safe
+
+    if inventory is None or inventory.flow_export is None:
+        return None
+    cfg = inventory.flow_export
+
+    def suspect(a: Any) -> None:
+        if headless:
+            d = a.disagreements[-1] if a.disagreements else None
+            print(safe(f"placement: {a.device} is modelled exact but {a.compared - a.agreed:,} of {a.compared:,} "
+                       f"sampled packets left elsewhere than predicted"
+                       + (f" (newest: {d.flow} predicted {d.predicted}, left on {d.observed})" if d else "")),
+                  flush=True)
+
+    sock = None
+    try:
+        if cfg.namespace:
+            from anycast_tui.collect.nssocket import udp_socket
+
+            sock = udp_socket(cfg.host, cfg.port, namespace=cfg.namespace)
+        export = sampledtraffic.from_inventory(inventory, timeline, sock=sock, on_suspect=suspect)
+        await export.start()
+    except OSError as exc:
+        if sock is not None:
+            sock.close()
+        raise CliError(f"flow export: cannot listen on {cfg.listen}"
+                       f"{' in namespace ' + cfg.namespace if cfg.namespace else ''}: {exc.strerror or exc}") from None
+    if headless:
+        print(f"flow export: listening on {export.collector.listening} (sFlow v5, IPFIX, NetFlow v9)", flush=True)
+    return export

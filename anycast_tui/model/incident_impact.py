@@ -9,7 +9,11 @@ back) the fabric before and after (``IncidentBook.phases``) is compared over
 * **live**: the connections the anycast servers report alive in the *before*
   fabric (``model.flows.live_flow_set``): measured.  UDP flows are only
   counted where conntrack shows them; elsewhere ``udp_moved`` is None
-  (unknown), never 0.
+  (unknown), never 0;
+* **sampled**: the flows the fabric's own sFlow / IPFIX exports showed alive
+  before the onset (``model.sampled``), each entering where it was sampled
+  closest to the clients, weighted by its estimated traffic for the packet
+  rate moved: measured on real traffic, at the devices' sampling rate.
 
 Every flow is placed from where it enters (``model.ingress``: client-facing
 routers, else an assumed upstream ECMP over the reachable spines, recomputed
@@ -40,7 +44,8 @@ from anycast_tui.model.impact import EventImpact, Impact, WhatIf, WhatIfError, W
 from anycast_tui.model.incidents import Incident, IncidentKind, PhaseSnapshots
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import PathOutcome
-from anycast_tui.model.types import EventKind, FabricSnapshot, Role
+from anycast_tui.model.sampled import SampledFlowSet
+from anycast_tui.model.types import EventKind, FabricSnapshot, HealthStatus, Role
 
 SAMPLE_FLOWS = 10_000
 SAMPLE_CLIENTS = 200
@@ -83,6 +88,27 @@ class LiveCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class SampledCounts:
+    """Counts over the fabric's sampled flows (sFlow / IPFIX) alive before the phase: measured on real traffic."""
+
+    flows: int = 0
+    moved: int = 0
+    tcp_reset: int = 0
+    udp_moved: int = 0
+    pps: float = 0.0  # estimated packets/s of the sampled flows (sampled × rate, over the window)
+    moved_pps: float = 0.0  # … of the moved ones
+    rate: str = "1:?"  # the sampling rate(s): "1:400"
+    window_s: float = 0.0
+
+    def __add__(self, other: "SampledCounts") -> "SampledCounts":
+        rate = self.rate if self.rate == other.rate or not other.flows else (other.rate if not self.flows else
+                                                                             f"{self.rate}, {other.rate}")
+        return SampledCounts(self.flows + other.flows, self.moved + other.moved, self.tcp_reset + other.tcp_reset,
+                             self.udp_moved + other.udp_moved, self.pps + other.pps, self.moved_pps + other.moved_pps,
+                             rate, max(self.window_s, other.window_s))
+
+
+@dataclass(frozen=True, slots=True)
 class PhaseImpact:
     """One phase (onset or restore) of an incident, end to end."""
 
@@ -95,6 +121,7 @@ class PhaseImpact:
     ingress: str  # how flows were placed on entry ("ingress assumed: upstream ECMP over spine01, spine02")
     ingress_assumed: bool
     sample: str  # what "estimated" was computed on ("10,000 synthetic flows")
+    sampled: SampledCounts | None = None  # None: no sampled traffic (no exporter, or none to these prefixes)
     # which sample flows moved, for the first prefix (in memory only: the Flows view's marks, the bucket bar)
     detail: EventImpact | None = field(default=None, compare=False, repr=False)
 
@@ -138,6 +165,22 @@ def live_text(p: PhaseImpact) -> str:
     return f"live: {lv.tcp_reset:,} TCP reset, {udp} of {lv.connections:,} connections, measured{stale}"
 
 
+def _rate(pps: float) -> str:
+    for unit, div in (("M", 1e6), ("k", 1e3)):
+        if pps >= div:
+            return f"{pps / div:.3g} {unit}"
+    return f"{pps:.3g}"
+
+
+def sampled_text(p: PhaseImpact) -> str:
+    """``sampled: 1,204 of 5,310 flows moved (≈ 96 k pkt/s at 1:400), 580 TCP reset``; "" without samples."""
+    sc = p.sampled
+    if sc is None:
+        return ""
+    return (f"sampled: {sc.moved:,} of {sc.flows:,} flows moved (≈ {_rate(sc.moved_pps)} pkt/s at {sc.rate}), "
+            f"{sc.tcp_reset:,} TCP reset, {sc.udp_moved:,} UDP, measured on sampled traffic")
+
+
 def resilient_text(imp: IncidentImpact) -> str:
     """``with resilient hashing it would have moved 2,489 flows (0 collateral) instead of 3,308, estimated``;
     "" when not known or not a failure."""
@@ -157,6 +200,8 @@ def phase_text(p: PhaseImpact | None) -> str:
     parts = [estimated_text(p)]
     if lt := live_text(p):
         parts.append(lt)
+    if st := sampled_text(p):
+        parts.append(st)
     if p.capacity_lost:
         parts.append(f"out of service: {', '.join(p.servers_lost)} ({p.capacity_lost})")
     if p.ingress_assumed:
@@ -165,6 +210,7 @@ def phase_text(p: PhaseImpact | None) -> str:
 
 
 SampleOf = Callable[[str], FlowArray | None]
+SampledOf = Callable[[str, int], SampledFlowSet | None]  # (prefix, detection ms) -> sampled flows alive by then
 
 
 @functools.lru_cache(maxsize=16)
@@ -196,7 +242,8 @@ def _counts(imp: Impact, lost: set[str], gained: set[str]) -> ImpactCounts:
 
 
 def phase_impact(phase: PhaseSnapshots, prefixes: tuple[str, ...], sample_of: SampleOf = default_sample, *,
-                 keep_detail: bool = False, with_live: bool = True) -> PhaseImpact | None:
+                 keep_detail: bool = False, with_live: bool = True,
+                 sampled_of: SampledOf | None = None) -> PhaseImpact | None:
     """End-to-end impact of one phase over the sample (and live flows) to every address in ``prefixes``
     (``keep_detail``: which sample flows moved, for the first prefix with a sample)."""
     detail: EventImpact | None = None
@@ -207,6 +254,7 @@ def phase_impact(phase: PhaseSnapshots, prefixes: tuple[str, ...], sample_of: Sa
     had: set[str] = set()
     has: set[str] = set()
     note, assumed, n_sample, any_prefix = "", False, 0, False
+    sampled: SampledCounts | None = None
     for prefix in prefixes:
         dst = str(ipaddress.ip_network(prefix, strict=False).network_address)
         flows = sample_of(dst)
@@ -232,11 +280,56 @@ def phase_impact(phase: PhaseSnapshots, prefixes: tuple[str, ...], sample_of: Sa
         lv = _live(before, after, dst) if with_live else None
         if lv is not None:
             live_counts = lv if live_counts is None else live_counts + lv
-    if not any_prefix and live_counts is None:
+        sset = sampled_of(prefix, _detected_ms(phase)) if with_live and sampled_of is not None else None
+        if sset is not None and len(sset):
+            sc = _sampled(before, after, sset)
+            sampled = sc if sampled is None else sampled + sc
+    if not any_prefix and live_counts is None and sampled is None:
         return None
     pairs = tuple((a, b, n) for (a, b), n in sorted(matrix.items(), key=lambda kv: (-kv[1], kv[0]))[:MATRIX_MAX])
     return PhaseImpact(est, live_counts, pairs, tuple(sorted(had)), tuple(sorted(had - has)), tuple(sorted(has - had)),
-                       note, assumed, f"{n_sample:,} synthetic flows", detail)
+                       note, assumed, f"{n_sample:,} synthetic flows", sampled, detail)
+
+
+def _detected_ms(phase: PhaseSnapshots) -> int:
+    """When the phase was seen: the newest collection or health change among the device states it changed (the
+    snapshots' own times may be older: an incident's after side is its before side with those states)."""
+    before = phase.before.devices
+    times = [phase.after.taken_at_ms, phase.before.taken_at_ms]
+    for name, st in phase.after.devices.items():
+        if before.get(name) is not st:
+            times += [t for t in (st.collected_at_ms, st.health.since_ms) if t is not None]
+    return max(times)
+
+
+def observed_ingress(snap: FabricSnapshot, sset: SampledFlowSet) -> tuple[tuple[str, ...], np.ndarray] | None:
+    """Each sampled flow enters where it was sampled closest to the clients; a flow whose entry device is not
+    in ``snap`` or not forwarding (failed) enters where the ingress model puts it instead."""
+    ok = np.array([n in snap.devices and snap.devices[n].health.status is HealthStatus.OK
+                   for n in sset.entry_names] or [False], bool)
+    keep = ok[sset.entry] if len(sset.entry_names) else np.zeros(len(sset), bool)
+    if keep.all():
+        return sset.entry_names, sset.entry
+    model, _ = ingress_of(snap, sset.flows)
+    if model is None:
+        return None
+    names = tuple(dict.fromkeys(sset.entry_names + model[0]))
+    ix = {n: i for i, n in enumerate(names)}
+    own = np.array([ix[n] for n in sset.entry_names], np.int64)[sset.entry] if sset.entry_names else sset.entry
+    other = np.array([ix[n] for n in model[0]], np.int64)[model[1]]
+    return names, np.where(keep, own, other)
+
+
+def _sampled(before: FabricSnapshot, after: FabricSnapshot, sset: SampledFlowSet) -> SampledCounts:
+    ing_b = observed_ingress(before, sset)
+    ing_a = observed_ingress(after, sset)
+    base = SampledCounts(len(sset), pps=sset.pps(), rate=sset.rate_text, window_s=sset.window_s)
+    if ing_b is None or ing_a is None:
+        return base
+    imp = impact(before, after, sset.flows, ing_b, ingress_after=ing_a)
+    c = ImpactCounts.of(imp)
+    return replace(base, moved=c.moved, tcp_reset=c.tcp_reset, udp_moved=c.udp_moved,
+                   moved_pps=sset.pps(np.asarray(imp.moved, bool)))
 
 
 def _live(before: FabricSnapshot, after: FabricSnapshot, dst: str) -> LiveCounts | None:
@@ -257,12 +350,14 @@ def _live(before: FabricSnapshot, after: FabricSnapshot, dst: str) -> LiveCounts
 
 def incident_impact(incident_id: int, onset: PhaseSnapshots | None, restore: PhaseSnapshots | None,
                     prefixes: tuple[str, ...], sample_of: SampleOf = default_sample, *,
-                    keep_detail: bool = False) -> IncidentImpact:
+                    keep_detail: bool = False, sampled_of: SampledOf | None = None) -> IncidentImpact:
     """Both phases of one incident (see the module doc)."""
     return IncidentImpact(
         incident_id,
-        phase_impact(onset, prefixes, sample_of, keep_detail=keep_detail) if onset is not None else None,
-        phase_impact(restore, prefixes, sample_of, keep_detail=keep_detail) if restore is not None else None)
+        phase_impact(onset, prefixes, sample_of, keep_detail=keep_detail, sampled_of=sampled_of)
+        if onset is not None else None,
+        phase_impact(restore, prefixes, sample_of, keep_detail=keep_detail, sampled_of=sampled_of)
+        if restore is not None else None)
 
 
 def whatif_changes(inc: Incident) -> list[WhatIf]:
@@ -329,10 +424,25 @@ def live_json(c: LiveCounts | None) -> dict[str, Any] | None:
     return {"connections": c.connections, "tcp_reset": c.tcp_reset, "udp_moved": c.udp_moved, "stale": c.stale}
 
 
+def sampled_json(c: SampledCounts | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {"flows": c.flows, "moved": c.moved, "tcp_reset": c.tcp_reset, "udp_moved": c.udp_moved,
+            "pps": round(c.pps, 3), "moved_pps": round(c.moved_pps, 3), "rate": c.rate, "window_s": c.window_s}
+
+
+def sampled_from_json(d: dict[str, Any] | None) -> SampledCounts | None:
+    if not d:
+        return None
+    return SampledCounts(int(d["flows"]), int(d["moved"]), int(d["tcp_reset"]), int(d["udp_moved"]),
+                         float(d.get("pps", 0.0)), float(d.get("moved_pps", 0.0)), str(d.get("rate", "1:?")),
+                         float(d.get("window_s", 0.0)))
+
+
 def phase_json(p: PhaseImpact | None) -> dict[str, Any] | None:
     if p is None:
         return None
-    return {"estimated": counts_json(p.estimated), "live": live_json(p.live),
+    return {"estimated": counts_json(p.estimated), "live": live_json(p.live), "sampled": sampled_json(p.sampled),
             "servers": [list(m) for m in p.matrix], "servers_before": list(p.servers_before),
             "servers_lost": list(p.servers_lost), "servers_gained": list(p.servers_gained),
             "ingress": p.ingress, "ingress_assumed": p.ingress_assumed, "sample": p.sample}
@@ -358,4 +468,5 @@ def phase_from_json(d: dict[str, Any] | None) -> PhaseImpact | None:
                        tuple((str(a), str(b), int(n)) for a, b, n in d.get("servers", ())),
                        tuple(map(str, d.get("servers_before", ()))), tuple(map(str, d.get("servers_lost", ()))),
                        tuple(map(str, d.get("servers_gained", ()))), str(d.get("ingress", "")),
-                       bool(d.get("ingress_assumed", False)), str(d.get("sample", "")))
+                       bool(d.get("ingress_assumed", False)), str(d.get("sample", "")),
+                       sampled_from_json(d.get("sampled")))

@@ -21,6 +21,7 @@ from anycast_tui.record.store import DEFAULT_KEYFRAME_EVERY, Recorder
 
 if TYPE_CHECKING:
     from anycast_tui.incidenttracker import IncidentTracker
+    from anycast_tui.model.incident_impact import SampledOf
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,12 +44,15 @@ def start(args: argparse.Namespace, timeline: Timeline, *, kind: str, inventory:
     return rec
 
 
-def incident_tracker(timeline: Timeline, rec: Recorder | None) -> "IncidentTracker":
-    """The session's IncidentTracker, every new version of an incident kept in ``rec`` (when recording)."""
+def incident_tracker(timeline: Timeline, rec: Recorder | None,
+                     sampled_of: "SampledOf | None" = None) -> "IncidentTracker":
+    """The session's IncidentTracker, every new version of an incident kept in ``rec`` (when recording);
+    ``sampled_of``: the fabric's sampled traffic, when a flow-export collector runs."""
     from anycast_tui.incidenttracker import IncidentTracker
     from anycast_tui.record import incidentlog
 
     if rec is None:
-        return IncidentTracker(timeline)
+        return IncidentTracker(timeline, sampled_of=sampled_of)
     return IncidentTracker(timeline, on_update=lambda inc, imp: rec.record_incident(incidentlog.to_json(inc, imp)),
-                           on_merged=lambda old, new: rec.record_incident(incidentlog.merged_json(old, new)))
+                           on_merged=lambda old, new: rec.record_incident(incidentlog.merged_json(old, new)),
+                           sampled_of=sampled_of)

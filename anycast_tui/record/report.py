@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from anycast_tui.model.events import nexthop_label
-from anycast_tui.model.incident_impact import (PhaseImpact, counts_json, estimated_text, live_json, live_text,
-                                               phase_text, resilient_text)
-from anycast_tui.model.types import DeviceState, Event, EventKind, FabricSnapshot
+from anycast_tui.model.incident_impact import (PhaseImpact, counts_json, live_json, phase_text, resilient_text,
+                                               sampled_json)
+from anycast_tui.model.types import DeviceState, EventKind, FabricSnapshot
 from anycast_tui.model.views import device_quality
 from anycast_tui.record import incidentlog
 from anycast_tui.record.incidentlog import RecordedIncident
@@ -310,12 +310,58 @@ def build(rec: Recording, *, t0: int | None = None, t1: int | None = None, pictu
     if incs:
         out += _details(rec, incs, anycast, pictures=pictures, max_detail=max_detail)
 
+    out += _sampled_blocks(rec, hi)
+
     whatifs = [(t, b) for t, b in rec.whatifs() if lo <= t <= hi]
     if whatifs:
         out.append(Block("h2", "What-if runs", anchor="whatif"))
         out.append(Block("table", headers=["Time (UTC)", "What-if", "Moved", "TCP resets"],
                          rows=[[iso(t), str(b.get("label", "")), str(b.get("moved", "")), str(b.get("tcp_reset", ""))]
                                for t, b in whatifs]))
+    return out
+
+
+def _sampled_blocks(rec: Recording, hi: int) -> list[Block]:
+    """The fabric's sampled traffic as last summarised in the window: flows per prefix, what each exporter sent,
+    placement checked per device with its newest disagreements (device text: data, escaped by the renderers)."""
+    notes = [(t, b) for t, b in rec.sampled() if t <= hi]  # the newest summary made by the window's end
+    if not notes:
+        return []
+    t, body = notes[-1]
+    out = [Block("h2", "Sampled traffic", anchor="sampled"),
+           Block("p", f"As summarised at {iso(t)} from the devices' sFlow / IPFIX exports (measured on sampled "
+                      f"packets; estimated rates are sampled × sampling rate).")]
+    pre = body.get("prefixes") if isinstance(body.get("prefixes"), dict) else {}
+    if pre:
+        out.append(Block("table", headers=["Prefix", "Flows", "Packets/s (est.)", "Sampling", "Window"],
+                         rows=[[str(p), f"{int(v.get('flows', 0)):,}", f"{float(v.get('pps', 0.0)):,.1f}",
+                                str(v.get("rate", "")), f"{float(v.get('window_s', 0)):g} s"]
+                               for p, v in sorted(pre.items()) if isinstance(v, dict)]))
+    agents = body.get("agents") if isinstance(body.get("agents"), dict) else {}
+    if agents:
+        out.append(Block("table", headers=["Exporter", "Datagrams", "Samples", "Lost (datagrams / samples)",
+                                           "Malformed"],
+                         rows=[[str(d), f"{int(a.get('datagrams', 0)):,}", f"{int(a.get('samples', 0)):,}",
+                                f"{int(a.get('datagrams_lost', 0)):,} / {int(a.get('samples_lost', 0)):,}",
+                                f"{int(a.get('malformed', 0)):,}"
+                                + (f" ({a.get('last_reason')})" if a.get("last_reason") else "")]
+                               for d, a in sorted(agents.items()) if isinstance(a, dict)]))
+    placement = body.get("placement") if isinstance(body.get("placement"), dict) else {}
+    if placement:
+        rows = []
+        for dev, a in sorted(placement.items()):
+            if not isinstance(a, dict) or not a.get("compared"):
+                continue
+            n, ok = int(a["compared"]), int(a.get("agreed", 0))
+            rows.append([str(dev), "exact" if a.get("exact") else "approximate", f"{ok:,} of {n:,}",
+                         f"{100 * ok / n:.1f} %"])
+        if rows:
+            out.append(Block("table", headers=["Device", "Model", "Samples agreeing", "Agreement"], rows=rows))
+        bad = [[str(dev), iso(int(float(d[0]) * 1000)), str(d[1]), str(d[2]), str(d[3])]
+               for dev, a in sorted(placement.items()) if isinstance(a, dict)
+               for d in a.get("disagreements", []) if isinstance(d, list) and len(d) == 4]
+        if bad:
+            out.append(Block("table", headers=["Device", "Time (UTC)", "Flow", "Predicted", "Left on"], rows=bad))
     return out
 
 
@@ -394,7 +440,8 @@ def scrub_blocks(blocks: list[Block], scrubber: Scrubber) -> list[Block]:
 def _impact_json(p: PhaseImpact | None) -> dict[str, Any] | None:
     if p is None:
         return None
-    return {"estimated": counts_json(p.estimated), "live": live_json(p.live), "sample": p.sample,
+    return {"estimated": counts_json(p.estimated), "live": live_json(p.live), "sampled": sampled_json(p.sampled),
+            "sample": p.sample,
             "servers_lost": list(p.servers_lost), "servers_gained": list(p.servers_gained),
             "servers": [list(m) for m in p.matrix], "ingress_assumed": p.ingress_assumed, "ingress": p.ingress}
 

@@ -265,6 +265,12 @@ class Recorder:
         with self._lock:
             self._notes.append((int(self.clock() * 1000), "incident", dict(body)))
 
+    def record_sampled(self, body: Mapping[str, Any]) -> None:
+        """Keep a summary of the sampled traffic (``sampledtraffic.FlowExport.to_json``): the busiest flows
+        of the window, what each exporter sent, placement agreement per device."""
+        with self._lock:
+            self._notes.append((int(self.clock() * 1000), "sampled", dict(body)))
+
     def record_whatif(self, label: str, result: Mapping[str, Any]) -> None:
         """Keep a what-if run the user made: its label and JSON-able result."""
         with self._lock:
@@ -1156,6 +1162,10 @@ class Recording:
 
     def whatifs(self) -> list[tuple[int, dict]]:
         return [(t, body) for t, kind, body in self.notes if kind == "whatif"]
+
+    def sampled(self) -> list[tuple[int, dict]]:
+        """The sampled-traffic summaries in file order (the newest is the session's last word)."""
+        return [(t, body) for t, kind, body in self.notes if kind == "sampled" and isinstance(body, dict)]
 
     def inventory(self) -> dict | None:
         return json.loads(self.meta.get("inventory", "null"))

@@ -31,10 +31,12 @@ from anycast_tui.model.impact import EventImpact
 from anycast_tui.model.incident_impact import IncidentImpact
 from anycast_tui.model.incidents import Incident
 from anycast_tui.model.paths import PathResult
+from anycast_tui.model.placement_check import DeviceAgreement
 from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import Event, FabricSnapshot
 from anycast_tui.model.views import retain as retain_states
 from anycast_tui.model.views import same_picture
+from anycast_tui.session import FlowView
 from anycast_tui.ui import view
 from anycast_tui.ui.bars import BucketBars
 from anycast_tui.ui.flowrows import SORTS, FlowRows, Marks
@@ -90,6 +92,8 @@ class Impacts(Protocol):
 
     def ingress(self, snapshot: FabricSnapshot | None, prefix: str | None = None) -> "np.ndarray | None": ...
 
+    def view(self, prefix: str) -> FlowView | None: ...
+
 
 class Replay(Protocol):
     """A recorded session being played (record.replay.ReplaySession)."""
@@ -129,6 +133,15 @@ class Incidents(Protocol):
     def get(self, incident_id: int) -> Incident | None: ...
 
     def impact(self, incident_id: int) -> IncidentImpact | None: ...
+
+
+SAMPLED_RETRACE_S = 5.0  # the Flows view takes in newly sampled flows this often
+
+
+class Sampled(Protocol):
+    """The fabric's sampled traffic (``sampledtraffic.SampledTraffic``), when a flow-export collector runs."""
+
+    def agreements(self) -> Mapping[str, DeviceAgreement]: ...
 
 
 class TooSmall(Widget):
@@ -198,7 +211,8 @@ class AnycastApp(App[int]):
                  clock: Callable[[], float] = time.time, prefixes: Sequence[str] | None = None,
                  impact: Impacts | None = None, keymap: Mapping[str, str] | None = None,
                  monochrome: bool = False, screenshot_dir: str | Path | None = None,
-                 replay: Replay | None = None, incidents: Incidents | None = None) -> None:
+                 replay: Replay | None = None, incidents: Incidents | None = None,
+                 sampled: Sampled | None = None) -> None:
         super().__init__()
         self.session = session
         self.controls = controls
@@ -208,6 +222,7 @@ class AnycastApp(App[int]):
         if impact is not None:
             impact.on_result = self._on_impact
         self.incidents = incidents
+        self.sampled = sampled
         if incidents is not None:
             incidents.on_result = self._on_impact
         self.selected_incident: Incident | None = None
@@ -234,6 +249,8 @@ class AnycastApp(App[int]):
         self._drawn_at = 0.0  # clock time of the last redraw
         self._shown_impact = 0
         self._shown_paths: object = None
+        self._shown_view: FlowView | None = None
+        self._traced_at = 0.0
         self._shown_marks: object = None
         self._last_counts = view.counts(None, ())
         self._feed = view.EventFeed(self.prefixes, keep=EventLog.MAX_SHOWN)
@@ -326,7 +343,8 @@ class AnycastApp(App[int]):
         self._drawn_at = self.clock()
         snap = tl.snapshot
         now_ms = int(self.clock() * 1000)
-        self.query_one(FabricPanel).show(view.device_rows(snap, now_ms, FRESH_S),
+        checked = self.sampled.agreements() if self.sampled is not None else None
+        self.query_one(FabricPanel).show(view.device_rows(snap, now_ms, FRESH_S, checked),
                                          focus=self.selected.device if self.selected else None)
         if tl.events is not self._events_list:  # a replay jumped: its event list was replaced
             self._events_list = tl.events
@@ -334,8 +352,10 @@ class AnycastApp(App[int]):
         new_events = self._feed.pull(tl.events, tl.dropped_events)
         impact_changed = self._impact_version != self._shown_impact
         new_picture = not same_picture(self._shown, snap)
-        if new_picture and self.impact is not None and snap is not None:
+        retrace = self.sampled is not None and self.clock() - self._traced_at >= SAMPLED_RETRACE_S
+        if (new_picture or retrace) and self.impact is not None and snap is not None:
             self.impact.trace(self.prefixes[0])  # the Flows view follows the fabric from the first poll on
+            self._traced_at = self.clock()  # and the sampled traffic as it comes
         if new_picture or impact_changed or new_events:
             self.query_one(TopologyPanel).show(view.device_rows(snap, 0), view.group_views(snap, self.prefixes))
             self._show_events()
@@ -442,14 +462,23 @@ class AnycastApp(App[int]):
         if got is None:
             return
         rows = self.flow_rows
-        if rows is None:
+        fv = tr.view(prefix)  # with sampled traffic: the sample and the busiest sampled flows, one table
+        if fv is not None and (rows is None or fv is not self._shown_view):
+            old = rows
+            rows = self.flow_rows = FlowRows(fv.flows, fv.ingress, fv.paths, fv.sources)
+            self._shown_view, self._shown_paths, self._shown_marks = fv, fv.paths, None
+            if old is not None:
+                rows.query, rows.sort = old.query, old.sort
+            rows.refilter()
+            self.run_worker(rows.prepare, thread=True, group="flow-keys")
+        elif rows is None:
             flows, ingress = tr.flows(prefix), tr.ingress(got[0], prefix)
             if flows is None or ingress is None:
                 return
             rows = self.flow_rows = FlowRows(flows, ingress, got[1])
             self._shown_paths = got[1]
             self.run_worker(rows.prepare, thread=True, group="flow-keys")
-        elif got[1] is not self._shown_paths:
+        elif fv is None and got[1] is not self._shown_paths:
             self._shown_paths = got[1]
             rows.set_paths(got[1])
         d = self.detail()

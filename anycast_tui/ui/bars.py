@@ -17,7 +17,6 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from anycast_tui.model.types import FabricSnapshot, Role
-from rich.style import Style
 from textual.strip import Strip
 
 from anycast_tui.model.views import (

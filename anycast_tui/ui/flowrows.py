@@ -19,6 +19,8 @@ from anycast_tui.model.impact import EventImpact
 from anycast_tui.model.paths import PathResult
 
 SORTS = ("flow", "moved first", "server", "client")
+SOURCE_WORDS = {"synthetic": 0, "sampled": 1}  # filter words; FlowRows.sources codes (session.SYNTHETIC/SAMPLED)
+SOURCE_TEXT = ("syn", "smp")
 MARK_WORDS = {"moved": "moved", "reset": "tcp_reset", "udp-moved": "udp", "split": "split"}
 
 
@@ -66,9 +68,12 @@ def _addr(raw: np.ndarray, family: int) -> str:
 class FlowRows:
     """Flows with their ingress and current path; ``rows`` is the filtered, sorted order."""
 
-    def __init__(self, flows: FlowArray, ingress: np.ndarray, paths: PathResult | None) -> None:
+    def __init__(self, flows: FlowArray, ingress: np.ndarray, paths: PathResult | None,
+                 sources: np.ndarray | None = None) -> None:
         self.flows = flows
         self.ingress = ingress
+        # per flow: 0 synthetic sample, 1 sampled from the fabric's own traffic; None: all synthetic
+        self.sources = sources if sources is not None and bool(np.any(sources)) else None
         self.paths = paths
         self.marks = Marks.none(len(flows))
         self.query = ""
@@ -84,6 +89,13 @@ class FlowRows:
     @property
     def total(self) -> int:
         return len(self.flows)
+
+    @property
+    def has_sampled(self) -> bool:
+        return self.sources is not None
+
+    def source(self, i: int) -> str:
+        return SOURCE_TEXT[int(self.sources[i])] if self.sources is not None else SOURCE_TEXT[0]
 
     def set_paths(self, paths: PathResult | None) -> None:
         self.paths = paths
@@ -148,6 +160,7 @@ class FlowRows:
     def counts(self) -> dict[str, int]:
         k = self.marks.kind
         return {"shown": len(self.rows), "total": self.total, "moved": int((k > 0).sum()),
+                "sampled": int(np.count_nonzero(self.sources)) if self.sources is not None else 0,
                 "tcp_reset": int((k == 1).sum()), "udp": int((k == 2).sum()), "split": int(self.marks.split.sum())}
 
     def _token(self, tok: str) -> np.ndarray:
@@ -161,6 +174,10 @@ class FlowRows:
             return k == 2
         if tok == "split":
             return self.marks.split
+        if tok in SOURCE_WORDS:
+            if self.sources is None:
+                return np.full(n, SOURCE_WORDS[tok] == 0)
+            return self.sources == SOURCE_WORDS[tok]
         hit = np.zeros(n, bool)
         if self.paths is not None:
             term = np.asarray([tok in t for t in self.paths.terminals], bool)

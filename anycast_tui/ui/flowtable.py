@@ -53,9 +53,10 @@ class FlowTable(ScrollView, can_focus=True):
         self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def header(self, width: int) -> Text:
-        head = f"  {'prot':<5}{'client':<22}{'service':<17}{'ingress':<9}"
+        src = "src " if self.data is not None and self.data.has_sampled else ""
+        head = f"  {src}{'prot':<5}{'client':<22}{'service':<17}{'ingress':<9}"
         if width >= 110:
-            head += f"{'server':<{PATH_AT - len(head)}}path"
+            head += f"{'server':<{max(PATH_AT + len(src) - len(head), 1)}}path"
         else:
             head += "server"
         return Text(head, style="bold", no_wrap=True)
@@ -71,6 +72,8 @@ class FlowTable(ScrollView, can_focus=True):
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(GLYPH[kind], style=MARK_STYLE.get(kind, ""))
         t.append("⑂" if d.marks.split[i] else " ", style=pal.ACCENT)
+        if d.has_sampled:
+            t.append(f"{d.source(i)} ", style=pal.ACCENT if d.source(i) == "smp" else "dim")
         t.append(f"{proto:<4} {src:<21} {dst:<16} {ingress:<8} ")
         moved = d.marks.from_to(i)
         if moved is not None:
@@ -78,7 +81,7 @@ class FlowTable(ScrollView, can_focus=True):
         else:
             t.append(_short(d.server(i)))
         if width >= 110:
-            t.append(" " * max(1, PATH_AT - t.cell_len))
+            t.append(" " * max(1, PATH_AT + (4 if d.has_sampled else 0) - t.cell_len))
             t.append(d.path(i), style="dim")
         return t
 

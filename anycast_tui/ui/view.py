@@ -17,6 +17,7 @@ from anycast_tui.model.hashing import Placement
 from anycast_tui.model.incident_impact import IncidentImpact, estimated_text, phase_text, resilient_text
 from anycast_tui.model.incident_impact import live_text as phase_live_text
 from anycast_tui.model.incidents import Incident
+from anycast_tui.model.placement_check import DeviceAgreement
 from anycast_tui.model.views import PLACEMENT_GLYPH, IdentityMemo, device_quality, routes_to
 from anycast_tui.safetext import safe
 from anycast_tui.model.types import (
@@ -88,6 +89,16 @@ class DeviceRow:
     hash: str  # "L4 seed 1234"
     placement: Placement | None = None  # placement quality of its hashed routes; None before the first poll
     hint: str = ""  # why it is not exact (one line), "" when exact
+    checked: DeviceAgreement | None = None  # its placements checked against its own sampled packets
+
+    @property
+    def placement_text(self) -> str:
+        """``= exact``, or the check against sampled traffic where there is one: ``= 100 % of 3,210``."""
+        if self.placement is None:
+            return "-"
+        if self.checked is not None and self.checked.compared:
+            return self.checked.text
+        return f"{self.placement_glyph} {self.placement.value}"
 
     @property
     def placement_glyph(self) -> str:
@@ -117,9 +128,11 @@ def hash_label(state: DeviceState) -> str:
     return f"{policy} {seed}"
 
 
-def device_rows(snapshot: FabricSnapshot | None, now_ms: int, fresh_s: float = 0.0) -> list[DeviceRow]:
+def device_rows(snapshot: FabricSnapshot | None, now_ms: int, fresh_s: float = 0.0,
+                checked: Mapping[str, DeviceAgreement] | None = None) -> list[DeviceRow]:
     """One row per device; an ok device polled less than ``fresh_s`` ago shows ``<Ns`` (its age would
-    change on every redraw and make an idle screen busy)."""
+    change on every redraw and make an idle screen busy); ``checked``: placement agreement with the
+    devices' sampled traffic, where a flow-export collector runs."""
     if snapshot is None:
         return []
     fresh = f"<{fresh_s:g}s"
@@ -131,8 +144,23 @@ def device_rows(snapshot: FabricSnapshot | None, now_ms: int, fresh_s: float = 0
                           and now_ms - then < fresh_s * 1000) else age(now_ms, then)
         q = device_quality(st)
         rows.append(DeviceRow(st.device.name, st.device.role, h.status, health_glyph(h.status), health_word(h),
-                              shown, hash_label(st), q.placement if q else None, q.hint if q else ""))
+                              shown, hash_label(st), q.placement if q else None, q.hint if q else "",
+                              (checked or {}).get(st.device.name)))
     return rows
+
+
+def disagreement_lines(rows: Sequence[DeviceRow]) -> list[str]:
+    """One line per device whose sampled packets left elsewhere than the model predicted (the newest one)."""
+    out = []
+    for r in rows:
+        a = r.checked
+        if a is None or not a.disagreements:
+            continue
+        d = a.disagreements[-1]
+        n = a.compared - a.agreed
+        out.append(f"{r.name}: {n:,} of {a.compared:,} sampled packets left elsewhere than predicted, newest "
+                   f"{safe(d.flow)} predicted {safe(d.predicted)}, left on {safe(d.observed)}")
+    return out
 
 
 # --------------------------------------------------------------------------- groups panel
@@ -447,6 +475,10 @@ def incident_numbers(imp: IncidentImpact | None, *, short: bool = False) -> str:
     if p.live is not None:
         udp = "UDP n/a" if p.live.udp_moved is None else f"{p.live.udp_moved:,} UDP"
         text += f" · live {p.live.tcp_reset:,} TCP reset, {udp}"
+    if p.sampled is not None:
+        sc = p.sampled
+        text += (f" · sampled {sc.moved:,}/{sc.flows:,} moved" if short else
+                 f" · sampled {sc.moved:,} of {sc.flows:,} moved, {sc.tcp_reset:,} TCP reset (at {sc.rate})")
     return text
 
 

@@ -171,8 +171,9 @@ class FabricPanel(Panel):
         rows = tuple(rows)
         if rows == self.rows and focus == self.focus:
             return
-        relayout = len(rows) != len(self.rows) or [(r.status, r.hint) for r in rows] != \
-            [(r.status, r.hint) for r in self.rows]
+        relayout = len(rows) != len(self.rows) or [(r.status, r.hint, bool(r.checked and r.checked.disagreements))
+                                                   for r in rows] != \
+            [(r.status, r.hint, bool(r.checked and r.checked.disagreements)) for r in self.rows]
         self.rows = rows
         self.focus = focus
         self.changed(layout=relayout)
@@ -189,9 +190,9 @@ class FabricPanel(Panel):
             role = view.ROLE_TITLE[r.role] if r.role is not last_role else ""
             last_role = r.role
             name = Text(("▸" if r.name == self.focus else "") + r.name,
-                        style=f"bold reverse" if r.name == self.focus else "bold")
-            place = Text(f"{r.placement_glyph} {r.placement.value}" if r.placement else "-",
-                         style=placement_style(r.placement))
+                        style="bold reverse" if r.name == self.focus else "bold")
+            place = Text(r.placement_text, style=BAD if r.checked is not None and r.checked.suspect
+                         else placement_style(r.placement))
             rows.append([role, name, Text(f"{r.glyph} {r.word}", style=STATUS_STYLE[r.status]),
                          r.age, r.hash, place])
         out = columns(("role", "device", "health", "last ok", "hash", "placement"), rows,
@@ -205,6 +206,9 @@ class FabricPanel(Panel):
             who = ", ".join(names) if len(names) <= 3 else f"{', '.join(names[:2])} +{len(names) - 2} more"
             out.append("\n")
             out.append(f"{view.PLACEMENT_GLYPH[p]} {who}: {hint}", style=placement_style(p))
+        for line in view.disagreement_lines(self.rows):
+            out.append("\n")
+            out.append(f"✗ {line}", style=BAD)
 
     def _compact(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")

@@ -179,3 +179,20 @@ def test_the_record_daemons_log_lines_escape_device_text():
     log.propagate = False
     log.warning("leaf01: %s", "refused\n2026-01-01 INFO fake line\x1b]0;title\x07")
     assert out.getvalue() == "WARNING leaf01: refused\\n2026-01-01 INFO fake line\\x1b]0;title\\x07\n"
+
+
+def test_placement_column_shows_the_check_against_sampled_traffic_and_the_disagreements_escaped():
+    from anycast_tui.model.placement_check import DeviceAgreement, Disagreement
+
+    s, clock = _session()
+    hostile = "udp 203.0.113.7:1 → 192.0.2.53:53\n[red]x"
+    checked = {"spine01": DeviceAgreement("spine01", 3210, 3210, True),
+               "leaf01": DeviceAgreement("leaf01", 880, 628, False,
+                                         (Disagreement(1.0, hostile, "swp2", "swp1\x1b[2J"),))}
+    rows = {r.name: r for r in view.device_rows(s.timeline.snapshot, 0, checked=checked)}
+    assert rows["spine01"].placement_text == "= 100 % of 3,210"
+    assert rows["leaf01"].placement_text == "≈ 71.4 % of 880"
+    assert rows["spine02"].placement_text == "= exact"  # no samples: the model's own word
+    (line,) = view.disagreement_lines(list(rows.values()))
+    assert line.startswith("leaf01: 252 of 880 sampled packets left elsewhere than predicted")
+    assert "\n" not in line and "\x1b" not in line  # device text is data: one line, no terminal escapes

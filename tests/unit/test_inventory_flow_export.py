@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from anycast_tui.collect.inventory import FlowExport, InventoryError, load_inventory
+from anycast_tui.collect.inventory import FlowExportConfig, InventoryError, load_inventory
 from anycast_tui.collect.nssocket import namespace_path, parse_listen
 
 DEVICES = ('[[device]]\nname = "spine01"\nhost = "127.0.0.1"\nsflow_agent = "198.18.0.1"\n\n'
@@ -21,7 +21,7 @@ def load(tmp_path, text):
 def test_flow_export_and_agents(tmp_path):
     inv = load(tmp_path, '[flow_export]\nlisten = "198.18.64.1:6343"\nnamespace = "atui-lab-collector"\n'
                          'window_s = 120\n\n' + DEVICES)
-    assert inv.flow_export == FlowExport("198.18.64.1", 6343, "atui-lab-collector", 120.0)
+    assert inv.flow_export == FlowExportConfig("198.18.64.1", 6343, "atui-lab-collector", 120.0)
     assert inv.flow_export.listen == "198.18.64.1:6343"
     assert inv.device("spine01").sflow_agent == "198.18.0.1"
     assert inv.device("leaf01").sflow_agent is None  # matched by its host
@@ -35,7 +35,7 @@ def test_defaults_without_the_table(tmp_path):
 
 
 @pytest.mark.parametrize("table, want", [
-    ('namespace = "x"', "fabric.toml:1: flow_export.listen: expected \"ADDR:PORT\", got None"),
+    ('listen = 6343', "fabric.toml:2: flow_export.listen: expected \"ADDR:PORT\", got 6343"),
     ('listen = "198.18.64.1"', "fabric.toml:2: flow_export.listen: expected ADDR:PORT, got '198.18.64.1'"),
     ('listen = "198.18.64.1:0"', "fabric.toml:2: flow_export.listen: port 0 is out of range 1..65535"),
     ('listen = "collector:6343"', "fabric.toml:2: flow_export.listen: 'collector' does not appear to be an IPv4 or "
@@ -44,9 +44,9 @@ def test_defaults_without_the_table(tmp_path):
                             "got '::1:6343'"),
     ('listen = "0.0.0.0:6343"\nnamespace = "../etc"', "fabric.toml:3: flow_export.namespace: not a network "
                                                      "namespace name: '../etc'"),
-    ('listen = "0.0.0.0:6343"\nwindow_s = 0', "fabric.toml:3: flow_export.window_s: 0 is out of range 1..86400 s"),
+    ('listen = "0.0.0.0:6343"\nwindow_s = 0', "fabric.toml:3: flow_export.window_s: 0 is out of range 10..86400 s"),
     ('listen = "0.0.0.0:6343"\nport = 6343', "fabric.toml:3: flow_export.port: unknown key (known: listen, "
-                                             "namespace, window_s)"),
+                                             "max_flows, namespace, window_s)"),
 ])
 def test_flow_export_errors_are_one_line(tmp_path, table, want):
     with pytest.raises(InventoryError) as exc:

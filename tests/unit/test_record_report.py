@@ -359,10 +359,25 @@ def _hostile_recording(tmp_path: Path) -> Path:
     inc = Incident(1, IncidentKind.FAILURE, T0 + 10, None, " / ".join(HOSTILE), tuple(HOSTILE), (f"{ANYCAST}/32",),
                    evs, evs[:2], HOSTILE[1])
     rec.record_incident(incidentlog.to_json(inc, IncidentImpact(1, ph, ph)))
+    rec.record_sampled({"prefixes": {f"{ANYCAST}/32": {"flows": 3, "pps": 1.5, "rate": HOSTILE[6], "window_s": 300}},
+                        "agents": {h: {"datagrams": 1, "samples": 2, "malformed": 1, "last_reason": HOSTILE[-1 - k]}
+                                   for k, h in enumerate(HOSTILE)},
+                        "placement": {h: {"compared": 2, "agreed": 1, "exact": True,
+                                          "disagreements": [[T0 / 1000, HOSTILE[-1 - k], h, HOSTILE[k - 1]]]}
+                                      for k, h in enumerate(HOSTILE)}})
     clock.ms += 1000
     tl.apply(SimFabric().snapshot(T0 + 1000))
     rec.close()
     return p
+
+
+def test_sampled_traffic_section_from_the_newest_summary(tmp_path):
+    p = _hostile_recording(tmp_path)
+    with Recording.open(p) as rec:
+        md = report(rec, all_events=True)
+    sec = _section(md, "Sampled traffic")
+    assert "| Device | Model | Samples agreeing | Agreement |" in sec
+    assert "| 1 of 2 | 50.0 % |" in sec and "1 / " not in sec.split("Exporter")[0]
 
 
 def test_device_text_is_never_markup_in_markdown(tmp_path):
