@@ -16,6 +16,8 @@ from anycast_tui.errors import CliError
 
 EPILOG = """examples:
   sudo anycast-tui lab up                      2 spines x 4 leaves, BGP (FRR) if installed, writes config/lab.toml
+  sudo anycast-tui lab up --sflow              and real sFlow exporters (pmacctd) on every spine and leaf, IPFIX
+                                               from spine01; the inventory tells monitor where to collect them
   sudo anycast-tui monitor -c config/lab.toml  watch it
   sudo anycast-tui lab fail leaf03             a device (all its links down) or a link: spine01-leaf03
   sudo anycast-tui lab drain server02          the server withdraws 192.0.2.53/32
@@ -42,6 +44,15 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     up.add_argument("--size", default="2x4", metavar="SPINESxLEAVES", help="default 2x4; one server per leaf")
     up.add_argument("-c", "--config", default="config/lab.toml", help="inventory to write (default %(default)s)")
     up.add_argument("--poll-interval", type=float, default=1.0, help="poll interval written to the inventory")
+    up.add_argument("--sflow", action="store_true",
+                    help="run pmacct's sFlow probe (pmacctd sfprobe) on every spine and leaf, sampling the packets each "
+                         "interface sends (output port = that interface), and an IPFIX exporter (nfprobe) on the "
+                         "--ipfix devices; they export to 198.18.64.1:6343 in the lab's collector namespace, which the "
+                         "inventory's [flow_export] names for monitor")
+    up.add_argument("--sampling-rate", type=int, default=1, metavar="N",
+                    help="with --sflow: sample 1 in N packets (default 1: every packet, counts exact)")
+    up.add_argument("--ipfix", default="spine01", metavar="DEVICE[,DEVICE]",
+                    help="with --sflow: devices that also export IPFIX flow records (default spine01; 'none')")
     for name, hlp in (("fail", "fail a device (all its links) or a link (spine01-leaf03)"),
                       ("restore", "restore a failed device or link, or a drained server")):
         q = lsub.add_parser(name, help=hlp)
@@ -82,9 +93,11 @@ def run(args: argparse.Namespace) -> int:
         if args.lab_cmd == "up":
             spines, leaves = _size(args.size)
             routing = args.routing or ("static" if args.resilient or frr.available() else "bgp")
+            ipfix = [] if args.ipfix.strip() in ("", "none") else [d.strip() for d in args.ipfix.split(",")]
             cfg = LabConfig(spines=spines, leaves=leaves, routing=routing, resilient=args.resilient,
                             seed=args.seed, prefix=prefix, state_dir=str(args.state_dir or ""),
-                            inventory=str(Path(args.config).resolve()), poll_interval_s=args.poll_interval)
+                            inventory=str(Path(args.config).resolve()), poll_interval_s=args.poll_interval,
+                            sflow=args.sflow, sampling_rate=args.sampling_rate, ipfix=ipfix)
             t0 = time.monotonic()
             try:
                 lab = Lab.up(cfg)
@@ -92,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
                 raise CliError(str(exc)) from None
             print(f"lab up in {time.monotonic() - t0:.1f} s: {spines}x{leaves}, routing {routing}"
                   f"{', resilient' if args.resilient else ''}")
+            if lab.cfg.sflow:
+                st = lab.status()["sflow"]
+                print(f"exporters: sFlow 1 in {lab.cfg.sampling_rate} on every spine and leaf, IPFIX on "
+                      f"{', '.join(lab.cfg.ipfix) or 'none'} -> {st['collector']} in namespace {st['namespace']}")
             print(_inventory_line(lab.cfg.inventory))
             if lab.cfg.nohash_error:
                 print(f"warning: client tc program not attached ({lab.cfg.nohash_error}): TCP flows of `lab traffic` "
@@ -138,6 +155,15 @@ def _print_status(st: dict) -> None:
           f"inventory {st['inventory']}")
     if any(down.values()):
         print("down: " + ", ".join(f"{k} {' '.join(v)}" for k, v in down.items() if v))
+    if st.get("sflow"):
+        fx = st["sflow"]
+        states = {name: d["exporter"] for name, d in st["devices"].items() if "exporter" in d}
+        ok = sum(1 for v in states.values() if v == "running")
+        print(f"exporters: {ok} of {len(states)} running; sFlow 1 in {fx['sampling_rate']}, IPFIX on "
+              f"{', '.join(fx['ipfix']) or 'none'} -> {fx['collector']} in namespace {fx['namespace']}")
+        for name, v in states.items():
+            if v != "running":
+                print(f"exporter {name}: {v}")
     for name, d in st["devices"].items():
         bits = [f"{name:9}", f"{d['role']:6}", "ns ok" if d["namespace"] else "ns MISSING", f"ssh :{d['ssh_port']}",
                 f"routes {d.get('routes', '-')}"]

@@ -10,16 +10,14 @@ deletes every namespace with the prefix and removes the files it wrote.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from anycast_tui.lab import frr, labssh, netns, nslab
+from anycast_tui.lab import exporters, frr, labssh, netns, nslab, procs
 from anycast_tui.lab.nslab import ANYCAST, CLIENT_NET, Down, Topology
 
 STATE_ROOT = Path("/run/anycast-tui")
@@ -47,6 +45,10 @@ class LabConfig:
     drained: list[str] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
     nohash_error: str | None = None  # why the client's tc program could not be attached (TCP then unpredictable)
+    sflow: bool = False  # pmacctd exporters on the spines and leaves (exporters.py)
+    sampling_rate: int = 1  # sFlow: 1 in N packets
+    ipfix: list[str] = field(default_factory=lambda: ["spine01"])  # devices that also export IPFIX (with sflow)
+    flow_port: int = exporters.SFLOW_PORT  # the collector's UDP port (sFlow and IPFIX)
 
     @property
     def down(self) -> Down:
@@ -72,12 +74,14 @@ def locate(prefix: str, state_dir: Path | None = None) -> Path:
         return default_state_dir(prefix)
 
 
-def preflight(routing: str) -> None:
+def preflight(routing: str, sflow: bool = False) -> None:
     why = netns.available()
     if why:
         raise LabError(why)
     if routing == "bgp" and frr.available():
         raise LabError(f"--routing bgp: {frr.available()}")
+    if sflow and exporters.available():
+        raise LabError(f"--sflow: {exporters.available()}")
 
 
 class Lab:
@@ -110,10 +114,12 @@ class Lab:
 
     @classmethod
     def up(cls, cfg: LabConfig) -> "Lab":
-        preflight(cfg.routing)
+        preflight(cfg.routing, cfg.sflow)
         if cfg.resilient and cfg.routing == "bgp":
             raise LabError("--resilient needs --routing static (FRR 8.4 cannot install BGP routes "
                            "into resilient nexthop groups)")
+        if cfg.sflow:
+            cls._check_sflow(cfg)
         cfg.state_dir = str(Path(cfg.state_dir).resolve()) if cfg.state_dir else str(default_state_dir(cfg.prefix))
         cfg.inventory = str(Path(cfg.inventory).resolve())
         lab = cls(cfg)
@@ -135,6 +141,10 @@ class Lab:
             sshd = labssh.spawn(lab.state_dir)
             if cfg.routing == "bgp":
                 frr.start(lab.topo, lab.frr_dir)
+            if cfg.sflow:
+                exporters.create_network(lab.topo)
+                exporters.start(lab.topo, lab.state_dir, sampling_rate=cfg.sampling_rate, ipfix=tuple(cfg.ipfix),
+                                port=cfg.flow_port)
             _, err = nohash.communicate(timeout=60)
             if nohash.returncode:  # the lab still works; only locally generated TCP is hashed by its txhash
                 cfg.nohash_error = " ".join(err.split())[-300:] or f"exit {nohash.returncode}"
@@ -147,6 +157,18 @@ class Lab:
             down(cfg.prefix, lab.state_dir)
             raise
         return lab
+
+    @staticmethod
+    def _check_sflow(cfg: LabConfig) -> None:
+        if not 1 <= cfg.sampling_rate <= 1_000_000:
+            raise LabError(f"--sampling-rate {cfg.sampling_rate}: expected 1..1000000 (1 in N packets)")
+        if not 1 <= cfg.flow_port <= 65535:
+            raise LabError(f"flow export port {cfg.flow_port}: expected 1..65535")
+        topo = nslab.build_topology(cfg.spines, cfg.leaves, prefix=cfg.prefix, seed=cfg.seed)
+        names = {n.name for n in exporters.exporting(topo)}
+        bad = [d for d in cfg.ipfix if d not in names]
+        if bad:
+            raise LabError(f"--ipfix {','.join(bad)}: not a spine or leaf of this lab")
 
     def _apply_routes(self, before: Down | None) -> None:
         want = nslab.desired_routes(self.topo, self.cfg.down)
@@ -218,9 +240,19 @@ class Lab:
         known = _inventory_keys()
         lines += [f"{k} = false" for k in ("use_ssh_config", "use_agent") if k in known]  # hermetic: lab key only
         lines.append("")
+        sflow = self.cfg.sflow and "sflow_agent" in known
+        if sflow:
+            lines += [f"[flow_export]  # sFlow (1 in {self.cfg.sampling_rate}) from every spine and leaf, IPFIX from "
+                      f"{', '.join(self.cfg.ipfix) or 'none'}",
+                      f'listen = "{exporters.COLLECTOR_IP}:{self.cfg.flow_port}"',
+                      f'namespace = "{exporters.collector_ns(self.topo)}"  # the socket is opened in there', "window_s = 300",
+                      ""]
+        exporting = {n.name for n in exporters.exporting(self.topo)}
         for n in self.topo.nodes.values():
             lines += ["[[device]]", f'name = "{n.name}"', f'role = "{n.role}"', 'host = "127.0.0.1"',
                       f"port = {self.cfg.ports[n.name]}"]
+            if sflow and n.name in exporting:
+                lines.append(f'sflow_agent = "{n.loopback}"  # its exporters\' address (agent, IPFIX source)')
             if n.role == "server" and "flow_sources" in known:
                 lines.append('flow_sources = ["ss"]  # live flows of the anycast service')
             if self.cfg.routing == "bgp" and n.role != "client":
@@ -337,9 +369,13 @@ class Lab:
             "size": f"{self.cfg.spines}x{self.cfg.leaves}", "inventory": self.cfg.inventory,
             "ssh_daemon": bool(pid and _alive(pid, "anycast_tui.lab.labssh")),
             "client_tc_nohash": self.cfg.nohash_error or "attached",
+            "sflow": ({"collector": f"{exporters.COLLECTOR_IP}:{self.cfg.flow_port}",
+                       "namespace": exporters.collector_ns(self.topo), "sampling_rate": self.cfg.sampling_rate,
+                       "ipfix": self.cfg.ipfix} if self.cfg.sflow else None),
             "down": {"devices": self.cfg.down_devices, "links": self.cfg.down_links, "drained": self.cfg.drained},
             "devices": {},
         }
+        exporter_state = exporters.status(self.topo, self.state_dir, tuple(self.cfg.ipfix)) if self.cfg.sflow else {}
         for n in self.topo.nodes.values():
             d: dict = {"namespace": n.ns in present, "role": n.role, "seed": n.seed,
                        "ssh_port": self.cfg.ports.get(n.name)}
@@ -347,6 +383,8 @@ class Lab:
                 d["routes"] = len(json.loads(netns.ip(n.ns, "-j", "route", "show", check=False) or "[]"))
             if n.role == "spine" and n.ns in present:
                 d["anycast_paths"] = self.anycast_paths(n.name)
+            if self.cfg.sflow and n.name in exporter_state:
+                d["exporter"] = exporter_state[n.name]
             if self.cfg.routing == "bgp" and n.role != "client" and n.ns in present:
                 try:
                     up, total = frr.sessions(self.frr_dir, n)
@@ -387,34 +425,12 @@ def _traffic_port() -> int:
     return PORT
 
 
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _alive(pid: int, marker: str) -> bool:
-    """True if ``pid`` runs and its command line contains ``marker`` (guards against pid reuse)."""
-    try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return False
-    return marker in cmd
+_read_pid = procs.read_pid
+_alive = procs.alive
 
 
 def _kill(pid: int, marker: str) -> None:
-    if not _alive(pid, marker):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
-            if not _alive(pid, marker):
-                return
-            time.sleep(0.02)
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    procs.kill(pid, marker)
 
 
 def down(prefix: str = nslab.LAB_PREFIX, state_dir: Path | None = None) -> list[str]:
@@ -434,6 +450,7 @@ def down(prefix: str = nslab.LAB_PREFIX, state_dir: Path | None = None) -> list[
             _kill(p, "anycast_tui.lab.traffic")
     for p in frr.pids(frr.run_dir(prefix)):
         _kill(p, "/usr/lib/frr/")
+    exporters.stop(prefix, sd)
     removed = nslab.destroy(prefix)  # also kills anything left inside
     shutil.rmtree(frr.run_dir(prefix), ignore_errors=True)
     if inventory:

@@ -13,17 +13,17 @@ import io
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import numpy as np
-
-from anycast_tui.model.flows import FlowMeta
-from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.samples import ExportDatagram, FlowSample
 from anycast_tui.parse.errors import ExportDecodeError, ParseError
 from anycast_tui.parse.ipfix import ExportDecoder
 from anycast_tui.parse.pcap import is_capture, iter_udp
 from anycast_tui.parse.sflow import decode_sflow
+
+if TYPE_CHECKING:
+    from anycast_tui.model.flows import FlowMeta
+    from anycast_tui.model.hashing import FlowArray
 
 KINDS = ("sflow", "ipfix")
 MAX_REASONS = 20  # distinct malformed reasons kept per exporter; the rest are counted as "other"
@@ -121,6 +121,11 @@ def read_capture(path: str | os.PathLike[str] | BinaryIO, kind: str | None = Non
 
 def samples_to_flows(samples: list[FlowSample]) -> tuple[FlowArray, FlowMeta]:
     """The distinct flows (5-tuple and IPv6 flow label) of ``samples``, in the order first seen."""
+    import numpy as np  # here: ``parse`` of a text output does not pay for numpy at start-up
+
+    from anycast_tui.model.flows import FlowMeta
+    from anycast_tui.model.hashing import FlowArray
+
     seen: dict[tuple, None] = {}
     for s in samples:
         seen.setdefault((s.family, s.proto, s.src, s.dst, s.sport, s.dport, s.flowlabel if s.family == 6 else 0))

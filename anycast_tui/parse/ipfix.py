@@ -11,7 +11,8 @@ forgotten first).  It also guards ``netflow`` where it would loop or misread:
 * a data set whose template has records of 0 bytes (``netflow`` divides by it, IPFIX, or loops appending
   records for ever, v9), a variable-length field (65535; ``netflow`` cannot decode it), an enterprise-specific
   field (``netflow`` misreads or crashes on it), an IANA field ``netflow`` does not know, or (v9) an address
-  field of a length other than 4 or 16 (``netflow`` *prints* a line to stdout and drops it) is skipped and
+  field of a length other than 4 or 16 (``netflow`` *prints* a line to stdout and loses its place in the
+  record) or records under 4 bytes (``netflow`` drops the last record of an unpadded set) is skipped and
   counted in ``skipped`` with that reason, never handed to ``netflow``;
 * a template withdrawal (IPFIX, field count 0) is applied here (``netflow`` deletes from the dict it iterates);
 * data before its template is counted in ``skipped`` ("no template yet"), not an error;
@@ -99,7 +100,8 @@ def _v9_template(record: Any) -> _Template:
         reclen = sum(lengths)
         return _Template(record, True, reclen, None if reclen else "template of empty records")
     reclen = sum(f.field_length for f in record.fields)
-    why = None if reclen else "template of empty records"
+    why = None if reclen >= 4 else "template of empty records" if not reclen else \
+        "records under 4 bytes (netflow drops the last of them)"
     for f in record.fields:
         if f.field_type in V9_FIELD_TYPES_CONTAINING_IP and f.field_length not in (4, 16):
             why = f"{f.field_length}-byte address field"

@@ -164,6 +164,8 @@ def test_v9_guards_empty_records_and_odd_address_lengths(capsys):
     dg = dec.decode(v9_msg([ipfix_set(0, template(257, [(8, 5), (12, 4)])), ipfix_set(257, b"\1" * 9 + b"\0" * 3)]), "x")
     assert dict(dg.skipped) == {"template 257: 5-byte address field": 1}
     assert capsys.readouterr().out == ""
+    dg = dec.decode(v9_msg([ipfix_set(0, template(258, [(7, 2)])), ipfix_set(258, b"\0\1\0\2")]), "x")
+    assert dict(dg.skipped) == {"template 258: records under 4 bytes (netflow drops the last of them)": 1}
 
 
 def test_v9_sampling_interval_from_options():

@@ -304,3 +304,17 @@ def test_counts_of_every_real_datagram_add_up():
         kinds["samples"] += len(dg.samples)
         kinds["counters"] += dg.counter_samples
     assert kinds["samples"] >= sum(f.get("packets", 4) for f in META["flows"])
+
+
+def test_samples_are_whole_frozen_flowsamples():
+    # the decoder builds samples through their slots (faster than __init__): every field set, equal to and hashed
+    # like the same sample built by the dataclass, still frozen
+    import dataclasses
+
+    from anycast_tui.model.samples import FlowSample
+    for u in REAL[:3]:
+        for s in decode_sflow(u.payload, received=u.time).samples:
+            again = FlowSample(**dataclasses.asdict(s))
+            assert again == s and hash(again) == hash(s)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                s.sport = 1  # type: ignore[misc]
