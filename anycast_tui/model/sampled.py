@@ -82,7 +82,7 @@ class SampledWindow:
         self._exact = {n.network_address.packed for n in self.networks if n.prefixlen == n.max_prefixlen}
         self._wide = [(n.version, int(n.network_address), int(n.netmask)) for n in self.networks
                       if n.prefixlen != n.max_prefixlen]
-        # key -> [first, last, packets, octets, rate, rank, entry device, in_if]
+        # key -> [first, last, packets, octets, rate, rank, entry device, in_if, export kind counted]
         self._flows: dict[Key, list] = {}
         self._lock = threading.Lock()
         self.samples = 0  # samples added (to the anycast prefixes)
@@ -118,15 +118,17 @@ class SampledWindow:
                 rec = flows.get(key)
                 if rec is None:
                     flows[key] = [at, at, s.packets * rate, s.octets * rate, s.sampling_rate, rank, device,
-                                  s.input_if]
+                                  s.input_if, s.kind]
                     continue
                 if at > rec[1]:
                     rec[1] = at
                 elif at < rec[0]:
                     rec[0] = at
                 if rank < rec[5]:  # seen closer to the clients: that is where it entered; count from there
-                    rec[2:8] = [s.packets * rate, s.octets * rate, s.sampling_rate, rank, device, s.input_if]
-                elif rank == rec[5] and device == rec[6]:  # count each packet once: on its entry device only
+                    rec[2:9] = [s.packets * rate, s.octets * rate, s.sampling_rate, rank, device, s.input_if, s.kind]
+                elif rank == rec[5] and device == rec[6] and s.kind is rec[8]:
+                    # count each packet once: on its entry device only, and from one export of it (a device
+                    # exporting both sFlow and IPFIX reports the same packets twice)
                     rec[2] += s.packets * rate
                     rec[3] += s.octets * rate
                     rec[4] = s.sampling_rate

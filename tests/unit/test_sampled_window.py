@@ -81,3 +81,13 @@ def test_sampled_counts_survive_the_recording_boundary_and_read_as_measured():
     del old["sampled"]  # recordings made before sampled traffic existed
     assert phase_from_json(old).sampled is None
     assert np.isfinite(sc.pps)
+
+
+def test_a_device_exporting_sflow_and_ipfix_counts_its_packets_once():
+    from dataclasses import replace
+
+    w = SampledWindow([f"{ANY}/32"])
+    s = sample(rate=1, at=100.0)
+    w.add("spine01", Role.SPINE, [s, s])  # two sampled packets (sFlow)
+    w.add("spine01", Role.SPINE, [replace(s, kind=ExportKind.IPFIX, packets=2, octets=200)])  # the same, as a record
+    assert w.flow_set(f"{ANY}/32", now=100.0).packets.tolist() == [2]
