@@ -39,10 +39,27 @@ SAMPLE_SPORTS = (32700, 31884)
 
 @dataclass(frozen=True, slots=True)
 class FlowMeta:
-    """Per-flow columns that are not hash inputs: ``ingress`` and ``group`` (object arrays, None when absent)."""
+    """Per-flow columns that are not hash inputs: ``ingress`` and ``group`` (object arrays, None when absent).
+
+    ``*_factors``: the same column as (distinct values, int32 code per flow) when the reader made it so (the
+    vectorised readers do): writers go by the codes instead of touching a Python object per flow."""
 
     ingress: np.ndarray | None = None
     group: np.ndarray | None = None
+    ingress_factors: tuple[tuple[str | None, ...], np.ndarray] | None = None
+    group_factors: tuple[tuple[str | None, ...], np.ndarray] | None = None
+
+    def factors(self, name: str) -> tuple[tuple[str | None, ...], np.ndarray] | None:
+        """Column ``name`` ("ingress" or "group") factorized; None when absent."""
+        col = getattr(self, name)
+        if col is None:
+            return None
+        known = getattr(self, f"{name}_factors")
+        if known is not None:
+            return known
+        index: dict[str | None, int] = {}
+        codes = np.fromiter((index.setdefault(v, len(index)) for v in col), np.int32, len(col))
+        return tuple(index), codes
 
 
 def proto_number(text: str) -> int:
