@@ -20,7 +20,7 @@ from anycast_tui.model.placement import CompiledDevice, PlacementError, compile_
 from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, Flow, HashSettings, NexthopTable
 from anycast_tui.parse.detect import detect_kind, parse_as
 from anycast_tui.parse.errors import ParseError
-from anycast_tui.parse.flowcsv import read_flows_csv
+from anycast_tui.parse.flowfile import read_flows
 from anycast_tui.parse.nexthop import attach_buckets
 
 DEVICE = "device"  # the name the one device of calc/whatif goes by
@@ -56,8 +56,9 @@ def add_inputs(p: argparse.ArgumentParser) -> None:
                         "else the kernel's 0x0007 = src, dst, proto; 0x0037 adds both ports)")
     g.add_argument("--ignore-linkdown", action="store_true",
                    help="net.ipv4.conf.all.ignore_routes_with_linkdown=1: linkdown next hops are unusable")
-    f = p.add_argument_group("flows (a CSV file, or one flow)")
-    f.add_argument("--flows", metavar="CSV", help="flows file (header proto,src,sport,dst,dport[,ingress,group])")
+    f = p.add_argument_group("flows (a CSV or Parquet file, or one flow)")
+    f.add_argument("--flows", metavar="FILE", help="flows file, CSV (header proto,src,sport,dst,dport[,ingress,group]) "
+                   "or Parquet with those columns (told by its PAR1 magic); - reads standard input")
     f.add_argument("-p", "--proto", metavar="PROTO", help="tcp, udp, icmp or a protocol number")
     f.add_argument("-s", "--src", metavar="SRC", help="source address")
     f.add_argument("-d", "--dst", metavar="DST", help="destination address")
@@ -209,7 +210,7 @@ def load_flows(args: argparse.Namespace) -> tuple[FlowArray, FlowMeta]:
         if any(x is not None for x in one + [args.sport, args.dport]):
             raise CliError("give either --flows or one flow (-p -s -d --sport --dport), not both")
         try:
-            return read_flows_csv(args.flows if args.flows != "-" else "/dev/stdin")
+            return read_flows(args.flows if args.flows != "-" else "/dev/stdin")
         except ParseError as exc:
             raise CliError(f"{args.flows}: {exc}") from None
         except OSError as exc:

@@ -28,6 +28,8 @@ from anycast_tui.model.types import FabricSnapshot, Flow, HealthStatus, Role
 
 REQUIRED = ("proto", "src", "sport", "dst", "dport")
 OPTIONAL = ("ingress", "group")
+# What ``calc --out`` writes after a flow's own columns: a flows Parquet file may carry them (they are ignored).
+ANSWER_COLUMNS = ("outcome", "gateway", "dev", "route", "nhid", "placement", "type", "reason", "candidates")
 PROTO_NAMES = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132}
 PROTO_LABELS = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp"}
 

@@ -19,6 +19,7 @@ import csv
 import ipaddress
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,18 +48,20 @@ def _addr(text: str, name: str) -> str:
         raise ValueError(f"{name} is not an IP address: {shown(text)}") from None
 
 
-def header_of(cells: list[str], lineno: int, raw: str) -> list[str]:
-    """The header's column names (stripped, lower case); ParseError when one is missing, unknown or twice."""
+def header_of(cells: list[str], lineno: int, raw: str | None, *, kind: str = KIND,
+              ignored: tuple[str, ...] = ()) -> list[str]:
+    """The header's column names (stripped, lower case); ParseError when one is missing, unknown (and not
+    ``ignored``) or twice."""
     header = [c.strip().lower() for c in cells]
     missing = [c for c in REQUIRED if c not in header]
-    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
+    unknown = [c for c in header if c not in REQUIRED + OPTIONAL + ignored]
     if missing:
         raise ParseError(lineno, f"header lacks column(s) {', '.join(missing)} "
-                         f"(need {','.join(REQUIRED)})", KIND, raw)
+                         f"(need {','.join(REQUIRED)})", kind, raw)
     if unknown:
-        raise ParseError(lineno, f"unknown column(s) {shown(', '.join(unknown), 60)}", KIND, raw)
+        raise ParseError(lineno, f"unknown column(s) {shown(', '.join(unknown), 60)}", kind, raw)
     if len(set(header)) != len(header):
-        raise ParseError(lineno, "duplicate column in header", KIND, raw)
+        raise ParseError(lineno, "duplicate column in header", kind, raw)
     return header
 
 
@@ -232,13 +235,20 @@ def _meta(labels: dict[str, tuple[list[str | None], np.ndarray]], header: list[s
     return FlowMeta(**out)  # type: ignore[arg-type]
 
 
-def columns(buf: np.ndarray, spans: dict[str, tuple[np.ndarray, np.ndarray]]) -> Columns:
-    """The flows of trimmed cell spans by column name (the CSV's and Parquet's string columns)."""
-    proto, bad = flowcols.protos(buf, *spans["proto"])
+def columns(buf: np.ndarray, spans: dict[str, tuple[np.ndarray, np.ndarray]],
+            given: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> Columns:
+    """The flows of trimmed cell spans of ``buf`` by column name (the CSV's cells, Parquet's text columns);
+    ``given``: columns already parsed, as (values, bad) (Parquet's integer proto and ports)."""
+    given = given or {}
+
+    def col(name: str, parser: Any) -> tuple[np.ndarray, np.ndarray]:
+        return given[name] if name in given else parser(buf, *spans[name])
+
+    proto, bad = col("proto", flowcols.protos)
     fam_s, src, bad_s = flowcols.addrs(buf, *spans["src"])
     fam_d, dst, bad_d = flowcols.addrs(buf, *spans["dst"])
-    sport, bad_sp = flowcols.ports(buf, *spans["sport"])
-    dport, bad_dp = flowcols.ports(buf, *spans["dport"])
+    sport, bad_sp = col("sport", flowcols.ports)
+    dport, bad_dp = col("dport", flowcols.ports)
     bad = bad | bad_s | bad_d | bad_sp | bad_dp | (fam_s != fam_d)
     labels = {}
     for c in OPTIONAL:
