@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from anycast_tui.commands import jsonout
-from anycast_tui.commands.columnar import Frag, addr_frags, chunks, frag, lengths, strings
+from anycast_tui.commands.columnar import Frag, addr_frag, chunks, frag, number_frag
 from anycast_tui.model.flows import ANSWER_COLUMNS, OPTIONAL, REQUIRED, FlowMeta, proto_label
 from anycast_tui.model.hashing import FlowArray, Placement
 from anycast_tui.model.placement import PLACEMENTS, Outcome, Placed
@@ -59,8 +59,15 @@ class Answers:
         _, first, codes = np.unique(key, return_index=True, return_inverse=True)
         self.codes = codes.reshape(-1)
         self.rows = [answer(placed, int(i)) for i in first]
+        self._addr: dict[str, Frag] = {}
 
     # ------------------------------------------------------------------ the flows' own columns
+
+    def addr(self, name: str) -> Frag:
+        """Column src or dst as one fragment (its distinct addresses formatted once, then cached)."""
+        if name not in self._addr:
+            self._addr[name] = addr_frag(self.flows.family, getattr(self.flows, name))
+        return self._addr[name]
 
     def labels(self, name: str) -> tuple[tuple[str | None, ...], np.ndarray] | None:
         return self.meta.factors(name)
@@ -73,10 +80,10 @@ class Answers:
     def json_frags(self) -> list[Frag]:
         f = self.flows
         out = [frag([jsonout.dumps({"proto": proto_label(p)})[:-1] + ', "src": "' for p in range(256)], f.proto)]
-        out += addr_frags(f.family, f.src)
-        out.append(frag([f'", "sport": {p}, "dst": "' for p in range(65536)], f.sport))
-        out += addr_frags(f.family, f.dst)
-        out.append(frag([f'", "dport": {p}' for p in range(65536)], f.dport))
+        out.append(self.addr("src"))
+        out.append(number_frag(f.sport, '", "sport": ', ', "dst": "'))
+        out.append(self.addr("dst"))
+        out.append(number_frag(f.dport, '", "dport": '))
         for c in self.optional():
             values, codes = self.labels(c)  # type: ignore[misc]
             out.append(frag([", " + jsonout.dumps({c: v})[1:-1] for v in values], codes))
@@ -114,13 +121,13 @@ class Answers:
         frags: list[Frag] = [frag([x.ljust(width["proto"] + 2) for x in protos], f.proto)]
         for name in ("src", "sport", "dst", "dport"):
             if name in ("src", "dst"):
-                addr = addr_frags(f.family, getattr(f, name))
-                ln = lengths(addr, self.n)
+                addr = self.addr(name)
+                ln = addr.length(self.n)
                 width[name] = w = max(width[name], int(ln.max(initial=0)))
-                frags += addr
-                frags.append(frag([" " * k for k in range(w + 3)], w + 2 - ln))
+                frags += [addr, frag([" " * k for k in range(w + 3)], w + 2 - ln)]
             else:
-                frags.append(frag([str(p).ljust(width[name] + 2) for p in range(65536)], getattr(f, name)))
+                num = number_frag(getattr(f, name))
+                frags += [num, frag([" " * k for k in range(width[name] + 3)], width[name] + 2 - num.length(self.n))]
         frags.append(frag([x.ljust(width["next hop"] + 2) + r["placement"] + "\n" for x, r in zip(nh, self.rows)],
                           self.codes))
         header = "  ".join(h.ljust(width[h]) for h in head).rstrip()
@@ -144,10 +151,8 @@ class Answers:
         f = self.flows
         out.write(",".join(self.csv_columns()).encode() + b"\n")
         frags = [frag([_csv_cell(proto_label(p)) + "," for p in range(256)], f.proto)]
-        frags += addr_frags(f.family, f.src, after=b",")
-        frags.append(frag([f"{p}," for p in range(65536)], f.sport))
-        frags += addr_frags(f.family, f.dst, after=b",")
-        frags.append(frag([f"{p}" for p in range(65536)], f.dport))
+        frags += [self.addr("src"), number_frag(f.sport, ",", ","), self.addr("dst"),
+                  number_frag(f.dport, ",")]
         for c in self.optional():
             values, codes = self.labels(c)  # type: ignore[misc]
             frags.append(frag(["," + _csv_cell(v) for v in values], codes))
@@ -163,9 +168,12 @@ class Answers:
         f = self.flows
         cols: dict[str, Any] = {"proto": _dictionary(pa, [proto_label(p) for p in range(256)], f.proto)}
         for name in ("src", "dst"):
-            data, offsets = strings(addr_frags(f.family, getattr(f, name)), self.n)
-            cols[name] = pa.LargeStringArray.from_buffers(self.n, pa.py_buffer(offsets), pa.py_buffer(data))
-            cols[name] = cols[name].cast(pa.string())
+            a = self.addr(name)
+            offsets = np.zeros(len(a.lengths) + 1, np.int64)
+            np.cumsum(a.lengths, out=offsets[1:])
+            data = a.table[a.table != 0]  # the entries, in order, without their padding
+            values = pa.LargeStringArray.from_buffers(len(a.lengths), pa.py_buffer(offsets), pa.py_buffer(data))
+            cols[name] = pa.DictionaryArray.from_arrays(pa.array(a.codes.astype(np.int32)), values.cast(pa.string()))
             if name == "src":
                 cols["sport"] = pa.array(f.sport)
         cols["dport"] = pa.array(f.dport)

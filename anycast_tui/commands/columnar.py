@@ -14,6 +14,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from anycast_tui.parse.flowcols import factorize, padded
+
 CHUNK = 32768  # rows per matrix: ~10 MB at 300 bytes a row
 
 
@@ -71,6 +73,46 @@ def strings(frags: Sequence[Frag], n: int) -> tuple[np.ndarray, np.ndarray]:
     np.cumsum(lengths(frags, n), out=offsets[1:])
     data = np.concatenate(list(chunks(frags, n))) if n else np.zeros(0, np.uint8)
     return data, offsets
+
+
+def number_frag(codes: np.ndarray, before: str = "", after: str = "", count: int = 65536) -> Frag:
+    """``before`` + the decimal of each row's code (0 .. count-1) + ``after``, the table built in bulk (the
+    digits sit NUL padded between the two: NULs are dropped with the padding)."""
+    nums = np.arange(count)
+    nd = np.ones(count, np.int64)
+    for p in range(1, len(str(count - 1))):
+        nd += nums >= 10 ** p
+    width = int(nd.max())
+    digits = np.zeros((count, width), np.uint8)
+    for j in range(width):
+        digits[:, j] = np.where(j < nd, (nums // 10 ** np.maximum(nd - 1 - j, 0)) % 10 + 48, 0)
+    b, a = before.encode(), after.encode()
+    table = np.hstack([np.broadcast_to(np.frombuffer(b, np.uint8), (count, len(b))), digits,
+                       np.broadcast_to(np.frombuffer(a, np.uint8), (count, len(a)))])
+    return Frag(np.ascontiguousarray(table), np.asarray(codes), nd + len(b) + len(a))
+
+
+def table_frag(data: np.ndarray, offsets: np.ndarray, codes: np.ndarray) -> Frag:
+    """A fragment whose entries are the strings of (bytes, offsets), e.g. :func:`strings`'s."""
+    lens = np.diff(offsets)
+    k, w = len(lens), max(int(lens.max(initial=0)), 1)
+    table = np.zeros((k, w), np.uint8)
+    rows = np.repeat(np.arange(k), lens)
+    table[rows, np.arange(len(rows)) - np.repeat(offsets[:-1] - offsets[0], lens)] = data[offsets[0]:offsets[-1]]
+    return Frag(table, codes, lens)
+
+
+def addr_frag(family: np.ndarray, packed: np.ndarray) -> Frag:
+    """One fragment writing each row's address (as ``str(ipaddress.ip_address(...))`` does), formatted once
+    per distinct address (found as ``parse/flowcols.py`` finds distinct cells)."""
+    n = len(family)
+    key = np.zeros((n, 17), np.uint8)
+    key[:, :16] = packed
+    key[:, 16] = family
+    starts = np.arange(n, dtype=np.int64) * 17
+    first, codes = factorize(padded(key.reshape(-1)), starts, starts + 17)
+    data, offsets = strings(addr_frags(family[first], packed[first]), len(first))
+    return table_frag(data, offsets, codes)
 
 
 def addr_frags(family: np.ndarray, packed: np.ndarray, before: bytes = b"", after: bytes = b"") -> list[Frag]:

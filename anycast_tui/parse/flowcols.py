@@ -34,12 +34,13 @@ def padded(data: bytes | memoryview | np.ndarray) -> np.ndarray:
     return out
 
 
-def trim(buf: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def trim(buf: np.ndarray, s: np.ndarray, e: np.ndarray, *, lead_only: bool = False
+         ) -> tuple[np.ndarray, np.ndarray]:
     """Spans without leading/trailing spaces and tabs (what ``str.strip`` removes in an ASCII cell; other
     whitespace makes a cell bad somewhere and so goes to the reference code).  One pass per padding byte,
     over the rows still padded."""
     s, e = s.copy(), e.copy()
-    for lead in (True, False):
+    for lead in (True,) if lead_only else (True, False):
         active = np.arange(len(s))
         while active.size:
             b = buf[s[active] if lead else np.maximum(e[active] - 1, 0)]
@@ -116,10 +117,10 @@ def ports(buf: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np
     """Decimal 0-65535 (at most 5 digits) → uint16, and the bad mask."""
     ln = e - s
     bad = (ln == 0) | (ln > 5)
-    val = np.zeros(len(s), np.int64)
+    val = np.zeros(len(s), np.int32)
     for j in range(5):
         act = j < ln
-        d = buf[np.where(act, s + j, 0)].astype(np.int64) - 48
+        d = buf[np.where(act, s + j, 0)].astype(np.int32) - 48
         bad |= act & ((d < 0) | (d > 9))
         val = np.where(act, val * 10 + d, val)
     bad |= val > 65535

@@ -150,7 +150,7 @@ def _parse_fast(data: bytes) -> tuple[FlowArray, FlowMeta]:
     ends = np.flatnonzero(buf == 10)
     starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
     # the first byte of each line that is not a space or tab
-    first, _ = flowcols.trim(buf, starts, ends)
+    first, _ = flowcols.trim(buf, starts, ends, lead_only=True)
     lead = buf[first]
     skipped = (first == ends) | (lead == 35)
     odd = np.flatnonzero((lead >= 128) | (lead == 0x1F))  # Unicode or other whitespace first: ask str
@@ -176,9 +176,10 @@ def _parse_fast(data: bytes) -> tuple[FlowArray, FlowMeta]:
     cell_e = np.column_stack([cpos, ends[rows[fast]]])
     cols = {name: flowcols.trim(buf, cell_s[:, j], cell_e[:, j]) for j, name in enumerate(header)}
     got = columns(buf, cols)
-    slow[fast[got.bad]] = True
-    fast = fast[~got.bad]
-    got = got.take(~got.bad)
+    if got.bad.any():
+        slow[fast[got.bad]] = True
+        fast = fast[~got.bad]
+        got = got.take(~got.bad)
     slow_rows = np.flatnonzero(slow)
     slow_flows = [_line_flow(header, _line_text(data, int(starts[rows[i]]), int(ends[rows[i]])), int(rows[i]) + 1)
                   for i in slow_rows]
@@ -237,23 +238,23 @@ def _meta(labels: dict[str, tuple[list[str | None], np.ndarray]], header: list[s
 
 def columns(buf: np.ndarray, spans: dict[str, tuple[np.ndarray, np.ndarray]],
             given: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> Columns:
-    """The flows of trimmed cell spans of ``buf`` by column name (the CSV's cells, Parquet's text columns);
-    ``given``: columns already parsed, as (values, bad) (Parquet's integer proto and ports)."""
+    """The flows of trimmed cell spans of ``buf`` by column name (the CSV's cells); ``given``: columns already
+    parsed, as the ``flowcols`` parser of the column returns them (Parquet's)."""
     given = given or {}
 
-    def col(name: str, parser: Any) -> tuple[np.ndarray, np.ndarray]:
+    def col(name: str, parser: Any) -> Any:
         return given[name] if name in given else parser(buf, *spans[name])
 
     proto, bad = col("proto", flowcols.protos)
-    fam_s, src, bad_s = flowcols.addrs(buf, *spans["src"])
-    fam_d, dst, bad_d = flowcols.addrs(buf, *spans["dst"])
+    fam_s, src, bad_s = col("src", flowcols.addrs)
+    fam_d, dst, bad_d = col("dst", flowcols.addrs)
     sport, bad_sp = col("sport", flowcols.ports)
     dport, bad_dp = col("dport", flowcols.ports)
     bad = bad | bad_s | bad_d | bad_sp | bad_dp | (fam_s != fam_d)
     labels = {}
     for c in OPTIONAL:
-        if c in spans:
-            values, codes, bad_l = flowcols.labels(buf, *spans[c])
+        if c in spans or c in given:
+            values, codes, bad_l = col(c, flowcols.labels)
             labels[c] = (values, codes)
             bad |= bad_l
     fam = np.where(bad, 4, fam_s)

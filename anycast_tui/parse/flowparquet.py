@@ -38,38 +38,59 @@ def read_flows_parquet(source: str | os.PathLike[str] | bytes) -> tuple[FlowArra
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else source, memory_map=True)
-        names = pf.schema_arrow.names
+        src = pa.BufferReader(source) if isinstance(source, bytes) else source
+        schema = pq.ParquetFile(src, memory_map=True).schema_arrow
+        names = schema.names
         header = header_of(list(names), 0, None, kind=KIND, ignored=ANSWER_COLUMNS)
         wanted = [name for name, h in zip(names, header) if h in REQUIRED + OPTIONAL]
-        table = pf.read(columns=wanted)
+        text = [name for name in wanted if not pa.types.is_integer(schema.field(name).type)]
+        # text columns come dictionary-encoded (as Parquet mostly stores them): parsed once per distinct value
+        table = pq.ParquetFile(src, memory_map=True, read_dictionary=text).read(columns=wanted)
+        table = table.unify_dictionaries()
     except (pa.ArrowException, OSError) as exc:
         raise ParseError(0, f"not a readable Parquet file ({str(exc).splitlines()[0] if str(exc) else exc})",
                          KIND) from None
-    arrays = {h: _plain(pa, table.column(name).combine_chunks(), h)
-              for name, h in zip(wanted, (n.strip().lower() for n in wanted))}
     n = table.num_rows
-    texts = {h: a for h, a in arrays.items() if not pa.types.is_integer(a.type)}
-    given = {h: _ints(a, h) for h, a in arrays.items() if pa.types.is_integer(a.type)}
-    buf, spans = _spans(texts, n)
-    got = columns(buf, spans, given)
+    arrays = {h: table.column(name) for name, h in zip(wanted, (n.strip().lower() for n in wanted))}
+    given = {h: _column(pa, h, a, n) for h, a in arrays.items()}
+    got = columns(np.zeros(flowcols.PAD, np.uint8), {}, given)
     bad = np.flatnonzero(got.bad)
-    fast = np.flatnonzero(~got.bad)
     slow = [_row(arrays, int(i)) for i in bad]
-    return got.take(~got.bad).merge(n, fast, bad, slow, list(arrays))
+    return got.take(~got.bad).merge(n, np.flatnonzero(~got.bad), bad, slow, list(arrays))
 
 
-def _plain(pa: Any, arr: Any, name: str) -> Any:
-    """A column as plain text (large_string) or integers; ParseError on any other type."""
-    t = arr.type
-    if pa.types.is_dictionary(t):
-        arr = arr.dictionary_decode()
-        t = arr.type
+_PARSERS = {"proto": flowcols.protos, "src": flowcols.addrs, "dst": flowcols.addrs, "sport": flowcols.ports,
+            "dport": flowcols.ports, "ingress": flowcols.labels, "group": flowcols.labels}
+
+
+def _column(pa: Any, name: str, col: Any, n: int) -> tuple[Any, ...]:
+    """Column ``name`` parsed as its ``flowcols`` parser returns it: text once per dictionary entry and spread
+    by the indices (null: bad, or None for a label), integers range-checked in bulk."""
+    t = col.type
     if pa.types.is_integer(t) and name in _LIMITS:
-        return arr
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or str(t) == "string_view":
-        return arr.cast(pa.large_string())
-    raise ParseError(0, f"column {name}: expected {'integers or ' if name in _LIMITS else ''}text, not {t}", KIND)
+        return _ints(pa.concat_arrays(col.chunks) if col.num_chunks else pa.array([], t), name)
+    if not pa.types.is_dictionary(t) or not _is_text(pa, t.value_type):
+        raise ParseError(0, f"column {name}: expected {'integers or ' if name in _LIMITS else ''}text, "
+                         f"not {t.value_type if pa.types.is_dictionary(t) else t}", KIND)
+    chunks = col.chunks
+    dictionary = chunks[0].dictionary if chunks else pa.array([], pa.string())
+    idx = np.concatenate([c.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64) for c in chunks]) \
+        if chunks else np.zeros(0, np.int64)
+    null = np.concatenate([np.asarray(c.is_null().to_numpy(zero_copy_only=False), bool) for c in chunks]) \
+        if chunks else np.zeros(0, bool)
+    buf, spans = _spans(dictionary.cast(pa.large_string()))
+    parsed = _PARSERS[name](buf, *spans)
+    if name in OPTIONAL:
+        values, codes, bad = parsed
+        row_codes = np.where(null, len(values), codes[idx] if len(codes) else 0).astype(np.int32)
+        return list(values) + [None], row_codes, (bad[idx] if len(bad) else null) & ~null
+    *vals, bad = parsed
+    out = tuple(v[idx] if len(v) else np.zeros((n,) + v.shape[1:], v.dtype) for v in vals)
+    return (*out, (bad[idx] if len(bad) else null) | null)
+
+
+def _is_text(pa: Any, t: Any) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
 def _ints(arr: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -80,27 +101,21 @@ def _ints(arr: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.where(bad, 0, vals).astype(dtype), bad
 
 
-def _spans(texts: dict[str, Any], n: int) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """One buffer holding every text column's bytes, and each column's trimmed (start, end) per row."""
-    parts, spans, base = [], {}, 0
-    for name, arr in texts.items():
-        _validity, offsets, data = arr.buffers()
-        off = np.frombuffer(offsets, np.int64)[arr.offset: arr.offset + n + 1]
-        raw = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
-        lo, hi = (int(off[0]), int(off[-1])) if n else (0, 0)
-        parts.append(raw[lo:hi])
-        start = off[:-1] - lo + base
-        spans[name] = (start, off[1:] - lo + base)
-        base += hi - lo
-    buf = flowcols.padded(np.concatenate(parts) if parts else np.zeros(0, np.uint8))
-    return buf, {name: flowcols.trim(buf, s, e) for name, (s, e) in spans.items()}
+def _spans(arr: Any) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """A large_string array's bytes (padded) and its values' trimmed (start, end)."""
+    _validity, offsets, data = arr.buffers()
+    off = np.frombuffer(offsets, np.int64)[arr.offset: arr.offset + len(arr) + 1]
+    raw = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    lo = int(off[0]) if len(off) else 0
+    buf = flowcols.padded(raw[lo: int(off[-1]) if len(off) else 0])
+    return buf, flowcols.trim(buf, off[:-1] - lo, off[1:] - lo)
 
 
 def _row(arrays: dict[str, Any], i: int) -> Any:
     """Row ``i`` through the per-row reference code: its Flow, or the ParseError naming the row."""
     cells = {}
-    for name, arr in arrays.items():
-        v = arr[i].as_py()
+    for name, col in arrays.items():
+        v = col[i].as_py()
         cells[name] = "" if v is None else str(v).strip()
     try:
         return row_flow(cells)
