@@ -25,7 +25,12 @@ EPILOG = """examples:
       --hash-policy 1 --hash-seed 4660 --flows flows.csv --json
   anycast-tui calc --device spine01 -c config/lab.toml -p tcp -s 203.0.113.7 --sport 40000 -d 192.0.2.53 --dport 443
 
-flows CSV: header proto,src,sport,dst,dport[,ingress,group]; proto tcp, udp or a number.
+  anycast-tui calc --routes routes.json --hash-policy 1 --hash-seed 4660 --flows flows.parquet --out answers.parquet
+
+flows file: CSV with a header proto,src,sport,dst,dport[,ingress,group] (proto tcp, udp or a number; # comments),
+or Parquet with those columns (told by its PAR1 magic bytes, not its name).
+--out: .json as --json; .csv and .parquet: the flow's columns, then
+outcome,gateway,dev,route,nhid,placement,type,reason,candidates (candidates: where the placement is unknown).
 placement: exact (bit-exact kernel model), approximate (simulated bucket table), unknown (seed 0:
 random per boot, or an unmodelled policy) - then ask the device (ip route get).
 """

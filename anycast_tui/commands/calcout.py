@@ -22,6 +22,7 @@ from anycast_tui.commands.columnar import Frag, addr_frag, chunks, frag, number_
 from anycast_tui.model.flows import ANSWER_COLUMNS, OPTIONAL, REQUIRED, FlowMeta, proto_label
 from anycast_tui.model.hashing import FlowArray, Placement
 from anycast_tui.model.placement import PLACEMENTS, Outcome, Placed
+from anycast_tui.parse.flowcols import unique_codes
 
 OUT_FORMATS = {".json": "json", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -56,8 +57,7 @@ class Answers:
         for p in parts:
             p = np.asarray(p, np.int64) + 1
             key = key * (int(p.max(initial=0)) + 1) + p
-        _, first, codes = np.unique(key, return_index=True, return_inverse=True)
-        self.codes = codes.reshape(-1)
+        first, self.codes = unique_codes(key)
         self.rows = [answer(placed, int(i)) for i in first]
         self._addr: dict[str, Frag] = {}
 

@@ -66,6 +66,23 @@ def _words(buf: np.ndarray, s: np.ndarray, e: np.ndarray, width: int) -> list[np
     return out
 
 
+def unique_codes(keys: np.ndarray, step: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """(index of one row per distinct key, int64 code per row) of an integer array.  Few distinct keys (the
+    usual flow set: a handful of protocols, one service address) are found in a sample of every ``step``-th row
+    and every row looked up there (a binary search, no sort of all rows); else ``np.unique`` sorts them all."""
+    n = len(keys)
+    if n > 64 * step:
+        sample = np.arange(0, n, step)
+        probe, at = np.unique(keys[sample], return_index=True)
+        other = keys[step // 2::step]  # a second sample first: many distinct keys fail it cheaply
+        if (probe[np.minimum(np.searchsorted(probe, other), len(probe) - 1)] == other).all():
+            pos = np.minimum(np.searchsorted(probe, keys), len(probe) - 1)
+            if (probe[pos] == keys).all():
+                return sample[at], pos.astype(np.int64)
+    _, first, codes = np.unique(keys, return_index=True, return_inverse=True)
+    return first, codes.reshape(n)
+
+
 def factorize(buf: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(row index of one span per distinct value, int64 code per span).  A hash collision (never seen) falls
     back to sorting the words themselves."""
@@ -78,8 +95,7 @@ def factorize(buf: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray
     for w in words:
         h = (h ^ w) * np.uint64(0xBF58476D1CE4E5B9)
         h ^= h >> np.uint64(31)
-    _, first, codes = np.unique(h, return_index=True, return_inverse=True)
-    codes = codes.reshape(n)
+    first, codes = unique_codes(h)
     rep = first[codes]
     if (ln == ln[rep]).all() and all((w == w[rep]).all() for w in words):
         return first, codes

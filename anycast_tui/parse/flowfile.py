@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 from anycast_tui.model.flows import FlowMeta
 from anycast_tui.model.hashing import FlowArray
@@ -12,14 +11,11 @@ from anycast_tui.parse.flowparquet import is_parquet, read_flows_parquet
 
 
 def read_flows(path: str | os.PathLike[str]) -> tuple[FlowArray, FlowMeta]:
-    """The flows of file ``path`` (``-``: standard input), CSV or Parquet.  ParseError on bad content, OSError
-    when it cannot be read."""
-    if str(path) == "-":
-        data = sys.stdin.buffer.read()
-        return read_flows_parquet(data) if is_parquet(data) else parse_flows_bytes(data)
+    """The flows of file ``path`` (a regular file, or a pipe such as /dev/stdin), CSV or Parquet.  ParseError
+    on bad content, OSError when it cannot be read."""
     with open(path, "rb") as fh:
         head = fh.read(4)
-        if is_parquet(head):
-            return read_flows_parquet(path)
+        if is_parquet(head) and os.path.isfile(path):
+            return read_flows_parquet(path)  # memory-mapped, only the columns wanted
         data = head + fh.read()
-    return parse_flows_bytes(data)
+    return read_flows_parquet(data) if is_parquet(data) else parse_flows_bytes(data)

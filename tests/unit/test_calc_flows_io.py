@@ -137,3 +137,24 @@ def test_labels_are_escaped_as_json_and_csv_escape_them(capsys, tmp_path):
     with open(tmp_path / "o.csv", newline="", encoding="utf-8") as fh:
         got = list(csv.DictReader(fh))
     assert [(r["ingress"], r["group"]) for r in got] == [('spine "01", east', "ünï\\x"), ("", "a\tb")]
+
+
+def test_parquet_on_standard_input_and_an_empty_flow_set(capsys, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    calc(capsys, *base(), "--flows", str(FX / "flows-mixed.csv"), "--out", str(tmp_path / "m.parquet"))
+    env = {**os.environ, "PYTHONPATH": str(FX.parents[2]) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "anycast_tui", "calc", *TABLES, *base(), "--flows", "-", "--json"],
+                          input=(tmp_path / "m.parquet").read_bytes(), capture_output=True, env=env, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.decode() == (FX / "expected-mixed.json").read_text()
+    empty = tmp_path / "empty.csv"
+    empty.write_text("proto,src,sport,dst,dport\n")
+    code, out, _ = calc(capsys, *base(), "--flows", str(empty), "--json")
+    assert (code, out) == (0, "[]\n")
+    code, out, _ = calc(capsys, *base(), "--flows", str(empty))
+    assert out == "proto  src  sport  dst  dport  next hop  placement\n"
+    calc(capsys, *base(), "--flows", str(empty), "--out", str(tmp_path / "e.parquet"))
+    code, out, _ = calc(capsys, *base(), "--flows", str(tmp_path / "e.parquet"), "--json")
+    assert (code, out) == (0, "[]\n")
