@@ -9,14 +9,13 @@ policy and seed.  Its inputs, shared with ``whatif``, are read by
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from anycast_tui.commands import jsonout
-from anycast_tui.commands.inputs import add_inputs, flow_json, load_compiled, load_flows
-from anycast_tui.model.flows import FlowMeta
-from anycast_tui.model.hashing import FlowArray
-from anycast_tui.model.hashing import Placement
-from anycast_tui.model.placement import PLACEMENTS, Outcome, Placed, place
+from anycast_tui.commands.calcout import Answers, out_format
+from anycast_tui.commands.inputs import add_inputs, load_compiled, load_flows
+from anycast_tui.errors import CliError
+from anycast_tui.model.placement import place
 
 EPILOG = """examples:
   ip -j route show > routes.json; ip -j nexthop show > nh.json; ip -j nexthop bucket show > buckets.json
@@ -26,7 +25,12 @@ EPILOG = """examples:
       --hash-policy 1 --hash-seed 4660 --flows flows.csv --json
   anycast-tui calc --device spine01 -c config/lab.toml -p tcp -s 203.0.113.7 --sport 40000 -d 192.0.2.53 --dport 443
 
-flows CSV: header proto,src,sport,dst,dport[,ingress,group]; proto tcp, udp or a number.
+  anycast-tui calc --routes routes.json --hash-policy 1 --hash-seed 4660 --flows flows.parquet --out answers.parquet
+
+flows file: CSV with a header proto,src,sport,dst,dport[,ingress,group] (proto tcp, udp or a number; # comments),
+or Parquet with those columns (told by its PAR1 magic bytes, not its name).
+--out: .json as --json; .csv and .parquet: the flow's columns, then
+outcome,gateway,dev,route,nhid,placement,type,reason,candidates (candidates: where the placement is unknown).
 placement: exact (bit-exact kernel model), approximate (simulated bucket table), unknown (seed 0:
 random per boot, or an unmodelled policy) - then ask the device (ip route get).
 """
@@ -39,58 +43,31 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "hash settings, as for a forwarded packet (ip route get ... iif).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_inputs(p)
+    p.add_argument("--out", metavar="FILE",
+                   help="write the answers to FILE instead of printing them: .json (as --json), .csv or .parquet "
+                        "(the flow's columns, then outcome,gateway,dev,route,nhid,placement,type,reason,candidates)")
     return p
 
 
-def answers(placed: Placed, flows: FlowArray, meta: FlowMeta) -> list[dict[str, Any]]:
-    """One JSON object per flow, in input order."""
-    out = []
-    for i in range(len(flows)):
-        c = placed.choices[int(placed.choice[i])]
-        obj = flow_json(flows, meta, i)
-        placement = PLACEMENTS[int(placed.placement[i])]
-        obj.update({"outcome": c.outcome.name.lower().replace("_", " "), "gateway": c.gateway, "dev": c.dev,
-                    "route": c.route, "nhid": c.nhid, "placement": placement.value})
-        if c.detail and c.outcome is not Outcome.FORWARD:
-            obj["type"] = c.detail
-        cands = placed.candidates(i)
-        if placement is Placement.UNKNOWN and len(cands) > 1:
-            obj.update(gateway=None, dev=None, nhid=None,
-                       candidates=[{"gateway": x.gateway, "dev": x.dev, "nhid": x.nhid} for x in cands])
-        reason = placed.reasons[int(placed.reason[i])]
-        if reason:
-            obj["reason"] = reason
-        out.append(obj)
-    return out
-
-
-def _table(rows: list[dict[str, Any]]) -> str:
-    head = ("proto", "src", "sport", "dst", "dport", "next hop", "placement")
-    body = []
-    for r in rows:
-        if r.get("candidates"):
-            nh = f"one of {len(r['candidates'])} next hops"
-        elif r["outcome"] == "forward":
-            nh = " ".join(x for x in (f"via {r['gateway']}" if r["gateway"] else "",
-                                      f"dev {r['dev']}" if r["dev"] else "") if x)
-        else:
-            nh = r.get("type") or r["outcome"]
-        body.append((r["proto"], r["src"], str(r["sport"]), r["dst"], str(r["dport"]), nh, r["placement"]))
-    widths = [max(len(h), *(len(b[k]) for b in body)) if body else len(h) for k, h in enumerate(head)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths)).rstrip() for b in body]
-    reasons = sorted({r["reason"] for r in rows if r.get("reason")})
-    lines += [f"note: {x}" for x in reasons]
-    return "\n".join(lines)
-
-
 def run(args: argparse.Namespace) -> int:
+    fmt = None
+    if args.out:
+        fmt = out_format(args.out)
+        if fmt is None:
+            raise CliError(f"--out {args.out}: unknown format (name it .json, .csv or .parquet)")
     _state, device = load_compiled(args)  # compiled once, placed on as it is
     flows, meta = load_flows(args)
-    placed = place(device, flows)
-    rows = answers(placed, flows, meta)
-    if args.json:
-        print(jsonout.lines(rows))
-    else:
-        print(_table(rows))
+    answers = Answers(place(device, flows), flows, meta)
+    if fmt is None:
+        sys.stdout.flush()
+        (answers.write_json if args.json else answers.write_table)(sys.stdout.buffer)
+        return 0
+    try:
+        if fmt == "parquet":
+            answers.write_parquet(args.out)
+        else:
+            with open(args.out, "wb") as out:
+                (answers.write_json if fmt == "json" else answers.write_csv)(out)
+    except OSError as exc:
+        raise CliError(f"--out {args.out}: {exc.strerror or exc}") from None
     return 0

@@ -21,7 +21,7 @@ from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, Flow, H
 from anycast_tui.parse.detect import detect_kind, parse_as
 from anycast_tui.parse.errors import ParseError
 from anycast_tui.parse.exportcap import capture_flows, is_capture_file
-from anycast_tui.parse.flowcsv import read_flows_csv
+from anycast_tui.parse.flowfile import read_flows
 from anycast_tui.parse.nexthop import attach_buckets
 
 DEVICE = "device"  # the name the one device of calc/whatif goes by
@@ -57,10 +57,11 @@ def add_inputs(p: argparse.ArgumentParser) -> None:
                         "else the kernel's 0x0007 = src, dst, proto; 0x0037 adds both ports)")
     g.add_argument("--ignore-linkdown", action="store_true",
                    help="net.ipv4.conf.all.ignore_routes_with_linkdown=1: linkdown next hops are unusable")
-    f = p.add_argument_group("flows (a CSV file, or one flow)")
-    f.add_argument("--flows", metavar="CSV", help="flows file (header proto,src,sport,dst,dport[,ingress,group]), or a "
-                   "tcpdump capture (pcap/pcapng) of sFlow/IPFIX/NetFlow v9 export datagrams: each distinct "
-                   "sampled 5-tuple is a flow")
+    f = p.add_argument_group("flows (a CSV or Parquet file, a capture of export datagrams, or one flow)")
+    f.add_argument("--flows", metavar="FILE", help="flows file, CSV (header proto,src,sport,dst,dport[,ingress,group]) "
+                   "or Parquet with those columns (told by its PAR1 magic), or a tcpdump capture (pcap/pcapng) of "
+                   "sFlow/IPFIX/NetFlow v9 export datagrams (each distinct sampled 5-tuple is a flow); - reads "
+                   "standard input")
     f.add_argument("-p", "--proto", metavar="PROTO", help="tcp, udp, icmp or a protocol number")
     f.add_argument("-s", "--src", metavar="SRC", help="source address")
     f.add_argument("-d", "--dst", metavar="DST", help="destination address")
@@ -214,7 +215,7 @@ def load_flows(args: argparse.Namespace) -> tuple[FlowArray, FlowMeta]:
         try:
             if args.flows != "-" and is_capture_file(args.flows):  # sFlow / IPFIX export datagrams
                 return capture_flows(args.flows)
-            return read_flows_csv(args.flows if args.flows != "-" else "/dev/stdin")
+            return read_flows(args.flows if args.flows != "-" else "/dev/stdin")
         except ParseError as exc:
             raise CliError(f"{args.flows}: {exc}") from None
         except OSError as exc:

@@ -28,6 +28,8 @@ from anycast_tui.model.types import FabricSnapshot, Flow, HealthStatus, Role
 
 REQUIRED = ("proto", "src", "sport", "dst", "dport")
 OPTIONAL = ("ingress", "group")
+# What ``calc --out`` writes after a flow's own columns: a flows Parquet file may carry them (they are ignored).
+ANSWER_COLUMNS = ("outcome", "gateway", "dev", "route", "nhid", "placement", "type", "reason", "candidates")
 PROTO_NAMES = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132}
 PROTO_LABELS = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp"}
 
@@ -39,10 +41,27 @@ SAMPLE_SPORTS = (32700, 31884)
 
 @dataclass(frozen=True, slots=True)
 class FlowMeta:
-    """Per-flow columns that are not hash inputs: ``ingress`` and ``group`` (object arrays, None when absent)."""
+    """Per-flow columns that are not hash inputs: ``ingress`` and ``group`` (object arrays, None when absent).
+
+    ``*_factors``: the same column as (distinct values, int32 code per flow) when the reader made it so (the
+    vectorised readers do): writers go by the codes instead of touching a Python object per flow."""
 
     ingress: np.ndarray | None = None
     group: np.ndarray | None = None
+    ingress_factors: tuple[tuple[str | None, ...], np.ndarray] | None = None
+    group_factors: tuple[tuple[str | None, ...], np.ndarray] | None = None
+
+    def factors(self, name: str) -> tuple[tuple[str | None, ...], np.ndarray] | None:
+        """Column ``name`` ("ingress" or "group") factorized; None when absent."""
+        col = getattr(self, name)
+        if col is None:
+            return None
+        known = getattr(self, f"{name}_factors")
+        if known is not None:
+            return known
+        index: dict[str | None, int] = {}
+        codes = np.fromiter((index.setdefault(v, len(index)) for v in col), np.int32, len(col))
+        return tuple(index), codes
 
 
 def proto_number(text: str) -> int:

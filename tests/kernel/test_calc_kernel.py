@@ -101,3 +101,40 @@ def test_resilient_group_matches_route_get_and_removal_moves_only_its_flows(netn
     # and the recomputed table after the removal still predicts every flow
     tables2 = _capture(kr, tmp_path)
     assert _calc(capsys, tables2, csv) == after
+
+
+def test_mixed_families_from_csv_and_parquet_in_and_out_match_route_get(netns, tmp_path, capsys):
+    """calc's answers for 2,000 IPv4 and IPv6 flows, read from CSV and from Parquet, printed as JSON and written
+    as Parquet, are the kernel's ``ip route get … iif`` answers, every one."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from kernelrouter import ANYCAST6
+
+    kr = KernelRouter.build(netns, 4, seed=SEED, policy=1)
+    kr.route_multipath([0, 1, 2, 3], weights=[1, 3, 2, 1])
+    kr.route_multipath([0, 1, 2, 3], weights=[2, 1, 1, 3], family=6)
+    rng = np.random.default_rng(3)
+    v4 = FlowArray.random(N_FLOWS // 2, rng=rng, dst=ANYCAST4, protos=(6, 17))
+    v6 = FlowArray.random(N_FLOWS // 2, rng=rng, family=6, dst=ANYCAST6, protos=(6, 17))
+    order = rng.permutation(N_FLOWS)
+    flows = FlowArray(**{c: np.concatenate([getattr(v4, c), getattr(v6, c)])[order]
+                         for c in ("family", "proto", "src", "dst", "sport", "dport", "flowlabel")})
+    csv = tmp_path / "flows.csv"
+    write_flows_csv(flows, path=csv)
+    parquet = tmp_path / "flows.parquet"
+    pq.write_table(pacsv.read_csv(csv), parquet)
+    tables = _capture(kr, tmp_path)
+    routes = tmp_path / "routes46.json"  # ip -j route show of both families, one array
+    both = [json.loads(kr.ip("-j", fam, "route", "show")) for fam in ("-4", "-6")]
+    routes.write_text(json.dumps(both[0] + both[1]))
+    tables[tables.index("--routes") + 1] = str(routes)
+
+    kernel = kernel_route_get_batch(kr.router, flows, kr.iif)
+    assert len(set(kernel)) == 8  # four next hops per family
+    assert _calc(capsys, tables, str(csv)) == kernel  # 100 %
+    assert _calc(capsys, tables, str(parquet)) == kernel
+    out = tmp_path / "answers.parquet"
+    code = main(["calc", *tables, "--flows", str(parquet), "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert pq.read_table(out, columns=["gateway"]).column("gateway").to_pylist() == kernel
