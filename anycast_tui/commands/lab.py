@@ -110,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"exporters: sFlow 1 in {lab.cfg.sampling_rate} on every spine and leaf, IPFIX on "
                       f"{', '.join(lab.cfg.ipfix) or 'none'} -> {st['collector']} in namespace {st['namespace']}")
                 if routing == "static":
-                    print("note: with --routing static nothing flows between bursts of traffic: pmacct's sfprobe sends a "
-                          "burst's last samples with the next packet it captures (at most 60 s later)", file=sys.stderr)
+                    print("note: with --routing static nothing flows between bursts of traffic: pmacct's sfprobe "
+                          "sends a burst's last samples with the next packet it captures (at most 60 s later)",
+                          file=sys.stderr)
             print(_inventory_line(lab.cfg.inventory))
             if lab.cfg.nohash_error:
                 print(f"warning: client tc program not attached ({lab.cfg.nohash_error}): TCP flows of `lab traffic` "
