@@ -45,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     up.add_argument("-c", "--config", default="config/lab.toml", help="inventory to write (default %(default)s)")
     up.add_argument("--poll-interval", type=float, default=1.0, help="poll interval written to the inventory")
     up.add_argument("--sflow", action="store_true",
-                    help="run pmacct's sFlow probe (pmacctd sfprobe) on every spine and leaf, sampling the packets each "
-                         "interface sends (output port = that interface), and an IPFIX exporter (nfprobe) on the "
+                    help="run pmacct's sFlow probe (pmacctd sfprobe) on every spine and leaf, sampling the packets "
+                         "each interface sends (output port = that interface), and an IPFIX exporter (nfprobe) on the "
                          "--ipfix devices; they export to 198.18.64.1:6343 in the lab's collector namespace, which the "
                          "inventory's [flow_export] names for monitor")
     up.add_argument("--sampling-rate", type=int, default=1, metavar="N",
@@ -109,6 +109,10 @@ def run(args: argparse.Namespace) -> int:
                 st = lab.status()["sflow"]
                 print(f"exporters: sFlow 1 in {lab.cfg.sampling_rate} on every spine and leaf, IPFIX on "
                       f"{', '.join(lab.cfg.ipfix) or 'none'} -> {st['collector']} in namespace {st['namespace']}")
+                if routing == "static":
+                    print("note: with --routing static nothing flows between bursts of traffic: pmacct's sfprobe "
+                          "sends a burst's last samples with the next packet it captures (at most 60 s later)",
+                          file=sys.stderr)
             print(_inventory_line(lab.cfg.inventory))
             if lab.cfg.nohash_error:
                 print(f"warning: client tc program not attached ({lab.cfg.nohash_error}): TCP flows of `lab traffic` "

@@ -121,7 +121,8 @@ def run_dir(state_dir: Path) -> Path:
 
 def ifindexes(node: Node) -> dict[str, int]:
     """Interface name -> kernel ifIndex in the device's namespace."""
-    return {link["ifname"]: int(link["ifindex"]) for link in json.loads(netns.ip(node.ns, "-j", "link", "show") or "[]")}
+    links = json.loads(netns.ip(node.ns, "-j", "link", "show") or "[]")
+    return {link["ifname"]: int(link["ifindex"]) for link in links}
 
 
 def config(topo: Topology, node: Node, d: Path, *, sampling_rate: int, ipfix: bool, port: int = SFLOW_PORT) -> str:

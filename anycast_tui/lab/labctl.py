@@ -245,8 +245,8 @@ class Lab:
             lines += [f"[flow_export]  # sFlow (1 in {self.cfg.sampling_rate}) from every spine and leaf, IPFIX from "
                       f"{', '.join(self.cfg.ipfix) or 'none'}",
                       f'listen = "{exporters.COLLECTOR_IP}:{self.cfg.flow_port}"',
-                      f'namespace = "{exporters.collector_ns(self.topo)}"  # the socket is opened in there', "window_s = 300",
-                      ""]
+                      f'namespace = "{exporters.collector_ns(self.topo)}"  # the socket is opened in there',
+                      "window_s = 300", ""]
         exporting = {n.name for n in exporters.exporting(self.topo)}
         for n in self.topo.nodes.values():
             lines += ["[[device]]", f'name = "{n.name}"', f'role = "{n.role}"', 'host = "127.0.0.1"',
