@@ -44,6 +44,7 @@ class SampledTraffic:
         self.check = PlacementCheck()
         self._pending: dict[str, list[FlowSample]] = {}
         self._lock = threading.Lock()
+        self._check_lock = threading.Lock()  # the check is fed on the flush thread, read by the UI
         self.not_checked = 0  # samples with an output port dropped from the check queue (bounded)
         self.suspects: dict[str, DeviceAgreement] = {}  # devices called exact that disagree (newest)
 
@@ -68,7 +69,8 @@ class SampledTraffic:
             if state is None or state.health.status is not HealthStatus.OK or not state.routes:
                 self.not_checked += len(samples)
                 continue
-            agreement = self.check.add(state, samples)
+            with self._check_lock:
+                agreement = self.check.add(state, samples)
             if agreement.suspect and device not in self.suspects:
                 newly.append(agreement)
             if agreement.suspect:
@@ -78,12 +80,14 @@ class SampledTraffic:
         return newly
 
     def agreement(self, device: str) -> DeviceAgreement | None:
-        a = self.check.get(device)
+        with self._check_lock:
+            a = self.check.get(device)
         return a if a.compared else None
 
     def agreements(self) -> dict[str, DeviceAgreement]:
         """Per device with compared samples: its agreement (the Fabric view's placement column)."""
-        return {d: a for d, a in self.check.all().items() if a.compared}
+        with self._check_lock:
+            return {d: a for d, a in self.check.all().items() if a.compared}
 
     def sampled_of(self, prefix: str, before_ms: int) -> SampledFlowSet | None:
         t = before_ms / 1000.0
@@ -138,7 +142,7 @@ class FlowExport:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_S)
-            self.flush()
+            await asyncio.to_thread(self.flush)  # the check runs beside the receive path, not in its way
 
     def flush(self) -> None:
         try:
@@ -199,7 +203,7 @@ class FlowExport:
     def lines(self) -> list[str]:
         """What was received, per exporter, and the placement check per device (headless summary)."""
         out = [f"flow export on {self.collector.listening}: " + line for line in self.collector.lines()]
-        for name, a in self.traffic.check.all().items():
+        for name, a in self.traffic.agreements().items():
             if a.compared:
                 out.append(f"placement checked on {name}: {a.text} samples agree"
                            + (f" ({len(a.disagreements)} newest disagreements kept)" if a.disagreements else ""))

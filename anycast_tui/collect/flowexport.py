@@ -25,6 +25,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from anycast_tui.collect.nssocket import udp_socket
 from anycast_tui.model.samples import ExportDatagram, FlowSample
 from anycast_tui.parse.errors import ExportDecodeError
 from anycast_tui.parse.ipfix import ExportDecoder
@@ -92,10 +93,9 @@ class FlowExportCollector(asyncio.DatagramProtocol):
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        if self.sock is not None:
-            transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=self.sock)
-        else:
-            transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(self.host, self.port))
+        if self.sock is None:  # a 4 MiB receive buffer: a burst waits in the kernel, not dropped
+            self.sock = udp_socket(self.host, self.port)
+        transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=self.sock)
         self._transport = transport
         sockname = transport.get_extra_info("sockname")
         if sockname:
