@@ -23,6 +23,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headless", type=positive_float, metavar="SECONDS",
                    help="no TUI: run for SECONDS and print the events as lines")
     record_live.add_arguments(p)
+    add_metrics_argument(p)
+
+
+METRICS_HELP = ("serve Prometheus metrics at http://ADDR:PORT/metrics (ADDR defaults to 127.0.0.1, this host "
+                "only: give 0.0.0.0:PORT to be scraped from elsewhere; [::1]:PORT for IPv6). Read at scrape "
+                "time; the health checks run on a worker after a poll changed something, at most every "
+                "5 s, never on a scrape. Metric list and alert rules: README, config/alerts.example.yml")
+
+
+def add_metrics_argument(p: argparse.ArgumentParser) -> None:
+    from anycast_tui.commands.argtypes import listen
+
+    p.add_argument("--metrics", type=listen, metavar="[ADDR:]PORT", help=METRICS_HELP)
+
+
+def start_metrics(args: argparse.Namespace, timeline: Any, *, poller: Any = None, incidents: Any = None,
+                  health: Any = None, say: Callable[[str], None] | None = None) -> Any:
+    """The Prometheus endpoint of ``--metrics`` (None without it): a MetricsServer to ``close()``."""
+    if getattr(args, "metrics", None) is None:
+        return None
+    from anycast_tui.metrics import FabricCollector, serve
+
+    server = serve(args.metrics, FabricCollector(timeline, poller=poller, incidents=incidents, health=health))
+    (say or (lambda line: print(line, file=sys.stderr, flush=True)))(f"metrics: {server.url}")
+    return server
 
 
 def check_terminal(args: argparse.Namespace) -> None:
@@ -78,7 +103,9 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
 
     tracker = ImpactTracker(session.timeline, on_impact=to_recording)
     incidents = record_live.incident_tracker(session.timeline, rec)
+    metrics = None
     try:
+        metrics = start_metrics(args, session.timeline, poller=getattr(session, "poller", None), incidents=incidents)
         if args.headless is not None:
             print(banner, flush=True)
 
@@ -115,6 +142,8 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
             await session.stop()
         return 0
     finally:
+        if metrics is not None:
+            metrics.close()
         tracker.close()
         incidents.wait(30)  # the newest version of every incident, into the recording
         incidents.close()
