@@ -116,6 +116,7 @@ def _group(state: DeviceState, prefix: str) -> _Group:
 class _DeviceCache:
     inputs: tuple[object, ...]
     groups: dict[str, _Group] = field(default_factory=dict)
+    quality: str | None = None  # placement quality (model.views.device_quality), None before the first poll
 
 
 # --------------------------------------------------------------------------- incident counters
@@ -207,20 +208,39 @@ class FabricCollector(Collector):
         self.clock = clock
         self._devices: dict[str, _DeviceCache] = {}
         self._devices_lock = threading.Lock()
+        self._owner_cache: tuple[list[object], dict[str, str]] | None = None
         self._counters = _IncidentCounters()
 
     # ------------------------------------------------------------------ helpers
 
-    def _groups(self, state: DeviceState, prefixes: tuple[str, ...]) -> dict[str, _Group]:
-        inputs = (state.routes, state.nexthops, state.rib, state.hash, prefixes)
+    def _derived(self, state: DeviceState, prefixes: tuple[str, ...]) -> _DeviceCache:
+        """What ``state``'s records give, derived again only when one of them is another object."""
+        inputs = (state.routes, state.nexthops, state.rib, state.hash, state.device, state.collected_at_ms is None,
+                  prefixes)
         with self._devices_lock:
             c = self._devices.get(state.device.name)
-            if c is not None and len(c.inputs) == len(inputs) and all(a is b for a, b in zip(c.inputs, inputs)):
-                return c.groups
-        groups = {p: _group(state, p) for p in prefixes}
+        if c is not None and all(a is b for a, b in zip(c.inputs, inputs)):
+            return c
+        routed = state.collected_at_ms is not None and state.device.role is not Role.SERVER
+        q = device_quality(state)
+        c = _DeviceCache(inputs, {p: _group(state, p) for p in prefixes} if routed else {},
+                         q.placement.value if q is not None else None)
         with self._devices_lock:
-            self._devices[state.device.name] = _DeviceCache(inputs, groups)
-        return groups
+            self._devices[state.device.name] = c
+        return c
+
+    def _owners(self, snap) -> dict[str, str]:  # noqa: ANN001 - FabricSnapshot
+        """Interface address -> device (``model.paths.address_map``), again only when some device's interfaces
+        are other objects."""
+        key = [st.interfaces for st in snap.devices.values()]
+        with self._devices_lock:
+            hit = self._owner_cache
+        if hit is not None and len(hit[0]) == len(key) and all(a is b for a, b in zip(hit[0], key)):
+            return hit[1]
+        owners = address_map(snap)
+        with self._devices_lock:
+            self._owner_cache = (key, owners)
+        return owners
 
     # ------------------------------------------------------------------ collect
 
@@ -230,15 +250,17 @@ class FabricCollector(Collector):
         devices = dict(snap.devices) if snap is not None else {}
         names = sorted(devices)
         now = self.clock()
-        yield from self._device_metrics(devices, names, now)
-        yield from self._group_metrics(snap, devices, names, prefixes)
+        derived = {n: self._derived(devices[n], prefixes) for n in names}
+        yield from self._device_metrics(devices, names, derived, now)
+        yield from self._group_metrics(snap, names, derived)
         yield from self._health_metrics(set(names), set(prefixes))
         yield from self._incident_metrics()
         with self._devices_lock:
             for gone in [n for n in self._devices if n not in devices]:
                 del self._devices[gone]
 
-    def _device_metrics(self, devices: dict[str, DeviceState], names: list[str], now: float) -> Iterator[Metric]:
+    def _device_metrics(self, devices: dict[str, DeviceState], names: list[str], derived: dict[str, _DeviceCache],
+                        now: float) -> Iterator[Metric]:
         up = GaugeMetricFamily("anycast_device_up", "1 when the device's last poll succeeded (health ok), else 0",
                                labels=["device"])
         status = GaugeMetricFamily("anycast_device_status",
@@ -255,8 +277,9 @@ class FabricCollector(Collector):
                                  "uses a random boot key, placement unknown)", labels=["device"])
         policy = GaugeMetricFamily("anycast_hash_policy", "fib_multipath_hash_policy as last read, per IP family",
                                    labels=["device", "family"])
-        quality = GaugeMetricFamily("anycast_placement_quality", "1 for how exactly the engine knows where the "
-                                    "device sends a flow (exact, approximate, unknown)", labels=["device", "quality"])
+        quality = GaugeMetricFamily("anycast_placement_quality", "1, labelled with how exactly the engine knows "
+                                    "where the device sends a flow: exact, approximate or unknown (one series per "
+                                    "device, the current one)", labels=["device", "quality"])
         dur = GaugeMetricFamily("anycast_poll_duration_seconds", "Wall time of the device's last poll (connect, "
                                 "commands, parse), failed or not", labels=["device"])
         polls = CounterMetricFamily("anycast_polls", "Polls of the device completed, failed or not",
@@ -275,10 +298,9 @@ class FabricCollector(Collector):
                 seed.add_metric([name], float(st.hash.seed))
                 policy.add_metric([name, "4"], float(st.hash.policy))
                 policy.add_metric([name, "6"], float(st.hash.policy6))
-                q = device_quality(st)
+                q = derived[name].quality
                 if q is not None:
-                    for label in ("exact", "approximate", "unknown"):
-                        quality.add_metric([name, label], 1.0 if q.placement.value == label else 0.0)
+                    quality.add_metric([name, q], 1.0)
             if self.poller is not None:
                 try:
                     d, n = self.poller.poll_duration(name), self.poller.polls(name)
@@ -291,8 +313,7 @@ class FabricCollector(Collector):
         if self.poller is not None:
             yield from (dur, polls)
 
-    def _group_metrics(self, snap, devices: dict[str, DeviceState], names: list[str],  # noqa: ANN001
-                       prefixes: tuple[str, ...]) -> Iterator[Metric]:
+    def _group_metrics(self, snap, names: list[str], derived: dict[str, _DeviceCache]) -> Iterator[Metric]:  # noqa: ANN001
         lp = ["device", "prefix"]
         hops = GaugeMetricFamily("anycast_nexthops", "Next hops the kernel hashes the anycast prefix over (not dead; "
                                  "not linkdown when ignore_routes_with_linkdown); 0: no route", labels=lp)
@@ -308,11 +329,8 @@ class FabricCollector(Collector):
                                     "next hop (nexthop: the neighbour's inventory name, or unknown)",
                                     labels=["device", "prefix", "nexthop"])
         owners: dict[str, str] | None = None
-        for name in names:
-            st = devices[name]
-            if st.collected_at_ms is None or st.device.role is Role.SERVER:
-                continue  # no records yet; a server holds the address itself
-            for prefix, g in self._groups(st, prefixes).items():
+        for name in names:  # (no groups: no records yet, or a server, which holds the address itself)
+            for prefix, g in derived[name].groups.items():
                 hops.add_metric([name, prefix], float(g.usable))
                 conf.add_metric([name, prefix], float(g.configured))
                 if g.bgp is not None:
@@ -323,7 +341,7 @@ class FabricCollector(Collector):
                     resilient.add_metric([name, prefix], 1.0 if g.resilient else 0.0)
                 if g.buckets:
                     if owners is None:
-                        owners = address_map(snap)
+                        owners = self._owners(snap)
                     per: dict[str, int] = {}
                     for gw, n in g.buckets:
                         who = owners.get(gw, UNKNOWN_NEXTHOP)
