@@ -38,16 +38,34 @@ def add_metrics_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", type=listen, metavar="[ADDR:]PORT", help=METRICS_HELP)
 
 
+class Exporter:
+    """``--metrics``: the endpoint, and the health checks it reports run on their worker (healthrunner)."""
+
+    def __init__(self, server: Any, health: Any) -> None:
+        self.server, self.health = server, health
+
+    def close(self) -> None:
+        self.server.close()
+        self.health.close()
+
+
 def start_metrics(args: argparse.Namespace, timeline: Any, *, poller: Any = None, incidents: Any = None,
-                  health: Any = None, say: Callable[[str], None] | None = None) -> Any:
-    """The Prometheus endpoint of ``--metrics`` (None without it): a MetricsServer to ``close()``."""
+                  say: Callable[[str], None] | None = None) -> Exporter | None:
+    """The Prometheus endpoint of ``--metrics`` and the health checks behind it (None without it)."""
     if getattr(args, "metrics", None) is None:
         return None
+    from anycast_tui.healthrunner import HealthRunner
     from anycast_tui.metrics import FabricCollector, serve
 
-    server = serve(args.metrics, FabricCollector(timeline, poller=poller, incidents=incidents, health=health))
+    health = HealthRunner(timeline)
+    try:
+        server = serve(args.metrics, FabricCollector(timeline, poller=poller, incidents=incidents,
+                                                     health=health.report))
+    except BaseException:
+        health.close()
+        raise
     (say or (lambda line: print(line, file=sys.stderr, flush=True)))(f"metrics: {server.url}")
-    return server
+    return Exporter(server, health)
 
 
 def check_terminal(args: argparse.Namespace) -> None:

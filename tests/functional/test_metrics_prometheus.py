@@ -132,6 +132,12 @@ async def test_prometheus_scrapes_monitor_and_sees_leaf03_fail(tmp_path):
             await _until(base, "sum(anycast_device_up)", lambda r: _values(r) == [10.0], "all 10 devices up")
             await _until(base, 'anycast_nexthops{prefix="192.0.2.53/32",device=~"spine.*"}',
                          lambda r: sorted(_values(r)) == [4.0, 4.0], "spines over 4 next hops")
+            # the health checks ran on their worker: four servers, a quarter each (a 10,000-flow sample), no finding
+            shares = await _until(base, 'anycast_server_share{prefix="192.0.2.53/32"}', lambda r: len(r) == 4,
+                                  "a share per server")
+            assert all(0.2 < v < 0.3 for v in _values(shares)), shares
+            await _until(base, 'anycast_imbalance_ratio{prefix="192.0.2.53/32"}',
+                         lambda r: len(r) == 1 and 1 <= _values(r)[0] < 1.2, "imbalance near 1")
             got = await asyncio.to_thread(_query, base, 'anycast_incidents_total{kind="failure"}')
             assert _values(got) == [0.0]
             poll_age = await asyncio.to_thread(_query, base, 'anycast_poll_duration_seconds{device="spine01"}')
@@ -145,6 +151,8 @@ async def test_prometheus_scrapes_monitor_and_sees_leaf03_fail(tmp_path):
                          lambda r: sorted(_values(r)) == [3.0, 3.0], "spines over 3 next hops")
             await _until(base, 'anycast_incidents_total{kind="failure"}', lambda r: _values(r) == [1.0],
                          "the failure counted")
+            await _until(base, 'anycast_findings{rule="device-not-answering"}', lambda r: _values(r) == [1.0],
+                         "the checks' finding on leaf03")
             await _until(base, 'anycast_incident_flows_moved_total{source="estimated"}',
                          lambda r: _values(r) and _values(r)[0] > 0, "its moved flows counted")
             await _until(base, 'increase(anycast_incident_tcp_resets_total{source="estimated"}[5m])',

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
 from anycast_tui.commands.argtypes import listen
-from anycast_tui.healthtracker import HealthTracker
+from anycast_tui.healthrunner import HealthRunner
 from anycast_tui.incidenttracker import IncidentTracker
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.metrics import FabricCollector, serve
@@ -356,7 +356,7 @@ def test_health_tracker_coalesces_and_skips_poll_time_only_changes(demo):
         release.wait(60)
         return HealthReport(snap.taken_at_ms)
 
-    ht = HealthTracker(session.timeline, evaluate, min_interval_s=0)
+    ht = HealthRunner(session.timeline, evaluate, min_interval_s=0)
     try:
         assert started.wait(60)  # the snapshot there was at the start
         for _ in range(3):  # three whole poll cycles while the checks run: one more evaluation, on the newest
@@ -378,7 +378,7 @@ def test_health_tracker_rate_limit(demo):
     sim, session, poll, clock = demo
     now = [0.0]
     runs: list[float] = []
-    ht = HealthTracker(session.timeline, lambda s: runs.append(now[0]) or HealthReport(s.taken_at_ms),
+    ht = HealthRunner(session.timeline, lambda s: runs.append(now[0]) or HealthReport(s.taken_at_ms),
                        min_interval_s=3600, clock=lambda: now[0])
     try:
         assert ht.wait(60) and runs == [0.0]
@@ -416,3 +416,42 @@ def test_serve_and_a_port_in_use(demo):
             serve(("127.0.0.1", server.port), FabricCollector(session.timeline))
     finally:
         server.close()
+
+
+def test_real_checks_uneven_leaves_and_seed_zero():
+    """model.health.evaluate through the HealthRunner, scraped: leaf03 with two servers beside leaves with one.
+    By hand: the spines split flows evenly over 4 leaves (1/4 each), leaf03 halves its quarter (1/8 per server);
+    five servers, fair 1/5 each; imbalance = (1/4) / (1/5) = 1.25 — on a 10,000-flow sample, so within noise."""
+    from anycast_tui.healthrunner import HealthRunner
+
+    clock = [T0]
+    sim = SimFabric(SimConfig(leaf_servers=(1, 1, 2, 1)), clock=lambda: clock[0])
+    session = SimSession(sim, clock=lambda: clock[0])
+    session.poll()
+    runner = HealthRunner(session.timeline, min_interval_s=0)
+    try:
+        assert runner.wait(300)
+        c = FabricCollector(session.timeline, health=runner.report, clock=lambda: clock[0])
+        m = scrape(c)
+        share = {dict(k)["server"]: v for k, v in m["anycast_server_share"].items()}
+        assert len(share) == 5 and sum(share.values()) == pytest.approx(1.0, abs=1e-6)
+        assert set(share) == {n for n in sim.devices if sim.role(n).value == "server"}  # inventory names
+        halves = sorted(share.values())[:2]  # the two behind leaf03
+        assert all(v == pytest.approx(0.125, abs=0.02) for v in halves)
+        assert all(v == pytest.approx(0.25, abs=0.02) for v in sorted(share.values())[2:])
+        assert all(v == pytest.approx(0.2) for v in m["anycast_server_fair_share"].values())
+        assert one(m, "anycast_imbalance_ratio", prefix=ANY4) == pytest.approx(1.25, abs=0.1)
+        assert one(m, "anycast_findings", rule="imbalance", severity="warning") == 1
+        assert ("rule", "seed-zero") not in {kv for k in m.get("anycast_findings", {}) for kv in k}
+        assert runner.evaluations == 1
+        sim.set_hash("spine01", seed=0)
+        clock[0] += 1
+        session.poll()
+        assert runner.wait(300)
+        m = scrape(c)
+        assert one(m, "anycast_hash_seed", device="spine01") == 0
+        assert one(m, "anycast_placement_quality", device="spine01", quality="unknown") == 1
+        assert sum(v for k, v in m["anycast_findings"].items() if ("rule", "seed-zero") in k) == 1
+        assert runner.evaluations == 2
+    finally:
+        runner.close()

@@ -1,6 +1,6 @@
 """The health checks of a live timeline, run off the event loop: on changed polls, coalesced, rate-limited.
 
-Headless (no textual).  ``HealthTracker`` subscribes to a timeline; a change
+Headless (no textual).  ``HealthRunner`` subscribes to a timeline; a change
 whose fabric differs from the one before in more than poll times
 (``model.views.same_picture``: records, health) marks the report dirty, and
 one worker thread evaluates the checks on the timeline's *newest* snapshot —
@@ -9,9 +9,11 @@ once every ``min_interval_s`` seconds (default 5).  ``report()`` hands back
 the newest ``HealthReport`` (None until the first is in): readers (the
 Prometheus exporter's scrape, a view) never run a check themselves.
 
-``evaluate`` is the function over one ``FabricSnapshot`` (``model.health``'s
-``evaluate``); a check that raises leaves the previous report in place and is
-logged, the worker goes on.
+``evaluate`` is the function over one ``FabricSnapshot``; by default
+``model.health.evaluate`` with its own ``model.health.HealthTracker`` (when each
+live TCP connection was first seen, for the long-lived TCP rule) carried from
+one evaluation to the next (:func:`checks`).  A check that raises leaves the
+previous report in place and is logged, the worker goes on.
 """
 
 from __future__ import annotations
@@ -34,12 +36,20 @@ MIN_INTERVAL_S = 5.0
 Evaluate = Callable[[FabricSnapshot], HealthReport]
 
 
-class HealthTracker:
-    def __init__(self, timeline: Timeline, evaluate: Evaluate, *, min_interval_s: float = MIN_INTERVAL_S,
+def checks() -> Evaluate:
+    """``model.health.evaluate`` with a memory of live connections across its calls (long-lived TCP)."""
+    from anycast_tui.model.health import HealthTracker, evaluate
+
+    memory = HealthTracker()
+    return lambda snap: evaluate(snap, tracker=memory)
+
+
+class HealthRunner:
+    def __init__(self, timeline: Timeline, evaluate: Evaluate | None = None, *, min_interval_s: float = MIN_INTERVAL_S,
                  on_result: Callable[[HealthReport], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.timeline = timeline
-        self.evaluate = evaluate
+        self.evaluate = evaluate if evaluate is not None else checks()
         self.min_interval_s = min_interval_s
         self.on_result = on_result
         self.evaluations = 0  # how many times the checks ran
