@@ -264,9 +264,9 @@ class FabricCollector(Collector):
         up = GaugeMetricFamily("anycast_device_up", "1 when the device's last poll succeeded (health ok), else 0",
                                labels=["device"])
         status = GaugeMetricFamily("anycast_device_status",
-                                   "1 for the device's current health status (unknown: not polled yet; stale: "
-                                   "last good data older than the last attempt; error: never had good data)",
-                                   labels=["device", "status"])
+                                   "1, labelled with the device's current health status, one series per device "
+                                   "(unknown: not polled yet; ok; stale: last good data older than the last "
+                                   "attempt; error: never had good data)", labels=["device", "status"])
         info = GaugeMetricFamily("anycast_device_info", "1 per device of the inventory, with its role and platform",
                                  labels=["device", "role", "platform"])
         age = GaugeMetricFamily("anycast_poll_age_seconds", "Seconds since the device's last successful poll",
@@ -288,8 +288,7 @@ class FabricCollector(Collector):
             st = devices[name]
             h = st.health
             up.add_metric([name], 1.0 if h.status is HealthStatus.OK else 0.0)
-            for s in HealthStatus:
-                status.add_metric([name, s.value], 1.0 if h.status is s else 0.0)
+            status.add_metric([name, h.status.value], 1.0)
             info.add_metric([name, st.device.role.value, _platform(st.device.platform)], 1.0)
             if h.last_ok_ms is not None:
                 age.add_metric([name], max(0.0, now - h.last_ok_ms / 1000))

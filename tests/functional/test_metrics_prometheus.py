@@ -181,3 +181,42 @@ async def test_prometheus_scrapes_monitor_and_sees_leaf03_fail(tmp_path):
             if mon.returncode is None:
                 mon.terminate()
             await asyncio.wait_for(mon.wait(), 120)
+
+
+def test_record_daemon_serves_metrics_until_sigterm(tmp_path):
+    """``record --sim --metrics 127.0.0.1:0``: the URL in its log, the simulated fabric's devices and a leaf's
+    failure in the scrape (parsed as Prometheus does), and SIGTERM still stops it cleanly."""
+    import re
+    import signal
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    proc = subprocess.Popen([*CLI, "record", "--sim", "--interval", "0.2", "--sim-cycle", "1", "-o",
+                             str(tmp_path / "r.atrec"), "--metrics", "127.0.0.1:0"], cwd=ROOT,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            found = re.search(r"metrics: (http://\S+)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url is not None, "record never said where its metrics are"
+        end = time.monotonic() + DEADLINE_S
+        seen_down = False
+        while time.monotonic() < end and not seen_down:
+            with urllib.request.urlopen(url, timeout=30) as r:
+                fams = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+            up = {s.labels["device"]: s.value for s in fams["anycast_device_up"].samples}
+            assert set(up) <= {"spine01", "spine02", *(f"leaf0{i}" for i in range(1, 5)),
+                               *(f"server0{i}" for i in range(1, 5))}  # the first poll may still be under way
+            seen_down = len(up) == 10 and 0.0 in up.values()  # --sim-cycle fails a leaf every second
+            time.sleep(0.2)
+        assert seen_down, "no leaf was ever down in the scrapes"
+        assert "anycast_incidents" in fams and "anycast_poll_duration_seconds" not in fams  # the simulator: not timed
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 0, rest
+    assert "closed " in rest
