@@ -67,6 +67,11 @@ class IncidentTracker:
         with self._lock:
             return self.book.of_event(event)
 
+    def merged(self) -> dict[int, int]:
+        """Incident id merged away -> the id it lives on as now (merges followed to the end)."""
+        with self._lock:
+            return {old: self.book.resolve(old) for old in self.book.merged}
+
     def impact(self, incident_id: int) -> IncidentImpact | None:
         """The newest computed impact of an incident (None until its first result is in)."""
         return self._impacts.get(self.book.resolve(incident_id))

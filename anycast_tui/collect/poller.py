@@ -77,6 +77,7 @@ class _Device:
         self.state = DeviceState(self.device)
         self.lock = asyncio.Lock()
         self.polls = 0
+        self.duration_s: float | None = None  # wall time of the last poll (connect, commands, parse)
         self.version: tuple[int, ...] | None = None
         self.probed_connect = -1  # session.connects when ip -V last ran
         self.wake = asyncio.Event()  # set by the monitor: re-poll soon
@@ -143,6 +144,10 @@ class Poller:
     def polls(self, name: str) -> int:
         """How many polls of ``name`` have completed."""
         return self._devices[name].polls
+
+    def poll_duration(self, name: str) -> float | None:
+        """Seconds the last poll of ``name`` took, failed or not (None before the first one ends)."""
+        return self._devices[name].duration_s
 
     def streaming(self, name: str) -> bool:
         """Whether ``ip -o monitor`` is running for ``name`` (it has sent at least one line)."""
@@ -236,6 +241,7 @@ class Poller:
 
     async def _poll(self, dev: _Device) -> DeviceState:
         async with dev.lock:
+            t0 = time.monotonic()
             try:
                 state = await self._collect(dev)
             except CollectError as exc:
@@ -248,6 +254,7 @@ class Poller:
             if state.health.status is not dev.state.health.status:
                 dev.transitions.append((self._now_ms(), state.health.status, state.health.error))
             dev.state = state
+            dev.duration_s = time.monotonic() - t0
             dev.polls += 1
             dev.polled.set()
         if self.on_state is not None:

@@ -23,6 +23,53 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headless", type=positive_float, metavar="SECONDS",
                    help="no TUI: run for SECONDS and print the events as lines")
     record_live.add_arguments(p)
+    add_metrics_argument(p)
+
+
+METRICS_HELP = ("serve Prometheus metrics at http://ADDR:PORT/metrics (ADDR defaults to 127.0.0.1, this host "
+                "only: give 0.0.0.0:PORT to be scraped from elsewhere; [::1]:PORT for IPv6). Read at scrape "
+                "time; the health checks run on a worker after a poll changed something, at most every "
+                "5 s, never on a scrape. Metric list and alert rules: README, config/alerts.example.yml")
+
+
+def add_metrics_argument(p: argparse.ArgumentParser) -> None:
+    from anycast_tui.commands.argtypes import listen
+
+    p.add_argument("--metrics", type=listen, metavar="[ADDR:]PORT", help=METRICS_HELP)
+
+
+class Exporter:
+    """``--metrics``: the endpoint, and the health checks it reports run on their worker (healthrunner)."""
+
+    def __init__(self, server: Any, health: Any, *, owns_health: bool = True) -> None:
+        self.server, self.health, self.owns_health = server, health, owns_health
+
+    def close(self) -> None:
+        self.server.close()
+        if self.owns_health:
+            self.health.close()
+
+
+def start_metrics(args: argparse.Namespace, timeline: Any, *, poller: Any = None, incidents: Any = None,
+                  say: Callable[[str], None] | None = None, health: Any = None) -> Exporter | None:
+    """The Prometheus endpoint of ``--metrics`` and the health checks behind it (None without it); ``health``:
+    the session's HealthRunner when it has one already (the TUI's Health view reads the same reports)."""
+    if getattr(args, "metrics", None) is None:
+        return None
+    from anycast_tui.healthrunner import HealthRunner
+    from anycast_tui.metrics import FabricCollector, serve
+
+    owns = health is None
+    health = HealthRunner(timeline) if health is None else health
+    try:
+        server = serve(args.metrics, FabricCollector(timeline, poller=poller, incidents=incidents,
+                                                     health=health.report))
+    except BaseException:
+        if owns:
+            health.close()
+        raise
+    (say or (lambda line: print(line, file=sys.stderr, flush=True)))(f"metrics: {server.url}")
+    return Exporter(server, health, owns_health=owns)
 
 
 def check_terminal(args: argparse.Namespace) -> None:
@@ -90,7 +137,15 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
         tracker.sampled = export.traffic  # the Flows view shows the busiest sampled flows beside the sample
     incidents = record_live.incident_tracker(session.timeline, rec,
                                              sampled_of=export.traffic.sampled_of if export is not None else None)
+    metrics = None
+    health = None
     try:
+        if args.headless is None:  # the TUI's Health view; --metrics reports the same runner's findings
+            from anycast_tui.healthrunner import HealthRunner
+
+            health = HealthRunner(session.timeline)
+        metrics = start_metrics(args, session.timeline, poller=getattr(session, "poller", None), incidents=incidents,
+                                health=health)
         if args.headless is not None:
             print(banner, flush=True)
 
@@ -124,7 +179,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
         from anycast_tui.ui.app import AnycastApp
 
         app = AnycastApp(session, controls=controls, title=title, impact=tracker, incidents=incidents,
-                         sampled=export.traffic if export is not None else None, **args.ui)
+                         sampled=export.traffic if export is not None else None, health=health, **args.ui)
         await session.start()
         try:
             await app.run_async()
@@ -134,6 +189,10 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
     finally:
         if export is not None:
             await export.stop()
+        if metrics is not None:
+            metrics.close()
+        if health is not None:
+            health.close()
         tracker.close()
         incidents.wait(30)  # the newest version of every incident, into the recording
         incidents.close()

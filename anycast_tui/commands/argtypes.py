@@ -27,3 +27,27 @@ def interval(text: str) -> float:
     if not lo <= v <= hi:
         raise argparse.ArgumentTypeError(f"{text!r} is out of range {lo:g}..{hi:g} s")
     return v
+
+
+METRICS_ADDR = "127.0.0.1"  # --metrics without an address: this host only
+
+
+def listen(text: str) -> tuple[str, int]:
+    """``[ADDR:]PORT`` → (addr, port): ADDR defaults to 127.0.0.1, an IPv6 address goes in brackets
+    (``[::1]:9464``), PORT 0 picks a free one."""
+    addr, port = METRICS_ADDR, text
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected [ADDR:]PORT, an IPv6 address in brackets "
+                                             "([::1]:9464)")
+        addr, port = host, rest[1:]
+    elif ":" in text:
+        addr, _, port = text.rpartition(":")
+        if ":" in addr:
+            raise argparse.ArgumentTypeError(f"{text!r}: an IPv6 address goes in brackets: [{addr}]:{port}")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: the port must be a number 0..65535")
+    if not addr:
+        raise argparse.ArgumentTypeError(f"{text!r}: empty address")
+    return addr, int(port)

@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   anycast-tui monitor -c config/fabric.toml                 TUI over the devices of the inventory
   anycast-tui monitor -c config/fabric.toml --interval 2    poll every 2 s (overrides poll_interval_s)
   anycast-tui monitor -c config/fabric.toml --headless 60   no TUI: print a minute of events, one a line
+  anycast-tui monitor -c config/fabric.toml --metrics 9464  and Prometheus metrics at 127.0.0.1:9464/metrics
 
 An encrypted private key is asked for once, on the terminal, before polling starts
 (not if ssh-agent holds it); without a terminal, use ssh-agent (ssh-add KEY).

@@ -20,6 +20,7 @@ EXAMPLES = """examples:
   anycast-tui record --sim --sim-cycle 20 --duration 120 -o /tmp/sim.atrec
                                                             two minutes of the simulated fabric, a leaf failing
                                                             and coming back every 20 s
+  anycast-tui record -c config/fabric.toml --metrics 9464  and Prometheus metrics on 127.0.0.1:9464/metrics
 
 Started from a terminal, it asks once for each encrypted key's passphrase; as a daemon (no
 terminal) it does not prompt: load the key into ssh-agent, or give passwords with password_env.
@@ -48,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--no-impact", action="store_true", help="do not group incidents nor compute the flows they move")
     p.add_argument("--sim-cycle", type=positive_float, metavar="S",
                    help="with --sim: every S seconds fail a leaf, then restore it S seconds later")
+    from anycast_tui.commands._live import add_metrics_argument
+
+    add_metrics_argument(p)
     return p
 
 
@@ -118,6 +122,7 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
     _prune(args, path)
     tasks: list[asyncio.Task] = []
     incidents = None
+    metrics = None
     try:
         if args.sim:
             from anycast_tui.lab.sim import SimFabric
@@ -139,6 +144,10 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
             recorder.attach(session.timeline)
             incidents = None if args.no_impact else incident_tracker(session.timeline, recorder)
             await session.start()
+        from anycast_tui.commands._live import start_metrics
+
+        metrics = start_metrics(args, session.timeline, poller=getattr(session, "poller", None),
+                                incidents=incidents, say=log.info)
         start = time.monotonic()
         last_prune = start
         while not stop.is_set():
@@ -155,6 +164,8 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
                 last_prune = time.monotonic()
         log.info("stopping")
     finally:
+        if metrics is not None:
+            metrics.close()
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -93,6 +93,15 @@ class SimConfig:
     client_net: str = "203.0.113.0/24"
     hash_policy: int = 1
     leaf_anycast_via_spines: bool = False
+    # health-check hazards: servers per leaf, leaf by leaf (overrides servers_per_leaf: (1, 1, 2, 1) gives
+    # leaf03 two servers); hash settings per device, (name, seed) / (name, policy) pairs over the defaults
+    leaf_servers: tuple[int, ...] = ()
+    hash_seeds: tuple[tuple[str, int], ...] = ()
+    hash_policies: tuple[tuple[str, int], ...] = ()
+
+    def servers_of(self, leaf: int) -> int:
+        """How many servers leaf number ``leaf`` (0-based) has."""
+        return self.leaf_servers[leaf] if self.leaf_servers else self.servers_per_leaf
 
 
 @dataclass
@@ -193,6 +202,7 @@ class SimFabric:
         self._weights: dict[tuple[str, str, str], int] = {}
         self._res: dict[tuple[str, int], ResilientGroup] = {}
         self._ribs: dict[str, _Rib] = {}
+        self._conns: dict[str, tuple[Flow, ...]] = {}  # what each server's ss shows (set_connections)
         self._build()
         self._recompute()
 
@@ -202,16 +212,21 @@ class SimFabric:
         c = self.config
         if c.spines < 1 or c.leaves < 1 or c.servers_per_leaf < 1:
             raise SimError("a fabric needs at least one spine, one leaf and one server per leaf")
+        if c.leaf_servers and (len(c.leaf_servers) != c.leaves or min(c.leaf_servers) < 1):
+            raise SimError(f"leaf_servers needs one count of at least 1 per leaf ({c.leaves})")
+        n_servers = sum(c.servers_of(i) for i in range(c.leaves))
         if c.resilient and c.leaves >= NH6_BASE:
             raise SimError(f"resilient mode numbers nexthop objects by port: at most {NH6_BASE - 1} leaves")
         names: list[tuple[str, Role]] = [(f"spine{i:02d}", Role.SPINE) for i in range(1, c.spines + 1)]
         names += [(f"leaf{i:02d}", Role.LEAF) for i in range(1, c.leaves + 1)]
-        names += [(f"server{i:02d}", Role.SERVER) for i in range(1, c.leaves * c.servers_per_leaf + 1)]
+        names += [(f"server{i:02d}", Role.SERVER) for i in range(1, n_servers + 1)]
         lo4 = ipaddress.ip_address("198.18.0.0")
         lo6 = ipaddress.ip_address("2001:db8::")
         for idx, (name, role) in enumerate(names, start=1):
             seed = (0x9E3779B1 * idx) & 0xFFFFFFFF or 1
-            hs = HashSettings(policy=c.hash_policy, fields=0x0037, seed=seed, policy6=c.hash_policy, fields6=0x0037)
+            seed = dict(c.hash_seeds).get(name, seed)
+            policy = dict(c.hash_policies).get(name, c.hash_policy)
+            hs = HashSettings(policy=policy, fields=0x0037, seed=seed, policy6=policy, fields6=0x0037)
             self._nodes[name] = _Node(name, role, idx, str(lo4 + idx), str(lo6 + idx), hs)
         spines = [n for n, r in names if r is Role.SPINE]
         leaves = [n for n, r in names if r is Role.LEAF]
@@ -219,10 +234,11 @@ class SimFabric:
         for s in spines:  # spine swp1..swpL face the leaves
             for li, leaf in enumerate(leaves, start=1):
                 self._connect(s, f"swp{li}", leaf, f"swp{spines.index(s) + 1}")
+        first = 0
         for li, leaf in enumerate(leaves):  # leaf swp(S+1).. face its servers
-            for k in range(c.servers_per_leaf):
-                srv = servers[li * c.servers_per_leaf + k]
-                self._connect(leaf, f"swp{c.spines + k + 1}", srv, "eth0")
+            for k in range(c.servers_of(li)):
+                self._connect(leaf, f"swp{c.spines + k + 1}", servers[first + k], "eth0")
+            first += c.servers_of(li)
         client = ipaddress.ip_network(c.client_net)
         for si, s in enumerate(spines, start=1):
             p = self._port(s, f"swp{c.leaves + 1}")
@@ -436,6 +452,28 @@ class SimFabric:
         pfx = str(ipaddress.ip_network(prefix, strict=False))
         self._weights[(device, pfx, nexthop_dev)] = int(weight)
         return self._changed(f"{device}: {pfx} via {nexthop_dev} weight {weight}")
+
+    def set_hash(self, name: str, *, seed: int | None = None, policy: int | None = None) -> str:
+        """Change a device's multipath hash sysctls (``fib_multipath_hash_seed``, ``..._policy`` of both families)."""
+        node = self._node(name)
+        hs = node.hash
+        if seed is not None and not 0 <= int(seed) <= 0xFFFFFFFF:
+            raise SimError(f"seed {seed} out of range 0..4294967295")
+        if policy is not None and int(policy) not in (0, 1, 2, 3):
+            raise SimError(f"hash policy {policy} out of range 0..3")
+        node.hash = replace(hs, seed=hs.seed if seed is None else int(seed),
+                            policy=hs.policy if policy is None else int(policy),
+                            policy6=hs.policy6 if policy is None else int(policy))
+        return self._changed(f"{name}: hash policy {node.hash.policy} seed {node.hash.seed}")
+
+    def set_connections(self, server: str, flows: list[Flow] | tuple[Flow, ...]) -> str:
+        """The live connections ``server``'s ``ss`` shows, each as the fabric carries it towards the server
+        (an inbound one: client -> anycast address; one the server opened: remote -> its own address and
+        port); TCP ones are established and heard from 40 ms ago, UDP ones connected sockets."""
+        if self._node(server).role is not Role.SERVER:
+            raise SimError(f"{server} is not a server")
+        self._conns[server] = tuple(flows)
+        return self._changed(f"{server}: {len(flows)} connections")
 
     def apply(self, action: str, *args: object) -> str:
         """Run a state change by name (scenarios): ``fail_device``, ``withdraw``, ..."""
@@ -776,6 +814,10 @@ class SimFabric:
                 res = self._ip(device, argv[1:])
                 if res is not None:
                     return res
+            if argv[0] == "ss":
+                res = self._ss(device, argv[1:])
+                if res is not None:
+                    return res
         except _Usage as exc:
             return CommandResult("", str(exc) + "\n", exc.status)
         name = command_line.strip() if argv[0] in ("ip", "sysctl") else argv[0]
@@ -799,6 +841,27 @@ class SimFabric:
             path = missing[0].replace(".", "/")
             raise _Usage(f"sysctl: cannot stat /proc/sys/{path}: No such file or directory", 255)
         return CommandResult("".join(f"{values[k]}\n" for k in args[1:]))
+
+    def _ss(self, device: str, args: list[str]) -> CommandResult | None:
+        """``ss -Htin state established`` and ``ss -Hun`` (the collector's flow commands), as a server prints
+        them: ``set_connections``' flows, local end first; nothing else."""
+        def end(addr: str, port: int) -> str:
+            return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+        flows = self._conns.get(device, ())
+        lines = []
+        if args == ["-Htin", "state", "established"]:
+            for f in flows:
+                if f.proto == 6:
+                    lines.append(f"0      0      {end(f.dst, f.dport):<22} {end(f.src, f.sport)}")
+                    lines.append("\t cubic wscale:7,7 rto:204 rtt:0.05/0.02 mss:1448 cwnd:10 lastsnd:40 "
+                                 "lastrcv:40 lastack:40")
+        elif args == ["-Hun"]:
+            lines = [f"ESTAB  0      0      {end(f.dst, f.dport):<22} {end(f.src, f.sport)}" for f in flows
+                     if f.proto == 17]
+        else:
+            return None
+        return CommandResult("".join(line + "\n" for line in lines))
 
     def _ip(self, device: str, args: list[str]) -> CommandResult | None:
         js, fam = False, None

@@ -587,3 +587,32 @@ def place(state: DeviceState | CompiledDevice, flows: FlowArray, rows: np.ndarra
     if cd.members is None or len(cd.members) != len(cd.decisions):
         cd.members = tuple(_reachable(d) for d in cd.decisions)
     return Placed(choice, tuple(cd.choices), placement, reason, tuple(cd.reasons), dec_ix, cd.members)
+
+
+def hash_space(cd: CompiledDevice, flows: FlowArray, row: int = 0) -> tuple[tuple[Choice, float], ...]:
+    """What the device does with the destination of flow ``row`` under uniform input: each choice its route
+    can return with its share of hash space (hash-threshold: the width of its range; a table: its buckets;
+    modulo-N: one in N), in member order, a choice held by several members summed; one choice with 1.0
+    for a single next hop, a local delivery or a drop; ``no route`` with 1.0 when no route matches."""
+    di = int(lookup(cd, flows, np.array([row]))[0])
+    if di < 0:
+        return ((Choice(Outcome.NO_ROUTE), 1.0),)
+    dec = cd.decisions[di]
+    out: dict[int, float] = {}
+    if dec.kind == "threshold":
+        prev = -1
+        for c, b in zip(dec.choices, dec.bounds):
+            if b >= 0:
+                out[int(c)] = out.get(int(c), 0.0) + (int(b) - prev) / 2.0 ** 31
+                prev = int(b)
+    elif dec.kind == "table":
+        counts = np.bincount(dec.table, minlength=len(dec.choices))
+        for c, k in zip(dec.choices, counts):
+            if k:
+                out[int(c)] = out.get(int(c), 0.0) + int(k) / len(dec.table)
+    elif dec.kind == "modulo":
+        for c in dec.choices:
+            out[int(c)] = out.get(int(c), 0.0) + 1.0 / len(dec.choices)
+    else:
+        out[int(dec.choices[0])] = 1.0
+    return tuple((cd.choices[c], w) for c, w in out.items())

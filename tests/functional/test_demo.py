@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from demo_inventory import write_inventory
+
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "import sys; from anycast_tui.cli import main; sys.exit(main())"]
 
@@ -87,21 +89,13 @@ async def test_headless_monitor_over_an_inventory_file_sees_a_leaf_fail(tmp_path
 
     async with DemoFabric(tmp_path / "demo", scenario=None) as fabric:
         farm = fabric.farm
-        lines = ["[fabric]", "poll_interval_s = 0.3", 'anycast_prefixes = ["192.0.2.53/32"]', "",
-                 "[defaults]", f'user = "{farm.user}"', f'key_path = "{farm.client_key_path}"',
-                 f'known_hosts = "{farm.known_hosts_path}"', 'platform = "sim"', ""]
-        for name, role in fabric.roles().items():
-            ep = farm.endpoints[name]
-            lines += ["[[device]]", f'name = "{name}"', f'role = "{role.value}"', f'host = "{ep.host}"',
-                      f"port = {ep.port}", ""]
         import socket
 
         with socket.socket() as s:  # a port nothing listens on: a device down from the start
             s.bind(("127.0.0.1", 0))
             dead_port = s.getsockname()[1]
-        lines += ["[[device]]", 'name = "ghost"', 'role = "leaf"', 'host = "127.0.0.1"', f"port = {dead_port}", ""]
-        cfg = tmp_path / "fabric.toml"
-        cfg.write_text("\n".join(lines))
+        cfg = write_inventory(fabric, tmp_path / "fabric.toml", extra=(
+            "[[device]]", 'name = "ghost"', 'role = "leaf"', 'host = "127.0.0.1"', f"port = {dead_port}", ""))
         proc = await asyncio.create_subprocess_exec(*CLI, "monitor", "-c", str(cfg), "--headless", "8", cwd=ROOT,
                                                     stdin=asyncio.subprocess.DEVNULL,
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
