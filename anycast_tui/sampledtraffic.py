@@ -103,16 +103,19 @@ def _addr(raw, family: int) -> str:  # noqa: ANN001 - a numpy row of 16 bytes
 
 def agent_map(devices: Mapping[str, tuple[str, str | None]]) -> dict[str, str]:
     """Exporter address -> device: each device's ``sflow_agent`` when set, else its host when that is an IP
-    address (a name is not resolved: an exporter is known by its address).  ``devices``: name -> (host, agent)."""
-    out: dict[str, str] = {}
+    address (a name is not resolved: an exporter is known by its address); an address more than one device
+    claims maps to none.  ``devices``: name -> (host, agent)."""
+    agents: dict[str, set[str]] = {}
+    hosts: dict[str, set[str]] = {}
     for name, (host, agent) in devices.items():
-        for addr in (agent, host):
-            if not addr:
-                continue
+        for addr, into in ((agent, agents), (host, hosts)):
             try:
-                out.setdefault(str(ipaddress.ip_address(addr)), name)
+                into.setdefault(str(ipaddress.ip_address(addr or "")), set()).add(name)
             except ValueError:
                 continue
+    # an address several devices share (SSH through one proxy, a typo) names none of them: ambiguous
+    out = {a: next(iter(n)) for a, n in hosts.items() if len(n) == 1 and a not in agents}
+    out.update({a: next(iter(n)) for a, n in agents.items() if len(n) == 1})
     return out
 
 

@@ -118,7 +118,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
     from anycast_tui.ui.view import event_line, health_line, incident_line, never_answered
 
     settings = {"interval_s": session.interval_s, "kind": kind}
-    export = await _start_export(inventory, session.timeline, headless=args.headless is not None)
+    export = await start_export(inventory, session.timeline, headless=args.headless is not None)
     try:
         rec = record_live.start(args, session.timeline, kind=kind, inventory=inventory, settings=settings)
     except BaseException:
@@ -138,14 +138,14 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
     incidents = record_live.incident_tracker(session.timeline, rec,
                                              sampled_of=export.traffic.sampled_of if export is not None else None)
     metrics = None
-    health = None
+    checks = None
     try:
         if args.headless is None:  # the TUI's Health view; --metrics reports the same runner's findings
             from anycast_tui.healthrunner import HealthRunner
 
-            health = HealthRunner(session.timeline)
+            checks = HealthRunner(session.timeline)
         metrics = start_metrics(args, session.timeline, poller=getattr(session, "poller", None), incidents=incidents,
-                                health=health)
+                                health=checks)
         if args.headless is not None:
             print(banner, flush=True)
 
@@ -179,7 +179,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
         from anycast_tui.ui.app import AnycastApp
 
         app = AnycastApp(session, controls=controls, title=title, impact=tracker, incidents=incidents,
-                         sampled=export.traffic if export is not None else None, health=health, **args.ui)
+                         sampled=export.traffic if export is not None else None, health=checks, **args.ui)
         await session.start()
         try:
             await app.run_async()
@@ -191,8 +191,8 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
             await export.stop()
         if metrics is not None:
             metrics.close()
-        if health is not None:
-            health.close()
+        if checks is not None:
+            checks.close()
         tracker.close()
         incidents.wait(30)  # the newest version of every incident, into the recording
         incidents.close()
@@ -201,9 +201,10 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
             print(f"recorded to {rec.path}  (anycast-tui replay {rec.path})", file=sys.stderr)
 
 
-async def _start_export(inventory: Any, timeline: Any, *, headless: bool) -> Any:
+async def start_export(inventory: Any, timeline: Any, *, headless: bool,
+                       say: Callable[[str], None] | None = None) -> Any:
     """The flow-export collector of ``[flow_export]`` (None without it), started; a socket that cannot be
-    opened is a one-line CliError."""
+    opened is a one-line CliError.  ``headless``: its lines are said (``say``, default stdout)."""
     from anycast_tui import sampledtraffic
     from anycast_tui.errors import CliError
     from anycast_tui.safetext import safe
@@ -212,13 +213,14 @@ async def _start_export(inventory: Any, timeline: Any, *, headless: bool) -> Any
         return None
     cfg = inventory.flow_export
 
+    out = say or (lambda line: print(line, flush=True))
+
     def suspect(a: Any) -> None:
         if headless:
             d = a.disagreements[-1] if a.disagreements else None
-            print(safe(f"placement: {a.device} is modelled exact but {a.compared - a.agreed:,} of {a.compared:,} "
-                       f"sampled packets left elsewhere than predicted"
-                       + (f" (newest: {d.flow} predicted {d.predicted}, left on {d.observed})" if d else "")),
-                  flush=True)
+            out(safe(f"placement: {a.device} is modelled exact but {a.compared - a.agreed:,} of {a.compared:,} "
+                     f"sampled packets left elsewhere than predicted"
+                     + (f" (newest: {d.flow} predicted {d.predicted}, left on {d.observed})" if d else "")))
 
     sock = None
     try:
@@ -234,5 +236,5 @@ async def _start_export(inventory: Any, timeline: Any, *, headless: bool) -> Any
         raise CliError(f"flow export: cannot listen on {cfg.listen}"
                        f"{' in namespace ' + cfg.namespace if cfg.namespace else ''}: {exc.strerror or exc}") from None
     if headless:
-        print(f"flow export: listening on {export.collector.listening} (sFlow v5, IPFIX, NetFlow v9)", flush=True)
+        out(f"flow export: listening on {export.collector.listening} (sFlow v5, IPFIX, NetFlow v9)")
     return export

@@ -123,6 +123,7 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
     tasks: list[asyncio.Task] = []
     incidents = None
     metrics = None
+    export = None
     try:
         if args.sim:
             from anycast_tui.lab.sim import SimFabric
@@ -142,7 +143,13 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
             if secrets is not None:
                 secrets.apply(session.poller.secrets)
             recorder.attach(session.timeline)
-            incidents = None if args.no_impact else incident_tracker(session.timeline, recorder)
+            from anycast_tui.commands._live import start_export
+
+            export = await start_export(inventory, session.timeline, headless=True, say=log.info)
+            if export is not None:
+                export.on_record = recorder.record_sampled
+            incidents = None if args.no_impact else incident_tracker(
+                session.timeline, recorder, sampled_of=export.traffic.sampled_of if export is not None else None)
             await session.start()
         from anycast_tui.commands._live import start_metrics
 
@@ -171,6 +178,10 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
         await asyncio.gather(*tasks, return_exceptions=True)
         if not args.sim:
             await session.stop()
+        if export is not None:
+            await export.stop()
+            for line in export.lines():
+                log.info("%s", line)
         if incidents is not None:
             await asyncio.to_thread(incidents.wait, 30)  # the newest version of every incident
             incidents.close()
