@@ -167,8 +167,10 @@ def _parse_fast(data: bytes) -> tuple[FlowArray, FlowMeta]:
     commas = np.flatnonzero(buf == 44)
     c0 = np.searchsorted(commas, starts[rows])
     count = np.searchsorted(commas, ends[rows]) - c0
-    special = np.flatnonzero((buf == 34) | (buf == 0))  # quotes and NULs: csv.reader's business
-    has_special = np.searchsorted(special, ends[rows]) > np.searchsorted(special, starts[rows])
+    special = np.flatnonzero((buf[: len(data)] == 34) | (buf[: len(data)] == 0))  # quotes, NULs: csv.reader's
+    has_special = np.zeros(len(rows), bool)
+    if special.size:
+        has_special = np.searchsorted(special, ends[rows]) > np.searchsorted(special, starts[rows])
     slow = (count != k) | has_special | np.isin(rows, odd)
     fast = np.flatnonzero(~slow)
     cpos = commas[c0[fast][:, None] + np.arange(k)] if k else np.zeros((len(fast), 0), np.int64)
