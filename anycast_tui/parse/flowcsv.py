@@ -185,7 +185,7 @@ def _parse_fast(data: bytes) -> tuple[FlowArray, FlowMeta]:
     slow_rows = np.flatnonzero(slow)
     slow_flows = [_line_flow(header, _line_text(data, int(starts[rows[i]]), int(ends[rows[i]])), int(rows[i]) + 1)
                   for i in slow_rows]
-    return got.merge(len(rows), fast, slow_rows, slow_flows, header)
+    return got.merge(len(rows), fast, slow_rows, slow_flows)
 
 
 class Columns:
@@ -198,11 +198,10 @@ class Columns:
         return Columns(self.flows.take(keep), {c: (v, codes[keep]) for c, (v, codes) in self.labels.items()},
                        self.bad[keep])
 
-    def merge(self, n: int, fast: np.ndarray, slow: np.ndarray, slow_flows: list[Flow],
-              header: list[str]) -> tuple[FlowArray, FlowMeta]:
+    def merge(self, n: int, fast: np.ndarray, slow: np.ndarray, slow_flows: list[Flow]) -> tuple[FlowArray, FlowMeta]:
         """All ``n`` rows: these at positions ``fast``, ``slow_flows`` (from the reference code) at ``slow``."""
         if not slow_flows:
-            return self.flows, _meta(self.labels, header)
+            return self.flows, _meta(self.labels)
         extra, _ = flows_to_array(slow_flows)
         cols = {}
         for c in ("family", "proto", "src", "dst", "sport", "dport", "flowlabel"):
@@ -219,10 +218,10 @@ class Columns:
             all_codes[slow] = np.arange(len(values), len(values) + len(slow_flows))
             values += [getattr(f, c) for f in slow_flows]
             labels[c] = (values, all_codes)
-        return flows, _meta(labels, header)
+        return flows, _meta(labels)
 
 
-def _meta(labels: dict[str, tuple[list[str | None], np.ndarray]], header: list[str]) -> FlowMeta:
+def _meta(labels: dict[str, tuple[list[str | None], np.ndarray]]) -> FlowMeta:
     out: dict[str, object] = {}
     for c in OPTIONAL:
         if c not in labels:
