@@ -39,9 +39,18 @@ def trim(buf: np.ndarray, s: np.ndarray, e: np.ndarray, *, lead_only: bool = Fal
     """Spans without leading/trailing spaces and tabs (what ``str.strip`` removes in an ASCII cell; other
     whitespace makes a cell bad somewhere and so goes to the reference code).  One pass per padding byte,
     over the rows still padded."""
+    if len(s) == 0:
+        return s, e
+    first, last = buf[s], buf[np.maximum(e - 1, 0)]
+    padded_ = (first == 32) | (first == 9)
+    if not lead_only:
+        padded_ |= (last == 32) | (last == 9)
+    todo = np.flatnonzero(padded_ & (s < e))
+    if todo.size == 0:
+        return s, e
     s, e = s.copy(), e.copy()
     for lead in (True,) if lead_only else (True, False):
-        active = np.arange(len(s))
+        active = todo
         while active.size:
             b = buf[s[active] if lead else np.maximum(e[active] - 1, 0)]
             active = active[(s[active] < e[active]) & ((b == 32) | (b == 9))]
@@ -133,10 +142,11 @@ def ports(buf: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np
     """Decimal 0-65535 (at most 5 digits) → uint16, and the bad mask."""
     ln = e - s
     bad = (ln == 0) | (ln > 5)
+    word = _words(buf, s, np.minimum(e, s + 5), 8)[0] if len(s) else np.zeros(0, np.uint64)
     val = np.zeros(len(s), np.int32)
     for j in range(5):
         act = j < ln
-        d = buf[np.where(act, s + j, 0)].astype(np.int32) - 48
+        d = ((word >> np.uint64(8 * j)) & np.uint64(0xFF)).astype(np.int32) - 48
         bad |= act & ((d < 0) | (d > 9))
         val = np.where(act, val * 10 + d, val)
     bad |= val > 65535

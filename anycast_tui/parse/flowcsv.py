@@ -147,8 +147,9 @@ def _line_text(data: bytes, s: int, e: int) -> str:
 
 def _parse_fast(data: bytes) -> tuple[FlowArray, FlowMeta]:
     buf = flowcols.padded(data)
-    ends = np.flatnonzero(buf == 10)
-    starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
+    pos_t = np.int32 if len(buf) < 2**31 - 64 else np.int64  # byte offsets: half the memory below 2 GiB
+    ends = np.flatnonzero(buf == 10).astype(pos_t)
+    starts = np.concatenate(([0], ends[:-1] + 1)).astype(pos_t)
     # the first byte of each line that is not a space or tab
     first, _ = flowcols.trim(buf, starts, ends, lead_only=True)
     lead = buf[first]
@@ -164,17 +165,23 @@ def _parse_fast(data: bytes) -> tuple[FlowArray, FlowMeta]:
     header = header_of(_cells(raw, h + 1), h + 1, raw)
     rows = content[1:]  # line index of each data row
     k = len(header) - 1
-    commas = np.flatnonzero(buf == 44)
+    commas = np.flatnonzero(buf == 44).astype(pos_t)
     c0 = np.searchsorted(commas, starts[rows])
     count = np.searchsorted(commas, ends[rows]) - c0
-    special = np.flatnonzero((buf == 34) | (buf == 0))  # quotes and NULs: csv.reader's business
-    has_special = np.searchsorted(special, ends[rows]) > np.searchsorted(special, starts[rows])
+    special = np.flatnonzero((buf[: len(data)] == 34) | (buf[: len(data)] == 0))  # quotes, NULs: csv.reader's
+    has_special = np.zeros(len(rows), bool)
+    if special.size:
+        has_special = np.searchsorted(special, ends[rows]) > np.searchsorted(special, starts[rows])
     slow = (count != k) | has_special | np.isin(rows, odd)
     fast = np.flatnonzero(~slow)
-    cpos = commas[c0[fast][:, None] + np.arange(k)] if k else np.zeros((len(fast), 0), np.int64)
-    cell_s = np.column_stack([starts[rows[fast]], cpos + 1])
-    cell_e = np.column_stack([cpos, ends[rows[fast]]])
-    cols = {name: flowcols.trim(buf, cell_s[:, j], cell_e[:, j]) for j, name in enumerate(header)}
+    cpos = commas[c0[fast][:, None] + np.arange(k)]
+    del commas, c0
+    cols = {}
+    for j, name in enumerate(header):
+        s = starts[rows[fast]] if j == 0 else cpos[:, j - 1] + 1
+        e = np.ascontiguousarray(cpos[:, j]) if j < k else ends[rows[fast]]
+        cols[name] = flowcols.trim(buf, s, e)
+    del cpos
     got = columns(buf, cols)
     if got.bad.any():
         slow[fast[got.bad]] = True
@@ -183,7 +190,7 @@ def _parse_fast(data: bytes) -> tuple[FlowArray, FlowMeta]:
     slow_rows = np.flatnonzero(slow)
     slow_flows = [_line_flow(header, _line_text(data, int(starts[rows[i]]), int(ends[rows[i]])), int(rows[i]) + 1)
                   for i in slow_rows]
-    return got.merge(len(rows), fast, slow_rows, slow_flows, header)
+    return got.merge(len(rows), fast, slow_rows, slow_flows)
 
 
 class Columns:
@@ -196,11 +203,10 @@ class Columns:
         return Columns(self.flows.take(keep), {c: (v, codes[keep]) for c, (v, codes) in self.labels.items()},
                        self.bad[keep])
 
-    def merge(self, n: int, fast: np.ndarray, slow: np.ndarray, slow_flows: list[Flow],
-              header: list[str]) -> tuple[FlowArray, FlowMeta]:
+    def merge(self, n: int, fast: np.ndarray, slow: np.ndarray, slow_flows: list[Flow]) -> tuple[FlowArray, FlowMeta]:
         """All ``n`` rows: these at positions ``fast``, ``slow_flows`` (from the reference code) at ``slow``."""
         if not slow_flows:
-            return self.flows, _meta(self.labels, header)
+            return self.flows, _meta(self.labels)
         extra, _ = flows_to_array(slow_flows)
         cols = {}
         for c in ("family", "proto", "src", "dst", "sport", "dport", "flowlabel"):
@@ -217,10 +223,10 @@ class Columns:
             all_codes[slow] = np.arange(len(values), len(values) + len(slow_flows))
             values += [getattr(f, c) for f in slow_flows]
             labels[c] = (values, all_codes)
-        return flows, _meta(labels, header)
+        return flows, _meta(labels)
 
 
-def _meta(labels: dict[str, tuple[list[str | None], np.ndarray]], header: list[str]) -> FlowMeta:
+def _meta(labels: dict[str, tuple[list[str | None], np.ndarray]]) -> FlowMeta:
     out: dict[str, object] = {}
     for c in OPTIONAL:
         if c not in labels:

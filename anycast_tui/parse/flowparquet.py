@@ -56,7 +56,7 @@ def read_flows_parquet(source: str | os.PathLike[str] | bytes) -> tuple[FlowArra
     got = columns(np.zeros(flowcols.PAD, np.uint8), {}, given)
     bad = np.flatnonzero(got.bad)
     slow = [_row(arrays, int(i)) for i in bad]
-    return got.take(~got.bad).merge(n, np.flatnonzero(~got.bad), bad, slow, list(arrays))
+    return got.take(~got.bad).merge(n, np.flatnonzero(~got.bad), bad, slow)
 
 
 _PARSERS = {"proto": flowcols.protos, "src": flowcols.addrs, "dst": flowcols.addrs, "sport": flowcols.ports,

@@ -158,3 +158,20 @@ def test_parquet_on_standard_input_and_an_empty_flow_set(capsys, tmp_path):
     calc(capsys, *base(), "--flows", str(empty), "--out", str(tmp_path / "e.parquet"))
     code, out, _ = calc(capsys, *base(), "--flows", str(tmp_path / "e.parquet"), "--json")
     assert (code, out) == (0, "[]\n")
+
+
+def test_parquet_row_groups_and_null_labels_read_as_the_csv(capsys, tmp_path):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    _, want, _ = calc(capsys, *base(), "--flows", str(FX / "flows-mixed.csv"), "--json")
+    text = "".join(ln for ln in (FX / "flows-mixed.csv").read_text().splitlines(True)
+                   if ln.strip() and not ln.lstrip().startswith("#"))
+    (tmp_path / "plain.csv").write_text(text)
+    t = pacsv.read_csv(tmp_path / "plain.csv", convert_options=pacsv.ConvertOptions(
+        column_types={c: pa.string() for c in ("proto", " src ", "dst", "ingress", "group")}, strings_can_be_null=True))
+    assert t.column("ingress").null_count > 0  # empty cells: null here, "" in the CSV; both are no ingress
+    pq.write_table(t, tmp_path / "groups.parquet", row_group_size=37)  # 11 row groups, a dictionary each
+    code, out, err = calc(capsys, *base(), "--flows", str(tmp_path / "groups.parquet"), "--json")
+    assert (code, err) == (0, "") and out == want
