@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Mapping
 
 from anycast_tui.model.types import ConntrackEntry, Flow, Socket
 from anycast_tui.parse.conntrack import parse_conntrack
-from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.errors import ParseError, with_command
 from anycast_tui.parse.ss import heard_ms, parse_ss
 
 # Seconds since a flow's peer was last heard from for the flow to count as alive.  Above the TCP
@@ -109,7 +109,7 @@ def flows_from_outputs(outputs: Mapping[str, str], prefixes: Iterable[str], *,
         try:
             read = _read(cid, text, window_s)
         except ParseError as exc:
-            raise ParseError(exc.line, f"{cid}: {exc.reason}", exc.kind, exc.text) from None
+            raise with_command(exc, cid) from None
         tracked = tracked or (cid == "flows_ct" and bool(read))
         for f, ok in read:
             if f is None:

@@ -402,17 +402,13 @@ class Poller:
 def parse_reason(exc: ParseError, commands: tuple[Command, ...]) -> str:
     """One line naming the command and the line: ``routes4: line 12: reason: 'text'``.
 
-    The command id is taken from ``kind`` when it is one, else from a ``"<id>: "``
-    prefix of the reason, else from the one command of that parser kind.
+    The command id is the error's ``command`` when the parser's caller set it, else ``kind`` when that is a
+    command id, else the one command of that parser kind.
     """
     ids = [c.id for c in commands]
-    reason, cid = exc.reason, None
-    if exc.kind in ids:
+    reason, cid = exc.reason, exc.command
+    if cid is None and exc.kind in ids:
         cid = exc.kind
-    for i in ids:
-        if reason.startswith(f"{i}: "):
-            cid, reason = i, reason[len(i) + 2:]
-            break
     if cid is None:
         kinds = [c.id for c in commands if c.kind == exc.kind]
         cid = kinds[0] if len(kinds) == 1 else exc.kind

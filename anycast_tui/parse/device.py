@@ -6,7 +6,7 @@ from typing import Mapping
 
 from anycast_tui.model.types import Device, DeviceState, HashSettings, Health, Interface, NexthopTable, Route
 from anycast_tui.parse.addr import parse_ip_addr, parse_ip_addr_json
-from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.errors import ParseError, with_command
 from anycast_tui.parse.link import parse_ip_link, parse_ip_link_json
 from anycast_tui.parse.nexthop import attach_buckets, parse_ip_nexthop_bucket_json, parse_ip_nexthop_json
 from anycast_tui.parse.route import parse_ip_route, parse_ip_route_json
@@ -17,10 +17,6 @@ REQUIRED: tuple[str, ...] = ("routes4", "routes6")
 
 def _is_json(text: str) -> bool:
     return text.lstrip()[:1] in ("[", "{")
-
-
-def _annotated(command_id: str, exc: ParseError) -> ParseError:
-    return ParseError(exc.line, f"{command_id}: {exc.reason}", exc.kind, exc.text)
 
 
 def _routes(command_id: str, text: str, family: int) -> list[Route]:
@@ -42,11 +38,11 @@ def build_device_state(device: Device, outputs: Mapping[str, str], *, collected_
     """
     for cid in REQUIRED:
         if outputs.get(cid) is None:
-            raise ParseError(0, f"{cid}: output missing")
+            raise ParseError(0, "output missing", command=cid)
     out = {cid: text for cid, text in outputs.items() if isinstance(text, str)}
     for cid, text in outputs.items():
         if text is not None and not isinstance(text, str):
-            raise ParseError(0, f"{cid}: output is not text")
+            raise ParseError(0, "output is not text", command=cid)
     current = ""
     try:
         current = "routes4"
@@ -70,7 +66,7 @@ def build_device_state(device: Device, outputs: Mapping[str, str], *, collected_
         current = "sysctl"
         hash_settings = parse_hash_sysctls(out["sysctl"]) if out.get("sysctl", "").strip() else HashSettings()
     except ParseError as exc:
-        raise _annotated(current, exc) from None
+        raise with_command(exc, current) from None
     return DeviceState(
         device=device,
         routes=tuple(routes),

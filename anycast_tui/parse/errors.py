@@ -40,19 +40,25 @@ class ParseError(ValueError):
     """Input that a parser cannot turn into records.
 
     ``line`` is 1-based (0 when the failure is not tied to a line, e.g. empty
-    JSON); ``reason`` is one human line; ``kind`` names the command family.
-    Device text in a reason is quoted with :func:`shown` (at most a few dozen
-    characters, escaped); the offending line is quoted the same way, cut to
-    ``SNIPPET`` characters.
+    JSON); ``reason`` is one human line; ``kind`` names the command family;
+    ``command`` the poll's command id whose output it was (``routes4``), when
+    the caller knows it (``with_command``) — a field, never parsed back out of
+    the text.  Device text in a reason is quoted with :func:`shown` (at most a
+    few dozen characters, escaped); the offending line is quoted the same way,
+    cut to ``SNIPPET`` characters.
     """
 
-    def __init__(self, line: int, reason: str, kind: str | None = None, text: str | None = None):
+    def __init__(self, line: int, reason: str, kind: str | None = None, text: str | None = None,
+                 command: str | None = None):
         self.line = line
         self.reason = reason
         self.kind = kind
         self.text = text
+        self.command = command
         where = f"line {line}" if line else "input"
         prefix = f"{kind}: " if kind else ""
+        if command:
+            where = f"{where}: {command}"
         snippet = ""
         if text is not None:
             t = text[: SNIPPET * 4].strip()  # sliced first: a 10 MB line is not copied
@@ -73,4 +79,12 @@ class ExportDecodeError(ParseError):
         self.reason = reason
         self.kind = kind
         self.text = None
+        self.command = None
         ValueError.__init__(self, f"{kind}: {reason}" if kind else reason)
+
+
+def with_command(exc: ParseError, command: str) -> ParseError:
+    """The same error, naming the command whose output it was."""
+    if isinstance(exc, ExportDecodeError):
+        return exc
+    return ParseError(exc.line, exc.reason, exc.kind, exc.text, command)

@@ -304,10 +304,12 @@ async def test_polls_of_one_device_never_overlap(make_farm):
 
 
 @pytest.mark.parametrize("exc, expected", [
-    (ParseError(12, "routes4: bad dst", "ip-route-json", "x y"), "routes4: line 12: bad dst: 'x y'"),
+    (ParseError(12, "bad dst", "ip-route-json", "x y", "routes4"), "routes4: line 12: bad dst: 'x y'"),
     (ParseError(3, "unexpected token", "routes6"), "routes6: line 3: unexpected token"),
     (ParseError(2, "bad bucket", "ip-nexthop-bucket-json"), "buckets: line 2: bad bucket"),
-    (ParseError(0, "sysctl: output missing"), "sysctl: input: output missing"),
+    (ParseError(0, "output missing", command="sysctl"), "sysctl: input: output missing"),
+    # device text that looks like a command id is not taken for one
+    (ParseError(5, "routes6: odd", "ip-route-json", None, "routes4"), "routes4: line 5: routes6: odd"),
     (ParseError(4, "odd", "ip-route-json"), "ip-route-json: line 4: odd"),  # two commands share the kind
 ])
 def test_parse_reason_names_command_and_line(exc, expected):

@@ -75,7 +75,8 @@ def test_a_timer_ss_leaves_out_is_zero():
 def test_garbage_timer_names_the_command():
     with pytest.raises(ParseError) as ei:
         flows_from_outputs({"flows_tcp": "0 0 192.0.2.53:443 203.0.113.7:1\n\t mss:1448 lastrcv:soon\n"}, PREFIXES)
-    assert ei.value.reason.startswith("flows_tcp: bad lastrcv")
+    assert ei.value.command == "flows_tcp" and ei.value.reason.startswith("bad lastrcv")
+    assert "flows_tcp: bad lastrcv" in str(ei.value)
 
 
 def _ct(proto: str, timeout: int, state: str, flags: str, sport: int) -> str:

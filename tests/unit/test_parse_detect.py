@@ -126,7 +126,7 @@ def test_errors_name_the_command(cid, bad, line):
     out[cid] = bad
     with pytest.raises(ParseError) as ei:
         build(out)
-    assert ei.value.reason.startswith(f"{cid}: ") and ei.value.line == line
+    assert ei.value.command == cid and ei.value.line == line
 
 
 def test_required_outputs():

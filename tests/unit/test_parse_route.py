@@ -271,3 +271,19 @@ def test_captured_values():
     assert dead.nexthops[0].flags == ("dead", "linkdown")
     assert routes[("100", "192.0.2.64/32")].protocol == "static"
     assert routes[("main", "2001:db8:53::/64")].family == 6
+
+
+def test_the_command_id_is_a_field_of_the_error_not_text_to_parse_back():
+    from anycast_tui.collect.commands import LINUX_POLL
+    from anycast_tui.collect.poller import parse_reason
+    from anycast_tui.model.types import Device, Health
+    from anycast_tui.parse.device import build_device_state
+    from anycast_tui.parse.errors import ParseError
+
+    outputs = {"routes4": "[]", "routes6": "routes6: not json at all"}
+    with pytest.raises(ParseError) as exc:
+        build_device_state(Device("d"), outputs, collected_at_ms=0, health=Health())
+    assert exc.value.command == "routes6" and not exc.value.reason.startswith("routes6")
+    # a reason that happens to start like another command's id is not mistaken for it
+    tricky = ParseError(3, "routes4: looks like an id but is device text", "ip-route", None, "routes6")
+    assert parse_reason(tricky, LINUX_POLL).startswith("routes6: line 3: routes4: looks like")
