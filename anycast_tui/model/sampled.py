@@ -161,32 +161,34 @@ class SampledWindow:
         cut = now - self.window_s
         first_by = float("inf") if seen_by is None else seen_by
         width = 4 if net.version == 4 else 16
-        if net.prefixlen == net.max_prefixlen:
-            packed = net.network_address.packed
+        packed = net.network_address.packed
+        base, mask = int(net.network_address), int(net.netmask)
 
-            def inside(d: bytes) -> bool:
-                return d == packed
-        else:
-            base, mask = int(net.network_address), int(net.netmask)
-
-            def inside(d: bytes) -> bool:
-                return len(d) == width and int.from_bytes(d, "big") & mask == base
+        def inside(d: bytes) -> bool:
+            return len(d) == width and int.from_bytes(d, "big") & mask == base
         with self._lock:
-            rows = [(k, r[0], r[1], r[2], r[3], r[4], r[6]) for k, r in self._flows.items()
-                    if cut <= r[1] and r[0] <= first_by and inside(k[3])]
-        if not rows:
-            return None
-        n = len(rows)
+            if net.prefixlen == net.max_prefixlen:
+                items = [(k, r) for k, r in self._flows.items()
+                         if k[3] == packed and cut <= r[1] and r[0] <= first_by]
+            else:
+                items = [(k, r) for k, r in self._flows.items()
+                         if cut <= r[1] and r[0] <= first_by and inside(k[3])]
+            if not items:
+                return None
+            keys, recs = zip(*items)
+            vals = list(zip(*recs))  # first, last, packets, octets, rate, rank, device, in_if, kind: read under the
+            # lock (the collector goes on updating the records)
+        n = len(keys)
+        cols = list(zip(*keys))  # family, proto, src, dst, sport, dport, flowlabel
         src = np.zeros((n, 16), np.uint8)
         dst = np.zeros((n, 16), np.uint8)
-        src[:, :width] = np.frombuffer(b"".join(k[2] for k, *_ in rows), np.uint8).reshape(n, width)
-        dst[:, :width] = np.frombuffer(b"".join(k[3] for k, *_ in rows), np.uint8).reshape(n, width)
-        names = tuple(sorted({r[6] for r in rows}))
-        code = {name: i for i, name in enumerate(names)}
-        flows = FlowArray(np.full(n, net.version, np.uint8), np.array([k[1] for k, *_ in rows], np.uint8), src, dst,
-                          np.array([k[4] for k, *_ in rows], np.uint16), np.array([k[5] for k, *_ in rows], np.uint16),
-                          np.array([k[6] & 0xFFFFF for k, *_ in rows], np.uint32))
-        return SampledFlowSet(flows, names, np.array([code[r[6]] for r in rows], np.int64),
-                              np.array([r[3] for r in rows], np.float64), np.array([r[4] for r in rows], np.float64),
-                              np.array([r[1] for r in rows], np.float64), np.array([r[2] for r in rows], np.float64),
-                              tuple(sorted({r[5] for r in rows})), self.window_s)
+        src[:, :width] = np.frombuffer(b"".join(cols[2]), np.uint8).reshape(n, width)
+        dst[:, :width] = np.frombuffer(b"".join(cols[3]), np.uint8).reshape(n, width)
+        names, entry = np.unique(np.array(vals[6], dtype=object), return_inverse=True)
+        flows = FlowArray(np.full(n, net.version, np.uint8), np.array(cols[1], np.uint8), src, dst,
+                          np.array(cols[4], np.uint16), np.array(cols[5], np.uint16),
+                          np.array(cols[6], np.uint32) & 0xFFFFF)
+        return SampledFlowSet(flows, tuple(str(x) for x in names), entry.astype(np.int64),
+                              np.array(vals[2], np.float64), np.array(vals[3], np.float64),
+                              np.array(vals[0], np.float64), np.array(vals[1], np.float64),
+                              tuple(sorted(set(vals[4]))), self.window_s)
