@@ -37,11 +37,8 @@ GOAL_S = 1.0
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--flows", type=int, default=100_000)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--spines", type=int, default=246)
-    ap.add_argument("--leaves", type=int, default=4)
-    ap.add_argument("--live", type=int, default=2000)
+    for opt, default in (("--flows", 100_000), ("--runs", 5), ("--spines", 246), ("--leaves", 4), ("--live", 2000)):
+        ap.add_argument(opt, type=int, default=default)
     args = ap.parse_args()
 
     sim = SimFabric(SimConfig(spines=args.spines, leaves=args.leaves, servers_per_leaf=2))
