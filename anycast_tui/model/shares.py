@@ -26,8 +26,8 @@ from anycast_tui.model.findings import ServerShare
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import PathOutcome, PathResult, Tracer, address_map
-from anycast_tui.model.placement import UNKNOWN, Choice, HashCache, Outcome, compiled_for, hash_space
-from anycast_tui.model.types import FabricSnapshot, Role
+from anycast_tui.model.placement import UNKNOWN, Choice, HashCache, Outcome, compiled_for, decision_space, lookup
+from anycast_tui.model.types import FabricSnapshot, Role, Route
 
 SampleOf = Callable[[str], FlowArray | None]
 
@@ -71,14 +71,25 @@ class HashSpaces:
         self.one = flows.take(np.array([0]))  # the destination is all that matters
         self.owners = address_map(snap)
         self._of: dict[str, tuple[tuple[Choice, float], ...]] = {}
+        self._route: dict[str, Route | None] = {}
 
     def of(self, name: str) -> tuple[tuple[Choice, float], ...]:
         got = self._of.get(name)
         if got is None:
             state = self.snap.devices[name]
-            got = self._of[name] = hash_space(compiled_for(state), self.one) if state.collected_at_ms is not None \
-                else ()
+            if state.collected_at_ms is None:
+                got, route = (), None
+            else:
+                cd = compiled_for(state)
+                di = int(lookup(cd, self.one, np.array([0]))[0])
+                got, route = decision_space(cd, di), (cd.decisions[di].route if di >= 0 else None)
+            self._of[name], self._route[name] = got, route
         return got
+
+    def route(self, name: str) -> Route | None:
+        """The route the device uses for the destination (None: none, or no data)."""
+        self.of(name)
+        return self._route[name]
 
     def next_device(self, choice: Choice) -> str | None:
         return self.owners.get(choice.gateway) if choice.outcome is Outcome.FORWARD and choice.gateway else None
