@@ -23,7 +23,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
-from typing import Callable
+from typing import Any, Callable
 
 from anycast_tui.model.health import HealthReport
 from anycast_tui.model.timeline import Change, Timeline
@@ -36,12 +36,14 @@ MIN_INTERVAL_S = 5.0
 Evaluate = Callable[[FabricSnapshot], HealthReport]
 
 
-def checks() -> Evaluate:
-    """``model.health.evaluate`` with a memory of live connections across its calls (long-lived TCP)."""
-    from anycast_tui.model.health import HealthTracker, evaluate
+def checks(thresholds: Any = None) -> Evaluate:
+    """``model.health.evaluate`` with a memory of live connections across its calls (long-lived TCP), under
+    ``thresholds`` (a ``model.health.Thresholds``; default its defaults)."""
+    from anycast_tui.model.health import HealthTracker, Thresholds, evaluate
 
     memory = HealthTracker()
-    return lambda snap: evaluate(snap, tracker=memory)
+    th = thresholds if thresholds is not None else Thresholds()
+    return lambda snap: evaluate(snap, tracker=memory, thresholds=th)
 
 
 class HealthRunner:

@@ -50,14 +50,16 @@ class Exporter:
 
 
 def start_metrics(args: argparse.Namespace, timeline: Any, *, poller: Any = None, incidents: Any = None,
-                  say: Callable[[str], None] | None = None) -> Exporter | None:
-    """The Prometheus endpoint of ``--metrics`` and the health checks behind it (None without it)."""
+                  say: Callable[[str], None] | None = None, evaluate: Any = None,
+                  on_report: Callable[[Any], None] | None = None) -> Exporter | None:
+    """The Prometheus endpoint of ``--metrics`` and the health checks behind it (None without it):
+    ``evaluate`` (default ``healthrunner.checks()``) on the runner's worker, each report to ``on_report``."""
     if getattr(args, "metrics", None) is None:
         return None
     from anycast_tui.healthrunner import HealthRunner
     from anycast_tui.metrics import FabricCollector, serve
 
-    health = HealthRunner(timeline)
+    health = HealthRunner(timeline, evaluate, on_result=on_report)
     try:
         server = serve(args.metrics, FabricCollector(timeline, poller=poller, incidents=incidents,
                                                      health=health.report))

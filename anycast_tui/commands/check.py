@@ -18,8 +18,12 @@ EXAMPLES = """examples:
   anycast-tui check -c config/fabric.toml --json             the report as strict JSON (schema in the README)
   anycast-tui check --recording session.atrec --at 2026-11-26T14:03:00Z
                                                              the checks on the fabric as recorded then
+  anycast-tui check -c config/fabric.toml --serve --metrics 9464
+                                                             keep polling; the checks and the fabric as Prometheus
+                                                             metrics at 127.0.0.1:9464/metrics until SIGTERM
 
-exit status: 0 no finding at or above --fail-on (default error), 1 one or more, 2 usage error.
+exit status: 0 no finding at or above --fail-on (default error), 1 one or more, 2 usage error
+(--serve: 0 when stopped by SIGTERM or SIGINT).
 A device that did not answer is a finding (device-not-answering, error) and is named on the first line.
 """
 
@@ -47,6 +51,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--long-lived", type=float, default=300.0, metavar="S",
                    help="TCP alive longer than S seconds is long-lived (default 300; judged on a recording only: "
                         "one poll cannot tell a connection's age)")
+    p.add_argument("--serve", action="store_true",
+                   help="with -c and --metrics: keep polling and serve the checks and the fabric as Prometheus "
+                   "metrics until SIGTERM/SIGINT; the checks run after a poll changed something, at most every "
+                   "5 s, and a line is printed whenever the findings change")
+    from anycast_tui.commands._live import add_metrics_argument
+
+    add_metrics_argument(p)
     return p
 
 
@@ -59,6 +70,16 @@ def run(args: argparse.Namespace) -> int:
     if not (args.long_lived > 0 and math.isfinite(args.long_lived)):
         raise CliError("--long-lived must be a positive number of seconds")
     th = Thresholds(long_lived_s=args.long_lived)
+    if args.serve or args.metrics is not None:
+        if not args.serve:
+            raise CliError("--metrics needs --serve (one check is over before anything could scrape it)")
+        if args.metrics is None:
+            raise CliError("--serve needs --metrics [ADDR:]PORT")
+        if args.config is None:
+            raise CliError("--serve needs -c CONFIG (a live fabric)")
+        if args.json:
+            raise CliError("--serve prints a line per change of the findings; --json is for one check")
+        return _serve(args, th)
     if args.recording is not None:
         snap, report, source = _from_recording(args, th)
     else:
@@ -78,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- sources
 
 
-def _live(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[str, Any]]:
+def _inventory(args: argparse.Namespace) -> tuple[Any, Any]:
     from anycast_tui.collect.inventory import InventoryError, load_inventory
     from anycast_tui.commands._live import ask_secrets
     from anycast_tui.errors import CliError
@@ -87,7 +108,11 @@ def _live(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[str, Any]]:
         inventory = load_inventory(args.config)
     except InventoryError as exc:
         raise CliError(str(exc)) from None
-    secrets = ask_secrets(inventory)
+    return inventory, ask_secrets(inventory)
+
+
+def _live(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[str, Any]]:
+    inventory, secrets = _inventory(args)
     snap = asyncio.run(_poll(inventory, secrets))
     from anycast_tui.model.health import evaluate
 
@@ -109,6 +134,59 @@ async def _poll(inventory: Any, secrets: Any) -> Any:
     finally:
         await session.stop()
     return snap
+
+
+def _serve(args: argparse.Namespace, th: Any) -> int:
+    inventory, secrets = _inventory(args)
+    return asyncio.run(_serve_main(args, th, inventory, secrets))
+
+
+async def _serve_main(args: argparse.Namespace, th: Any, inventory: Any, secrets: Any) -> int:
+    """``--serve``: the monitor's LiveSession polling on, its incidents, the checks on the HealthRunner's
+    worker, all of it at /metrics; a line whenever the findings change; until SIGTERM / SIGINT."""
+    import signal
+    import time
+
+    from anycast_tui.commands._live import start_metrics
+    from anycast_tui.healthrunner import checks
+    from anycast_tui.incidenttracker import IncidentTracker
+    from anycast_tui.safetext import safe
+    from anycast_tui.session import LiveSession
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    session = LiveSession(inventory)
+    if secrets is not None:
+        secrets.apply(session.poller.secrets)
+    incidents = IncidentTracker(session.timeline)
+    last: list[Any] = [None]
+
+    def on_report(report: Any) -> None:  # on the runner's worker: one line when the findings changed
+        keys = sorted((f.severity, f.rule, f.subject) for f in report.findings)
+        if keys == last[0]:
+            return
+        last[0] = keys
+        stamp = time.strftime("%H:%M:%S", time.localtime(report.taken_at_ms / 1000))
+        worst = report.worst()
+        print(f"{stamp} findings: {len(keys)}" + (f", worst {worst.label}: " + "; ".join(
+            safe(f"{f.rule} {f.subject}") for f in report.findings if f.severity == worst) if worst is not None
+            else ""), flush=True)
+
+    exporter = start_metrics(args, session.timeline, poller=session.poller, incidents=incidents,
+                             evaluate=checks(th), on_report=on_report)
+    try:
+        print(f"check: {safe(str(args.config))}; {len(inventory.devices)} devices, polling every "
+              f"{session.interval_s:g} s; serving until SIGTERM", flush=True)
+        await session.start()
+        await stop.wait()
+    finally:
+        await session.stop()
+        if exporter is not None:
+            exporter.close()
+        incidents.close()
+    return 0
 
 
 def _from_recording(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[str, Any]]:
