@@ -49,8 +49,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--fail-on", choices=SEVERITIES, default="error",
                    help="exit 1 when a finding is at least this severe (default: error)")
     p.add_argument("--long-lived", type=float, default=300.0, metavar="S",
-                   help="TCP alive longer than S seconds is long-lived (default 300; judged on a recording only: "
-                        "one poll cannot tell a connection's age)")
+                   help="TCP alive longer than S seconds is long-lived (default 300; judged on a recording, or "
+                        "across polls with --serve: one poll cannot tell a connection's age)")
     p.add_argument("--serve", action="store_true",
                    help="with -c and --metrics: keep polling and serve the checks and the fabric as Prometheus "
                    "metrics until SIGTERM/SIGINT; the checks run after a poll changed something, at most every "
