@@ -408,8 +408,10 @@ def test_serve_and_a_port_in_use(demo):
     sim, session, poll, clock = demo
     server = serve(("127.0.0.1", 0), FabricCollector(session.timeline))
     try:
-        with urllib.request.urlopen(server.url, timeout=30) as r:
+        ask = {"Accept": "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"}
+        with urllib.request.urlopen(urllib.request.Request(server.url, headers=ask), timeout=30) as r:
             text = r.read().decode()
+            assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")  # not OpenMetrics
         names = {f.name for f in text_string_to_metric_families(text)}
         assert "anycast_device_up" in names and "process_cpu_seconds" in names
         with pytest.raises(CliError, match=r"cannot listen on 127\.0\.0\.1:\d+: "):
