@@ -118,7 +118,8 @@ def _group(state: DeviceState, prefix: str) -> _Group:
 
 @dataclass
 class _DeviceCache:
-    inputs: tuple[object, ...]
+    inputs: tuple[object, ...]  # the records it was derived from (compared by identity)
+    prefixes: tuple[str, ...]
     groups: dict[str, _Group] = field(default_factory=dict)
     quality: str | None = None  # placement quality (model.views.device_quality), None before the first poll
     rows: dict[str, list] = field(default_factory=dict)  # its series of the _STATIC families
@@ -285,17 +286,16 @@ class FabricCollector(Collector):
 
     def _derived(self, state: DeviceState, prefixes: tuple[str, ...]) -> _DeviceCache:
         """What ``state``'s records give, derived again only when one of them is another object."""
-        inputs = (state.routes, state.nexthops, state.rib, state.hash, state.device, state.collected_at_ms is None,
-                  prefixes)
+        inputs = (state.routes, state.nexthops, state.rib, state.hash, state.device, state.collected_at_ms is None)
         with self._devices_lock:
             c = self._devices.get(state.device.name)
-        if c is not None and all(a is b for a, b in zip(c.inputs, inputs)):
+        if c is not None and c.prefixes == prefixes and all(a is b for a, b in zip(c.inputs, inputs)):
             return c
         routed = state.collected_at_ms is not None and state.device.role is not Role.SERVER
         q = device_quality(state)
         groups = {p: _group(state, p) for p in prefixes} if routed else {}
         quality = q.placement.value if q is not None else None
-        c = _DeviceCache(inputs, groups, quality, _static_rows(state, groups, quality))
+        c = _DeviceCache(inputs, prefixes, groups, quality, _static_rows(state, groups, quality))
         with self._devices_lock:
             self._devices[state.device.name] = c
         return c
