@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import datetime as _dt
 import math
+from dataclasses import replace
 from typing import Any
 
 EXAMPLES = """examples:
@@ -45,8 +46,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--fail-on", choices=SEVERITIES, default="error",
                    help="exit 1 when a finding is at least this severe (default: error)")
     p.add_argument("--long-lived", type=float, default=300.0, metavar="S",
-                   help="TCP alive longer than S seconds is long-lived (default 300; judged on a recording only: "
-                        "one poll cannot tell a connection's age)")
+                   help="TCP alive longer than S seconds is long-lived (default 300; needs the monitor's polls "
+                        "over time: one poll cannot tell a connection's age, a recording holds no connections)")
     return p
 
 
@@ -113,7 +114,7 @@ async def _poll(inventory: Any, secrets: Any) -> Any:
 
 def _from_recording(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[str, Any]]:
     from anycast_tui.errors import CliError
-    from anycast_tui.model.health import HealthTracker, evaluate
+    from anycast_tui.model.health import evaluate
     from anycast_tui.record.store import Recording, RecordingError
     from anycast_tui.record.timefmt import parse_time
 
@@ -133,13 +134,10 @@ def _from_recording(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[s
             snap = rec.state_at(t)
         except RecordingError as exc:
             raise CliError(str(exc)) from None
-        tracker = None
-        if any(st.flows for st in snap.devices.values()):
-            # a connection alive in every tick of the last long_lived_s is at least that old
-            tracker = HealthTracker()
-            for s in rec.snapshots(snap.taken_at_ms - int(th.long_lived_s * 1000) - 1000, snap.taken_at_ms):
-                tracker.observe(s, s.anycast_prefixes)
-        report = evaluate(snap, thresholds=th, tracker=tracker)
+        report = evaluate(snap, thresholds=th)
+        # recordings keep the devices' tables, not their live connections
+        report = replace(report, notes=report.notes + (
+            "a recording holds no live connections: outbound, long-lived and multi-connection TCP not judged",))
         source = {"recording": str(args.recording), "at_ms": snap.taken_at_ms}
         if rec.damage is not None:
             source["damage"] = rec.damage
