@@ -9,15 +9,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
-
 import pytest
 
-from anycast_tui.lab import labctl
 from anycast_tui.lab.labctl import Lab
 from anycast_tui.model.flows import synthetic_flows
-
-from .conftest import TEST_PREFIX, lab_ready, make_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "import sys; from anycast_tui.cli import main; sys.exit(main())"]
@@ -25,14 +20,8 @@ ANY = "192.0.2.53/32"
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab_ready("static")
-    tmp = tmp_path_factory.mktemp("healthlab")
-    prefix = TEST_PREFIX + "h-"
-    try:
-        yield make_lab(tmp, prefix, routing="static")
-    finally:
-        labctl.down(prefix, tmp / "state")
+def lab(static_lab: Lab) -> Lab:
+    return static_lab
 
 
 def _check(lab: Lab, *args: str) -> tuple[int, dict]:
