@@ -65,7 +65,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
                       inventory: Any = None, controls: Any = None) -> int:
     """Run ``session`` (a LiveSession) until the user quits, or ``--headless`` seconds; record it unless told not to."""
     from anycast_tui.record.impactsum import summarize
-    from anycast_tui.session import ImpactTracker, follow
+    from anycast_tui.session import HealthWatch, ImpactTracker, follow
     from anycast_tui.model.timeline import Change
     from anycast_tui.ui.view import event_line, health_line, incident_line, never_answered
 
@@ -78,6 +78,9 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
 
     tracker = ImpactTracker(session.timeline, on_impact=to_recording)
     incidents = record_live.incident_tracker(session.timeline, rec)
+    # health findings appearing and clearing: events on the timeline (shown, printed, recorded), at most one
+    # evaluation every 5 s; the timeline belongs to this loop, so the worker hands them over through it
+    checks = HealthWatch(session.timeline, post=asyncio.get_running_loop().call_soon_threadsafe)
     try:
         if args.headless is not None:
             print(banner, flush=True)
@@ -115,6 +118,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
             await session.stop()
         return 0
     finally:
+        checks.close()
         tracker.close()
         incidents.wait(30)  # the newest version of every incident, into the recording
         incidents.close()
