@@ -359,13 +359,14 @@ class ImpactTracker:
 
 class HealthWatch:
     """The health checks of a live session, as events: ``model.health.evaluate`` on the timeline's snapshot after
-    it changed, on a worker thread, **rate-limited** to one evaluation every ``min_interval_s`` (a change during
-    the wait is evaluated once the wait is over, on the newest snapshot); the findings that appear and clear
+    it changed, on a worker thread, ``settle_s`` after the change (the rest of its poll comes in meanwhile) and
+    **rate-limited** to one evaluation every ``min_interval_s`` (a change during the wait is evaluated once the
+    wait is over, on the newest snapshot); the findings that appear and clear
     (``finding_events``) go onto the timeline (``Timeline.add``: shown, printed and recorded as every event) through
     ``post`` (``loop.call_soon_threadsafe`` in a live session: the timeline belongs to the event loop; default:
     at once, on the worker).  ``report`` is the newest ``HealthReport``; its own events do not trigger it."""
 
-    def __init__(self, timeline: Timeline, *, min_interval_s: float = 5.0,
+    def __init__(self, timeline: Timeline, *, min_interval_s: float = 5.0, settle_s: float = 1.0,
                  post: Callable[[Callable[[], None]], Any] | None = None, sample_of: Any = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         from concurrent.futures import ThreadPoolExecutor
@@ -374,6 +375,7 @@ class HealthWatch:
 
         self.timeline = timeline
         self.min_interval_s = min_interval_s
+        self.settle_s = settle_s
         self.post = post or (lambda fn: fn())
         self.sample_of = sample_of
         self.clock = clock
@@ -405,7 +407,9 @@ class HealthWatch:
         from anycast_tui.model.health import evaluate, finding_events
 
         while True:
-            wait = self._last + self.min_interval_s - self.clock()
+            # let the poll that brought the change finish (its other devices answer within it): a snapshot
+            # half-way through a failure (one spine updated, not the other) is no state worth a finding
+            wait = max(self.settle_s, self._last + self.min_interval_s - self.clock())
             if wait > 0:
                 time.sleep(wait)
             with self._lock:

@@ -49,7 +49,7 @@ def test_a_live_session_shows_records_and_clears_a_finding(tmp_path):
     session = SimSession(sim, clock=lambda: clock[0])
     rec = Recorder(tmp_path / "h.atrec", flush_s=None, clock=lambda: clock[0])
     rec.attach(session.timeline)
-    watch = HealthWatch(session.timeline, min_interval_s=0)
+    watch = HealthWatch(session.timeline, min_interval_s=0, settle_s=0)
 
     def poll(seed: int | None = None) -> list[Event]:
         """Change spine01's seed (None: leave it), poll, wait for the checks; the finding events so far."""
@@ -78,3 +78,40 @@ def test_a_live_session_shows_records_and_clears_a_finding(tmp_path):
                          (EventKind.FINDING_CLEARED, "seed-zero spine01")]
         assert [k for k, _, _ in open_findings(list(r.events), T0 + 1500, T0 + 2500)] == ["seed-zero spine01"]
         assert open_findings(list(r.events), T0 + 3500, None) == []
+
+
+def test_the_report_lists_the_findings_open_during_each_incident(tmp_path):
+    """leaf03 fails (an incident) while spine01 hashes with seed 0: both findings open during it, in the report's
+    JSON and Markdown.  The checks run after each whole poll here (the HealthWatch's settle time, made exact)."""
+    from anycast_tui.model.health import evaluate
+    from anycast_tui.record.live import incident_tracker
+    from anycast_tui.record.report import report, report_json
+
+    clock = [T0 / 1000]
+    sim = SimFabric(clock=lambda: clock[0])
+    session = SimSession(sim, clock=lambda: clock[0])
+    rec = Recorder(tmp_path / "r.atrec", flush_s=None, clock=lambda: clock[0])
+    rec.attach(session.timeline)
+    incidents = incident_tracker(session.timeline, rec)
+    last = None
+    try:
+        for action in (lambda: sim.set_hash("spine01", seed=0), lambda: None, lambda: sim.fail_device("leaf03"),
+                       lambda: None, lambda: sim.restore_device("leaf03"), lambda: None):
+            clock[0] += 1
+            action()
+            session.poll()
+            now = evaluate(session.timeline.snapshot)
+            session.timeline.add(finding_events(last, now))
+            last = now
+            assert incidents.wait(120)
+            rec.flush()
+    finally:
+        incidents.close()
+        rec.close()
+    with Recording.open(tmp_path / "r.atrec") as r:
+        doc = report_json(r)
+        (inc,) = [i for i in doc["incidents"] if "leaf03" in i["cause"]]
+        assert [(f["finding"], f["severity"]) for f in inc["findings"]] == [
+            ("device-not-answering leaf03", "error"), ("seed-zero spine01", "warning")]
+        md = report(r, fmt="md")
+    assert "Health finding open during the incident" in md and "device-not-answering leaf03" in md
