@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: run until stopped)")
     p.add_argument("--max-age", type=positive_float, metavar="DAYS", help="delete recordings older than DAYS")
     p.add_argument("--max-size", type=positive_float, metavar="MB", help="keep the recordings under MB in total")
-    p.add_argument("--no-impact", action="store_true", help="do not group incidents nor compute the flows they move")
+    p.add_argument("--no-impact", action="store_true",
+                   help="do not group incidents nor compute the flows they move, nor run the health checks")
     p.add_argument("--sim-cycle", type=positive_float, metavar="S",
                    help="with --sim: every S seconds fail a leaf, then restore it S seconds later")
     return p
@@ -118,6 +119,7 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
     _prune(args, path)
     tasks: list[asyncio.Task] = []
     incidents = None
+    checks = None
     try:
         if args.sim:
             from anycast_tui.lab.sim import SimFabric
@@ -139,6 +141,10 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
             recorder.attach(session.timeline)
             incidents = None if args.no_impact else incident_tracker(session.timeline, recorder)
             await session.start()
+        if not args.no_impact:  # health findings appearing and clearing, recorded as events (session.HealthWatch)
+            from anycast_tui.session import HealthWatch
+
+            checks = HealthWatch(session.timeline, post=loop.call_soon_threadsafe)
         start = time.monotonic()
         last_prune = start
         while not stop.is_set():
@@ -160,6 +166,8 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
         await asyncio.gather(*tasks, return_exceptions=True)
         if not args.sim:
             await session.stop()
+        if checks is not None:
+            checks.close()
         if incidents is not None:
             await asyncio.to_thread(incidents.wait, 30)  # the newest version of every incident
             incidents.close()
