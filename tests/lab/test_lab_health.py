@@ -100,3 +100,67 @@ def test_same_seed_on_client_and_spines_polarizes_the_spines_for_real(lab: Lab):
             _seed(lab, n, s)
     code, doc = _check(lab, "--fail-on", "warning")
     assert code == 0 and doc["findings"] == []
+
+
+LISTENER = """
+import socket, sys
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("203.0.113.1", 8443)); srv.listen(4); print("ready", flush=True)
+conn, _ = srv.accept()
+while conn.recv(1):
+    conn.sendall(b"y")
+"""
+DIALER = """
+import socket, sys, time
+s = socket.socket(); s.bind(("192.0.2.53", int(sys.argv[1]))); s.connect(("203.0.113.1", 8443))
+print("connected", flush=True)
+while True:  # heard from twice a second: alive for the collector (lastrcv within its window)
+    s.sendall(b"x"); s.recv(1); time.sleep(0.5)
+"""
+
+
+def _line(proc: subprocess.Popen, want: str) -> None:
+    import select
+
+    for _ in range(300):  # a bound, not a timing assertion
+        if select.select([proc.stdout], [], [], 0.1)[0]:
+            line = proc.stdout.readline()
+            assert line.strip() == want, (line, proc.stderr.read() if proc.poll() is not None else "")
+            return
+        assert proc.poll() is None, proc.stderr.read()
+    raise AssertionError(f"no {want!r}")
+
+
+def test_a_server_opening_tcp_from_the_anycast_address_is_an_error(lab: Lab):
+    # a local port whose reply (client -> 192.0.2.53) the real kernels hash back to server01, so the connection
+    # really establishes (other ports: the SYN-ACK reaches another server, which resets it)
+    ports = list(range(40000, 40400))
+    asks = [f"route get 192.0.2.53 from 203.0.113.1 ipproto tcp sport 8443 dport {p}" for p in ports]
+    spines = _route_get(lab, "client", asks)
+    port = None
+    for spine in sorted(set(spines)):
+        mine = [(p, a) for p, a, s in zip(ports, asks, spines) if s == spine]
+        leaves = _route_get(lab, spine, [f"{a} iif client" for _, a in mine])
+        port = next((p for (p, _), leaf in zip(mine, leaves) if leaf == "leaf01"), port)
+    assert port is not None
+    ns = {n: lab.topo.node(n).ns for n in ("client", "server01")}
+    procs = []
+    try:
+        listener = subprocess.Popen(["ip", "netns", "exec", ns["client"], sys.executable, "-c", LISTENER],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(listener)
+        _line(listener, "ready")
+        dialer = subprocess.Popen(["ip", "netns", "exec", ns["server01"], sys.executable, "-c", DIALER, str(port)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(dialer)
+        _line(dialer, "connected")
+        code, doc = _check(lab)
+        (f,) = [f for f in doc["findings"] if f["rule"] == "outbound-tcp-anycast"]
+        assert code == 1 and f["severity"] == "error" and f["subject"] == "server01"
+        assert f["evidence"] == [f"tcp 192.0.2.53:{port} → 203.0.113.1:8443"]
+    finally:
+        for p in procs:
+            p.kill()
+            p.communicate(timeout=30)
+    code, doc = _check(lab, "--fail-on", "warning")
+    assert code == 0 and doc["findings"] == []
