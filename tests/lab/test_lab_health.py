@@ -131,7 +131,7 @@ def _line(proc: subprocess.Popen, want: str) -> None:
     raise AssertionError(f"no {want!r}")
 
 
-def test_a_server_opening_tcp_from_the_anycast_address_is_an_error(lab: Lab):
+def test_a_server_opening_tcp_from_the_anycast_address_is_an_error_and_tcp_meets_hash_threshold(lab: Lab):
     # a local port whose reply (client -> 192.0.2.53) the real kernels hash back to server01, so the connection
     # really establishes (other ports: the SYN-ACK reaches another server, which resets it)
     ports = list(range(40000, 40400))
@@ -158,6 +158,10 @@ def test_a_server_opening_tcp_from_the_anycast_address_is_an_error(lab: Lab):
         (f,) = [f for f in doc["findings"] if f["rule"] == "outbound-tcp-anycast"]
         assert code == 1 and f["severity"] == "error" and f["subject"] == "server01"
         assert f["evidence"] == [f"tcp 192.0.2.53:{port} → 203.0.113.1:8443"]
+        # TCP on the anycast address, hash-threshold groups on the spines: the next failure's cost under both
+        (h,) = [f for f in doc["findings"] if f["rule"] == "hash-threshold-tcp"]
+        assert h["subject"] == ANY and "spine01, spine02" in h["fix"]
+        assert any(e.startswith("if spine0") and "with resilient groups" in e for e in h["evidence"])
     finally:
         for p in procs:
             p.kill()
