@@ -3,7 +3,7 @@
 Headless (no textual).  ``FabricCollector.collect()`` reads what the session
 already holds — the timeline's newest snapshot, the poller's per-device poll
 times, the ``IncidentTracker``'s incidents and impact, the newest
-``HealthReport`` (``healthrunner.HealthRunner``) — and yields metric
+``HealthReport`` (``session.HealthWatch``) — and yields metric
 families; nothing is counted on the hot path (a poll, an event) for the
 exporter.  What a device's records give (next hops, buckets) is derived once
 per changed record set and kept while the poller hands back the same objects.
@@ -266,7 +266,7 @@ class FabricCollector(Collector):
 
     ``timeline``: the live timeline (devices, prefixes); ``poller``: per-device poll counts and durations
     (a LiveSession's; None for the simulator, whose polls are not timed); ``incidents``: an IncidentTracker;
-    ``health``: returns the newest HealthReport (``HealthRunner.report``), or None while there is none.
+    ``health``: returns the newest HealthReport (``HealthWatch.report``), or None while there is none.
     """
 
     def __init__(self, timeline: Timeline, *, poller: PollTimes | None = None, incidents: Incidents | None = None,

@@ -7,7 +7,7 @@ The fabric of bench_incident.py (``--spines`` × ``--leaves`` × 2 servers, IPv4
 the defaults; resilient spine groups of 128 buckets, so every bucket series is there), fed to a Timeline whole
 snapshots as the SSH poller hands them over (unchanged records shared); an IncidentTracker that has seen a
 spine-leaf link fail and come back; a HealthReport with a share per server, a spread per device and prefix and
-a finding per device (what ``evaluate`` hands over; the checks themselves run on the HealthRunner's worker,
+a finding per device (what ``evaluate`` hands over; the checks themselves run on the session's HealthWatch worker,
 never on a scrape, so they are not in this figure).
 
 Measured: a scrape over HTTP as Prometheus makes it (its Accept headers: OpenMetrics preferred, gzip; the

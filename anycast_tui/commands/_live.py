@@ -38,36 +38,17 @@ def add_metrics_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", type=listen, metavar="[ADDR:]PORT", help=METRICS_HELP)
 
 
-class Exporter:
-    """``--metrics``: the endpoint, and the health checks it reports run on their worker (healthrunner)."""
-
-    def __init__(self, server: Any, health: Any) -> None:
-        self.server, self.health = server, health
-
-    def close(self) -> None:
-        self.server.close()
-        self.health.close()
-
-
 def start_metrics(args: argparse.Namespace, timeline: Any, *, poller: Any = None, incidents: Any = None,
-                  say: Callable[[str], None] | None = None, evaluate: Any = None,
-                  on_report: Callable[[Any], None] | None = None) -> Exporter | None:
-    """The Prometheus endpoint of ``--metrics`` and the health checks behind it (None without it):
-    ``evaluate`` (default ``healthrunner.checks()``) on the runner's worker, each report to ``on_report``."""
+                  health: Callable[[], Any] | None = None, say: Callable[[str], None] | None = None) -> Any:
+    """The Prometheus endpoint of ``--metrics`` (None without it): a ``metrics.MetricsServer`` to ``close()``.
+    ``health`` hands over the newest HealthReport (``session.HealthWatch.report``: the checks run there)."""
     if getattr(args, "metrics", None) is None:
         return None
-    from anycast_tui.healthrunner import HealthRunner
     from anycast_tui.metrics import FabricCollector, serve
 
-    health = HealthRunner(timeline, evaluate, on_result=on_report)
-    try:
-        server = serve(args.metrics, FabricCollector(timeline, poller=poller, incidents=incidents,
-                                                     health=health.report))
-    except BaseException:
-        health.close()
-        raise
+    server = serve(args.metrics, FabricCollector(timeline, poller=poller, incidents=incidents, health=health))
     (say or (lambda line: print(line, file=sys.stderr, flush=True)))(f"metrics: {server.url}")
-    return Exporter(server, health)
+    return server
 
 
 def check_terminal(args: argparse.Namespace) -> None:
@@ -110,7 +91,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
                       inventory: Any = None, controls: Any = None) -> int:
     """Run ``session`` (a LiveSession) until the user quits, or ``--headless`` seconds; record it unless told not to."""
     from anycast_tui.record.impactsum import summarize
-    from anycast_tui.session import ImpactTracker, follow
+    from anycast_tui.session import HealthWatch, ImpactTracker, follow
     from anycast_tui.model.timeline import Change
     from anycast_tui.ui.view import event_line, health_line, incident_line, never_answered
 
@@ -123,9 +104,13 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
 
     tracker = ImpactTracker(session.timeline, on_impact=to_recording)
     incidents = record_live.incident_tracker(session.timeline, rec)
+    # health findings appearing and clearing: events on the timeline (shown, printed, recorded), at most one
+    # evaluation every 5 s; the timeline belongs to this loop, so the worker hands them over through it
+    checks = HealthWatch(session.timeline, post=asyncio.get_running_loop().call_soon_threadsafe)
     metrics = None
     try:
-        metrics = start_metrics(args, session.timeline, poller=getattr(session, "poller", None), incidents=incidents)
+        metrics = start_metrics(args, session.timeline, poller=getattr(session, "poller", None), incidents=incidents,
+                                health=lambda: checks.report)
         if args.headless is not None:
             print(banner, flush=True)
 
@@ -164,6 +149,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
     finally:
         if metrics is not None:
             metrics.close()
+        checks.close()
         tracker.close()
         incidents.wait(30)  # the newest version of every incident, into the recording
         incidents.close()

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import datetime as _dt
 import math
+from dataclasses import replace
 from typing import Any
 
 EXAMPLES = """examples:
@@ -49,12 +50,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--fail-on", choices=SEVERITIES, default="error",
                    help="exit 1 when a finding is at least this severe (default: error)")
     p.add_argument("--long-lived", type=float, default=300.0, metavar="S",
-                   help="TCP alive longer than S seconds is long-lived (default 300; judged on a recording, or "
-                        "across polls with --serve: one poll cannot tell a connection's age)")
+                   help="TCP alive longer than S seconds is long-lived (default 300; judged across polls with "
+                        "--serve: one poll cannot tell a connection's age, a recording holds no connections)")
     p.add_argument("--serve", action="store_true",
                    help="with -c and --metrics: keep polling and serve the checks and the fabric as Prometheus "
-                   "metrics until SIGTERM/SIGINT; the checks run after a poll changed something, at most every "
-                   "5 s, and a line is printed whenever the findings change")
+                   "metrics until SIGTERM/SIGINT; the checks run after a change, at most every 5 s (as in "
+                   "monitor), and each finding raised or cleared is printed as a line")
     from anycast_tui.commands._live import add_metrics_argument
 
     add_metrics_argument(p)
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         if args.config is None:
             raise CliError("--serve needs -c CONFIG (a live fabric)")
         if args.json:
-            raise CliError("--serve prints a line per change of the findings; --json is for one check")
+            raise CliError("--serve prints a line per finding raised or cleared; --json is for one check")
         return _serve(args, th)
     if args.recording is not None:
         snap, report, source = _from_recording(args, th)
@@ -142,16 +143,16 @@ def _serve(args: argparse.Namespace, th: Any) -> int:
 
 
 async def _serve_main(args: argparse.Namespace, th: Any, inventory: Any, secrets: Any) -> int:
-    """``--serve``: the monitor's LiveSession polling on, its incidents, the checks on the HealthRunner's
-    worker, all of it at /metrics; a line whenever the findings change; until SIGTERM / SIGINT."""
+    """``--serve``: the monitor's LiveSession polling on, its incidents, the checks on ``session.HealthWatch``
+    (as ``monitor`` runs them), all of it at /metrics; a line per finding raised or cleared; until SIGTERM / SIGINT."""
     import signal
-    import time
 
     from anycast_tui.commands._live import start_metrics
-    from anycast_tui.healthrunner import checks
     from anycast_tui.incidenttracker import IncidentTracker
+    from anycast_tui.model.types import EventKind
     from anycast_tui.safetext import safe
-    from anycast_tui.session import LiveSession
+    from anycast_tui.session import HealthWatch, LiveSession
+    from anycast_tui.ui.view import event_line
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -161,37 +162,36 @@ async def _serve_main(args: argparse.Namespace, th: Any, inventory: Any, secrets
     if secrets is not None:
         secrets.apply(session.poller.secrets)
     incidents = IncidentTracker(session.timeline)
-    last: list[Any] = [None]
+    checks = HealthWatch(session.timeline, post=loop.call_soon_threadsafe, thresholds=th)
+    findings = (EventKind.FINDING_RAISED, EventKind.FINDING_CLEARED)
 
-    def on_report(report: Any) -> None:  # on the runner's worker: one line when the findings changed
-        keys = sorted((f.severity, f.rule, f.subject) for f in report.findings)
-        if keys == last[0]:
-            return
-        last[0] = keys
-        stamp = time.strftime("%H:%M:%S", time.localtime(report.taken_at_ms / 1000))
-        worst = report.worst()
-        print(f"{stamp} findings: {len(keys)}" + (f", worst {worst.label}: " + "; ".join(
-            safe(f"{f.rule} {f.subject}") for f in report.findings if f.severity == worst) if worst is not None
-            else ""), flush=True)
+    def on_change(change: Any) -> None:
+        for ev in change.events:
+            if ev.kind in findings:
+                print(event_line(ev), flush=True)
 
-    exporter = start_metrics(args, session.timeline, poller=session.poller, incidents=incidents,
-                             evaluate=checks(th), on_report=on_report)
+    unsubscribe = session.timeline.subscribe(on_change)
+    metrics = None
     try:
+        metrics = start_metrics(args, session.timeline, poller=session.poller, incidents=incidents,
+                                health=lambda: checks.report)
         print(f"check: {safe(str(args.config))}; {len(inventory.devices)} devices, polling every "
               f"{session.interval_s:g} s; serving until SIGTERM", flush=True)
         await session.start()
         await stop.wait()
     finally:
+        unsubscribe()
         await session.stop()
-        if exporter is not None:
-            exporter.close()
+        if metrics is not None:
+            metrics.close()
+        checks.close()
         incidents.close()
     return 0
 
 
 def _from_recording(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[str, Any]]:
     from anycast_tui.errors import CliError
-    from anycast_tui.model.health import HealthTracker, evaluate
+    from anycast_tui.model.health import evaluate
     from anycast_tui.record.store import Recording, RecordingError
     from anycast_tui.record.timefmt import parse_time
 
@@ -211,13 +211,10 @@ def _from_recording(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[s
             snap = rec.state_at(t)
         except RecordingError as exc:
             raise CliError(str(exc)) from None
-        tracker = None
-        if any(st.flows for st in snap.devices.values()):
-            # a connection alive in every tick of the last long_lived_s is at least that old
-            tracker = HealthTracker()
-            for s in rec.snapshots(snap.taken_at_ms - int(th.long_lived_s * 1000) - 1000, snap.taken_at_ms):
-                tracker.observe(s, s.anycast_prefixes)
-        report = evaluate(snap, thresholds=th, tracker=tracker)
+        report = evaluate(snap, thresholds=th)
+        # recordings keep the devices' tables, not their live connections
+        report = replace(report, notes=report.notes + (
+            "a recording holds no live connections: outbound, long-lived and multi-connection TCP not judged",))
         source = {"recording": str(args.recording), "at_ms": snap.taken_at_ms}
         if rec.damage is not None:
             source["damage"] = rec.damage

@@ -83,7 +83,7 @@ def not_answering(snap: FabricSnapshot) -> list[Finding]:
     out = []
     for name, st in snap.devices.items():
         h = st.health
-        if h.status is HealthStatus.OK:
+        if h.status in (HealthStatus.OK, HealthStatus.UNKNOWN):  # UNKNOWN: not polled yet (check polls them all)
             continue
         why = h.error or "no answer yet"
         if h.status is HealthStatus.STALE:
