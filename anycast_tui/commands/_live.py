@@ -28,8 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 METRICS_HELP = ("serve Prometheus metrics at http://ADDR:PORT/metrics (ADDR defaults to 127.0.0.1, this host "
                 "only: give 0.0.0.0:PORT to be scraped from elsewhere; [::1]:PORT for IPv6). Read at scrape "
-                "time; the health checks run on a worker after a poll changed something, at most every "
-                "5 s, never on a scrape. Metric list and alert rules: README, config/alerts.example.yml")
+                "time; the health checks run on the session's worker after a change, at most every 5 s, "
+                "never on a scrape. Metric list and alert rules: README, config/alerts.example.yml")
 
 
 def add_metrics_argument(p: argparse.ArgumentParser) -> None:
