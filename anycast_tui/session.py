@@ -368,7 +368,7 @@ class HealthWatch:
 
     def __init__(self, timeline: Timeline, *, min_interval_s: float = 5.0, settle_s: float = 1.0,
                  post: Callable[[Callable[[], None]], Any] | None = None, sample_of: Any = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 thresholds: Any = None, clock: Callable[[], float] = time.monotonic) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         from anycast_tui.model.health import HealthTracker
@@ -378,6 +378,7 @@ class HealthWatch:
         self.settle_s = settle_s
         self.post = post or (lambda fn: fn())
         self.sample_of = sample_of
+        self.thresholds = thresholds  # model.health.Thresholds; None: the defaults
         self.clock = clock
         self.tracker = HealthTracker()
         self.report: Any = None  # model.health.HealthReport
@@ -423,6 +424,8 @@ class HealthWatch:
             self._last = self.clock()
             try:
                 kw = {"sample_of": self.sample_of} if self.sample_of is not None else {}
+                if self.thresholds is not None:
+                    kw["thresholds"] = self.thresholds
                 report = evaluate(snap, tracker=self.tracker, **kw)
             except Exception:  # a check's bug must not stop the session; the next change tries again
                 logging.getLogger(__name__).exception("health checks failed")

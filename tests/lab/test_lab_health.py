@@ -168,3 +168,85 @@ def test_a_server_opening_tcp_from_the_anycast_address_is_an_error_and_tcp_meets
             p.communicate(timeout=30)
     code, doc = _check(lab, "--fail-on", "warning")
     assert code == 0 and doc["findings"] == []
+
+
+ECHO = """
+import socket, threading
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("192.0.2.53", 8081)); srv.listen(8); print("ready", flush=True)
+def serve(c):
+    while c.recv(1):
+        c.sendall(b"y")
+while True:
+    threading.Thread(target=serve, args=(srv.accept()[0],), daemon=True).start()
+"""
+CLIENT = """
+import socket, time
+s = socket.socket(); s.bind(("203.0.113.1", 0)); s.connect(("192.0.2.53", 8081))
+print("connected", flush=True)
+while True:
+    s.sendall(b"x"); s.recv(1); time.sleep(0.5)
+"""
+
+
+def test_a_tcp_connection_kept_open_past_the_threshold_is_long_lived_in_a_live_session(lab: Lab):
+    """The monitor's HealthWatch over real SSH polls: a client's TCP connection to the anycast service, alive
+    across polls past a 2 s threshold, raises long-lived-tcp; closed, the finding clears."""
+    import asyncio
+
+    from anycast_tui.collect.inventory import load_inventory
+    from anycast_tui.model.health import Thresholds
+    from anycast_tui.model.types import EventKind
+    from anycast_tui.session import HealthWatch, LiveSession
+
+    procs = []
+    key = f"long-lived-tcp {ANY}"
+
+    async def run(client: subprocess.Popen) -> list[tuple[EventKind, str]]:
+        session = LiveSession(load_inventory(lab.cfg.inventory), interval_s=60.0)
+        watch = HealthWatch(session.timeline, min_interval_s=0, settle_s=0, thresholds=Thresholds(long_lived_s=2))
+
+        def seen() -> list[tuple[EventKind, str]]:
+            return [(e.kind, e.subject) for e in session.timeline.events
+                    if e.kind in (EventKind.FINDING_RAISED, EventKind.FINDING_CLEARED)]
+
+        async def poll_until(want: EventKind) -> None:
+            for _ in range(120):  # a bound, not a timing assertion
+                await session.poll_once()
+                assert await asyncio.to_thread(watch.wait, 60)
+                if (want, key) in seen():
+                    return
+                await asyncio.sleep(0.5)
+            raise AssertionError(f"no {want.value} for {key}: {seen()}")
+
+        try:
+            await poll_until(EventKind.FINDING_RAISED)
+            report = watch.report
+            (f,) = [f for f in report.findings if f.rule == "long-lived-tcp"]
+            line = f.evidence[0]
+            assert line.split(": ")[1].startswith("tcp 203.0.113.1:") and "→ 192.0.2.53:8081 alive" in line
+            client.kill()
+            client.communicate(timeout=30)
+            await poll_until(EventKind.FINDING_CLEARED)
+            return seen()
+        finally:
+            watch.close()
+            await session.stop()
+
+    try:
+        for s in ("server01", "server02", "server03", "server04"):
+            p = subprocess.Popen(["ip", "netns", "exec", lab.topo.node(s).ns, sys.executable, "-c", ECHO],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            procs.append(p)
+            _line(p, "ready")
+        client = subprocess.Popen(["ip", "netns", "exec", lab.topo.node("client").ns, sys.executable, "-c", CLIENT],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(client)
+        _line(client, "connected")
+        events = asyncio.run(run(client))
+        assert [k for k, s in events if s == key] == [EventKind.FINDING_RAISED, EventKind.FINDING_CLEARED]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate(timeout=30)
