@@ -11,8 +11,9 @@ same-seed-consecutive-tiers      warning   a device and one it forwards an anyca
                                            (policy, fields under policy 3, non-zero seed)
 polarized                        warning   a next hop gets under half / over twice its fair share of
                                            the flows really reaching the device (``polarization.py``)
-imbalance                        warning   a server's share of a prefix is ≥ ``Thresholds.imbalance`` ×
-                                           its fair share (topology-induced or not, said which)
+imbalance                        warning   a server's share of a prefix (measured, or by the routes alone)
+                                           is ≥ ``Thresholds.imbalance`` × its fair share (topology-induced
+                                           or not, said which)
 hash-threshold-tcp               warning   a prefix that carries TCP is hashed by non-resilient groups;
                                            the what-if cost of a next-hop failure under both
 rib-fib-mismatch                 error     BGP's paths ≠ the kernel's next hops, in two polls running
@@ -54,7 +55,7 @@ MULTI_CONNECTION_PORTS = {21: "FTP", 20: "FTP data", 69: "TFTP", 554: "RTSP", 17
 class Thresholds:
     """Where a rule starts to fire."""
 
-    imbalance: float = 1.25  # max share / fair share of a server
+    imbalance: float = 1.2  # max share / fair share of a server (measured, or by the routes alone)
     polarized_low: float = 0.5  # a next hop's share of the flows reaching its device / its uniform share
     polarized_high: float = 2.0
     long_lived_s: float = 300.0  # TCP connections alive longer than this are long-lived
@@ -176,9 +177,10 @@ def imbalance(prefix: str, shares: tuple[ServerShare, ...], topo: dict[str, floa
         return []
     worst = max(mine, key=lambda s: (s.share / s.fair, s.server))
     ratio = worst.share / worst.fair
-    if ratio < th.imbalance:
-        return []
     fair = {s.server: s.fair for s in mine}
+    by_topology = max((topo.get(s, 0.0) / f for s, f in fair.items()), default=0.0)
+    if ratio < th.imbalance and by_topology < th.imbalance - 1e-9:  # the routes' own shares: no sampling noise
+        return []
     why = topology_text(topo, parents, fair, th.imbalance)
     head = f"{prefix}: {worst.server} gets {_pct(worst.share)} against a fair {_pct(worst.fair)} ({ratio:.2f}× fair)"
     if why:

@@ -250,3 +250,36 @@ def test_a_tcp_connection_kept_open_past_the_threshold_is_long_lived_in_a_live_s
             if p.poll() is None:
                 p.kill()
                 p.communicate(timeout=30)
+
+
+def test_uneven_leaves_give_servers_a_quarter_or_an_eighth_for_real(uneven_lab: Lab):
+    """leaf03 with two servers beside leaves with one: check explains the imbalance by the topology, and the
+    real kernels (client -> spine -> leaf -> server, ``ip route get`` at each hop) share 400 flows so."""
+    lab = uneven_lab
+    code, doc = _check(lab)
+    (imb,) = [f for f in doc["findings"] if f["rule"] == "imbalance"]
+    assert code == 0 and "by topology" in imb["summary"] and "leaf01 has one server, leaf03 two" in imb["summary"]
+    assert "server03 and server04 12.5 % each" in imb["summary"]
+    flows = synthetic_flows(200, 400, dst="192.0.2.53", seed=7)
+    asks = []
+    for i in range(len(flows)):
+        f = flows.flow(i)
+        asks.append(f"route get {f.dst} from {f.src} ipproto {'tcp' if f.proto == 6 else 'udp'} "
+                    f"sport {f.sport} dport {f.dport}")
+    def hop(prev: list[str], came: list[str]) -> list[str]:
+        """Per flow, where the device in ``prev`` sends it (it came in on the interface named ``came``)."""
+        out = [""] * len(asks)
+        for dev in sorted(set(prev)):
+            mine = [i for i, d in enumerate(prev) if d == dev]
+            for i, nxt in zip(mine, _route_get(lab, dev, [f"{asks[i]} iif {came[i]}" for i in mine])):
+                out[i] = nxt
+        return out
+
+    spine = _route_get(lab, "client", asks)
+    leaf = hop(spine, ["client"] * len(asks))
+    at = dict(enumerate(hop(leaf, spine)))  # a leaf's interface towards a spine is named after it
+    share = {s: sum(1 for v in at.values() if v == s) / len(at) for s in set(at.values())}
+    assert set(share) == {"server01", "server02", "server03", "server04", "server05"}
+    for s, want in (("server01", 0.25), ("server02", 0.25), ("server03", 0.125), ("server04", 0.125),
+                    ("server05", 0.25)):
+        assert abs(share[s] - want) < 0.06, share  # 400 flows: within 3.5 standard deviations
