@@ -450,24 +450,34 @@ def next_failure(snap: FabricSnapshot, flows: list[Flow], limit: int = 4) -> tup
     base = tracer.trace(ingress)
     counts = np.bincount(base.hops[base.hops >= 0], minlength=len(base.devices))
     on_path = [base.devices[int(c)] for c in np.argsort(-counts, kind="stable") if counts[c]]
-    _, first = cache.destinations()
+    # devices that handed these flows to each device (from the trace): at least that many edits to fail it
+    feeders: dict[str, set[str]] = {}
+    for e in np.unique(base.edges[base.edges >= 0]):
+        d, gw, _ = base.edge_labels[int(e)]
+        owner = tracer.owners.get(gw or "")
+        if owner is not None:
+            feeders.setdefault(owner, set()).add(d)
     hops_to: dict[str, set[tuple[str, str]]] = {}
-    for d in on_path:
-        cd = compiled_for(snap.devices[d])
-        for row in first:
-            for c, _ in hash_space(cd, arr, int(row)):
-                owner = tracer.owners.get(c.gateway or "")
-                if c.outcome is Outcome.FORWARD and owner is not None:
-                    hops_to.setdefault(owner, set()).add((d, c.gateway or ""))
+    replay = len(on_path) < limit or any(len(feeders.get(n, ())) <= WHATIF_EDITS for n in on_path[:limit])
+    if replay:
+        # every next hop the devices on the paths could pick for these flows (fabrics small enough to replay)
+        _, first = cache.destinations()
+        for d in on_path:
+            cd = compiled_for(snap.devices[d])
+            for row in first:
+                for c, _ in hash_space(cd, arr, int(row)):
+                    owner = tracer.owners.get(c.gateway or "")
+                    if c.outcome is Outcome.FORWARD and owner is not None:
+                        hops_to.setdefault(owner, set()).add((d, c.gateway or ""))
     entries = {base.devices[int(c)] for c in np.unique(base.hops[:, 0]) if c >= 0}
     tcp = np.asarray(arr.proto) == 6
     candidates = list(dict.fromkeys([*on_path, *sorted(hops_to)]))[:limit]
     best: tuple[str, int, bool] | None = None
     budget = WHATIF_EDITS
     for name in candidates:
-        edits = len({d for d, _ in hops_to.get(name, ())})
+        edits = max(len({d for d, _ in hops_to.get(name, ())}), len(feeders.get(name, ())))
         n, exact = None, False
-        if edits <= budget:
+        if replay and edits <= budget:
             budget -= edits
             after = _without(snap, entries, hops_to, name)
             ing_after = ingress_of(after, arr)[0] if after is not None else None
