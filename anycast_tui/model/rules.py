@@ -181,11 +181,13 @@ def imbalance(prefix: str, shares: tuple[ServerShare, ...], topo: dict[str, floa
     by_topology = max((topo.get(s, 0.0) / f for s, f in fair.items()), default=0.0)
     if ratio < th.imbalance and by_topology < th.imbalance - 1e-9:  # the routes' own shares: no sampling noise
         return []
-    why = topology_text(topo, parents, fair, th.imbalance)
+    why, per_device = topology_text(topo, parents, fair, th.imbalance)
     head = f"{prefix}: {worst.server} gets {_pct(worst.share)} against a fair {_pct(worst.fair)} ({ratio:.2f}× fair)"
     if why:
-        summary, fix = f"{head}; by topology: {why}", ("give every leaf the same number of servers, or weight "
-                                                        "the routes (UCMP) by the servers behind each next hop")
+        summary = f"{head}; by topology: {why}"
+        fix = ("give every leaf the same number of servers, or weight the routes (UCMP) by the servers behind each "
+               "next hop") if per_device else ("find the group missing next hops or weighted unevenly on the way "
+                                               "(see the device spreads and the BGP paths)")
     elif polarized_devices:
         summary = f"{head}; by hashing: polarized on {_list(polarized_devices, 3)}"
         fix = "see the polarized findings: a seed of its own on each device that re-hashes alike"

@@ -283,3 +283,31 @@ def test_uneven_leaves_give_servers_a_quarter_or_an_eighth_for_real(uneven_lab: 
     for s, want in (("server01", 0.25), ("server02", 0.25), ("server03", 0.125), ("server04", 0.125),
                     ("server05", 0.25)):
         assert abs(share[s] - want) < 0.06, share  # 400 flows: within 3.5 standard deviations
+
+
+def test_bgp_lab_kernel_group_changed_behind_frrs_back(bgp_lab: Lab):
+    """The BGP lab (FRR, its RIB read with vtysh): clean, no findings; spine01's kernel route cut to two of its four
+    BGP paths behind zebra's back is a rib-fib-mismatch error (check polls twice: it persists), and the servers
+    behind the two left get more than their share, by the routes."""
+    code, doc = _check(bgp_lab, "--fail-on", "warning")
+    assert code == 0 and doc["findings"] == [], doc["findings"]
+    ns = bgp_lab.topo.node("spine01").ns
+    want = {ln.b: ln.b_ip for ln in bgp_lab.topo.links if ln.a == "spine01" and ln.b.startswith("leaf")}
+
+    def route(*leaves: str) -> None:
+        hops = [w for leaf in leaves for w in ("nexthop", "via", want[leaf], "dev", leaf)]
+        subprocess.run(["ip", "-n", ns, "route", "replace", ANY, "proto", "bgp", "metric", "20", *hops], check=True,
+                       timeout=30)
+
+    route("leaf01", "leaf02")
+    try:
+        code, doc = _check(bgp_lab)
+        found = {(f["rule"], f["severity"], f["subject"]): f for f in doc["findings"]}
+        f = found[("rib-fib-mismatch", "error", f"spine01 {ANY}")]
+        assert code == 1 and "BGP: 4 paths, FIB: 2" in f["summary"] and "in two polls running" in f["summary"]
+        imb = found[("imbalance", "warning", ANY)]
+        assert "server01 and server02 get 37.5 % each, server03 and server04 12.5 % each" in imb["summary"]
+    finally:
+        route(*sorted(want))
+    code, doc = _check(bgp_lab, "--fail-on", "warning")
+    assert code == 0 and doc["findings"] == [], doc["findings"]
