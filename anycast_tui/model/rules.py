@@ -23,6 +23,8 @@ long-lived-tcp                   warning   TCP connections to an anycast address
                                            ``Thresholds.long_lived_s`` (``HealthTracker``)
 multi-connection-protocol        warning   live connections of a multi-connection protocol (FTP …) to
                                            an anycast address; a client's connections on several servers
+tables-inconsistent              error     a device's tables contradict themselves: flows to the prefix
+                                           cannot be placed (``checks.evaluate`` reports it, checks the rest)
 ===============================  ========  ==========================================================
 """
 
