@@ -378,7 +378,7 @@ class HealthWatch:
         self.settle_s = settle_s
         self.post = post or (lambda fn: fn())
         self.sample_of = sample_of
-        self.thresholds = thresholds  # model.health.Thresholds; None: its defaults
+        self.thresholds = thresholds  # model.health.Thresholds; None: the defaults
         self.clock = clock
         self.tracker = HealthTracker()
         self.report: Any = None  # model.health.HealthReport

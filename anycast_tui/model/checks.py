@@ -16,6 +16,7 @@ from typing import Collection, Mapping
 from anycast_tui.model import polarization, rules, shares
 from anycast_tui.model.findings import DeviceSpread, Finding, HealthReport, ServerShare, Severity
 from anycast_tui.model.incident_impact import default_sample
+from anycast_tui.model.mapping import PlacementError
 from anycast_tui.model.rules import HealthTracker, Thresholds
 from anycast_tui.model.shares import SampleOf
 from anycast_tui.model.types import Event, EventKind, FabricSnapshot
@@ -47,17 +48,25 @@ def evaluate(snap: FabricSnapshot, *, sample_of: SampleOf = default_sample, trac
     tcp_set = set(tcp) if tcp is not None else rules.tcp_prefixes(snap, prefixes)
     per_prefix = []
     for prefix in prefixes:
-        paths = shares.trace_prefix(snap, prefix, sample_of)
-        if paths is None:
+        try:
+            paths = shares.trace_prefix(snap, prefix, sample_of)
+            if paths is None:
+                continue
+            spaces = shares.HashSpaces(snap, paths.flows, prefix)
+            adjacent = polarization.adjacency(snap, spaces)
+            got, topo, parents = shares.server_shares(snap, paths, spaces, weights)
+            spread = polarization.spreads(snap, paths, spaces)
+        except PlacementError as exc:  # a device's tables contradict themselves: say so, check the rest
+            findings.append(Finding("tables-inconsistent", Severity.ERROR, prefix,
+                                    f"{prefix}: flows cannot be placed: {exc}",
+                                    "read the device's routes and nexthop objects again (a route naming a nexthop "
+                                    "the table lacks, a bad weight)", (str(exc),)))
             continue
-        spaces = shares.HashSpaces(snap, paths.flows, prefix)
         spaces_all.append(spaces)
-        pairs[prefix] = polarization.adjacency(snap, spaces)
+        pairs[prefix] = adjacent
         fam = ipaddress.ip_network(prefix, strict=False).version
         family_of.update({p: fam for p in pairs[prefix]})
         ups[prefix] = polarization.upstream(paths)
-        got, topo, parents = shares.server_shares(snap, paths, spaces, weights)
-        spread = polarization.spreads(snap, paths, spaces)
         all_shares += got
         all_spreads += spread
         notes.append(f"{prefix}: {paths.note}; {len(paths.flows):,} synthetic flows")

@@ -11,8 +11,9 @@ same-seed-consecutive-tiers      warning   a device and one it forwards an anyca
                                            (policy, fields under policy 3, non-zero seed)
 polarized                        warning   a next hop gets under half / over twice its fair share of
                                            the flows really reaching the device (``polarization.py``)
-imbalance                        warning   a server's share of a prefix is ≥ ``Thresholds.imbalance`` ×
-                                           its fair share (topology-induced or not, said which)
+imbalance                        warning   a server's share of a prefix (measured, or by the routes alone)
+                                           is ≥ ``Thresholds.imbalance`` × its fair share (topology-induced
+                                           or not, said which)
 hash-threshold-tcp               warning   a prefix that carries TCP is hashed by non-resilient groups;
                                            the what-if cost of a next-hop failure under both
 rib-fib-mismatch                 error     BGP's paths ≠ the kernel's next hops, in two polls running
@@ -22,6 +23,8 @@ long-lived-tcp                   warning   TCP connections to an anycast address
                                            ``Thresholds.long_lived_s`` (``HealthTracker``)
 multi-connection-protocol        warning   live connections of a multi-connection protocol (FTP …) to
                                            an anycast address; a client's connections on several servers
+tables-inconsistent              error     a device's tables contradict themselves: flows to the prefix
+                                           cannot be placed (``checks.evaluate`` reports it, checks the rest)
 ===============================  ========  ==========================================================
 """
 
@@ -54,7 +57,7 @@ MULTI_CONNECTION_PORTS = {21: "FTP", 20: "FTP data", 69: "TFTP", 554: "RTSP", 17
 class Thresholds:
     """Where a rule starts to fire."""
 
-    imbalance: float = 1.25  # max share / fair share of a server
+    imbalance: float = 1.2  # max share / fair share of a server (measured, or by the routes alone)
     polarized_low: float = 0.5  # a next hop's share of the flows reaching its device / its uniform share
     polarized_high: float = 2.0
     long_lived_s: float = 300.0  # TCP connections alive longer than this are long-lived
@@ -176,14 +179,17 @@ def imbalance(prefix: str, shares: tuple[ServerShare, ...], topo: dict[str, floa
         return []
     worst = max(mine, key=lambda s: (s.share / s.fair, s.server))
     ratio = worst.share / worst.fair
-    if ratio < th.imbalance:
-        return []
     fair = {s.server: s.fair for s in mine}
-    why = topology_text(topo, parents, fair, th.imbalance)
+    by_topology = max((topo.get(s, 0.0) / f for s, f in fair.items()), default=0.0)
+    if ratio < th.imbalance and by_topology < th.imbalance - 1e-9:  # the routes' own shares: no sampling noise
+        return []
+    why, per_device = topology_text(topo, parents, fair, th.imbalance)
     head = f"{prefix}: {worst.server} gets {_pct(worst.share)} against a fair {_pct(worst.fair)} ({ratio:.2f}× fair)"
     if why:
-        summary, fix = f"{head}; by topology: {why}", ("give every leaf the same number of servers, or weight "
-                                                        "the routes (UCMP) by the servers behind each next hop")
+        summary = f"{head}; by topology: {why}"
+        fix = ("give every leaf the same number of servers, or weight the routes (UCMP) by the servers behind each "
+               "next hop") if per_device else ("find the group missing next hops or weighted unevenly on the way "
+                                               "(see the device spreads and the BGP paths)")
     elif polarized_devices:
         summary = f"{head}; by hashing: polarized on {_list(polarized_devices, 3)}"
         fix = "see the polarized findings: a seed of its own on each device that re-hashes alike"
@@ -448,24 +454,34 @@ def next_failure(snap: FabricSnapshot, flows: list[Flow], limit: int = 4) -> tup
     base = tracer.trace(ingress)
     counts = np.bincount(base.hops[base.hops >= 0], minlength=len(base.devices))
     on_path = [base.devices[int(c)] for c in np.argsort(-counts, kind="stable") if counts[c]]
-    _, first = cache.destinations()
+    # devices that handed these flows to each device (from the trace): at least that many edits to fail it
+    feeders: dict[str, set[str]] = {}
+    for e in np.unique(base.edges[base.edges >= 0]):
+        d, gw, _ = base.edge_labels[int(e)]
+        owner = tracer.owners.get(gw or "")
+        if owner is not None:
+            feeders.setdefault(owner, set()).add(d)
     hops_to: dict[str, set[tuple[str, str]]] = {}
-    for d in on_path:
-        cd = compiled_for(snap.devices[d])
-        for row in first:
-            for c, _ in hash_space(cd, arr, int(row)):
-                owner = tracer.owners.get(c.gateway or "")
-                if c.outcome is Outcome.FORWARD and owner is not None:
-                    hops_to.setdefault(owner, set()).add((d, c.gateway or ""))
+    replay = len(on_path) < limit or any(len(feeders.get(n, ())) <= WHATIF_EDITS for n in on_path[:limit])
+    if replay:
+        # every next hop the devices on the paths could pick for these flows (fabrics small enough to replay)
+        _, first = cache.destinations()
+        for d in on_path:
+            cd = compiled_for(snap.devices[d])
+            for row in first:
+                for c, _ in hash_space(cd, arr, int(row)):
+                    owner = tracer.owners.get(c.gateway or "")
+                    if c.outcome is Outcome.FORWARD and owner is not None:
+                        hops_to.setdefault(owner, set()).add((d, c.gateway or ""))
     entries = {base.devices[int(c)] for c in np.unique(base.hops[:, 0]) if c >= 0}
     tcp = np.asarray(arr.proto) == 6
     candidates = list(dict.fromkeys([*on_path, *sorted(hops_to)]))[:limit]
     best: tuple[str, int, bool] | None = None
     budget = WHATIF_EDITS
     for name in candidates:
-        edits = len({d for d, _ in hops_to.get(name, ())})
+        edits = max(len({d for d, _ in hops_to.get(name, ())}), len(feeders.get(name, ())))
         n, exact = None, False
-        if edits <= budget:
+        if replay and edits <= budget:
             budget -= edits
             after = _without(snap, entries, hops_to, name)
             ing_after = ingress_of(after, arr)[0] if after is not None else None

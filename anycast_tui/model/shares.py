@@ -177,14 +177,15 @@ def _names(names: list[str]) -> str:
 
 
 def topology_text(topo: Mapping[str, float], parents: Mapping[str, set[str]], fair: Mapping[str, float],
-                  tolerance: float) -> str:
+                  tolerance: float) -> tuple[str, bool]:
     """Why the routes alone share unevenly (``server01 gets 25 %, server05 and server06 12.5 % each: leaf01
-    has one server, leaf03 two``); "" when the topology shares are fair within ``tolerance`` (a ratio)."""
+    has one server, leaf03 two``), and whether it is the servers per device (else the groups' next hops and
+    weights); ("", False) when the topology shares are fair within ``tolerance`` (a ratio)."""
     if not topo:
-        return ""
+        return "", False
     ratio = {s: topo[s] / fair[s] for s in topo if fair.get(s, 0) > 0}
     if not ratio or max(ratio.values()) < tolerance and min(ratio.values()) > 1 / tolerance:
-        return ""
+        return "", False
     hi_v, lo_v = max(topo.values()), min(topo.values())
     hi = sorted(s for s, v in topo.items() if abs(v - hi_v) < 1e-9)
     lo = sorted(s for s, v in topo.items() if abs(v - lo_v) < 1e-9)
@@ -207,5 +208,5 @@ def topology_text(topo: Mapping[str, float], parents: Mapping[str, set[str]], fa
             n = serves[p]
             noun = "server" if n == 1 else "servers"
             return f"{p} has {words.get(n, str(n))} {noun}" if first else f"{p} {words.get(n, str(n))}"
-        return f"{text}: {has(hp[0], True)}, {has(lp[0], False)}"
-    return f"{text}: the routes' weights and next hops give them unequal hash space"
+        return f"{text}: {has(hp[0], True)}, {has(lp[0], False)}", True
+    return f"{text}: the routes' next hops and weights give them unequal hash space", False

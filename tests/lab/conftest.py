@@ -77,3 +77,9 @@ def resilient_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labctl.L
 def static_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labctl.Lab]:
     """Static routes (no FRR), hash-threshold groups."""
     yield from _static_lab(tmp_path_factory, "staticlab", "s")
+
+
+@pytest.fixture(scope="module")
+def uneven_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labctl.Lab]:
+    """Static routes; leaf03 has two servers (server03, server04), the other leaves one (server05 on leaf04)."""
+    yield from _static_lab(tmp_path_factory, "unevenlab", "u", leaf_servers=[1, 1, 2, 1])

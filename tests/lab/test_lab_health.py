@@ -168,3 +168,146 @@ def test_a_server_opening_tcp_from_the_anycast_address_is_an_error_and_tcp_meets
             p.communicate(timeout=30)
     code, doc = _check(lab, "--fail-on", "warning")
     assert code == 0 and doc["findings"] == []
+
+
+ECHO = """
+import socket, threading
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("192.0.2.53", 8081)); srv.listen(8); print("ready", flush=True)
+def serve(c):
+    while c.recv(1):
+        c.sendall(b"y")
+while True:
+    threading.Thread(target=serve, args=(srv.accept()[0],), daemon=True).start()
+"""
+CLIENT = """
+import socket, time
+s = socket.socket(); s.bind(("203.0.113.1", 0)); s.connect(("192.0.2.53", 8081))
+print("connected", flush=True)
+while True:
+    s.sendall(b"x"); s.recv(1); time.sleep(0.5)
+"""
+
+
+def test_a_tcp_connection_kept_open_past_the_threshold_is_long_lived_in_a_live_session(lab: Lab):
+    """The monitor's HealthWatch over real SSH polls: a client's TCP connection to the anycast service, alive
+    across polls past a 2 s threshold, raises long-lived-tcp; closed, the finding clears."""
+    import asyncio
+
+    from anycast_tui.collect.inventory import load_inventory
+    from anycast_tui.model.health import Thresholds
+    from anycast_tui.model.types import EventKind
+    from anycast_tui.session import HealthWatch, LiveSession
+
+    procs = []
+    key = f"long-lived-tcp {ANY}"
+
+    async def run(client: subprocess.Popen) -> list[tuple[EventKind, str]]:
+        session = LiveSession(load_inventory(lab.cfg.inventory), interval_s=60.0)
+        watch = HealthWatch(session.timeline, min_interval_s=0, settle_s=0, thresholds=Thresholds(long_lived_s=2))
+
+        def seen() -> list[tuple[EventKind, str]]:
+            return [(e.kind, e.subject) for e in session.timeline.events
+                    if e.kind in (EventKind.FINDING_RAISED, EventKind.FINDING_CLEARED)]
+
+        async def poll_until(want: EventKind) -> None:
+            for _ in range(120):  # a bound, not a timing assertion
+                await session.poll_once()
+                assert await asyncio.to_thread(watch.wait, 60)
+                if (want, key) in seen():
+                    return
+                await asyncio.sleep(0.5)
+            raise AssertionError(f"no {want.value} for {key}: {seen()}")
+
+        try:
+            await poll_until(EventKind.FINDING_RAISED)
+            report = watch.report
+            (f,) = [f for f in report.findings if f.rule == "long-lived-tcp"]
+            line = f.evidence[0]
+            assert line.split(": ")[1].startswith("tcp 203.0.113.1:") and "→ 192.0.2.53:8081 alive" in line
+            client.kill()
+            client.communicate(timeout=30)
+            await poll_until(EventKind.FINDING_CLEARED)
+            return seen()
+        finally:
+            watch.close()
+            await session.stop()
+
+    try:
+        for s in ("server01", "server02", "server03", "server04"):
+            p = subprocess.Popen(["ip", "netns", "exec", lab.topo.node(s).ns, sys.executable, "-c", ECHO],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            procs.append(p)
+            _line(p, "ready")
+        client = subprocess.Popen(["ip", "netns", "exec", lab.topo.node("client").ns, sys.executable, "-c", CLIENT],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(client)
+        _line(client, "connected")
+        events = asyncio.run(run(client))
+        assert [k for k, s in events if s == key] == [EventKind.FINDING_RAISED, EventKind.FINDING_CLEARED]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate(timeout=30)
+
+
+def test_uneven_leaves_give_servers_a_quarter_or_an_eighth_for_real(uneven_lab: Lab):
+    """leaf03 with two servers beside leaves with one: check explains the imbalance by the topology, and the
+    real kernels (client -> spine -> leaf -> server, ``ip route get`` at each hop) share 400 flows so."""
+    lab = uneven_lab
+    code, doc = _check(lab)
+    (imb,) = [f for f in doc["findings"] if f["rule"] == "imbalance"]
+    assert code == 0 and "by topology" in imb["summary"] and "leaf01 has one server, leaf03 two" in imb["summary"]
+    assert "server03 and server04 12.5 % each" in imb["summary"]
+    flows = synthetic_flows(200, 400, dst="192.0.2.53", seed=7)
+    asks = []
+    for i in range(len(flows)):
+        f = flows.flow(i)
+        asks.append(f"route get {f.dst} from {f.src} ipproto {'tcp' if f.proto == 6 else 'udp'} "
+                    f"sport {f.sport} dport {f.dport}")
+    def hop(prev: list[str], came: list[str]) -> list[str]:
+        """Per flow, where the device in ``prev`` sends it (it came in on the interface named ``came``)."""
+        out = [""] * len(asks)
+        for dev in sorted(set(prev)):
+            mine = [i for i, d in enumerate(prev) if d == dev]
+            for i, nxt in zip(mine, _route_get(lab, dev, [f"{asks[i]} iif {came[i]}" for i in mine])):
+                out[i] = nxt
+        return out
+
+    spine = _route_get(lab, "client", asks)
+    leaf = hop(spine, ["client"] * len(asks))
+    at = dict(enumerate(hop(leaf, spine)))  # a leaf's interface towards a spine is named after it
+    share = {s: sum(1 for v in at.values() if v == s) / len(at) for s in set(at.values())}
+    assert set(share) == {"server01", "server02", "server03", "server04", "server05"}
+    for s, want in (("server01", 0.25), ("server02", 0.25), ("server03", 0.125), ("server04", 0.125),
+                    ("server05", 0.25)):
+        assert abs(share[s] - want) < 0.06, share  # 400 flows: within 3.5 standard deviations
+
+
+def test_bgp_lab_kernel_group_changed_behind_frrs_back(bgp_lab: Lab):
+    """The BGP lab (FRR, its RIB read with vtysh): clean, no findings; spine01's kernel route cut to two of its four
+    BGP paths behind zebra's back is a rib-fib-mismatch error (check polls twice: it persists), and the servers
+    behind the two left get more than their share, by the routes."""
+    code, doc = _check(bgp_lab, "--fail-on", "warning")
+    assert code == 0 and doc["findings"] == [], doc["findings"]
+    ns = bgp_lab.topo.node("spine01").ns
+    want = {ln.b: ln.b_ip for ln in bgp_lab.topo.links if ln.a == "spine01" and ln.b.startswith("leaf")}
+
+    def route(*leaves: str) -> None:
+        hops = [w for leaf in leaves for w in ("nexthop", "via", want[leaf], "dev", leaf)]
+        subprocess.run(["ip", "-n", ns, "route", "replace", ANY, "proto", "bgp", "metric", "20", *hops], check=True,
+                       timeout=30)
+
+    route("leaf01", "leaf02")
+    try:
+        code, doc = _check(bgp_lab)
+        found = {(f["rule"], f["severity"], f["subject"]): f for f in doc["findings"]}
+        f = found[("rib-fib-mismatch", "error", f"spine01 {ANY}")]
+        assert code == 1 and "BGP: 4 paths, FIB: 2" in f["summary"] and "in two polls running" in f["summary"]
+        imb = found[("imbalance", "warning", ANY)]
+        assert "server01 and server02 get 37.5 % each, server03 and server04 12.5 % each" in imb["summary"]
+    finally:
+        route(*sorted(want))
+    code, doc = _check(bgp_lab, "--fail-on", "warning")
+    assert code == 0 and doc["findings"] == [], doc["findings"]

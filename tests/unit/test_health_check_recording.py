@@ -54,3 +54,20 @@ def test_check_at_a_moment_of_a_recording(tmp_path, capsys):
     assert code == 1 and doc["findings"][0]["rule"] == "seed-zero"
     assert main(["check", "--recording", str(path), "--at", "yesterday"]) == 2
     assert main(["check", "--recording", str(tmp_path / "none.atrec")]) == 2
+
+
+def test_the_table_escapes_device_text():
+    """A device's error text with a newline and an escape sequence stays one escaped line in the table."""
+    from anycast_tui.commands.check import table
+    from anycast_tui.model.health import evaluate
+    from anycast_tui.model.types import Health, HealthStatus
+
+    sim = SimFabric()
+    snap = sim.snapshot(T0)
+    bad = Health(HealthStatus.ERROR, error="refused\n\x1b[2Jfake line")
+    snap = replace(snap, devices={**snap.devices, "leaf02": replace(snap.devices["leaf02"], health=bad)})
+    text = table(snap, evaluate(snap), {"config": "fabric.toml"})
+    assert "\x1b" not in text and "\\x1b[2J" in text
+    assert not any(line.startswith("fake line") for line in text.splitlines())
+    assert text.splitlines()[0] == ("check: fabric.toml; devices: 9 of 10 answered; did not answer: "
+                                    "leaf02 (refused\\n\\x1b[2Jfake line)")

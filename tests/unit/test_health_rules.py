@@ -136,3 +136,14 @@ def test_a_device_that_did_not_answer_is_a_finding():
     assert f.severity is Severity.ERROR and f.subject == "leaf03" and "connection refused" in f.summary
     assert rep.worst() is Severity.ERROR
     assert rep.findings[0] == f  # errors first
+
+
+def test_tables_that_contradict_themselves_are_a_finding_not_a_crash():
+    snap = SimFabric().snapshot(T0)
+    st = snap.devices["spine01"]
+    routes = tuple(replace(r, nhid=999, nexthops=()) if r.dst == ANY else r for r in st.routes)
+    snap = replace(snap, devices={**snap.devices, "spine01": replace(st, routes=routes)})
+    rep = evaluate(snap)
+    (f,) = _by_rule(rep, "tables-inconsistent")
+    assert f.severity is Severity.ERROR and f.subject == ANY and "nhid 999" in f.summary
+    assert rep.worst() is Severity.ERROR
