@@ -3,13 +3,14 @@
 Headless (no textual).  ``FabricCollector.collect()`` reads what the session
 already holds — the timeline's newest snapshot, the poller's per-device poll
 times, the ``IncidentTracker``'s incidents and impact, the newest
-``HealthReport`` (``healthrunner.HealthRunner``) — and yields metric
+``HealthReport`` (``session.HealthWatch``) — and yields metric
 families; nothing is counted on the hot path (a poll, an event) for the
 exporter.  What a device's records give (next hops, buckets) is derived once
 per changed record set and kept while the poller hands back the same objects.
 ``serve(listen, collector)`` exposes it on its own ``CollectorRegistry`` (with
 the process' own ``process_*`` metrics, read from /proc per scrape) at
-``http://ADDR:PORT/metrics``.
+``http://ADDR:PORT/metrics``, always in the 0.0.4 text format (gzipped when
+asked).
 
 Conventions: every name starts ``anycast_``, base units (seconds, ratios
 0..1), counters end ``_total``.  Labels are bounded: ``device`` and
@@ -27,10 +28,13 @@ goes down), and one merged into another carries what was counted into it.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from socketserver import ThreadingMixIn
 from typing import Callable, Iterable, Iterator, Protocol
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -114,9 +118,76 @@ def _group(state: DeviceState, prefix: str) -> _Group:
 
 @dataclass
 class _DeviceCache:
-    inputs: tuple[object, ...]
+    inputs: tuple[object, ...]  # the records it was derived from (compared by identity)
+    prefixes: tuple[str, ...]
     groups: dict[str, _Group] = field(default_factory=dict)
     quality: str | None = None  # placement quality (model.views.device_quality), None before the first poll
+    rows: dict[str, list] = field(default_factory=dict)  # its series of the _STATIC families
+    buckets: tuple[object, list] | None = None  # (the address map they were named with, its bucket series)
+
+
+# --------------------------------------------------------------------------- per device, as series
+
+_LP = ("device", "prefix")
+# families whose series change only with a device's records: each device's series are built once per record set
+_STATIC = (
+    ("anycast_device_info", "1 per device of the inventory, with its role and platform", ("device", "role", "platform")),
+    ("anycast_hash_seed", "net.ipv4.fib_multipath_hash_seed as last read (0: the kernel uses a random boot key, "
+     "placement unknown)", ("device",)),
+    ("anycast_hash_policy", "fib_multipath_hash_policy as last read, per IP family", ("device", "family")),
+    ("anycast_placement_quality", "1, labelled with how exactly the engine knows where the device sends a flow: "
+     "exact, approximate or unknown (one series per device, the current one)", ("device", "quality")),
+    ("anycast_nexthops", "Next hops the kernel hashes the anycast prefix over (not dead; not linkdown when "
+     "ignore_routes_with_linkdown); 0: no route", _LP),
+    ("anycast_nexthops_configured", "Next hops of the device's route to the anycast prefix, dead and linkdown ones "
+     "included", _LP),
+    ("anycast_nexthops_expected", "Paths BGP uses for the prefix (FRR's RIB and multipath state; only devices whose "
+     "RIB is read)", _LP),
+    ("anycast_rib_fib_mismatch", "1 while BGP's paths and the kernel FIB's next hops disagree for the prefix in the "
+     "last poll (FRR devices only)", _LP),
+    ("anycast_group_resilient", "1 when the route uses a resilient nexthop group", _LP),
+)
+_BUCKETS = ("anycast_group_buckets", "Buckets of the resilient group's table held by each next hop (nexthop: the "
+            "neighbour's inventory name, or unknown)", ("device", "prefix", "nexthop"))
+
+
+def _families(specs) -> dict[str, GaugeMetricFamily]:  # noqa: ANN001
+    return {name: GaugeMetricFamily(name, doc, labels=list(labels)) for name, doc, labels in specs}
+
+
+def _static_rows(state: DeviceState, groups: dict[str, _Group], quality: str | None) -> dict[str, list]:
+    """The device's series of the ``_STATIC`` families (prometheus_client Samples, kept while its records are)."""
+    f = _families(_STATIC)
+    name = state.device.name
+    f["anycast_device_info"].add_metric([name, state.device.role.value, _platform(state.device.platform)], 1.0)
+    if state.collected_at_ms is not None:
+        f["anycast_hash_seed"].add_metric([name], float(state.hash.seed))
+        f["anycast_hash_policy"].add_metric([name, "4"], float(state.hash.policy))
+        f["anycast_hash_policy"].add_metric([name, "6"], float(state.hash.policy6))
+        if quality is not None:
+            f["anycast_placement_quality"].add_metric([name, quality], 1.0)
+    for prefix, g in groups.items():  # (none: no records yet, or a server, which holds the address itself)
+        f["anycast_nexthops"].add_metric([name, prefix], float(g.usable))
+        f["anycast_nexthops_configured"].add_metric([name, prefix], float(g.configured))
+        if g.bgp is not None:
+            f["anycast_nexthops_expected"].add_metric([name, prefix], float(g.bgp))
+        if g.mismatch is not None:
+            f["anycast_rib_fib_mismatch"].add_metric([name, prefix], 1.0 if g.mismatch else 0.0)
+        if g.configured:
+            f["anycast_group_resilient"].add_metric([name, prefix], 1.0 if g.resilient else 0.0)
+    return {k: fam.samples for k, fam in f.items() if fam.samples}
+
+
+def _bucket_rows(name: str, groups: dict[str, _Group], owners: dict[str, str]) -> list:
+    fam = _families((_BUCKETS,))[_BUCKETS[0]]
+    for prefix, g in groups.items():
+        per: dict[str, int] = {}
+        for gw, n in g.buckets:
+            who = owners.get(gw, UNKNOWN_NEXTHOP)
+            per[who] = per.get(who, 0) + n
+        for who, n in sorted(per.items()):
+            fam.add_metric([name, prefix, who], float(n))
+    return fam.samples
 
 
 # --------------------------------------------------------------------------- incident counters
@@ -195,7 +266,7 @@ class FabricCollector(Collector):
 
     ``timeline``: the live timeline (devices, prefixes); ``poller``: per-device poll counts and durations
     (a LiveSession's; None for the simulator, whose polls are not timed); ``incidents``: an IncidentTracker;
-    ``health``: returns the newest HealthReport (``HealthRunner.report``), or None while there is none.
+    ``health``: returns the newest HealthReport (``HealthWatch.report``), or None while there is none.
     """
 
     def __init__(self, timeline: Timeline, *, poller: PollTimes | None = None, incidents: Incidents | None = None,
@@ -215,16 +286,16 @@ class FabricCollector(Collector):
 
     def _derived(self, state: DeviceState, prefixes: tuple[str, ...]) -> _DeviceCache:
         """What ``state``'s records give, derived again only when one of them is another object."""
-        inputs = (state.routes, state.nexthops, state.rib, state.hash, state.device, state.collected_at_ms is None,
-                  prefixes)
+        inputs = (state.routes, state.nexthops, state.rib, state.hash, state.device, state.collected_at_ms is None)
         with self._devices_lock:
             c = self._devices.get(state.device.name)
-        if c is not None and all(a is b for a, b in zip(c.inputs, inputs)):
+        if c is not None and c.prefixes == prefixes and all(a is b for a, b in zip(c.inputs, inputs)):
             return c
         routed = state.collected_at_ms is not None and state.device.role is not Role.SERVER
         q = device_quality(state)
-        c = _DeviceCache(inputs, {p: _group(state, p) for p in prefixes} if routed else {},
-                         q.placement.value if q is not None else None)
+        groups = {p: _group(state, p) for p in prefixes} if routed else {}
+        quality = q.placement.value if q is not None else None
+        c = _DeviceCache(inputs, prefixes, groups, quality, _static_rows(state, groups, quality))
         with self._devices_lock:
             self._devices[state.device.name] = c
         return c
@@ -251,35 +322,25 @@ class FabricCollector(Collector):
         names = sorted(devices)
         now = self.clock()
         derived = {n: self._derived(devices[n], prefixes) for n in names}
-        yield from self._device_metrics(devices, names, derived, now)
-        yield from self._group_metrics(snap, names, derived)
+        yield from self._device_metrics(devices, names, now)
+        yield from self._static_metrics(snap, names, derived)
         yield from self._health_metrics(set(names), set(prefixes))
         yield from self._incident_metrics()
         with self._devices_lock:
             for gone in [n for n in self._devices if n not in devices]:
                 del self._devices[gone]
 
-    def _device_metrics(self, devices: dict[str, DeviceState], names: list[str], derived: dict[str, _DeviceCache],
-                        now: float) -> Iterator[Metric]:
+    def _device_metrics(self, devices: dict[str, DeviceState], names: list[str], now: float) -> Iterator[Metric]:
         up = GaugeMetricFamily("anycast_device_up", "1 when the device's last poll succeeded (health ok), else 0",
                                labels=["device"])
         status = GaugeMetricFamily("anycast_device_status",
                                    "1, labelled with the device's current health status, one series per device "
                                    "(unknown: not polled yet; ok; stale: last good data older than the last "
                                    "attempt; error: never had good data)", labels=["device", "status"])
-        info = GaugeMetricFamily("anycast_device_info", "1 per device of the inventory, with its role and platform",
-                                 labels=["device", "role", "platform"])
         age = GaugeMetricFamily("anycast_poll_age_seconds", "Seconds since the device's last successful poll",
                                 labels=["device"])
         last = GaugeMetricFamily("anycast_device_last_ok_timestamp_seconds",
                                  "Unix time of the device's last successful poll", labels=["device"])
-        seed = GaugeMetricFamily("anycast_hash_seed", "net.ipv4.fib_multipath_hash_seed as last read (0: the kernel "
-                                 "uses a random boot key, placement unknown)", labels=["device"])
-        policy = GaugeMetricFamily("anycast_hash_policy", "fib_multipath_hash_policy as last read, per IP family",
-                                   labels=["device", "family"])
-        quality = GaugeMetricFamily("anycast_placement_quality", "1, labelled with how exactly the engine knows "
-                                    "where the device sends a flow: exact, approximate or unknown (one series per "
-                                    "device, the current one)", labels=["device", "quality"])
         dur = GaugeMetricFamily("anycast_poll_duration_seconds", "Wall time of the device's last poll (connect, "
                                 "commands, parse), failed or not", labels=["device"])
         polls = CounterMetricFamily("anycast_polls", "Polls of the device completed, failed or not",
@@ -289,17 +350,9 @@ class FabricCollector(Collector):
             h = st.health
             up.add_metric([name], 1.0 if h.status is HealthStatus.OK else 0.0)
             status.add_metric([name, h.status.value], 1.0)
-            info.add_metric([name, st.device.role.value, _platform(st.device.platform)], 1.0)
             if h.last_ok_ms is not None:
                 age.add_metric([name], max(0.0, now - h.last_ok_ms / 1000))
                 last.add_metric([name], h.last_ok_ms / 1000)
-            if st.collected_at_ms is not None:
-                seed.add_metric([name], float(st.hash.seed))
-                policy.add_metric([name, "4"], float(st.hash.policy))
-                policy.add_metric([name, "6"], float(st.hash.policy6))
-                q = derived[name].quality
-                if q is not None:
-                    quality.add_metric([name, q], 1.0)
             if self.poller is not None:
                 try:
                     d, n = self.poller.poll_duration(name), self.poller.polls(name)
@@ -308,46 +361,28 @@ class FabricCollector(Collector):
                 if d is not None:
                     dur.add_metric([name], d)
                 polls.add_metric([name], float(n))
-        yield from (up, status, info, age, last, seed, policy, quality)
+        yield from (up, status, age, last)
         if self.poller is not None:
             yield from (dur, polls)
 
-    def _group_metrics(self, snap, names: list[str], derived: dict[str, _DeviceCache]) -> Iterator[Metric]:  # noqa: ANN001
-        lp = ["device", "prefix"]
-        hops = GaugeMetricFamily("anycast_nexthops", "Next hops the kernel hashes the anycast prefix over (not dead; "
-                                 "not linkdown when ignore_routes_with_linkdown); 0: no route", labels=lp)
-        conf = GaugeMetricFamily("anycast_nexthops_configured", "Next hops of the device's route to the anycast "
-                                 "prefix, dead and linkdown ones included", labels=lp)
-        expected = GaugeMetricFamily("anycast_nexthops_expected", "Paths BGP uses for the prefix (FRR's RIB and "
-                                     "multipath state; only devices whose RIB is read)", labels=lp)
-        mismatch = GaugeMetricFamily("anycast_rib_fib_mismatch", "1 while BGP's paths and the kernel FIB's next "
-                                     "hops disagree for the prefix in the last poll (FRR devices only)", labels=lp)
-        resilient = GaugeMetricFamily("anycast_group_resilient", "1 when the route uses a resilient nexthop group",
-                                      labels=lp)
-        buckets = GaugeMetricFamily("anycast_group_buckets", "Buckets of the resilient group's table held by each "
-                                    "next hop (nexthop: the neighbour's inventory name, or unknown)",
-                                    labels=["device", "prefix", "nexthop"])
+    def _static_metrics(self, snap, names: list[str], derived: dict[str, _DeviceCache]) -> Iterator[Metric]:  # noqa: ANN001
+        fams = _families(_STATIC)
+        for name in names:
+            for k, rows in derived[name].rows.items():
+                fams[k].samples.extend(rows)
+        yield from fams.values()
+        buckets = _families((_BUCKETS,))[_BUCKETS[0]]
         owners: dict[str, str] | None = None
-        for name in names:  # (no groups: no records yet, or a server, which holds the address itself)
-            for prefix, g in derived[name].groups.items():
-                hops.add_metric([name, prefix], float(g.usable))
-                conf.add_metric([name, prefix], float(g.configured))
-                if g.bgp is not None:
-                    expected.add_metric([name, prefix], float(g.bgp))
-                if g.mismatch is not None:
-                    mismatch.add_metric([name, prefix], 1.0 if g.mismatch else 0.0)
-                if g.configured:
-                    resilient.add_metric([name, prefix], 1.0 if g.resilient else 0.0)
-                if g.buckets:
-                    if owners is None:
-                        owners = self._owners(snap)
-                    per: dict[str, int] = {}
-                    for gw, n in g.buckets:
-                        who = owners.get(gw, UNKNOWN_NEXTHOP)
-                        per[who] = per.get(who, 0) + n
-                    for who, n in sorted(per.items()):
-                        buckets.add_metric([name, prefix, who], float(n))
-        yield from (hops, conf, expected, mismatch, resilient, buckets)
+        for name in names:
+            c = derived[name]
+            if not any(g.buckets for g in c.groups.values()):
+                continue
+            if owners is None:
+                owners = self._owners(snap)
+            if c.buckets is None or c.buckets[0] is not owners:
+                c.buckets = (owners, _bucket_rows(name, c.groups, owners))
+            buckets.samples.extend(c.buckets[1])
+        yield buckets
 
     def _health_metrics(self, names: set[str], prefixes: set[str]) -> Iterator[Metric]:
         report = self.health() if self.health is not None else None
@@ -429,11 +464,34 @@ def _rule(rule: str) -> str:
 # --------------------------------------------------------------------------- serving
 
 
+# the 0.0.4 text format Prometheus has always read; prometheus_client would answer OpenMetrics when asked (Prometheus
+# asks), which costs about twice the time per series at scale and gives these metrics nothing (no exemplars,
+# no _created series)
+TEXT_FORMAT = "text/plain; version=0.0.4"
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a slow scraper never holds up the exit
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class' name
+        """No line per scrape on stderr."""
+
+
+def _text_format(app: Callable) -> Callable:
+    def wrapped(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        environ["HTTP_ACCEPT"] = TEXT_FORMAT
+        return app(environ, start_response)
+    return wrapped
+
+
 class MetricsServer:
-    """The HTTP endpoint (prometheus_client's threaded server) on its own registry."""
+    """The HTTP endpoint (prometheus_client's WSGI app, gzip when asked, on a threaded server) on its own
+    registry; every path answers the metrics."""
 
     def __init__(self, listen: tuple[str, int], collectors: Iterable[Collector], *, process: bool = True) -> None:
-        from prometheus_client import ProcessCollector, start_http_server
+        from prometheus_client import ProcessCollector, make_wsgi_app
 
         self.registry = CollectorRegistry(auto_describe=False)
         for c in collectors:
@@ -442,9 +500,14 @@ class MetricsServer:
             ProcessCollector(registry=self.registry)  # process_cpu_seconds_total & co: a few /proc reads
         addr, port = listen
         try:
-            self._server, self._thread = start_http_server(port, addr, registry=self.registry)
+            family = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM)[0][0]
+            server_class = type("_Server", (_Server,), {"address_family": family})
+            self._server = make_server(addr, port, _text_format(make_wsgi_app(self.registry)), server_class,
+                                       handler_class=_Quiet)
         except OSError as exc:
             raise CliError(f"metrics: cannot listen on {_show(addr, port)}: {exc.strerror or exc}") from None
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
+        self._thread.start()
         self.addr, self.port = addr, self._server.server_address[1]
 
     @property

@@ -410,6 +410,96 @@ class ImpactTracker:
             self.on_result()
 
 
+class HealthWatch:
+    """The health checks of a live session, as events: ``model.health.evaluate`` on the timeline's snapshot after
+    it changed, on a worker thread, ``settle_s`` after the change (the rest of its poll comes in meanwhile) and
+    **rate-limited** to one evaluation every ``min_interval_s`` (a change during the wait is evaluated once the
+    wait is over, on the newest snapshot); the findings that appear and clear
+    (``finding_events``) go onto the timeline (``Timeline.add``: shown, printed and recorded as every event) through
+    ``post`` (``loop.call_soon_threadsafe`` in a live session: the timeline belongs to the event loop; default:
+    at once, on the worker).  ``report`` is the newest ``HealthReport``; its own events do not trigger it."""
+
+    def __init__(self, timeline: Timeline, *, min_interval_s: float = 5.0, settle_s: float = 1.0,
+                 post: Callable[[Callable[[], None]], Any] | None = None, sample_of: Any = None,
+                 thresholds: Any = None, clock: Callable[[], float] = time.monotonic) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from anycast_tui.model.health import HealthTracker
+
+        self.timeline = timeline
+        self.min_interval_s = min_interval_s
+        self.settle_s = settle_s
+        self.post = post or (lambda fn: fn())
+        self.sample_of = sample_of
+        self.thresholds = thresholds  # model.health.Thresholds; None: the defaults
+        self.clock = clock
+        self.tracker = HealthTracker()
+        self.report: Any = None  # model.health.HealthReport
+        self._lock = threading.Lock()
+        self._dirty = False
+        self._running = False
+        self._last = -float("inf")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health")
+        self._pending: list[Future[None]] = []
+        self._unsubscribe = timeline.subscribe(self._on_change)
+
+    def _on_change(self, change) -> None:  # noqa: ANN001 - model.timeline.Change
+        from anycast_tui.model.types import EventKind
+
+        if change.before is change.after and all(e.kind in (EventKind.FINDING_RAISED, EventKind.FINDING_CLEARED)
+                                                 for e in change.events):
+            return  # our own events
+        with self._lock:
+            self._dirty = True
+            if self._running:
+                return
+            self._running = True
+        self._pending = [f for f in self._pending if not f.done()]
+        self._pending.append(self._pool.submit(self._work))
+
+    def _work(self) -> None:
+        from anycast_tui.model.health import evaluate, finding_events
+
+        while True:
+            # let the poll that brought the change finish (its other devices answer within it): a snapshot
+            # half-way through a failure (one spine updated, not the other) is no state worth a finding
+            wait = max(self.settle_s, self._last + self.min_interval_s - self.clock())
+            if wait > 0:
+                time.sleep(wait)
+            with self._lock:
+                if not self._dirty:
+                    self._running = False
+                    return
+                self._dirty = False
+            snap = self.timeline.snapshot
+            if snap is None:
+                continue
+            self._last = self.clock()
+            try:
+                kw = {"sample_of": self.sample_of} if self.sample_of is not None else {}
+                if self.thresholds is not None:
+                    kw["thresholds"] = self.thresholds
+                report = evaluate(snap, tracker=self.tracker, **kw)
+            except Exception:  # a check's bug must not stop the session; the next change tries again
+                logging.getLogger(__name__).exception("health checks failed")
+                continue
+            events = finding_events(self.report, report)
+            self.report = report
+            if events:
+                self.post(lambda: self.timeline.add(events))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the evaluations asked for so far are done (tests, shutdown); False on timeout."""
+        from concurrent.futures import wait
+
+        _, not_done = wait(list(self._pending), timeout=timeout)
+        return not not_done
+
+    def close(self) -> None:
+        self._unsubscribe()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _configured_flows(configured: tuple[FlowArray, FlowMeta | None] | None) -> list[Flow]:
     if configured is None:
         return []

@@ -28,8 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 METRICS_HELP = ("serve Prometheus metrics at http://ADDR:PORT/metrics (ADDR defaults to 127.0.0.1, this host "
                 "only: give 0.0.0.0:PORT to be scraped from elsewhere; [::1]:PORT for IPv6). Read at scrape "
-                "time; the health checks run on a worker after a poll changed something, at most every "
-                "5 s, never on a scrape. Metric list and alert rules: README, config/alerts.example.yml")
+                "time; the health checks run on the session's worker after a change, at most every 5 s, "
+                "never on a scrape. Metric list and alert rules: README, config/alerts.example.yml")
 
 
 def add_metrics_argument(p: argparse.ArgumentParser) -> None:
@@ -38,38 +38,17 @@ def add_metrics_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", type=listen, metavar="[ADDR:]PORT", help=METRICS_HELP)
 
 
-class Exporter:
-    """``--metrics``: the endpoint, and the health checks it reports run on their worker (healthrunner)."""
-
-    def __init__(self, server: Any, health: Any, *, owns_health: bool = True) -> None:
-        self.server, self.health, self.owns_health = server, health, owns_health
-
-    def close(self) -> None:
-        self.server.close()
-        if self.owns_health:
-            self.health.close()
-
-
 def start_metrics(args: argparse.Namespace, timeline: Any, *, poller: Any = None, incidents: Any = None,
-                  say: Callable[[str], None] | None = None, health: Any = None) -> Exporter | None:
-    """The Prometheus endpoint of ``--metrics`` and the health checks behind it (None without it); ``health``:
-    the session's HealthRunner when it has one already (the TUI's Health view reads the same reports)."""
+                  health: Callable[[], Any] | None = None, say: Callable[[str], None] | None = None) -> Any:
+    """The Prometheus endpoint of ``--metrics`` (None without it): a ``metrics.MetricsServer`` to ``close()``.
+    ``health`` hands over the newest HealthReport (``session.HealthWatch.report``: the checks run there)."""
     if getattr(args, "metrics", None) is None:
         return None
-    from anycast_tui.healthrunner import HealthRunner
     from anycast_tui.metrics import FabricCollector, serve
 
-    owns = health is None
-    health = HealthRunner(timeline) if health is None else health
-    try:
-        server = serve(args.metrics, FabricCollector(timeline, poller=poller, incidents=incidents,
-                                                     health=health.report))
-    except BaseException:
-        if owns:
-            health.close()
-        raise
+    server = serve(args.metrics, FabricCollector(timeline, poller=poller, incidents=incidents, health=health))
     (say or (lambda line: print(line, file=sys.stderr, flush=True)))(f"metrics: {server.url}")
-    return Exporter(server, health, owns_health=owns)
+    return server
 
 
 def check_terminal(args: argparse.Namespace) -> None:
@@ -112,7 +91,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
                       inventory: Any = None, controls: Any = None) -> int:
     """Run ``session`` (a LiveSession) until the user quits, or ``--headless`` seconds; record it unless told not to."""
     from anycast_tui.record.impactsum import summarize
-    from anycast_tui.session import ImpactTracker, follow
+    from anycast_tui.session import HealthWatch, ImpactTracker, follow
     from anycast_tui.model.timeline import Change
     from anycast_tui.safetext import safe
     from anycast_tui.ui.view import event_line, health_line, incident_line, never_answered
@@ -137,15 +116,14 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
         tracker.sampled = export.traffic  # the Flows view shows the busiest sampled flows beside the sample
     incidents = record_live.incident_tracker(session.timeline, rec,
                                              sampled_of=export.traffic.sampled_of if export is not None else None)
+    # health findings appearing and clearing: events on the timeline (shown, printed, recorded), at most one
+    # evaluation every 5 s; the timeline belongs to this loop, so the worker hands them over through it; the
+    # TUI's Health view and --metrics read its newest report
+    checks = HealthWatch(session.timeline, post=asyncio.get_running_loop().call_soon_threadsafe)
     metrics = None
-    checks = None
     try:
-        if args.headless is None:  # the TUI's Health view; --metrics reports the same runner's findings
-            from anycast_tui.healthrunner import HealthRunner
-
-            checks = HealthRunner(session.timeline)
         metrics = start_metrics(args, session.timeline, poller=getattr(session, "poller", None), incidents=incidents,
-                                health=checks)
+                                health=lambda: checks.report)
         if args.headless is not None:
             print(banner, flush=True)
 
@@ -191,8 +169,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
             await export.stop()
         if metrics is not None:
             metrics.close()
-        if checks is not None:
-            checks.close()
+        checks.close()
         tracker.close()
         incidents.wait(30)  # the newest version of every incident, into the recording
         incidents.close()

@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     help="spines use a resilient nexthop group for the anycast route (implies --routing static)")
     up.add_argument("--seed", type=int, default=1, help="base of the per-device hash seeds (default 1)")
     up.add_argument("--size", default="2x4", metavar="SPINESxLEAVES", help="default 2x4; one server per leaf")
+    up.add_argument("--servers", metavar="N,N,…", help="servers per leaf, leaf by leaf (uneven leaves: 1,1,2,1 gives "
+                    "leaf03 two servers, server03 and server04); implies --routing static")
     up.add_argument("-c", "--config", default="config/lab.toml", help="inventory to write (default %(default)s)")
     up.add_argument("--poll-interval", type=float, default=1.0, help="poll interval written to the inventory")
     up.add_argument("--sflow", action="store_true",
@@ -79,6 +81,15 @@ def _size(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def _servers(text: str, leaves: int) -> list[int]:
+    if not re.fullmatch(r"\d+(,\d+)*", text):
+        raise CliError(f"--servers {text!r}: expected a count per leaf, e.g. 1,1,2,1")
+    counts = [int(x) for x in text.split(",")]
+    if len(counts) != leaves or min(counts) < 1:
+        raise CliError(f"--servers {text!r}: one count of at least 1 per leaf ({leaves})")
+    return counts
+
+
 def run(args: argparse.Namespace) -> int:
     from anycast_tui.lab import frr, labctl, netns
     from anycast_tui.lab.labctl import Lab, LabConfig, LabError
@@ -92,9 +103,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.lab_cmd == "up":
             spines, leaves = _size(args.size)
-            routing = args.routing or ("static" if args.resilient or frr.available() else "bgp")
+            per_leaf = _servers(args.servers, leaves) if args.servers else []
+            routing = args.routing or ("static" if args.resilient or per_leaf or frr.available() else "bgp")
             ipfix = [] if args.ipfix.strip() in ("", "none") else [d.strip() for d in args.ipfix.split(",")]
             cfg = LabConfig(spines=spines, leaves=leaves, routing=routing, resilient=args.resilient,
+                            leaf_servers=per_leaf,
                             seed=args.seed, prefix=prefix, state_dir=str(args.state_dir or ""),
                             inventory=str(Path(args.config).resolve()), poll_interval_s=args.poll_interval,
                             sflow=args.sflow, sampling_rate=args.sampling_rate, ipfix=ipfix)

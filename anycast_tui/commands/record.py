@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: run until stopped)")
     p.add_argument("--max-age", type=positive_float, metavar="DAYS", help="delete recordings older than DAYS")
     p.add_argument("--max-size", type=positive_float, metavar="MB", help="keep the recordings under MB in total")
-    p.add_argument("--no-impact", action="store_true", help="do not group incidents nor compute the flows they move")
+    p.add_argument("--no-impact", action="store_true",
+                   help="do not group incidents nor compute the flows they move, nor run the health checks")
     p.add_argument("--sim-cycle", type=positive_float, metavar="S",
                    help="with --sim: every S seconds fail a leaf, then restore it S seconds later")
     from anycast_tui.commands._live import add_metrics_argument
@@ -124,6 +125,7 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
     incidents = None
     metrics = None
     export = None
+    checks = None
     try:
         if args.sim:
             from anycast_tui.lab.sim import SimFabric
@@ -151,10 +153,15 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
             incidents = None if args.no_impact else incident_tracker(
                 session.timeline, recorder, sampled_of=export.traffic.sampled_of if export is not None else None)
             await session.start()
+        if not args.no_impact:  # health findings appearing and clearing, recorded as events (session.HealthWatch)
+            from anycast_tui.session import HealthWatch
+
+            checks = HealthWatch(session.timeline, post=loop.call_soon_threadsafe)
         from anycast_tui.commands._live import start_metrics
 
         metrics = start_metrics(args, session.timeline, poller=getattr(session, "poller", None),
-                                incidents=incidents, say=log.info)
+                                incidents=incidents, say=log.info,
+                                health=(lambda: checks.report) if checks is not None else None)
         start = time.monotonic()
         last_prune = start
         while not stop.is_set():
@@ -182,6 +189,8 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
             await export.stop()
             for line in export.lines():
                 log.info("%s", line)
+        if checks is not None:
+            checks.close()
         if incidents is not None:
             await asyncio.to_thread(incidents.wait, 30)  # the newest version of every incident
             incidents.close()

@@ -44,6 +44,7 @@ class LabConfig:
     down_links: list[str] = field(default_factory=list)
     drained: list[str] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
+    leaf_servers: list[int] = field(default_factory=list)  # servers per leaf (static routing); empty: one each
     nohash_error: str | None = None  # why the client's tc program could not be attached (TCP then unpredictable)
     sflow: bool = False  # pmacctd exporters on the spines and leaves (exporters.py)
     sampling_rate: int = 1  # sFlow: 1 in N packets
@@ -88,7 +89,8 @@ class Lab:
     def __init__(self, cfg: LabConfig):
         self.cfg = cfg
         self.state_dir = Path(cfg.state_dir)
-        self.topo: Topology = nslab.build_topology(cfg.spines, cfg.leaves, prefix=cfg.prefix, seed=cfg.seed)
+        self.topo: Topology = nslab.build_topology(cfg.spines, cfg.leaves, prefix=cfg.prefix, seed=cfg.seed,
+                                                   leaf_servers=tuple(cfg.leaf_servers))
 
     @property
     def frr_dir(self) -> Path:
@@ -115,6 +117,8 @@ class Lab:
     @classmethod
     def up(cls, cfg: LabConfig) -> "Lab":
         preflight(cfg.routing, cfg.sflow)
+        if cfg.leaf_servers and cfg.routing == "bgp":
+            raise LabError("uneven leaves (--servers) need --routing static (the FRR set-up has one server per leaf)")
         if cfg.resilient and cfg.routing == "bgp":
             raise LabError("--resilient needs --routing static (FRR 8.4 cannot install BGP routes "
                            "into resilient nexthop groups)")

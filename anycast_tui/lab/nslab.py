@@ -1,11 +1,12 @@
 """The real lab's topology: network namespaces joined by veth pairs, and its static routing.
 
 Layout (``S`` spines × ``L`` leaves): one client, every spine linked to the
-client and to every leaf, one anycast server per leaf.  Addresses come only
+client and to every leaf, one anycast server per leaf (or as many as ``leaf_servers`` says, numbered across
+the fabric; static routing then spreads a leaf's anycast route over its servers).  Addresses come only
 from documentation ranges:
 
-* loopbacks 198.18.0.S (spines), 198.18.1.L (leaves), 198.18.2.L (servers), 198.18.3.1 (client);
-* /31 links: spine–leaf 198.18.(16+S).(2L-2), leaf–server 198.18.32.(2L-2),
+* loopbacks 198.18.0.S (spines), 198.18.1.L (leaves), 198.18.2.K (server K), 198.18.3.1 (client);
+* /31 links: spine–leaf 198.18.(16+S).(2L-2), leaf–server 198.18.32.(2K-2),
   spine–client 198.18.48.(2S-2) (the lower address on the spine / leaf side);
 * anycast 192.0.2.53/32 on every server's ``lo``; 203.0.113.0/24 is local to the client.
 
@@ -94,6 +95,11 @@ class Topology:
     def links_of(self, name: str) -> list[Link]:
         return [ln for ln in self.links if name in (ln.a, ln.b)]
 
+    def servers_of(self, leaf: str) -> list[Link]:
+        """The leaf's links to its servers (``Link.b`` is the server), in server order."""
+        return sorted((ln for ln in self.links if ln.a == leaf and self.nodes[ln.b].role == "server"),
+                      key=lambda ln: ln.b)
+
     def role(self, role: str) -> list[Node]:
         return [n for n in self.nodes.values() if n.role == role]
 
@@ -107,9 +113,15 @@ def device_seed(base: int, i: int) -> int:
     return ((base * 2654435761 + (i + 1) * 40503) % 0xFFFFFFFF) or 1
 
 
-def build_topology(spines: int = 2, leaves: int = 4, *, prefix: str = LAB_PREFIX, seed: int = 1) -> Topology:
+def build_topology(spines: int = 2, leaves: int = 4, *, prefix: str = LAB_PREFIX, seed: int = 1,
+                   leaf_servers: tuple[int, ...] = ()) -> Topology:
+    """``leaf_servers``: servers per leaf, leaf by leaf (default one each); servers are numbered across the
+    fabric (``(1, 1, 2, 1)``: leaf03 has server03 and server04, leaf04 server05)."""
     if not 1 <= spines <= 8 or not 1 <= leaves <= 99:
         raise ValueError("size must be 1..8 spines × 1..99 leaves")
+    per_leaf = tuple(leaf_servers) or (1,) * leaves
+    if len(per_leaf) != leaves or min(per_leaf) < 1 or sum(per_leaf) > 127:
+        raise ValueError(f"servers per leaf: one count of at least 1 per leaf ({leaves}), at most 127 in all")
     if not prefix.startswith(netns.PREFIX):
         raise ValueError(f"prefix {prefix!r} lacks {netns.PREFIX!r}")
     nodes: dict[str, Node] = {}
@@ -125,10 +137,13 @@ def build_topology(spines: int = 2, leaves: int = 4, *, prefix: str = LAB_PREFIX
     for s in range(1, spines + 1):
         add(f"spine{s:02d}", "spine", s, f"198.18.0.{s}")
         links.append(Link(f"spine{s:02d}", f"198.18.48.{2 * s - 2}", "client", f"198.18.48.{2 * s - 1}"))
+    k = 0
     for l in range(1, leaves + 1):
         add(f"leaf{l:02d}", "leaf", l, f"198.18.1.{l}")
-        add(f"server{l:02d}", "server", l, f"198.18.2.{l}")
-        links.append(Link(f"leaf{l:02d}", f"198.18.32.{2 * l - 2}", f"server{l:02d}", f"198.18.32.{2 * l - 1}"))
+        for _ in range(per_leaf[l - 1]):
+            k += 1
+            add(f"server{k:02d}", "server", k, f"198.18.2.{k}")
+            links.append(Link(f"leaf{l:02d}", f"198.18.32.{2 * k - 2}", f"server{k:02d}", f"198.18.32.{2 * k - 1}"))
         for s in range(1, spines + 1):
             links.append(Link(f"spine{s:02d}", f"198.18.{16 + s}.{2 * l - 2}", f"leaf{l:02d}",
                               f"198.18.{16 + s}.{2 * l - 1}"))
@@ -231,13 +246,8 @@ Paths = tuple[tuple[str, str], ...]  # ((via, dev), ...)
 
 def _announcers(topo: Topology, down: Down) -> set[str]:
     """Leaves that have (and so announce) the anycast route."""
-    out = set()
-    for leaf in topo.role("leaf"):
-        srv = f"server{leaf.index:02d}"
-        ln = topo.link(f"{leaf.name}-{srv}")
-        if srv not in down.drained and link_usable(topo, ln, down):
-            out.add(leaf.name)
-    return out
+    return {leaf.name for leaf in topo.role("leaf") for ln in topo.servers_of(leaf.name)
+            if ln.b not in down.drained and link_usable(topo, ln, down)}
 
 
 def desired_routes(topo: Topology, down: Down) -> dict[str, dict[str, Paths]]:
@@ -261,9 +271,9 @@ def desired_routes(topo: Topology, down: Down) -> dict[str, dict[str, Paths]]:
         for ln in leaf_links:
             li = topo.node(ln.b)
             r[f"{li.loopback}/32"] = (hop(sp.name, ln),)
-            srv = topo.node(f"server{li.index:02d}")
-            if link_usable(topo, topo.link(f"{li.name}-{srv.name}"), down):
-                r[f"{srv.loopback}/32"] = (hop(sp.name, ln),)
+            for sl in topo.servers_of(li.name):
+                if link_usable(topo, sl, down):
+                    r[f"{topo.node(sl.b).loopback}/32"] = (hop(sp.name, ln),)
         cl = [ln for ln in usable if ln.a == sp.name and ln.b == "client"]
         if cl:
             r[CLIENT_NET] = (hop(sp.name, cl[0]),)
@@ -275,12 +285,12 @@ def desired_routes(topo: Topology, down: Down) -> dict[str, dict[str, Paths]]:
         up = tuple(hop(leaf.name, ln) for ln in sorted(usable, key=lambda x: x.a) if ln.b == leaf.name)
         if up:
             r["0.0.0.0/0"] = up
-        srv = f"server{leaf.index:02d}"
-        sl = [ln for ln in usable if ln.a == leaf.name and ln.b == srv]
-        if sl:
-            r[f"{topo.node(srv).loopback}/32"] = (hop(leaf.name, sl[0]),)
-            if leaf.name in announcers:
-                r[f"{ANYCAST}/32"] = (hop(leaf.name, sl[0]),)
+        mine = [ln for ln in topo.servers_of(leaf.name) if link_usable(topo, ln, down)]
+        for sl in mine:
+            r[f"{topo.node(sl.b).loopback}/32"] = (hop(leaf.name, sl),)
+        serving = tuple(hop(leaf.name, sl) for sl in mine if sl.b not in down.drained)
+        if serving and leaf.name in announcers:
+            r[f"{ANYCAST}/32"] = serving
     for srv in topo.role("server"):
         if srv.name not in routes:
             continue

@@ -14,13 +14,14 @@ import ipaddress
 from typing import Collection, Mapping
 
 from anycast_tui.model import polarization, rules, shares
-from anycast_tui.model.findings import DeviceSpread, Finding, HealthReport, ServerShare
+from anycast_tui.model.findings import DeviceSpread, Finding, HealthReport, ServerShare, Severity
 from anycast_tui.model.incident_impact import default_sample
+from anycast_tui.model.mapping import PlacementError
 from anycast_tui.model.rules import HealthTracker, Thresholds
 from anycast_tui.model.shares import SampleOf
-from anycast_tui.model.types import FabricSnapshot
+from anycast_tui.model.types import Event, EventKind, FabricSnapshot
 
-__all__ = ["HealthTracker", "Thresholds", "evaluate"]
+__all__ = ["HealthTracker", "Thresholds", "evaluate", "finding_events", "open_findings"]
 
 
 def evaluate(snap: FabricSnapshot, *, sample_of: SampleOf = default_sample, tracker: HealthTracker | None = None,
@@ -47,17 +48,25 @@ def evaluate(snap: FabricSnapshot, *, sample_of: SampleOf = default_sample, trac
     tcp_set = set(tcp) if tcp is not None else rules.tcp_prefixes(snap, prefixes)
     per_prefix = []
     for prefix in prefixes:
-        paths = shares.trace_prefix(snap, prefix, sample_of)
-        if paths is None:
+        try:
+            paths = shares.trace_prefix(snap, prefix, sample_of)
+            if paths is None:
+                continue
+            spaces = shares.HashSpaces(snap, paths.flows, prefix)
+            adjacent = polarization.adjacency(snap, spaces)
+            got, topo, parents = shares.server_shares(snap, paths, spaces, weights)
+            spread = polarization.spreads(snap, paths, spaces)
+        except PlacementError as exc:  # a device's tables contradict themselves: say so, check the rest
+            findings.append(Finding("tables-inconsistent", Severity.ERROR, prefix,
+                                    f"{prefix}: flows cannot be placed: {exc}",
+                                    "read the device's routes and nexthop objects again (a route naming a nexthop "
+                                    "the table lacks, a bad weight)", (str(exc),)))
             continue
-        spaces = shares.HashSpaces(snap, paths.flows, prefix)
         spaces_all.append(spaces)
-        pairs[prefix] = polarization.adjacency(snap, spaces)
+        pairs[prefix] = adjacent
         fam = ipaddress.ip_network(prefix, strict=False).version
         family_of.update({p: fam for p in pairs[prefix]})
         ups[prefix] = polarization.upstream(paths)
-        got, topo, parents = shares.server_shares(snap, paths, spaces, weights)
-        spread = polarization.spreads(snap, paths, spaces)
         all_shares += got
         all_spreads += spread
         notes.append(f"{prefix}: {paths.note}; {len(paths.flows):,} synthetic flows")
@@ -80,3 +89,50 @@ def evaluate(snap: FabricSnapshot, *, sample_of: SampleOf = default_sample, trac
     table = polarization.hash_table(snap, spaces_all, set().union(*pairs.values()) if pairs else set(), family_of)
     return HealthReport(snap.taken_at_ms, tuple(all_shares), tuple(all_spreads), tuple(findings), table,
                         tuple(notes))
+
+
+# --------------------------------------------------------------------------- findings as events
+
+
+def _event(f: Finding, kind: EventKind, t_ms: int) -> Event:
+    words = f.subject.split()
+    prefix = next((w for w in words if "/" in w), None)
+    cleared = kind is EventKind.FINDING_CLEARED
+    detail = f"{'cleared' if cleared else f.severity.label} {f.rule}: {f.summary}"
+    return Event(t_ms, words[0] if words else "", kind, f"{f.rule} {f.subject}", detail, prefix=prefix,
+                 before=f.severity.label if cleared else None, after=None if cleared else f.severity.label)
+
+
+def finding_events(before: HealthReport | None, after: HealthReport) -> list[Event]:
+    """Findings that appeared (``FINDING_RAISED``; also one whose severity changed) and went away
+    (``FINDING_CLEARED``) from ``before`` to ``after``, at ``after``'s time: a finding is the same finding while
+    its key (rule, subject) stays; its event's subject is ``"rule subject"``, its detail the one-line summary."""
+    old = {f.key: f for f in before.findings} if before is not None else {}
+    new = {f.key: f for f in after.findings}
+    t = after.taken_at_ms
+    out = [_event(old[k], EventKind.FINDING_CLEARED, t) for k in old if k not in new]
+    out += [_event(f, EventKind.FINDING_RAISED, t) for k, f in new.items()
+            if k not in old or old[k].severity != f.severity]
+    return out
+
+
+def open_findings(events: list[Event], t0: int, t1: int | None) -> list[tuple[str, str, int]]:
+    """(``"rule subject"``, severity, raised at ms) of the findings open at some time in [t0, t1] (t1 None: still
+    going), from a timeline's or a recording's events in time order: raised at or before t1 and not cleared
+    before t0."""
+    state: dict[str, tuple[str, int]] = {}
+    during: dict[str, tuple[str, int]] = {}
+    for ev in events:
+        if t1 is not None and ev.time_ms > t1:
+            break
+        if ev.kind is EventKind.FINDING_RAISED:
+            state[ev.subject] = (ev.after or "", ev.time_ms)
+            if ev.time_ms >= t0:
+                during[ev.subject] = state[ev.subject]
+        elif ev.kind is EventKind.FINDING_CLEARED:
+            if ev.subject in state and ev.time_ms >= t0:
+                during.setdefault(ev.subject, state[ev.subject])
+            state.pop(ev.subject, None)
+    during.update(state)
+    order = {s.label: -s for s in Severity}
+    return sorted(((k, sev, t) for k, (sev, t) in during.items()), key=lambda x: (order.get(x[1], 0), x[2], x[0]))

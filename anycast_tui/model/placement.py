@@ -594,7 +594,11 @@ def hash_space(cd: CompiledDevice, flows: FlowArray, row: int = 0) -> tuple[tupl
     can return with its share of hash space (hash-threshold: the width of its range; a table: its buckets;
     modulo-N: one in N), in member order, a choice held by several members summed; one choice with 1.0
     for a single next hop, a local delivery or a drop; ``no route`` with 1.0 when no route matches."""
-    di = int(lookup(cd, flows, np.array([row]))[0])
+    return decision_space(cd, int(lookup(cd, flows, np.array([row]))[0]))
+
+
+def decision_space(cd: CompiledDevice, di: int) -> tuple[tuple[Choice, float], ...]:
+    """``hash_space`` of decision ``di`` (as ``lookup`` returns it; −1: no route)."""
     if di < 0:
         return ((Choice(Outcome.NO_ROUTE), 1.0),)
     dec = cd.decisions[di]

@@ -11,8 +11,9 @@ same-seed-consecutive-tiers      warning   a device and one it forwards an anyca
                                            (policy, fields under policy 3, non-zero seed)
 polarized                        warning   a next hop gets under half / over twice its fair share of
                                            the flows really reaching the device (``polarization.py``)
-imbalance                        warning   a server's share of a prefix is ≥ ``Thresholds.imbalance`` ×
-                                           its fair share (topology-induced or not, said which)
+imbalance                        warning   a server's share of a prefix (measured, or by the routes alone)
+                                           is ≥ ``Thresholds.imbalance`` × its fair share (topology-induced
+                                           or not, said which)
 hash-threshold-tcp               warning   a prefix that carries TCP is hashed by non-resilient groups;
                                            the what-if cost of a next-hop failure under both
 rib-fib-mismatch                 error     BGP's paths ≠ the kernel's next hops, in two polls running
@@ -22,6 +23,8 @@ long-lived-tcp                   warning   TCP connections to an anycast address
                                            ``Thresholds.long_lived_s`` (``HealthTracker``)
 multi-connection-protocol        warning   live connections of a multi-connection protocol (FTP …) to
                                            an anycast address; a client's connections on several servers
+tables-inconsistent              error     a device's tables contradict themselves: flows to the prefix
+                                           cannot be placed (``checks.evaluate`` reports it, checks the rest)
 ===============================  ========  ==========================================================
 """
 
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Collection, Iterable
 
 import numpy as np
@@ -39,11 +42,11 @@ from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.impact import WhatIf, WhatIfError, WhatIfKind, apply, impact, with_mapping
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import Tracer, any_hop, code_mask
-from anycast_tui.model.placement import HashCache, Outcome, compiled_for, lookup
+from anycast_tui.model.placement import HashCache, Outcome, compiled_for, hash_space
 from anycast_tui.model.polarization import hash_key, same_hash, worst_hop
 from anycast_tui.model.rib import disagreements
-from anycast_tui.model.shares import HashSpaces, PrefixPaths, topology_text
-from anycast_tui.model.types import FabricSnapshot, Flow, HealthStatus
+from anycast_tui.model.shares import HashSpaces, PrefixPaths, prefix_address, topology_text
+from anycast_tui.model.types import DeviceState, FabricSnapshot, Flow, Health, HealthStatus
 
 EVIDENCE_MAX = 20  # evidence lines listing sessions / devices, at most
 MULTI_CONNECTION_PORTS = {21: "FTP", 20: "FTP data", 69: "TFTP", 554: "RTSP", 1723: "PPTP", 5060: "SIP",
@@ -54,7 +57,7 @@ MULTI_CONNECTION_PORTS = {21: "FTP", 20: "FTP data", 69: "TFTP", 554: "RTSP", 17
 class Thresholds:
     """Where a rule starts to fire."""
 
-    imbalance: float = 1.25  # max share / fair share of a server
+    imbalance: float = 1.2  # max share / fair share of a server (measured, or by the routes alone)
     polarized_low: float = 0.5  # a next hop's share of the flows reaching its device / its uniform share
     polarized_high: float = 2.0
     long_lived_s: float = 300.0  # TCP connections alive longer than this are long-lived
@@ -83,7 +86,7 @@ def not_answering(snap: FabricSnapshot) -> list[Finding]:
     out = []
     for name, st in snap.devices.items():
         h = st.health
-        if h.status is HealthStatus.OK:
+        if h.status in (HealthStatus.OK, HealthStatus.UNKNOWN):  # UNKNOWN: not polled yet (check polls them all)
             continue
         why = h.error or "no answer yet"
         if h.status is HealthStatus.STALE:
@@ -176,14 +179,17 @@ def imbalance(prefix: str, shares: tuple[ServerShare, ...], topo: dict[str, floa
         return []
     worst = max(mine, key=lambda s: (s.share / s.fair, s.server))
     ratio = worst.share / worst.fair
-    if ratio < th.imbalance:
-        return []
     fair = {s.server: s.fair for s in mine}
-    why = topology_text(topo, parents, fair, th.imbalance)
+    by_topology = max((topo.get(s, 0.0) / f for s, f in fair.items()), default=0.0)
+    if ratio < th.imbalance and by_topology < th.imbalance - 1e-9:  # the routes' own shares: no sampling noise
+        return []
+    why, per_device = topology_text(topo, parents, fair, th.imbalance)
     head = f"{prefix}: {worst.server} gets {_pct(worst.share)} against a fair {_pct(worst.fair)} ({ratio:.2f}× fair)"
     if why:
-        summary, fix = f"{head}; by topology: {why}", ("give every leaf the same number of servers, or weight "
-                                                        "the routes (UCMP) by the servers behind each next hop")
+        summary = f"{head}; by topology: {why}"
+        fix = ("give every leaf the same number of servers, or weight the routes (UCMP) by the servers behind each "
+               "next hop") if per_device else ("find the group missing next hops or weighted unevenly on the way "
+                                               "(see the device spreads and the BGP paths)")
     elif polarized_devices:
         summary = f"{head}; by hashing: polarized on {_list(polarized_devices, 3)}"
         fix = "see the polarized findings: a seed of its own on each device that re-hashes alike"
@@ -202,10 +208,8 @@ def group_kind(snap: FabricSnapshot, name: str, spaces: HashSpaces) -> str:
     if not spaces.multipath(name):
         return "single"
     st = snap.devices[name]
-    cd = compiled_for(st)
-    di = int(lookup(cd, spaces.one, np.array([0]))[0])
-    nhid = cd.decisions[di].route.nhid if di >= 0 else None
-    g = st.group(nhid) if nhid is not None else None
+    route = spaces.route(name)
+    g = st.group(route.nhid) if route is not None and route.nhid is not None else None
     return g.type if g is not None and g.type == "resilient" else "hash-threshold"
 
 
@@ -238,40 +242,55 @@ def hash_threshold_tcp(snap: FabricSnapshot, paths: PrefixPaths, spaces: HashSpa
                     f"use resilient nexthop groups (type resilient) on {_list(devices, 3)}", tuple(evidence))]
 
 
+def _slim(state: DeviceState, dst: str) -> DeviceState:
+    """``state`` with only the routes that can match ``dst`` (and the groups they use): it places flows to
+    ``dst`` alike, and a what-if on it re-maps and recompiles a few routes, not the device's thousand."""
+    addr = ipaddress.ip_address(dst)
+    routes = tuple(r for r in state.routes if r.family == addr.version
+                   and addr in ipaddress.ip_network(r.dst, strict=False))
+    used = {r.nhid for r in routes if r.nhid is not None}
+    groups = tuple(g for g in state.nexthops.groups if g.id in used)
+    return replace(state, routes=routes, nexthops=replace(state.nexthops, groups=groups))
+
+
+def _with_device(snap: FabricSnapshot, state: DeviceState) -> FabricSnapshot:
+    return replace(snap, devices={**snap.devices, state.device.name: state})
+
+
 def _next_failure_cost(snap: FabricSnapshot, paths: PrefixPaths, spaces: HashSpaces, devices: list[str]) -> str:
-    """The what-if of one next-hop failure on the busiest hash-threshold device, over the sample flows
-    through it, with its groups as they are and as resilient groups (the other devices as they are)."""
+    """The what-if of one next-hop failure on the hash-threshold device with the widest group (most flows
+    among equals), over the sample flows that reach it, with its groups as they are and as resilient groups.
+    Only that device changes, so the flows are placed from it on (their way to it stays the same)."""
     res = paths.result
     ix = {d: i for i, d in enumerate(res.devices)}
-    busiest, rows = None, np.zeros(0, np.int64)
-    for d in devices:
-        if d not in ix:
-            continue
-        r = np.flatnonzero(any_hop(res.hops, code_mask(len(res.devices), [ix[d]])))
-        if len(r) > len(rows):
-            busiest, rows = d, r
-    if busiest is None:
+    visits = np.bincount(res.hops[res.hops >= 0], minlength=len(res.devices))  # a flow visits a device once
+
+    def width(d: str) -> int:
+        return sum(1 for c, _ in spaces.of(d) if c.outcome is Outcome.FORWARD)
+
+    seen = [d for d in devices if d in ix and visits[ix[d]]]
+    if not seen:
         return ""
-    hops = [(c, w) for c, w in spaces.of(busiest) if c.outcome is Outcome.FORWARD and c.gateway]
+    dev = max(seen, key=lambda d: (width(d), int(visits[ix[d]]), d))
+    rows = np.flatnonzero(any_hop(res.hops, code_mask(len(res.devices), [ix[dev]])))
+    hops = [(c, w) for c, w in spaces.of(dev) if c.outcome is Outcome.FORWARD and c.gateway]
     if len(hops) < 2:
         return ""
     hop = max(hops, key=lambda cw: cw[1])[0]
-    change = WhatIf(WhatIfKind.FAIL_NEXTHOP, busiest, hop.gateway)
+    change = WhatIf(WhatIfKind.FAIL_NEXTHOP, dev, hop.gateway)
     flows = paths.flows.take(rows)
-    names, codes = paths.ingress
-    ingress = (names, np.asarray(codes)[rows])
+    slim = _with_device(snap, _slim(snap.devices[dev], prefix_address(paths.prefix)))
     got = []
     for mapping in ("actual", "resilient"):
-        before = with_mapping(snap, mapping, only={busiest})
+        before = with_mapping(slim, mapping, only={dev})
         try:
             after = apply(before, change)
         except WhatIfError:
             return ""
-        c = impact(before, after, flows, ingress, change=change).counts
-        got.append(c)
+        got.append(impact(before, after, flows, dev, change=change).counts)
     name = spaces.owners.get(hop.gateway or "", hop.gateway)
     a, r = got
-    return (f"if {busiest} loses {name}: of the {len(rows):,} sample flows through it {a['moved']:,} move "
+    return (f"if {dev} loses {name}: of the {len(rows):,} sample flows reaching {dev} {a['moved']:,} move "
             f"({a['tcp_reset']:,} TCP reset, {a['collateral']:,} that did not use {name}) with hash-threshold; "
             f"{r['moved']:,} ({r['tcp_reset']:,} TCP reset, {r['collateral']:,}) with resilient groups, estimated")
 
@@ -395,10 +414,35 @@ def _client(f: Flow) -> str:
     return f"{'tcp' if f.proto == 6 else 'udp'} {f.src}:{f.sport} → {f.dst}:{f.dport}"
 
 
-def next_failure(snap: FabricSnapshot, flows: list[Flow], limit: int = 16) -> tuple[str, int] | None:
-    """The single device failure on the flows' paths (entry and servers included) that resets most of them:
-    (device, TCP flows reset); None when they cannot be placed.  At most ``limit`` devices are tried, the
-    most traversed first."""
+def _without(snap: FabricSnapshot, entries: set[str], hops_to: dict[str, set[tuple[str, str]]],
+             name: str) -> FabricSnapshot | None:
+    """``snap`` as flows on the traced paths see it once device ``name`` failed: each device on those paths
+    loses its next hops towards ``name`` (``hops_to[name]``: (device, gateway)); an entry device stops taking
+    flows.  (``fail_device`` edits every device of the fabric for every address of the failed one: far too
+    slow at 500 devices, and only the devices on these paths matter to these flows.)"""
+    after = snap
+    for d, gw in sorted(hops_to.get(name, ())):
+        try:
+            after = apply(after, WhatIf(WhatIfKind.FAIL_NEXTHOP, d, gw))
+        except WhatIfError:
+            return None
+    if name in entries:  # flows enter elsewhere
+        devices = dict(after.devices)
+        devices[name] = replace(devices[name], health=Health(HealthStatus.ERROR, error="what-if: failed"))
+        after = replace(after, devices=devices)
+    return after
+
+
+WHATIF_EDITS = 4  # devices the long-lived what-ifs may edit (and so recompile) in one evaluation, at most
+
+
+def next_failure(snap: FabricSnapshot, flows: list[Flow], limit: int = 4) -> tuple[str, int, bool] | None:
+    """The single device failure that resets most of these TCP flows: (device, flows reset, exact), or None
+    when they cannot be placed.  Tried: the devices on their paths and every next hop those devices could
+    pick for them (a failure off the path moves flows too, under hash-threshold), at most ``limit``, the most
+    traversed first.  A failure is replayed as a what-if while the devices it edits fit in ``WHATIF_EDITS``
+    (each edited device is compiled anew: ~50 ms for a spine of a 500-device fabric); beyond, its figure is
+    the flows whose path goes through the device (``exact`` False: at least that many)."""
     if not flows:
         return None
     arr = FlowArray.from_flows(flows)
@@ -406,26 +450,49 @@ def next_failure(snap: FabricSnapshot, flows: list[Flow], limit: int = 16) -> tu
     if ingress is None:
         return None
     cache = HashCache(arr)
-    base = Tracer(snap, arr, cache).trace(ingress)
-    hops = base.hops[base.hops >= 0]
-    counts = np.bincount(hops, minlength=len(base.devices))
-    best: tuple[str, int] | None = None
-    for code in np.argsort(-counts, kind="stable")[:limit]:
-        if not counts[code]:
-            break
-        name = base.devices[int(code)]
-        change = WhatIf(WhatIfKind.FAIL_DEVICE, name)
-        try:
-            after = apply(snap, change)
-        except WhatIfError:
-            continue
-        ing_after, _ = ingress_of(after, arr)
-        if ing_after is None:
-            continue
-        n = impact(snap, after, arr, ingress, change=change, cache=cache, before_result=base,
-                   ingress_after=ing_after).counts["tcp_reset"]
+    tracer = Tracer(snap, arr, cache)
+    base = tracer.trace(ingress)
+    counts = np.bincount(base.hops[base.hops >= 0], minlength=len(base.devices))
+    on_path = [base.devices[int(c)] for c in np.argsort(-counts, kind="stable") if counts[c]]
+    # devices that handed these flows to each device (from the trace): at least that many edits to fail it
+    feeders: dict[str, set[str]] = {}
+    for e in np.unique(base.edges[base.edges >= 0]):
+        d, gw, _ = base.edge_labels[int(e)]
+        owner = tracer.owners.get(gw or "")
+        if owner is not None:
+            feeders.setdefault(owner, set()).add(d)
+    hops_to: dict[str, set[tuple[str, str]]] = {}
+    replay = len(on_path) < limit or any(len(feeders.get(n, ())) <= WHATIF_EDITS for n in on_path[:limit])
+    if replay:
+        # every next hop the devices on the paths could pick for these flows (fabrics small enough to replay)
+        _, first = cache.destinations()
+        for d in on_path:
+            cd = compiled_for(snap.devices[d])
+            for row in first:
+                for c, _ in hash_space(cd, arr, int(row)):
+                    owner = tracer.owners.get(c.gateway or "")
+                    if c.outcome is Outcome.FORWARD and owner is not None:
+                        hops_to.setdefault(owner, set()).add((d, c.gateway or ""))
+    entries = {base.devices[int(c)] for c in np.unique(base.hops[:, 0]) if c >= 0}
+    tcp = np.asarray(arr.proto) == 6
+    candidates = list(dict.fromkeys([*on_path, *sorted(hops_to)]))[:limit]
+    best: tuple[str, int, bool] | None = None
+    budget = WHATIF_EDITS
+    for name in candidates:
+        edits = max(len({d for d, _ in hops_to.get(name, ())}), len(feeders.get(name, ())))
+        n, exact = None, False
+        if replay and edits <= budget:
+            budget -= edits
+            after = _without(snap, entries, hops_to, name)
+            ing_after = ingress_of(after, arr)[0] if after is not None else None
+            if ing_after is not None:
+                n, exact = impact(snap, after, arr, ingress, change=WhatIf(WhatIfKind.FAIL_DEVICE, name),
+                                  cache=cache, before_result=base, ingress_after=ing_after).counts["tcp_reset"], True
+        if n is None:
+            code = base.devices.index(name) if name in base.devices else -1
+            n = int((any_hop(base.hops, code_mask(len(base.devices), [code])) & tcp).sum()) if code >= 0 else 0
         if best is None or n > best[1]:
-            best = (name, n)
+            best = (name, n, exact)
     return best
 
 
@@ -440,8 +507,8 @@ def long_lived(snap: FabricSnapshot, tracker: HealthTracker, prefixes: Iterable[
     for prefix, conns in sorted(per.items()):
         n = len(conns)
         worst = next_failure(snap, [f for _, f, _ in conns])
-        reset = (f"; a failure of {worst[0]} would reset {worst[1]:,} of them (the worst single device failure on "
-                 f"their paths, estimated)") if worst is not None and worst[1] else ""
+        reset = (f"; a failure of {worst[0]} would reset {'' if worst[2] else 'at least '}{worst[1]:,} of them "
+                 f"(the worst single device failure, estimated)") if worst is not None and worst[1] else ""
         out.append(Finding(
             "long-lived-tcp", Severity.WARNING, prefix,
             f"{n} TCP connection{'s' if n != 1 else ''} to {prefix} alive over {th.long_lived_s:g} s (the oldest "

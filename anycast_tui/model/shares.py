@@ -26,8 +26,8 @@ from anycast_tui.model.findings import ServerShare
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import PathOutcome, PathResult, Tracer, address_map
-from anycast_tui.model.placement import UNKNOWN, Choice, HashCache, Outcome, compiled_for, hash_space
-from anycast_tui.model.types import FabricSnapshot, Role
+from anycast_tui.model.placement import UNKNOWN, Choice, HashCache, Outcome, compiled_for, decision_space, lookup
+from anycast_tui.model.types import FabricSnapshot, Role, Route
 
 SampleOf = Callable[[str], FlowArray | None]
 
@@ -71,14 +71,25 @@ class HashSpaces:
         self.one = flows.take(np.array([0]))  # the destination is all that matters
         self.owners = address_map(snap)
         self._of: dict[str, tuple[tuple[Choice, float], ...]] = {}
+        self._route: dict[str, Route | None] = {}
 
     def of(self, name: str) -> tuple[tuple[Choice, float], ...]:
         got = self._of.get(name)
         if got is None:
             state = self.snap.devices[name]
-            got = self._of[name] = hash_space(compiled_for(state), self.one) if state.collected_at_ms is not None \
-                else ()
+            if state.collected_at_ms is None:
+                got, route = (), None
+            else:
+                cd = compiled_for(state)
+                di = int(lookup(cd, self.one, np.array([0]))[0])
+                got, route = decision_space(cd, di), (cd.decisions[di].route if di >= 0 else None)
+            self._of[name], self._route[name] = got, route
         return got
+
+    def route(self, name: str) -> Route | None:
+        """The route the device uses for the destination (None: none, or no data)."""
+        self.of(name)
+        return self._route[name]
 
     def next_device(self, choice: Choice) -> str | None:
         return self.owners.get(choice.gateway) if choice.outcome is Outcome.FORWARD and choice.gateway else None
@@ -166,14 +177,15 @@ def _names(names: list[str]) -> str:
 
 
 def topology_text(topo: Mapping[str, float], parents: Mapping[str, set[str]], fair: Mapping[str, float],
-                  tolerance: float) -> str:
+                  tolerance: float) -> tuple[str, bool]:
     """Why the routes alone share unevenly (``server01 gets 25 %, server05 and server06 12.5 % each: leaf01
-    has one server, leaf03 two``); "" when the topology shares are fair within ``tolerance`` (a ratio)."""
+    has one server, leaf03 two``), and whether it is the servers per device (else the groups' next hops and
+    weights); ("", False) when the topology shares are fair within ``tolerance`` (a ratio)."""
     if not topo:
-        return ""
+        return "", False
     ratio = {s: topo[s] / fair[s] for s in topo if fair.get(s, 0) > 0}
     if not ratio or max(ratio.values()) < tolerance and min(ratio.values()) > 1 / tolerance:
-        return ""
+        return "", False
     hi_v, lo_v = max(topo.values()), min(topo.values())
     hi = sorted(s for s, v in topo.items() if abs(v - hi_v) < 1e-9)
     lo = sorted(s for s, v in topo.items() if abs(v - lo_v) < 1e-9)
@@ -196,5 +208,5 @@ def topology_text(topo: Mapping[str, float], parents: Mapping[str, set[str]], fa
             n = serves[p]
             noun = "server" if n == 1 else "servers"
             return f"{p} has {words.get(n, str(n))} {noun}" if first else f"{p} {words.get(n, str(n))}"
-        return f"{text}: {has(hp[0], True)}, {has(lp[0], False)}"
-    return f"{text}: the routes' weights and next hops give them unequal hash space"
+        return f"{text}: {has(hp[0], True)}, {has(lp[0], False)}", True
+    return f"{text}: the routes' next hops and weights give them unequal hash space", False

@@ -60,6 +60,13 @@ class Timeline:
         before = self.snapshot
         return self._commit(before, snapshot, diff(before, snapshot))
 
+    def add(self, events: list[Event]) -> Change | None:
+        """Events that come from outside the devices' states (health findings appearing and clearing): kept and
+        told to the listeners like the diffs' (the snapshot unchanged); None before the first snapshot."""
+        if self.snapshot is None or not events:
+            return None
+        return self._commit(self.snapshot, self.snapshot, list(events))
+
     def _commit(self, before: FabricSnapshot | None, after: FabricSnapshot, events: list[Event]) -> Change:
         self.snapshot = after
         self.changes += 1

@@ -331,6 +331,8 @@ class EventKind(str, enum.Enum):
     DEVICE_BACK = "device_back"
     RIB_FIB_MISMATCH = "rib_fib_mismatch"  # FRR's paths and the kernel FIB's next hops disagree for a prefix
     RIB_FIB_AGREE = "rib_fib_agree"  # they agree again
+    FINDING_RAISED = "finding_raised"  # a health check's finding appeared (model.checks.finding_events)
+    FINDING_CLEARED = "finding_cleared"  # … and went away
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from anycast_tui.model.events import nexthop_label
+from anycast_tui.model.health import open_findings
 from anycast_tui.model.incident_impact import (PhaseImpact, counts_json, live_json, phase_text, resilient_text,
                                                sampled_json)
-from anycast_tui.model.types import DeviceState, EventKind, FabricSnapshot
+from anycast_tui.model.types import DeviceState, Event, EventKind, FabricSnapshot
 from anycast_tui.model.views import device_quality
 from anycast_tui.record import incidentlog
 from anycast_tui.record.incidentlog import RecordedIncident
@@ -365,6 +366,19 @@ def _sampled_blocks(rec: Recording, hi: int) -> list[Block]:
     return out
 
 
+FINDING_KINDS = (EventKind.FINDING_RAISED, EventKind.FINDING_CLEARED)
+
+
+def _findings(rec: Recording) -> list[Event]:
+    """The recording's health-finding events (recordings of monitor/demo sessions since they were recorded)."""
+    return [e for e in rec.events if e.kind in FINDING_KINDS]
+
+
+def findings_during(events: list[Event], ri: RecordedIncident) -> list[tuple[str, str, int]]:
+    """The health findings open at some time during the incident: (``rule subject``, severity, raised at)."""
+    return open_findings(events, ri.incident.start_ms, ri.incident.end_ms)
+
+
 def _details(rec: Recording, incs: list[RecordedIncident], anycast: set[str], *, pictures: bool,
              max_detail: int) -> list[Block]:
     out = [Block("h2", "Incidents in detail", anchor="details")]
@@ -382,6 +396,7 @@ def _details(rec: Recording, incs: list[RecordedIncident], anycast: set[str], *,
     seq_index = {s: k for k, s in enumerate(t.seq for t in rec.ticks())}
     n_pic = 0
     drawn: dict[str, str] = {}
+    finding_events = _findings(rec)
     for ri in detail:
         inc = ri.incident
         end = iso(inc.end_ms) if inc.end_ms is not None else "open"
@@ -401,6 +416,9 @@ def _details(rec: Recording, incs: list[RecordedIncident], anycast: set[str], *,
                    for ph, evs in (("onset", inc.events), ("restore", inc.restore_events)) for e in evs]
         if ev_rows:
             out.append(Block("table", headers=["Phase", "Time (UTC)", "Device", "Event", "Detail"], rows=ev_rows))
+        if open_now := findings_during(finding_events, ri):
+            out.append(Block("table", headers=["Health finding open during the incident", "Severity", "Raised (UTC)"],
+                             rows=[[k, sev, iso(t)] for k, sev, t in open_now]))
         for name, p in _phases(ri):
             if p.matrix:
                 out.append(Block("table", headers=[f"{name.capitalize()}: from", "To", "Flows (estimated)"],
@@ -464,6 +482,7 @@ def report_json(rec: Recording, *, t0: int | None = None, t1: int | None = None,
         out["devices"].append({"name": name, "role": s.device.role.value,
                                "placement": q.placement.value if q else None,
                                "placement_reason": q.reason if q else ""})
+    finding_events = _findings(rec)
     for ri in incs:
         inc, imp = ri.incident, ri.impact
         head = imp.headline if imp else None
@@ -479,6 +498,8 @@ def report_json(rec: Recording, *, t0: int | None = None, t1: int | None = None,
             "events": [{"phase": ph, "time": iso(e.time_ms), "device": e.device, "kind": e.kind.value,
                         "detail": e.detail} for ph, evs in (("onset", inc.events), ("restore", inc.restore_events))
                        for e in evs],
+            "findings": [{"finding": k, "severity": sev, "raised": iso(t)}
+                         for k, sev, t in findings_during(finding_events, ri)],
             "recorded": recorded})
     ranked = [ri for ri in incs if _phases(ri)]
     if ranked:

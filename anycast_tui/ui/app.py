@@ -142,8 +142,9 @@ SAMPLED_RETRACE_S = 5.0  # the Flows view takes in newly sampled flows this ofte
 
 
 class HealthSource(Protocol):
-    """The newest health report of the fabric (``healthrunner.HealthRunner``: checks run off the event loop)."""
+    """The newest health report of the fabric (``session.HealthWatch``: checks run off the event loop)."""
 
+    @property
     def report(self) -> HealthReport | None: ...
 
 
@@ -377,7 +378,7 @@ class AnycastApp(App[int]):
             self._shown_impact = self._impact_version
         self._show_flows()
         if self.health is not None:
-            self.query_one(HealthPanel).show(self.health.report())
+            self.query_one(HealthPanel).show(self.health.report)
         self._shown = snap
         self._last_counts = self._feed.counts(snap)
         self._show_status()

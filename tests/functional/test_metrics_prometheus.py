@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -186,9 +188,6 @@ async def test_prometheus_scrapes_monitor_and_sees_leaf03_fail(tmp_path):
 def test_record_daemon_serves_metrics_until_sigterm(tmp_path):
     """``record --sim --metrics 127.0.0.1:0``: the URL in its log, the simulated fabric's devices and a leaf's
     failure in the scrape (parsed as Prometheus does), and SIGTERM still stops it cleanly."""
-    import re
-    import signal
-
     from prometheus_client.parser import text_string_to_metric_families
 
     proc = subprocess.Popen([*CLI, "record", "--sim", "--interval", "0.2", "--sim-cycle", "1", "-o",
@@ -220,3 +219,68 @@ def test_record_daemon_serves_metrics_until_sigterm(tmp_path):
         rest = proc.communicate(timeout=120)[1]
     assert proc.returncode == 0, rest
     assert "closed " in rest
+
+
+def _scrape(url: str) -> dict[str, dict[tuple, float]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url, timeout=30) as r:
+        text = r.read().decode()
+    out: dict[str, dict[tuple, float]] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+async def _until_scraped(url: str, want, what: str) -> dict:  # noqa: ANN001 - predicate on the scrape
+    end = time.monotonic() + DEADLINE_S
+    m: dict = {}
+    while time.monotonic() < end:
+        m = await asyncio.to_thread(_scrape, url)
+        if want(m):
+            return m
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"{what}: never true within {DEADLINE_S:g} s; last scrape: {sorted(m)}")
+
+
+async def test_check_serve_keeps_polling_and_serves_the_findings(tmp_path):
+    """``check --serve --metrics``: polls on, the checks on their worker; a clean fabric has no finding, leaf03
+    failing gives one (device-not-answering) in the scrape and its event printed as a line; SIGTERM ends it with 0."""
+    from anycast_tui.lab.demo import DemoFabric
+
+    async with DemoFabric(tmp_path / "demo", scenario=None) as fabric:
+        cfg = write_inventory(fabric, tmp_path / "fabric.toml")
+        proc = await asyncio.create_subprocess_exec(
+            *CLI, "check", "-c", str(cfg), "--serve", "--metrics", "127.0.0.1:0", cwd=ROOT,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            url = await _metrics_url(proc)
+            up = 'anycast_device_up'
+            await _until_scraped(url, lambda m: len(m.get(up, {})) == 10 and set(m[up].values()) == {1.0}
+                                 and "anycast_health_report_timestamp_seconds" in m
+                                 and len(m.get("anycast_server_share", {})) == 4, "10 devices up, checked")
+            m = await asyncio.to_thread(_scrape, url)
+            assert "anycast_findings" not in m  # the clean fabric: no finding
+            await fabric.fail("leaf03")
+            m = await _until_scraped(url, lambda m: m.get("anycast_findings", {}).get(
+                (("rule", "device-not-answering"), ("severity", "error"))) == 1, "leaf03's finding")
+            assert m[up][(("device", "leaf03"),)] == 0
+            assert m["anycast_incidents_total"][(("kind", "failure"),)] == 1
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    assert lines[0].startswith(f"check: {cfg}; 10 devices, polling every ")
+    # the finding raised, as monitor --headless prints events (device text escaped)
+    assert any(re.match(r"^\d\d:\d\d:\d\d\.\d{3} \S+ leaf03 error device-not-answering: leaf03 did not answer", ln)
+               for ln in lines), lines
+
+
+async def test_check_serve_usage_errors(tmp_path):
+    for args, msg in ((("--serve",), "--serve needs --metrics"), (("--metrics", "0"), "--metrics needs --serve"),
+                      (("--serve", "--metrics", "0", "--json"), "--json is for one check")):
+        proc = subprocess.run([*CLI, "check", "-c", str(tmp_path / "none.toml"), *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 2 and msg in proc.stderr, (args, proc.stderr)

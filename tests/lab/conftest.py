@@ -57,12 +57,29 @@ def bgp_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labctl.Lab]:
         labctl.down(prefix, tmp / "state")
 
 
-@pytest.fixture(scope="module")
-def resilient_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labctl.Lab]:
+def _static_lab(tmp_path_factory: pytest.TempPathFactory, name: str, letter: str,
+                **kw: object) -> Iterator[labctl.Lab]:
     lab_ready("static")
-    tmp = tmp_path_factory.mktemp("reslab")
-    prefix = TEST_PREFIX + "r-"
+    tmp = tmp_path_factory.mktemp(name)
+    prefix = TEST_PREFIX + letter + "-"
     try:
-        yield make_lab(tmp, prefix, routing="static", resilient=True)
+        yield make_lab(tmp, prefix, routing="static", **kw)
     finally:
         labctl.down(prefix, tmp / "state")
+
+
+@pytest.fixture(scope="module")
+def resilient_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labctl.Lab]:
+    yield from _static_lab(tmp_path_factory, "reslab", "r", resilient=True)
+
+
+@pytest.fixture(scope="module")
+def static_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labctl.Lab]:
+    """Static routes (no FRR), hash-threshold groups."""
+    yield from _static_lab(tmp_path_factory, "staticlab", "s")
+
+
+@pytest.fixture(scope="module")
+def uneven_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labctl.Lab]:
+    """Static routes; leaf03 has two servers (server03, server04), the other leaves one (server05 on leaf04)."""
+    yield from _static_lab(tmp_path_factory, "unevenlab", "u", leaf_servers=[1, 1, 2, 1])

@@ -13,11 +13,10 @@ T0 = 1_764_000_000.0
 
 
 class Runner:
-    def __init__(self, report: HealthReport | None) -> None:
-        self._report = report
+    """What the app reads of session.HealthWatch: its newest report."""
 
-    def report(self) -> HealthReport | None:
-        return self._report
+    def __init__(self, report: HealthReport | None) -> None:
+        self.report = report
 
 
 REPORT = HealthReport(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import threading
 
 import pytest
 from prometheus_client import generate_latest
@@ -14,7 +13,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
 from anycast_tui.commands.argtypes import listen
-from anycast_tui.healthrunner import HealthRunner
 from anycast_tui.incidenttracker import IncidentTracker
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.metrics import FabricCollector, serve
@@ -22,7 +20,6 @@ from anycast_tui.model.health import DeviceSpread, Finding, HealthReport, Server
 from anycast_tui.model.incident_impact import ImpactCounts, IncidentImpact, LiveCounts, PhaseImpact
 from anycast_tui.model.incidents import Incident, IncidentKind
 from anycast_tui.model.timeline import Timeline
-from anycast_tui.model.types import FabricSnapshot
 from anycast_tui.parse.frr_rib import parse_rib_json
 from anycast_tui.model.types import Rib
 from anycast_tui.session import SimSession
@@ -345,51 +342,6 @@ def test_unchanged_records_are_not_derived_again(demo, monkeypatch):
     assert len(calls) > n
 
 
-def test_health_tracker_coalesces_and_skips_poll_time_only_changes(demo):
-    sim, session, poll, clock = demo
-    started, release = threading.Event(), threading.Event()
-    seen: list[FabricSnapshot] = []
-
-    def evaluate(snap: FabricSnapshot) -> HealthReport:
-        seen.append(snap)
-        started.set()
-        release.wait(60)
-        return HealthReport(snap.taken_at_ms)
-
-    ht = HealthRunner(session.timeline, evaluate, min_interval_s=0)
-    try:
-        assert started.wait(60)  # the snapshot there was at the start
-        for _ in range(3):  # three whole poll cycles while the checks run: one more evaluation, on the newest
-            sim.fail_device("leaf03") if sim.is_up("leaf03") else sim.restore_device("leaf03")
-            poll()
-        release.set()
-        assert ht.wait(60)
-        assert len(seen) == 2 and seen[-1] is session.timeline.snapshot
-        assert ht.report().taken_at_ms == session.timeline.snapshot.taken_at_ms
-        snap = session.timeline.snapshot
-        session.timeline.apply(dataclasses.replace(snap, taken_at_ms=snap.taken_at_ms + 1000))  # poll times only
-        assert ht.wait(60) and len(seen) == 2
-    finally:
-        release.set()
-        ht.close()
-
-
-def test_health_tracker_rate_limit(demo):
-    sim, session, poll, clock = demo
-    now = [0.0]
-    runs: list[float] = []
-    ht = HealthRunner(session.timeline, lambda s: runs.append(now[0]) or HealthReport(s.taken_at_ms),
-                       min_interval_s=3600, clock=lambda: now[0])
-    try:
-        assert ht.wait(60) and runs == [0.0]
-        sim.fail_device("leaf03")
-        poll()  # changed, but the last run was 0 s ago: the worker waits (here: until closed)
-        assert not ht.wait(0.2)
-        assert runs == [0.0]
-    finally:
-        ht.close()
-
-
 def test_listen_argument():
     assert listen("9464") == ("127.0.0.1", 9464)
     assert listen("0.0.0.0:9464") == ("0.0.0.0", 9464)
@@ -408,8 +360,10 @@ def test_serve_and_a_port_in_use(demo):
     sim, session, poll, clock = demo
     server = serve(("127.0.0.1", 0), FabricCollector(session.timeline))
     try:
-        with urllib.request.urlopen(server.url, timeout=30) as r:
+        ask = {"Accept": "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"}
+        with urllib.request.urlopen(urllib.request.Request(server.url, headers=ask), timeout=30) as r:
             text = r.read().decode()
+            assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")  # not OpenMetrics
         names = {f.name for f in text_string_to_metric_families(text)}
         assert "anycast_device_up" in names and "process_cpu_seconds" in names
         with pytest.raises(CliError, match=r"cannot listen on 127\.0\.0\.1:\d+: "):
@@ -419,19 +373,19 @@ def test_serve_and_a_port_in_use(demo):
 
 
 def test_real_checks_uneven_leaves_and_seed_zero():
-    """model.health.evaluate through the HealthRunner, scraped: leaf03 with two servers beside leaves with one.
+    """model.health.evaluate through the session's HealthWatch, scraped: leaf03 with two servers beside leaves with one.
     By hand: the spines split flows evenly over 4 leaves (1/4 each), leaf03 halves its quarter (1/8 per server);
     five servers, fair 1/5 each; imbalance = (1/4) / (1/5) = 1.25 — on a 10,000-flow sample, so within noise."""
-    from anycast_tui.healthrunner import HealthRunner
+    from anycast_tui.session import HealthWatch
 
     clock = [T0]
     sim = SimFabric(SimConfig(leaf_servers=(1, 1, 2, 1)), clock=lambda: clock[0])
     session = SimSession(sim, clock=lambda: clock[0])
-    session.poll()
-    runner = HealthRunner(session.timeline, min_interval_s=0)
+    runner = HealthWatch(session.timeline, min_interval_s=0, settle_s=0)
+    session.poll()  # the watch evaluates after a change
     try:
         assert runner.wait(300)
-        c = FabricCollector(session.timeline, health=runner.report, clock=lambda: clock[0])
+        c = FabricCollector(session.timeline, health=lambda: runner.report, clock=lambda: clock[0])
         m = scrape(c)
         share = {dict(k)["server"]: v for k, v in m["anycast_server_share"].items()}
         assert len(share) == 5 and sum(share.values()) == pytest.approx(1.0, abs=1e-6)
@@ -443,7 +397,6 @@ def test_real_checks_uneven_leaves_and_seed_zero():
         assert one(m, "anycast_imbalance_ratio", prefix=ANY4) == pytest.approx(1.25, abs=0.1)
         assert one(m, "anycast_findings", rule="imbalance", severity="warning") == 1
         assert ("rule", "seed-zero") not in {kv for k in m.get("anycast_findings", {}) for kv in k}
-        assert runner.evaluations == 1
         sim.set_hash("spine01", seed=0)
         clock[0] += 1
         session.poll()
@@ -452,6 +405,5 @@ def test_real_checks_uneven_leaves_and_seed_zero():
         assert one(m, "anycast_hash_seed", device="spine01") == 0
         assert one(m, "anycast_placement_quality", device="spine01", quality="unknown") == 1
         assert sum(v for k, v in m["anycast_findings"].items() if ("rule", "seed-zero") in k) == 1
-        assert runner.evaluations == 2
     finally:
         runner.close()
