@@ -26,7 +26,7 @@ from anycast_tui.model.placement_check import DeviceAgreement, PlacementCheck
 from anycast_tui.model.sampled import MAX_FLOWS, WINDOW_S, SampledFlowSet, SampledWindow
 from anycast_tui.model.samples import FlowSample
 from anycast_tui.model.timeline import Timeline
-from anycast_tui.model.types import HealthStatus, Role
+from anycast_tui.model.types import Event, EventKind, HealthStatus, Role
 
 log = logging.getLogger(__name__)
 PENDING_MAX = 20_000
@@ -133,12 +133,14 @@ class FlowExport:
         self.traffic = traffic
         self.on_record = on_record  # the recorder's record_sampled
         self._recorded_at = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.collector = FlowExportCollector(agents, traffic.sink, host=host, port=port, sock=sock, clock=clock)
         self.on_suspect = on_suspect
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self.collector.start()
         self._task = asyncio.create_task(self._flush_loop(), name="flow-export-check")
 
@@ -153,8 +155,9 @@ class FlowExport:
         except Exception:  # a model bug must not stop collection
             log.exception("placement check failed")
             return
-        if self.on_suspect is not None:
-            for agreement in newly:
+        for agreement in newly:
+            self._raise(agreement)
+            if self.on_suspect is not None:
                 self.on_suspect(agreement)
         now = self.clock()
         if self.on_record is not None and now - self._recorded_at >= RECORD_S and self.collector.stats_changed():
@@ -163,6 +166,19 @@ class FlowExport:
                 self.on_record(self.to_json(now))
             except Exception:
                 log.exception("recording the sampled traffic failed")
+
+    def _raise(self, a: DeviceAgreement) -> None:
+        """A device modelled exact disagreeing with its own samples: an event on the timeline (shown, printed,
+        recorded), handed to the loop that owns the timeline."""
+        d = a.disagreements[-1] if a.disagreements else None
+        event = Event(int(self.clock() * 1000), a.device, EventKind.PLACEMENT_DISAGREES, "placement",
+                      f"{a.device}: modelled exact but {a.compared - a.agreed:,} of {a.compared:,} sampled packets "
+                      f"left elsewhere than predicted"
+                      + (f" (newest: {d.flow} predicted {d.predicted}, left on {d.observed})" if d else ""))
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.traffic.timeline.add, [event])
+        else:
+            self.traffic.timeline.add([event])
 
     def to_json(self, now: float) -> dict:
         """The recording's summary: per prefix the window's busiest flows; per exporter its counters; per device

@@ -184,7 +184,6 @@ async def start_export(inventory: Any, timeline: Any, *, headless: bool,
     opened is a one-line CliError.  ``headless``: its lines are said (``say``, default stdout)."""
     from anycast_tui import sampledtraffic
     from anycast_tui.errors import CliError
-    from anycast_tui.safetext import safe
 
     if inventory is None or inventory.flow_export is None:
         return None
@@ -192,20 +191,13 @@ async def start_export(inventory: Any, timeline: Any, *, headless: bool,
 
     out = say or (lambda line: print(line, flush=True))
 
-    def suspect(a: Any) -> None:
-        if headless:
-            d = a.disagreements[-1] if a.disagreements else None
-            out(safe(f"placement: {a.device} is modelled exact but {a.compared - a.agreed:,} of {a.compared:,} "
-                     f"sampled packets left elsewhere than predicted"
-                     + (f" (newest: {d.flow} predicted {d.predicted}, left on {d.observed})" if d else "")))
-
     sock = None
     try:
         if cfg.namespace:
             from anycast_tui.collect.nssocket import udp_socket
 
             sock = udp_socket(cfg.host, cfg.port, namespace=cfg.namespace)
-        export = sampledtraffic.from_inventory(inventory, timeline, sock=sock, on_suspect=suspect)
+        export = sampledtraffic.from_inventory(inventory, timeline, sock=sock)
         await export.start()
     except OSError as exc:
         if sock is not None:

@@ -333,6 +333,7 @@ class EventKind(str, enum.Enum):
     RIB_FIB_AGREE = "rib_fib_agree"  # they agree again
     FINDING_RAISED = "finding_raised"  # a health check's finding appeared (model.checks.finding_events)
     FINDING_CLEARED = "finding_cleared"  # … and went away
+    PLACEMENT_DISAGREES = "placement_disagrees"  # a device modelled exact sent sampled packets elsewhere (sFlow)
 
 
 @dataclass(frozen=True, slots=True)

@@ -314,7 +314,7 @@ ADDING = frozenset({EventKind.NEXTHOP_ADDED, EventKind.ROUTE_ANNOUNCED, EventKin
 
 
 def event_glyph(kind: EventKind) -> str:
-    if kind is EventKind.DEVICE_UNREACHABLE:
+    if kind in (EventKind.DEVICE_UNREACHABLE, EventKind.PLACEMENT_DISAGREES):
         return "✗"
     if kind is EventKind.DEVICE_BACK:
         return "✓"
@@ -326,7 +326,7 @@ def event_glyph(kind: EventKind) -> str:
 
 
 ALWAYS_SHOWN = frozenset({EventKind.DEVICE_UNREACHABLE, EventKind.DEVICE_BACK, EventKind.GROUP_CHANGED,
-                          EventKind.BUCKETS_CHANGED})
+                          EventKind.BUCKETS_CHANGED, EventKind.PLACEMENT_DISAGREES})
 
 
 def concerns(ev: Event, prefixes: Iterable[str]) -> bool:

@@ -36,6 +36,12 @@ FLOWS = synthetic_flows(60, 400, seed=5)
 RATE = 1
 
 
+def _spine01_says(sim: SimFabric, k: int) -> str:
+    r = sim.route_get("spine01", "192.0.2.53", src=f"203.0.113.{100 + k}", iif="swp99", proto=17, sport=62000 + k,
+                      dport=53)
+    return r.nexthops[0].dev
+
+
 def entry(i: int) -> str:
     return "spine01" if int(FLOWS.sport[i]) % 2 else "spine02"
 
@@ -112,6 +118,33 @@ async def test_placement_agrees_and_the_incidents_sampled_count_is_the_simulator
         assert top["flows"] == n and len(top["top"]) == n
         assert {str(ipaddress.ip_address(r[1])) for r in top["top"]} <= {str(a) for a in
                                                                         ipaddress.ip_network("203.0.113.0/24")}
+        # samples that left elsewhere than the model says: listed, and a device modelled exact raises an event
+        wrong = [sb.flow_sample([sb.raw_header(sb.ether(sb.ipv4(f"203.0.113.{200 + k % 50}", "192.0.2.53", 17,
+                                                                 sb.udp(61000 + k, 53)), 0x0800))],
+                                seq=1000 + k, rate=RATE, inp=99, out=4242) for k in range(30)]  # no such port
+        ifx = {i.name: i.ifindex for i in sim.interfaces("spine01")}
+        bad = [sb.flow_sample([sb.raw_header(sb.ether(sb.ipv4(f"203.0.113.{100 + k}", "192.0.2.53", 17,
+                                                               sb.udp(62000 + k, 53)), 0x0800))],
+                              seq=2000 + k, rate=RATE, inp=99, out=ifx["swp1"] if k % 2 else ifx["swp4"])
+               for k in range(40)]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(sb.datagram(wrong[:8], agent=AGENTS["spine01"], seq=500), ("127.0.0.1", export.collector.port))
+            for k in range(0, 40, 8):
+                s.sendto(sb.datagram(bad[k:k + 8], agent=AGENTS["spine01"], seq=501 + k // 8),
+                         ("127.0.0.1", export.collector.port))
+        for _ in range(500):
+            if stats["spine01"].samples >= sum(1 for i in range(n) if entry(i) == "spine01") + 48:
+                break
+            await asyncio.sleep(0.01)
+        export.flush()
+        await asyncio.sleep(0.05)  # the event is handed to this loop, which owns the timeline
+        a = export.traffic.agreements()["spine01"]
+        assert a.unmatched == 8  # an output port the device does not have is not compared
+        dis = len(bad) - sum(1 for k in range(40) if _spine01_says(sim, k) == ("swp1" if k % 2 else "swp4"))
+        assert a.compared - a.agreed == dis > 0
+        events = [e for e in session.timeline.events if e.kind.value == "placement_disagrees"]
+        assert [e.device for e in events] == ["spine01"]
+        assert f"{dis} of {a.compared:,} sampled packets left elsewhere than predicted" in events[0].detail
     finally:
         incidents.close()
         await export.stop()
