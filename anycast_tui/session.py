@@ -417,7 +417,9 @@ class HealthWatch:
     wait is over, on the newest snapshot); the findings that appear and clear
     (``finding_events``) go onto the timeline (``Timeline.add``: shown, printed and recorded as every event) through
     ``post`` (``loop.call_soon_threadsafe`` in a live session: the timeline belongs to the event loop; default:
-    at once, on the worker).  ``report`` is the newest ``HealthReport``; its own events do not trigger it."""
+    at once, on the worker).  ``report`` is the newest ``HealthReport``; its own events do not trigger it, nor do
+    polls that change nothing the checks read (no event; health, hash settings, live flows and FRR RIB as they
+    were), unless live TCP connections are being timed (long-lived TCP needs an evaluation now and then)."""
 
     def __init__(self, timeline: Timeline, *, min_interval_s: float = 5.0, settle_s: float = 1.0,
                  post: Callable[[Callable[[], None]], Any] | None = None, sample_of: Any = None,
@@ -435,6 +437,7 @@ class HealthWatch:
         self.clock = clock
         self.tracker = HealthTracker()
         self.report: Any = None  # model.health.HealthReport
+        self.evaluations = 0  # how many times the checks ran
         self._lock = threading.Lock()
         self._dirty = False
         self._running = False
@@ -449,6 +452,8 @@ class HealthWatch:
         if change.before is change.after and all(e.kind in (EventKind.FINDING_RAISED, EventKind.FINDING_CLEARED)
                                                  for e in change.events):
             return  # our own events
+        if not change.events and not len(self.tracker) and not self._matters(change):
+            return  # a poll that changed nothing the checks read (and no connection is being timed)
         with self._lock:
             self._dirty = True
             if self._running:
@@ -456,6 +461,20 @@ class HealthWatch:
             self._running = True
         self._pending = [f for f in self._pending if not f.done()]
         self._pending.append(self._pool.submit(self._work))
+
+    @staticmethod
+    def _matters(change) -> bool:  # noqa: ANN001 - model.timeline.Change
+        """A change without events still matters to the checks when a device's health, hash settings, live flows
+        or FRR RIB changed (a seed set to 0 changes no route)."""
+        before = change.before.devices if change.before is not None else {}
+        for name, st in change.after.devices.items():
+            old = before.get(name)
+            if old is st:
+                continue
+            if (old is None or old.health.status is not st.health.status or old.hash != st.hash
+                    or old.flows != st.flows or old.rib != st.rib):
+                return True
+        return False
 
     def _work(self) -> None:
         from anycast_tui.model.health import evaluate, finding_events
@@ -475,6 +494,7 @@ class HealthWatch:
             if snap is None:
                 continue
             self._last = self.clock()
+            self.evaluations += 1
             try:
                 kw = {"sample_of": self.sample_of} if self.sample_of is not None else {}
                 if self.thresholds is not None:

@@ -65,6 +65,8 @@ def test_a_live_session_shows_records_and_clears_a_finding(tmp_path):
     try:
         assert poll() == []
         assert watch.report is not None and watch.report.findings == ()
+        runs = watch.evaluations
+        assert poll() == [] and watch.evaluations == runs  # a poll that changed nothing: no evaluation
         assert [(e.kind, e.subject, e.after) for e in poll(0)] == [
             (EventKind.FINDING_RAISED, "seed-zero spine01", "warning")]
         assert [(e.kind, e.subject) for e in poll(12345)][1:] == [(EventKind.FINDING_CLEARED, "seed-zero spine01")]
@@ -76,8 +78,9 @@ def test_a_live_session_shows_records_and_clears_a_finding(tmp_path):
                                                                      EventKind.FINDING_CLEARED)]
         assert kinds == [(EventKind.FINDING_RAISED, "seed-zero spine01"),
                          (EventKind.FINDING_CLEARED, "seed-zero spine01")]
-        assert [k for k, _, _ in open_findings(list(r.events), T0 + 1500, T0 + 2500)] == ["seed-zero spine01"]
-        assert open_findings(list(r.events), T0 + 3500, None) == []
+        # raised at the third poll (+3 s), cleared at the fourth (+4 s)
+        assert [k for k, _, _ in open_findings(list(r.events), T0 + 2500, T0 + 3500)] == ["seed-zero spine01"]
+        assert open_findings(list(r.events), T0 + 4500, None) == []
 
 
 def test_the_report_lists_the_findings_open_during_each_incident(tmp_path):
