@@ -3,7 +3,7 @@
 Headless (no textual).  ``FabricCollector.collect()`` reads what the session
 already holds — the timeline's newest snapshot, the poller's per-device poll
 times, the ``IncidentTracker``'s incidents and impact, the newest
-``HealthReport`` (``session.HealthWatch``) — and yields metric
+``HealthReport`` (``healthwatch.HealthWatch``) — and yields metric
 families; nothing is counted on the hot path (a poll, an event) for the
 exporter.  What a device's records give (next hops, buckets) is derived once
 per changed record set and kept while the poller hands back the same objects.

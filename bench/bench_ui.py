@@ -149,7 +149,7 @@ async def _filter_and_baseline(pilot, frames: _Frames, out: dict[str, list[float
 async def _keys(n_flows: int, runs: int) -> dict[str, list[float]]:
     """Press-to-idle times for ] (next event), a filter, and an unbound key, with ``n_flows`` flows."""
     from anycast_tui.lab.demo import SimControls
-    from anycast_tui.session import ImpactTracker
+    from anycast_tui.impacttracker import ImpactTracker
 
     clock = [T0]
     sim = SimFabric(clock=lambda: clock[0])
@@ -202,7 +202,7 @@ async def _scale(n_flows: int, runs: int, spines: int, leaves: int) -> dict[str,
     2 × (spines + leaves) multipath groups) with ``n_flows`` flows: ] (to an event of another poll, so every
     flow is re-marked) in the Flows and in the Groups view, a filter, and an unbound key (harness cost)."""
     from anycast_tui.lab.sim import SimConfig
-    from anycast_tui.session import ImpactTracker
+    from anycast_tui.impacttracker import ImpactTracker
     from anycast_tui.ui import view
 
     clock = [T0]

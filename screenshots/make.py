@@ -16,7 +16,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from anycast_tui.lab.demo import SimControls  # noqa: E402
 from anycast_tui.lab.sim import SimFabric  # noqa: E402
-from anycast_tui.session import ImpactTracker, SimSession  # noqa: E402
+from anycast_tui.impacttracker import ImpactTracker  # noqa: E402
+from anycast_tui.session import SimSession  # noqa: E402
 from anycast_tui.ui.app import AnycastApp  # noqa: E402
 
 T0 = 1_764_000_000.0  # 2025-11-24 16:00:00 UTC

@@ -41,7 +41,7 @@ def add_metrics_argument(p: argparse.ArgumentParser) -> None:
 def start_metrics(args: argparse.Namespace, timeline: Any, *, poller: Any = None, incidents: Any = None,
                   health: Callable[[], Any] | None = None, say: Callable[[str], None] | None = None) -> Any:
     """The Prometheus endpoint of ``--metrics`` (None without it): a ``metrics.MetricsServer`` to ``close()``.
-    ``health`` hands over the newest HealthReport (``session.HealthWatch.report``: the checks run there)."""
+    ``health`` hands over the newest HealthReport (``healthwatch.HealthWatch.report``: the checks run there)."""
     if getattr(args, "metrics", None) is None:
         return None
     from anycast_tui.metrics import FabricCollector, serve
@@ -91,7 +91,9 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
                       inventory: Any = None, controls: Any = None) -> int:
     """Run ``session`` (a LiveSession) until the user quits, or ``--headless`` seconds; record it unless told not to."""
     from anycast_tui.record.impactsum import summarize
-    from anycast_tui.session import HealthWatch, ImpactTracker, follow
+    from anycast_tui.healthwatch import HealthWatch
+    from anycast_tui.impacttracker import ImpactTracker
+    from anycast_tui.session import follow
     from anycast_tui.model.timeline import Change
     from anycast_tui.safetext import safe
     from anycast_tui.ui.view import event_line, health_line, incident_line, never_answered

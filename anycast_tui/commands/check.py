@@ -143,7 +143,7 @@ def _serve(args: argparse.Namespace, th: Any) -> int:
 
 
 async def _serve_main(args: argparse.Namespace, th: Any, inventory: Any, secrets: Any) -> int:
-    """``--serve``: the monitor's LiveSession polling on, its incidents, the checks on ``session.HealthWatch``
+    """``--serve``: the monitor's LiveSession polling on, its incidents, the checks on ``healthwatch.HealthWatch``
     (as ``monitor`` runs them), all of it at /metrics; a line per finding raised or cleared; until SIGTERM / SIGINT."""
     import signal
 
@@ -151,7 +151,8 @@ async def _serve_main(args: argparse.Namespace, th: Any, inventory: Any, secrets
     from anycast_tui.incidenttracker import IncidentTracker
     from anycast_tui.model.types import EventKind
     from anycast_tui.safetext import safe
-    from anycast_tui.session import HealthWatch, LiveSession
+    from anycast_tui.healthwatch import HealthWatch
+    from anycast_tui.session import LiveSession
     from anycast_tui.ui.view import event_line
 
     stop = asyncio.Event()

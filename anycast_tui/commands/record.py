@@ -153,8 +153,8 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
             incidents = None if args.no_impact else incident_tracker(
                 session.timeline, recorder, sampled_of=export.traffic.sampled_of if export is not None else None)
             await session.start()
-        if not args.no_impact:  # health findings appearing and clearing, recorded as events (session.HealthWatch)
-            from anycast_tui.session import HealthWatch
+        if not args.no_impact:  # health findings appearing and clearing, recorded as events (healthwatch.HealthWatch)
+            from anycast_tui.healthwatch import HealthWatch
 
             checks = HealthWatch(session.timeline, post=loop.call_soon_threadsafe)
         from anycast_tui.commands._live import start_metrics

@@ -24,7 +24,7 @@ from anycast_tui.model.paths import address_map, neighbour_names
 from anycast_tui.model.placement import HashCache, PlacementError
 from anycast_tui.model.types import FabricSnapshot
 
-# The TUI's sample (session.ImpactTracker's defaults): flows of this many clients to the first anycast address.
+# The TUI's sample (impacttracker.ImpactTracker's defaults): flows of this many clients to the first anycast address.
 SAMPLE_CLIENTS, SAMPLE_FLOWS = 200, 10_000
 
 EPILOG = """examples:

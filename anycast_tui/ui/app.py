@@ -2,7 +2,7 @@
 
 The app renders a session's Timeline; it never collects and never computes
 what the engine can (impact, paths, blast radius run on worker threads in
-session.ImpactTracker and the What-if view).  Timeline changes only mark the
+impacttracker.ImpactTracker and the What-if view).  Timeline changes only mark the
 view dirty; a 4 Hz timer redraws (coalescing bursts).  ``p`` freezes the view
 while updates keep arriving (counted, shown as waiting).  The selected event
 (``[`` ``]``) drives the highlights of every view.
@@ -37,7 +37,7 @@ from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import Event, FabricSnapshot
 from anycast_tui.model.views import retain as retain_states
 from anycast_tui.model.views import same_picture
-from anycast_tui.session import FlowView
+from anycast_tui.impacttracker import FlowView
 from anycast_tui.ui import view
 from anycast_tui.ui.bars import BucketBars
 from anycast_tui.ui.flowrows import SORTS, FlowRows, Marks
@@ -78,7 +78,7 @@ class Controls(Protocol):
 
 
 class Impacts(Protocol):
-    """Hop-local flow impact per event and the sample's paths (session.ImpactTracker); ``on_result`` is
+    """Hop-local flow impact per event and the sample's paths (impacttracker.ImpactTracker); ``on_result`` is
     set by the app."""
 
     on_result: Callable[[], None] | None
@@ -142,7 +142,7 @@ SAMPLED_RETRACE_S = 5.0  # the Flows view takes in newly sampled flows this ofte
 
 
 class HealthSource(Protocol):
-    """The newest health report of the fabric (``session.HealthWatch``: checks run off the event loop)."""
+    """The newest health report of the fabric (``healthwatch.HealthWatch``: checks run off the event loop)."""
 
     @property
     def report(self) -> HealthReport | None: ...

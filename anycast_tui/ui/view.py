@@ -376,7 +376,7 @@ def impact_text(counts: Mapping[str, int], *, short: bool = False) -> str:
 
 def live_text(counts: Mapping[str, int], *, short: bool = False) -> str:
     """`` · live: 12 TCP flows moved (reset), 3 UDP`` (short: `` · live 12 reset, 3 UDP``) when live flows
-    were counted (session.ImpactTracker), else ""."""
+    were counted (impacttracker.ImpactTracker), else ""."""
     if not counts.get("live_flows"):
         return ""
     if short:

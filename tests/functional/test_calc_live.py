@@ -14,7 +14,7 @@ import pytest
 from anycast_tui.lab.sim import SimFabric
 from anycast_tui.model.flows import write_flows_csv
 from anycast_tui.model.timeline import Timeline
-from anycast_tui.session import ImpactTracker
+from anycast_tui.impacttracker import ImpactTracker
 
 ROOT = Path(__file__).resolve().parents[2]
 ANY = "192.0.2.53/32"

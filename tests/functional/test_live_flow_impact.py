@@ -15,7 +15,8 @@ from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.impact import impact
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.types import Flow
-from anycast_tui.session import ImpactTracker, LiveSession
+from anycast_tui.impacttracker import ImpactTracker
+from anycast_tui.session import LiveSession
 from anycast_tui.ui.view import impact_text
 
 pytestmark = pytest.mark.ssh

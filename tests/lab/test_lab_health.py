@@ -197,7 +197,8 @@ def test_a_tcp_connection_kept_open_past_the_threshold_is_long_lived_in_a_live_s
     from anycast_tui.collect.inventory import load_inventory
     from anycast_tui.model.health import Thresholds
     from anycast_tui.model.types import EventKind
-    from anycast_tui.session import HealthWatch, LiveSession
+    from anycast_tui.healthwatch import HealthWatch
+    from anycast_tui.session import LiveSession
 
     procs = []
     key = f"long-lived-tcp {ANY}"

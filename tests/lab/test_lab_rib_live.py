@@ -17,7 +17,8 @@ from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.impact import impact
 from anycast_tui.model.rib import disagreements, rib_fib
 from anycast_tui.model.types import Flow, HealthStatus, Role
-from anycast_tui.session import ImpactTracker, LiveSession
+from anycast_tui.impacttracker import ImpactTracker
+from anycast_tui.session import LiveSession
 
 from .labwalk import held_traffic, lab_flows
 

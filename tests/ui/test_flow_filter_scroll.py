@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from anycast_tui.lab.sim import SimFabric
-from anycast_tui.session import ImpactTracker, SimSession
+from anycast_tui.impacttracker import ImpactTracker
+from anycast_tui.session import SimSession
 from anycast_tui.ui.app import AnycastApp
 from anycast_tui.ui.flowtable import FlowTable
 

@@ -10,7 +10,8 @@ from anycast_tui.lab.sim import SimFabric
 from anycast_tui.model.sampled import SampledWindow
 from anycast_tui.model.samples import ExportKind, FlowSample
 from anycast_tui.model.types import Role
-from anycast_tui.session import ImpactTracker, SimSession
+from anycast_tui.impacttracker import ImpactTracker
+from anycast_tui.session import SimSession
 from anycast_tui.ui.app import AnycastApp
 from anycast_tui.ui.flowtable import FlowTable
 

@@ -13,7 +13,7 @@ T0 = 1_764_000_000.0
 
 
 class Runner:
-    """What the app reads of session.HealthWatch: its newest report."""
+    """What the app reads of healthwatch.HealthWatch: its newest report."""
 
     def __init__(self, report: HealthReport | None) -> None:
         self.report = report

@@ -9,7 +9,8 @@ from __future__ import annotations
 from anycast_tui.incidenttracker import IncidentTracker
 from anycast_tui.lab.demo import SimControls
 from anycast_tui.lab.sim import SimFabric
-from anycast_tui.session import ImpactTracker, SimSession
+from anycast_tui.impacttracker import ImpactTracker
+from anycast_tui.session import SimSession
 from anycast_tui.ui.app import AnycastApp
 
 T0 = 1_764_000_000.0  # 2025-11-24 16:00:00 UTC

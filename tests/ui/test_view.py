@@ -100,7 +100,7 @@ def test_times_and_ages():
 
 
 def test_impact_tracker_counts_the_flows_a_leaf_failure_moves():
-    from anycast_tui.session import ImpactTracker
+    from anycast_tui.impacttracker import ImpactTracker
 
     s, clock = _session()
     clock.t += 1

@@ -7,7 +7,8 @@ from anycast_tui.lab.sim import SimFabric
 from anycast_tui.model.health import Finding, HealthReport, Severity, finding_events, open_findings
 from anycast_tui.model.types import Event, EventKind
 from anycast_tui.record.store import Recorder, Recording
-from anycast_tui.session import HealthWatch, SimSession
+from anycast_tui.healthwatch import HealthWatch
+from anycast_tui.session import SimSession
 
 T0 = 1_790_000_000_000
 

@@ -7,7 +7,7 @@ Layers, bottom to top; a module may import its own layer and the layers listed f
 * ``model``: pure computation and the typed records;
 * ``parse``: text in, records out (may import ``model``);
 * ``collect``: getting the text (may import ``parse``, ``model``);
-* ``events``: ``session.py``, ``incidenttracker.py``, ``sampledtraffic.py``, ``metrics.py`` (may import ``collect``, ``parse``, ``model``);
+* ``events``: ``session.py``, ``impacttracker.py``, ``incidenttracker.py``, ``healthwatch.py``, ``sampledtraffic.py``, ``metrics.py`` (may import ``collect``, ``parse``, ``model``);
 * ``record``: session files, replay, report (may import the layers below);
 * ``ui``: may import ``record`` and the layers below, never ``commands`` / ``cli`` / ``lab``;
 * ``lab``: the simulator and the namespace lab (may import ``events``, ``collect``, ``parse``, ``model``);
@@ -49,6 +49,7 @@ LAYER_OF: dict[str, str] = {
     "": "base", "errors": "base", "safetext": "base",
     "model": "model", "parse": "parse", "collect": "collect",
     "session": "events", "incidenttracker": "events", "sampledtraffic": "events", "metrics": "events",
+    "impacttracker": "events", "healthwatch": "events",
     "record": "record", "ui": "ui", "lab": "lab",
     "commands": "cli", "cli": "cli", "__main__": "cli",
 }

@@ -376,7 +376,7 @@ def test_real_checks_uneven_leaves_and_seed_zero():
     """model.health.evaluate through the session's HealthWatch, scraped: leaf03 with two servers beside leaves with one.
     By hand: the spines split flows evenly over 4 leaves (1/4 each), leaf03 halves its quarter (1/8 per server);
     five servers, fair 1/5 each; imbalance = (1/4) / (1/5) = 1.25 — on a 10,000-flow sample, so within noise."""
-    from anycast_tui.session import HealthWatch
+    from anycast_tui.healthwatch import HealthWatch
 
     clock = [T0]
     sim = SimFabric(SimConfig(leaf_servers=(1, 1, 2, 1)), clock=lambda: clock[0])

@@ -20,7 +20,7 @@ from anycast_tui.model.types import (BgpMultipath, Device, DeviceState, EventKin
 from anycast_tui.parse.frr_rib import parse_rib_json, rib_from_outputs
 from anycast_tui.record.codec import decode, encode
 from anycast_tui.record.store import Recorder, Recording
-from anycast_tui.session import ImpactTracker
+from anycast_tui.impacttracker import ImpactTracker
 from anycast_tui.ui.view import impact_text
 
 ANY = "192.0.2.53/32"
