@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import Any
 
 SECURITY_HELP = """NATS credentials and TLS (never logged; a URL with user:password in it is refused):
@@ -60,4 +61,8 @@ async def open_source(args: argparse.Namespace) -> Any:
         text = str(exc).strip().splitlines()
         raise CliError(f"cannot reach NATS at {opts.shown()}: {type(exc).__name__}"
                        + (f": {text[0]}" if text else "")) from None
+    try:  # the devices in KV and the collectors' prefixes before the trackers start (a stream not made yet: later)
+        await asyncio.wait_for(src.ready.wait(), 10)
+    except (asyncio.TimeoutError, TimeoutError):
+        pass
     return src

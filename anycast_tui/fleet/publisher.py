@@ -104,7 +104,8 @@ class Publisher:
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
 
     def offer(self, state: DeviceState) -> None:
         """A device's newest state (the poller's ``on_state``): published soon, coalesced per device."""

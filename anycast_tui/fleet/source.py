@@ -84,6 +84,7 @@ class NatsSource:
         self._collectors: dict[str, _Collector] = {}
         self._bus_down: str | None = None  # the reason every device is stale while NATS is away
         self._tasks: list[asyncio.Task] = []
+        self._last_seq = 0  # the newest stream sequence handled
         self._logged = 0
         self.running = False
 
@@ -107,7 +108,8 @@ class NatsSource:
         self.running = False
         for t in self._tasks:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
         self._tasks = []
         if self.nc is not None and not self.nc.is_closed:
             try:
@@ -129,8 +131,6 @@ class NatsSource:
     # ------------------------------------------------------------------ joining
 
     async def _join(self) -> None:
-        from nats.js.api import ConsumerConfig, DeliverPolicy
-
         waited = False
         while True:
             try:
@@ -146,13 +146,34 @@ class NatsSource:
                 await asyncio.sleep(0.5)
         last = info.state.last_seq
         await self._read_kv(kv)
-        cfg = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=last + 1)
-        self._sub = await self._js.subscribe(wire.site_filter(self.site), stream=wire.STREAM, cb=self._on_msg,
-                                             ordered_consumer=True, config=cfg,
-                                             pending_bytes_limit=256 * 2**20)
+        self._last_seq = last
+        await self._subscribe()
         log.info("nats: %d devices from KV, following stream %s from sequence %d", self.counters["kv_devices"],
                  wire.STREAM, last + 1)
         self.ready.set()
+
+    async def _subscribe(self) -> None:
+        """An ordered consumer of the stream from after the newest sequence handled."""
+        from nats.js.api import ConsumerConfig, DeliverPolicy
+
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except Exception:
+                pass
+        cfg = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._last_seq + 1)
+        self._sub = await self._js.subscribe(wire.site_filter(self.site), stream=wire.STREAM, cb=self._on_msg,
+                                             ordered_consumer=True, config=cfg, pending_bytes_limit=256 * 2**20)
+
+    async def _resume(self) -> None:
+        """After a reconnect: the consumer again from after the newest sequence handled (the server may have
+        lost the old one with its restart; nats-py would recreate it only after missed idle heartbeats)."""
+        try:
+            await self._subscribe()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("nats: cannot follow the stream again (%s); nats-py retries", type(exc).__name__)
 
     async def _read_kv(self, kv: Any) -> None:
         watcher = await kv.watchall(ignore_deletes=True)
@@ -200,6 +221,10 @@ class NatsSource:
             seq = msg.metadata.sequence.stream
         except Exception:
             seq = 0
+        if seq and seq <= self._last_seq:  # delivered again (a consumer made anew after a reconnect)
+            self.counters["skipped"] += 1
+            return
+        self._last_seq = max(self._last_seq, seq)
         try:
             await self._handle(msg.subject, msg.data, seq)
         except wire.WireError as exc:
@@ -369,6 +394,8 @@ class NatsSource:
         for c in self._collectors.values():  # silence is judged again from now
             c.last_mono = max(c.last_mono, now)
         log.info("nats: reconnected to %s; catching up from the stream", self.options.shown())
+        if self._sub is not None and self.running:
+            self._tasks.append(asyncio.create_task(self._resume()))
 
     async def _error(self, exc: Exception) -> None:
         text = str(exc).strip().splitlines()
