@@ -254,6 +254,9 @@ async def _main(args: argparse.Namespace) -> None:
         burst = {p: [d for d in names if d.startswith("leaf")][: max(1, len(names) // 20)] for p, names in zip(procs, owned)}
         rate_task = asyncio.create_task(_rates(mport, 3.0))
         t0s = {}
+        for names in burst.values():
+            for d in names:
+                seen.at.pop((d, EventKind.DEVICE_UNREACHABLE), None)
         for p, names in burst.items():
             t0 = await send(p, "fail " + " ".join(names))
             for d in names:

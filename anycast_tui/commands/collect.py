@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)  # a line per SSH channel is no daemon log
     from anycast_tui.commands._live import ask_secrets
 
     secrets = ask_secrets(inventory, say=log.warning, unattended="collect does not prompt without a terminal")
@@ -100,6 +101,7 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
     import nats
 
     from anycast_tui.errors import CliError
+    from anycast_tui.fleet.conn import quiet_client_logs
     from anycast_tui.fleet.publisher import Publisher, ensure_stream
     from anycast_tui.session import LiveSession
 
@@ -109,6 +111,8 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
         loop.add_signal_handler(sig, stop.set)
 
     async def disconnected() -> None:
+        if stop.is_set():
+            return  # our own drain at the end
         log.warning("nats: disconnected from %s (states coalesced per device until it is back)", opts.shown())
 
     async def reconnected() -> None:
@@ -117,6 +121,7 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
     async def on_error(exc: Exception) -> None:
         log.debug("nats: %s", type(exc).__name__)
 
+    quiet_client_logs()
     try:
         nc = await nats.connect(**opts.connect_kwargs(), max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                                 disconnected_cb=disconnected,
@@ -151,6 +156,7 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
         stats.cancel()
         log.info("stopping")
     finally:
+        stop.set()
         await session.stop()
         await pub.drain(5.0)
         await pub.stop()

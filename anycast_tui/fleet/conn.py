@@ -100,6 +100,14 @@ def _hostport(url: str) -> str:
         return "?"
 
 
+def quiet_client_logs() -> None:
+    """nats-py logs every failed reconnect attempt with a traceback on its own logger; the fleet says what
+    matters in one line itself (disconnected / reconnected), so only nats-py's critical lines are kept."""
+    import logging
+
+    logging.getLogger("nats").setLevel(logging.CRITICAL)
+
+
 @dataclass(frozen=True)
 class Retention:
     """JetStream limits: the stream keeps messages ``max_age_s`` and at most ``max_bytes`` (oldest dropped

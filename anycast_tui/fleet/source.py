@@ -12,7 +12,8 @@ skipped, so nothing is applied twice.  A delta whose base is not the device's st
 joined or reconnected in between) has its chain fetched from the stream by sequence (direct get), back to a
 full message.
 
-Faults: a collector whose heartbeat is missing for ``silence_factor`` of its intervals makes its devices
+Faults: a collector not heard from (heartbeat or any other message) for ``silence_factor`` of its heartbeat
+intervals makes its devices
 STALE ("collector site-b silent since 14:02:07"); its next messages make them fresh again.  While the
 connection to NATS is down every device is STALE ("NATS 127.0.0.1:4222 disconnected since ..."); nats-py
 reconnects and the ordered consumer resumes after the last sequence it delivered.  A message that does not
@@ -29,7 +30,7 @@ import time
 from typing import Any, Callable
 
 from anycast_tui.fleet import wire
-from anycast_tui.fleet.conn import NatsOptions
+from anycast_tui.fleet.conn import NatsOptions, quiet_client_logs
 from anycast_tui.model.rib import watch as rib_watch
 from anycast_tui.model.timeline import Timeline
 from anycast_tui.model.types import DeviceState, FabricSnapshot, Health, HealthStatus
@@ -95,6 +96,7 @@ class NatsSource:
             return
         import nats
 
+        quiet_client_logs()
         self.running = True
         kw = self.options.connect_kwargs()
         self.nc = await nats.connect(**kw, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
@@ -299,6 +301,8 @@ class NatsSource:
         self._owner[name] = owner
         self.counters["applied"] += 1
         c = self._collectors.get(owner)
+        if c is not None and not c.silent:  # any message of a collector shows it alive, not only its heartbeat
+            c.last_mono = max(c.last_mono, time.monotonic())
         shown = state
         if self._bus_down is not None:
             shown = _stale(state, self._bus_down, int(self.clock() * 1000))

@@ -102,12 +102,20 @@ def write_inventory(path: Path, inventory: Any) -> Path:
     return path
 
 
-def start_collector(config: Path, url: str, site: str, log: Path, *extra: str) -> subprocess.Popen:
-    """``anycast-tui collect`` as its own process (this tree first on PYTHONPATH)."""
+def _anycast_tui(log: Path, *args: str) -> subprocess.Popen:
+    """``anycast-tui ARGS`` as its own process (this tree first on PYTHONPATH), output into ``log``."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "anycast_tui", "collect", "-c", str(config), "--publish", url,
-                                 "--site", site, *extra], stdout=out, stderr=subprocess.STDOUT,
+        return subprocess.Popen([sys.executable, "-m", "anycast_tui", *args], stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env)
+
+
+def start_collector(config: Path, url: str, site: str, log: Path, *extra: str) -> subprocess.Popen:
+    return _anycast_tui(log, "collect", "-c", str(config), "--publish", url, "--site", site, *extra)
+
+
+def start_recorder(url: str, output: Path, log: Path) -> subprocess.Popen:
+    """``record --source URL -o OUTPUT`` until SIGTERM."""
+    return _anycast_tui(log, "record", "--source", url, "-o", str(output))

@@ -19,10 +19,12 @@ from anycast_tui.fleet.shard import mine
 from anycast_tui.fleet.source import NatsSource
 from anycast_tui.incidenttracker import IncidentTracker
 from anycast_tui.lab.sim import SimConfig, SimFabric
+from anycast_tui.model.incident_impact import phase_json
 from anycast_tui.model.types import EventKind, HealthStatus
 from anycast_tui.record import incidentlog
+from anycast_tui.record.store import Recording
 from anycast_tui.session import LiveSession
-from natsserver import NatsServer, start_collector, wait_for, write_inventory
+from natsserver import NatsServer, start_collector, start_recorder, wait_for, write_inventory
 
 pytestmark = pytest.mark.ssh
 
@@ -65,6 +67,8 @@ async def test_two_collectors_one_viewer_same_incident_as_direct_ssh(make_farm, 
                   for i in range(2)]
     direct = LiveSession(load_inventory(config), interval_s=1.0)
     direct_incidents = IncidentTracker(direct.timeline)
+    recording = tmp_path / "bus.atrec"
+    recorder = start_recorder(server.url, recording, tmp_path / "recorder.log")
     viewer = NatsSource(NatsOptions((server.url,)))
     late = None
     viewer_incidents = None
@@ -85,12 +89,24 @@ async def test_two_collectors_one_viewer_same_incident_as_direct_ssh(make_farm, 
             a, b = _comparable(direct_incidents), _comparable(viewer_incidents)
             return bool(a) and a == b and all(d["computed"] for d in a) and "server03" in a[0]["devices"]
 
-        await wait_for(agreed, "the viewer's incidents to equal the direct session's", timeout=90)
+        try:
+            await wait_for(agreed, "the viewer's incidents to equal the direct session's", timeout=90)
+        except AssertionError:
+            raise AssertionError(f"direct {_comparable(direct_incidents)} != viewer {_comparable(viewer_incidents)}; "
+                                 f"viewer health {viewer.health()}") from None
         got = _comparable(viewer_incidents)
         assert len(got) == 1 and got[0]["kind"] == "failure" and "leaf03 unreachable" in got[0]["cause"]
         assert got[0]["onset"]["estimated"]["moved"] > 0
         down = [e for e in viewer.timeline.events if e.kind is EventKind.DEVICE_UNREACHABLE]
         assert [e.device for e in down] == ["leaf03"]  # once
+        # the record daemon on the bus stored the same incident and numbers
+        recorder.send_signal(signal.SIGTERM)
+        assert recorder.wait(60) == 0
+        with Recording.open(recording) as rec:
+            stored, recorded = incidentlog.of_recording(rec)
+        assert recorded and len(stored) == 1
+        assert phase_json(stored[0].impact.onset) == got[0]["onset"]
+        assert stored[0].incident.cause == got[0]["cause"]
         for name, st in direct.timeline.snapshot.devices.items():
             assert _same_content(st, viewer.timeline.snapshot.devices[name]), name
 
@@ -128,6 +144,8 @@ async def test_two_collectors_one_viewer_same_incident_as_direct_ssh(make_farm, 
         await wait_for(lambda: _all_ok(viewer.timeline, len(names)), "collector 0's devices fresh again")
         assert viewer.counters["bad"] == viewer.counters["newer"] == 0
     finally:
+        if recorder.poll() is None:
+            recorder.kill()
         for p in collectors:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
