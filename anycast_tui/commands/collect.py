@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--interval", type=interval, metavar="S", help="poll every S seconds (default: poll_interval_s)")
     p.add_argument("--keyframe-every", type=int, default=60, metavar="N",
                    help="a device's full state at least every N state messages, and in KV every N polls (60)")
+    p.add_argument("--heartbeat", type=positive_float, metavar="S",
+                   help="heartbeat every S seconds (default: the poll interval, 0.5..5); viewers call the collector "
+                   "silent after 3 heartbeats without a message from it")
     p.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds")
     r = p.add_argument_group("retention (when this collector creates the stream and the KV bucket)")
     r.add_argument("--stream-max-age", type=positive_float, default=86400.0, metavar="S",
@@ -131,7 +134,7 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
     session = LiveSession(inventory, interval_s=args.interval)
     if secrets is not None:
         secrets.apply(session.poller.secrets)
-    every = min(max(session.interval_s, 0.5), 5.0)
+    every = args.heartbeat or min(max(session.interval_s, 0.5), 5.0)
     pub = Publisher(nc, site=site, collector=collector, prefixes=session.timeline.anycast_prefixes, every_s=every,
                     keyframe_every=args.keyframe_every)
     try:

@@ -42,7 +42,7 @@ async def _bus(tmp_path, site: str = "b"):
     nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     await ensure_stream(nc.jetstream(), Retention(max_age_s=600, max_bytes=64 * 2**20, kv_max_bytes=16 * 2**20))
     session = SimSession(SimFabric())
-    pub = Publisher(nc, site=site, collector=site, prefixes=session.timeline.anycast_prefixes, every_s=0.5)
+    pub = Publisher(nc, site=site, collector=site, prefixes=session.timeline.anycast_prefixes, every_s=2.0)
     viewer = NatsSource(NatsOptions((server.url,)))
     try:
         await pub.start()
