@@ -129,27 +129,40 @@ class Publisher:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                name = next(iter(self._pending))
-                state = self._pending.pop(name)
+                batch = list(self._pending.items())
+                self._pending.clear()
                 self._busy = True
+                acks: list[tuple[str, DeviceState, Any, bool]] = []  # health messages in flight
                 try:
-                    await self._publish(state)
-                    if self._failing:
+                    for name, state in batch:
+                        try:
+                            await self._publish(state, acks)
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception as exc:
+                            await self._failed(name, state, exc)
+                    for name, state, fut, put in acks:
+                        try:
+                            ack = await fut
+                            await self._acked(name, ack.seq, put)
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception as exc:
+                            await self._failed(name, state, exc)
+                    if self._failing and not any(n in self._pending for n, _ in batch):
                         self._failing = False
                         log.info("nats: publishing again")
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self.stats.failures += 1
-                    self._sent.pop(name, None)  # unknown whether it was stored: the next message is full
-                    self._pending.setdefault(name, state)
-                    if not self._failing:
-                        self._failing = True
-                        log.warning("nats: publish failed (%s); retrying, states coalesced per device meanwhile",
-                                    _why(exc))
-                    await asyncio.sleep(0.5)
                 finally:
                     self._busy = False
+
+    async def _failed(self, name: str, state: DeviceState, exc: BaseException) -> None:
+        self.stats.failures += 1
+        self._sent.pop(name, None)  # unknown whether it was stored: the next message is full
+        self._pending.setdefault(name, state)
+        if not self._failing:
+            self._failing = True
+            log.warning("nats: publish failed (%s); retrying, states coalesced per device meanwhile", _why(exc))
+        await asyncio.sleep(0.5)
 
     async def _send(self, subject: str, body: dict) -> int:
         data = wire.dumps(body)
@@ -160,7 +173,9 @@ class Publisher:
         self.stats.bytes += len(data)
         return ack.seq
 
-    async def _publish(self, state: DeviceState) -> None:
+    async def _publish(self, state: DeviceState, acks: list) -> None:
+        """One device's message: a state message is awaited (the next delta names its sequence); a health
+        message is pipelined (``acks``: its KV put, when due, waits for its ack in ``_acked``)."""
         name = state.device.name
         prev = self._sent.get(name)
         fields = wire.changed_fields(prev.state if prev is not None else None, state)
@@ -183,18 +198,33 @@ class Publisher:
             put = True
         else:
             assert prev is not None
-            seq = await self._send(wire.health_subject(self.site, name),
-                                   wire.health_body(self.site, self.collector, state))
+            data = wire.dumps(wire.health_body(self.site, self.collector, state))
+            fut = await self.js.publish_async(wire.health_subject(self.site, name), data, stream=wire.STREAM)
             self.stats.health += 1
-            sent = _Sent(state, prev.ss, seq, prev.since_full, prev.since_kv + 1, prev.kv_health)
-            put = health_key != prev.kv_health or sent.since_kv >= self.keyframe_every
+            self.stats.bytes += len(data)
+            sent = _Sent(state, prev.ss, prev.s, prev.since_full, prev.since_kv + 1, prev.kv_health)
+            self._sent[name] = sent
+            acks.append((name, state, fut, health_key != prev.kv_health or sent.since_kv >= self.keyframe_every))
+            return
         self._sent[name] = sent
         if put:
-            kv_body = wire.state_body(self.site, self.collector, state, wire.FIELDS, full=True, prev_seq=None)
-            kv_body["s"], kv_body["ss"] = sent.s, sent.ss
-            await self.kv.put(wire.device_key(self.site, name), wire.dumps(kv_body))
-            self.stats.kv_puts += 1
-            sent.since_kv, sent.kv_health = 0, health_key
+            await self._put(name, sent)
+
+    async def _acked(self, name: str, seq: int, put: bool) -> None:
+        sent = self._sent.get(name)
+        if sent is None:
+            return
+        sent.s = max(sent.s, seq)
+        if put:
+            await self._put(name, sent)
+
+    async def _put(self, name: str, sent: _Sent) -> None:
+        """The device's full state into KV, with the sequences it reflects."""
+        kv_body = wire.state_body(self.site, self.collector, sent.state, wire.FIELDS, full=True, prev_seq=None)
+        kv_body["s"], kv_body["ss"] = sent.s, sent.ss
+        await self.kv.put(wire.device_key(self.site, name), wire.dumps(kv_body))
+        self.stats.kv_puts += 1
+        sent.since_kv, sent.kv_health = 0, (sent.state.health.status, sent.state.health.error)
 
     async def _beat(self) -> None:
         while True:
