@@ -21,7 +21,7 @@ Passwords: password_env, or ask_password = true in the inventory.
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("monitor", help="poll a live fabric over SSH, TUI on top",
+    p = sub.add_parser("monitor", help="poll a live fabric over SSH (or read it from NATS: --source), TUI on top",
                        description="Poll every device of an inventory (TOML) over SSH with a fixed read-only "
                        "command list, diff what changes and show it in the TUI.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
