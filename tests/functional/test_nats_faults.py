@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 
 import nats
@@ -111,3 +112,28 @@ async def test_viewer_loses_the_bus_says_so_and_catches_up(tmp_path, caplog):
         assert any("reconnected" in r.getMessage() for r in caplog.records)
         down = [e for e in viewer.timeline.events if e.kind is EventKind.DEVICE_UNREACHABLE and e.device == "leaf03"]
         assert len(down) == 1  # caught up once, not duplicated
+
+
+async def test_a_delta_without_its_base_is_repaired_from_the_stream(tmp_path):
+    """A device whose full state is in the stream but not in KV (a collector killed between the two): the viewer
+    joins after it, gets a delta, fetches the chain by sequence (direct get) and shows the right state."""
+    async with _bus(tmp_path) as (server, nc, session, pub, viewer):
+        js = nc.jetstream()
+        base = session.timeline.snapshot.devices["leaf01"]
+        ghost = dataclasses.replace(base, device=dataclasses.replace(base.device, name="ghost.1"))
+        full = await js.publish(wire.state_subject("b", "ghost.1"), wire.dumps(
+            wire.state_body("b", "b", ghost, wire.FIELDS, full=True, prev_seq=None)), stream=wire.STREAM)
+        late = NatsSource(NatsOptions((server.url,)))
+        try:
+            await late.start()
+            await wait_for(lambda: late.ready.is_set(), "the late viewer to join")
+            assert "ghost.1" not in late.health()  # not in KV, and before where it follows the stream
+            changed = dataclasses.replace(ghost, routes=ghost.routes[:-1])
+            await js.publish(wire.state_subject("b", "ghost.1"), wire.dumps(
+                wire.state_body("b", "b", changed, ("routes",), full=False, prev_seq=full.seq)), stream=wire.STREAM)
+            await wait_for(lambda: "ghost.1" in late.health(), "the ghost repaired")
+            got = late.timeline.snapshot.devices["ghost.1"]
+            assert got.routes == changed.routes and got.interfaces == ghost.interfaces
+            assert late.counters["gaps"] == 1 and late.counters["repaired"] == 1 and late.counters["bad"] == 0
+        finally:
+            await late.stop()
