@@ -168,12 +168,15 @@ class _Seen:
 
     def __init__(self, timeline) -> None:  # noqa: ANN001
         self.at: dict[tuple[str, EventKind], float] = {}
+        self.silent = 0  # devices the viewer marked stale for a silent collector (not a change of the device)
         timeline.subscribe(self._on)
 
     def _on(self, change) -> None:  # noqa: ANN001
         now = time.time()
         for ev in change.events:
-            if ev.kind in (EventKind.DEVICE_UNREACHABLE, EventKind.DEVICE_BACK):
+            if "silent since" in ev.detail:
+                self.silent += 1
+            elif ev.kind in (EventKind.DEVICE_UNREACHABLE, EventKind.DEVICE_BACK):
                 self.at[(ev.device, ev.kind)] = now
 
 
@@ -286,6 +289,7 @@ async def _main(args: argparse.Namespace) -> None:
             catch.append(time.perf_counter() - t)
             await late.stop()
         result["catch_up_s"] = statistics.median(catch)
+        result["silent_marks"] = seen.silent
         stats = [await p.ask("stats") for p in procs]
         cyc = [statistics.median(s["cycles"]) for s in stats if s["cycles"]]
         result["poll_cycle_s"] = statistics.median(cyc) if cyc else None
@@ -343,7 +347,8 @@ async def _main(args: argparse.Namespace) -> None:
     print(f"bus idle: {i['in_msgs_s']:.0f} msgs/s, {i['in_bytes_s']/1000:.1f} kB/s in; burst ({u['devices']} devices "
           f"failing at once): {u['in_msgs_s']:.0f} msgs/s, {u['in_bytes_s']/1000:.1f} kB/s in, latency p50 "
           f"{u['latency_p50']*1000:.0f} ms p95 {u['latency_p95']*1000:.0f} ms")
-    print(f"viewer catch-up ({args.devices} devices from KV): {result['catch_up_s']:.2f} s (median of 3)")
+    print(f"viewer catch-up ({args.devices} devices from KV): {result['catch_up_s']:.2f} s (median of 3); "
+          f"devices marked stale for a silent collector during the run: {result['silent_marks']}")
 
 
 def _up(port: int) -> bool:
