@@ -109,6 +109,7 @@ async def _worker(args: argparse.Namespace) -> None:
         if parts[0] == "stats":
             ru = resource.getrusage(resource.RUSAGE_SELF)
             print(json.dumps({"cycles": poller.cycles[3:], "cpu_s": ru.ru_utime + ru.ru_stime, "devices": len(names),
+                              "wall_s": time.monotonic() - started,
                               "stats": dataclasses.asdict(pub.stats)}), flush=True)
             return
         asyncio.ensure_future(apply(parts[0], parts[1:]))
@@ -119,7 +120,7 @@ async def _worker(args: argparse.Namespace) -> None:
             (sim.fail_device if cmd == "fail" else sim.restore_device)(name)
             at[name] = time.time()  # the device has changed (the simulator is the device)
             poller.touch(name)
-            await asyncio.sleep(0)
+            await asyncio.sleep(0.3)  # let the publisher and the heartbeat run between recomputes
         print(json.dumps({"cmd": cmd, "devices": names, "t0": at[names[0]], "at": at}), flush=True)
 
     def read() -> None:
@@ -128,6 +129,7 @@ async def _worker(args: argparse.Namespace) -> None:
         loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=read, daemon=True).start()
+    started = time.monotonic()
     print(json.dumps({"ready": True, "devices": names}), flush=True)
     while not stop.is_set():
         t = time.monotonic()
@@ -294,6 +296,8 @@ async def _main(args: argparse.Namespace) -> None:
         cyc = [statistics.median(s["cycles"]) for s in stats if s["cycles"]]
         result["poll_cycle_s"] = statistics.median(cyc) if cyc else None
         result["collector_cpu_s"] = [round(s["cpu_s"], 1) for s in stats]
+        result["collector_cpu_per_100_devices"] = statistics.median(
+            s["cpu_s"] / s["wall_s"] / (s["devices"] / 100) for s in stats)  # cores, all phases included
         result["publish"] = [s["stats"] for s in stats]
         await viewer.stop()
     finally:
