@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +23,16 @@ def nats_server_binary() -> str:
             pytest.fail("CI=true but nats-server is not installed (.ci/run installs the Debian package nats-server)")
         pytest.skip("nats-server not installed (apt-get install nats-server)")
     return path
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the test process dies (a test killed by its timeout leaves no server)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def free_port() -> int:
@@ -53,7 +64,8 @@ class NatsServer:
             conf.write_text(self.config)
             cmd += ["-c", str(conf)]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
