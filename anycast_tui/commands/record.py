@@ -38,6 +38,11 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("-c", "--config", metavar="CONFIG", help="inventory file (TOML)")
     src.add_argument("--sim", action="store_true", help="record the built-in simulated fabric (in-process)")
+    src.add_argument("--source", metavar="nats://HOST:PORT", help="record the fabric the collectors publish on NATS")
+    p.add_argument("--site", metavar="NAME", help="with --source: only this site's devices")
+    from anycast_tui.commands._fleet import add_nats_arguments
+
+    add_nats_arguments(p)
     p.add_argument("-o", "--output", metavar="FILE", help="session file to create (default: a new file in --dir)")
     p.add_argument("--dir", metavar="DIR", type=Path,
                    help="recordings directory (default: $ANYCAST_TUI_RECORDINGS or ~/.local/share/anycast-tui/recordings)")
@@ -81,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         if path.exists():
             raise CliError(f"{path} exists; a recording never overwrites a file")
     else:
-        path = new_session_path(args.dir, "sim" if args.sim else "record")
+        path = new_session_path(args.dir, "sim" if args.sim else "bus" if args.source else "record")
     secrets = None
     if inventory is not None:  # asked on a terminal; a daemon (no tty) says what to use instead
         from anycast_tui.commands._live import ask_secrets
@@ -111,7 +116,8 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     interval = args.interval or (inventory.poll_interval_s if inventory else 1.0)
-    settings = {"interval_s": interval, "keyframe_every": args.keyframe_every, "source": "sim" if args.sim else "ssh",
+    settings = {"interval_s": interval, "keyframe_every": args.keyframe_every,
+                "source": "sim" if args.sim else "nats" if args.source else "ssh",
                 "config": str(args.config) if args.config else None}
     try:
         recorder = Recorder(path, keyframe_every=args.keyframe_every, inventory=inventory, settings=settings)
@@ -138,6 +144,12 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
             tasks.append(asyncio.create_task(_poll_sim(session, interval)))
             if args.sim_cycle:
                 tasks.append(asyncio.create_task(_cycle(sim, args.sim_cycle)))
+        elif args.source:
+            from anycast_tui.commands._fleet import open_source
+
+            session = await open_source(args)  # a NatsSource: no SSH session to any device
+            recorder.attach(session.timeline)
+            incidents = None if args.no_impact else incident_tracker(session.timeline, recorder)
         else:
             from anycast_tui.session import LiveSession
 

@@ -8,7 +8,8 @@ Layers, bottom to top; a module may import its own layer and the layers listed f
 * ``parse``: text in, records out (may import ``model``);
 * ``collect``: getting the text (may import ``parse``, ``model``);
 * ``events``: ``session.py``, ``impacttracker.py``, ``incidenttracker.py``, ``healthwatch.py``, ``sampledtraffic.py``, ``metrics.py`` (may import ``collect``, ``parse``, ``model``);
-* ``record``: session files, replay, report (may import the layers below);
+* ``record``: session files, replay, report (may import the layers below); ``fleet/`` (NATS collectors and
+  viewers) sits here too: its wire format is the recording codec's;
 * ``ui``: may import ``record`` and the layers below, never ``commands`` / ``cli`` / ``lab``;
 * ``lab``: the simulator and the namespace lab (may import ``events``, ``collect``, ``parse``, ``model``);
 * ``cli``: ``commands/``, ``cli.py``, ``__main__.py`` (may import anything).
@@ -50,7 +51,7 @@ LAYER_OF: dict[str, str] = {
     "model": "model", "parse": "parse", "collect": "collect",
     "session": "events", "incidenttracker": "events", "sampledtraffic": "events", "metrics": "events",
     "impacttracker": "events", "healthwatch": "events",
-    "record": "record", "ui": "ui", "lab": "lab",
+    "record": "record", "fleet": "record", "ui": "ui", "lab": "lab",
     "commands": "cli", "cli": "cli", "__main__": "cli",
 }
 

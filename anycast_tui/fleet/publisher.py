@@ -1,0 +1,254 @@
+"""The collector's side: every device state a LiveSession's poller hands over goes to JetStream.
+
+``Publisher.offer(state)`` is called for each poll of each device (the poller's ``on_state``); a task
+publishes, one device at a time, what changed since that device's previous message (``wire``): a state
+message when its content changed (a delta of the changed fields, a full one every ``keyframe_every``), else a
+small health message.  States are coalesced per device while the bus is slower than the polls (memory is one
+pending state per device).  The KV bucket gets the device's full state on every content or health change and
+at least every ``keyframe_every`` polls; the heartbeat (stream and KV) every ``every_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from typing import Any
+
+from anycast_tui.fleet import wire
+from anycast_tui.fleet.conn import Retention
+from anycast_tui.model.types import DeviceState, HealthStatus
+
+log = logging.getLogger("anycast_tui.collect")
+
+
+@dataclasses.dataclass
+class _Sent:
+    state: DeviceState
+    ss: int  # stream sequence of its newest state message
+    s: int  # of its newest message
+    since_full: int  # state messages since the last full one
+    since_kv: int  # messages since the last KV put
+    kv_health: tuple  # (status, error) at the last KV put
+
+
+@dataclasses.dataclass
+class PublishStats:
+    state_full: int = 0
+    state_delta: int = 0
+    health: int = 0
+    heartbeats: int = 0
+    kv_puts: int = 0
+    bytes: int = 0
+    failures: int = 0
+    too_large: int = 0
+
+
+async def ensure_stream(js: Any, retention: Retention) -> None:
+    """The stream ``wire.STREAM`` over ``anycast.>`` and the KV bucket, created with ``retention`` when
+    missing; an existing one is kept as it is (its limits are logged when they differ)."""
+    from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+    from nats.js.errors import NotFoundError
+
+    want = StreamConfig(name=wire.STREAM, subjects=[f"{wire.ROOT}.>"], max_age=retention.max_age_s,
+                        max_bytes=retention.max_bytes, storage=StorageType.FILE, discard=DiscardPolicy.OLD,
+                        num_replicas=retention.replicas, allow_direct=True)
+    try:
+        info = await js.stream_info(wire.STREAM)
+        cfg = info.config
+        if (cfg.max_bytes, round(cfg.max_age or 0)) != (want.max_bytes, round(want.max_age)):
+            log.info("stream %s exists with max_age %gs, max_bytes %d: kept as it is", wire.STREAM,
+                     cfg.max_age or 0, cfg.max_bytes or -1)
+    except NotFoundError:
+        await js.add_stream(want)
+        log.info("stream %s created: max_age %gs, max_bytes %d", wire.STREAM, retention.max_age_s,
+                 retention.max_bytes)
+    try:
+        await js.key_value(wire.KV_BUCKET)
+    except Exception:  # BucketNotFoundError
+        from nats.js.api import KeyValueConfig
+
+        await js.create_key_value(KeyValueConfig(bucket=wire.KV_BUCKET, history=1, ttl=retention.max_age_s,
+                                                 max_bytes=retention.kv_max_bytes, storage=StorageType.FILE,
+                                                 replicas=retention.replicas))
+        log.info("KV bucket %s created: ttl %gs, max_bytes %d", wire.KV_BUCKET, retention.max_age_s,
+                 retention.kv_max_bytes)
+
+
+class Publisher:
+    def __init__(self, nc: Any, *, site: str, collector: str, prefixes: tuple[str, ...], every_s: float,
+                 keyframe_every: int = 60, clock=time.time) -> None:  # noqa: ANN001
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.kv: Any = None
+        self.site = site
+        self.collector = collector
+        self.prefixes = prefixes
+        self.every_s = every_s
+        self.keyframe_every = keyframe_every
+        self.clock = clock
+        self.stats = PublishStats()
+        self.devices: dict[str, DeviceState] = {}  # newest state per device (for the heartbeat's counts)
+        self._pending: dict[str, DeviceState] = {}
+        self._wake = asyncio.Event()
+        self._sent: dict[str, _Sent] = {}
+        self._started_ms = int(clock() * 1000)
+        self._tasks: list[asyncio.Task] = []
+        self._failing = False
+
+    async def start(self) -> None:
+        self.kv = await self.js.key_value(wire.KV_BUCKET)
+        self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._beat())]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+
+    def offer(self, state: DeviceState) -> None:
+        """A device's newest state (the poller's ``on_state``): published soon, coalesced per device."""
+        self._pending[state.device.name] = state
+        self.devices[state.device.name] = state
+        self._wake.set()
+
+    async def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until everything offered so far is published (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._pending or self._busy:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    _busy = False
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = list(self._pending.items())
+                self._pending.clear()
+                self._busy = True
+                acks: list[tuple[str, DeviceState, Any, bool]] = []  # health messages in flight
+                try:
+                    for name, state in batch:
+                        try:
+                            await self._publish(state, acks)
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception as exc:
+                            await self._failed(name, state, exc)
+                    for name, state, fut, put in acks:
+                        try:
+                            ack = await fut
+                            await self._acked(name, ack.seq, put)
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception as exc:
+                            await self._failed(name, state, exc)
+                    if self._failing and not any(n in self._pending for n, _ in batch):
+                        self._failing = False
+                        log.info("nats: publishing again")
+                finally:
+                    self._busy = False
+
+    async def _failed(self, name: str, state: DeviceState, exc: BaseException) -> None:
+        self.stats.failures += 1
+        self._sent.pop(name, None)  # unknown whether it was stored: the next message is full
+        self._pending.setdefault(name, state)
+        if not self._failing:
+            self._failing = True
+            log.warning("nats: publish failed (%s); retrying, states coalesced per device meanwhile", _why(exc))
+        await asyncio.sleep(0.5)
+
+    async def _send(self, subject: str, body: dict) -> int:
+        data = wire.dumps(body)
+        if len(data) > self.nc.max_payload:
+            self.stats.too_large += 1
+            raise _TooLarge(f"{len(data)} bytes over the server's max_payload {self.nc.max_payload}")
+        ack = await self.js.publish(subject, data, stream=wire.STREAM)
+        self.stats.bytes += len(data)
+        return ack.seq
+
+    async def _publish(self, state: DeviceState, acks: list) -> None:
+        """One device's message: a state message is awaited (the next delta names its sequence); a health
+        message is pipelined (``acks``: its KV put, when due, waits for its ack in ``_acked``)."""
+        name = state.device.name
+        prev = self._sent.get(name)
+        fields = wire.changed_fields(prev.state if prev is not None else None, state)
+        health_key = (state.health.status, state.health.error)
+        if fields:
+            full = prev is None or prev.since_full + 1 >= self.keyframe_every or len(fields) == len(wire.FIELDS)
+            body = wire.state_body(self.site, self.collector, state, fields, full=full,
+                                   prev_seq=None if prev is None else prev.ss)
+            try:
+                seq = await self._send(wire.state_subject(self.site, name), body)
+            except _TooLarge as exc:
+                log.warning("%s: state not published: %s", name, exc)
+                return
+            if full:
+                self.stats.state_full += 1
+            else:
+                self.stats.state_delta += 1
+            sent = _Sent(state, seq, seq, 0 if full else prev.since_full + 1,  # type: ignore[union-attr]
+                         prev.since_kv + 1 if prev is not None else 1, prev.kv_health if prev is not None else ())
+            put = True
+        else:
+            assert prev is not None
+            data = wire.dumps(wire.health_body(self.site, self.collector, state))
+            fut = await self.js.publish_async(wire.health_subject(self.site, name), data, stream=wire.STREAM)
+            self.stats.health += 1
+            self.stats.bytes += len(data)
+            sent = _Sent(state, prev.ss, prev.s, prev.since_full, prev.since_kv + 1, prev.kv_health)
+            self._sent[name] = sent
+            acks.append((name, state, fut, health_key != prev.kv_health or sent.since_kv >= self.keyframe_every))
+            return
+        self._sent[name] = sent
+        if put:
+            await self._put(name, sent)
+
+    async def _acked(self, name: str, seq: int, put: bool) -> None:
+        sent = self._sent.get(name)
+        if sent is None:
+            return
+        sent.s = max(sent.s, seq)
+        if put:
+            await self._put(name, sent)
+
+    async def _put(self, name: str, sent: _Sent) -> None:
+        """The device's full state into KV, with the sequences it reflects."""
+        kv_body = wire.state_body(self.site, self.collector, sent.state, wire.FIELDS, full=True, prev_seq=None)
+        kv_body["s"], kv_body["ss"] = sent.s, sent.ss
+        await self.kv.put(wire.device_key(self.site, name), wire.dumps(kv_body))
+        self.stats.kv_puts += 1
+        sent.since_kv, sent.kv_health = 0, (sent.state.health.status, sent.state.health.error)
+
+    async def _beat(self) -> None:
+        while True:
+            now_ms = int(self.clock() * 1000)
+            ok = sum(1 for s in self.devices.values() if s.health.status is HealthStatus.OK)
+            body = wire.heartbeat_body(self.site, self.collector, t_ms=now_ms, every_s=self.every_s,
+                                       devices=len(self.devices), ok=ok, prefixes=self.prefixes,
+                                       started_ms=self._started_ms)
+            try:
+                await self.js.publish(wire.heartbeat_subject(self.site), wire.dumps(body), stream=wire.STREAM)
+                await self.kv.put(wire.collector_key(self.site, self.collector), wire.dumps(body))
+                self.stats.heartbeats += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not self._failing:
+                    log.warning("nats: heartbeat failed (%s)", _why(exc))
+            await asyncio.sleep(self.every_s)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -1,0 +1,423 @@
+"""The viewer's side: a collector of ``DeviceState``s read from the bus instead of SSH.
+
+``NatsSource`` looks like a LiveSession to the rest of the program (``timeline``, ``interval_s``,
+``start``/``stop``, ``health``): it turns the collectors' messages (``wire``) back into each device's state
+and calls ``Timeline.update(state)``, so the event diff, the trackers, the recorder, incidents and the UI run
+unchanged on the same records a direct SSH poll produces.  It opens no connection to any device.
+
+Joining: the stream's last sequence L is read first, then every KV entry (each device's latest full state,
+with the sequence of the newest message it reflects) goes into the timeline at once (one ``apply``), then an
+ordered consumer delivers the stream from L+1; a message at or before what a device's KV entry reflects is
+skipped, so nothing is applied twice.  A delta whose base is not the device's state the viewer holds (it
+joined or reconnected in between) has its chain fetched from the stream by sequence (direct get), back to a
+full message.
+
+Faults: a collector not heard from (heartbeat or any other message) for ``silence_factor`` of its heartbeat
+intervals makes its devices
+STALE ("collector site-b silent since 14:02:07"); its next messages make them fresh again.  While the
+connection to NATS is down every device is STALE ("NATS 127.0.0.1:4222 disconnected since ..."); nats-py
+reconnects and the ordered consumer resumes after the last sequence it delivered.  A message that does not
+decode is counted (``counters``) and skipped with one log line (at most ``LOG_LINES`` of them, then one line
+per 1,000); a newer schema is refused with one line saying to upgrade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from typing import Any, Callable
+
+from anycast_tui.fleet import wire
+from anycast_tui.fleet.conn import NatsOptions, quiet_client_logs
+from anycast_tui.model.rib import watch as rib_watch
+from anycast_tui.model.timeline import Timeline
+from anycast_tui.model.types import DeviceState, FabricSnapshot, Health, HealthStatus
+from anycast_tui.safetext import safe
+
+log = logging.getLogger("anycast_tui.fleet")
+
+DEFAULT_PREFIXES = ("192.0.2.53/32",)
+LOG_LINES = 20
+MAX_CHAIN = 256  # state messages walked back to repair a gap
+
+
+@dataclasses.dataclass
+class _Collector:
+    site: str
+    name: str
+    every_s: float
+    last_mono: float  # when its newest heartbeat arrived (monotonic)
+    last_ms: int  # its newest heartbeat's own time
+    silent: bool = False
+
+
+def _clock_text(ms: int) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ms / 1000))
+
+
+def collector_label(site: str, name: str) -> str:
+    """``site-b``, or ``site-b shard 1/4`` for a sharded collector."""
+    return site if name == site else f"{site} shard {name.rpartition('#')[2]}"
+
+
+class NatsSource:
+    def __init__(self, options: NatsOptions, *, site: str | None = None, prefixes: tuple[str, ...] | None = None,
+                 silence_factor: float = 3.0, clock: Callable[[], float] = time.time) -> None:
+        self.options = options
+        self.site = site
+        self._fixed_prefixes = prefixes is not None
+        self.timeline = Timeline(anycast_prefixes=prefixes or DEFAULT_PREFIXES, clock=clock)
+        self.interval_s = 1.0
+        self.silence_factor = silence_factor
+        self.clock = clock
+        self.counters = {"messages": 0, "applied": 0, "skipped": 0, "bad": 0, "newer": 0, "gaps": 0,
+                         "repaired": 0, "kv_devices": 0}
+        self.connected = False
+        self.ready = asyncio.Event()  # the KV is read and the stream subscribed
+        self.nc: Any = None
+        self._js: Any = None
+        self._sub: Any = None
+        self._bus: dict[str, DeviceState] = {}  # per device: its state as its collector published it
+        self._seq: dict[str, tuple[int, int]] = {}  # per device: (newest message, newest state message) applied
+        self._owner: dict[str, str] = {}  # device -> collector key
+        self._collectors: dict[str, _Collector] = {}
+        self._bus_down: str | None = None  # the reason every device is stale while NATS is away
+        self._tasks: list[asyncio.Task] = []
+        self._last_seq = 0  # the newest stream sequence handled
+        self._logged = 0
+        self.running = False
+
+    # ------------------------------------------------------------------ LiveSession's face
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        import nats
+
+        quiet_client_logs()
+        self.running = True
+        kw = self.options.connect_kwargs()
+        self.nc = await nats.connect(**kw, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                                     disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
+                                     error_cb=self._error, allow_reconnect=True)
+        self.connected = True
+        self._js = self.nc.jetstream()
+        self._tasks = [asyncio.create_task(self._join()), asyncio.create_task(self._watchdog())]
+
+    async def stop(self) -> None:
+        self.running = False
+        for t in self._tasks:
+            t.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        self._tasks = []
+        if self.nc is not None and not self.nc.is_closed:
+            try:
+                await self.nc.close()
+            except Exception:
+                pass
+
+    def health(self) -> dict[str, Health]:
+        snap = self.timeline.snapshot
+        return {n: s.health for n, s in (snap.devices.items() if snap is not None else ())}
+
+    async def __aenter__(self) -> "NatsSource":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ joining
+
+    async def _join(self) -> None:
+        waited = False
+        while True:
+            try:
+                info = await self._js.stream_info(wire.STREAM)
+                kv = await self._js.key_value(wire.KV_BUCKET)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not waited:
+                    log.info("nats: waiting for stream %s (no collector has published yet)", wire.STREAM)
+                    waited = True
+                await asyncio.sleep(0.5)
+        last = info.state.last_seq
+        await self._read_kv(kv)
+        self._last_seq = last
+        await self._subscribe()
+        log.info("nats: %d devices from KV, following stream %s from sequence %d", self.counters["kv_devices"],
+                 wire.STREAM, last + 1)
+        self.ready.set()
+
+    async def _subscribe(self) -> None:
+        """An ordered consumer of the stream from after the newest sequence handled."""
+        from nats.js.api import ConsumerConfig, DeliverPolicy
+
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except Exception:
+                pass
+        cfg = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._last_seq + 1)
+        self._sub = await self._js.subscribe(wire.site_filter(self.site), stream=wire.STREAM, cb=self._on_msg,
+                                             ordered_consumer=True, config=cfg, pending_bytes_limit=256 * 2**20)
+
+    async def _resume(self) -> None:
+        """After a reconnect: the consumer again from after the newest sequence handled (the server may have
+        lost the old one with its restart; nats-py would recreate it only after missed idle heartbeats)."""
+        try:
+            await self._subscribe()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("nats: cannot follow the stream again (%s); nats-py retries", type(exc).__name__)
+
+    async def _read_kv(self, kv: Any) -> None:
+        watcher = await kv.watchall(ignore_deletes=True)
+        states: dict[str, DeviceState] = {}
+        try:
+            while True:
+                entry = await watcher.updates(timeout=30)
+                if entry is None:
+                    break
+                key = entry.key
+                if self.site is not None and not key.startswith(wire.token(self.site) + "."):
+                    continue
+                try:
+                    body = wire.loads(entry.value or b"")
+                    if f".{wire.COLLECTOR}." in key:
+                        self._heard(wire.read_heartbeat(body), arrived=False)
+                        continue
+                    msg = wire.read_state(body)
+                    s, ss = body.get("s"), body.get("ss")
+                    if not msg.full or type(s) is not int or type(ss) is not int:
+                        raise wire.WireError("KV entry: not a full state with its sequences")
+                except wire.WireError as exc:
+                    self._bad(f"KV {key}", exc)
+                    continue
+                state = msg.apply(None)
+                self._bus[msg.device] = state
+                self._seq[msg.device] = (s, ss)
+                self._owner[msg.device] = wire.collector_key(msg.site, msg.collector)
+                states[msg.device] = state
+        finally:
+            await watcher.stop()
+        self.counters["kv_devices"] = len(states)
+        if states:
+            before = self.timeline.snapshot.devices if self.timeline.snapshot is not None else {}
+            devices = dict(before)
+            for name, st in states.items():
+                devices[name] = self._watched(before.get(name), st)
+            self.timeline.apply(FabricSnapshot(int(self.clock() * 1000), devices, self.timeline.anycast_prefixes))
+
+    # ------------------------------------------------------------------ messages
+
+    async def _on_msg(self, msg: Any) -> None:
+        self.counters["messages"] += 1
+        try:
+            seq = msg.metadata.sequence.stream
+        except Exception:
+            seq = 0
+        if seq and seq <= self._last_seq:  # delivered again (a consumer made anew after a reconnect)
+            self.counters["skipped"] += 1
+            return
+        self._last_seq = max(self._last_seq, seq)
+        try:
+            await self._handle(msg.subject, msg.data, seq)
+        except wire.WireError as exc:
+            self._bad(f"{msg.subject} (seq {seq})", exc)
+        except Exception as exc:  # never let one message stop the consumer
+            self._bad(f"{msg.subject} (seq {seq})", wire.WireError(f"{type(exc).__name__}"))
+
+    async def _handle(self, subject: str, data: bytes, seq: int) -> None:
+        kind = wire.kind_of(subject)
+        body = wire.loads(data)
+        if kind == "heartbeat":
+            self._heard(wire.read_heartbeat(body), arrived=True)
+            return
+        if kind == "health":
+            hm = wire.read_health(body)
+            name = hm.device.name
+            if seq and seq <= self._seq.get(name, (0, 0))[0]:
+                self.counters["skipped"] += 1
+                return
+            self._set(name, hm.apply(self._bus.get(name)), seq, self._seq.get(name, (0, 0))[1],
+                      wire.collector_key(hm.site, hm.collector))
+            return
+        sm = wire.read_state(body)
+        name = sm.device
+        have, have_ss = self._seq.get(name, (0, 0))
+        if seq and seq <= have:
+            self.counters["skipped"] += 1
+            return
+        base = self._bus.get(name)
+        if not sm.full and (base is None or sm.prev_seq != have_ss):
+            self.counters["gaps"] += 1
+            base = await self._repair(name, sm.prev_seq, have_ss)
+            if base is None:
+                log.warning("%s: state message %d needs sequence %s, which is gone; waiting for the next full one",
+                            safe(name), seq, sm.prev_seq)
+                return
+            self.counters["repaired"] += 1
+        self._set(name, sm.apply(base), seq, seq, wire.collector_key(sm.site, sm.collector))
+
+    async def _repair(self, name: str, want: int | None, have_ss: int) -> DeviceState | None:
+        """The device's state as of state message ``want``, walked back from the stream to a full message
+        (or to the one the viewer holds)."""
+        chain: list[wire.StateMsg] = []
+        at = want
+        while at and len(chain) < MAX_CHAIN:
+            if at == have_ss and name in self._bus:
+                break
+            try:
+                raw = await self._js.get_msg(wire.STREAM, seq=at, direct=True)
+                sm = wire.read_state(wire.loads(raw.data or b""))
+            except wire.WireError:
+                return None
+            except Exception:
+                return None
+            if sm.device != name:
+                return None
+            chain.append(sm)
+            if sm.full:
+                break
+            at = sm.prev_seq
+        else:
+            if not chain or not chain[-1].full:
+                return None
+        base = None if chain and chain[-1].full else self._bus.get(name)
+        for sm in reversed(chain):
+            base = sm.apply(base)
+        return base
+
+    def _set(self, name: str, state: DeviceState, seq: int, ss: int, owner: str) -> None:
+        self._bus[name] = state
+        self._seq[name] = (seq, ss)
+        self._owner[name] = owner
+        self.counters["applied"] += 1
+        c = self._collectors.get(owner)
+        if c is not None and not c.silent:  # any message of a collector shows it alive, not only its heartbeat
+            c.last_mono = max(c.last_mono, time.monotonic())
+        shown = state
+        if self._bus_down is not None:
+            shown = _stale(state, self._bus_down, int(self.clock() * 1000))
+        elif c is not None and c.silent:
+            shown = _stale(state, self._silent_reason(c), int(self.clock() * 1000))
+        snap = self.timeline.snapshot
+        prev = snap.devices.get(name) if snap is not None else None
+        self.timeline.update(self._watched(prev, shown))
+
+    @staticmethod
+    def _watched(prev: DeviceState | None, state: DeviceState) -> DeviceState:
+        """``state`` with its RIB/FIB watch carried from ``prev``, as the poller does."""
+        if state.rib is not None or (prev is not None and prev.rib_watch is not None):
+            return rib_watch(prev, state)
+        return state
+
+    def _heard(self, hb: wire.Heartbeat, *, arrived: bool) -> None:
+        key = wire.collector_key(hb.site, hb.collector)
+        now = time.monotonic()
+        c = self._collectors.get(key)
+        if arrived:
+            mono = now
+        else:  # from KV: as old as its own clock says (clocks in NTP sync)
+            mono = now - max(0.0, (self.clock() * 1000 - hb.t_ms) / 1000)
+        if c is None:
+            c = self._collectors[key] = _Collector(hb.site, hb.collector, hb.every_s, mono, hb.t_ms)
+        elif mono >= c.last_mono:
+            c.last_mono, c.last_ms, c.every_s = mono, hb.t_ms, hb.every_s
+        self.interval_s = min(x.every_s for x in self._collectors.values())
+        if hb.prefixes and not self._fixed_prefixes:
+            have = self.timeline.anycast_prefixes if self._prefixes_set else ()
+            merged = tuple(dict.fromkeys((*have, *hb.prefixes)))
+            if merged != self.timeline.anycast_prefixes:
+                self.timeline.anycast_prefixes = merged
+            self._prefixes_set = True
+        if arrived and c.silent:  # its devices are fresh again with their next messages
+            c.silent = False
+            log.info("collector %s heard again", safe(collector_label(c.site, c.name)))
+
+    _prefixes_set = False
+
+    # ------------------------------------------------------------------ faults
+
+    def _silent_reason(self, c: _Collector) -> str:
+        return f"collector {collector_label(c.site, c.name)} silent since {_clock_text(c.last_ms)}"
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            if self._bus_down is not None:
+                continue
+            now = time.monotonic()
+            for key, c in self._collectors.items():
+                if not c.silent and now - c.last_mono > self.silence_factor * c.every_s:
+                    c.silent = True
+                    n = sum(1 for o in self._owner.values() if o == key)
+                    log.warning("%s: %d devices stale", safe(self._silent_reason(c)), n)
+                    self._refresh(key)
+
+    def _refresh(self, owner: str | None) -> None:
+        """Show the devices of ``owner`` (every device: None) stale where the collector is silent or the bus
+        is down (they are fresh again with their next messages)."""
+        snap = self.timeline.snapshot
+        now_ms = int(self.clock() * 1000)
+        for name, st in list(self._bus.items()):
+            o = self._owner.get(name)
+            if owner is not None and o != owner:
+                continue
+            c = self._collectors.get(o) if o is not None else None
+            shown = st
+            if self._bus_down is not None:
+                shown = _stale(st, self._bus_down, now_ms)
+            elif c is not None and c.silent:
+                shown = _stale(st, self._silent_reason(c), now_ms)
+            prev = snap.devices.get(name) if snap is not None else None
+            if prev is not None and prev.health == shown.health and prev.collected_at_ms == shown.collected_at_ms:
+                continue
+            self.timeline.update(self._watched(prev, shown))
+            snap = self.timeline.snapshot
+
+    async def _disconnected(self) -> None:
+        if not self.running or self._bus_down is not None:
+            return
+        self.connected = False
+        self._bus_down = f"NATS {self.options.shown()} disconnected since {_clock_text(int(self.clock() * 1000))}"
+        log.warning("nats: disconnected from %s; every device stale until it is back", self.options.shown())
+        self._refresh(None)
+
+    async def _reconnected(self) -> None:
+        self.connected = True
+        self._bus_down = None
+        now = time.monotonic()
+        for c in self._collectors.values():  # silence is judged again from now
+            c.last_mono = max(c.last_mono, now)
+        log.info("nats: reconnected to %s; catching up from the stream", self.options.shown())
+        if self._sub is not None and self.running:
+            self._tasks.append(asyncio.create_task(self._resume()))
+
+    async def _error(self, exc: Exception) -> None:
+        text = str(exc).strip().splitlines()
+        log.debug("nats: %s%s", type(exc).__name__, f": {text[0]}" if text else "")
+
+    def _bad(self, where: str, exc: wire.WireError) -> None:
+        newer = isinstance(exc, wire.NewerSchema)
+        self.counters["newer" if newer else "bad"] += 1
+        self._logged += 1
+        n = self.counters["bad"] + self.counters["newer"]
+        if self._logged <= LOG_LINES or n % 1000 == 0:
+            log.warning("skipped %s: %s (%d skipped so far)", safe(where), exc, n)
+
+
+def _stale(state: DeviceState, reason: str, now_ms: int) -> DeviceState:
+    h = state.health
+    if h.status is HealthStatus.UNKNOWN:
+        return state
+    since = h.since_ms if h.status is not HealthStatus.OK and h.since_ms is not None else now_ms
+    status = HealthStatus.STALE if h.last_ok_ms is not None else HealthStatus.ERROR
+    return dataclasses.replace(state, health=Health(status, since_ms=since, error=reason, last_ok_ms=h.last_ok_ms))
