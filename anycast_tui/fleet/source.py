@@ -138,7 +138,6 @@ class NatsSource:
             try:
                 info = await self._js.stream_info(wire.STREAM)
                 kv = await self._js.key_value(wire.KV_BUCKET)
-                break
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -146,10 +145,18 @@ class NatsSource:
                     log.info("nats: waiting for stream %s (no collector has published yet)", wire.STREAM)
                     waited = True
                 await asyncio.sleep(0.5)
-        last = info.state.last_seq
-        await self._read_kv(kv)
-        self._last_seq = last
-        await self._subscribe()
+                continue
+            try:  # a request timing out half-way (a loaded server, a reconnect) is tried again, not fatal
+                last = info.state.last_seq
+                await self._read_kv(kv)
+                self._last_seq = last
+                await self._subscribe()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("nats: joining stream %s failed (%s), trying again", wire.STREAM, type(exc).__name__)
+                await asyncio.sleep(0.5)
         log.info("nats: %d devices from KV, following stream %s from sequence %d", self.counters["kv_devices"],
                  wire.STREAM, last + 1)
         self.ready.set()
