@@ -97,10 +97,6 @@ class SampledTraffic:
         return self.window.flow_set(prefix, now=now)
 
 
-def _addr(raw, family: int) -> str:  # noqa: ANN001 - a numpy row of 16 bytes
-    return str(ipaddress.ip_address(bytes(raw[:4]) if family == 4 else bytes(raw)))
-
-
 def agent_map(devices: Mapping[str, tuple[str, str | None]]) -> dict[str, str]:
     """Exporter address -> device: each device's ``sflow_agent`` when set, else its host when that is an IP
     address (a name is not resolved: an exporter is known by its address); an address more than one device
@@ -190,10 +186,9 @@ class FlowExport:
                 continue
             top = fs.packets.argsort()[::-1][:RECORD_FLOWS]
             flows = fs.flows
-            rows = [[int(flows.proto[i]), _addr(flows.src[i], int(flows.family[i])), int(flows.sport[i]),
-                     _addr(flows.dst[i], int(flows.family[i])), int(flows.dport[i]),
-                     fs.entry_names[int(fs.entry[i])], round(float(fs.packets[i]), 1), round(float(fs.octets[i]), 1),
-                     round(float(fs.last_seen[i]), 3)] for i in top]
+            rows = [[f.proto, f.src, f.sport, f.dst, f.dport, fs.entry_names[int(fs.entry[i])],
+                     round(float(fs.packets[i]), 1), round(float(fs.octets[i]), 1), round(float(fs.last_seen[i]), 3)]
+                    for i in top for f in (flows.flow(int(i)),)]
             prefixes[prefix] = {"flows": len(fs), "pps": round(fs.pps(), 3), "rate": fs.rate_text,
                                 "window_s": fs.window_s,
                                 "columns": ["proto", "src", "sport", "dst", "dport", "entry", "packets", "octets",

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.placement import EXACT, Outcome, compiled_for, place
+from anycast_tui.model.sampled import flow_array
 from anycast_tui.model.samples import FlowSample
 from anycast_tui.model.types import DeviceState
 
@@ -83,31 +83,15 @@ def compare(state: DeviceState, samples: list[FlowSample]) -> tuple[int, int, bo
     use = [s for s in use if s.output_if in names]
     if not use:
         return 0, 0, True, [], unmatched
-    n = len(use)
-    src = np.zeros((n, 16), np.uint8)
-    dst = np.zeros((n, 16), np.uint8)
-    for i, s in enumerate(use):
-        src[i, :len(s.src)] = np.frombuffer(s.src, np.uint8)
-        dst[i, :len(s.dst)] = np.frombuffer(s.dst, np.uint8)
-    flows = FlowArray(np.array([s.family for s in use], np.uint8), np.array([s.proto for s in use], np.uint8), src, dst,
-                      np.array([s.sport for s in use], np.uint16), np.array([s.dport for s in use], np.uint16),
-                      np.array([s.flowlabel & 0xFFFFF for s in use], np.uint32))
-    placed = place(compiled_for(state), flows)
-    outcome = placed.outcome()
-    devs = placed.dev()
-    compared = agreed = 0
-    exact = True
-    bad: list[Disagreement] = []
-    for i, s in enumerate(use):
-        if outcome[i] != Outcome.FORWARD:
-            continue
-        compared += 1
-        exact = exact and int(placed.placement[i]) == EXACT
-        observed = names[s.output_if]
-        if devs[i] == observed:
-            agreed += 1
-        else:
-            bad.append(Disagreement(s.received, flow_text(s), str(devs[i] or "?"), observed))
+    placed = place(compiled_for(state), flow_array(use))
+    forward = placed.outcome() == Outcome.FORWARD
+    predicted = placed.dev()
+    observed = np.array([names[s.output_if] for s in use], dtype=object)
+    agree = forward & np.asarray(predicted == observed, bool)
+    compared, agreed = int(forward.sum()), int(agree.sum())
+    exact = bool((placed.placement[forward] == EXACT).all())
+    bad = [Disagreement(use[i].received, flow_text(use[i]), str(predicted[i] or "?"), str(observed[i]))
+           for i in np.flatnonzero(forward & ~agree)]
     return compared, agreed, exact, bad, unmatched
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -63,11 +63,26 @@ class SampledFlowSet:
         return float(p.sum()) / self.window_s if self.window_s > 0 else 0.0
 
     def select(self, mask: np.ndarray) -> "SampledFlowSet":
-        f = self.flows
-        return SampledFlowSet(FlowArray(f.family[mask], f.proto[mask], f.src[mask], f.dst[mask], f.sport[mask],
-                                        f.dport[mask], f.flowlabel[mask]),
-                              self.entry_names, self.entry[mask], self.packets[mask], self.octets[mask],
+        return SampledFlowSet(self.flows.take(mask), self.entry_names, self.entry[mask], self.packets[mask], self.octets[mask],
                               self.first_seen[mask], self.last_seen[mask], self.rates, self.window_s)
+
+
+def flow_array(samples: Sequence[FlowSample]) -> FlowArray:
+    """The samples' 5-tuples (and IPv6 flow labels) as one ``FlowArray`` row each, in order; addresses are
+    joined per family and read in bulk, not sample by sample."""
+    n = len(samples)
+    fam = np.fromiter((s.family for s in samples), np.uint8, n)
+    src = np.zeros((n, 16), np.uint8)
+    dst = np.zeros((n, 16), np.uint8)
+    for family, width in ((4, 4), (6, 16)):
+        rows = np.flatnonzero(fam == family)
+        if len(rows):
+            src[rows, :width] = np.frombuffer(b"".join(samples[i].src for i in rows), np.uint8).reshape(-1, width)
+            dst[rows, :width] = np.frombuffer(b"".join(samples[i].dst for i in rows), np.uint8).reshape(-1, width)
+    label = np.fromiter((s.flowlabel & 0xFFFFF if s.family == 6 else 0 for s in samples), np.uint32, n)
+    return FlowArray(fam, np.fromiter((s.proto for s in samples), np.uint8, n), src, dst,
+                     np.fromiter((s.sport for s in samples), np.uint16, n),
+                     np.fromiter((s.dport for s in samples), np.uint16, n), label)
 
 
 class SampledWindow:

@@ -121,25 +121,13 @@ def read_capture(path: str | os.PathLike[str] | BinaryIO, kind: str | None = Non
 
 def samples_to_flows(samples: list[FlowSample]) -> tuple[FlowArray, FlowMeta]:
     """The distinct flows (5-tuple and IPv6 flow label) of ``samples``, in the order first seen."""
-    import numpy as np  # here: ``parse`` of a text output does not pay for numpy at start-up
-
     from anycast_tui.model.flows import FlowMeta
-    from anycast_tui.model.hashing import FlowArray
+    from anycast_tui.model.sampled import flow_array
 
-    seen: dict[tuple, None] = {}
+    first: dict[tuple, FlowSample] = {}
     for s in samples:
-        seen.setdefault((s.family, s.proto, s.src, s.dst, s.sport, s.dport, s.flowlabel if s.family == 6 else 0))
-    n = len(seen)
-    src = np.zeros((n, 16), np.uint8)
-    dst = np.zeros((n, 16), np.uint8)
-    fam = np.empty(n, np.uint8)
-    cols = np.zeros((4, n), np.uint32)  # proto, sport, dport, flowlabel
-    for i, (f, proto, s, d, sp, dp, fl) in enumerate(seen):
-        fam[i] = f
-        src[i, :len(s)] = np.frombuffer(s, np.uint8)
-        dst[i, :len(d)] = np.frombuffer(d, np.uint8)
-        cols[:, i] = (proto, sp, dp, fl)
-    return FlowArray.from_columns(fam, cols[0], src, dst, cols[1], cols[2], cols[3]), FlowMeta()
+        first.setdefault((s.family, s.proto, s.src, s.dst, s.sport, s.dport, s.flowlabel if s.family == 6 else 0), s)
+    return flow_array(list(first.values())), FlowMeta()
 
 
 def capture_flows(path: str | os.PathLike[str]) -> tuple[FlowArray, FlowMeta]:

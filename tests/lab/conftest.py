@@ -15,9 +15,10 @@ from typing import Iterator
 
 import pytest
 
-from anycast_tui.lab import frr, labctl, netns
+from anycast_tui.lab import exporters, frr, labctl, netns
 
 TEST_PREFIX = f"atui-tlab-{os.getpid()}-"
+SFLOW_PREFIX = TEST_PREFIX + "x-"  # the BGP lab with pmacct exporters (sflow_lab)
 
 
 def sweep_stale() -> None:
@@ -83,3 +84,20 @@ def static_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labctl.Lab]
 def uneven_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labctl.Lab]:
     """Static routes; leaf03 has two servers (server03, server04), the other leaves one (server05 on leaf04)."""
     yield from _static_lab(tmp_path_factory, "unevenlab", "u", leaf_servers=[1, 1, 2, 1])
+
+
+@pytest.fixture(scope="module")
+def sflow_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labctl.Lab]:
+    """The BGP lab (its keepalives, 1 s, keep every probe ticking) with ``lab up --sflow``: pmacct sFlow on every
+    spine and leaf, IPFIX on spine01, exported into the lab's collector namespace."""
+    lab_ready("bgp")
+    why = exporters.available()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"lab test cannot run in CI: {why}")
+        pytest.skip(why)
+    tmp = tmp_path_factory.mktemp("sflowlab")
+    try:
+        yield make_lab(tmp, SFLOW_PREFIX, routing="bgp", sflow=True)
+    finally:
+        labctl.down(SFLOW_PREFIX, tmp / "state")

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import time
-from typing import Iterator
 
 import pytest
 
@@ -24,41 +22,23 @@ from anycast_tui import sampledtraffic
 from anycast_tui.collect.inventory import load_inventory
 from anycast_tui.collect.nssocket import udp_socket
 from anycast_tui.incidenttracker import IncidentTracker
-from anycast_tui.lab import exporters, labctl
 from anycast_tui.lab.labctl import Lab
 from anycast_tui.lab.nslab import ANYCAST
 from anycast_tui.model.incidents import IncidentKind
 from anycast_tui.session import LiveSession
 
-from .conftest import TEST_PREFIX, lab_ready, make_lab
 from .labwalk import held_traffic, lab_flows
 
 pytestmark = pytest.mark.kernel
-PREFIX = TEST_PREFIX + "t-"
 DEADLINE_S = 120.0
-
-
-@pytest.fixture(scope="module")
-def sampled_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab_ready("bgp")
-    why = exporters.available()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"lab test cannot run in CI: {why}")
-        pytest.skip(why)
-    tmp = tmp_path_factory.mktemp("sampledlab")
-    try:
-        yield make_lab(tmp, PREFIX, routing="bgp", sflow=True)
-    finally:
-        labctl.down(PREFIX, tmp / "state")
 
 
 def _key(proto: int, src: str, sport: int) -> tuple[int, str, int]:
     return proto, str(ipaddress.ip_address(src)), sport
 
 
-def test_sampled_flows_placement_and_incident_counts_are_the_fabrics(sampled_lab: Lab):
-    lab = sampled_lab
+def test_sampled_flows_placement_and_incident_counts_are_the_fabrics(sflow_lab: Lab):
+    lab = sflow_lab
     lab.start_services()
     traffic = lab_flows(80, first_port=47000)
     want = {_key(f.proto, f.src, f.sport) for f in traffic}

@@ -21,7 +21,6 @@ import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -35,32 +34,17 @@ from anycast_tui.model.samples import ExportDatagram, FlowSample
 from anycast_tui.parse.ipfix import ExportDecoder
 from anycast_tui.parse.sflow import decode_sflow
 
-from .conftest import TEST_PREFIX, lab_ready, make_lab
+from .conftest import SFLOW_PREFIX, TEST_PREFIX, lab_ready
 from .labwalk import held_traffic, lab_flows
 
 pytestmark = pytest.mark.kernel
 ROOT = Path(__file__).resolve().parents[2]
-PREFIX = TEST_PREFIX + "s-"
+PREFIX = SFLOW_PREFIX
 CLIENTS = ipaddress.ip_network("203.0.113.0/24")
 ANY = ipaddress.ip_address(ANYCAST).packed
 DEADLINE_S = 120.0  # generous: samples leave on pmacct's next tick, IPFIX records after 5 s idle
 N_FLOWS = 60  # half TCP, half UDP
 PROTO = {6: "tcp", 17: "udp"}
-
-
-@pytest.fixture(scope="module")
-def sflow_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab_ready("bgp")  # BGP keepalives (1 s) keep every probe ticking
-    why = exporters.available()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"lab test cannot run in CI: {why}")
-        pytest.skip(why)
-    tmp = tmp_path_factory.mktemp("sflowlab")
-    try:
-        yield make_lab(tmp, PREFIX, routing="bgp", sflow=True)
-    finally:
-        labctl.down(PREFIX, tmp / "state")
 
 
 class Receiver:
