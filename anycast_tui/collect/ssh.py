@@ -116,6 +116,8 @@ class SSHSession:
         self._freed = asyncio.Event()  # set when a channel ends or a command leaves its slot
         self._abandoned: set[_Collected] = set()  # given-up commands whose channel sshd has not closed yet
         self._stream_chan: asyncssh.SSHClientChannel[bytes] | None = None
+        self._stream_lines: _Lines | None = None
+        self._reapers: set[asyncio.Task[None]] = set()  # given-up channels being killed until their process ends
         self._stream_stopped: str | None = None  # why the stream was closed to free its slot
         self._stream_pty = True  # False once the server refused the stream a pty
         self.session_limit: int | None = None  # session channels sshd allows per connection, once seen
@@ -135,6 +137,16 @@ class SSHSession:
     @property
     def connected(self) -> bool:
         return self._conn is not None and not self._conn.is_closed()
+
+    @property
+    def stream_open(self) -> bool:
+        """The ``ip monitor`` stream's channel is open (its command was started and sshd confirmed it)."""
+        return self._stream_chan is not None
+
+    @property
+    def stream_pty(self) -> bool:
+        """The stream asks for a pty (False once sshd refused one: PermitTTY no, no-pty)."""
+        return self._stream_pty
 
     # ------------------------------------------------------------------ connecting
 
@@ -290,6 +302,8 @@ class SSHSession:
             conn.abort()
 
     async def close(self) -> None:
+        if self._reapers:  # given-up commands are killed before the connection goes: without a pty nothing else ends them
+            await asyncio.wait(set(self._reapers), timeout=REAP_S + 1.0)
         conn, self._conn = self._conn, None
         self._abandoned.clear()
         self._freed.set()
@@ -320,13 +334,16 @@ class SSHSession:
         """Wait for a command slot; free one held by the stream or by abandoned commands when none can come."""
         while self._busy >= self._room():
             if self._busy == 0:  # no command of ours will free one
+                if self._abandoned and self._reapers:  # being killed: their slots come back once they end
+                    await asyncio.wait(set(self._reapers), return_when=asyncio.FIRST_COMPLETED)
+                    continue
                 if self._abandoned:
                     log.warning("%s: %d given-up command(s) still hold sshd's session slots; replacing the "
                                 "connection", self.cfg.name, len(self._abandoned))
                     self._drop()
                     continue
                 if self._stream_chan is not None:
-                    self._stop_stream(f"sshd allows {self.session_limit} session per connection (MaxSessions), "
+                    self.stop_stream(f"sshd allows {self.session_limit} session per connection (MaxSessions), "
                                       "kept for the poll's commands")
                     continue
                 break  # nothing to wait for (cannot happen: a learned limit is at least 1)
@@ -351,8 +368,21 @@ class SSHSession:
         """A session channel for ``cmd``; sshd frees a closed channel's slot a moment later, so retry a little."""
         delay = 0.005
         while True:
+            made: list[_Channel] = []
+
+            def make() -> asyncssh.SSHClientSession[bytes]:
+                session = factory()
+                assert isinstance(session, _Channel)
+                session.pty = "term_type" in kw  # asked for one: asyncssh fails the open if sshd refuses
+                made.append(session)
+                return session
+
+            opened = False
             try:
-                return await conn.create_session(factory, cmd.line, encoding=None, **kw)  # type: ignore[arg-type]
+                chan, session = await conn.create_session(make, cmd.line, encoding=None,  # type: ignore[arg-type]
+                                                          **kw)
+                opened = True
+                return chan, session
             except asyncssh.ChannelOpenError as exc:
                 if conn.is_closed():
                     self._drop()
@@ -370,21 +400,49 @@ class SSHSession:
                         "Match block for this user) must be 1 or more", cmd.id) from None
                 await asyncio.sleep(delay)
                 delay *= 2
+            finally:
+                if not opened:
+                    # given up (cancelled, timed out) or failed once the channel was open: its exec may already
+                    # have reached sshd and nothing else holds the channel, so its process is ended here
+                    for half in made:
+                        self._abandon(half)
 
-    def _abandon(self, chan: asyncssh.SSHClientChannel[bytes], session: "_Channel") -> None:
-        """Give up on a command: kill its process (SSH "signal", honoured by OpenSSH >= 7.9 for ordinary
-        logins), close its channel, and count its slot as held until sshd closes the channel."""
-        if session.ended:
+    def _abandon(self, session: "_Channel") -> None:
+        """Give up on a command: kill its process until it ends, then close its channel; its slot counts as
+        held until sshd closes the channel."""
+        if session.ended or session.chan is None:
             return
-        try:
-            chan.kill()
-        except (asyncssh.Error, OSError):
-            pass
-        chan.close()
         if isinstance(session, _Collected):
             session.drop()  # what it printed, and what it prints until the kill lands, is not kept
             self._abandoned.add(session)
             session.on_end = self._abandoned_ended
+        if session.reaping:
+            return
+        session.reaping = True
+        if session.pty:  # closing hangs the command up (sshd closes the pty): kill it and close at once
+            _kill(session.chan)
+            session.chan.close()
+            return
+        task = asyncio.get_running_loop().create_task(self._reap(session.chan, session))
+        self._reapers.add(task)
+        task.add_done_callback(self._reapers.discard)
+
+    async def _reap(self, chan: asyncssh.SSHClientChannel[bytes], session: "_Channel") -> None:
+        """Send SSH "signal" KILL (honoured by OpenSSH >= 7.9 for ordinary logins) until the process ends.
+
+        Once is not enough: sshd signals the process group, which the command's process makes only a moment
+        after sshd forked it, so a kill that follows the exec at once finds no group and is lost; without a
+        pty, closing the channel does not end the process (issue 16).  A process that never ends (a forced
+        command: sshd refuses to signal those) has its channel closed after ``REAP_S``.
+        """
+        try:
+            for wait in REAP_WAITS:
+                if not _kill(chan):
+                    break  # the channel or the connection is already gone
+                if await session.wait_ended(wait):
+                    return
+        finally:
+            chan.close()
 
     def _abandoned_ended(self, session: "_Collected") -> None:
         self._abandoned.discard(session)
@@ -459,7 +517,7 @@ class SSHSession:
             self._drop()
             raise ChannelClosed(name, f"{cmd.id}: connection lost: {_describe(exc)}", cmd.id) from None
         assert isinstance(lines, _Lines)
-        self._stream_chan = chan
+        self._stream_chan, self._stream_lines = chan, lines
         self._stream_stopped = None
         try:
             while (line := await lines.next()) is not None:
@@ -481,23 +539,20 @@ class SSHSession:
             raise ChannelClosed(name, f"{cmd.id}: stream ended", cmd.id)
         finally:
             if self._stream_chan is chan:
-                self._stream_chan = None
+                self._stream_chan = self._stream_lines = None
                 self._freed.set()
-            self._abandon(chan, lines)
+            self._abandon(lines)
 
-    def _stop_stream(self, why: str) -> None:
+    def stop_stream(self, why: str) -> None:
         """Close the stream's channel (its pty hangs the command up) to give its slot to the poll."""
         chan = self._stream_chan
         if chan is None:
             return
         log.info("%s: ip monitor off: %s; polling only", self.cfg.name, why)
         self._stream_stopped = why
-        self._stream_chan = None
-        try:
-            chan.kill()
-        except (asyncssh.Error, OSError):
-            pass
-        chan.close()
+        lines, self._stream_chan, self._stream_lines = self._stream_lines, None, None
+        if lines is not None:
+            self._abandon(lines)  # killed, then closed: its stream() ends when sshd closes the channel
 
     async def run_many(self, cmds: Iterable[Command]) -> dict[str, CommandOutput]:
         """Run commands on parallel channels (bounded by ``max_channels``); the first failure is raised."""
@@ -538,7 +593,7 @@ class SSHSession:
             raise ChannelClosed(name, f"{cmd.id}: connection lost: {_describe(exc)}", cmd.id) from None
         finally:
             if chan is not None and session is not None and (done is None or done.overflow):
-                self._abandon(chan, session)  # timed out, cancelled or flooding: end it, free its slot
+                self._abandon(session)  # timed out, cancelled or flooding: end it, free its slot
         if done.overflow:
             raise OutputTooLarge(name, f"{cmd.line}: output over {_size(limit)}, aborted (max_output_mib)", cmd.id)
         stdout = _text(done.take_stdout())
@@ -559,6 +614,11 @@ class SSHSession:
         return CommandOutput(cmd, stdout, stderr, 0, started_ms, time.monotonic() - t0)
 
 
+# a given-up command is sent KILL again after each wait until sshd closes its channel; then it is closed by us
+REAP_WAITS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5)
+REAP_S = sum(REAP_WAITS)
+
+
 class _NoSlot(Exception):
     """Internal: sshd refused a session while others of ours were open (its limit is now known)."""
 
@@ -572,6 +632,13 @@ class _Channel(asyncssh.SSHClientSession[bytes]):
     exit_status: int | None = None
     exit_signal: str | None = None
     ended = False  # closed on both sides: sshd freed its session slot
+    chan: asyncssh.SSHClientChannel[bytes] | None = None  # set as soon as sshd confirmed the channel open
+    reaping = False  # given up: being killed until it ends
+    pty = False  # the command runs on a pty: closing the channel hangs it up
+    _ended_event: asyncio.Event | None = None
+
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:  # type: ignore[override]
+        self.chan = chan
 
     def exit_status_received(self, status: int) -> None:
         self.exit_status = status
@@ -582,7 +649,21 @@ class _Channel(asyncssh.SSHClientSession[bytes]):
     def connection_lost(self, exc: Exception | None) -> None:
         # a lost connection ends the channel too: exit_status stays None and the caller says so
         self.ended = True
+        if self._ended_event is not None:
+            self._ended_event.set()
         self._ended()
+
+    async def wait_ended(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for sshd to close the channel; whether it did."""
+        if not self.ended:
+            if self._ended_event is None:
+                self._ended_event = asyncio.Event()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._ended_event.wait()
+            except (asyncio.TimeoutError, TimeoutError):
+                pass
+        return self.ended
 
     def _ended(self) -> None:
         raise NotImplementedError
@@ -652,14 +733,10 @@ class _Lines(_Channel):
     def __init__(self) -> None:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._partial = b""
-        self._chan: asyncssh.SSHClientChannel[bytes] | None = None
         self._paused = False
         self.stderr = b""
         self.last = ""  # last non-empty line (a pty merges stderr into it)
         self.overflow = False
-
-    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:  # type: ignore[override]
-        self._chan = chan
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         if self.overflow:
@@ -680,22 +757,31 @@ class _Lines(_Channel):
                 self.last = line.strip()[:200]
             self._queue.put_nowait(line)
         self._partial = rest
-        if self._queue.qsize() > STREAM_QUEUE and not self._paused and self._chan is not None:
+        if self._queue.qsize() > STREAM_QUEUE and not self._paused and self.chan is not None:
             self._paused = True
-            self._chan.pause_reading()
+            self.chan.pause_reading()
 
     async def next(self) -> str | None:
         """The next line; None once the stream ended (or overflowed)."""
         line = await self._queue.get()
-        if self._paused and self._queue.qsize() < STREAM_QUEUE // 2 and self._chan is not None:
+        if self._paused and self._queue.qsize() < STREAM_QUEUE // 2 and self.chan is not None:
             self._paused = False
-            self._chan.resume_reading()
+            self.chan.resume_reading()
         if line is None:
             self._queue.put_nowait(None)  # stays ended
         return line
 
     def _ended(self) -> None:
         self._queue.put_nowait(None)
+
+
+def _kill(chan: asyncssh.SSHClientChannel[bytes]) -> bool:
+    """Ask sshd to KILL the channel's command; False when the channel or its connection is gone."""
+    try:
+        chan.kill()
+    except (asyncssh.Error, OSError):
+        return False
+    return True
 
 
 def _size(n: int) -> str:
