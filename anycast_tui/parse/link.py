@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from anycast_tui.model.types import Address, Interface
-from anycast_tui.parse._common import (BadValue, address, extra_value, integer, lines_of, load_json, pair, pieces,
+from anycast_tui.parse._common import (BadValue, address, extra_value, integer, json_items, lines_of, pair, pieces,
                                        shown, words)
 from anycast_tui.parse.errors import ParseError
 
@@ -107,11 +107,11 @@ def _json_interface(obj: dict, idx: int, kind: str) -> Interface:
 
 def parse_ip_link_json(text: str) -> list[Interface]:
     """Parse ``ip -j [-d] [-s] link show``."""
-    return [_json_interface(o, i, KIND_LINK_JSON) for i, o in enumerate(load_json(text, KIND_LINK_JSON))]
+    return [_json_interface(o, i, KIND_LINK_JSON) for i, o in enumerate(json_items(text, KIND_LINK_JSON))]
 
 
 def parse_interfaces_json(text: str, kind: str) -> list[Interface]:
-    return [_json_interface(o, i, kind) for i, o in enumerate(load_json(text, kind))]
+    return [_json_interface(o, i, kind) for i, o in enumerate(json_items(text, kind))]
 
 
 # --------------------------------------------------------------------------- text

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 from anycast_tui.model.types import Bucket, GroupMember, NexthopGroup, NexthopObject, NexthopTable
 from anycast_tui.parse._common import (BUCKET_INDEX, BUCKETS, ELAPSED_S, GROUP_MEMBERS, GROUP_WEIGHT, NH_ID, TIMER_S,
-                                       BadValue, address, bounded, extra_value, lines_of, load_json, pair, seconds,
+                                       BadValue, address, bounded, extra_value, json_items, lines_of, pair, seconds,
                                        shown, words)
 from anycast_tui.parse.errors import ParseError
 
@@ -225,7 +225,7 @@ def parse_ip_nexthop_json(text: str) -> NexthopTable:
     """Parse ``ip -j nexthop show``."""
     objects: list[NexthopObject] = []
     groups: list[NexthopGroup] = []
-    for i, obj in enumerate(load_json(text, KIND_JSON)):
+    for i, obj in enumerate(json_items(text, KIND_JSON)):
         e = entry_from_json(obj, i)
         (groups if isinstance(e, NexthopGroup) else objects).append(e)  # type: ignore[arg-type]
     return NexthopTable(tuple(objects), tuple(groups))
@@ -278,7 +278,7 @@ def parse_ip_nexthop_bucket(text: str) -> list[Bucket]:
 def parse_ip_nexthop_bucket_json(text: str) -> list[Bucket]:
     """Parse ``ip -j nexthop bucket show`` (or ``bucket get``)."""
     out: list[Bucket] = []
-    for i, obj in enumerate(load_json(text, KIND_BUCKET_JSON)):
+    for i, obj in enumerate(json_items(text, KIND_BUCKET_JSON)):
         try:
             b = obj.get("bucket")
             if not isinstance(b, dict):

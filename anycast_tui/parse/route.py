@@ -33,7 +33,7 @@ from typing import Any
 
 from anycast_tui.model.types import Nexthop, Route
 from anycast_tui.parse._common import (LONG_LINE, METRIC, NH_ID, ROUTE_WEIGHT, BadValue, address, bounded, extra_value,
-                                       lines_of, load_json, pair, pieces, prefix, shown, words)
+                                       json_items, lines_of, pair, pieces, prefix, shown, words)
 from anycast_tui.parse.errors import ParseError
 
 KIND_TEXT = "ip-route"
@@ -625,6 +625,5 @@ def _drop_family(nh: Nexthop, cache: dict) -> Nexthop:
 
 def parse_ip_route_json(text: str, *, family: int | None = None) -> list[Route]:
     """Parse ``ip -j [-d] route show`` (a JSON array, or one object as some tools print)."""
-    items = load_json(text, KIND_JSON)
     cache: dict = {}
-    return [_json_route(obj, i, family, cache) for i, obj in enumerate(items)]
+    return [_json_route(obj, i, family, cache) for i, obj in enumerate(json_items(text, KIND_JSON))]
