@@ -595,6 +595,7 @@ def _json_route(obj: dict, idx: int, family: int | None, cache: dict) -> Route:
         nhs = tuple(nhs_list)
         if None in mp_fams:  # some next hop named its family (``via``): drop it where it equals the route's
             nhs = tuple(nh if nh.gateway_family != fam else _drop_family(nh, cache) for nh in nhs)
+        nhs = cache.setdefault(("nexthops", nhs), nhs)  # routes over the same next hops share one tuple
     elif gw is not None or dev is not None:
         if flags:
             route_flags = tuple(f for f in flags if f in ROUTE_ONLY_FLAGS)
