@@ -7,7 +7,8 @@ One device (the embedded SSH server in a child process, canned leaf outputs) ans
 ``ip -j -4 route show table all`` with ``--mb`` MB of valid routes (4 next hops each, as a full
 table looks); its other commands answer normally.  A fresh client process polls it ``--polls``
 times with the default settings (``max_output_mib`` 512, so the answer is accepted and parsed),
-then reports its peak RSS (VmHWM) and its RSS after the last poll.
+then reports its peak RSS (VmHWM) and its RSS after the last poll.  The same for a junk answer of
+that size (``y`` lines, as ``yes`` prints: a flooding device).
 
 Baseline (same run, same client code): the same device answering its normal-size route table.
 ``--before TREE`` runs the same client from another checkout too (e.g. ``git worktree add
@@ -46,7 +47,7 @@ def big_routes(mb: int) -> str:
 # --------------------------------------------------------------------------- server (child process)
 
 
-async def _serve(workdir: Path, mb: int) -> None:
+async def _serve(workdir: Path, mb: int, junk: bool) -> None:
     sys.path.insert(0, str(ROOT))
     from anycast_tui.collect.commands import LINUX_POLL
     from anycast_tui.lab.sshserver import CommandResult, SSHFarm
@@ -54,7 +55,7 @@ async def _serve(workdir: Path, mb: int) -> None:
     fixtures = ROOT / "tests" / "functional" / "ssh_fixtures" / "leaf"
     outputs = {c.line: (fixtures / f"{c.id}.out").read_text() for c in LINUX_POLL}
     if mb:
-        outputs[LINUX_POLL[0].line] = big_routes(mb)
+        outputs[LINUX_POLL[0].line] = "y\n" * (mb * 500_000) if junk else big_routes(mb)
 
     def handle(line: str) -> object:
         if line in outputs:
@@ -115,8 +116,9 @@ def _client(tree: Path, info: dict, polls: int) -> dict:
 
 
 class _Server:
-    def __init__(self, workdir: str, mb: int):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", workdir, "--mb", str(mb)],
+    def __init__(self, workdir: str, mb: int, junk: bool = False):
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", workdir, "--mb", str(mb)]
+                                     + (["--junk"] if junk else []),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.info = json.loads(self.proc.stdout.readline())
@@ -137,13 +139,15 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3, help="client processes per figure (medians)")
     ap.add_argument("--before", type=Path, help="another checkout to run the same client from")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
+    ap.add_argument("--junk", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        asyncio.run(_serve(Path(args.serve), args.mb))
+        asyncio.run(_serve(Path(args.serve), args.mb, args.junk))
         return 0
     trees = [("this tree", ROOT)] + ([("before", args.before.resolve())] if args.before else [])
     with tempfile.TemporaryDirectory() as tmp:
-        servers = {"normal": _Server(f"{tmp}/normal", 0), "large": _Server(f"{tmp}/large", args.mb)}
+        servers = {"normal": _Server(f"{tmp}/normal", 0), "large": _Server(f"{tmp}/large", args.mb),
+                   "junk": _Server(f"{tmp}/junk", args.mb, junk=True)}
         try:
             results: dict[tuple[str, str], list[dict]] = {}
             for _ in range(args.runs):
@@ -160,7 +164,7 @@ def main() -> int:
         rss = statistics.median(r["rss_kb"] for r in rs) / 1024
         r0 = rs[0]
         what = f"{r0['routes']:,} routes" if r0["status"] == "ok" else f"{r0['status']}: {r0['error']}"
-        goal = f"   goal < {GOAL_MB} MB" if kind == "large" else "   (baseline)"
+        goal = "   (baseline)" if kind == "normal" else f"   goal < {GOAL_MB} MB"
         print(f"  {label:9s} {kind:6s} answer: peak RSS {hwm:6.0f} MiB, after the polls {rss:6.0f} MiB "
               f"({what}){goal}")
     return 0

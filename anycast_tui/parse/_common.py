@@ -266,14 +266,25 @@ def pair(key: str, value: str) -> tuple[str, str]:
     return _pair(key, value) if len(value) <= 64 and len(key) <= 64 else (key, value)
 
 
-def lines_of(text: str, kind: str) -> list[str]:
-    """The lines of ``text``; ParseError naming the first one longer than ``MAX_LINE`` (before any is split)."""
+_BLOCK = 1 << 20  # characters split into lines at a time
+
+
+def lines_of(text: str, kind: str) -> Iterator[str]:
+    """The lines of ``text`` (as ``str.splitlines``), a block at a time; ParseError at a line longer than
+    ``MAX_LINE``.  Lazily: the lines of a 200 MB answer of one-character lines (a flooding device) were
+    800 MB of list before the parser read the first one (issue 16)."""
     if not isinstance(text, str):
         raise ParseError(0, "input is not text", kind)
-    lines = text.splitlines()
-    if len(text) > MAX_LINE and max(map(len, lines)) > MAX_LINE:
-        for lineno, line in enumerate(lines, 1):
-            if len(line) > MAX_LINE:
-                raise ParseError(lineno, f"line of {len(line):,} characters: longer than any {kind} line "
-                                 f"(at most {MAX_LINE:,})", kind, line)
-    return lines
+    pos, lineno, size = 0, 0, len(text)
+    while pos < size:
+        end = text.find("\n", pos + _BLOCK) if size - pos > _BLOCK else -1
+        end = size if end < 0 else end + 1  # blocks end after a newline: a line boundary, \r\n kept whole
+        lines = text[pos:end].splitlines()
+        if end - pos > MAX_LINE and max(map(len, lines)) > MAX_LINE:
+            for n, line in enumerate(lines, lineno + 1):
+                if len(line) > MAX_LINE:
+                    raise ParseError(n, f"line of {len(line):,} characters: longer than any {kind} line "
+                                     f"(at most {MAX_LINE:,})", kind, line)
+        lineno += len(lines)
+        yield from lines
+        pos = end

@@ -1,0 +1,33 @@
+"""parse._common.lines_of: the lines ``str.splitlines`` gives, a block at a time, and the long-line error."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import anycast_tui.parse._common as common
+from anycast_tui.parse._common import MAX_LINE, lines_of
+from anycast_tui.parse.errors import ParseError
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet="ab\n\r\x0b\x0c\x1c\u2028\x85", max_size=80), st.integers(1, 9))
+def test_the_lines_splitlines_gives_whatever_the_block_size(text, block):
+    saved, common._BLOCK = common._BLOCK, block  # small blocks: every line and \r\n across a block's end
+    try:
+        assert list(lines_of(text, "k")) == text.splitlines()
+    finally:
+        common._BLOCK = saved
+
+
+def test_a_line_over_the_limit_is_named_by_its_number():
+    text = "ok\n" * 3 + "x" * (MAX_LINE + 1) + "\nafter\n"
+    with pytest.raises(ParseError) as err:
+        list(lines_of(text, "k"))
+    assert err.value.line == 4 and "longer than any k line" in err.value.reason
+
+
+def test_lines_come_before_the_text_is_split_whole():
+    lines = lines_of("y\n" * (4 << 20), "k")  # 8 MB of one-character lines: a flooding device
+    assert next(lines) == "y"  # the first block only: no list of 4 million lines first
