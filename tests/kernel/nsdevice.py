@@ -18,10 +18,12 @@ from anycast_tui.lab.sshserver import CommandResult
 
 
 class NamespaceDevice:
-    """Runs the collector's fixed lines in a namespace (``ip -n NS ...``); the monitor as a stream."""
+    """Runs the collector's fixed lines in a namespace (``ip -n NS ...``); the monitor as a stream; ``vtysh``
+    reaches the FRR whose vty sockets are in ``vty`` (none: the system's)."""
 
-    def __init__(self, ns: str):
+    def __init__(self, ns: str, vty: str | None = None):
         self.ns = ns
+        self.vty = vty
         self.monitors = 0
 
     async def __call__(self, line: str) -> "CommandResult | AsyncIterator[str]":
@@ -30,6 +32,8 @@ class NamespaceDevice:
         argv = shlex.split(line)
         if line == MONITOR.line:
             return self._monitor(argv)
+        if argv[0] == "vtysh" and self.vty:
+            argv = ["vtysh", "--vty_socket", self.vty, *argv[1:]]
         if argv[0] == "ip" and argv[1] != "-V":
             argv = ["ip", "-n", self.ns, *argv[1:]]
         elif argv[0] != "ip":

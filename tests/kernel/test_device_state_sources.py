@@ -3,6 +3,9 @@
 objects and resilient groups, interfaces, hash sysctls and the live flows to the anycast prefix — because
 both hand their outputs to the one builder (``collect.devicestate.assemble``).
 
+With FRR (zebra + staticd) in the namespace, FRR's RIB is read by both too (the poller's ``frr_rib`` line over
+SSH; netlink's ``vtysh=`` argv), with the same parts missing for the same reason (no bgpd).
+
 The live flows are real sockets in the namespace: a TCP connection to the anycast address that talks every
 0.2 s (alive: heard from well within ``LIVE_WINDOW_S``) and a connected UDP socket pair (``ss -Hun``).
 """
@@ -20,10 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functional"))
 
 from anycast_tui.collect import netlink  # noqa: E402
 from anycast_tui.collect.poller import Poller  # noqa: E402
+from anycast_tui.lab import frr as labfrr  # noqa: E402
 from anycast_tui.lab import netns as nsx  # noqa: E402
 from anycast_tui.lab.sshserver import SSHFarm  # noqa: E402
 from anycast_tui.model.types import Device, DeviceState, Flow  # noqa: E402
+from anycast_tui.parse.route import parse_ip_route_json  # noqa: E402
 
+from frrns import start_frr, stop_frr, wait_until  # noqa: E402
 from nsdevice import NamespaceDevice, python_in  # noqa: E402
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ssh]
@@ -89,17 +95,25 @@ def comparable(state: DeviceState) -> DeviceState:
                                collected_at_ms=None, health=DeviceState(state.device).health)
 
 
-async def test_ssh_poller_and_netlink_assemble_the_same_state(device_ns, tmp_path):
-    farm = SSHFarm({"r1": NamespaceDevice(device_ns)}, workdir=tmp_path / "farm")
+async def _by_ssh(tmp_path: Path, device: NamespaceDevice, platform: str, **settings: object
+                  ) -> tuple[DeviceState, dict[str, str]]:
+    """One poll of ``device`` over real SSH: its state and the optional parts missing, with the reason."""
+    farm = SSHFarm({"r1": device}, workdir=tmp_path / "farm")
     await farm.start()
-    poller = Poller(farm.inventory(platform="linux", anycast_prefixes=(PREFIX,), flow_sources=("ss",),
-                                   command_timeout_s=5.0), interval_s=3600.0)
+    poller = Poller(farm.inventory(platform=platform, anycast_prefixes=(PREFIX,), command_timeout_s=10.0,
+                                   **settings), interval_s=3600.0)
     try:
-        by_ssh = (await poller.poll_once()).devices["r1"]
+        state = (await poller.poll_once()).devices["r1"]
+        missing = dict(poller.optional_errors("r1"))
     finally:
         await poller.stop()
         await farm.stop()
-    assert by_ssh.health.status.value == "ok", by_ssh.health
+    assert state.health.status.value == "ok", state.health
+    return state, missing
+
+
+async def test_ssh_poller_and_netlink_assemble_the_same_state(device_ns, tmp_path):
+    by_ssh, _ = await _by_ssh(tmp_path, NamespaceDevice(device_ns), "linux", flow_sources=("ss",))
     got = await asyncio.to_thread(netlink.read, by_ssh.device, device_ns, flow_sources=("ss",),
                                   flow_prefixes=(PREFIX,))  # pyroute2's sync API runs its own loop
     by_netlink = got.state
@@ -122,3 +136,46 @@ def test_netlink_reads_no_flows_unless_asked_and_names_a_missing_tool(device_ns)
     assert got.state.rib is None
     assert set(got.optional_errors) == {"frr_rib"} and "atui-no-such-vtysh" in got.optional_errors["frr_rib"]
     assert "\n" not in got.optional_errors["frr_rib"]
+
+
+STATIC = """hostname r
+ip route 192.0.2.90/32 198.18.1.2
+ip route 192.0.2.90/32 198.18.2.2
+ip route 192.0.2.91/32 blackhole
+ip route 198.51.100.0/24 192.0.2.90
+!
+"""
+STATIC_PREFIXES = ("192.0.2.90/32", "192.0.2.91/32", "198.51.100.0/24")
+
+
+@pytest.fixture
+def frr_ns(device_ns):
+    why = labfrr.available()
+    if why is not None:
+        pytest.skip(why)
+    rundir = Path("/run/anycast-tui/frr") / device_ns
+    try:
+        start_frr(device_ns, rundir, {"zebra": "hostname r\n!\n", "staticd": STATIC})
+        wait_until(lambda: set(STATIC_PREFIXES) <= {r.dst for r in parse_ip_route_json(nsx.ip(device_ns, "-j", "route",
+                                                                                            "show"))},
+                   "zebra installing the static routes")
+        yield device_ns, rundir
+    finally:
+        stop_frr(rundir)
+
+
+async def test_frr_rib_read_by_ssh_and_by_netlink_is_the_same(frr_ns, tmp_path):
+    ns, rundir = frr_ns
+    by_ssh, ssh_missing = await _by_ssh(tmp_path, NamespaceDevice(ns, vty=str(rundir)), "frr")
+    got = await asyncio.to_thread(netlink.read, by_ssh.device, ns, vtysh=("vtysh", "--vty_socket", str(rundir)))
+    assert comparable(got.state) == comparable(by_ssh)
+    assert dict(got.optional_errors) == ssh_missing  # no bgpd: the BGP parts, for vtysh's same reason
+    assert set(ssh_missing) == {"frr_bgp4", "frr_bgp6"}, ssh_missing
+    rib = got.state.rib
+    assert rib is not None
+    ecmp = next(r for r in rib.routes if r.dst == "192.0.2.90/32")
+    assert ecmp.protocol == "static" and ecmp.selected and ecmp.installed
+    assert sorted(nh.gateway for nh in ecmp.nexthops) == ["198.18.1.2", "198.18.2.2"]
+    assert all(nh.fib for nh in ecmp.nexthops)
+    recursive = next(r for r in rib.routes if r.dst == "198.51.100.0/24")
+    assert any(nh.recursive for nh in recursive.nexthops)
