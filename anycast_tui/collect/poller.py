@@ -75,7 +75,7 @@ class Parsed(NamedTuple):
 
 @dataclass
 class PollCache:
-    """What a device's earlier polls read, and the three rules by which a poll reuses it.
+    """What a device's earlier polls read, and the four rules by which a poll reuses it (one method each).
 
     * **parse**: outputs equal to the last poll's give its records again (:meth:`reuse`; parsing is pure);
     * **buckets**: bucket tables exist only for resilient groups, so after a poll whose nexthop objects had
