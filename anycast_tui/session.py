@@ -13,10 +13,12 @@ import asyncio
 import time
 from typing import Callable, Sequence
 
+from anycast_tui.collect.commands import OPTIONAL_IDS, poll_commands
+from anycast_tui.collect.devicestate import assemble, failed_state, ok_health, with_rib_watch
 from anycast_tui.collect.inventory import Inventory
 from anycast_tui.collect.poller import Poller
 from anycast_tui.model.timeline import Timeline
-from anycast_tui.model.types import DeviceState, Event, FabricSnapshot, Health
+from anycast_tui.model.types import Device, DeviceState, Event, FabricSnapshot, Health
 
 DEFAULT_PREFIXES = ("192.0.2.53/32",)
 
@@ -96,44 +98,49 @@ class SimSession:
     """A session over an in-process simulator, polled explicitly: same commands and parsers as SSH, no network.
 
     For deterministic screenshots, snapshot tests and benchmarks: ``poll()``
-    asks every device its LINUX_POLL outputs, parses them and updates the
-    timeline at the injected clock's time; a failed device keeps its last good
-    data, STALE (as the poller reports an unreachable device).
+    asks every device its LINUX_POLL outputs (and the flow commands of
+    ``flow_sources``: the simulator answers ``ss``), assembles them as the SSH
+    poller does (``collect.devicestate``) and updates the timeline at the
+    injected clock's time; a failed device keeps its last good data, STALE (as
+    the poller reports an unreachable device).  The simulator has no FRR
+    (``vtysh`` is not found there), so its states carry no RIB.
     """
 
     def __init__(self, sim, *, clock: Callable[[], float] = time.time,  # noqa: ANN001 - lab.sim.SimFabric
-                 prefixes: tuple[str, ...] = DEFAULT_PREFIXES, unreachable: str = "connection refused") -> None:
+                 prefixes: tuple[str, ...] = DEFAULT_PREFIXES, unreachable: str = "connection refused",
+                 flow_sources: tuple[str, ...] = ()) -> None:
         self.sim = sim
         self.clock = clock
         self.unreachable = unreachable
+        self.prefixes = prefixes
+        self.commands = poll_commands("sim", None, flow_sources)
+        self.flow_sources = flow_sources
         self.timeline = Timeline(anycast_prefixes=prefixes, clock=clock)
+
+    def _read(self, name: str) -> dict[str, str]:
+        """The device's outputs; an optional command it does not answer (``conntrack``) is left out."""
+        out = {}
+        for c in self.commands:
+            res = self.sim.handle(name, c.line)
+            if c.id not in OPTIONAL_IDS or res.exit_status == 0:
+                out[c.id] = res.stdout
+        return out
 
     def poll(self, order: Sequence[str] | None = None) -> FabricSnapshot | None:
         """Poll every device once, in ``order`` (default: the simulator's), each updating the timeline."""
-        import dataclasses
-
-        from anycast_tui.collect.commands import LINUX_POLL
-        from anycast_tui.model.types import Device, DeviceState, HealthStatus
-        from anycast_tui.parse.device import build_device_state
-
         roles = self.sim.roles()
         for name in (order if order is not None else self.sim.devices):
             now = int(self.clock() * 1000)
             snap = self.timeline.snapshot
+            device = Device(name, roles[name], "sim")
             prev = snap.devices.get(name) if snap is not None else None
+            prev = prev if prev is not None else DeviceState(device)
             if self.sim.is_up(name):
-                since = prev.health.since_ms if prev is not None and prev.health.status is HealthStatus.OK else now
-                outputs = {c.id: self.sim.handle(name, c.line).stdout for c in LINUX_POLL}
-                state = build_device_state(Device(name, roles[name], "sim"), outputs, collected_at_ms=now,
-                                           health=Health(HealthStatus.OK, since_ms=since, last_ok_ms=now))
+                state = assemble(device, self._read(name), collected_at_ms=now, health=ok_health(prev.health, now),
+                                 flow_prefixes=self.prefixes if self.flow_sources else None).state
+                state = with_rib_watch(prev, state)
             else:
-                failing = prev is not None and prev.health.status in (HealthStatus.STALE, HealthStatus.ERROR)
-                since = prev.health.since_ms if failing and prev is not None else now
-                last_ok = prev.health.last_ok_ms if prev is not None else None
-                status = HealthStatus.STALE if last_ok is not None else HealthStatus.ERROR
-                health = Health(status, since_ms=since, error=f"{name}: {self.unreachable}", last_ok_ms=last_ok)
-                state = (dataclasses.replace(prev, health=health) if prev is not None and last_ok is not None
-                         else DeviceState(Device(name, roles[name], "sim"), health=health))
+                state = failed_state(prev, now, f"{name}: {self.unreachable}")
             self.timeline.update(state)
         return self.timeline.snapshot
 

@@ -10,6 +10,12 @@ namespace; the hash sysctls by running ``sysctl -n`` there.  Cloned (cache)
 routes are skipped, as ``ip route show`` does.  Lightweight-tunnel ``encap``
 attributes are kept as raw text, not as iproute2 prints them.
 
+Optional parts, as the SSH poller reads them: live flows (``flow_sources``: the same ``ss`` / ``conntrack``
+lines, run in the namespace) and FRR's RIB (``vtysh``: the argv that reaches this device's FRR, e.g.
+``("vtysh", "--vty_socket", DIR)``; the same ``frr_rib`` line).  A missing tool leaves them out with the
+reason (:attr:`Assembled.optional_errors`), as on the poller.  All parts become a ``DeviceState`` through
+``collect.devicestate.assemble``, the one builder the poller and the simulated session use.
+
 ``watch(ns)`` yields a ``Change`` per link/address/route/neighbour/nexthop
 notification; ``changed(ns)`` folds bursts of them into one signal, and
 ``watch_states(device, ns)`` re-reads the state after each.
@@ -18,6 +24,7 @@ notification; ``changed(ns)`` folds bursts of them into one signal, and
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import socket
@@ -31,9 +38,9 @@ from pyroute2.netlink.rtnl import RTM_DELROUTE, RTM_NEWROUTE
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from anycast_tui.collect import rtnames
-from anycast_tui.collect.commands import HASH_SYSCTLS
-from anycast_tui.model.types import Device, DeviceState, Health, HealthStatus
-from anycast_tui.parse.device import build_device_state
+from anycast_tui.collect.commands import FLOW_COMMANDS, FRR_RIB, HASH_SYSCTLS
+from anycast_tui.collect.devicestate import Assembled, assemble, ok_health, with_rib_watch
+from anycast_tui.model.types import Device, DeviceState, Health
 
 # --------------------------------------------------------------------------- constants (linux uapi)
 
@@ -442,15 +449,45 @@ def read_outputs(ns: str | None = None) -> dict[str, str]:
     return outputs
 
 
-def read_state(device: Device, ns: str | None = None) -> DeviceState:
-    """One DeviceState of ``ns`` (None: this machine), as the SSH poller would build it.
+def read_optional(ns: str | None = None, *, flow_sources: tuple[str, ...] = (),
+                  vtysh: tuple[str, ...] | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """The optional outputs of ``ns``: the flow commands of ``flow_sources`` and, with ``vtysh``, FRR's RIB
+    (``frr_rib``); ({command id: stdout}, {command id: why it is missing}).  A command that fails with
+    output still counts (vtysh stops at a refused ``-c``: the parts before it count), as on the poller."""
+    commands = [c for src in flow_sources for c in FLOW_COMMANDS[src]]
+    if vtysh is not None:
+        commands.append(dataclasses.replace(FRR_RIB, argv=(*vtysh, *FRR_RIB.argv[1:])))
+    outputs: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for cmd in commands:
+        try:
+            outputs[cmd.id] = _run(ns, *cmd.argv)
+        except NetlinkError as exc:
+            errors[cmd.id] = str(exc)
+    return outputs, errors
 
-    Raises NetlinkError when the namespace cannot be read, ParseError (naming the
-    command id) like the SSH path when an output is refused."""
+
+def read(device: Device, ns: str | None = None, *, flow_sources: tuple[str, ...] = (),
+         flow_prefixes: tuple[str, ...] = (), vtysh: tuple[str, ...] | None = None,
+         prev: Health | None = None) -> Assembled:
+    """One read of ``ns`` (None: this machine) as the SSH poller would assemble it: the kernel's part, and
+    live flows to ``flow_prefixes`` (all when empty) when ``flow_sources`` are given, FRR's RIB with ``vtysh``.
+
+    Raises NetlinkError when the namespace cannot be read, ParseError (naming the command id) like the
+    SSH path when a required output is refused; an optional part that is missing or does not parse is in
+    ``optional_errors``."""
     outputs = read_outputs(ns)
+    extra, errors = read_optional(ns, flow_sources=flow_sources, vtysh=vtysh)
+    outputs.update(extra)
     now = int(time.time() * 1000)
-    return build_device_state(device, outputs, collected_at_ms=now,
-                              health=Health(HealthStatus.OK, since_ms=now, last_ok_ms=now))
+    got = assemble(device, outputs, collected_at_ms=now, health=ok_health(prev or Health(), now),
+                   flow_prefixes=flow_prefixes if flow_sources else None)
+    return dataclasses.replace(got, optional_errors={**errors, **got.optional_errors})
+
+
+def read_state(device: Device, ns: str | None = None, **optional: Any) -> DeviceState:
+    """The DeviceState of :func:`read` (``optional``: its keyword arguments)."""
+    return read(device, ns, **optional).state
 
 
 # --------------------------------------------------------------------------- watching
@@ -541,9 +578,10 @@ async def changed(ns: str | None = None, *, settle_s: float = 0.2,
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def watch_states(device: Device, ns: str | None = None, *,
-                       settle_s: float = 0.2) -> AsyncIterator[DeviceState]:
-    """The current state first, then a fresh one after each burst of changes (reads run in a thread).
+async def watch_states(device: Device, ns: str | None = None, *, settle_s: float = 0.2,
+                       **optional: Any) -> AsyncIterator[DeviceState]:
+    """The current state first, then a fresh one after each burst of changes (reads run in a thread);
+    ``optional``: :func:`read`'s keyword arguments (flows, FRR RIB).
 
     The watcher subscribes before the first read, so no change is lost between
     reads; bursts that pile up during a read cause one re-read, not several.
@@ -553,12 +591,15 @@ async def watch_states(device: Device, ns: str | None = None, *,
     task = asyncio.create_task(_pump(changed(ns, settle_s=settle_s, ready=ready), queue))
     try:
         await _started(ready, task, queue)
-        yield await asyncio.to_thread(read_state, device, ns)
+        state = await asyncio.to_thread(read_state, device, ns, **optional)
+        yield state
         while True:
             await _get(queue)
             while not queue.empty():
                 await _get(queue)
-            yield await asyncio.to_thread(read_state, device, ns)
+            fresh = await asyncio.to_thread(read_state, device, ns, prev=state.health, **optional)
+            state = with_rib_watch(state, fresh)
+            yield state
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -35,70 +35,152 @@ import asyncio
 import dataclasses
 import logging
 import time
-from typing import Callable, Mapping, Protocol
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, NamedTuple
 
 from anycast_tui.collect.commands import (FRR_RIB, IP_VERSION, MONITOR, OPTIONAL_IDS, Command, iproute2_version,
                                           poll_commands)
-from anycast_tui.collect.flows import flows_from_outputs
+from anycast_tui.collect.devicestate import RIB_PARTS, StateBuilder, assemble, failed_state, ok_health, with_rib_watch
 from anycast_tui.collect.inventory import DeviceConfig, Inventory
 from anycast_tui.collect.ssh import CollectError, CommandFailed, ConnectError, SSHSession
 from anycast_tui.collect.sshconfig import Prompt, Secrets
-from anycast_tui.model.rib import watch as rib_watch
-from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, Health, HealthStatus
+from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, HealthStatus
+from anycast_tui.parse.device import build_device_state
 from anycast_tui.parse.errors import ParseError
-from anycast_tui.parse.frr_rib import RIB_PARTS, rib_from_outputs
 
 log = logging.getLogger(__name__)
 
-
-class StateBuilder(Protocol):
-    def __call__(self, device: Device, outputs: Mapping[str, str], *, collected_at_ms: int,
-                 health: Health) -> DeviceState: ...
-
-
-def _default_builder() -> StateBuilder:
-    from anycast_tui.parse.device import build_device_state
-
-    return build_device_state
+__all__ = ["Parsed", "PollCache", "PollStats", "Poller", "StateBuilder", "StreamState", "Transition", "parse_reason"]
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+class Transition(NamedTuple):
+    """One health change of a device."""
+
+    at_ms: int
+    status: HealthStatus
+    error: str | None
+
+
+class Parsed(NamedTuple):
+    """One poll's outputs and what they assembled to (before the RIB watch), reused while they do not change."""
+
+    outputs: dict[str, str]  # command id -> stdout, FRR RIB and flows included
+    state: DeviceState
+    rib_errors: Mapping[str, str]  # FRR part id -> why its data is missing
+
+
+@dataclass
+class PollCache:
+    """What a device's earlier polls read, and the four rules by which a poll reuses it (one method each).
+
+    * **parse**: outputs equal to the last poll's give its records again (:meth:`reuse`; parsing is pure);
+    * **buckets**: bucket tables exist only for resilient groups, so after a poll whose nexthop objects had
+      none, the next asks for buckets only when its own nexthop output shows one (:meth:`wants_buckets`);
+    * **FRR RIB** (vtysh, ~70 ms of the device's CPU): read when the kernel's outputs changed since the read,
+      and at least every ``rib_interval_s`` (:meth:`rib_due`);
+    * **hash sysctls** (configuration, not state): read on each new connection, then every
+      ``sysctl_interval_s`` (:meth:`sysctl_due`).
+    """
+
+    parsed: Parsed | None = None
+    reparsed: int = 0  # polls whose outputs differed from the previous poll's (and so were parsed)
+    resilient: bool = True  # the last nexthop output showed a resilient group (or none was read yet)
+    skipped_buckets: int = 0
+    rib_at: float | None = None  # loop time of the last FRR RIB read
+    rib_reads: int = 0
+    sysctl_at: float | None = None  # loop time of the last hash sysctl read
+    sysctl_connect: int = -1  # session.connects at that read
+    sysctl_reads: int = 0
+
+    def last(self, cid: str) -> str | None:
+        """The last poll's output of ``cid`` (None: none)."""
+        return self.parsed.outputs.get(cid) if self.parsed is not None else None
+
+    # parse
+    def reuse(self, outputs: Mapping[str, str]) -> Parsed | None:
+        """The last poll's records when ``outputs`` are the same."""
+        return self.parsed if self.parsed is not None and self.parsed.outputs == outputs else None
+
+    def store(self, parsed: Parsed) -> None:
+        self.parsed = parsed
+        self.reparsed += 1
+
+    # buckets
+    def wants_buckets(self) -> bool:
+        return self.resilient
+
+    def saw_nexthops(self, text: str) -> None:
+        self.resilient = "resilient" in text  # JSON key, or "type resilient" in text
+
+    def skipped_bucket_output(self, cid: str) -> str:
+        """No resilient group, so no bucket: what the device said last time (empty)."""
+        self.skipped_buckets += 1
+        return self.last(cid) or ""
+
+    # FRR RIB
+    def rib_due(self, now: float, interval_s: float, kernel: Mapping[str, str]) -> bool:
+        """Whether the RIB is read in this poll: the kernel's outputs changed since the poll that last read
+        it (a route moved: the RIB is compared with that FIB), or ``interval_s`` passed; else the last read
+        still goes with this FIB.  Counts the read."""
+        if self.parsed is not None and self.rib_at is not None and now - self.rib_at < interval_s:
+            last = self.parsed.outputs
+            if all(last.get(k) == v for k, v in kernel.items()):
+                return False
+        self.rib_at = now
+        self.rib_reads += 1
+        return True
+
+    # hash sysctls
+    def sysctl_due(self, cid: str, now: float, interval_s: float, connects: int, connected: bool) -> bool:
+        """Whether the sysctls are read in this poll (new connection, never read, or ``interval_s`` passed)."""
+        return not (self.last(cid) is not None and self.sysctl_at is not None and now - self.sysctl_at < interval_s
+                    and self.sysctl_connect == connects and connected)
+
+    def sysctl_read(self, now: float, connects: int) -> None:
+        self.sysctl_at, self.sysctl_connect = now, connects
+        self.sysctl_reads += 1
+
+
+@dataclass
+class StreamState:
+    """The ``ip -o monitor`` stream of a device."""
+
+    running: bool = False  # it has sent at least one line
+    error: str | None = None  # why it is not running (None while it runs or was never tried)
+    lines: int = 0
+
+
+@dataclass
+class PollStats:
+    """How a device's polls went."""
+
+    polls: int = 0
+    duration_s: float | None = None  # wall time of the last poll (connect, commands, parse)
+    transitions: list[Transition] = field(default_factory=list)  # on each health change
+
+
 class _Device:
-    """One device's session, latest state and poll bookkeeping."""
+    """One device: its session, latest state, and the poll's parts (cache, stream, stats)."""
 
     def __init__(self, cfg: DeviceConfig, secrets: Secrets, connect_limit: asyncio.Semaphore | None):
         self.cfg = cfg
-        self.device = cfg.device
+        self.device: Device = cfg.device
         self.commands: tuple[Command, ...] = poll_commands(cfg.platform, None, cfg.flow_sources)
         self.session = SSHSession(cfg, secrets=secrets, connect_limit=connect_limit)
         self.state = DeviceState(self.device)
         self.lock = asyncio.Lock()
-        self.polls = 0
-        self.duration_s: float | None = None  # wall time of the last poll (connect, commands, parse)
         self.version: tuple[int, ...] | None = None
         self.probed_connect = -1  # session.connects when ip -V last ran
         self.wake = asyncio.Event()  # set by the monitor: re-poll soon
         self.polled = asyncio.Event()  # set after every poll
-        self.streaming = False
-        self.stream_error: str | None = None
-        self.monitor_lines = 0
         self.optional_errors: dict[str, str] = {}  # command id -> why its data is missing
-        self.transitions: list[tuple[int, HealthStatus, str | None]] = []  # (ms, status, error) on each change
-        # last outputs, what they parsed to (FRR RIB included) and the RIB commands whose output did not parse
-        self.parsed: tuple[dict[str, str], DeviceState, dict[str, str]] | None = None
-        self.reparsed = 0  # polls whose outputs differed from the previous poll's (and so were parsed)
-        # Bucket tables exist only for resilient groups: after a poll whose nexthop objects had none, the next
-        # poll asks for buckets only when its own nexthop output shows one (one channel less per idle poll).
-        self.resilient = True
-        self.skipped_buckets = 0
-        self.rib_at: float | None = None  # loop time of the last FRR RIB read
-        self.rib_reads = 0
-        self.sysctl_at: float | None = None  # loop time of the last hash sysctl read
-        self.sysctl_connect = -1  # session.connects at that read
-        self.sysctl_reads = 0
+        self.cache = PollCache()
+        self.stream = StreamState()
+        self.stats = PollStats()
 
 
 class Poller:
@@ -131,39 +213,39 @@ class Poller:
 
     def reparsed(self, name: str) -> int:
         """Polls of ``name`` whose outputs had changed since the previous poll (the others reuse its records)."""
-        return self._devices[name].reparsed
+        return self._devices[name].cache.reparsed
 
     def rib_reads(self, name: str) -> int:
         """How many times FRR's RIB was read on ``name`` (at most every ``rib_interval_s`` unless its FIB changed)."""
-        return self._devices[name].rib_reads
+        return self._devices[name].cache.rib_reads
 
     def sysctl_reads(self, name: str) -> int:
         """How many times the hash sysctls were read on ``name`` (per connection, then every ``sysctl_interval_s``)."""
-        return self._devices[name].sysctl_reads
+        return self._devices[name].cache.sysctl_reads
 
     def polls(self, name: str) -> int:
         """How many polls of ``name`` have completed."""
-        return self._devices[name].polls
+        return self._devices[name].stats.polls
 
     def poll_duration(self, name: str) -> float | None:
         """Seconds the last poll of ``name`` took, failed or not (None before the first one ends)."""
-        return self._devices[name].duration_s
+        return self._devices[name].stats.duration_s
 
     def streaming(self, name: str) -> bool:
         """Whether ``ip -o monitor`` is running for ``name`` (it has sent at least one line)."""
-        return self._devices[name].streaming
+        return self._devices[name].stream.running
 
     def stream_error(self, name: str) -> str | None:
         """Why the monitor of ``name`` is not running (None while it runs or was never tried)."""
-        return self._devices[name].stream_error
+        return self._devices[name].stream.error
 
     def optional_errors(self, name: str) -> Mapping[str, str]:
         """Optional commands (FRR RIB, flows) whose data is missing on ``name``, with the reason."""
         return dict(self._devices[name].optional_errors)
 
-    def transitions(self, name: str) -> list[tuple[int, HealthStatus, str | None]]:
+    def transitions(self, name: str) -> list[Transition]:
         """Health changes of ``name``: (ms, status, error), oldest first."""
-        return list(self._devices[name].transitions)
+        return list(self._devices[name].stats.transitions)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -213,17 +295,17 @@ class Poller:
                 await dev.polled.wait()
             try:
                 async for _line in dev.session.stream(MONITOR):
-                    if not dev.streaming:
-                        dev.streaming, dev.stream_error = True, None
+                    if not dev.stream.running:
+                        dev.stream.running, dev.stream.error = True, None
                         log.debug("%s: streaming ip monitor", dev.cfg.name)
-                    dev.monitor_lines += 1
+                    dev.stream.lines += 1
                     dev.wake.set()
             except CommandFailed as exc:  # the device refuses it (no ip monitor, no permission)
-                dev.streaming, dev.stream_error = False, exc.message
+                dev.stream.running, dev.stream.error = False, exc.message
                 log.info("%s: %s; polling only, retrying in %g s", dev.cfg.name, exc.message, self.stream_retry_s)
                 await asyncio.sleep(self.stream_retry_s)
             except CollectError as exc:  # connection trouble: the poll loop handles it
-                dev.streaming, dev.stream_error = False, exc.message
+                dev.stream.running, dev.stream.error = False, exc.message
                 dev.wake.set()  # re-poll now: changes may have been missed
                 await asyncio.sleep(min(self.interval_s, 1.0))  # no tight loop if the stream ends at once
 
@@ -252,10 +334,10 @@ class Poller:
                 log.exception("%s: building the device state failed", dev.cfg.name)
                 state = self._failed(dev, _one_line(f"internal error: {type(exc).__name__}: {exc}"), False)
             if state.health.status is not dev.state.health.status:
-                dev.transitions.append((self._now_ms(), state.health.status, state.health.error))
+                dev.stats.transitions.append(Transition(self._now_ms(), state.health.status, state.health.error))
             dev.state = state
-            dev.duration_s = time.monotonic() - t0
-            dev.polls += 1
+            dev.stats.duration_s = time.monotonic() - t0
+            dev.stats.polls += 1
             dev.polled.set()
         if self.on_state is not None:
             try:
@@ -295,19 +377,10 @@ class Poller:
         return out.stdout
 
     async def _rib(self, dev: _Device, cmd: Command, kernel: dict[str, str]) -> str | None:
-        """FRR's RIB, read right after the kernel's tables so that both are of the same moment.
-
-        vtysh costs ~70 ms of the device's CPU: it is read when the kernel's outputs changed since
-        the poll that last read it (a route moved: the RIB is compared with that FIB), and at least
-        every ``rib_interval_s``; otherwise the last read is reused (it still goes with this FIB).
-        """
-        now = asyncio.get_running_loop().time()
-        if dev.parsed is not None and dev.rib_at is not None and now - dev.rib_at < self.rib_interval_s:
-            last = dev.parsed[0]
-            if all(last.get(k) == v for k, v in kernel.items()):
-                return last.get(cmd.id)
-        dev.rib_at = now
-        dev.rib_reads += 1
+        """FRR's RIB, read right after the kernel's tables so that both are of the same moment (or the last
+        read, reused: :meth:`PollCache.rib_due`)."""
+        if not dev.cache.rib_due(asyncio.get_running_loop().time(), self.rib_interval_s, kernel):
+            return dev.cache.last(cmd.id)
         return await self._optional(dev, cmd)
 
     def _sysctl_reuse(self, dev: _Device, required: list[Command]) -> tuple[str, str] | None:
@@ -316,33 +389,36 @@ class Poller:
         if cmd is None:
             return None
         now = asyncio.get_running_loop().time()
-        last = dev.parsed[0].get(cmd.id) if dev.parsed is not None else None
-        if (last is not None and dev.sysctl_at is not None and now - dev.sysctl_at < self.sysctl_interval_s
-                and dev.sysctl_connect == dev.session.connects and dev.session.connected):
-            required.remove(cmd)
-            return cmd.id, last
-        return None
+        if dev.cache.sysctl_due(cmd.id, now, self.sysctl_interval_s, dev.session.connects, dev.session.connected):
+            return None
+        required.remove(cmd)
+        return cmd.id, dev.cache.last(cmd.id) or ""
 
-    async def _collect(self, dev: _Device) -> DeviceState:
+    async def _run_required(self, dev: _Device, required: list[Command], buckets: Command | None) -> dict[str, str]:
+        """The required outputs; the bucket table asked for only when a resilient group shows (PollCache)."""
+        outputs = {k: o.stdout for k, o in (await dev.session.run_many(required)).items()}
+        if buckets is not None and "nexthops" in outputs:
+            dev.cache.saw_nexthops(outputs["nexthops"])
+            if buckets not in required:
+                if dev.cache.wants_buckets():  # a resilient group appeared since: its buckets in this same poll
+                    outputs[buckets.id] = (await dev.session.run(buckets)).stdout
+                else:
+                    outputs[buckets.id] = dev.cache.skipped_bucket_output(buckets.id)
+        return outputs
+
+    async def _read(self, dev: _Device) -> dict[str, str]:
+        """This poll's outputs: required, cached where a PollCache rule allows, FRR RIB and optional ones."""
         await self._probe(dev)
         required = [c for c in dev.commands if c.id not in OPTIONAL_IDS]
         buckets = next((c for c in required if c.id == "buckets"), None)
-        if buckets is not None and not dev.resilient:
+        if buckets is not None and not dev.cache.wants_buckets():
             required.remove(buckets)
         sysctl = self._sysctl_reuse(dev, required)
         optional = [c for c in dev.commands if c.id in OPTIONAL_IDS and c.id != FRR_RIB.id]
         rib_cmd = next((c for c in dev.commands if c.id == FRR_RIB.id), None)
         opt_tasks = [asyncio.ensure_future(self._optional(dev, c)) for c in optional]
         try:
-            outputs = {k: o.stdout for k, o in (await dev.session.run_many(required)).items()}
-            if buckets is not None and "nexthops" in outputs:
-                dev.resilient = "resilient" in outputs["nexthops"]  # JSON key, or "type resilient" in text
-                if buckets not in required:
-                    if dev.resilient:  # a resilient group appeared since: its buckets in this same poll
-                        outputs[buckets.id] = (await dev.session.run(buckets)).stdout
-                    else:  # no resilient group, so no bucket: what the device said last time (empty)
-                        outputs[buckets.id] = dev.parsed[0].get(buckets.id, "") if dev.parsed else ""
-                        dev.skipped_buckets += 1
+            outputs = await self._run_required(dev, required, buckets)
             extra = await asyncio.gather(*opt_tasks)
         except BaseException:
             for t in opt_tasks:
@@ -352,51 +428,37 @@ class Poller:
         if sysctl is not None:
             outputs[sysctl[0]] = sysctl[1]
         elif any(c.kind == "sysctl-values" for c in required):  # read in this poll, on this connection
-            dev.sysctl_at, dev.sysctl_connect = asyncio.get_running_loop().time(), dev.session.connects
-            dev.sysctl_reads += 1
+            dev.cache.sysctl_read(asyncio.get_running_loop().time(), dev.session.connects)
         if rib_cmd is not None:
             rib_text = await self._rib(dev, rib_cmd, dict(outputs))
             if rib_text is not None:
                 outputs[rib_cmd.id] = rib_text
         outputs.update({c.id: text for c, text in zip(optional, extra) if text is not None})
+        return outputs
+
+    async def _collect(self, dev: _Device) -> DeviceState:
+        outputs = await self._read(dev)
         now = self._now_ms()
-        prev = dev.state.health
-        since = prev.since_ms if prev.status is HealthStatus.OK and prev.since_ms is not None else now
-        health = Health(HealthStatus.OK, since_ms=since, last_ok_ms=now)
-        if dev.parsed is not None and dev.parsed[0] == outputs:
+        health = ok_health(dev.state.health, now)
+        parsed = dev.cache.reuse(outputs)
+        if parsed is not None:
             # Nothing changed on the device: same records (the timeline's diff then finds
             # nothing cheaply), new time and health.  Parsing is pure, so this is exact.
-            state = dataclasses.replace(dev.parsed[1], collected_at_ms=now, health=health)
-            rib_errors = dev.parsed[2]
+            state = dataclasses.replace(parsed.state, collected_at_ms=now, health=health)
         else:
-            builder = self._builder or _default_builder()
-            state = builder(dev.device, outputs, collected_at_ms=now, health=health)
-            rib, rib_errors = rib_from_outputs(outputs)
-            if rib is not None:
-                state = dataclasses.replace(state, rib=rib)
-            if dev.cfg.flow_sources:  # ss / conntrack outputs are part of ``outputs``: reused with them
-                prefixes = (*self.inventory.anycast_prefixes, *dev.cfg.anycast_prefixes)
-                read = flows_from_outputs(outputs, prefixes)
-                state = dataclasses.replace(state, flows=read.flows, flows_stale=read.stale,
-                                            flows_udp_known=read.udp_known)
-            dev.parsed = (outputs, state, rib_errors)
-            dev.reparsed += 1
+            flows = (*self.inventory.anycast_prefixes, *dev.cfg.anycast_prefixes) if dev.cfg.flow_sources else None
+            got = assemble(dev.device, outputs, collected_at_ms=now, health=health, flow_prefixes=flows,
+                           builder=self._builder or build_device_state)
+            parsed = Parsed(outputs, got.state, got.optional_errors)
+            dev.cache.store(parsed)
+            state = got.state
         for part in RIB_PARTS:
             dev.optional_errors.pop(part, None)
-        dev.optional_errors.update(rib_errors)  # an FRR output that does not parse leaves the poll good
-        return rib_watch(dev.state, state) if state.rib is not None or dev.state.rib_watch is not None else state
+        dev.optional_errors.update(parsed.rib_errors)  # an FRR output that does not parse leaves the poll good
+        return with_rib_watch(dev.state, state)
 
     def _failed(self, dev: _Device, reason: str, permanent: bool) -> DeviceState:
-        now = self._now_ms()
-        prev = dev.state
-        failing = prev.health.status in (HealthStatus.STALE, HealthStatus.ERROR)
-        since = prev.health.since_ms if failing and prev.health.since_ms is not None else now
-        last_ok = prev.health.last_ok_ms
-        status = HealthStatus.STALE if last_ok is not None else HealthStatus.ERROR
-        health = Health(status, since_ms=since, error=reason, last_ok_ms=last_ok, permanent=permanent)
-        if status is HealthStatus.ERROR:
-            return DeviceState(dev.device, health=health)
-        return dataclasses.replace(prev, health=health)
+        return failed_state(dev.state, self._now_ms(), reason, permanent=permanent)
 
 
 def parse_reason(exc: ParseError, commands: tuple[Command, ...]) -> str:

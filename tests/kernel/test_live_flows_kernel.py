@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 
 import pytest
@@ -23,6 +21,8 @@ from anycast_tui.lab import netns as nsx
 from anycast_tui.model.types import Flow
 from anycast_tui.parse.conntrack import parse_conntrack
 from anycast_tui.parse.ss import parse_ss
+
+from nsdevice import python_in
 
 pytestmark = pytest.mark.kernel
 
@@ -93,19 +93,8 @@ def server(netns, request):
         nsx.run(ns, "nft", "add", "table", "inet", "atui")
         nsx.run(ns, "nft", "add", "chain", "inet", "atui", "inp", "{ type filter hook input priority 0; }")
         nsx.run(ns, "nft", "add", "rule", "inet", "atui", "inp", "ct", "state", "established", "counter")
-    proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HELPER], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    with python_in(ns, HELPER):
         yield ns
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def _run(ns: str, cid: str) -> str:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +11,8 @@ from anycast_tui.lab import frr as labfrr
 from anycast_tui.lab import netns as nsx
 from anycast_tui.parse.frr import parse_frr_bgp_json, parse_frr_route, parse_frr_route_json
 from anycast_tui.parse.route import parse_ip_route_json
+
+from frrns import start_frr, stop_frr, wait_until
 
 pytestmark = pytest.mark.kernel
 
@@ -27,42 +25,6 @@ ip route 198.51.100.0/24 192.0.2.53
 !
 """
 PREFIXES = ("192.0.2.53/32", "192.0.2.60/32", "198.51.100.0/24")
-
-
-def _start(ns: str, rundir: Path, confs: dict[str, str]) -> None:
-    """Write the configs and start the daemons (in order) in ``ns``; all files under ``rundir``."""
-    rundir.mkdir(parents=True, exist_ok=True)
-    shutil.chown(rundir, "frr", "frr")
-    for p in (rundir.parent, rundir.parent.parent):
-        os.chmod(p, 0o711)
-    for daemon, conf in confs.items():
-        (rundir / f"{daemon}.conf").write_text(conf)
-        shutil.chown(rundir / f"{daemon}.conf", "frr", "frr")
-    for daemon in confs:
-        subprocess.run(["ip", "netns", "exec", ns, f"/usr/lib/frr/{daemon}", "-d", "-f",
-                        str(rundir / f"{daemon}.conf"), "-i", str(rundir / f"{daemon}.pid"), "-z",
-                        str(rundir / "zserv.api"), "--vty_socket", str(rundir), "-u", "frr", "-g", "frr",
-                        "-P", "0", "--log", f"file:{rundir / daemon}.log"], check=True, timeout=30,
-                       capture_output=True)
-
-
-def _stop(rundir: Path) -> None:
-    for pidfile in rundir.glob("*.pid"):
-        try:
-            os.kill(int(pidfile.read_text().split()[0]), signal.SIGTERM)
-        except (OSError, ValueError, IndexError):
-            pass
-    shutil.rmtree(rundir, ignore_errors=True)
-
-
-def _wait_for(check, what: str) -> None:
-    """Poll ``check`` generously (a hang guard, not a timing assertion)."""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"{what} did not happen")
 
 
 def _vtysh(rundir: Path, command: str) -> str:
@@ -86,12 +48,12 @@ def frr_router(netns):
         nsx.ip(r, "link", "set", f"v{i}", "up")
     rundir = Path("/run/anycast-tui/frr") / r
     try:
-        _start(r, rundir, {"zebra": "hostname r\n!\n", "staticd": STATIC})
-        _wait_for(lambda: set(PREFIXES) <= {rt.dst for rt in parse_ip_route_json(nsx.ip(r, "-j", "route", "show"))},
+        start_frr(r, rundir, {"zebra": "hostname r\n!\n", "staticd": STATIC})
+        wait_until(lambda: set(PREFIXES) <= {rt.dst for rt in parse_ip_route_json(nsx.ip(r, "-j", "route", "show"))},
                   "zebra installing the static routes")
         yield r, rundir
     finally:
-        _stop(rundir)
+        stop_frr(rundir)
 
 
 def _fib(routes):
@@ -142,19 +104,19 @@ def bgp_pair(netns):
         nsx.ip(s, "addr", "add", "192.0.2.53/32", "dev", "lo")
     dirs = [Path("/run/anycast-tui/frr") / n for n in (r, *servers)]
     try:
-        _start(r, dirs[0], {"zebra": "hostname r\n!\n",
+        start_frr(r, dirs[0], {"zebra": "hostname r\n!\n",
                             "bgpd": _bgpd(65000, "198.18.255.1", {"198.18.1.2": 65201, "198.18.2.2": 65202}, [])})
         for i, s in enumerate(servers, 1):
-            _start(s, dirs[i], {"zebra": "hostname s\n!\n",
+            start_frr(s, dirs[i], {"zebra": "hostname s\n!\n",
                                 "bgpd": _bgpd(65200 + i, f"198.18.255.{10 + i}", {f"198.18.{i}.1": 65000},
                                               ["192.0.2.53/32"])})
-        _wait_for(lambda: len([nh for rt in parse_ip_route_json(nsx.ip(r, "-j", "route", "show"))
+        wait_until(lambda: len([nh for rt in parse_ip_route_json(nsx.ip(r, "-j", "route", "show"))
                                if rt.dst == "192.0.2.53/32" for nh in rt.nexthops]) == 2,
                   "a 2-way BGP multipath route in the kernel")
         yield r, dirs[0]
     finally:
         for d in dirs:
-            _stop(d)
+            stop_frr(d)
 
 
 def test_real_bgp_multipath_state_and_routes(bgp_pair):

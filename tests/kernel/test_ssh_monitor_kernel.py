@@ -5,58 +5,21 @@ periodic poll; ``ip -V`` is the real one."""
 from __future__ import annotations
 
 import asyncio
-import shlex
 import sys
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functional"))
 
-from anycast_tui.collect.commands import COLLECTOR_LINES, MONITOR  # noqa: E402
 from anycast_tui.collect.poller import Poller  # noqa: E402
 from anycast_tui.lab import netns as nsx  # noqa: E402
-from anycast_tui.lab.sshserver import CommandResult, SSHFarm  # noqa: E402
+from anycast_tui.lab.sshserver import SSHFarm  # noqa: E402
 
+from nsdevice import NamespaceDevice  # noqa: E402
 from ssh_fixtures import wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ssh]
-
-
-class NamespaceDevice:
-    """Runs the collector's fixed lines in a namespace (``ip -n NS ...``); the monitor as a stream."""
-
-    def __init__(self, ns: str):
-        self.ns = ns
-        self.monitors = 0
-
-    async def __call__(self, line: str) -> "CommandResult | AsyncIterator[str]":
-        if line not in COLLECTOR_LINES:
-            return CommandResult("", "not allowed\n", 126)
-        argv = shlex.split(line)
-        if line == MONITOR.line:
-            return self._monitor(argv)
-        if argv[0] == "ip" and argv[1] != "-V":
-            argv = ["ip", "-n", self.ns, *argv[1:]]
-        elif argv[0] != "ip":
-            argv = ["ip", "netns", "exec", self.ns, *argv]
-        proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
-        return CommandResult(out.decode(), err.decode(), proc.returncode or 0)
-
-    async def _monitor(self, argv: list[str]) -> AsyncIterator[str]:
-        proc = await asyncio.create_subprocess_exec("ip", "-n", self.ns, *argv[1:], stdout=asyncio.subprocess.PIPE)
-        self.monitors += 1
-        try:
-            assert proc.stdout is not None
-            async for raw in proc.stdout:
-                yield raw.decode().rstrip("\n")
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-            await proc.wait()
 
 
 def _has(poller: Poller, dst: str) -> bool:

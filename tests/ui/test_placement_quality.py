@@ -24,8 +24,7 @@ SIZES = [(80, 24), (200, 60)]
 def _session(seed0: tuple[str, ...]) -> SimSession:
     sim = SimFabric(clock=lambda: T0)
     for name in seed0:  # the device's sysctl then answers fib_multipath_hash_seed = 0
-        node = sim._nodes[name]
-        node.hash = dataclasses.replace(node.hash, seed=0)
+        sim.set_hash(name, seed=0)
     session = SimSession(sim, clock=lambda: T0)
     session.poll()
     return session

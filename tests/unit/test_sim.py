@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from anycast_tui.lab.sim import GROUP4_ID, SimConfig, SimError, SimFabric
+from anycast_tui.lab.sim import SimConfig, SimError, SimFabric
+from anycast_tui.lab.simfabric import GROUP4_ID
 from anycast_tui.model.types import Role, Route
 
 ANY4 = "192.0.2.53/32"
@@ -35,8 +36,9 @@ def nh_devs(sim: SimFabric, dev: str, dst: str = ANY4) -> list[str]:
 
 
 def peer_of(sim: SimFabric, dev: str, port: str) -> str:
-    node = sim._nodes[dev]  # noqa: SLF001 - white-box: which neighbour a port faces
-    return node.ports[port].peer[0]  # type: ignore[index]
+    peer = sim.peer(dev, port)
+    assert peer is not None, f"{dev} {port} faces the client segment"
+    return peer
 
 
 def test_default_topology_counts():

@@ -10,7 +10,8 @@ import pytest
 
 from anycast_tui.collect.commands import ALLOWED_LINES, LINKS, LINUX_POLL, LINUX_POLL_TEXT, route_get
 from anycast_tui.lab import render
-from anycast_tui.lab.sim import GROUP4_ID, SimConfig, SimFabric
+from anycast_tui.lab.sim import SimConfig, SimFabric
+from anycast_tui.lab.simfabric import GROUP4_ID
 from anycast_tui.model.hashing import linux_multipath_hash_one
 from anycast_tui.model.types import Flow, NexthopTable
 from anycast_tui.parse.detect import detect_kind, parse_as
@@ -259,7 +260,7 @@ def test_kept_answers_follow_every_change_and_unknown_lines_are_not_kept():
     assert after != before and after.count('"gateway"') < before.count('"gateway"')
     sim.restore_device("leaf03")
     assert sim.handle("spine01", line).stdout == before
-    kept = len(sim._answers)
+    kept = sim.shell.kept_answers
     for i in range(50):
         assert sim.handle("spine01", f"ip route show table {i}; true").exit_status != 0
-    assert len(sim._answers) == kept
+    assert sim.shell.kept_answers == kept
