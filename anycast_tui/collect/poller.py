@@ -42,6 +42,7 @@ from anycast_tui.collect.commands import (FRR_RIB, IP_VERSION, MONITOR, OPTIONAL
                                           poll_commands)
 from anycast_tui.collect.devicestate import RIB_PARTS, StateBuilder, assemble, failed_state, ok_health, with_rib_watch
 from anycast_tui.collect.inventory import DeviceConfig, Inventory
+from anycast_tui.collect.outputdigest import Digest, kept
 from anycast_tui.collect.ssh import CollectError, CommandFailed, ConnectError, SSHSession
 from anycast_tui.collect.sshconfig import Prompt, Secrets
 from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, HealthStatus
@@ -68,7 +69,7 @@ class Transition(NamedTuple):
 class Parsed(NamedTuple):
     """One poll's outputs and what they assembled to (before the RIB watch), reused while they do not change."""
 
-    outputs: dict[str, str]  # command id -> stdout, FRR RIB and flows included
+    outputs: dict[str, str | Digest]  # command id -> stdout as kept (outputdigest: a long one by its digest)
     state: DeviceState
     rib_errors: Mapping[str, str]  # FRR part id -> why its data is missing
 
@@ -78,6 +79,7 @@ class PollCache:
     """What a device's earlier polls read, and the four rules by which a poll reuses it (one method each).
 
     * **parse**: outputs equal to the last poll's give its records again (:meth:`reuse`; parsing is pure);
+      outputs over 1 MiB are compared by their BLAKE2b digest (:meth:`keep`), not kept a second time;
     * **buckets**: bucket tables exist only for resilient groups, so after a poll whose nexthop objects had
       none, the next asks for buckets only when its own nexthop output shows one (:meth:`wants_buckets`);
     * **FRR RIB** (vtysh, ~70 ms of the device's CPU): read when the kernel's outputs changed since the read,
@@ -87,6 +89,7 @@ class PollCache:
     """
 
     parsed: Parsed | None = None
+    raw: frozenset[str] = frozenset({FRR_RIB.id})  # outputs read back as text (the RIB's is reused), kept whole
     reparsed: int = 0  # polls whose outputs differed from the previous poll's (and so were parsed)
     resilient: bool = True  # the last nexthop output showed a resilient group (or none was read yet)
     skipped_buckets: int = 0
@@ -97,12 +100,18 @@ class PollCache:
     sysctl_reads: int = 0
 
     def last(self, cid: str) -> str | None:
-        """The last poll's output of ``cid`` (None: none)."""
-        return self.parsed.outputs.get(cid) if self.parsed is not None else None
+        """The last poll's output of ``cid`` (None: none, or kept only as a digest)."""
+        out = self.parsed.outputs.get(cid) if self.parsed is not None else None
+        return out if isinstance(out, str) else None
+
+    def keep(self, outputs: Mapping[str, str]) -> dict[str, str | Digest]:
+        """``outputs`` as they are kept to compare with the next poll's: a long one by its digest, so that a
+        device's whole answer is not held twice between polls (issue 16)."""
+        return kept(outputs, self.raw)
 
     # parse
-    def reuse(self, outputs: Mapping[str, str]) -> Parsed | None:
-        """The last poll's records when ``outputs`` are the same."""
+    def reuse(self, outputs: Mapping[str, str | Digest]) -> Parsed | None:
+        """The last poll's records when ``outputs`` (as :meth:`keep` gives them) are the same."""
         return self.parsed if self.parsed is not None and self.parsed.outputs == outputs else None
 
     def store(self, parsed: Parsed) -> None:
@@ -128,7 +137,7 @@ class PollCache:
         still goes with this FIB.  Counts the read."""
         if self.parsed is not None and self.rib_at is not None and now - self.rib_at < interval_s:
             last = self.parsed.outputs
-            if all(last.get(k) == v for k, v in kernel.items()):
+            if all(last.get(k) == v for k, v in self.keep(kernel).items()):
                 return False
         self.rib_at = now
         self.rib_reads += 1
@@ -440,7 +449,8 @@ class Poller:
         outputs = await self._read(dev)
         now = self._now_ms()
         health = ok_health(dev.state.health, now)
-        parsed = dev.cache.reuse(outputs)
+        keep = dev.cache.keep(outputs)
+        parsed = dev.cache.reuse(keep)
         if parsed is not None:
             # Nothing changed on the device: same records (the timeline's diff then finds
             # nothing cheaply), new time and health.  Parsing is pure, so this is exact.
@@ -449,7 +459,7 @@ class Poller:
             flows = (*self.inventory.anycast_prefixes, *dev.cfg.anycast_prefixes) if dev.cfg.flow_sources else None
             got = assemble(dev.device, outputs, collected_at_ms=now, health=health, flow_prefixes=flows,
                            builder=self._builder or build_device_state)
-            parsed = Parsed(outputs, got.state, got.optional_errors)
+            parsed = Parsed(keep, got.state, got.optional_errors)
             dev.cache.store(parsed)
             state = got.state
         for part in RIB_PARTS:

@@ -52,3 +52,17 @@ def test_buckets_are_asked_while_a_resilient_group_shows():
     assert cache.skipped_bucket_output("buckets") == "" and cache.skipped_buckets == 1
     cache.saw_nexthops('[{"id": 10, "group": [{"id": 1}], "type": "resilient"}]')
     assert cache.wants_buckets()
+
+
+def test_a_long_output_is_kept_by_its_digest_and_still_reused_exactly():
+    from anycast_tui.collect.outputdigest import RAW_MAX
+
+    big = '[{"dst": "198.18.0.0/15"}' + " " * RAW_MAX + "]"
+    cache = PollCache()
+    keep = cache.keep({**KERNEL, "routes4": big, "frr_rib": "{" + " " * RAW_MAX + "}"})
+    assert not isinstance(keep["routes4"], str) and keep["sysctl"] == "1\n"  # the long answer is not held twice
+    cache.store(Parsed(keep, DeviceState(Device("d")), {}))
+    assert cache.last("frr_rib") is not None and cache.last("routes4") is None  # the RIB is read back whole
+    assert cache.reuse(cache.keep({**KERNEL, "routes4": big, "frr_rib": "{" + " " * RAW_MAX + "}"})) is cache.parsed
+    changed = big[:-2] + "x]"
+    assert cache.reuse(cache.keep({**KERNEL, "routes4": changed, "frr_rib": "{" + " " * RAW_MAX + "}"})) is None
