@@ -231,7 +231,9 @@ class Fabric:
         node = self._nodes[device]
         if name not in node.ports:
             ifindex = len(node.ports) + 2
-            mac = f"{MAC_OUI}:{node.index >> 8 & 0xFF:02x}:{node.index & 0xFF:02x}:{ifindex:02x}"
+            mac = f"{MAC_OUI}:{node.index >> 8 & 0xFF:02x}:{node.index & 0xFF:02x}:{ifindex:02x}" if ifindex <= 0xFF \
+                else (f"02:00:{ifindex >> 8 & 0xFF:02x}:{node.index >> 8 & 0xFF:02x}:{node.index & 0xFF:02x}:"
+                      f"{ifindex & 0xFF:02x}")  # a spine with over 253 leaves: locally administered, still unique
             node.ports[name] = _Port(device, name, ifindex, mac)
         return node.ports[name]
 

@@ -283,3 +283,11 @@ def test_resilient_withdraw_and_weight():
     sim.set_weight("spine01", ANY4, "swp1", 2)
     (g4,) = [g for g in sim.nexthops("spine01").groups if g.id == GROUP4_ID]
     assert [(m.id, m.weight) for m in g4.members] == [(1, 2), (2, 1), (3, 1)]
+
+
+def test_a_spine_with_more_ports_than_a_mac_byte_still_has_unique_valid_macs():
+    """Port MACs put the ifindex in one byte; a spine facing over 253 leaves has ifindex 256 and up."""
+    sim = SimFabric(SimConfig(spines=1, leaves=260, servers_per_leaf=1))
+    macs = [i.mac for i in sim.device_state("spine01").interfaces]
+    assert len(macs) == 262 and len(set(macs)) == len(macs)
+    assert all(len(m.split(":")) == 6 and all(len(b) == 2 for b in m.split(":")) for m in macs)
