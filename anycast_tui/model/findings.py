@@ -46,6 +46,14 @@ class ServerShare:
     share: float  # 0..1 of the flows (hash space, or sampled traffic when ``basis`` says so)
     fair: float  # 0..1: equal share, or by configured weight
     basis: str  # what the share was computed on: "hash space (10,000 synthetic flows)", "sampled traffic (…)"
+    hash_share: float | None = None  # measured on sampled traffic: the server's share of hash space beside it
+    pps: float | None = None  # measured on sampled traffic: the server's estimated packets per second
+    flows: int | None = None  # measured on sampled traffic: the sampled flows the server answers
+
+    @property
+    def sampled(self) -> bool:
+        """Is ``share`` measured on sampled traffic (else: hash space)?"""
+        return self.hash_share is not None
 
 
 @dataclass(frozen=True, slots=True)
