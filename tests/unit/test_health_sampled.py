@@ -106,3 +106,19 @@ def test_a_live_session_measures_on_its_sampled_traffic():
         assert watch.wait(60) and watch.evaluations > runs
     finally:
         watch.close()
+
+
+def test_polarization_needs_more_than_noise_on_few_flows():
+    # 18 of 32 flows on a next hop whose uniform share is 1/4: 4.1 σ by the normal approximation, but the exact
+    # binomial chance is 1.6e-4 — noise, on a fabric testing a thousand next hops; 0 of 40 where 1/2 is due
+    # (chance 2^-40) and 0 of 2,390 are not
+    from anycast_tui.model.findings import DeviceSpread
+    from anycast_tui.model.polarization import binomial_tail, worst_hop
+
+    uni = (("a", 0.25), ("b", 0.25), ("c", 0.25), ("d", 0.25))
+    noisy = DeviceSpread("spine225", ANY6, (("a", 18 / 32), ("b", 3 / 32), ("c", 3 / 32), ("d", 8 / 32)), uni, 32)
+    assert worst_hop(noisy, 0.5, 2.0) is None
+    assert abs(binomial_tail(18, 32, 0.25) - 1.6024e-4) < 1e-7
+    assert abs(binomial_tail(0, 40, 0.5) - 0.5 ** 40) < 1e-20
+    starved = DeviceSpread("leaf01", ANY, (("x", 1.0), ("y", 0.0)), (("x", 0.5), ("y", 0.5)), 40)
+    assert worst_hop(starved, 0.5, 2.0) == ("y", 0.0, 0.5)
