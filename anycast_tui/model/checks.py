@@ -14,7 +14,7 @@ import ipaddress
 from typing import Collection, Mapping
 
 from anycast_tui.model import polarization, rules, shares
-from anycast_tui.model.findings import DeviceSpread, Finding, HealthReport, ServerShare, Severity
+from anycast_tui.model.findings import ConfiguredGroup, DeviceSpread, Finding, HealthReport, ServerShare, Severity
 from anycast_tui.model.mapping import PlacementError
 from anycast_tui.model.rules import HealthTracker, Thresholds
 from anycast_tui.model.shares import SampleOf, TrafficOf, health_sample
@@ -25,13 +25,15 @@ __all__ = ["HealthTracker", "Thresholds", "evaluate", "finding_events", "open_fi
 
 def evaluate(snap: FabricSnapshot, *, sample_of: SampleOf = health_sample, tracker: HealthTracker | None = None,
              weights: Mapping[str, float] | None = None, thresholds: Thresholds = Thresholds(),
-             tcp: Collection[str] | None = None, traffic_of: TrafficOf | None = None) -> HealthReport:
+             tcp: Collection[str] | None = None, traffic_of: TrafficOf | None = None,
+             frr_config: Mapping[str, tuple[ConfiguredGroup, ...]] | None = None) -> HealthReport:
     """Every check over ``snap`` (see ``rules.py`` for the rules).
 
     ``sample_of``: the flows placed per anycast address (default: incident impact's synthetic sample for IPv4,
     its IPv6 counterpart for IPv6: ``shares.health_sample``); ``traffic_of``: the fabric's sampled flows per
     anycast prefix (``SampledWindow.flow_set``): server shares are then measured on them (their estimated
-    packets), the hash space's beside;
+    packets), the hash space's beside; ``frr_config``: device → the nexthop-groups of its FRR running
+    configuration (``parse.frr_running``), for ``resilient-not-in-effect``;
     ``tracker``: first-seen times of live TCP connections across polls (without one, long-lived TCP is not
     judged); ``weights``: server → configured weight (fair shares by weight; default equal); ``tcp``: prefixes
     known to serve TCP (default: those with live TCP flows)."""
@@ -87,6 +89,8 @@ def evaluate(snap: FabricSnapshot, *, sample_of: SampleOf = health_sample, track
         if prefix in tcp_set:
             findings += rules.hash_threshold_tcp(snap, paths, spaces)
     findings += rules.rib_fib(snap, prefixes)
+    if frr_config:
+        findings += rules.resilient_not_in_effect(snap, frr_config)
     findings += rules.outbound_tcp(snap, prefixes, th)
     if tracker is not None:
         findings += rules.long_lived(snap, tracker, prefixes, th)

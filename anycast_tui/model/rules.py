@@ -24,6 +24,8 @@ long-lived-tcp                   warning   TCP connections to an anycast address
                                            ``Thresholds.long_lived_s`` (``HealthTracker``)
 multi-connection-protocol        warning   live connections of a multi-connection protocol (FTP …) to
                                            an anycast address; a client's connections on several servers
+resilient-not-in-effect          warning   FRR's running configuration has a resilient nexthop-group, the
+                                           kernel forwards over its next hops with a plain group or route
 tables-inconsistent              error     a device's tables contradict themselves: flows to the prefix
                                            cannot be placed (``checks.evaluate`` reports it, checks the rest)
 ===============================  ========  ==========================================================
@@ -34,11 +36,11 @@ from __future__ import annotations
 import ipaddress
 import threading
 from dataclasses import dataclass, replace
-from typing import Collection, Iterable
+from typing import Collection, Iterable, Mapping
 
 import numpy as np
 
-from anycast_tui.model.findings import DeviceSpread, Finding, ServerShare, Severity
+from anycast_tui.model.findings import ConfiguredGroup, DeviceSpread, Finding, ServerShare, Severity
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.impact import WhatIf, WhatIfError, WhatIfKind, apply, impact, with_mapping
 from anycast_tui.model.ingress import ingress_of
@@ -323,6 +325,58 @@ def _next_failure_cost(snap: FabricSnapshot, paths: PrefixPaths, spaces: HashSpa
 
 
 # --------------------------------------------------------------------------- FRR
+
+
+def _addrs(values: Iterable[str | None]) -> frozenset[str]:
+    """Canonical addresses of ``values`` (None and what is not an address left out)."""
+    out = set()
+    for v in values:
+        try:
+            out.add(str(ipaddress.ip_address(v or "")))
+        except ValueError:
+            continue
+    return frozenset(out)
+
+
+def resilient_not_in_effect(snap: FabricSnapshot, configs: Mapping[str, tuple[ConfiguredGroup, ...]]
+                            ) -> list[Finding]:
+    """FRR configured for a resilient nexthop group (its running configuration: ``configs``, device → groups)
+    while the kernel forwards over the same next hops with a plain group or a plain multipath route (FRR#16489:
+    the options silently ignored).  The kernel's counterpart is found by its next hops' gateways: a group
+    whose members are exactly the configured addresses, or a multipath route over exactly them; a group FRR
+    has not installed (no counterpart) is not judged."""
+    out = []
+    for name in sorted(configs):
+        st = snap.devices.get(name)
+        if st is None or st.collected_at_ms is None:
+            continue
+        gw = {o.id: o.gateway for o in st.nexthops.objects}
+        # gateways -> (anycast prefix's route first, what, resilient) per kernel counterpart
+        by_set: dict[frozenset[str], list[tuple[bool, str, bool]]] = {}
+        for g in st.nexthops.groups:
+            by_set.setdefault(_addrs(gw.get(m.id) for m in g.members), []).append(
+                (True, f"nexthop group {g.id} (type {g.type})", g.type == "resilient"))
+        for r in st.routes:
+            if r.nhid is None and r.multipath:
+                by_set.setdefault(_addrs(n.gateway for n in r.nexthops), []).append(
+                    (r.dst not in snap.anycast_prefixes, f"route {r.dst} (plain multipath)", False))
+        for cfg in configs[name]:
+            want = _addrs(a for a, _ in cfg.nexthops)
+            if not cfg.resilient or len(want) < 2:
+                continue
+            kernel = [(what, res) for _, what, res in sorted(by_set.get(want, []))]
+            if not kernel or any(res for _, res in kernel):
+                continue
+            out.append(Finding(
+                "resilient-not-in-effect", Severity.WARNING, f"{name} {cfg.name}",
+                f"{name}: FRR's nexthop-group {cfg.name} is configured resilient (buckets {cfg.buckets}) but the "
+                f"kernel forwards over its next hops with {kernel[0][0]}: a next-hop failure moves unrelated flows",
+                f"check that {name}'s FRR and kernel support resilient groups (FRR ≥ 8.5, zebra nexthop objects "
+                f"enabled, Linux ≥ 5.13) and reinstall the group; 'ip nexthop show' must say type resilient",
+                (f"FRR: nexthop-group {cfg.name}: resilient buckets {cfg.buckets} idle-timer {cfg.idle_timer} "
+                 f"unbalanced-timer {cfg.unbalanced_timer}, next hops {_list(sorted(want), 8)}",
+                 *(f"kernel: {what}" for what, _ in kernel[:EVIDENCE_MAX]))))
+    return out
 
 
 def rib_fib(snap: FabricSnapshot, prefixes: Collection[str]) -> list[Finding]:

@@ -7,37 +7,25 @@ what packet rate.  Root; run alone, under ``flock /tmp/anycast-ns.lock``."""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 
 import numpy as np
 import pytest
 
-from anycast_tui.collect.inventory import load_inventory
 from anycast_tui.lab.labctl import Lab
 from anycast_tui.lab.nslab import ANYCAST
 from anycast_tui.model.health import evaluate
 from anycast_tui.model.sampled import SampledWindow
 from anycast_tui.model.samples import ExportKind, FlowSample
 from anycast_tui.model.types import Flow, Role
-from anycast_tui.session import LiveSession
 
+from .healthlab import poll_snapshot
 from .labwalk import PROTO, _batch, _dev, final_servers
 
 pytestmark = pytest.mark.kernel
 ANY = f"{ANYCAST}/32"
 NOW = 1_764_000_000.0
 WINDOW_S = 300.0
-
-
-def _snapshot(lab: Lab):  # noqa: ANN202
-    async def run():  # noqa: ANN202
-        session = LiveSession(load_inventory(lab.cfg.inventory), interval_s=60.0)
-        try:
-            return await session.poll_once()
-        finally:
-            await session.stop()
-    return asyncio.run(run())
 
 
 def test_shares_of_skewed_sampled_traffic_are_the_kernels(static_lab: Lab):
@@ -63,7 +51,7 @@ def test_shares_of_skewed_sampled_traffic_are_the_kernels(static_lab: Lab):
             "198.18.0.1", ExportKind.SFLOW, 1, 100, None, None, 4, f.proto, ipaddress.ip_address(f.src).packed,
             ipaddress.ip_address(f.dst).packed, f.sport, f.dport, packets=int(n), octets=int(n) * 100,
             received=NOW)])
-    snap = _snapshot(lab)
+    snap = poll_snapshot(lab)
     rep = evaluate(snap, traffic_of=lambda p: window.flow_set(p, now=NOW + 1))
 
     # the independent answer: packets per server as the kernels deliver the flows
