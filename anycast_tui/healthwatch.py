@@ -23,11 +23,16 @@ class HealthWatch:
     ``post`` (``loop.call_soon_threadsafe`` in a live session: the timeline belongs to the event loop; default:
     at once, on the worker).  ``report`` is the newest ``HealthReport``; its own events do not trigger it, nor do
     polls that change nothing the checks read (no event; health, hash settings, live flows and FRR RIB as they
-    were), unless live TCP connections are being timed (long-lived TCP needs an evaluation now and then)."""
+    were), unless live TCP connections are being timed (long-lived TCP needs an evaluation now and then) or sampled
+    traffic is coming in.
+
+    ``traffic``: the session's sampled traffic (``sampledtraffic.SampledTraffic``, or anything with
+    ``flow_set(prefix, now)``): server shares are then measured on the flows in its window at ``wall()``."""
 
     def __init__(self, timeline: Timeline, *, min_interval_s: float = 5.0, settle_s: float = 1.0,
                  post: Callable[[Callable[[], None]], Any] | None = None, sample_of: Any = None,
-                 thresholds: Any = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 thresholds: Any = None, clock: Callable[[], float] = time.monotonic, traffic: Any = None,
+                 wall: Callable[[], float] = time.time) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         from anycast_tui.model.health import HealthTracker
@@ -39,6 +44,8 @@ class HealthWatch:
         self.sample_of = sample_of
         self.thresholds = thresholds  # model.health.Thresholds; None: the defaults
         self.clock = clock
+        self.traffic = traffic
+        self.wall = wall
         self.tracker = HealthTracker()
         self.report: Any = None  # model.health.HealthReport
         self.evaluations = 0  # how many times the checks ran
@@ -56,7 +63,7 @@ class HealthWatch:
         if change.before is change.after and all(e.kind in (EventKind.FINDING_RAISED, EventKind.FINDING_CLEARED)
                                                  for e in change.events):
             return  # our own events
-        if not change.events and not len(self.tracker) and not self._matters(change):
+        if not change.events and not len(self.tracker) and not self._sampling() and not self._matters(change):
             return  # a poll that changed nothing the checks read (and no connection is being timed)
         with self._lock:
             self._dirty = True
@@ -65,6 +72,11 @@ class HealthWatch:
             self._running = True
         self._pending = [f for f in self._pending if not f.done()]
         self._pending.append(self._pool.submit(self._work))
+
+    def _sampling(self) -> bool:
+        """Is sampled traffic in the window (its shares move without any poll changing)?"""
+        window = getattr(self.traffic, "window", None)
+        return self.traffic is not None and (window is None or len(window) > 0)
 
     @staticmethod
     def _matters(change) -> bool:  # noqa: ANN001 - model.timeline.Change
@@ -103,6 +115,9 @@ class HealthWatch:
                 kw = {"sample_of": self.sample_of} if self.sample_of is not None else {}
                 if self.thresholds is not None:
                     kw["thresholds"] = self.thresholds
+                if self.traffic is not None:
+                    now = self.wall()
+                    kw["traffic_of"] = lambda prefix: self.traffic.flow_set(prefix, now)
                 report = evaluate(snap, tracker=self.tracker, **kw)
             except Exception:  # a check's bug must not stop the session; the next change tries again
                 logging.getLogger(__name__).exception("health checks failed")

@@ -101,6 +101,10 @@ FRR_RIB = Command("frr_rib", ("vtysh", "-c", "show ip route json", "-c", "show i
                               "-c", "show bgp ipv4 unicast json", "-c", "show bgp ipv6 unicast json"),
                   "frr-rib-json")
 
+# FRR's running configuration (``parse.frr_running``: its nexthop-group blocks, resilient or not), for the health
+# rule ``resilient-not-in-effect``: FRR configured for resilient groups, the kernel's group plain (FRR#16489).
+FRR_RUNNING = Command("frr_running", ("vtysh", "-c", "show running-config"), "frr-running-config")
+
 # Live flows on anycast servers (``flow_sources`` of a device).  ``-i``: tcp info, whose lastrcv / lastack
 # tell a connection alive from a leftover socket (collect/flows.py).
 FLOW_COMMANDS: dict[str, tuple[Command, ...]] = {
@@ -111,8 +115,8 @@ FLOW_COMMANDS: dict[str, tuple[Command, ...]] = {
 FLOW_SOURCES: frozenset[str] = frozenset(FLOW_COMMANDS)
 
 COLLECTOR_LINES: frozenset[str] = ALLOWED_LINES | frozenset(
-    c.line for c in (IP_VERSION, MONITOR, *LINUX_POLL_OLD, *FRR_ROUTES, FRR_RIB, *(c for cs in FLOW_COMMANDS.values()
-                                                                            for c in cs)))
+    c.line for c in (IP_VERSION, MONITOR, *LINUX_POLL_OLD, *FRR_ROUTES, FRR_RIB, FRR_RUNNING,
+                     *(c for cs in FLOW_COMMANDS.values() for c in cs)))
 
 
 def iproute2_version(text: str) -> tuple[int, ...] | None:
@@ -143,8 +147,8 @@ def poll_commands(platform: str, version: tuple[int, ...] | None,
 
 
 # Commands whose failure (missing tool, no permission) leaves the poll good, without their data.
-OPTIONAL_IDS: frozenset[str] = frozenset({"frr_rib", "frr_routes4", "frr_routes6", "flows_tcp", "flows_udp",
-                                          "flows_ct"})
+OPTIONAL_IDS: frozenset[str] = frozenset({"frr_rib", "frr_routes4", "frr_routes6", "frr_running", "flows_tcp",
+                                          "flows_udp", "flows_ct"})
 
 _PROTOS = {"tcp": "tcp", "udp": "udp", "6": "tcp", "17": "udp", "icmp": "icmp", "1": "icmp"}
 

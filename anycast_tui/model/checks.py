@@ -14,22 +14,26 @@ import ipaddress
 from typing import Collection, Mapping
 
 from anycast_tui.model import polarization, rules, shares
-from anycast_tui.model.findings import DeviceSpread, Finding, HealthReport, ServerShare, Severity
-from anycast_tui.model.incident_impact import default_sample
+from anycast_tui.model.findings import ConfiguredGroup, DeviceSpread, Finding, HealthReport, ServerShare, Severity
 from anycast_tui.model.mapping import PlacementError
 from anycast_tui.model.rules import HealthTracker, Thresholds
-from anycast_tui.model.shares import SampleOf
+from anycast_tui.model.shares import SampleOf, TrafficOf, health_sample
 from anycast_tui.model.types import Event, EventKind, FabricSnapshot
 
 __all__ = ["HealthTracker", "Thresholds", "evaluate", "finding_events", "open_findings"]
 
 
-def evaluate(snap: FabricSnapshot, *, sample_of: SampleOf = default_sample, tracker: HealthTracker | None = None,
+def evaluate(snap: FabricSnapshot, *, sample_of: SampleOf = health_sample, tracker: HealthTracker | None = None,
              weights: Mapping[str, float] | None = None, thresholds: Thresholds = Thresholds(),
-             tcp: Collection[str] | None = None) -> HealthReport:
+             tcp: Collection[str] | None = None, traffic_of: TrafficOf | None = None,
+             frr_config: Mapping[str, tuple[ConfiguredGroup, ...]] | None = None) -> HealthReport:
     """Every check over ``snap`` (see ``rules.py`` for the rules).
 
-    ``sample_of``: the flows placed per anycast address (default: incident impact's synthetic sample);
+    ``sample_of``: the flows placed per anycast address (default: incident impact's synthetic sample for IPv4,
+    its IPv6 counterpart for IPv6: ``shares.health_sample``); ``traffic_of``: the fabric's sampled flows per
+    anycast prefix (``SampledWindow.flow_set``): server shares are then measured on them (their estimated
+    packets), the hash space's beside; ``frr_config``: device → the nexthop-groups of its FRR running
+    configuration (``parse.frr_running``), for ``resilient-not-in-effect``;
     ``tracker``: first-seen times of live TCP connections across polls (without one, long-lived TCP is not
     judged); ``weights``: server → configured weight (fair shares by weight; default equal); ``tcp``: prefixes
     known to serve TCP (default: those with live TCP flows)."""
@@ -54,7 +58,10 @@ def evaluate(snap: FabricSnapshot, *, sample_of: SampleOf = default_sample, trac
                 continue
             spaces = shares.HashSpaces(snap, paths.flows, prefix)
             adjacent = polarization.adjacency(snap, spaces)
-            got, topo, parents = shares.server_shares(snap, paths, spaces, weights)
+            sset = traffic_of(prefix) if traffic_of is not None else None
+            traffic = shares.sampled_traffic(snap, sset) if sset is not None and len(sset) else None
+            got, topo, parents = shares.server_shares(snap, paths, spaces, weights, traffic,
+                                                      th.sampled_min_flows)
             spread = polarization.spreads(snap, paths, spaces)
         except PlacementError as exc:  # a device's tables contradict themselves: say so, check the rest
             findings.append(Finding("tables-inconsistent", Severity.ERROR, prefix,
@@ -69,7 +76,8 @@ def evaluate(snap: FabricSnapshot, *, sample_of: SampleOf = default_sample, trac
         ups[prefix] = polarization.upstream(paths)
         all_shares += got
         all_spreads += spread
-        notes.append(f"{prefix}: {paths.note}; {len(paths.flows):,} synthetic flows")
+        notes.append(f"{prefix}: {paths.note}; {len(paths.flows):,} synthetic flows"
+                     + (f"; sampled traffic: {traffic.text} ({traffic.total:,} in the window)" if traffic else ""))
         per_prefix.append((prefix, paths, spaces, got, topo, parents, spread))
     findings += rules.seed_zero(snap, spaces_all)
     findings += rules.same_seed(snap, pairs)
@@ -81,6 +89,8 @@ def evaluate(snap: FabricSnapshot, *, sample_of: SampleOf = default_sample, trac
         if prefix in tcp_set:
             findings += rules.hash_threshold_tcp(snap, paths, spaces)
     findings += rules.rib_fib(snap, prefixes)
+    if frr_config:
+        findings += rules.resilient_not_in_effect(snap, frr_config)
     findings += rules.outbound_tcp(snap, prefixes, th)
     if tracker is not None:
         findings += rules.long_lived(snap, tracker, prefixes, th)

@@ -46,6 +46,14 @@ class ServerShare:
     share: float  # 0..1 of the flows (hash space, or sampled traffic when ``basis`` says so)
     fair: float  # 0..1: equal share, or by configured weight
     basis: str  # what the share was computed on: "hash space (10,000 synthetic flows)", "sampled traffic (…)"
+    hash_share: float | None = None  # measured on sampled traffic: the server's share of hash space beside it
+    pps: float | None = None  # measured on sampled traffic: the server's estimated packets per second
+    flows: int | None = None  # measured on sampled traffic: the sampled flows the server answers
+
+    @property
+    def sampled(self) -> bool:
+        """Is ``share`` measured on sampled traffic (else: hash space)?"""
+        return self.hash_share is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,22 @@ class HashRow:
     seed: int  # 0: a random key per boot
     multipath: bool  # hashes flows to an anycast prefix over several next hops
     same_as: tuple[str, ...] = ()  # neighbours on the anycast path (either direction) hashing with the same function
+
+
+@dataclass(frozen=True, slots=True)
+class ConfiguredGroup:
+    """One FRR ``nexthop-group NAME`` of a device's running configuration (``parse/frr_running.py``): what the
+    ``resilient-not-in-effect`` rule compares with the kernel's group."""
+
+    name: str
+    nexthops: tuple[tuple[str | None, str | None], ...]  # (address, interface) per ``nexthop`` line
+    buckets: int | None = None  # ``resilient buckets N idle-timer T unbalanced-timer U``; None: not resilient
+    idle_timer: int | None = None
+    unbalanced_timer: int | None = None
+
+    @property
+    def resilient(self) -> bool:
+        return self.buckets is not None
 
 
 @dataclass(frozen=True, slots=True)

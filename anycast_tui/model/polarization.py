@@ -29,6 +29,8 @@ from anycast_tui.model.shares import HashSpaces, PrefixPaths
 from anycast_tui.model.types import FabricSnapshot, HashSettings, Role
 
 Z = 4.0  # standard deviations of binomial noise a polarized next hop must be beyond
+P_NOISE = 1e-6  # and the exact binomial chance of landing that far by noise alone must be below this: a fabric
+# of 250 spines with ~40 sample flows each tests a thousand next hops, the normal tail (3e-5 at 4 σ) lets one in
 TIERS = (Role.CLIENT, Role.BORDER, Role.SPINE, Role.LEAF, Role.SERVER, Role.OTHER)
 
 
@@ -102,6 +104,21 @@ def spreads(snap: FabricSnapshot, paths: PrefixPaths, spaces: HashSpaces) -> tup
     return tuple(out)
 
 
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """The chance that binomial noise alone lands this far out: P(X ≥ k) when k is above the mean n·p, else
+    P(X ≤ k), for X ~ Binomial(n, p), 0 < p < 1 (summed outward from k until the terms stop counting)."""
+    lp, lq, top = math.log(p), math.log1p(-p), math.lgamma(n + 1)
+    step = 1 if k > n * p else -1
+    total, i = 0.0, k
+    while 0 <= i <= n:
+        term = math.exp(top - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq)
+        total += term
+        if term < total * 1e-12:
+            break
+        i += step
+    return min(total, 1.0)
+
+
 def worst_hop(spread: DeviceSpread, low: float, high: float) -> tuple[str, float, float] | None:
     """The next hop furthest outside [low, high] × its uniform share, beyond noise: (hop, share, uniform)."""
     uni = dict(spread.uniform)
@@ -116,6 +133,8 @@ def worst_hop(spread: DeviceSpread, low: float, high: float) -> tuple[str, float
         expected = u * spread.flows
         if abs(s - u) * spread.flows <= Z * math.sqrt(max(expected * (1 - u), 1e-12)):
             continue
+        if u < 1 and binomial_tail(round(s * spread.flows), spread.flows, u) > P_NOISE:
+            continue  # few flows: the normal approximation's tail is too thin, the exact one says noise
         bad = max(r, 1 / r) if r > 0 else math.inf
         if bad > score:
             worst, score = (hop, s, u), bad

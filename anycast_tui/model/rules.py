@@ -11,9 +11,10 @@ same-seed-consecutive-tiers      warning   a device and one it forwards an anyca
                                            (policy, fields under policy 3, non-zero seed)
 polarized                        warning   a next hop gets under half / over twice its fair share of
                                            the flows really reaching the device (``polarization.py``)
-imbalance                        warning   a server's share of a prefix (measured, or by the routes alone)
-                                           is ≥ ``Thresholds.imbalance`` × its fair share (topology-induced
-                                           or not, said which)
+imbalance                        warning   a server's share of a prefix (of the sampled traffic where there
+                                           is enough, else of hash space: measured on the sample, or by the
+                                           routes alone) is ≥ ``Thresholds.imbalance`` × its fair share (the
+                                           topology's doing, the hashing's or the traffic's: said which)
 hash-threshold-tcp               warning   a prefix that carries TCP is hashed by non-resilient groups;
                                            the what-if cost of a next-hop failure under both
 rib-fib-mismatch                 error     BGP's paths ≠ the kernel's next hops, in two polls running
@@ -23,6 +24,8 @@ long-lived-tcp                   warning   TCP connections to an anycast address
                                            ``Thresholds.long_lived_s`` (``HealthTracker``)
 multi-connection-protocol        warning   live connections of a multi-connection protocol (FTP …) to
                                            an anycast address; a client's connections on several servers
+resilient-not-in-effect          warning   FRR's running configuration has a resilient nexthop-group, the
+                                           kernel forwards over its next hops with a plain group or route
 tables-inconsistent              error     a device's tables contradict themselves: flows to the prefix
                                            cannot be placed (``checks.evaluate`` reports it, checks the rest)
 ===============================  ========  ==========================================================
@@ -33,11 +36,11 @@ from __future__ import annotations
 import ipaddress
 import threading
 from dataclasses import dataclass, replace
-from typing import Collection, Iterable
+from typing import Collection, Iterable, Mapping
 
 import numpy as np
 
-from anycast_tui.model.findings import DeviceSpread, Finding, ServerShare, Severity
+from anycast_tui.model.findings import ConfiguredGroup, DeviceSpread, Finding, ServerShare, Severity
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.impact import WhatIf, WhatIfError, WhatIfKind, apply, impact, with_mapping
 from anycast_tui.model.ingress import ingress_of
@@ -45,7 +48,7 @@ from anycast_tui.model.paths import Tracer, any_hop, code_mask
 from anycast_tui.model.placement import HashCache, Outcome, compiled_for, hash_space
 from anycast_tui.model.polarization import hash_key, same_hash, worst_hop
 from anycast_tui.model.rib import disagreements
-from anycast_tui.model.shares import HashSpaces, PrefixPaths, prefix_address, topology_text
+from anycast_tui.model.shares import HashSpaces, PrefixPaths, prefix_address, rate_text, topology_text
 from anycast_tui.model.types import DeviceState, FabricSnapshot, Flow, Health, HealthStatus
 
 EVIDENCE_MAX = 20  # evidence lines listing sessions / devices, at most
@@ -62,6 +65,7 @@ class Thresholds:
     polarized_high: float = 2.0
     long_lived_s: float = 300.0  # TCP connections alive longer than this are long-lived
     ephemeral_ports: tuple[int, int] = (32768, 60999)  # Linux ip_local_port_range default: a server-opened port
+    sampled_min_flows: int = 100  # sampled flows placed on servers before shares are measured on sampled traffic
 
 
 def _pct(x: float) -> str:
@@ -174,6 +178,9 @@ def polarized(snap: FabricSnapshot, spreads: Iterable[DeviceSpread], ups: dict[s
 
 def imbalance(prefix: str, shares: tuple[ServerShare, ...], topo: dict[str, float], parents: dict[str, set[str]],
               polarized_devices: list[str], th: Thresholds) -> list[Finding]:
+    """A server's share ≥ ``th.imbalance`` × fair.  Measured on sampled traffic when the shares are (said so, with
+    the flows and packet rate it rests on), on hash space otherwise; why: the topology, the hashing, or — hash
+    space fair, sampled traffic not — the traffic itself."""
     mine = [s for s in shares if s.prefix == prefix and s.fair > 0]
     if not mine:
         return []
@@ -183,20 +190,42 @@ def imbalance(prefix: str, shares: tuple[ServerShare, ...], topo: dict[str, floa
     by_topology = max((topo.get(s, 0.0) / f for s, f in fair.items()), default=0.0)
     if ratio < th.imbalance and by_topology < th.imbalance - 1e-9:  # the routes' own shares: no sampling noise
         return []
+    sampled = worst.sampled
+    by_hash = max(((s.hash_share or 0.0) / s.fair for s in mine), default=0.0) if sampled else ratio
     why, per_device = topology_text(topo, parents, fair, th.imbalance)
-    head = f"{prefix}: {worst.server} gets {_pct(worst.share)} against a fair {_pct(worst.fair)} ({ratio:.2f}× fair)"
+    if sampled:
+        flows = sum(s.flows or 0 for s in mine)
+        pps = sum(s.pps or 0.0 for s in mine)
+        head = (f"{prefix}: {worst.server} gets {_pct(worst.share)} of the sampled traffic against a fair "
+                f"{_pct(worst.fair)} ({ratio:.2f}× fair; measured on {flows:,} sampled flows, "
+                f"≈ {rate_text(pps)} pkt/s)")
+    else:
+        head = (f"{prefix}: {worst.server} gets {_pct(worst.share)} of the hash space against a fair "
+                f"{_pct(worst.fair)} ({ratio:.2f}× fair)")
     if why:
         summary = f"{head}; by topology: {why}"
         fix = ("give every leaf the same number of servers, or weight the routes (UCMP) by the servers behind each "
                "next hop") if per_device else ("find the group missing next hops or weighted unevenly on the way "
                                                "(see the device spreads and the BGP paths)")
+    elif sampled and by_hash < th.imbalance:
+        summary = (f"{head}; by traffic: the hash space is fair ({by_hash:.2f}× at most), the flows it carries "
+                   f"are not: {worst.server} answers {worst.flows or 0:,} of the sampled flows, with "
+                   f"{_pct(worst.share)} of the packets")
+        fix = ("the hashing places flows, not bytes: a few heavy flows (or clients) land where their 5-tuples hash; "
+               "more flows per heavy client, or weights, even it out")
     elif polarized_devices:
         summary = f"{head}; by hashing: polarized on {_list(polarized_devices, 3)}"
         fix = "see the polarized findings: a seed of its own on each device that re-hashes alike"
     else:
         summary, fix = f"{head}; by hashing", "hash on more fields (policy 1) with different seeds per tier"
-    evidence = tuple(f"{s.server}: {_pct(s.share)} (fair {_pct(s.fair)}, topology {_pct(topo.get(s.server, 0.0))})"
-                     for s in sorted(mine, key=lambda s: -s.share)[:EVIDENCE_MAX]) + (mine[0].basis,)
+
+    def line(s: ServerShare) -> str:
+        if not s.sampled:
+            return f"{s.server}: {_pct(s.share)} (fair {_pct(s.fair)}, topology {_pct(topo.get(s.server, 0.0))})"
+        return (f"{s.server}: {_pct(s.share)} of the sampled traffic (≈ {rate_text(s.pps or 0.0)} pkt/s, "
+                f"{s.flows or 0:,} flows; hash space {_pct(s.hash_share or 0.0)}, fair {_pct(s.fair)}, "
+                f"topology {_pct(topo.get(s.server, 0.0))})")
+    evidence = tuple(line(s) for s in sorted(mine, key=lambda s: -s.share)[:EVIDENCE_MAX]) + (mine[0].basis,)
     return [Finding("imbalance", Severity.WARNING, prefix, summary, fix, evidence)]
 
 
@@ -296,6 +325,58 @@ def _next_failure_cost(snap: FabricSnapshot, paths: PrefixPaths, spaces: HashSpa
 
 
 # --------------------------------------------------------------------------- FRR
+
+
+def _addrs(values: Iterable[str | None]) -> frozenset[str]:
+    """Canonical addresses of ``values`` (None and what is not an address left out)."""
+    out = set()
+    for v in values:
+        try:
+            out.add(str(ipaddress.ip_address(v or "")))
+        except ValueError:
+            continue
+    return frozenset(out)
+
+
+def resilient_not_in_effect(snap: FabricSnapshot, configs: Mapping[str, tuple[ConfiguredGroup, ...]]
+                            ) -> list[Finding]:
+    """FRR configured for a resilient nexthop group (its running configuration: ``configs``, device → groups)
+    while the kernel forwards over the same next hops with a plain group or a plain multipath route (FRR#16489:
+    the options silently ignored).  The kernel's counterpart is found by its next hops' gateways: a group
+    whose members are exactly the configured addresses, or a multipath route over exactly them; a group FRR
+    has not installed (no counterpart) is not judged."""
+    out = []
+    for name in sorted(configs):
+        st = snap.devices.get(name)
+        if st is None or st.collected_at_ms is None:
+            continue
+        gw = {o.id: o.gateway for o in st.nexthops.objects}
+        # gateways -> (anycast prefix's route first, what, resilient) per kernel counterpart
+        by_set: dict[frozenset[str], list[tuple[bool, str, bool]]] = {}
+        for g in st.nexthops.groups:
+            by_set.setdefault(_addrs(gw.get(m.id) for m in g.members), []).append(
+                (True, f"nexthop group {g.id} (type {g.type})", g.type == "resilient"))
+        for r in st.routes:
+            if r.nhid is None and r.multipath:
+                by_set.setdefault(_addrs(n.gateway for n in r.nexthops), []).append(
+                    (r.dst not in snap.anycast_prefixes, f"route {r.dst} (plain multipath)", False))
+        for cfg in configs[name]:
+            want = _addrs(a for a, _ in cfg.nexthops)
+            if not cfg.resilient or len(want) < 2:
+                continue
+            kernel = [(what, res) for _, what, res in sorted(by_set.get(want, []))]
+            if not kernel or any(res for _, res in kernel):
+                continue
+            out.append(Finding(
+                "resilient-not-in-effect", Severity.WARNING, f"{name} {cfg.name}",
+                f"{name}: FRR's nexthop-group {cfg.name} is configured resilient (buckets {cfg.buckets}) but the "
+                f"kernel forwards over its next hops with {kernel[0][0]}: a next-hop failure moves unrelated flows",
+                f"check that {name}'s FRR and kernel support resilient groups (FRR ≥ 8.5, zebra nexthop objects "
+                f"enabled, Linux ≥ 5.13) and reinstall the group; 'ip nexthop show' must say type resilient",
+                (f"FRR: nexthop-group {cfg.name}: resilient buckets {cfg.buckets} idle-timer {cfg.idle_timer} "
+                 f"unbalanced-timer {cfg.unbalanced_timer}, next hops {_list(sorted(want), 8)}",
+                 *(f"kernel: {what}" for what, _ in kernel[:EVIDENCE_MAX]))))
+    return out
 
 
 def rib_fib(snap: FabricSnapshot, prefixes: Collection[str]) -> list[Finding]:

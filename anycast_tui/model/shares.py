@@ -11,11 +11,18 @@ Two figures per server, from one end-to-end placement (``trace_prefix``: the flo
   topology's, and ``topology_text`` says so; shares far from a fair topology share are the hashing's
   (``model/polarization.py`` finds the device).
 
+Where the fabric's own sampled traffic reaches the prefix (``model.sampled.SampledFlowSet``: sFlow / IPFIX), the
+**share** is each server's part of the *sampled traffic* instead — estimated packets, the sampled flows placed
+end to end by the same functions, each entering where it was sampled (``incident_impact.observed_ingress``) —
+and the hash-space share stays beside it (``ServerShare.hash_share``); fewer than ``min_flows`` sampled flows
+placed on servers are too thin to judge: the share stays the hash space's, and its basis says why.
+
 Fair share: equal over the servers the prefix reaches, or by the configured weights.  Pure.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -24,12 +31,36 @@ import numpy as np
 
 from anycast_tui.model.findings import ServerShare
 from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.incident_impact import SAMPLE_CLIENTS, SAMPLE_FLOWS, default_sample, observed_ingress
+from anycast_tui.model.incident_impact import _rate as rate_text  # pkt/s as incident texts print it
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import PathOutcome, PathResult, Tracer, address_map
 from anycast_tui.model.placement import UNKNOWN, Choice, HashCache, Outcome, compiled_for, decision_space, lookup
+from anycast_tui.model.sampled import SampledFlowSet
 from anycast_tui.model.types import FabricSnapshot, Role, Route
 
 SampleOf = Callable[[str], FlowArray | None]
+TrafficOf = Callable[[str], SampledFlowSet | None]  # prefix -> the sampled flows to it now (None: none)
+SAMPLED_MIN_FLOWS = 100  # sampled flows placed on servers needed before shares are measured on them
+
+
+@functools.lru_cache(maxsize=16)
+def health_sample(dst: str) -> FlowArray | None:
+    """The flows the checks place to ``dst``: incident impact's synthetic sample for IPv4; for IPv6 as many
+    flows from ``SAMPLE_CLIENTS`` clients in ``2001:db8:cafe::/64`` (half TCP, half UDP, random source ports,
+    to ports 53 and 443; a fixed seed: the same flows every time).  Both measure hash space: only the routes
+    and hash settings decide where they go."""
+    addr = ipaddress.ip_address(dst)
+    if addr.version == 4:
+        return default_sample(dst)
+    rng = np.random.default_rng(1)
+    n = SAMPLE_FLOWS
+    src = np.tile(np.frombuffer(ipaddress.ip_address("2001:db8:cafe::").packed, np.uint8), (n, 1))
+    host = 1 + rng.integers(0, SAMPLE_CLIENTS, size=n)
+    src[:, 14], src[:, 15] = host >> 8, host & 0xFF
+    dst_col = np.tile(np.frombuffer(addr.packed, np.uint8), (n, 1))
+    return FlowArray.from_columns(np.full(n, 6), np.where(rng.random(n) < 0.5, 6, 17), src, dst_col,
+                                  rng.integers(1024, 65536, size=n), np.asarray((53, 443))[rng.integers(0, 2, size=n)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,15 +172,63 @@ def measured(snap: FabricSnapshot, paths: PrefixPaths) -> dict[str, int]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """The sampled traffic to one prefix placed end to end: what each server answers."""
+
+    packets: dict[str, float]  # server -> estimated packets over the window (flows placed exactly)
+    flows: dict[str, int]  # server -> sampled flows it answers
+    total: int  # sampled flows to the prefix
+    window_s: float
+    rate: str  # the sampling rate(s): "1:400"
+
+    @property
+    def placed(self) -> int:
+        return sum(self.flows.values())
+
+    @property
+    def pps(self) -> float:
+        """Estimated packets per second of the flows placed on servers."""
+        return sum(self.packets.values()) / self.window_s if self.window_s > 0 else 0.0
+
+    @property
+    def text(self) -> str:
+        """``measured on 1,204 sampled flows, ≈ 9.6 k pkt/s at 1:400``."""
+        return f"measured on {self.placed:,} sampled flows, ≈ {rate_text(self.pps)} pkt/s at {self.rate}"
+
+
+def sampled_traffic(snap: FabricSnapshot, sset: SampledFlowSet) -> Traffic | None:
+    """The sampled flows placed end to end (each entering where it was sampled; ``observed_ingress``), their
+    estimated packets summed per answering server; flows hashed with an unknown key on the way are left out.
+    None when no flow can enter."""
+    ingress = observed_ingress(snap, sset)
+    if ingress is None:
+        return None
+    res = Tracer(snap, sset.flows, HashCache(sset.flows)).trace(ingress)
+    ok = (res.outcome == PathOutcome.DELIVERED) & (res.placement < UNKNOWN)
+    n = len(res.terminals)
+    pkts = np.bincount(res.final[ok], weights=sset.packets[ok], minlength=n)
+    counts = np.bincount(res.final[ok], minlength=n)
+    packets, flows = {}, {}
+    for code in np.flatnonzero(counts):
+        name = res.terminals[int(code)]
+        if name in snap.devices and snap.devices[name].device.role is Role.SERVER:
+            packets[name], flows[name] = float(pkts[code]), int(counts[code])
+    return Traffic(packets, flows, len(sset), sset.window_s, sset.rate_text)
+
+
 def server_shares(snap: FabricSnapshot, paths: PrefixPaths, spaces: HashSpaces,
-                  weights: Mapping[str, float] | None = None) -> tuple[tuple[ServerShare, ...], dict[str, float],
-                                                                       dict[str, set[str]]]:
+                  weights: Mapping[str, float] | None = None, traffic: Traffic | None = None,
+                  min_flows: int = SAMPLED_MIN_FLOWS) -> tuple[tuple[ServerShare, ...], dict[str, float],
+                                                               dict[str, set[str]]]:
     """(each server's share of ``paths.prefix`` against its fair share, the topology shares, server → parents).
 
-    The servers: those the routes reach (topology) and those answering sample flows."""
+    The servers: those the routes reach (topology) and those answering sample (or sampled) flows.  With
+    ``traffic`` placing at least ``min_flows`` sampled flows on servers with packets counted, the share is of
+    its estimated packets, the hash space's beside it."""
     topo, parents = topology(snap, spaces, paths.ingress[0])
     counts = measured(snap, paths)
-    servers = sorted(set(topo) | set(counts))
+    servers = sorted(set(topo) | set(counts) | (set(traffic.flows) if traffic is not None else set()))
     total = sum(counts.values())
     if not servers:
         return (), topo, parents
@@ -163,7 +242,19 @@ def server_shares(snap: FabricSnapshot, paths: PrefixPaths, spaces: HashSpaces,
     else:
         basis = "hash space by the routes alone (no flow placed exactly: unknown hash keys)"
         share = {s: topo.get(s, 0.0) for s in servers}
-    out = tuple(ServerShare(paths.prefix, s, share[s], w[s] / wsum if wsum > 0 else 0.0, basis) for s in servers)
+    fair = {s: w[s] / wsum if wsum > 0 else 0.0 for s in servers}
+    if traffic is not None:
+        pkts = sum(traffic.packets.values())
+        if traffic.placed >= min_flows and pkts > 0:
+            out = tuple(ServerShare(paths.prefix, s, traffic.packets.get(s, 0.0) / pkts, fair[s],
+                                    f"sampled traffic ({traffic.text})", share[s],
+                                    traffic.packets.get(s, 0.0) / traffic.window_s if traffic.window_s > 0 else 0.0,
+                                    traffic.flows.get(s, 0))
+                        for s in servers)
+            return out, topo, parents
+        basis += (f"; sampled traffic too thin to judge ({traffic.placed:,} sampled flows placed on servers, "
+                  f"{min_flows:,} needed)")
+    out = tuple(ServerShare(paths.prefix, s, share[s], fair[s], basis) for s in servers)
     return out, topo, parents
 
 
