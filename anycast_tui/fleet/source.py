@@ -13,8 +13,9 @@ joined or reconnected in between) has its chain fetched from the stream by seque
 full message.
 
 Faults: a collector not heard from (heartbeat or any other message) for ``silence_factor`` of its heartbeat
-intervals makes its devices
-STALE ("collector site-b silent since 14:02:07"); its next messages make them fresh again.  While the
+intervals makes its devices STALE and ``unobserved`` ("collector site-b silent since 14:02:07"): stale data, no
+failure event and no incident (``model.events``), one ``data-not-collected`` finding (``model.rules``); its next
+messages make them fresh again.  While the
 connection to NATS is down every device is STALE ("NATS 127.0.0.1:4222 disconnected since ..."); nats-py
 reconnects and the ordered consumer resumes after the last sequence it delivered.  A message that does not
 decode is counted (``counters``) and skipped with one log line (at most ``LOG_LINES`` of them, then one line
@@ -58,8 +59,11 @@ def _clock_text(ms: int) -> str:
 
 
 def collector_label(site: str, name: str) -> str:
-    """``site-b``, or ``site-b shard 1/4`` for a sharded collector."""
-    return site if name == site else f"{site} shard {name.rpartition('#')[2]}"
+    """``site-b``, or ``site-b shard 1 of 4`` for a sharded collector."""
+    if name == site:
+        return site
+    i, _, n = name.rpartition("#")[2].partition("/")
+    return f"{site} shard {i} of {n}" if n else f"{site} shard {i}"
 
 
 class NatsSource:
@@ -84,6 +88,7 @@ class NatsSource:
         self._owner: dict[str, str] = {}  # device -> collector key
         self._collectors: dict[str, _Collector] = {}
         self._bus_down: str | None = None  # the reason every device is stale while NATS is away
+        self._bus_down_ms = 0
         self._tasks: list[asyncio.Task] = []
         self._last_seq = 0  # the newest stream sequence handled
         self._logged = 0
@@ -310,14 +315,17 @@ class NatsSource:
         c = self._collectors.get(owner)
         if c is not None and not c.silent:  # any message of a collector shows it alive, not only its heartbeat
             c.last_mono = max(c.last_mono, time.monotonic())
-        shown = state
-        if self._bus_down is not None:
-            shown = _stale(state, self._bus_down, int(self.clock() * 1000))
-        elif c is not None and c.silent:
-            shown = _stale(state, self._silent_reason(c), int(self.clock() * 1000))
         snap = self.timeline.snapshot
         prev = snap.devices.get(name) if snap is not None else None
-        self.timeline.update(self._watched(prev, shown))
+        self.timeline.update(self._watched(prev, self._shown(state, c)))
+
+    def _shown(self, state: DeviceState, c: _Collector | None) -> DeviceState:
+        """``state`` as the viewer shows it: unobserved while the bus is down or its collector silent."""
+        if self._bus_down is not None:
+            return _stale(state, self._bus_down, self._bus_down_ms)
+        if c is not None and c.silent:
+            return _stale(state, self._silent_reason(c), c.last_ms)
+        return state
 
     @staticmethod
     def _watched(prev: DeviceState | None, state: DeviceState) -> DeviceState:
@@ -373,17 +381,11 @@ class NatsSource:
         """Show the devices of ``owner`` (every device: None) stale where the collector is silent or the bus
         is down (they are fresh again with their next messages)."""
         snap = self.timeline.snapshot
-        now_ms = int(self.clock() * 1000)
         for name, st in list(self._bus.items()):
             o = self._owner.get(name)
             if owner is not None and o != owner:
                 continue
-            c = self._collectors.get(o) if o is not None else None
-            shown = st
-            if self._bus_down is not None:
-                shown = _stale(st, self._bus_down, now_ms)
-            elif c is not None and c.silent:
-                shown = _stale(st, self._silent_reason(c), now_ms)
+            shown = self._shown(st, self._collectors.get(o) if o is not None else None)
             prev = snap.devices.get(name) if snap is not None else None
             if prev is not None and prev.health == shown.health and prev.collected_at_ms == shown.collected_at_ms:
                 continue
@@ -394,7 +396,8 @@ class NatsSource:
         if not self.running or self._bus_down is not None:
             return
         self.connected = False
-        self._bus_down = f"NATS {self.options.shown()} disconnected since {_clock_text(int(self.clock() * 1000))}"
+        self._bus_down_ms = int(self.clock() * 1000)
+        self._bus_down = f"NATS {self.options.shown()} disconnected since {_clock_text(self._bus_down_ms)}"
         log.warning("nats: disconnected from %s; every device stale until it is back", self.options.shown())
         self._refresh(None)
 
@@ -421,10 +424,12 @@ class NatsSource:
             log.warning("skipped %s: %s (%d skipped so far)", safe(where), exc, n)
 
 
-def _stale(state: DeviceState, reason: str, now_ms: int) -> DeviceState:
+def _stale(state: DeviceState, reason: str, since_ms: int) -> DeviceState:
+    """``state`` as a viewer shows it while nobody can ask the device: STALE and ``unobserved`` with ``reason``
+    (no failure event, no incident: ``model.events``).  A device already failing keeps its own health (its last
+    known fact), one never collected stays as it is."""
     h = state.health
-    if h.status is HealthStatus.UNKNOWN:
+    if h.status is not HealthStatus.OK:
         return state
-    since = h.since_ms if h.status is not HealthStatus.OK and h.since_ms is not None else now_ms
-    status = HealthStatus.STALE if h.last_ok_ms is not None else HealthStatus.ERROR
-    return dataclasses.replace(state, health=Health(status, since_ms=since, error=reason, last_ok_ms=h.last_ok_ms))
+    return dataclasses.replace(state, health=Health(HealthStatus.STALE, since_ms=since_ms, error=reason,
+                                                    last_ok_ms=h.last_ok_ms, unobserved=True))

@@ -138,7 +138,7 @@ async def test_two_collectors_one_viewer_same_incident_as_direct_ssh(make_farm, 
         def silent() -> bool:
             devs = viewer.timeline.snapshot.devices
             return all(devs[n].health.status is HealthStatus.STALE and
-                       "collector a shard 0/2 silent since" in (devs[n].health.error or "") for n in shard0)
+                       "collector a shard 0 of 2 silent since" in (devs[n].health.error or "") for n in shard0)
 
         await wait_for(silent, "collector 0's devices stale on the viewer")
         others = [n for n in names if n not in shard0]
@@ -147,6 +147,12 @@ async def test_two_collectors_one_viewer_same_incident_as_direct_ssh(make_farm, 
                                         *BEAT)
         await wait_for(lambda: _all_ok(viewer.timeline, len(names)), "collector 0's devices fresh again")
         assert viewer.counters["bad"] == viewer.counters["newer"] == 0
+        # the silence was stale data, not device failures: no unreachable / back event, no incident more
+        health = [e.device for e in viewer.timeline.events
+                  if e.kind in (EventKind.DEVICE_UNREACHABLE, EventKind.DEVICE_BACK)]
+        assert health == ["leaf03", "leaf03"]
+        assert viewer_incidents.wait(60)
+        assert [i.cause for i in viewer_incidents.incidents()] == [got[0]["cause"]]
     finally:
         if recorder.poll() is None:
             recorder.kill()
