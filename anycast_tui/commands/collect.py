@@ -56,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="the stream keeps at most MB megabytes, oldest dropped first (1024)")
     r.add_argument("--kv-max-bytes", type=positive_float, default=256.0, metavar="MB",
                    help="the KV bucket holds at most MB megabytes (256)")
-    r.add_argument("--replicas", type=int, default=1, metavar="N", help="stream and KV replicas in a cluster (1)")
+    r.add_argument("--replicas", type=int, default=1, metavar="N",
+                   help="stream and KV replicas (1); 3 in a 3-node JetStream cluster: losing one node loses nothing")
     add_nats_arguments(p)
     return p
 
@@ -105,7 +106,7 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
 
     from anycast_tui.errors import CliError
     from anycast_tui.fleet.conn import quiet_client_logs
-    from anycast_tui.fleet.publisher import Publisher, ensure_stream
+    from anycast_tui.fleet.publisher import Publisher
     from anycast_tui.session import LiveSession
 
     stop = asyncio.Event()
@@ -138,7 +139,7 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
     pub = Publisher(nc, site=site, collector=collector, prefixes=session.timeline.anycast_prefixes, every_s=every,
                     keyframe_every=args.keyframe_every)
     try:
-        await ensure_stream(nc.jetstream(), retention)
+        await _ensure_stream(nc, retention, stop)
         await pub.start()
         update = session.poller.on_state
 
@@ -169,6 +170,32 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
             pass
     log.info("stopped")
     return 0
+
+
+async def _ensure_stream(nc, retention, stop: asyncio.Event, patience_s: float = 60.0) -> None:  # noqa: ANN001
+    """The stream and KV bucket, tried again while JetStream is not ready (a cluster electing its leader, a
+    server starting): one log line, a one-line CliError after ``patience_s``."""
+    from anycast_tui.errors import CliError
+    from anycast_tui.fleet.publisher import ensure_stream
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience_s
+    said = False
+    while True:
+        try:
+            await ensure_stream(nc.jetstream(), retention)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            text = str(exc).strip().splitlines()
+            why = f"{type(exc).__name__}" + (f": {text[0]}" if text else "")
+            if loop.time() > deadline or stop.is_set():
+                raise CliError(f"cannot create stream/KV on NATS (replicas {retention.replicas}): {why}") from None
+            if not said:
+                log.warning("nats: JetStream not ready (%s); trying again", why)
+                said = True
+            await asyncio.sleep(0.5)
 
 
 async def _log_stats(pub) -> None:  # noqa: ANN001 - Publisher
