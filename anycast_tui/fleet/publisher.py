@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
+import socket
 import time
 from typing import Any
 
@@ -78,7 +80,7 @@ async def ensure_stream(js: Any, retention: Retention) -> None:
 
 class Publisher:
     def __init__(self, nc: Any, *, site: str, collector: str, prefixes: tuple[str, ...], every_s: float,
-                 keyframe_every: int = 60, clock=time.time) -> None:  # noqa: ANN001
+                 keyframe_every: int = 60, instance: str | None = None, clock=time.time) -> None:  # noqa: ANN001
         self.nc = nc
         self.js = nc.jetstream()
         self.kv: Any = None
@@ -94,6 +96,8 @@ class Publisher:
         self._wake = asyncio.Event()
         self._sent: dict[str, _Sent] = {}
         self._started_ms = int(clock() * 1000)
+        self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
+        self._origin = wire.origin(self.instance, self._started_ms)
         self._tasks: list[asyncio.Task] = []
         self._failing = False
 
@@ -183,7 +187,7 @@ class Publisher:
         if fields:
             full = prev is None or prev.since_full + 1 >= self.keyframe_every or len(fields) == len(wire.FIELDS)
             body = wire.state_body(self.site, self.collector, state, fields, full=full,
-                                   prev_seq=None if prev is None else prev.ss)
+                                   prev_seq=None if prev is None else prev.ss) | self._origin
             try:
                 seq = await self._send(wire.state_subject(self.site, name), body)
             except _TooLarge as exc:
@@ -198,7 +202,7 @@ class Publisher:
             put = True
         else:
             assert prev is not None
-            data = wire.dumps(wire.health_body(self.site, self.collector, state))
+            data = wire.dumps(wire.health_body(self.site, self.collector, state) | self._origin)
             fut = await self.js.publish_async(wire.health_subject(self.site, name), data, stream=wire.STREAM)
             self.stats.health += 1
             self.stats.bytes += len(data)
@@ -222,6 +226,7 @@ class Publisher:
         """The device's full state into KV, with the sequences it reflects."""
         kv_body = wire.state_body(self.site, self.collector, sent.state, wire.FIELDS, full=True, prev_seq=None)
         kv_body["s"], kv_body["ss"] = sent.s, sent.ss
+        kv_body.update(self._origin)
         await self.kv.put(wire.device_key(self.site, name), wire.dumps(kv_body))
         self.stats.kv_puts += 1
         sent.since_kv, sent.kv_health = 0, (sent.state.health.status, sent.state.health.error)
@@ -232,7 +237,7 @@ class Publisher:
             ok = sum(1 for s in self.devices.values() if s.health.status is HealthStatus.OK)
             body = wire.heartbeat_body(self.site, self.collector, t_ms=now_ms, every_s=self.every_s,
                                        devices=len(self.devices), ok=ok, prefixes=self.prefixes,
-                                       started_ms=self._started_ms)
+                                       started_ms=self._started_ms) | self._origin
             try:
                 await self.js.publish(wire.heartbeat_subject(self.site), wire.dumps(body), stream=wire.STREAM)
                 await self.kv.put(wire.collector_key(self.site, self.collector), wire.dumps(body))

@@ -15,7 +15,8 @@ full message.
 Faults: a collector not heard from (heartbeat or any other message) for ``silence_factor`` of its heartbeat
 intervals makes its devices STALE and ``unobserved`` ("collector site-b silent since 14:02:07"): stale data, no
 failure event and no incident (``model.events``), one ``data-not-collected`` finding (``model.rules``); its next
-messages make them fresh again.  While the
+messages make them fresh again.  Collectors are told apart by process (every body names its ``host:pid``,
+``wire.origin``): two publishing one device are said once and the first one's states kept (``_accept``).  While the
 connection to NATS is down every device is STALE ("NATS 127.0.0.1:4222 disconnected since ..."); nats-py
 reconnects and the ordered consumer resumes after the last sequence it delivered.  A message that does not
 decode is counted (``counters``) and skipped with one log line (at most ``LOG_LINES`` of them, then one line
@@ -34,7 +35,7 @@ from anycast_tui.fleet import wire
 from anycast_tui.fleet.conn import NatsOptions, quiet_client_logs
 from anycast_tui.model.rib import watch as rib_watch
 from anycast_tui.model.timeline import Timeline
-from anycast_tui.model.types import DeviceState, FabricSnapshot, Health, HealthStatus
+from anycast_tui.model.types import DeviceState, Event, EventKind, FabricSnapshot, Health, HealthStatus
 from anycast_tui.safetext import safe
 
 log = logging.getLogger("anycast_tui.fleet")
@@ -51,11 +52,27 @@ class _Collector:
     every_s: float
     last_mono: float  # when its newest heartbeat arrived (monotonic)
     last_ms: int  # its newest heartbeat's own time
+    instance: str = ""  # host:pid, when it says
     silent: bool = False
+
+
+@dataclasses.dataclass
+class _From:
+    """Where a device's messages are taken from: one collector process, and its newest message's time."""
+
+    who: str  # the collector process: its key, and "@instance" when it says
+    label: str  # "site-b shard 1 of 4 (host:pid)"
+    last_t: int
 
 
 def _clock_text(ms: int) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ms / 1000))
+
+
+def _process_key(site: str, collector: str, instance: str) -> str:
+    """One collector process: its collector key, and its instance when it says (one config started twice)."""
+    key = wire.collector_key(site, collector)
+    return f"{key}@{instance}" if instance else key
 
 
 def collector_label(site: str, name: str) -> str:
@@ -77,7 +94,7 @@ class NatsSource:
         self.silence_factor = silence_factor
         self.clock = clock
         self.counters = {"messages": 0, "applied": 0, "skipped": 0, "bad": 0, "newer": 0, "gaps": 0,
-                         "repaired": 0, "kv_devices": 0}
+                         "repaired": 0, "kv_devices": 0, "duplicate": 0}
         self.connected = False
         self.ready = asyncio.Event()  # the KV is read and the stream subscribed
         self.nc: Any = None
@@ -87,6 +104,8 @@ class NatsSource:
         self._seq: dict[str, tuple[int, int]] = {}  # per device: (newest message, newest state message) applied
         self._owner: dict[str, str] = {}  # device -> collector key
         self._collectors: dict[str, _Collector] = {}
+        self._from: dict[str, _From] = {}  # device -> the collector process its messages are taken from
+        self.overlaps: dict[tuple[str, str], set[str]] = {}  # (label taken, label skipped) -> devices of both
         self._bus_down: str | None = None  # the reason every device is stale while NATS is away
         self._bus_down_ms = 0
         self._tasks: list[asyncio.Task] = []
@@ -212,10 +231,14 @@ class NatsSource:
                 except wire.WireError as exc:
                     self._bad(f"KV {key}", exc)
                     continue
+                owner = self._accept(msg.device, msg.site, msg.collector, wire.read_origin(body),
+                                     msg.collected_at_ms)
+                if owner is None:
+                    continue
                 state = msg.apply(None)
                 self._bus[msg.device] = state
                 self._seq[msg.device] = (s, ss)
-                self._owner[msg.device] = wire.collector_key(msg.site, msg.collector)
+                self._owner[msg.device] = owner
                 states[msg.device] = state
         finally:
             await watcher.stop()
@@ -258,14 +281,19 @@ class NatsSource:
             if seq and seq <= self._seq.get(name, (0, 0))[0]:
                 self.counters["skipped"] += 1
                 return
-            self._set(name, hm.apply(self._bus.get(name)), seq, self._seq.get(name, (0, 0))[1],
-                      wire.collector_key(hm.site, hm.collector))
+            owner = self._accept(name, hm.site, hm.collector, wire.read_origin(body), hm.collected_at_ms)
+            if owner is None:
+                return
+            self._set(name, hm.apply(self._bus.get(name)), seq, self._seq.get(name, (0, 0))[1], owner)
             return
         sm = wire.read_state(body)
         name = sm.device
         have, have_ss = self._seq.get(name, (0, 0))
         if seq and seq <= have:
             self.counters["skipped"] += 1
+            return
+        owner = self._accept(name, sm.site, sm.collector, wire.read_origin(body), sm.collected_at_ms)
+        if owner is None:
             return
         base = self._bus.get(name)
         if not sm.full and (base is None or sm.prev_seq != have_ss):
@@ -276,7 +304,7 @@ class NatsSource:
                             safe(name), seq, sm.prev_seq)
                 return
             self.counters["repaired"] += 1
-        self._set(name, sm.apply(base), seq, seq, wire.collector_key(sm.site, sm.collector))
+        self._set(name, sm.apply(base), seq, seq, owner)
 
     async def _repair(self, name: str, want: int | None, have_ss: int) -> DeviceState | None:
         """The device's state as of state message ``want``, walked back from the stream to a full message
@@ -307,6 +335,40 @@ class NatsSource:
             base = sm.apply(base)
         return base
 
+    def _accept(self, name: str, site: str, collector: str, origin: tuple[str, int] | None,
+                t_ms: int | None) -> str | None:
+        """The collector process (``_owner`` key) of a message of device ``name`` when it is used, else None.  The first process heard
+        publishing a device is kept; another is taken instead when it started after the kept one's newest
+        message of the device (a restart, a re-shard) or the kept one has published nothing newer of it for
+        ``silence_factor`` heartbeats.  Otherwise both publish it (overlapping inventories or shards): the
+        other's messages are skipped (counted as ``duplicate``) and the pair is said once (log and an event)."""
+        instance, started = origin if origin is not None else ("", 0)
+        who = _process_key(site, collector, instance)
+        now = t_ms if t_ms is not None else int(self.clock() * 1000)
+        cur = self._from.get(name)
+        if cur is not None and cur.who == who:
+            cur.last_t = max(cur.last_t, now)
+            return who
+        label = collector_label(site, collector) + (f" ({instance})" if instance else "")
+        c = self._collectors.get(cur.who) if cur is not None else None
+        gone_ms = self.silence_factor * (c.every_s if c is not None else self.interval_s) * 1000
+        if cur is None or started > cur.last_t or now - cur.last_t > gone_ms:
+            self._from[name] = _From(who, label, now)
+            return who
+        self.counters["duplicate"] += 1
+        pair = (cur.label, label)
+        seen = self.overlaps.get(pair)
+        if seen is None:
+            seen = self.overlaps[pair] = set()
+            text = (f"collectors {cur.label} and {label} both publish {name} (overlapping inventories or shards?): "
+                    f"this viewer shows {cur.label}'s for the devices they share")
+            log.warning("%s", safe(text))
+            t = int(self.clock() * 1000)
+            self.timeline.add([Event(t, name, EventKind.FINDING_RAISED, f"collectors-overlap {name}",
+                                     f"warning collectors-overlap: {text}", after="warning")])
+        seen.add(name)
+        return None
+
     def _set(self, name: str, state: DeviceState, seq: int, ss: int, owner: str) -> None:
         self._bus[name] = state
         self._seq[name] = (seq, ss)
@@ -335,7 +397,8 @@ class NatsSource:
         return state
 
     def _heard(self, hb: wire.Heartbeat, *, arrived: bool) -> None:
-        key = wire.collector_key(hb.site, hb.collector)
+        instance = hb.instance
+        key = _process_key(hb.site, hb.collector, instance)
         now = time.monotonic()
         c = self._collectors.get(key)
         if arrived:
@@ -343,7 +406,7 @@ class NatsSource:
         else:  # from KV: as old as its own clock says (clocks in NTP sync)
             mono = now - max(0.0, (self.clock() * 1000 - hb.t_ms) / 1000)
         if c is None:
-            c = self._collectors[key] = _Collector(hb.site, hb.collector, hb.every_s, mono, hb.t_ms)
+            c = self._collectors[key] = _Collector(hb.site, hb.collector, hb.every_s, mono, hb.t_ms, instance)
         elif mono >= c.last_mono:
             c.last_mono, c.last_ms, c.every_s = mono, hb.t_ms, hb.every_s
         self.interval_s = min(x.every_s for x in self._collectors.values())
@@ -362,7 +425,8 @@ class NatsSource:
     # ------------------------------------------------------------------ faults
 
     def _silent_reason(self, c: _Collector) -> str:
-        return f"collector {collector_label(c.site, c.name)} silent since {_clock_text(c.last_ms)}"
+        return f"collector {collector_label(c.site, c.name)} silent since {_clock_text(c.last_ms)}" + (
+            f" ({c.instance})" if c.instance else "")
 
     async def _watchdog(self) -> None:
         while True:

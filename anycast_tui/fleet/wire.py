@@ -8,6 +8,8 @@ Subjects (one JetStream stream, ``STREAM``, holds ``anycast.>``):
 * ``anycast.<site>.<device>.health`` - a poll whose content did not change: health and collection time;
 * ``anycast.<site>._collector.heartbeat`` - the collector is alive (every ``every_s``).
 
+Every body names the collector process it comes from (``origin``: ``i`` its ``host:pid``, ``st`` its start).
+
 The KV bucket ``KV_BUCKET`` holds, per device (key ``<site>.<device>``), its latest full state with ``s``
 (the stream sequence of the newest message it reflects) and ``ss`` (of the newest state message), and per
 collector (key ``<site>._collector.<shard>``) its newest heartbeat: a viewer that joins late reads it first.
@@ -161,6 +163,20 @@ def heartbeat_body(site: str, collector: str, *, t_ms: int, every_s: float, devi
             "ok": ok, "prefixes": list(prefixes), "started": started_ms}
 
 
+def origin(instance: str, started_ms: int) -> dict:
+    """The fields naming the collector process a message comes from (added to every body): ``i`` = its
+    instance (``host:pid``), ``st`` = when it started; two of them publishing one device is told from one
+    restarted by these."""
+    return {"i": instance, "st": started_ms}
+
+
+def read_origin(body: dict) -> tuple[str, int] | None:
+    """``(instance, started_ms)`` of a body (None from a collector that does not say)."""
+    if "i" not in body:
+        return None
+    return _str(body, "i"), _int(body, "st") or 0
+
+
 def dumps(body: dict) -> bytes:
     return pack(body)
 
@@ -213,6 +229,7 @@ class Heartbeat:
     ok: int
     prefixes: tuple[str, ...]
     started_ms: int
+    instance: str = ""  # host:pid (``origin``), when it says
 
 
 def _str(body: dict, key: str) -> str:
@@ -301,7 +318,7 @@ def read_heartbeat(body: dict) -> Heartbeat:
         raise WireError("heartbeat: field 'prefixes' is not a list of strings")
     return Heartbeat(_str(body, "site"), _str(body, "c"), _int(body, "t") or 0, float(every),
                      _int(body, "devices") or 0, _int(body, "ok") or 0, tuple(prefixes),
-                     _int(body, "started") or 0)
+                     _int(body, "started") or 0, (read_origin(body) or ("", 0))[0])
 
 
 def kind_of(subject: str) -> str:
