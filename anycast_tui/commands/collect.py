@@ -23,8 +23,8 @@ EXAMPLES = """examples:
                                    collector 0 of 4 over one inventory (rendezvous hashing of device names)
   anycast-tui monitor --source nats://10.0.0.5:4222        a viewer: no SSH session to any device
 
-Subjects: anycast.<site>.<device>.state | .health, anycast.<site>._collector.heartbeat (stream ANYCAST);
-latest state per device in the KV bucket anycast_state.
+Subjects: anycast.<site>.<device>.state | .health (| .part: pieces of a state over the server's max_payload),
+anycast.<site>._collector.heartbeat (stream ANYCAST); latest state per device in the KV bucket anycast_state.
 """ + SECURITY_HELP
 
 log = logging.getLogger("anycast_tui.collect")
@@ -202,5 +202,5 @@ async def _log_stats(pub) -> None:  # noqa: ANN001 - Publisher
     while True:
         await asyncio.sleep(60)
         s = pub.stats
-        log.info("published: %d full, %d delta, %d health, %d heartbeats, %d KV, %d bytes, %d failures",
-                 s.state_full, s.state_delta, s.health, s.heartbeats, s.kv_puts, s.bytes, s.failures)
+        log.info("published: %d full, %d delta (%d split), %d health, %d heartbeats, %d KV, %d bytes, %d failures",
+                 s.state_full, s.state_delta, s.split, s.health, s.heartbeats, s.kv_puts, s.bytes, s.failures)

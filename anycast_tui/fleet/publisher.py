@@ -45,6 +45,8 @@ class PublishStats:
     bytes: int = 0
     failures: int = 0
     too_large: int = 0
+    split: int = 0  # messages published in pieces (over the server's max_payload)
+    kv_refs: int = 0  # KV entries naming the stream message instead (a state over max_payload)
 
 
 async def ensure_stream(js: Any, retention: Retention) -> None:
@@ -169,11 +171,22 @@ class Publisher:
         await asyncio.sleep(0.5)
 
     async def _send(self, subject: str, body: dict) -> int:
+        """Publish ``body``; one over the server's max_payload (after compression) goes in pieces (``wire.split``):
+        the earlier ones on the device's ``.part`` subject, the last on ``subject`` naming their sequences."""
         data = wire.dumps(body)
-        if len(data) > self.nc.max_payload:
+        pieces = wire.split(data, self.nc.max_payload)
+        if pieces is None:
             self.stats.too_large += 1
-            raise _TooLarge(f"{len(data)} bytes over the server's max_payload {self.nc.max_payload}")
-        ack = await self.js.publish(subject, data, stream=wire.STREAM)
+            raise _TooLarge(f"{len(data)} bytes compressed, more than {wire.MAX_PARTS} pieces of the server's "
+                            f"max_payload {self.nc.max_payload}")
+        headers = None
+        if len(pieces) > 1:
+            seqs = []
+            for piece in pieces[:-1]:
+                seqs.append((await self.js.publish(wire.part_subject(subject), piece, stream=wire.STREAM)).seq)
+            headers = {wire.PARTS_HEADER: ",".join(map(str, seqs))}
+            self.stats.split += 1
+        ack = await self.js.publish(subject, pieces[-1], stream=wire.STREAM, headers=headers)
         self.stats.bytes += len(data)
         return ack.seq
 
@@ -226,8 +239,11 @@ class Publisher:
         """The device's full state into KV, with the sequences it reflects."""
         kv_body = wire.state_body(self.site, self.collector, sent.state, wire.FIELDS, full=True, prev_seq=None)
         kv_body["s"], kv_body["ss"] = sent.s, sent.ss
-        kv_body.update(self._origin)
-        await self.kv.put(wire.device_key(self.site, name), wire.dumps(kv_body))
+        data = wire.dumps(kv_body | self._origin)
+        if len(data) > self.nc.max_payload:  # too large for one value: the viewers read it from the stream
+            data = wire.dumps(wire.ref_body(self.site, self.collector, sent.state, sent.s, sent.ss) | self._origin)
+            self.stats.kv_refs += 1
+        await self.kv.put(wire.device_key(self.site, name), data)
         self.stats.kv_puts += 1
         sent.since_kv, sent.kv_health = 0, (sent.state.health.status, sent.state.health.error)
 

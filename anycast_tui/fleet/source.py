@@ -104,6 +104,7 @@ class NatsSource:
         self._seq: dict[str, tuple[int, int]] = {}  # per device: (newest message, newest state message) applied
         self._owner: dict[str, str] = {}  # device -> collector key
         self._collectors: dict[str, _Collector] = {}
+        self._parts: dict[int, bytes] = {}  # pieces of split messages seen on the stream, by sequence
         self._from: dict[str, _From] = {}  # device -> the collector process its messages are taken from
         self.overlaps: dict[tuple[str, str], set[str]] = {}  # (label taken, label skipped) -> devices of both
         self._bus_down: str | None = None  # the reason every device is stale while NATS is away
@@ -224,22 +225,29 @@ class NatsSource:
                     if f".{wire.COLLECTOR}." in key:
                         self._heard(wire.read_heartbeat(body), arrived=False)
                         continue
-                    msg = wire.read_state(body)
                     s, ss = body.get("s"), body.get("ss")
-                    if not msg.full or type(s) is not int or type(ss) is not int:
-                        raise wire.WireError("KV entry: not a full state with its sequences")
+                    if type(s) is not int or type(ss) is not int:
+                        raise wire.WireError("KV entry: no sequences")
+                    ref = bool(body.get("ref"))  # a state too large for KV: read from the stream
+                    msg: wire.StateMsg | wire.HealthMsg = wire.read_health(body) if ref else wire.read_state(body)
+                    if not ref and not msg.full:  # type: ignore[union-attr]
+                        raise wire.WireError("KV entry: not a full state")
                 except wire.WireError as exc:
                     self._bad(f"KV {key}", exc)
                     continue
-                owner = self._accept(msg.device, msg.site, msg.collector, wire.read_origin(body),
-                                     msg.collected_at_ms)
+                name = msg.device.name if isinstance(msg, wire.HealthMsg) else msg.device
+                owner = self._accept(name, msg.site, msg.collector, wire.read_origin(body), msg.collected_at_ms)
                 if owner is None:
                     continue
-                state = msg.apply(None)
-                self._bus[msg.device] = state
-                self._seq[msg.device] = (s, ss)
-                self._owner[msg.device] = owner
-                states[msg.device] = state
+                base = await self._repair(name, ss, 0) if ref else None
+                if ref and base is None:
+                    self._bad(f"KV {key}", wire.WireError(f"the state message it names ({ss}) is gone"))
+                    continue
+                state = msg.apply(base)
+                self._bus[name] = state
+                self._seq[name] = (s, ss)
+                self._owner[name] = owner
+                states[name] = state
         finally:
             await watcher.stop()
         self.counters["kv_devices"] = len(states)
@@ -263,15 +271,20 @@ class NatsSource:
             return
         self._last_seq = max(self._last_seq, seq)
         try:
-            await self._handle(msg.subject, msg.data, seq)
+            await self._handle(msg.subject, msg.data, seq, getattr(msg, "headers", None))
         except wire.WireError as exc:
             self._bad(f"{msg.subject} (seq {seq})", exc)
         except Exception as exc:  # never let one message stop the consumer
             self._bad(f"{msg.subject} (seq {seq})", wire.WireError(f"{type(exc).__name__}"))
 
-    async def _handle(self, subject: str, data: bytes, seq: int) -> None:
+    async def _handle(self, subject: str, data: bytes, seq: int, headers: dict | None = None) -> None:
         kind = wire.kind_of(subject)
-        body = wire.loads(data)
+        if kind == wire.PART:  # a piece of a split message: kept until its last piece comes
+            self._parts[seq] = bytes(data)
+            while len(self._parts) > 4 * wire.MAX_PARTS:
+                self._parts.pop(next(iter(self._parts)))
+            return
+        body = wire.loads(await self._whole(data, headers))
         if kind == "heartbeat":
             self._heard(wire.read_heartbeat(body), arrived=True)
             return
@@ -316,7 +329,7 @@ class NatsSource:
                 break
             try:
                 raw = await self._js.get_msg(wire.STREAM, seq=at, direct=True)
-                sm = wire.read_state(wire.loads(raw.data or b""))
+                sm = wire.read_state(wire.loads(await self._whole(raw.data or b"", raw.headers)))
             except wire.WireError:
                 return None
             except Exception:
@@ -368,6 +381,26 @@ class NatsSource:
                                      f"warning collectors-overlap: {text}", after="warning")])
         seen.add(name)
         return None
+
+    async def _whole(self, data: bytes, headers: dict | None) -> bytes:
+        """A message's body: ``data``, after the pieces its headers name when it was split (those seen on the
+        stream, else fetched by sequence); WireError when one is gone or is not a piece."""
+        seqs = wire.part_seqs(headers)
+        if seqs is None:
+            return data
+        pieces = []
+        for at in seqs:
+            piece = self._parts.pop(at, None)
+            if piece is None:
+                try:
+                    raw = await self._js.get_msg(wire.STREAM, seq=at, direct=True)
+                except Exception as exc:
+                    raise wire.WireError(f"piece {at} of a split message is gone ({type(exc).__name__})") from None
+                if not (raw.subject or "").endswith("." + wire.PART):
+                    raise wire.WireError(f"piece {at} of a split message is not a piece")
+                piece = raw.data or b""
+            pieces.append(piece)
+        return b"".join(pieces) + bytes(data)
 
     def _set(self, name: str, state: DeviceState, seq: int, ss: int, owner: str) -> None:
         self._bus[name] = state

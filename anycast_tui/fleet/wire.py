@@ -6,7 +6,9 @@ Subjects (one JetStream stream, ``STREAM``, holds ``anycast.>``):
   ``"d"`` (delta: the fields that changed since that device's previous state message, whose stream sequence
   is ``p``); a full one at least every ``keyframe_every`` state messages of the device;
 * ``anycast.<site>.<device>.health`` - a poll whose content did not change: health and collection time;
-* ``anycast.<site>._collector.heartbeat`` - the collector is alive (every ``every_s``).
+* ``anycast.<site>._collector.heartbeat`` - the collector is alive (every ``every_s``);
+* ``anycast.<site>.<device>.part`` - a piece of a message over the server's ``max_payload`` (``split``): its
+  last piece goes on the message's own subject with header ``PARTS_HEADER`` listing the others' sequences.
 
 Every body names the collector process it comes from (``origin``: ``i`` its ``host:pid``, ``st`` its start).
 
@@ -35,6 +37,10 @@ STREAM = "ANYCAST"
 KV_BUCKET = "anycast_state"
 ROOT = "anycast"
 COLLECTOR = "_collector"
+PART = "part"
+PARTS_HEADER = "Atui-Parts"  # on the last piece of a split message: the stream sequences of the others
+MAX_PARTS = 64  # a message split in more pieces than this is not published (one line says so)
+HEADROOM = 1024  # bytes of max_payload left for the headers of a piece
 
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -70,6 +76,11 @@ def state_subject(site: str, device: str) -> str:
 
 def health_subject(site: str, device: str) -> str:
     return f"{ROOT}.{token(site)}.{token(device)}.health"
+
+
+def part_subject(subject: str) -> str:
+    """Where the earlier pieces of a split message on ``subject`` go (the device's ``.part``)."""
+    return subject.rpartition(".")[0] + "." + PART
 
 
 def heartbeat_subject(site: str) -> str:
@@ -179,6 +190,39 @@ def read_origin(body: dict) -> tuple[str, int] | None:
 
 def dumps(body: dict) -> bytes:
     return pack(body)
+
+
+def split(data: bytes, max_payload: int) -> list[bytes] | None:
+    """``data`` (a ``dumps``ed body, compressed) in pieces that each fit ``max_payload`` with their headers: one
+    when it fits; None when it would take more than ``MAX_PARTS``."""
+    if len(data) <= max_payload:
+        return [data]
+    size = max_payload - HEADROOM
+    if size <= 0:
+        return None
+    pieces = [data[i:i + size] for i in range(0, len(data), size)]
+    return pieces if len(pieces) <= MAX_PARTS else None
+
+
+def part_seqs(headers: dict | None) -> list[int] | None:
+    """The stream sequences of a split message's earlier pieces, from its last piece's headers (None: the
+    message is whole); WireError when the header is not a list of sequences."""
+    text = (headers or {}).get(PARTS_HEADER)
+    if text is None:
+        return None
+    try:
+        seqs = [int(x) for x in str(text).split(",")]
+    except ValueError:
+        raise WireError(f"header {PARTS_HEADER}: not a list of sequences") from None
+    if not 0 < len(seqs) < MAX_PARTS or min(seqs) < 1:
+        raise WireError(f"header {PARTS_HEADER}: out of range")
+    return seqs
+
+
+def ref_body(site: str, collector: str, state: DeviceState, s: int, ss: int) -> dict:
+    """A KV entry for a state too large for one value: its health and the stream sequence of its newest state
+    message (``ss``), from which a viewer reads the state (walking deltas back to a full one)."""
+    return health_body(site, collector, state) | {"ref": 1, "s": s, "ss": ss}
 
 
 # --------------------------------------------------------------------------- reading
@@ -322,9 +366,9 @@ def read_heartbeat(body: dict) -> Heartbeat:
 
 
 def kind_of(subject: str) -> str:
-    """``state``, ``health`` or ``heartbeat`` (the last token); WireError for any other subject."""
+    """``state``, ``health``, ``part`` or ``heartbeat`` (the last token); WireError for any other subject."""
     parts = subject.split(".")
-    if len(parts) == 4 and parts[0] == ROOT and parts[3] in ("state", "health", "heartbeat"):
+    if len(parts) == 4 and parts[0] == ROOT and parts[3] in ("state", "health", PART, "heartbeat"):
         if (parts[2] == COLLECTOR) == (parts[3] == "heartbeat"):
             return parts[3]
     raise WireError("unknown subject")
