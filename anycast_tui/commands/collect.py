@@ -9,7 +9,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import sys
 
 from anycast_tui.commands._fleet import SECURITY_HELP, add_nats_arguments, nats_options
@@ -24,7 +23,8 @@ EXAMPLES = """examples:
   anycast-tui monitor --source nats://10.0.0.5:4222        a viewer: no SSH session to any device
 
 Subjects: anycast.<site>.<device>.state | .health (| .part: pieces of a state over the server's max_payload),
-anycast.<site>._collector.heartbeat (stream ANYCAST); latest state per device in the KV bucket anycast_state.
+anycast.<site>._collector.heartbeat | .sampled (with [flow_export]) (stream ANYCAST); latest state per device in
+the KV bucket anycast_state.
 """ + SECURITY_HELP
 
 log = logging.getLogger("anycast_tui.collect")
@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="heartbeat every S seconds (default: the poll interval, 0.5..5); viewers call the collector "
                    "silent after 3 heartbeats without a message from it")
     p.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds")
+    p.add_argument("--no-flow-export", action="store_true",
+                   help="do not start the inventory's [flow_export] collector (by default it runs, and its sampled "
+                   "traffic summary is published every 10 s while it receives)")
     r = p.add_argument_group("retention (when this collector creates the stream and the KV bucket)")
     r.add_argument("--stream-max-age", type=positive_float, default=86400.0, metavar="S",
                    help="keep stream messages S seconds (86400); also the KV entries' TTL")
@@ -138,6 +141,7 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
     every = args.heartbeat or min(max(session.interval_s, 0.5), 5.0)
     pub = Publisher(nc, site=site, collector=collector, prefixes=session.timeline.anycast_prefixes, every_s=every,
                     keyframe_every=args.keyframe_every)
+    export = None
     try:
         await _ensure_stream(nc, retention, stop)
         await pub.start()
@@ -149,9 +153,14 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
             pub.offer(state)
 
         session.poller.on_state = on_state
-        log.info("collect %s: %d devices from %s, polling every %g s, publishing to %s as %s@%s",
-                 collector, len(inventory.devices), args.config, session.interval_s, opts.shown(),
-                 socket.gethostname(), os.getpid())
+        log.info("collect %s: %d devices from %s, polling every %g s, publishing to %s as %s",
+                 collector, len(inventory.devices), args.config, session.interval_s, opts.shown(), pub.instance)
+        if not args.no_flow_export:
+            from anycast_tui.commands._live import start_export
+
+            export = await start_export(inventory, session.timeline, headless=True, say=log.info)
+            if export is not None:
+                export.on_record = pub.offer_sampled  # the recording's summary, on the bus
         await session.start()
         if args.duration is not None:
             loop.call_later(args.duration, stop.set)
@@ -162,6 +171,10 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
     finally:
         stop.set()
         await session.stop()
+        if export is not None:
+            await export.stop()
+            for line in export.lines():
+                log.info("%s", line)
         await pub.drain(5.0)
         await pub.stop()
         try:

@@ -47,6 +47,7 @@ class PublishStats:
     too_large: int = 0
     split: int = 0  # messages published in pieces (over the server's max_payload)
     kv_refs: int = 0  # KV entries naming the stream message instead (a state over max_payload)
+    sampled: int = 0  # sampled-traffic summaries
 
 
 async def ensure_stream(js: Any, retention: Retention) -> None:
@@ -104,6 +105,7 @@ class Publisher:
         self._failing = False
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.kv = await self.js.key_value(wire.KV_BUCKET)
         self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._beat())]
 
@@ -119,10 +121,38 @@ class Publisher:
         self.devices[state.device.name] = state
         self._wake.set()
 
+    def offer_sampled(self, summary: dict) -> None:
+        """The flow-export collector's summary (``FlowExport.on_record``; called from its check thread too):
+        published soon, only the newest while one is in flight."""
+        self._loop.call_soon_threadsafe(self._sampled_soon, summary)
+
+    def _sampled_soon(self, summary: dict) -> None:
+        first = self._sampled is None
+        self._sampled = summary
+        if first:
+            self._tasks = [t for t in self._tasks if not t.done()]
+            self._tasks.append(asyncio.create_task(self._publish_sampled()))
+
+    _sampled: dict | None = None
+
+    async def _publish_sampled(self) -> None:
+        while self._sampled is not None:
+            summary = self._sampled
+            body = wire.sampled_body(self.site, self.collector, int(self.clock() * 1000), summary) | self._origin
+            try:
+                await self._send(wire.sampled_subject(self.site), body)
+                self.stats.sampled += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("nats: sampled traffic not published (%s)", _why(exc))
+            if self._sampled is summary:
+                self._sampled = None
+
     async def drain(self, timeout: float = 30.0) -> bool:
         """Wait until everything offered so far is published (tests, shutdown)."""
         deadline = time.monotonic() + timeout
-        while self._pending or self._busy:
+        while self._pending or self._busy or self._sampled is not None:
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.01)

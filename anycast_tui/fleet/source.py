@@ -104,6 +104,10 @@ class NatsSource:
         self._seq: dict[str, tuple[int, int]] = {}  # per device: (newest message, newest state message) applied
         self._owner: dict[str, str] = {}  # device -> collector key
         self._collectors: dict[str, _Collector] = {}
+        # the collectors' sampled traffic (``[flow_export]``): per process its newest summary, as the recording
+        # stores it; ``on_sampled(summary)`` hears each (``record --source``: ``Recorder.record_sampled``)
+        self.sampled: dict[str, tuple[int, dict]] = {}
+        self.on_sampled: Callable[[dict], None] | None = None
         self._parts: dict[int, bytes] = {}  # pieces of split messages seen on the stream, by sequence
         self._from: dict[str, _From] = {}  # device -> the collector process its messages are taken from
         self.overlaps: dict[tuple[str, str], set[str]] = {}  # (label taken, label skipped) -> devices of both
@@ -287,6 +291,14 @@ class NatsSource:
         body = wire.loads(await self._whole(data, headers))
         if kind == "heartbeat":
             self._heard(wire.read_heartbeat(body), arrived=True)
+            return
+        if kind == "sampled":
+            site, collector, t_ms, summary = wire.read_sampled(body)
+            origin = wire.read_origin(body)
+            key = _process_key(site, collector, origin[0] if origin is not None else "")
+            self.sampled[key] = (t_ms, summary)
+            if self.on_sampled is not None:
+                self.on_sampled(summary)
             return
         if kind == "health":
             hm = wire.read_health(body)

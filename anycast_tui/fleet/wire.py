@@ -7,6 +7,8 @@ Subjects (one JetStream stream, ``STREAM``, holds ``anycast.>``):
   is ``p``); a full one at least every ``keyframe_every`` state messages of the device;
 * ``anycast.<site>.<device>.health`` - a poll whose content did not change: health and collection time;
 * ``anycast.<site>._collector.heartbeat`` - the collector is alive (every ``every_s``);
+* ``anycast.<site>._collector.sampled`` - the collector's sampled traffic (``[flow_export]``), as the recording
+  stores it (``sampledtraffic.FlowExport.to_json``: busiest flows per prefix, exporters, placement check);
 * ``anycast.<site>.<device>.part`` - a piece of a message over the server's ``max_payload`` (``split``): its
   last piece goes on the message's own subject with header ``PARTS_HEADER`` listing the others' sequences.
 
@@ -81,6 +83,22 @@ def health_subject(site: str, device: str) -> str:
 def part_subject(subject: str) -> str:
     """Where the earlier pieces of a split message on ``subject`` go (the device's ``.part``)."""
     return subject.rpartition(".")[0] + "." + PART
+
+
+def sampled_subject(site: str) -> str:
+    return f"{ROOT}.{token(site)}.{COLLECTOR}.sampled"
+
+
+def sampled_body(site: str, collector: str, t_ms: int, summary: dict) -> dict:
+    return {"v": SCHEMA, "site": site, "c": collector, "t": t_ms, "sampled": summary}
+
+
+def read_sampled(body: dict) -> tuple[str, str, int, dict]:
+    """``(site, collector, t_ms, summary)`` of a sampled-traffic message."""
+    summary = body.get("sampled")
+    if not isinstance(summary, dict):
+        raise WireError("sampled: field 'sampled' is not an object")
+    return _str(body, "site"), _str(body, "c"), _int(body, "t") or 0, summary
 
 
 def heartbeat_subject(site: str) -> str:
@@ -366,9 +384,12 @@ def read_heartbeat(body: dict) -> Heartbeat:
 
 
 def kind_of(subject: str) -> str:
-    """``state``, ``health``, ``part`` or ``heartbeat`` (the last token); WireError for any other subject."""
+    """``state``, ``health``, ``part``, ``heartbeat`` or ``sampled`` (the last token); WireError for any other
+    subject."""
     parts = subject.split(".")
-    if len(parts) == 4 and parts[0] == ROOT and parts[3] in ("state", "health", PART, "heartbeat"):
-        if (parts[2] == COLLECTOR) == (parts[3] == "heartbeat"):
-            return parts[3]
+    if len(parts) == 4 and parts[0] == ROOT:
+        kind, of_collector = parts[3], parts[2] == COLLECTOR
+        if kind == PART or (kind in ("heartbeat", "sampled") and of_collector) or \
+                (kind in ("state", "health") and not of_collector):
+            return kind
     raise WireError("unknown subject")

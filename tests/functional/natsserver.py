@@ -144,17 +144,20 @@ def same_content(a: Any, b: Any) -> bool:
             and a.interfaces == b.interfaces and a.hash == b.hash and a.flows == b.flows)
 
 
-def write_inventory(path: Path, inventory: Any) -> Path:
-    """The inventory's devices as a TOML file ``collect -c`` reads."""
+def write_inventory(path: Path, inventory: Any, *, extra: tuple[str, ...] = (),
+                    device_lines: dict[str, tuple[str, ...]] | None = None) -> Path:
+    """The inventory's devices as a TOML file ``collect -c`` reads; ``extra`` lines after them (tables such as
+    ``[flow_export]``), ``device_lines`` more keys of a device."""
     lines = ["[fabric]", f"poll_interval_s = {inventory.poll_interval_s}",
              "anycast_prefixes = [" + ", ".join(f'"{p}"' for p in inventory.anycast_prefixes) + "]", ""]
     for d in inventory.devices:
-        lines += ["[[device]]", f'name = "{d.name}"', f'role = "{d.role.value}"', f'platform = "{d.platform}"',
+        lines += ["[[device]]", *(device_lines or {}).get(d.name, ()),
+                  f'name = "{d.name}"', f'role = "{d.role.value}"', f'platform = "{d.platform}"',
                   f'host = "{d.host}"', f"port = {d.port}", f'user = "{d.user}"', f'key_path = "{d.key_path}"',
                   f'known_hosts = "{d.known_hosts}"', "use_ssh_config = false", "use_agent = false",
                   f"command_timeout_s = {d.command_timeout_s}", f"connect_timeout_s = {d.connect_timeout_s}",
                   f"backoff_base_s = {d.backoff_base_s}", f"backoff_max_s = {d.backoff_max_s}", ""]
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join([*lines, *extra, ""]))
     return path
 
 
