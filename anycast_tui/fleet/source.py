@@ -43,6 +43,7 @@ log = logging.getLogger("anycast_tui.fleet")
 DEFAULT_PREFIXES = ("192.0.2.53/32",)
 LOG_LINES = 20
 MAX_CHAIN = 256  # state messages walked back to repair a gap
+PARTS_BYTES = 64 * 2**20  # pieces of split messages waiting for their last piece, at most (oldest dropped)
 
 
 @dataclasses.dataclass
@@ -109,6 +110,7 @@ class NatsSource:
         self.sampled: dict[str, tuple[int, dict]] = {}
         self.on_sampled: Callable[[dict], None] | None = None
         self._parts: dict[int, bytes] = {}  # pieces of split messages seen on the stream, by sequence
+        self._parts_bytes = 0
         self._from: dict[str, _From] = {}  # device -> the collector process its messages are taken from
         self.overlaps: dict[tuple[str, str], set[str]] = {}  # (label taken, label skipped) -> devices of both
         self._bus_down: str | None = None  # the reason every device is stale while NATS is away
@@ -284,9 +286,11 @@ class NatsSource:
     async def _handle(self, subject: str, data: bytes, seq: int, headers: dict | None = None) -> None:
         kind = wire.kind_of(subject)
         if kind == wire.PART:  # a piece of a split message: kept until its last piece comes
-            self._parts[seq] = bytes(data)
-            while len(self._parts) > 4 * wire.MAX_PARTS:
-                self._parts.pop(next(iter(self._parts)))
+            self._parts[seq] = piece = bytes(data)
+            self._parts_bytes += len(piece)
+            # bounded: orphans (a publish that failed half-way) go, oldest first
+            while len(self._parts) > 4 * wire.MAX_PARTS or self._parts_bytes > PARTS_BYTES:
+                self._parts_bytes -= len(self._parts.pop(next(iter(self._parts))))
             return
         body = wire.loads(await self._whole(data, headers))
         if kind == "heartbeat":
@@ -403,6 +407,7 @@ class NatsSource:
         pieces = []
         for at in seqs:
             piece = self._parts.pop(at, None)
+            self._parts_bytes -= len(piece) if piece is not None else 0
             if piece is None:
                 try:
                     raw = await self._js.get_msg(wire.STREAM, seq=at, direct=True)
