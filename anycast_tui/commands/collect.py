@@ -9,7 +9,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import sys
 
 from anycast_tui.commands._fleet import SECURITY_HELP, add_nats_arguments, nats_options
@@ -23,8 +22,9 @@ EXAMPLES = """examples:
                                    collector 0 of 4 over one inventory (rendezvous hashing of device names)
   anycast-tui monitor --source nats://10.0.0.5:4222        a viewer: no SSH session to any device
 
-Subjects: anycast.<site>.<device>.state | .health, anycast.<site>._collector.heartbeat (stream ANYCAST);
-latest state per device in the KV bucket anycast_state.
+Subjects: anycast.<site>.<device>.state | .health (| .part: pieces of a state over the server's max_payload),
+anycast.<site>._collector.heartbeat | .sampled (with [flow_export]) (stream ANYCAST); latest state per device in
+the KV bucket anycast_state.
 """ + SECURITY_HELP
 
 log = logging.getLogger("anycast_tui.collect")
@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="heartbeat every S seconds (default: the poll interval, 0.5..5); viewers call the collector "
                    "silent after 3 heartbeats without a message from it")
     p.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds")
+    p.add_argument("--no-flow-export", action="store_true",
+                   help="do not start the inventory's [flow_export] collector (by default it runs, and its sampled "
+                   "traffic summary is published every 10 s while it receives)")
     r = p.add_argument_group("retention (when this collector creates the stream and the KV bucket)")
     r.add_argument("--stream-max-age", type=positive_float, default=86400.0, metavar="S",
                    help="keep stream messages S seconds (86400); also the KV entries' TTL")
@@ -56,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="the stream keeps at most MB megabytes, oldest dropped first (1024)")
     r.add_argument("--kv-max-bytes", type=positive_float, default=256.0, metavar="MB",
                    help="the KV bucket holds at most MB megabytes (256)")
-    r.add_argument("--replicas", type=int, default=1, metavar="N", help="stream and KV replicas in a cluster (1)")
+    r.add_argument("--replicas", type=int, default=1, metavar="N",
+                   help="stream and KV replicas (1); 3 in a 3-node JetStream cluster: losing one node loses nothing")
     add_nats_arguments(p)
     return p
 
@@ -105,7 +109,7 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
 
     from anycast_tui.errors import CliError
     from anycast_tui.fleet.conn import quiet_client_logs
-    from anycast_tui.fleet.publisher import Publisher, ensure_stream
+    from anycast_tui.fleet.publisher import Publisher
     from anycast_tui.session import LiveSession
 
     stop = asyncio.Event()
@@ -137,8 +141,9 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
     every = args.heartbeat or min(max(session.interval_s, 0.5), 5.0)
     pub = Publisher(nc, site=site, collector=collector, prefixes=session.timeline.anycast_prefixes, every_s=every,
                     keyframe_every=args.keyframe_every)
+    export = None
     try:
-        await ensure_stream(nc.jetstream(), retention)
+        await _ensure_stream(nc, retention, stop)
         await pub.start()
         update = session.poller.on_state
 
@@ -148,9 +153,14 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
             pub.offer(state)
 
         session.poller.on_state = on_state
-        log.info("collect %s: %d devices from %s, polling every %g s, publishing to %s as %s@%s",
-                 collector, len(inventory.devices), args.config, session.interval_s, opts.shown(),
-                 socket.gethostname(), os.getpid())
+        log.info("collect %s: %d devices from %s, polling every %g s, publishing to %s as %s",
+                 collector, len(inventory.devices), args.config, session.interval_s, opts.shown(), pub.instance)
+        if not args.no_flow_export:
+            from anycast_tui.commands._live import start_export
+
+            export = await start_export(inventory, session.timeline, headless=True, say=log.info)
+            if export is not None:
+                export.on_record = pub.offer_sampled  # the recording's summary, on the bus
         await session.start()
         if args.duration is not None:
             loop.call_later(args.duration, stop.set)
@@ -161,6 +171,10 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
     finally:
         stop.set()
         await session.stop()
+        if export is not None:
+            await export.stop()
+            for line in export.lines():
+                log.info("%s", line)
         await pub.drain(5.0)
         await pub.stop()
         try:
@@ -171,9 +185,35 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
     return 0
 
 
+async def _ensure_stream(nc, retention, stop: asyncio.Event, patience_s: float = 60.0) -> None:  # noqa: ANN001
+    """The stream and KV bucket, tried again while JetStream is not ready (a cluster electing its leader, a
+    server starting): one log line, a one-line CliError after ``patience_s``."""
+    from anycast_tui.errors import CliError
+    from anycast_tui.fleet.publisher import ensure_stream
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience_s
+    said = False
+    while True:
+        try:
+            await ensure_stream(nc.jetstream(), retention)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            text = str(exc).strip().splitlines()
+            why = f"{type(exc).__name__}" + (f": {text[0]}" if text else "")
+            if loop.time() > deadline or stop.is_set():
+                raise CliError(f"cannot create stream/KV on NATS (replicas {retention.replicas}): {why}") from None
+            if not said:
+                log.warning("nats: JetStream not ready (%s); trying again", why)
+                said = True
+            await asyncio.sleep(0.5)
+
+
 async def _log_stats(pub) -> None:  # noqa: ANN001 - Publisher
     while True:
         await asyncio.sleep(60)
         s = pub.stats
-        log.info("published: %d full, %d delta, %d health, %d heartbeats, %d KV, %d bytes, %d failures",
-                 s.state_full, s.state_delta, s.health, s.heartbeats, s.kv_puts, s.bytes, s.failures)
+        log.info("published: %d full, %d delta (%d split), %d health, %d heartbeats, %d KV, %d bytes, %d failures",
+                 s.state_full, s.state_delta, s.split, s.health, s.heartbeats, s.kv_puts, s.bytes, s.failures)

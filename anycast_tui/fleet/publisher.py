@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
+import socket
 import time
 from typing import Any
 
@@ -43,6 +45,9 @@ class PublishStats:
     bytes: int = 0
     failures: int = 0
     too_large: int = 0
+    split: int = 0  # messages published in pieces (over the server's max_payload)
+    kv_refs: int = 0  # KV entries naming the stream message instead (a state over max_payload)
+    sampled: int = 0  # sampled-traffic summaries
 
 
 async def ensure_stream(js: Any, retention: Retention) -> None:
@@ -78,7 +83,7 @@ async def ensure_stream(js: Any, retention: Retention) -> None:
 
 class Publisher:
     def __init__(self, nc: Any, *, site: str, collector: str, prefixes: tuple[str, ...], every_s: float,
-                 keyframe_every: int = 60, clock=time.time) -> None:  # noqa: ANN001
+                 keyframe_every: int = 60, instance: str | None = None, clock=time.time) -> None:  # noqa: ANN001
         self.nc = nc
         self.js = nc.jetstream()
         self.kv: Any = None
@@ -94,10 +99,13 @@ class Publisher:
         self._wake = asyncio.Event()
         self._sent: dict[str, _Sent] = {}
         self._started_ms = int(clock() * 1000)
+        self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
+        self._origin = wire.origin(self.instance, self._started_ms)
         self._tasks: list[asyncio.Task] = []
         self._failing = False
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.kv = await self.js.key_value(wire.KV_BUCKET)
         self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._beat())]
 
@@ -113,10 +121,38 @@ class Publisher:
         self.devices[state.device.name] = state
         self._wake.set()
 
+    def offer_sampled(self, summary: dict) -> None:
+        """The flow-export collector's summary (``FlowExport.on_record``; called from its check thread too):
+        published soon, only the newest while one is in flight."""
+        self._loop.call_soon_threadsafe(self._sampled_soon, summary)
+
+    def _sampled_soon(self, summary: dict) -> None:
+        first = self._sampled is None
+        self._sampled = summary
+        if first:
+            self._tasks = [t for t in self._tasks if not t.done()]
+            self._tasks.append(asyncio.create_task(self._publish_sampled()))
+
+    _sampled: dict | None = None
+
+    async def _publish_sampled(self) -> None:
+        while self._sampled is not None:
+            summary = self._sampled
+            body = wire.sampled_body(self.site, self.collector, int(self.clock() * 1000), summary) | self._origin
+            try:
+                await self._send(wire.sampled_subject(self.site), body)
+                self.stats.sampled += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("nats: sampled traffic not published (%s)", _why(exc))
+            if self._sampled is summary:
+                self._sampled = None
+
     async def drain(self, timeout: float = 30.0) -> bool:
         """Wait until everything offered so far is published (tests, shutdown)."""
         deadline = time.monotonic() + timeout
-        while self._pending or self._busy:
+        while self._pending or self._busy or self._sampled is not None:
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.01)
@@ -165,11 +201,22 @@ class Publisher:
         await asyncio.sleep(0.5)
 
     async def _send(self, subject: str, body: dict) -> int:
+        """Publish ``body``; one over the server's max_payload (after compression) goes in pieces (``wire.split``):
+        the earlier ones on the device's ``.part`` subject, the last on ``subject`` naming their sequences."""
         data = wire.dumps(body)
-        if len(data) > self.nc.max_payload:
+        pieces = wire.split(data, self.nc.max_payload)
+        if pieces is None:
             self.stats.too_large += 1
-            raise _TooLarge(f"{len(data)} bytes over the server's max_payload {self.nc.max_payload}")
-        ack = await self.js.publish(subject, data, stream=wire.STREAM)
+            raise _TooLarge(f"{len(data)} bytes compressed, more than {wire.MAX_PARTS} pieces of the server's "
+                            f"max_payload {self.nc.max_payload}")
+        headers = None
+        if len(pieces) > 1:
+            seqs = []
+            for piece in pieces[:-1]:
+                seqs.append((await self.js.publish(wire.part_subject(subject), piece, stream=wire.STREAM)).seq)
+            headers = {wire.PARTS_HEADER: ",".join(map(str, seqs))}
+            self.stats.split += 1
+        ack = await self.js.publish(subject, pieces[-1], stream=wire.STREAM, headers=headers)
         self.stats.bytes += len(data)
         return ack.seq
 
@@ -183,7 +230,7 @@ class Publisher:
         if fields:
             full = prev is None or prev.since_full + 1 >= self.keyframe_every or len(fields) == len(wire.FIELDS)
             body = wire.state_body(self.site, self.collector, state, fields, full=full,
-                                   prev_seq=None if prev is None else prev.ss)
+                                   prev_seq=None if prev is None else prev.ss) | self._origin
             try:
                 seq = await self._send(wire.state_subject(self.site, name), body)
             except _TooLarge as exc:
@@ -198,7 +245,7 @@ class Publisher:
             put = True
         else:
             assert prev is not None
-            data = wire.dumps(wire.health_body(self.site, self.collector, state))
+            data = wire.dumps(wire.health_body(self.site, self.collector, state) | self._origin)
             fut = await self.js.publish_async(wire.health_subject(self.site, name), data, stream=wire.STREAM)
             self.stats.health += 1
             self.stats.bytes += len(data)
@@ -222,7 +269,11 @@ class Publisher:
         """The device's full state into KV, with the sequences it reflects."""
         kv_body = wire.state_body(self.site, self.collector, sent.state, wire.FIELDS, full=True, prev_seq=None)
         kv_body["s"], kv_body["ss"] = sent.s, sent.ss
-        await self.kv.put(wire.device_key(self.site, name), wire.dumps(kv_body))
+        data = wire.dumps(kv_body | self._origin)
+        if len(data) > self.nc.max_payload:  # too large for one value: the viewers read it from the stream
+            data = wire.dumps(wire.ref_body(self.site, self.collector, sent.state, sent.s, sent.ss) | self._origin)
+            self.stats.kv_refs += 1
+        await self.kv.put(wire.device_key(self.site, name), data)
         self.stats.kv_puts += 1
         sent.since_kv, sent.kv_health = 0, (sent.state.health.status, sent.state.health.error)
 
@@ -232,7 +283,7 @@ class Publisher:
             ok = sum(1 for s in self.devices.values() if s.health.status is HealthStatus.OK)
             body = wire.heartbeat_body(self.site, self.collector, t_ms=now_ms, every_s=self.every_s,
                                        devices=len(self.devices), ok=ok, prefixes=self.prefixes,
-                                       started_ms=self._started_ms)
+                                       started_ms=self._started_ms) | self._origin
             try:
                 await self.js.publish(wire.heartbeat_subject(self.site), wire.dumps(body), stream=wire.STREAM)
                 await self.kv.put(wire.collector_key(self.site, self.collector), wire.dumps(body))

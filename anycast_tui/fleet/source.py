@@ -13,8 +13,10 @@ joined or reconnected in between) has its chain fetched from the stream by seque
 full message.
 
 Faults: a collector not heard from (heartbeat or any other message) for ``silence_factor`` of its heartbeat
-intervals makes its devices
-STALE ("collector site-b silent since 14:02:07"); its next messages make them fresh again.  While the
+intervals makes its devices STALE and ``unobserved`` ("collector site-b silent since 14:02:07"): stale data, no
+failure event and no incident (``model.events``), one ``data-not-collected`` finding (``model.rules``); its next
+messages make them fresh again.  Collectors are told apart by process (every body names its ``host:pid``,
+``wire.origin``): two publishing one device are said once and the first one's states kept (``_accept``).  While the
 connection to NATS is down every device is STALE ("NATS 127.0.0.1:4222 disconnected since ..."); nats-py
 reconnects and the ordered consumer resumes after the last sequence it delivered.  A message that does not
 decode is counted (``counters``) and skipped with one log line (at most ``LOG_LINES`` of them, then one line
@@ -33,7 +35,7 @@ from anycast_tui.fleet import wire
 from anycast_tui.fleet.conn import NatsOptions, quiet_client_logs
 from anycast_tui.model.rib import watch as rib_watch
 from anycast_tui.model.timeline import Timeline
-from anycast_tui.model.types import DeviceState, FabricSnapshot, Health, HealthStatus
+from anycast_tui.model.types import DeviceState, Event, EventKind, FabricSnapshot, Health, HealthStatus
 from anycast_tui.safetext import safe
 
 log = logging.getLogger("anycast_tui.fleet")
@@ -41,6 +43,7 @@ log = logging.getLogger("anycast_tui.fleet")
 DEFAULT_PREFIXES = ("192.0.2.53/32",)
 LOG_LINES = 20
 MAX_CHAIN = 256  # state messages walked back to repair a gap
+PARTS_BYTES = 64 * 2**20  # pieces of split messages waiting for their last piece, at most (oldest dropped)
 
 
 @dataclasses.dataclass
@@ -50,16 +53,35 @@ class _Collector:
     every_s: float
     last_mono: float  # when its newest heartbeat arrived (monotonic)
     last_ms: int  # its newest heartbeat's own time
+    instance: str = ""  # host:pid, when it says
     silent: bool = False
+
+
+@dataclasses.dataclass
+class _From:
+    """Where a device's messages are taken from: one collector process, and its newest message's time."""
+
+    who: str  # the collector process: its key, and "@instance" when it says
+    label: str  # "site-b shard 1 of 4 (host:pid)"
+    last_t: int
 
 
 def _clock_text(ms: int) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ms / 1000))
 
 
+def _process_key(site: str, collector: str, instance: str) -> str:
+    """One collector process: its collector key, and its instance when it says (one config started twice)."""
+    key = wire.collector_key(site, collector)
+    return f"{key}@{instance}" if instance else key
+
+
 def collector_label(site: str, name: str) -> str:
-    """``site-b``, or ``site-b shard 1/4`` for a sharded collector."""
-    return site if name == site else f"{site} shard {name.rpartition('#')[2]}"
+    """``site-b``, or ``site-b shard 1 of 4`` for a sharded collector."""
+    if name == site:
+        return site
+    i, _, n = name.rpartition("#")[2].partition("/")
+    return f"{site} shard {i} of {n}" if n else f"{site} shard {i}"
 
 
 class NatsSource:
@@ -73,7 +95,7 @@ class NatsSource:
         self.silence_factor = silence_factor
         self.clock = clock
         self.counters = {"messages": 0, "applied": 0, "skipped": 0, "bad": 0, "newer": 0, "gaps": 0,
-                         "repaired": 0, "kv_devices": 0}
+                         "repaired": 0, "kv_devices": 0, "duplicate": 0}
         self.connected = False
         self.ready = asyncio.Event()  # the KV is read and the stream subscribed
         self.nc: Any = None
@@ -83,7 +105,16 @@ class NatsSource:
         self._seq: dict[str, tuple[int, int]] = {}  # per device: (newest message, newest state message) applied
         self._owner: dict[str, str] = {}  # device -> collector key
         self._collectors: dict[str, _Collector] = {}
+        # the collectors' sampled traffic (``[flow_export]``): per process its newest summary, as the recording
+        # stores it; ``on_sampled(summary)`` hears each (``record --source``: ``Recorder.record_sampled``)
+        self.sampled: dict[str, tuple[int, dict]] = {}
+        self.on_sampled: Callable[[dict], None] | None = None
+        self._parts: dict[int, bytes] = {}  # pieces of split messages seen on the stream, by sequence
+        self._parts_bytes = 0
+        self._from: dict[str, _From] = {}  # device -> the collector process its messages are taken from
+        self.overlaps: dict[tuple[str, str], set[str]] = {}  # (label taken, label skipped) -> devices of both
         self._bus_down: str | None = None  # the reason every device is stale while NATS is away
+        self._bus_down_ms = 0
         self._tasks: list[asyncio.Task] = []
         self._last_seq = 0  # the newest stream sequence handled
         self._logged = 0
@@ -200,18 +231,29 @@ class NatsSource:
                     if f".{wire.COLLECTOR}." in key:
                         self._heard(wire.read_heartbeat(body), arrived=False)
                         continue
-                    msg = wire.read_state(body)
                     s, ss = body.get("s"), body.get("ss")
-                    if not msg.full or type(s) is not int or type(ss) is not int:
-                        raise wire.WireError("KV entry: not a full state with its sequences")
+                    if type(s) is not int or type(ss) is not int:
+                        raise wire.WireError("KV entry: no sequences")
+                    ref = bool(body.get("ref"))  # a state too large for KV: read from the stream
+                    msg: wire.StateMsg | wire.HealthMsg = wire.read_health(body) if ref else wire.read_state(body)
+                    if not ref and not msg.full:  # type: ignore[union-attr]
+                        raise wire.WireError("KV entry: not a full state")
                 except wire.WireError as exc:
                     self._bad(f"KV {key}", exc)
                     continue
-                state = msg.apply(None)
-                self._bus[msg.device] = state
-                self._seq[msg.device] = (s, ss)
-                self._owner[msg.device] = wire.collector_key(msg.site, msg.collector)
-                states[msg.device] = state
+                name = msg.device.name if isinstance(msg, wire.HealthMsg) else msg.device
+                owner = self._accept(name, msg.site, msg.collector, wire.read_origin(body), msg.collected_at_ms)
+                if owner is None:
+                    continue
+                base = await self._repair(name, ss, 0) if ref else None
+                if ref and base is None:
+                    self._bad(f"KV {key}", wire.WireError(f"the state message it names ({ss}) is gone"))
+                    continue
+                state = msg.apply(base)
+                self._bus[name] = state
+                self._seq[name] = (s, ss)
+                self._owner[name] = owner
+                states[name] = state
         finally:
             await watcher.stop()
         self.counters["kv_devices"] = len(states)
@@ -235,17 +277,32 @@ class NatsSource:
             return
         self._last_seq = max(self._last_seq, seq)
         try:
-            await self._handle(msg.subject, msg.data, seq)
+            await self._handle(msg.subject, msg.data, seq, getattr(msg, "headers", None))
         except wire.WireError as exc:
             self._bad(f"{msg.subject} (seq {seq})", exc)
         except Exception as exc:  # never let one message stop the consumer
             self._bad(f"{msg.subject} (seq {seq})", wire.WireError(f"{type(exc).__name__}"))
 
-    async def _handle(self, subject: str, data: bytes, seq: int) -> None:
+    async def _handle(self, subject: str, data: bytes, seq: int, headers: dict | None = None) -> None:
         kind = wire.kind_of(subject)
-        body = wire.loads(data)
+        if kind == wire.PART:  # a piece of a split message: kept until its last piece comes
+            self._parts[seq] = piece = bytes(data)
+            self._parts_bytes += len(piece)
+            # bounded: orphans (a publish that failed half-way) go, oldest first
+            while len(self._parts) > 4 * wire.MAX_PARTS or self._parts_bytes > PARTS_BYTES:
+                self._parts_bytes -= len(self._parts.pop(next(iter(self._parts))))
+            return
+        body = wire.loads(await self._whole(data, headers))
         if kind == "heartbeat":
             self._heard(wire.read_heartbeat(body), arrived=True)
+            return
+        if kind == "sampled":
+            site, collector, t_ms, summary = wire.read_sampled(body)
+            origin = wire.read_origin(body)
+            key = _process_key(site, collector, origin[0] if origin is not None else "")
+            self.sampled[key] = (t_ms, summary)
+            if self.on_sampled is not None:
+                self.on_sampled(summary)
             return
         if kind == "health":
             hm = wire.read_health(body)
@@ -253,14 +310,19 @@ class NatsSource:
             if seq and seq <= self._seq.get(name, (0, 0))[0]:
                 self.counters["skipped"] += 1
                 return
-            self._set(name, hm.apply(self._bus.get(name)), seq, self._seq.get(name, (0, 0))[1],
-                      wire.collector_key(hm.site, hm.collector))
+            owner = self._accept(name, hm.site, hm.collector, wire.read_origin(body), hm.collected_at_ms)
+            if owner is None:
+                return
+            self._set(name, hm.apply(self._bus.get(name)), seq, self._seq.get(name, (0, 0))[1], owner)
             return
         sm = wire.read_state(body)
         name = sm.device
         have, have_ss = self._seq.get(name, (0, 0))
         if seq and seq <= have:
             self.counters["skipped"] += 1
+            return
+        owner = self._accept(name, sm.site, sm.collector, wire.read_origin(body), sm.collected_at_ms)
+        if owner is None:
             return
         base = self._bus.get(name)
         if not sm.full and (base is None or sm.prev_seq != have_ss):
@@ -271,7 +333,7 @@ class NatsSource:
                             safe(name), seq, sm.prev_seq)
                 return
             self.counters["repaired"] += 1
-        self._set(name, sm.apply(base), seq, seq, wire.collector_key(sm.site, sm.collector))
+        self._set(name, sm.apply(base), seq, seq, owner)
 
     async def _repair(self, name: str, want: int | None, have_ss: int) -> DeviceState | None:
         """The device's state as of state message ``want``, walked back from the stream to a full message
@@ -283,7 +345,7 @@ class NatsSource:
                 break
             try:
                 raw = await self._js.get_msg(wire.STREAM, seq=at, direct=True)
-                sm = wire.read_state(wire.loads(raw.data or b""))
+                sm = wire.read_state(wire.loads(await self._whole(raw.data or b"", raw.headers)))
             except wire.WireError:
                 return None
             except Exception:
@@ -302,6 +364,61 @@ class NatsSource:
             base = sm.apply(base)
         return base
 
+    def _accept(self, name: str, site: str, collector: str, origin: tuple[str, int] | None,
+                t_ms: int | None) -> str | None:
+        """The collector process (``_owner`` key) of a message of device ``name`` when it is used, else None.  The first process heard
+        publishing a device is kept; another is taken instead when it started after the kept one's newest
+        message of the device (a restart, a re-shard) or the kept one has published nothing newer of it for
+        ``silence_factor`` heartbeats.  Otherwise both publish it (overlapping inventories or shards): the
+        other's messages are skipped (counted as ``duplicate``) and the pair is said once (log and an event)."""
+        instance, started = origin if origin is not None else ("", 0)
+        who = _process_key(site, collector, instance)
+        now = t_ms if t_ms is not None else int(self.clock() * 1000)
+        cur = self._from.get(name)
+        if cur is not None and cur.who == who:
+            cur.last_t = max(cur.last_t, now)
+            return who
+        label = collector_label(site, collector) + (f" ({instance})" if instance else "")
+        c = self._collectors.get(cur.who) if cur is not None else None
+        gone_ms = self.silence_factor * (c.every_s if c is not None else self.interval_s) * 1000
+        if cur is None or started > cur.last_t or now - cur.last_t > gone_ms:
+            self._from[name] = _From(who, label, now)
+            return who
+        self.counters["duplicate"] += 1
+        pair = (cur.label, label)
+        seen = self.overlaps.get(pair)
+        if seen is None:
+            seen = self.overlaps[pair] = set()
+            text = (f"collectors {cur.label} and {label} both publish {name} (overlapping inventories or shards?): "
+                    f"this viewer shows {cur.label}'s for the devices they share")
+            log.warning("%s", safe(text))
+            t = int(self.clock() * 1000)
+            self.timeline.add([Event(t, name, EventKind.FINDING_RAISED, f"collectors-overlap {name}",
+                                     f"warning collectors-overlap: {text}", after="warning")])
+        seen.add(name)
+        return None
+
+    async def _whole(self, data: bytes, headers: dict | None) -> bytes:
+        """A message's body: ``data``, after the pieces its headers name when it was split (those seen on the
+        stream, else fetched by sequence); WireError when one is gone or is not a piece."""
+        seqs = wire.part_seqs(headers)
+        if seqs is None:
+            return data
+        pieces = []
+        for at in seqs:
+            piece = self._parts.pop(at, None)
+            self._parts_bytes -= len(piece) if piece is not None else 0
+            if piece is None:
+                try:
+                    raw = await self._js.get_msg(wire.STREAM, seq=at, direct=True)
+                except Exception as exc:
+                    raise wire.WireError(f"piece {at} of a split message is gone ({type(exc).__name__})") from None
+                if not (raw.subject or "").endswith("." + wire.PART):
+                    raise wire.WireError(f"piece {at} of a split message is not a piece")
+                piece = raw.data or b""
+            pieces.append(piece)
+        return b"".join(pieces) + bytes(data)
+
     def _set(self, name: str, state: DeviceState, seq: int, ss: int, owner: str) -> None:
         self._bus[name] = state
         self._seq[name] = (seq, ss)
@@ -310,14 +427,17 @@ class NatsSource:
         c = self._collectors.get(owner)
         if c is not None and not c.silent:  # any message of a collector shows it alive, not only its heartbeat
             c.last_mono = max(c.last_mono, time.monotonic())
-        shown = state
-        if self._bus_down is not None:
-            shown = _stale(state, self._bus_down, int(self.clock() * 1000))
-        elif c is not None and c.silent:
-            shown = _stale(state, self._silent_reason(c), int(self.clock() * 1000))
         snap = self.timeline.snapshot
         prev = snap.devices.get(name) if snap is not None else None
-        self.timeline.update(self._watched(prev, shown))
+        self.timeline.update(self._watched(prev, self._shown(state, c)))
+
+    def _shown(self, state: DeviceState, c: _Collector | None) -> DeviceState:
+        """``state`` as the viewer shows it: unobserved while the bus is down or its collector silent."""
+        if self._bus_down is not None:
+            return _stale(state, self._bus_down, self._bus_down_ms)
+        if c is not None and c.silent:
+            return _stale(state, self._silent_reason(c), c.last_ms)
+        return state
 
     @staticmethod
     def _watched(prev: DeviceState | None, state: DeviceState) -> DeviceState:
@@ -327,7 +447,8 @@ class NatsSource:
         return state
 
     def _heard(self, hb: wire.Heartbeat, *, arrived: bool) -> None:
-        key = wire.collector_key(hb.site, hb.collector)
+        instance = hb.instance
+        key = _process_key(hb.site, hb.collector, instance)
         now = time.monotonic()
         c = self._collectors.get(key)
         if arrived:
@@ -335,7 +456,7 @@ class NatsSource:
         else:  # from KV: as old as its own clock says (clocks in NTP sync)
             mono = now - max(0.0, (self.clock() * 1000 - hb.t_ms) / 1000)
         if c is None:
-            c = self._collectors[key] = _Collector(hb.site, hb.collector, hb.every_s, mono, hb.t_ms)
+            c = self._collectors[key] = _Collector(hb.site, hb.collector, hb.every_s, mono, hb.t_ms, instance)
         elif mono >= c.last_mono:
             c.last_mono, c.last_ms, c.every_s = mono, hb.t_ms, hb.every_s
         self.interval_s = min(x.every_s for x in self._collectors.values())
@@ -354,7 +475,8 @@ class NatsSource:
     # ------------------------------------------------------------------ faults
 
     def _silent_reason(self, c: _Collector) -> str:
-        return f"collector {collector_label(c.site, c.name)} silent since {_clock_text(c.last_ms)}"
+        return f"collector {collector_label(c.site, c.name)} silent since {_clock_text(c.last_ms)}" + (
+            f" ({c.instance})" if c.instance else "")
 
     async def _watchdog(self) -> None:
         while True:
@@ -373,17 +495,11 @@ class NatsSource:
         """Show the devices of ``owner`` (every device: None) stale where the collector is silent or the bus
         is down (they are fresh again with their next messages)."""
         snap = self.timeline.snapshot
-        now_ms = int(self.clock() * 1000)
         for name, st in list(self._bus.items()):
             o = self._owner.get(name)
             if owner is not None and o != owner:
                 continue
-            c = self._collectors.get(o) if o is not None else None
-            shown = st
-            if self._bus_down is not None:
-                shown = _stale(st, self._bus_down, now_ms)
-            elif c is not None and c.silent:
-                shown = _stale(st, self._silent_reason(c), now_ms)
+            shown = self._shown(st, self._collectors.get(o) if o is not None else None)
             prev = snap.devices.get(name) if snap is not None else None
             if prev is not None and prev.health == shown.health and prev.collected_at_ms == shown.collected_at_ms:
                 continue
@@ -394,7 +510,8 @@ class NatsSource:
         if not self.running or self._bus_down is not None:
             return
         self.connected = False
-        self._bus_down = f"NATS {self.options.shown()} disconnected since {_clock_text(int(self.clock() * 1000))}"
+        self._bus_down_ms = int(self.clock() * 1000)
+        self._bus_down = f"NATS {self.options.shown()} disconnected since {_clock_text(self._bus_down_ms)}"
         log.warning("nats: disconnected from %s; every device stale until it is back", self.options.shown())
         self._refresh(None)
 
@@ -421,10 +538,12 @@ class NatsSource:
             log.warning("skipped %s: %s (%d skipped so far)", safe(where), exc, n)
 
 
-def _stale(state: DeviceState, reason: str, now_ms: int) -> DeviceState:
+def _stale(state: DeviceState, reason: str, since_ms: int) -> DeviceState:
+    """``state`` as a viewer shows it while nobody can ask the device: STALE and ``unobserved`` with ``reason``
+    (no failure event, no incident: ``model.events``).  A device already failing keeps its own health (its last
+    known fact), one never collected stays as it is."""
     h = state.health
-    if h.status is HealthStatus.UNKNOWN:
+    if h.status is not HealthStatus.OK:
         return state
-    since = h.since_ms if h.status is not HealthStatus.OK and h.since_ms is not None else now_ms
-    status = HealthStatus.STALE if h.last_ok_ms is not None else HealthStatus.ERROR
-    return dataclasses.replace(state, health=Health(status, since_ms=since, error=reason, last_ok_ms=h.last_ok_ms))
+    return dataclasses.replace(state, health=Health(HealthStatus.STALE, since_ms=since_ms, error=reason,
+                                                    last_ok_ms=h.last_ok_ms, unobserved=True))

@@ -6,7 +6,13 @@ Subjects (one JetStream stream, ``STREAM``, holds ``anycast.>``):
   ``"d"`` (delta: the fields that changed since that device's previous state message, whose stream sequence
   is ``p``); a full one at least every ``keyframe_every`` state messages of the device;
 * ``anycast.<site>.<device>.health`` - a poll whose content did not change: health and collection time;
-* ``anycast.<site>._collector.heartbeat`` - the collector is alive (every ``every_s``).
+* ``anycast.<site>._collector.heartbeat`` - the collector is alive (every ``every_s``);
+* ``anycast.<site>._collector.sampled`` - the collector's sampled traffic (``[flow_export]``), as the recording
+  stores it (``sampledtraffic.FlowExport.to_json``: busiest flows per prefix, exporters, placement check);
+* ``anycast.<site>.<device>.part`` - a piece of a message over the server's ``max_payload`` (``split``): its
+  last piece goes on the message's own subject with header ``PARTS_HEADER`` listing the others' sequences.
+
+Every body names the collector process it comes from (``origin``: ``i`` its ``host:pid``, ``st`` its start).
 
 The KV bucket ``KV_BUCKET`` holds, per device (key ``<site>.<device>``), its latest full state with ``s``
 (the stream sequence of the newest message it reflects) and ``ss`` (of the newest state message), and per
@@ -33,6 +39,10 @@ STREAM = "ANYCAST"
 KV_BUCKET = "anycast_state"
 ROOT = "anycast"
 COLLECTOR = "_collector"
+PART = "part"
+PARTS_HEADER = "Atui-Parts"  # on the last piece of a split message: the stream sequences of the others
+MAX_PARTS = 64  # a message split in more pieces than this is not published (one line says so)
+HEADROOM = 1024  # bytes of max_payload left for the headers of a piece
 
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -68,6 +78,27 @@ def state_subject(site: str, device: str) -> str:
 
 def health_subject(site: str, device: str) -> str:
     return f"{ROOT}.{token(site)}.{token(device)}.health"
+
+
+def part_subject(subject: str) -> str:
+    """Where the earlier pieces of a split message on ``subject`` go (the device's ``.part``)."""
+    return subject.rpartition(".")[0] + "." + PART
+
+
+def sampled_subject(site: str) -> str:
+    return f"{ROOT}.{token(site)}.{COLLECTOR}.sampled"
+
+
+def sampled_body(site: str, collector: str, t_ms: int, summary: dict) -> dict:
+    return {"v": SCHEMA, "site": site, "c": collector, "t": t_ms, "sampled": summary}
+
+
+def read_sampled(body: dict) -> tuple[str, str, int, dict]:
+    """``(site, collector, t_ms, summary)`` of a sampled-traffic message."""
+    summary = body.get("sampled")
+    if not isinstance(summary, dict):
+        raise WireError("sampled: field 'sampled' is not an object")
+    return _str(body, "site"), _str(body, "c"), _int(body, "t") or 0, summary
 
 
 def heartbeat_subject(site: str) -> str:
@@ -161,8 +192,55 @@ def heartbeat_body(site: str, collector: str, *, t_ms: int, every_s: float, devi
             "ok": ok, "prefixes": list(prefixes), "started": started_ms}
 
 
+def origin(instance: str, started_ms: int) -> dict:
+    """The fields naming the collector process a message comes from (added to every body): ``i`` = its
+    instance (``host:pid``), ``st`` = when it started; two of them publishing one device is told from one
+    restarted by these."""
+    return {"i": instance, "st": started_ms}
+
+
+def read_origin(body: dict) -> tuple[str, int] | None:
+    """``(instance, started_ms)`` of a body (None from a collector that does not say)."""
+    if "i" not in body:
+        return None
+    return _str(body, "i"), _int(body, "st") or 0
+
+
 def dumps(body: dict) -> bytes:
     return pack(body)
+
+
+def split(data: bytes, max_payload: int) -> list[bytes] | None:
+    """``data`` (a ``dumps``ed body, compressed) in pieces that each fit ``max_payload`` with their headers: one
+    when it fits; None when it would take more than ``MAX_PARTS``."""
+    if len(data) <= max_payload:
+        return [data]
+    size = max_payload - HEADROOM
+    if size <= 0:
+        return None
+    pieces = [data[i:i + size] for i in range(0, len(data), size)]
+    return pieces if len(pieces) <= MAX_PARTS else None
+
+
+def part_seqs(headers: dict | None) -> list[int] | None:
+    """The stream sequences of a split message's earlier pieces, from its last piece's headers (None: the
+    message is whole); WireError when the header is not a list of sequences."""
+    text = (headers or {}).get(PARTS_HEADER)
+    if text is None:
+        return None
+    try:
+        seqs = [int(x) for x in str(text).split(",")]
+    except ValueError:
+        raise WireError(f"header {PARTS_HEADER}: not a list of sequences") from None
+    if not 0 < len(seqs) < MAX_PARTS or min(seqs) < 1:
+        raise WireError(f"header {PARTS_HEADER}: out of range")
+    return seqs
+
+
+def ref_body(site: str, collector: str, state: DeviceState, s: int, ss: int) -> dict:
+    """A KV entry for a state too large for one value: its health and the stream sequence of its newest state
+    message (``ss``), from which a viewer reads the state (walking deltas back to a full one)."""
+    return health_body(site, collector, state) | {"ref": 1, "s": s, "ss": ss}
 
 
 # --------------------------------------------------------------------------- reading
@@ -213,6 +291,7 @@ class Heartbeat:
     ok: int
     prefixes: tuple[str, ...]
     started_ms: int
+    instance: str = ""  # host:pid (``origin``), when it says
 
 
 def _str(body: dict, key: str) -> str:
@@ -301,13 +380,16 @@ def read_heartbeat(body: dict) -> Heartbeat:
         raise WireError("heartbeat: field 'prefixes' is not a list of strings")
     return Heartbeat(_str(body, "site"), _str(body, "c"), _int(body, "t") or 0, float(every),
                      _int(body, "devices") or 0, _int(body, "ok") or 0, tuple(prefixes),
-                     _int(body, "started") or 0)
+                     _int(body, "started") or 0, (read_origin(body) or ("", 0))[0])
 
 
 def kind_of(subject: str) -> str:
-    """``state``, ``health`` or ``heartbeat`` (the last token); WireError for any other subject."""
+    """``state``, ``health``, ``part``, ``heartbeat`` or ``sampled`` (the last token); WireError for any other
+    subject."""
     parts = subject.split(".")
-    if len(parts) == 4 and parts[0] == ROOT and parts[3] in ("state", "health", "heartbeat"):
-        if (parts[2] == COLLECTOR) == (parts[3] == "heartbeat"):
-            return parts[3]
+    if len(parts) == 4 and parts[0] == ROOT:
+        kind, of_collector = parts[3], parts[2] == COLLECTOR
+        if kind == PART or (kind in ("heartbeat", "sampled") and of_collector) or \
+                (kind in ("state", "health") and not of_collector):
+            return kind
     raise WireError("unknown subject")

@@ -8,7 +8,8 @@ BGP prefixes whose paths and kernel FIB next hops start or stop disagreeing
 for more than one poll (``model.rib.watch``; at most ``RIB_EVENTS_MAX`` a device and poll, then one summary
 event).  A device whose data is stale
 contributes only its health transition: its routes are the last good ones and
-say nothing new.
+say nothing new.  One stale because nobody asked it (``Health.unobserved``: its
+collector silent) contributes nothing, not even that: it did not fail.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ def _ok(state: DeviceState | None) -> bool:
     return state is not None and state.health.status is HealthStatus.OK
 
 
+def _unobserved(state: DeviceState | None) -> bool:
+    return state is not None and state.health.status is HealthStatus.STALE and state.health.unobserved
+
+
 def _time(state: DeviceState, fallback: int) -> int:
     if state.health.status is not HealthStatus.OK and state.health.since_ms is not None:
         return state.health.since_ms
@@ -72,7 +77,11 @@ def diff_device(prev: DeviceState | None, cur: DeviceState, now_ms: int) -> list
     t = _time(cur, now_ms)
     events: list[Event] = []
 
-    was_ok, is_ok = _ok(prev), _ok(cur)
+    # Unobserved (its collector silent, the bus down): nobody asked the device, which says nothing about it:
+    # no event now, and the next state is compared with the last one seen (was OK, still OK: no "back").
+    if _unobserved(cur):
+        return events
+    was_ok, is_ok = _ok(prev) or _unobserved(prev), _ok(cur)
     if prev is not None and was_ok and not is_ok:
         events.append(Event(t, name, EventKind.DEVICE_UNREACHABLE, name, f"{name} unreachable: {cur.health.error or 'no answer'}"))
     elif prev is not None and not is_ok and cur.health.error != prev.health.error and prev.health.status is not HealthStatus.UNKNOWN:

@@ -5,6 +5,9 @@
 rule                             severity  when
 ===============================  ========  ==========================================================
 device-not-answering             error     a device did not answer its last poll (never, or stale)
+data-not-collected               warning   devices nobody asked (``Health.unobserved``: their collector is
+                                           silent, the bus is down): one finding per reason, the devices
+                                           in its evidence
 seed-zero                        warning   a device hashing an anycast prefix over several next hops
                                            has ``fib_multipath_hash_seed`` 0 (random key per boot)
 same-seed-consecutive-tiers      warning   a device and one it forwards an anycast prefix to hash alike
@@ -88,9 +91,13 @@ def _hs(snap: FabricSnapshot, name: str) -> str:
 
 def not_answering(snap: FabricSnapshot) -> list[Finding]:
     out = []
+    unobserved: dict[str, list[str]] = {}
     for name, st in snap.devices.items():
         h = st.health
         if h.status in (HealthStatus.OK, HealthStatus.UNKNOWN):  # UNKNOWN: not polled yet (check polls them all)
+            continue
+        if h.status is HealthStatus.STALE and h.unobserved:  # not asked: the device may be fine
+            unobserved.setdefault(h.error or "not collected", []).append(name)
             continue
         why = h.error or "no answer yet"
         if h.status is HealthStatus.STALE:
@@ -100,6 +107,12 @@ def not_answering(snap: FabricSnapshot) -> list[Finding]:
         out.append(Finding("device-not-answering", Severity.ERROR, name, summary,
                            "check the device, its SSH access and the inventory entry",
                            (f"health: {h.status.value}", f"reason: {why}")))
+    for why, names in unobserved.items():
+        n = len(names)
+        out.append(Finding("data-not-collected", Severity.WARNING, why,
+                           f"{why}: {n} device{'s' if n != 1 else ''} stale ({_list(names)}), their data from before",
+                           "check the collector and the bus (the devices themselves were not asked)",
+                           tuple(f"{x}: stale, not asked" for x in names)))
     return out
 
 

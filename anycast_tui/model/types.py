@@ -260,6 +260,9 @@ class Health:
     error: str | None = None  # one line, for humans
     last_ok_ms: int | None = None
     permanent: bool = False  # True when retrying is pointless (auth failure, host key mismatch)
+    # STALE because nobody asked the device (its collector is silent, the bus is down; ``error`` says which):
+    # its data is old, which says nothing about the device itself (no failure event, no incident)
+    unobserved: bool = False
 
 
 @dataclass(frozen=True, slots=True)

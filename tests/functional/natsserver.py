@@ -77,6 +77,13 @@ class NatsServer:
                 time.sleep(0.05)
         raise AssertionError("nats-server did not listen within 30 s")
 
+    def kill(self) -> None:
+        """SIGKILL: the server gone at once, nothing flushed or said to its peers."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -86,6 +93,37 @@ class NatsServer:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+class NatsCluster:
+    """``n`` nats-servers (JetStream on) routed into one cluster on 127.0.0.1: each its own client and route port,
+    its own store and log under ``workdir/nI``; ``urls`` lists them all (a client's server list)."""
+
+    def __init__(self, workdir: Path, n: int = 3, *, name: str = "atui") -> None:
+        routes = [free_port() for _ in range(n)]
+        self.nodes: list[NatsServer] = []
+        for i in range(n):
+            d = workdir / f"n{i}"
+            d.mkdir(parents=True, exist_ok=True)
+            peers = ", ".join(f"nats-route://127.0.0.1:{p}" for j, p in enumerate(routes) if j != i)
+            conf = (f"server_name: n{i}\ncluster {{\n  name: {name}\n  listen: 127.0.0.1:{routes[i]}\n"
+                    f"  routes: [{peers}]\n}}\n")
+            self.nodes.append(NatsServer(d, config=conf))
+
+    @property
+    def urls(self) -> list[str]:
+        return [s.url for s in self.nodes]
+
+    def node(self, server_name: str) -> NatsServer:
+        return self.nodes[int(server_name.removeprefix("n"))]
+
+    def start(self) -> None:
+        for s in self.nodes:
+            s.start()
+
+    def stop(self) -> None:
+        for s in self.nodes:
+            s.stop()
 
 
 async def wait_for(cond: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
@@ -100,17 +138,26 @@ async def wait_for(cond: Callable[[], Any], what: str, timeout: float = 60.0) ->
         await asyncio.sleep(0.05)
 
 
-def write_inventory(path: Path, inventory: Any) -> Path:
-    """The inventory's devices as a TOML file ``collect -c`` reads."""
+def same_content(a: Any, b: Any) -> bool:
+    """Two DeviceStates of one device hold the same data (health and times aside)."""
+    return (a.device == b.device and a.routes == b.routes and a.nexthops == b.nexthops
+            and a.interfaces == b.interfaces and a.hash == b.hash and a.flows == b.flows)
+
+
+def write_inventory(path: Path, inventory: Any, *, extra: tuple[str, ...] = (),
+                    device_lines: dict[str, tuple[str, ...]] | None = None) -> Path:
+    """The inventory's devices as a TOML file ``collect -c`` reads; ``extra`` lines after them (tables such as
+    ``[flow_export]``), ``device_lines`` more keys of a device."""
     lines = ["[fabric]", f"poll_interval_s = {inventory.poll_interval_s}",
              "anycast_prefixes = [" + ", ".join(f'"{p}"' for p in inventory.anycast_prefixes) + "]", ""]
     for d in inventory.devices:
-        lines += ["[[device]]", f'name = "{d.name}"', f'role = "{d.role.value}"', f'platform = "{d.platform}"',
+        lines += ["[[device]]", *(device_lines or {}).get(d.name, ()),
+                  f'name = "{d.name}"', f'role = "{d.role.value}"', f'platform = "{d.platform}"',
                   f'host = "{d.host}"', f"port = {d.port}", f'user = "{d.user}"', f'key_path = "{d.key_path}"',
                   f'known_hosts = "{d.known_hosts}"', "use_ssh_config = false", "use_agent = false",
                   f"command_timeout_s = {d.command_timeout_s}", f"connect_timeout_s = {d.connect_timeout_s}",
                   f"backoff_base_s = {d.backoff_base_s}", f"backoff_max_s = {d.backoff_max_s}", ""]
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join([*lines, *extra, ""]))
     return path
 
 

@@ -24,7 +24,7 @@ from anycast_tui.model.types import EventKind, HealthStatus
 from anycast_tui.record import incidentlog
 from anycast_tui.record.store import Recording
 from anycast_tui.session import LiveSession
-from natsserver import NatsServer, start_collector, start_recorder, wait_for, write_inventory
+from natsserver import NatsServer, same_content, start_collector, start_recorder, wait_for, write_inventory
 
 pytestmark = pytest.mark.ssh
 
@@ -49,11 +49,6 @@ def _all_ok(timeline, n: int) -> bool:
     snap = timeline.snapshot
     return snap is not None and len(snap.devices) == n and all(
         s.health.status is HealthStatus.OK for s in snap.devices.values())
-
-
-def _same_content(a, b) -> bool:
-    return (a.device == b.device and a.routes == b.routes and a.nexthops == b.nexthops
-            and a.interfaces == b.interfaces and a.hash == b.hash and a.flows == b.flows)
 
 
 async def test_two_collectors_one_viewer_same_incident_as_direct_ssh(make_farm, tmp_path):
@@ -111,7 +106,7 @@ async def test_two_collectors_one_viewer_same_incident_as_direct_ssh(make_farm, 
         assert phase_json(stored[0].impact.onset) == got[0]["onset"]
         assert stored[0].incident.cause == got[0]["cause"]
         for name, st in direct.timeline.snapshot.devices.items():
-            assert _same_content(st, viewer.timeline.snapshot.devices[name]), name
+            assert same_content(st, viewer.timeline.snapshot.devices[name]), name
 
         # a viewer joining late: every device at once from KV, then the stream; no SSH session more
         firsts: list = []
@@ -122,7 +117,7 @@ async def test_two_collectors_one_viewer_same_incident_as_direct_ssh(make_farm, 
         assert firsts and len(firsts[0].after.devices) == len(names)
         assert late.counters["kv_devices"] == len(names)
         for name, st in viewer.timeline.snapshot.devices.items():
-            assert _same_content(st, late.timeline.snapshot.devices[name]), name
+            assert same_content(st, late.timeline.snapshot.devices[name]), name
         assert late.timeline.snapshot.devices["leaf03"].health.status is HealthStatus.STALE
         assert not [e for e in late.timeline.events if e.kind is EventKind.DEVICE_UNREACHABLE]  # not replayed
         await asyncio.sleep(0)
@@ -138,7 +133,7 @@ async def test_two_collectors_one_viewer_same_incident_as_direct_ssh(make_farm, 
         def silent() -> bool:
             devs = viewer.timeline.snapshot.devices
             return all(devs[n].health.status is HealthStatus.STALE and
-                       "collector a shard 0/2 silent since" in (devs[n].health.error or "") for n in shard0)
+                       "collector a shard 0 of 2 silent since" in (devs[n].health.error or "") for n in shard0)
 
         await wait_for(silent, "collector 0's devices stale on the viewer")
         others = [n for n in names if n not in shard0]
@@ -147,6 +142,12 @@ async def test_two_collectors_one_viewer_same_incident_as_direct_ssh(make_farm, 
                                         *BEAT)
         await wait_for(lambda: _all_ok(viewer.timeline, len(names)), "collector 0's devices fresh again")
         assert viewer.counters["bad"] == viewer.counters["newer"] == 0
+        # the silence was stale data, not device failures: no unreachable / back event, no incident more
+        health = [e.device for e in viewer.timeline.events
+                  if e.kind in (EventKind.DEVICE_UNREACHABLE, EventKind.DEVICE_BACK)]
+        assert health == ["leaf03", "leaf03"]
+        assert viewer_incidents.wait(60)
+        assert [i.cause for i in viewer_incidents.incidents()] == [got[0]["cause"]]
     finally:
         if recorder.poll() is None:
             recorder.kill()
