@@ -5,7 +5,8 @@
 
 The fabric: ``--spines`` × ``--leaves`` × 2 servers (IPv4 and IPv6 anycast, 516 groups at the defaults: the
 fabric of bench_incident.py), its snapshot as the simulator gives it; ``--flows`` sample flows to the IPv4
-address (the IPv6 one has no sample, as everywhere); ``--live`` live TCP connections on the servers (so the
+address and the checks' own IPv6 sample (``shares.health_sample``: 10,000 flows) to the IPv6 one, as the
+monitor evaluates them; ``--live`` live TCP connections on the servers (so the
 TCP rules run: hash-threshold-tcp with its what-if, long-lived TCP after a second evaluation past the
 threshold, with its worst-failure search).  Goal: ≤ 1 s per evaluation.
 
@@ -30,6 +31,7 @@ from anycast_tui.model.flows import synthetic_flows  # noqa: E402
 from anycast_tui.model.health import HealthTracker, evaluate  # noqa: E402
 from anycast_tui.model.ingress import ingress_of  # noqa: E402
 from anycast_tui.model.paths import Tracer  # noqa: E402
+from anycast_tui.model.shares import health_sample  # noqa: E402
 from anycast_tui.model.types import Flow, Role  # noqa: E402
 
 GOAL_S = 1.0
@@ -56,7 +58,7 @@ def main() -> int:
     sample = {"192.0.2.53": synthetic_flows(200, args.flows, dst="192.0.2.53")}
 
     def sample_of(dst: str):  # noqa: ANN202
-        return sample.get(dst)
+        return sample.get(dst) or health_sample(dst)
 
     flows = sample["192.0.2.53"]
     tracker = HealthTracker()

@@ -270,6 +270,8 @@ class CompiledDevice:
     reasons: list[str] = field(default_factory=lambda: [""])
     _choice_ix: dict[Choice, int] = field(default_factory=dict)
     members: tuple[tuple[int, ...], ...] | None = None  # per decision: reachable choices (computed once)
+    # per family: the tables flattened in lookup order as (address, mask, decision) integers (made once, on use)
+    flat: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
 
     def choice(self, c: Choice) -> int:
         if c not in self._choice_ix:
@@ -499,6 +501,20 @@ def _net_words(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int,
     return v >> 64, v & (2**64 - 1), m >> 64, m & (2**64 - 1)
 
 
+FEW_ROWS = 16  # up to this many destinations, each walks the table in plain integers (no numpy per entry)
+
+
+def _flat(cd: CompiledDevice, version: int) -> list[tuple[int, int, int]]:
+    flat = cd.flat.get(version)
+    if flat is None:
+        flat = cd.flat[version] = []
+        for entries in cd.tables.get(version, []):
+            for net, di in entries:
+                vh, vl, mh, ml = _net_words(net)
+                flat.append((vh << 64 | vl, mh << 64 | ml, di))
+    return flat
+
+
 def lookup(cd: CompiledDevice, flows: FlowArray, rows: np.ndarray) -> np.ndarray:
     """Decision index per row (−1: no route): local table first, then main, longest prefix first."""
     out = np.full(len(rows), -1, dtype=np.int32)
@@ -509,6 +525,13 @@ def lookup(cd: CompiledDevice, flows: FlowArray, rows: np.ndarray) -> np.ndarray
             continue
         hi, lo = _dst_words(flows, rows[sel])
         res = np.full(len(sel), -1, dtype=np.int32)
+        if len(sel) <= FEW_ROWS:  # a few destinations (placement looks up each distinct one once)
+            flat = _flat(cd, version)
+            for k in range(len(sel)):
+                d = int(hi[k]) << 64 | int(lo[k])
+                res[k] = next((di for v, m, di in flat if d & m == v), -1)
+            out[sel] = res
+            continue
         for entries in cd.tables.get(version, []):
             for net, di in entries:
                 open_ = res < 0
