@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported when a source is opened: nats-py stays out of every other command's start-up
+    from anycast_tui.fleet.source import NatsSource
 
 SECURITY_HELP = """NATS credentials and TLS (never logged; a URL with user:password in it is refused):
   --nats-user-env VAR --nats-password-env VAR   user and password from these environment variables
@@ -48,7 +51,7 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--site", metavar="NAME", help="with --source: only this site's devices (default: every site)")
 
 
-async def open_source(args: argparse.Namespace) -> Any:
+async def open_source(args: argparse.Namespace) -> NatsSource:
     """A started NatsSource for ``--source``; a server that cannot be reached is a one-line CliError."""
     from anycast_tui.errors import CliError
     from anycast_tui.fleet.source import NatsSource

@@ -121,7 +121,8 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
     # health findings appearing and clearing: events on the timeline (shown, printed, recorded), at most one
     # evaluation every 5 s; the timeline belongs to this loop, so the worker hands them over through it; the
     # TUI's Health view and --metrics read its newest report
-    checks = HealthWatch(session.timeline, post=asyncio.get_running_loop().call_soon_threadsafe)
+    checks = HealthWatch(session.timeline, post=asyncio.get_running_loop().call_soon_threadsafe,
+                         traffic=export.traffic if export is not None else None)  # shares of sampled traffic
     metrics = None
     try:
         metrics = start_metrics(args, session.timeline, poller=getattr(session, "poller", None), incidents=incidents,

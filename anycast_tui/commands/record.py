@@ -149,6 +149,7 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
 
             session = await open_source(args)  # a NatsSource: no SSH session to any device
             recorder.attach(session.timeline)
+            session.on_sampled = recorder.record_sampled  # the collectors' sampled-traffic summaries
             incidents = None if args.no_impact else incident_tracker(session.timeline, recorder)
         else:
             from anycast_tui.session import LiveSession
@@ -168,7 +169,8 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
         if not args.no_impact:  # health findings appearing and clearing, recorded as events (healthwatch.HealthWatch)
             from anycast_tui.healthwatch import HealthWatch
 
-            checks = HealthWatch(session.timeline, post=loop.call_soon_threadsafe)
+            checks = HealthWatch(session.timeline, post=loop.call_soon_threadsafe,
+                                 traffic=export.traffic if export is not None else None)
         from anycast_tui.commands._live import start_metrics
 
         metrics = start_metrics(args, session.timeline, poller=getattr(session, "poller", None),

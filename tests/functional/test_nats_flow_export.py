@@ -2,7 +2,7 @@
 a spine's sFlow samples over real UDP to the port the inventory names (each with the output port the
 simulator's own ``route get`` gives); the collector checks them against the spine's polled state and publishes
 the sampled-traffic summary (the recording's) on the bus, where a viewer reads it: every sample received and
-agreeing with the model."""
+agreeing with the model; and ``record --source`` keeps it in its recording."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from anycast_tui.fleet.conn import NatsOptions
 from anycast_tui.fleet.source import NatsSource
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model.types import HealthStatus
-from natsserver import NatsServer, start_collector, wait_for, write_inventory
+from anycast_tui.record.store import Recording
+from natsserver import NatsServer, start_collector, start_recorder, wait_for, write_inventory
 
 from test_monitor_flow_export import AGENT, FLOWS, free_udp_port, spine_datagrams  # monitor test's spine01 samples
 
@@ -35,6 +36,8 @@ async def test_collect_runs_flow_export_and_publishes_its_summary(make_farm, tmp
                              device_lines={"spine01": (f'sflow_agent = "{AGENT}"',)})
     log = tmp_path / "collector.log"
     collector = start_collector(config, server.url, "f", log)
+    recording = tmp_path / "bus.atrec"
+    recorder = start_recorder(server.url, recording, tmp_path / "recorder.log")
     viewer = NatsSource(NatsOptions((server.url,)))
     summaries: list[dict] = []
     viewer.on_sampled = summaries.append
@@ -61,12 +64,18 @@ async def test_collect_runs_flow_export_and_publishes_its_summary(make_farm, tmp
         assert viewer.counters["bad"] == 0 and list(viewer.sampled) and viewer.sampled[next(iter(viewer.sampled))]
         collector.send_signal(signal.SIGTERM)
         assert collector.wait(60) == 0
+        recorder.send_signal(signal.SIGTERM)
+        assert recorder.wait(60) == 0
     finally:
-        if collector.poll() is None:
-            collector.kill()
+        for proc in (collector, recorder):
+            if proc.poll() is None:
+                proc.kill()
         await viewer.stop()
         server.stop()
     text = log.read_text()
     assert f"flow export: listening on 127.0.0.1:{port}" in text
     assert f"placement checked on spine01: = 100 % of {n} samples agree" in text
     assert "stopped" in text
+    with Recording.open(recording) as rec:  # the recorder on the bus kept the collector's summaries
+        kept = [body for _t, body in rec.sampled() if body.get("agents", {}).get("spine01", {}).get("samples") == n]
+    assert kept and kept[-1]["placement"]["spine01"]["agreed"] == n
