@@ -131,7 +131,8 @@ def iproute2_version(text: str) -> tuple[int, ...] | None:
 
 def poll_commands(platform: str, version: tuple[int, ...] | None,
                   flow_sources: tuple[str, ...] = ()) -> tuple[Command, ...]:
-    """The commands of one poll: JSON or text by iproute2 version, FRR RIB (``FRR_RIB``) and flow sources added."""
+    """The commands of one poll: JSON or text by iproute2 version, FRR RIB and running config (``FRR_RIB``,
+    ``FRR_RUNNING``) and flow sources added."""
     if version is not None and version < (4, 17):
         cmds = LINUX_POLL_OLD
     elif version is not None and version < (5, 13):
@@ -140,7 +141,7 @@ def poll_commands(platform: str, version: tuple[int, ...] | None,
     else:
         cmds = PLATFORM_POLL[platform]
     if platform in FRR_PLATFORMS:
-        cmds = (*cmds, FRR_RIB)
+        cmds = (*cmds, FRR_RIB, FRR_RUNNING)
     for src in flow_sources:
         cmds = (*cmds, *FLOW_COMMANDS[src])
     return cmds

@@ -8,6 +8,8 @@ netlink dumps rendered as ``ip -j`` prints them, the simulator's answers), and h
   (a ParseError there fails the read: those outputs are required);
 * FRR's RIB and BGP multipath state (``frr_rib`` or its parts): :func:`anycast_tui.parse.frr_rib.rib_from_outputs`;
   a part that does not parse is left out, with its reason in :attr:`Assembled.optional_errors`;
+* FRR's configured nexthop-groups (``frr_running``): :func:`anycast_tui.parse.frr_running.parse_nexthop_groups`,
+  into ``DeviceState.frr_groups``; an output that does not parse is left out the same way;
 * live flows (``flows_tcp`` / ``flows_udp`` / ``flows_ct``): :func:`anycast_tui.collect.flows.flows_from_outputs`,
   when the source was asked to read flows (``flow_prefixes`` not None);
 
@@ -30,7 +32,11 @@ from anycast_tui.collect.flows import flows_from_outputs
 from anycast_tui.model.rib import watch as rib_watch
 from anycast_tui.model.types import Device, DeviceState, Health, HealthStatus
 from anycast_tui.parse.device import build_device_state
+from anycast_tui.parse.errors import ParseError
 from anycast_tui.parse.frr_rib import RIB_PARTS, rib_from_outputs
+from anycast_tui.parse.frr_running import parse_nexthop_groups
+
+FRR_RUNNING_ID = "frr_running"  # collect.commands.FRR_RUNNING's id
 
 __all__ = ["RIB_PARTS", "Assembled", "StateBuilder", "assemble", "failed_state", "ok_health", "with_rib_watch"]
 
@@ -44,7 +50,7 @@ class StateBuilder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Assembled:
-    """One read's state, and the optional parts (FRR RIB part id) left out of it with the reason."""
+    """One read's state, and the optional parts (FRR RIB part id, ``frr_running``) left out of it with the reason."""
 
     state: DeviceState
     optional_errors: Mapping[str, str] = field(default_factory=dict)
@@ -63,6 +69,13 @@ def assemble(device: Device, outputs: Mapping[str, str], *, collected_at_ms: int
     rib, errors = rib_from_outputs(outputs)
     if rib is not None:
         state = dataclasses.replace(state, rib=rib)
+    config = outputs.get(FRR_RUNNING_ID)
+    if config is not None:
+        try:
+            state = dataclasses.replace(state, frr_groups=parse_nexthop_groups(config))
+        except ParseError as exc:
+            where = f"line {exc.line}: " if exc.line else ""
+            errors = {**errors, FRR_RUNNING_ID: " ".join(f"{where}{exc.reason}".split())}
     if flow_prefixes is not None:
         read = flows_from_outputs(outputs, flow_prefixes)
         state = dataclasses.replace(state, flows=read.flows, flows_stale=read.stale, flows_udp_known=read.udp_known)

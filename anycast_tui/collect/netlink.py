@@ -38,7 +38,7 @@ from pyroute2.netlink.rtnl import RTM_DELROUTE, RTM_NEWROUTE
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from anycast_tui.collect import rtnames
-from anycast_tui.collect.commands import FLOW_COMMANDS, FRR_RIB, HASH_SYSCTLS
+from anycast_tui.collect.commands import FLOW_COMMANDS, FRR_RIB, FRR_RUNNING, HASH_SYSCTLS
 from anycast_tui.collect.devicestate import Assembled, assemble, ok_health, with_rib_watch
 from anycast_tui.model.types import Device, DeviceState, Health
 
@@ -452,11 +452,11 @@ def read_outputs(ns: str | None = None) -> dict[str, str]:
 def read_optional(ns: str | None = None, *, flow_sources: tuple[str, ...] = (),
                   vtysh: tuple[str, ...] | None = None) -> tuple[dict[str, str], dict[str, str]]:
     """The optional outputs of ``ns``: the flow commands of ``flow_sources`` and, with ``vtysh``, FRR's RIB
-    (``frr_rib``); ({command id: stdout}, {command id: why it is missing}).  A command that fails with
+    (``frr_rib``) and running configuration (``frr_running``, read on every read here); ({command id: stdout}, {command id: why it is missing}).  A command that fails with
     output still counts (vtysh stops at a refused ``-c``: the parts before it count), as on the poller."""
     commands = [c for src in flow_sources for c in FLOW_COMMANDS[src]]
     if vtysh is not None:
-        commands.append(dataclasses.replace(FRR_RIB, argv=(*vtysh, *FRR_RIB.argv[1:])))
+        commands += [dataclasses.replace(c, argv=(*vtysh, *c.argv[1:])) for c in (FRR_RIB, FRR_RUNNING)]
     outputs: dict[str, str] = {}
     errors: dict[str, str] = {}
     for cmd in commands:

@@ -25,7 +25,8 @@ the poll good.
 The hash sysctls (policy, fields, seed, linkdown and neighbour rules) are
 configuration, not state: they are read on every new connection and then every
 ``sysctl_interval_s`` (10 s; 0 reads them every poll), and the polls between
-reuse the last answer.  Every command saved is a channel and a process less on
+reuse the last answer.  So is FRR's running configuration (its nexthop-groups, ``DeviceState.frr_groups``, for
+the health rule resilient-not-in-effect): per connection, then every ``config_interval_s`` (60 s).  Every command saved is a channel and a process less on
 the device and most of an idle poll's CPU here.
 """
 
@@ -38,7 +39,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, NamedTuple
 
-from anycast_tui.collect.commands import (FRR_RIB, IP_VERSION, MONITOR, OPTIONAL_IDS, Command, iproute2_version,
+from anycast_tui.collect.commands import (FRR_RIB, FRR_RUNNING, IP_VERSION, MONITOR, OPTIONAL_IDS, Command, iproute2_version,
                                           poll_commands)
 from anycast_tui.collect.devicestate import RIB_PARTS, StateBuilder, assemble, failed_state, ok_health, with_rib_watch
 from anycast_tui.collect.inventory import DeviceConfig, Inventory
@@ -85,11 +86,13 @@ class PollCache:
     * **FRR RIB** (vtysh, ~70 ms of the device's CPU): read when the kernel's outputs changed since the read,
       and at least every ``rib_interval_s`` (:meth:`rib_due`);
     * **hash sysctls** (configuration, not state): read on each new connection, then every
-      ``sysctl_interval_s`` (:meth:`sysctl_due`).
+      ``sysctl_interval_s`` (:meth:`sysctl_due`);
+    * **FRR running configuration** (vtysh, configuration): the same, every ``config_interval_s``
+      (:meth:`config_due`).
     """
 
     parsed: Parsed | None = None
-    raw: frozenset[str] = frozenset({FRR_RIB.id})  # outputs read back as text (the RIB's is reused), kept whole
+    raw: frozenset[str] = frozenset({FRR_RIB.id, FRR_RUNNING.id})  # outputs read back as text (reused): kept whole
     reparsed: int = 0  # polls whose outputs differed from the previous poll's (and so were parsed)
     resilient: bool = True  # the last nexthop output showed a resilient group (or none was read yet)
     skipped_buckets: int = 0
@@ -98,6 +101,9 @@ class PollCache:
     sysctl_at: float | None = None  # loop time of the last hash sysctl read
     sysctl_connect: int = -1  # session.connects at that read
     sysctl_reads: int = 0
+    config_at: float | None = None  # loop time of the last FRR running-config read
+    config_connect: int = -1  # session.connects at that read
+    config_reads: int = 0
 
     def last(self, cid: str) -> str | None:
         """The last poll's output of ``cid`` (None: none, or kept only as a digest)."""
@@ -153,6 +159,18 @@ class PollCache:
         self.sysctl_at, self.sysctl_connect = now, connects
         self.sysctl_reads += 1
 
+    # FRR running configuration
+    def config_due(self, cid: str, now: float, interval_s: float, connects: int, connected: bool) -> bool:
+        """Whether FRR's running configuration is read in this poll: configuration, like the sysctls — on each new
+        connection, then every ``interval_s`` (vtysh costs the device ~70 ms; a config changes rarely).  Counts the
+        read."""
+        if (self.config_at is not None and now - self.config_at < interval_s  # a failed read waits too: no vtysh
+                and self.config_connect == connects and connected):
+            return False
+        self.config_at, self.config_connect = now, connects
+        self.config_reads += 1
+        return True
+
 
 @dataclass
 class StreamState:
@@ -199,7 +217,7 @@ class Poller:
                  on_state: Callable[[DeviceState], None] | None = None,
                  clock: Callable[[], float] = time.time, builder: StateBuilder | None = None,
                  prompt: Prompt | None = None, debounce_s: float = 0.05, stream_retry_s: float = 60.0,
-                 rib_interval_s: float = 10.0, sysctl_interval_s: float = 10.0):
+                 rib_interval_s: float = 10.0, sysctl_interval_s: float = 10.0, config_interval_s: float = 60.0):
         self.inventory = inventory
         self.interval_s = inventory.poll_interval_s if interval_s is None else interval_s
         self.on_state = on_state
@@ -207,6 +225,7 @@ class Poller:
         self.stream_retry_s = stream_retry_s
         self.rib_interval_s = rib_interval_s
         self.sysctl_interval_s = sysctl_interval_s
+        self.config_interval_s = config_interval_s
         self._clock = clock
         self._builder = builder
         self.secrets = Secrets(prompt)
@@ -231,6 +250,11 @@ class Poller:
     def sysctl_reads(self, name: str) -> int:
         """How many times the hash sysctls were read on ``name`` (per connection, then every ``sysctl_interval_s``)."""
         return self._devices[name].cache.sysctl_reads
+
+    def config_reads(self, name: str) -> int:
+        """How many times FRR's running configuration was read on ``name`` (per connection, then every
+        ``config_interval_s``)."""
+        return self._devices[name].cache.config_reads
 
     def polls(self, name: str) -> int:
         """How many polls of ``name`` have completed."""
@@ -423,8 +447,17 @@ class Poller:
         if buckets is not None and not dev.cache.wants_buckets():
             required.remove(buckets)
         sysctl = self._sysctl_reuse(dev, required)
-        optional = [c for c in dev.commands if c.id in OPTIONAL_IDS and c.id != FRR_RIB.id]
+        optional = [c for c in dev.commands if c.id in OPTIONAL_IDS and c.id not in (FRR_RIB.id, FRR_RUNNING.id)]
         rib_cmd = next((c for c in dev.commands if c.id == FRR_RIB.id), None)
+        config = next((c for c in dev.commands if c.id == FRR_RUNNING.id), None)
+        config_text = None
+        if config is not None:
+            s = dev.session
+            if dev.cache.config_due(config.id, asyncio.get_running_loop().time(), self.config_interval_s, s.connects,
+                                    s.connected):
+                optional.append(config)
+            else:
+                config_text = dev.cache.last(config.id)
         opt_tasks = [asyncio.ensure_future(self._optional(dev, c)) for c in optional]
         try:
             outputs = await self._run_required(dev, required, buckets)
@@ -443,6 +476,8 @@ class Poller:
             if rib_text is not None:
                 outputs[rib_cmd.id] = rib_text
         outputs.update({c.id: text for c, text in zip(optional, extra) if text is not None})
+        if config_text is not None:
+            outputs[FRR_RUNNING.id] = config_text
         return outputs
 
     async def _collect(self, dev: _Device) -> DeviceState:

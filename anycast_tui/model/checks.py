@@ -14,11 +14,11 @@ import ipaddress
 from typing import Collection, Mapping
 
 from anycast_tui.model import polarization, rules, shares
-from anycast_tui.model.findings import ConfiguredGroup, DeviceSpread, Finding, HealthReport, ServerShare, Severity
+from anycast_tui.model.findings import DeviceSpread, Finding, HealthReport, ServerShare, Severity
 from anycast_tui.model.mapping import PlacementError
 from anycast_tui.model.rules import HealthTracker, Thresholds
 from anycast_tui.model.shares import SampleOf, TrafficOf, health_sample
-from anycast_tui.model.types import Event, EventKind, FabricSnapshot
+from anycast_tui.model.types import ConfiguredGroup, Event, EventKind, FabricSnapshot
 
 __all__ = ["HealthTracker", "Thresholds", "evaluate", "finding_events", "open_findings"]
 
@@ -33,7 +33,8 @@ def evaluate(snap: FabricSnapshot, *, sample_of: SampleOf = health_sample, track
     its IPv6 counterpart for IPv6: ``shares.health_sample``); ``traffic_of``: the fabric's sampled flows per
     anycast prefix (``SampledWindow.flow_set``): server shares are then measured on them (their estimated
     packets), the hash space's beside; ``frr_config``: device → the nexthop-groups of its FRR running
-    configuration (``parse.frr_running``), for ``resilient-not-in-effect``;
+    configuration (``parse.frr_running``), for ``resilient-not-in-effect`` (default: each device's
+``frr_groups``, as its collector read them);
     ``tracker``: first-seen times of live TCP connections across polls (without one, long-lived TCP is not
     judged); ``weights``: server → configured weight (fair shares by weight; default equal); ``tcp``: prefixes
     known to serve TCP (default: those with live TCP flows)."""
@@ -89,6 +90,8 @@ def evaluate(snap: FabricSnapshot, *, sample_of: SampleOf = health_sample, track
         if prefix in tcp_set:
             findings += rules.hash_threshold_tcp(snap, paths, spaces)
     findings += rules.rib_fib(snap, prefixes)
+    if frr_config is None:  # what the collectors read (DeviceState.frr_groups)
+        frr_config = {n: st.frr_groups for n, st in snap.devices.items() if st.frr_groups is not None}
     if frr_config:
         findings += rules.resilient_not_in_effect(snap, frr_config)
     findings += rules.outbound_tcp(snap, prefixes, th)

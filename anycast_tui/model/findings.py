@@ -92,22 +92,6 @@ class HashRow:
 
 
 @dataclass(frozen=True, slots=True)
-class ConfiguredGroup:
-    """One FRR ``nexthop-group NAME`` of a device's running configuration (``parse/frr_running.py``): what the
-    ``resilient-not-in-effect`` rule compares with the kernel's group."""
-
-    name: str
-    nexthops: tuple[tuple[str | None, str | None], ...]  # (address, interface) per ``nexthop`` line
-    buckets: int | None = None  # ``resilient buckets N idle-timer T unbalanced-timer U``; None: not resilient
-    idle_timer: int | None = None
-    unbalanced_timer: int | None = None
-
-    @property
-    def resilient(self) -> bool:
-        return self.buckets is not None
-
-
-@dataclass(frozen=True, slots=True)
 class HealthReport:
     taken_at_ms: int
     shares: tuple[ServerShare, ...] = ()

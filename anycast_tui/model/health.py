@@ -10,8 +10,9 @@ here unchanged: import them from this module.
 from __future__ import annotations
 
 from anycast_tui.model.checks import HealthTracker, Thresholds, evaluate, finding_events, open_findings
-from anycast_tui.model.findings import (ConfiguredGroup, DeviceSpread, Finding, HashRow, HealthReport, ServerShare,
+from anycast_tui.model.findings import (DeviceSpread, Finding, HashRow, HealthReport, ServerShare,
                                         Severity)
+from anycast_tui.model.types import ConfiguredGroup
 
 __all__ = ["ConfiguredGroup", "DeviceSpread", "Finding", "HashRow", "HealthReport", "HealthTracker", "ServerShare", "Severity",
            "Thresholds", "evaluate", "finding_events", "open_findings"]

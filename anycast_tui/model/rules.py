@@ -43,7 +43,7 @@ from typing import Collection, Iterable, Mapping
 
 import numpy as np
 
-from anycast_tui.model.findings import ConfiguredGroup, DeviceSpread, Finding, ServerShare, Severity
+from anycast_tui.model.findings import DeviceSpread, Finding, ServerShare, Severity
 from anycast_tui.model.hashing import FlowArray
 from anycast_tui.model.impact import WhatIf, WhatIfError, WhatIfKind, apply, impact, with_mapping
 from anycast_tui.model.ingress import ingress_of
@@ -52,7 +52,7 @@ from anycast_tui.model.placement import HashCache, Outcome, compiled_for, hash_s
 from anycast_tui.model.polarization import hash_key, same_hash, worst_hop
 from anycast_tui.model.rib import disagreements
 from anycast_tui.model.shares import HashSpaces, PrefixPaths, prefix_address, rate_text, topology_text
-from anycast_tui.model.types import DeviceState, FabricSnapshot, Flow, Health, HealthStatus
+from anycast_tui.model.types import ConfiguredGroup, DeviceState, FabricSnapshot, Flow, Health, HealthStatus
 
 EVIDENCE_MAX = 20  # evidence lines listing sessions / devices, at most
 MULTI_CONNECTION_PORTS = {21: "FTP", 20: "FTP data", 69: "TFTP", 554: "RTSP", 1723: "PPTP", 5060: "SIP",

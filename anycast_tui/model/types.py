@@ -280,6 +280,8 @@ class DeviceState:
     rib_watch: RibWatch | None = field(default=None, compare=False)
     flows_stale: int = 0  # sockets / entries to the anycast prefixes left out of ``flows`` as not alive (leftovers)
     flows_udp_known: bool = False  # UDP flows were read from conntrack (ss cannot see unconnected UDP servers)
+    # FRR's configured nexthop-groups (its running configuration, vtysh) on frr/cumulus/sonic; None: not read
+    frr_groups: "tuple[ConfiguredGroup, ...] | None" = None
 
     def group(self, gid: int) -> NexthopGroup | None:
         for g in self.nexthops.groups:
@@ -485,6 +487,22 @@ class RibRoute:
     def fib_nexthops(self) -> int:
         """Next hops zebra says it installed in the kernel FIB."""
         return sum(1 for nh in self.nexthops if nh.fib)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfiguredGroup:
+    """One FRR ``nexthop-group NAME`` of a device's running configuration (``parse/frr_running.py``): what the
+    health rule ``resilient-not-in-effect`` compares with the kernel's group."""
+
+    name: str
+    nexthops: tuple[tuple[str | None, str | None], ...]  # (address, interface) per ``nexthop`` line
+    buckets: int | None = None  # ``resilient buckets N idle-timer T unbalanced-timer U``; None: not resilient
+    idle_timer: int | None = None
+    unbalanced_timer: int | None = None
+
+    @property
+    def resilient(self) -> bool:
+        return self.buckets is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """FRR's running configuration (``vtysh -c 'show running-config'``, ``collect.commands.FRR_RUNNING``) -> the
-``nexthop-group`` blocks, as ``model.findings.ConfiguredGroup`` records; everything else in the configuration is
+``nexthop-group`` blocks, as ``model.types.ConfiguredGroup`` records; everything else in the configuration is
 skipped.
 
 FRR writes a group as (lib/nexthop_group.c, ``nexthop_group_write``; the ``resilient`` line since FRR 8.5)::
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from anycast_tui.model.findings import ConfiguredGroup
+from anycast_tui.model.types import ConfiguredGroup
 from anycast_tui.parse.errors import ParseError, shown
 
 KIND = "frr-running-config"

@@ -4,7 +4,7 @@ A dataclass becomes the list of its field values in declaration order, with
 trailing default values left out; nested records, tuples, enums and ``extra``
 pairs are converted per a fixed spec.  ``decode_X(encode_X(x)) == x`` for every
 record type here.  Adding a field at the end of a type keeps old files readable
-(``DeviceState.flows`` and ``.rib`` came so: a state without them encodes as before).
+(``DeviceState.flows``, ``.rib`` and ``.frr_groups`` came so: a state without them encodes as before).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from anycast_tui.model.types import (
     Address,
     BgpMultipath,
     Bucket,
+    ConfiguredGroup,
     Device,
     DeviceState,
     Event,
@@ -67,6 +68,14 @@ def _objs(cls: type) -> Conv:
     return (lambda v: [encode(x) for x in v], lambda v: tuple(decode(cls, x) for x in v))
 
 
+def _opt_objs(cls: type) -> Conv:
+    return (lambda v: None if v is None else [encode(x) for x in v],
+            lambda v: None if v is None else tuple(decode(cls, x) for x in v))
+
+
+_PAIRS: Conv = _EXTRA  # a tuple of pairs, as ``extra`` is
+
+
 _SPECIAL: dict[type, dict[str, Conv]] = {
     Device: {"role": _enum(Role)},
     Address: {"flags": _STRS, "extra": _EXTRA},
@@ -87,7 +96,8 @@ _SPECIAL: dict[type, dict[str, Conv]] = {
     Rib: {"routes": _objs(RibRoute), "bgp": _objs(BgpMultipath)},
     DeviceState: {"device": _obj(Device), "routes": _objs(Route), "nexthops": _obj(NexthopTable),
                   "interfaces": _objs(Interface), "hash": _obj(HashSettings), "health": _obj(Health),
-                  "flows": _objs(Flow), "rib": _opt_obj(Rib)},
+                  "flows": _objs(Flow), "rib": _opt_obj(Rib), "frr_groups": _opt_objs(ConfiguredGroup)},
+    ConfiguredGroup: {"nexthops": _PAIRS},
     Event: {"kind": _enum(EventKind), "nexthop": _opt_obj(Nexthop)},
 }
 

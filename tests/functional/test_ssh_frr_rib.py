@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from anycast_tui.collect.commands import FRR_RIB, LINUX_POLL
+from anycast_tui.collect.commands import FRR_RIB, FRR_RUNNING, LINUX_POLL
 from anycast_tui.collect.poller import Poller
 from anycast_tui.lab.sshserver import CommandResult
 from anycast_tui.model import events
@@ -22,6 +22,9 @@ pytestmark = pytest.mark.ssh
 
 FAST = dict(command_timeout_s=2.0, connect_timeout_s=2.0, backoff_base_s=0.01, backoff_max_s=0.05)
 RIB = FRR_RIB.line
+# the running configuration the same vtysh answers (no nexthop-group: nothing for resilient-not-in-effect)
+CONFIG = {FRR_RUNNING.line: CommandResult("Building configuration...\n\nCurrent configuration:\n!\nfrr version 8.4.4\n"
+                                          "frr defaults datacenter\nhostname leaf01\n!\nend\n")}
 KERNEL4 = next(c.line for c in LINUX_POLL if c.id == "routes4")
 ANY = "192.0.2.53/32"
 
@@ -52,7 +55,7 @@ async def test_corpus_frr_outputs_land_in_the_state(make_farm, corpus_dir):
              "frr_routes6": (corpus_dir / "frr__vtysh-show-ipv6-route-json__1.json").read_text(),
              "frr_bgp4": (corpus_dir / "sonic__vtysh-show-ip-bgp-json__1.json").read_text(),
              "frr_bgp6": "{}\n"}
-    leaf = CannedDevice("leaf", overrides={RIB: _vtysh(*texts.values())})
+    leaf = CannedDevice("leaf", overrides={RIB: _vtysh(*texts.values()), **CONFIG})
     farm = await make_farm({"leaf01": leaf})
     poller = Poller(farm.inventory({"leaf01": Role.LEAF}, platform="frr", **FAST))
     try:
@@ -63,7 +66,8 @@ async def test_corpus_frr_outputs_land_in_the_state(make_farm, corpus_dir):
     assert st.health.status is HealthStatus.OK and not poller.optional_errors("leaf01")
     want, errors = rib_from_outputs(texts)  # the four outputs apart
     assert not errors and st.rib == want
-    assert leaf.calls.count(RIB) == 1 and not [c for c in leaf.calls if c.startswith("vtysh") and c != RIB]
+    assert leaf.calls.count(RIB) == 1  # the RIB and BGP state in one vtysh (the running config in its own)
+    assert not [c for c in leaf.calls if c.startswith("vtysh") and c not in (RIB, FRR_RUNNING.line)]
     entries = [r for r in st.rib.routes if r.dst == "10.0.1.1/32"]
     assert [(r.protocol, r.selected, r.installed) for r in entries] == [("ospf", False, False),
                                                                         ("connected", True, True)]
@@ -75,7 +79,7 @@ async def test_corpus_frr_outputs_land_in_the_state(make_farm, corpus_dir):
 
 
 async def test_rib_fib_agreement_line_and_mismatch_event(make_farm):
-    leaf = CannedDevice("leaf", overrides={RIB: _vtysh(_anycast_rib(2))})
+    leaf = CannedDevice("leaf", overrides={RIB: _vtysh(_anycast_rib(2)), **CONFIG})
     farm = await make_farm({"leaf01": leaf})
     poller = Poller(farm.inventory({"leaf01": Role.LEAF}, platform="frr", **FAST), rib_interval_s=0.0)
     try:
@@ -118,7 +122,7 @@ async def test_rib_fib_agreement_line_and_mismatch_event(make_farm):
 
 
 async def test_rib_read_again_only_when_the_fib_changed_or_the_interval_passed(make_farm):
-    leaf = CannedDevice("leaf", overrides={RIB: _vtysh(_anycast_rib(2))})
+    leaf = CannedDevice("leaf", overrides={RIB: _vtysh(_anycast_rib(2)), **CONFIG})
     farm = await make_farm({"leaf01": leaf})
     poller = Poller(farm.inventory({"leaf01": Role.LEAF}, platform="frr", **FAST), rib_interval_s=3600.0)
     try:
@@ -139,7 +143,8 @@ async def test_rib_read_again_only_when_the_fib_changed_or_the_interval_passed(m
 async def test_refused_and_garbage_frr_output_is_one_line_and_the_poll_stays_good(make_farm):
     refused = CommandResult(_anycast_rib(2) + "% Unknown command: show ipv6 route json\n", "", 1)  # vtysh stops
     garbage = CommandResult("% Unknown command\n{\n  \"192.0.2.53/32\": [\n")
-    leaf, spine = CannedDevice("leaf", overrides={RIB: refused}), CannedDevice("leaf", overrides={RIB: garbage})
+    leaf, spine = (CannedDevice("leaf", overrides={RIB: refused, **CONFIG}),
+                   CannedDevice("leaf", overrides={RIB: garbage, **CONFIG}))
     farm = await make_farm({"leaf01": leaf, "leaf02": spine})
     poller = Poller(farm.inventory({"leaf01": Role.LEAF, "leaf02": Role.LEAF}, platform="frr", **FAST))
     try:

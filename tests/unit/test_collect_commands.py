@@ -11,6 +11,7 @@ from anycast_tui.collect.commands import (
     COLLECTOR_LINES,
     FLOW_COMMANDS,
     FRR_RIB,
+    FRR_RUNNING,
     FRR_ROUTES,
     LINUX_POLL,
     MONITOR,
@@ -45,8 +46,8 @@ def test_command_sets_follow_version_platform_and_flow_sources():
     old = poll_commands("linux", (4, 9))
     assert all("-j" not in c.argv for c in old) and {"routes4", "routes6", "addrs", "sysctl"} <= set(_ids(old))
     for platform in ("frr", "cumulus", "sonic"):
-        assert poll_commands(platform, (6, 1))[-1] == FRR_RIB  # RIB and BGP state in one vtysh
-    assert FRR_RIB not in poll_commands("linux", (6, 1))
+        assert poll_commands(platform, (6, 1))[-2:] == (FRR_RIB, FRR_RUNNING)  # RIB and BGP state in one vtysh
+    assert FRR_RIB not in poll_commands("linux", (6, 1)) and FRR_RUNNING not in poll_commands("linux", (6, 1))
     srv = poll_commands("linux", (6, 1), ("ss", "conntrack"))
     assert srv[-3:] == (*FLOW_COMMANDS["ss"], *FLOW_COMMANDS["conntrack"])
 
