@@ -26,7 +26,7 @@ from typing import Any
 
 from anycast_tui.model.types import (Device, DeviceState, Flow, HashSettings, Health, Interface, NexthopTable, Rib)
 from anycast_tui.record.codec import decode, decode_chunk, encode, encode_chunk
-from anycast_tui.record.store import pack, unpack
+from anycast_tui.record.schema import pack, unpack
 
 SCHEMA = 1
 STREAM = "ANYCAST"

@@ -25,7 +25,8 @@ from anycast_tui.model.incidents import IncidentKind
 from anycast_tui.record import incidentlog
 from anycast_tui.record.live import incident_tracker
 from anycast_tui.record.report import report
-from anycast_tui.record.store import Recorder, Recording
+from anycast_tui.record.reader import Recording
+from anycast_tui.record.writer import Recorder
 from anycast_tui.session import LiveSession
 
 from .labwalk import final_servers, held_traffic, lab_flows

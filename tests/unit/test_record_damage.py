@@ -19,7 +19,8 @@ from record_helpers import Recorded, record_session  # noqa: E402
 
 from anycast_tui.cli import main  # noqa: E402
 from anycast_tui.commands.recordings import describe  # noqa: E402
-from anycast_tui.record.store import Recorder, Recording, RecordingError  # noqa: E402
+from anycast_tui.record.reader import Recording, RecordingError  # noqa: E402
+from anycast_tui.record.writer import Recorder  # noqa: E402
 
 PAGE = 4096
 
@@ -342,7 +343,7 @@ def test_the_recorder_checkpoints_at_every_keyframe(tmp_path, monkeypatch):
 def test_a_wal_caught_while_its_recorder_writes_a_page_is_not_called_cut(tmp_path, monkeypatch):
     """A reader can find a live recording's -wal with half a frame written: when the -wal has grown by the time
     its whole pages are read, a recorder is writing it; SQLite reads it as it then is, and nothing is damaged."""
-    from anycast_tui.record import store
+    from anycast_tui.record import reader as store
 
     live, src = killed(tmp_path, monkeypatch, 17, 100)
     p = with_wal(tmp_path, src, "live", 0.9)

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from record_helpers import record_session  # noqa: E402
 
 from anycast_tui.record.codec import encode_snapshot  # noqa: E402
-from anycast_tui.record.store import LazyDevices, Recording  # noqa: E402
+from anycast_tui.record.reader import LazyDevices, Recording  # noqa: E402
 
 
 @pytest.fixture(scope="module")

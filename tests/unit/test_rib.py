@@ -19,7 +19,8 @@ from anycast_tui.model.types import (BgpMultipath, Device, DeviceState, EventKin
                                      HealthStatus, Nexthop, Rib, RibNexthop, RibRoute, Role, Route)
 from anycast_tui.parse.frr_rib import parse_rib_json, rib_from_outputs
 from anycast_tui.record.codec import decode, encode
-from anycast_tui.record.store import Recorder, Recording
+from anycast_tui.record.reader import Recording
+from anycast_tui.record.writer import Recorder
 from anycast_tui.impacttracker import ImpactTracker
 from anycast_tui.ui.view import impact_text
 
