@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from anycast_tui.lab.sim import SimConfig, SimFabric  # noqa: E402
 from anycast_tui.model.flows import synthetic_flows  # noqa: E402
-from anycast_tui.model.hashing import FlowArray, linux_multipath_hash_one  # noqa: E402
+from anycast_tui.model.flowarray import FlowArray  # noqa: E402
+from anycast_tui.model.hashing import linux_multipath_hash_one  # noqa: E402
 from anycast_tui.model.impact import WhatIf, WhatIfKind, apply, impact  # noqa: E402
 from anycast_tui.model.mapping import hash_threshold_one  # noqa: E402
 from anycast_tui.model.paths import MAX_HOPS, Tracer, address_map  # noqa: E402

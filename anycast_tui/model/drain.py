@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.impact import WhatIf, apply, what_if
 from anycast_tui.model.paths import Ingress
 from anycast_tui.model.placement import HashCache

@@ -29,7 +29,7 @@ from typing import Callable, Collection, Iterable, Sequence
 
 import numpy as np
 
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.paths import Ingress, PathOutcome, PathResult, Tracer, address_map, any_hop, code_mask
 from anycast_tui.model.placement import HashCache, usable
 from anycast_tui.model.resilient import ResilientGroup

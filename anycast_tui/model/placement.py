@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from anycast_tui.model.hashing import FlowArray, Placement, linux_multipath_hash
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.hashing import Placement, linux_multipath_hash
 from anycast_tui.model.mapping import (PlacementError, WeightError, check_weights,
                                        hash_threshold_bounds as threshold_bounds, maglev_table)
 from anycast_tui.model.resilient import ResilientGroup

@@ -23,7 +23,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from anycast_tui.model.findings import ServerShare
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import PathOutcome, PathResult, Tracer, address_map
 from anycast_tui.model.placement import UNKNOWN, Choice, HashCache, Outcome, compiled_for, decision_space, lookup

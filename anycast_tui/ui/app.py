@@ -26,7 +26,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input
 
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.health import HealthReport
 from anycast_tui.model.impact import EventImpact
 from anycast_tui.model.incident_impact import IncidentImpact

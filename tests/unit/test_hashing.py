@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anycast_tui.model.hashing import (FlowArray, Placement, SeedUnknownError, _FlowKeys, asic_hash, asic_hash_one,
-                                       crc16, hash_or_unknown, jhash_2words, jhash_2words_v, l4_hash_bypass,
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.hashing import (Placement, SeedUnknownError, _FlowKeys, asic_hash, asic_hash_one, crc16,
+                                       hash_or_unknown, jhash_2words, jhash_2words_v, l4_hash_bypass,
                                        linux_multipath_hash, linux_multipath_hash_one, siphash24)
 from anycast_tui.model.types import Flow
 

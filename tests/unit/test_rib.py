@@ -11,7 +11,7 @@ import pytest
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model import events
 from anycast_tui.model.flows import FlowMeta, flows_to_array
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.impact import impact
 from anycast_tui.model.rib import RibFib, disagreements, rib_fib, watch
 from anycast_tui.model.timeline import Timeline
