@@ -35,7 +35,7 @@ from anycast_tui.model.paths import PathResult
 from anycast_tui.model.placement_check import DeviceAgreement
 from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import Event, FabricSnapshot
-from anycast_tui.model.views import retain as retain_states
+from anycast_tui.model.memo import retain as retain_states
 from anycast_tui.model.views import same_picture
 from anycast_tui.impacttracker import FlowView
 from anycast_tui.ui import view

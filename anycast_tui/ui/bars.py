@@ -19,7 +19,7 @@ from rich.text import Text
 from anycast_tui.model.types import FabricSnapshot, Role
 from textual.strip import Strip
 
-from anycast_tui.model.views import (
+from anycast_tui.model.hashspace import (
     Space,
     cached_space,
     has_space,

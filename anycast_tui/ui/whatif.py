@@ -21,7 +21,7 @@ from anycast_tui.model.impact import compare_mappings, what_if
 from anycast_tui.model.whatif import WhatIf, WhatIfError, WhatIfKind, each_single_failure
 from anycast_tui.model.paths import neighbour_names
 from anycast_tui.model.types import FabricSnapshot
-from anycast_tui.model.views import group_space
+from anycast_tui.model.hashspace import group_space
 from anycast_tui.ui import palette as pal
 from anycast_tui.ui.view import address_owners
 

@@ -20,7 +20,7 @@ from anycast_tui.model.whatif import each_single_failure
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import trace
 from anycast_tui.model.types import EventKind
-from anycast_tui.model.views import group_space, moved_cells
+from anycast_tui.model.hashspace import group_space, moved_cells
 from anycast_tui.impacttracker import ImpactTracker
 from anycast_tui.session import SimSession
 from anycast_tui.ui.app import AnycastApp
