@@ -58,6 +58,7 @@ __all__ = [
     "FIELD_DST_PORT",
     "FIELDS_OUTER_MASK",
     "SeedUnknownError",
+    "FlowKeys",
     "linux_multipath_hash",
     "linux_multipath_hash_one",
     "hash_or_unknown",
@@ -182,8 +183,9 @@ def jhash_2words(a: int, b: int, initval: int) -> int:
     return c
 
 
-class _FlowKeys:
-    """A zeroed ``struct flow_keys`` (x86_64 layout), written field by field."""
+class FlowKeys:
+    """A zeroed ``struct flow_keys`` (x86_64 layout), written field by field: what the reference hash
+    (``linux_multipath_hash_one``) hashes; ``hash_bytes`` is the part SipHash reads."""
 
     SIZE = 80
     HASH_OFFSET = 8  # offsetof(struct flow_keys, basic)
@@ -223,7 +225,7 @@ class _FlowKeys:
         return bytes(buf[self.HASH_OFFSET:self.HASH_OFFSET + length])
 
 
-def _hash_from_keys(keys: _FlowKeys, seed: int) -> int:
+def _hash_from_keys(keys: FlowKeys, seed: int) -> int:
     """fib_multipath_hash_from_keys -> flow_hash_from_keys_seed -> __flow_hash_from_keys."""
     k = ((seed & _M32) << 32) | (seed & _M32)
     keys.consistentify()
@@ -243,7 +245,7 @@ def linux_multipath_hash_one(flow: Flow, *, policy: int, seed: int, fields: int 
     sport = (flow.sport if has_ports else 0).to_bytes(2, "big")
     dport = (flow.dport if has_ports else 0).to_bytes(2, "big")
     label_be = (flow.flowlabel & 0xFFFFF).to_bytes(4, "big")  # ip6_flowlabel(): be32
-    keys = _FlowKeys(fam)
+    keys = FlowKeys(fam)
     if policy == 0:
         keys.src, keys.dst = s.packed, d.packed
         if fam == 6:

@@ -327,6 +327,11 @@ class LazyDevices(Mapping[str, DeviceState]):
     def __contains__(self, name: object) -> bool:
         return name in self._refs
 
+    @property
+    def built(self) -> tuple[str, ...]:
+        """The devices built so far, in the order they were built (none until one is read)."""
+        return tuple(self._done)
+
     def _build_all(self) -> None:
         pending = [n for n in self._order if n not in self._done]
         if pending:
@@ -938,6 +943,13 @@ class Recording:
 
     def state_of_tick(self, i: int) -> FabricSnapshot:
         return self._state(i)
+
+    def manifests_of_tick(self, i: int) -> dict[str, int]:
+        """Device -> id of the data block (its manifest, ``record.schema``) its state at tick ``i`` is built from,
+        nothing decoded but the ticks' bodies."""
+        devices = self._state(i).devices
+        assert isinstance(devices, LazyDevices)
+        return {n: devices._refs[n].mid for n in devices}
 
     def events_between(self, t0: int, t1: int) -> list[Event]:
         """Events with ``t0 < time_ms <= t1``."""

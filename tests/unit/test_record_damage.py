@@ -3,6 +3,7 @@ never stops the others.  Recordings are made by the real Recorder (record_helper
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
@@ -20,6 +21,7 @@ from record_helpers import Recorded, record_session  # noqa: E402
 from anycast_tui.cli import main  # noqa: E402
 from anycast_tui.commands.recordings import describe  # noqa: E402
 from anycast_tui.record.reader import Recording, RecordingError  # noqa: E402
+from anycast_tui.record.schema import unpack  # noqa: E402
 from anycast_tui.record.writer import Recorder  # noqa: E402
 
 PAGE = 4096
@@ -184,12 +186,13 @@ def test_a_zeroed_ticks_page_loses_its_ticks_and_the_deltas_until_the_next_keyfr
 def needed_blocks(path: Path) -> list[set[int]]:
     """The data blocks each tick's state is built from (manifests and what they name), read from an intact file."""
     out = []
-    with Recording.open(path) as rec:
+    with Recording.open(path) as rec, contextlib.closing(sqlite3.connect(path)) as db:
         for i in range(len(rec.ticks())):
             ids: set[int] = set()
-            for ref in rec.state_of_tick(i).devices._refs.values():
-                _dev, _hs, ifs, nh, chunks, *more = rec._blob(ref.mid)
-                ids |= {ref.mid, ifs, nh, *chunks} | ({*more[0][0], more[0][1]} if more else set())
+            for mid in rec.manifests_of_tick(i).values():
+                (data,) = db.execute("SELECT data FROM blobs WHERE id = ?", (mid,)).fetchone()
+                _dev, _hs, ifs, nh, chunks, *more = unpack(data)
+                ids |= {mid, ifs, nh, *chunks} | ({*more[0][0], more[0][1]} if more else set())
             out.append(ids)
     return out
 
