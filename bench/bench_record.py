@@ -57,8 +57,11 @@ from anycast_tui.lab.sim import SimConfig, SimFabric  # noqa: E402
 from anycast_tui.model.timeline import Change  # noqa: E402
 from anycast_tui.model.types import DeviceState, Event, EventKind, FabricSnapshot, Nexthop, Route  # noqa: E402
 from anycast_tui.record.codec import decode, encode, encode_snapshot  # noqa: E402
-from anycast_tui.record.reader import Recording  # noqa: E402
-from anycast_tui.record.writer import Recorder  # noqa: E402
+try:
+    from anycast_tui.record.reader import Recording  # noqa: E402
+    from anycast_tui.record.writer import Recorder  # noqa: E402
+except ImportError:  # a baseline tree (ATUI_ROOT) from before record/store.py was split
+    from anycast_tui.record.store import Recorder, Recording  # noqa: E402
 
 T0 = 1_790_000_000_000
 ROUTES = 2000
