@@ -41,11 +41,15 @@ import enum
 import functools
 import ipaddress
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.types import Flow
+
+if TYPE_CHECKING:  # the pool is made on first use
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = [
     "Placement",
