@@ -19,7 +19,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from anycast_tui.model.flows import FlowMeta, live_flows, live_ingress, synthetic_flows
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.impact import EventImpact
 from anycast_tui.model.incident_impact import observed_ingress
 from anycast_tui.model.ingress import ingress_of

@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 from anycast_tui.commands.columnar import addr_frags, chunks, frag  # noqa: E402
 from anycast_tui.lab import netns  # noqa: E402
 from anycast_tui.model.flows import proto_label  # noqa: E402
-from anycast_tui.model.hashing import FlowArray  # noqa: E402
+from anycast_tui.model.flowarray import FlowArray  # noqa: E402
 
 SEED = 0x2B7E1516
 WAYS = 8

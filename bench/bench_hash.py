@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT / "tests" / "kernel"))
 import numpy as np  # noqa: E402
 
 from anycast_tui.lab import netns  # noqa: E402
-from anycast_tui.model.hashing import FlowArray, linux_multipath_hash  # noqa: E402
+from anycast_tui.model.flowarray import FlowArray  # noqa: E402
+from anycast_tui.model.hashing import linux_multipath_hash  # noqa: E402
 from anycast_tui.model.mapping import hash_threshold  # noqa: E402
 
 SEED = 0x12345678

@@ -32,8 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from anycast_tui.lab.sim import SimConfig, SimFabric  # noqa: E402
 from anycast_tui.model.flows import synthetic_flows  # noqa: E402
-from anycast_tui.model.hashing import FlowArray, linux_multipath_hash_one  # noqa: E402
-from anycast_tui.model.impact import WhatIf, WhatIfKind, apply, impact  # noqa: E402
+from anycast_tui.model.flowarray import FlowArray  # noqa: E402
+from anycast_tui.model.hashing import linux_multipath_hash_one  # noqa: E402
+from anycast_tui.model.impact import impact  # noqa: E402
+from anycast_tui.model.whatif import WhatIf, WhatIfKind, apply  # noqa: E402
 from anycast_tui.model.mapping import hash_threshold_one  # noqa: E402
 from anycast_tui.model.paths import MAX_HOPS, Tracer, address_map  # noqa: E402
 from anycast_tui.model.placement import HashCache  # noqa: E402

@@ -26,6 +26,12 @@ Prints:
   deltas writes): bytes and time per tick; (b) the same tick payloads appended to a framed file
   (length + CRC + payload, flushed per tick): time per tick and size, against SQLite's commit per tick.
 Goals: 24 h file <= 200 MB; seek <= 200 ms.
+
+Measured (24 h of 50 devices x 2,000 routes, 1 event/min, schema 3, on a noisy 2-core machine; moved here from
+the recorder's docstring): ~23 MB; a commit per tick costs ~9 us against ~2 us for a framed append, both noise
+next to the ~76 ms of telling which of 100,000 freshly parsed routes changed.  Building all 100,000 routes on a
+fresh reader ~0.16 s in a new process, against ~0.35 s for schema 2's reader; later seeks ~14 ms median.
+Opening (every CRC checked) ~0.2 s for the 86,400 ticks of a day.
 """
 
 from __future__ import annotations
@@ -51,7 +57,11 @@ from anycast_tui.lab.sim import SimConfig, SimFabric  # noqa: E402
 from anycast_tui.model.timeline import Change  # noqa: E402
 from anycast_tui.model.types import DeviceState, Event, EventKind, FabricSnapshot, Nexthop, Route  # noqa: E402
 from anycast_tui.record.codec import decode, encode, encode_snapshot  # noqa: E402
-from anycast_tui.record.store import Recorder, Recording  # noqa: E402
+try:
+    from anycast_tui.record.reader import Recording  # noqa: E402
+    from anycast_tui.record.writer import Recorder  # noqa: E402
+except ImportError:  # a baseline tree (ATUI_ROOT) from before record/store.py was split
+    from anycast_tui.record.store import Recorder, Recording  # noqa: E402
 
 T0 = 1_790_000_000_000
 ROUTES = 2000

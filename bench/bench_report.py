@@ -29,7 +29,8 @@ from anycast_tui.model.incidents import Incident, IncidentKind  # noqa: E402
 from anycast_tui.model.timeline import Timeline  # noqa: E402
 from anycast_tui.record import incidentlog  # noqa: E402
 from anycast_tui.record.report import HEALTH_KINDS, report  # noqa: E402
-from anycast_tui.record.store import Recorder, Recording  # noqa: E402
+from anycast_tui.record.reader import Recording  # noqa: E402
+from anycast_tui.record.writer import Recorder  # noqa: E402
 
 T0 = 1_790_000_000_000
 TICK_MS = 20_000

@@ -20,7 +20,8 @@ import numpy as np
 from anycast_tui.commands import jsonout
 from anycast_tui.commands.columnar import Frag, addr_frag, chunks, frag, number_frag
 from anycast_tui.model.flows import ANSWER_COLUMNS, OPTIONAL, REQUIRED, FlowMeta, proto_label
-from anycast_tui.model.hashing import FlowArray, Placement
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.hashing import Placement
 from anycast_tui.model.placement import PLACEMENTS, Outcome, Placed
 from anycast_tui.parse.flowcols import unique_codes
 

@@ -193,7 +193,7 @@ async def _serve_main(args: argparse.Namespace, th: Any, inventory: Any, secrets
 def _from_recording(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[str, Any]]:
     from anycast_tui.errors import CliError
     from anycast_tui.model.health import evaluate
-    from anycast_tui.record.store import Recording, RecordingError
+    from anycast_tui.record.reader import Recording, RecordingError
     from anycast_tui.record.timefmt import parse_time
 
     try:

@@ -15,7 +15,7 @@ from typing import Any
 
 from anycast_tui.errors import CliError
 from anycast_tui.model.flows import FlowMeta, flows_to_array, proto_label, proto_number
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.placement import CompiledDevice, PlacementError, compile_device
 from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, Flow, HashSettings, NexthopTable
 from anycast_tui.parse.detect import detect_kind, parse_as

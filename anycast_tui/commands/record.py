@@ -109,7 +109,7 @@ def _prune(args: argparse.Namespace, path: Path) -> None:
 async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001 - Inventory | None
                 secrets=None) -> int:  # noqa: ANN001 - Preflight | None
     from anycast_tui.record.live import incident_tracker
-    from anycast_tui.record.store import Recorder
+    from anycast_tui.record.writer import Recorder
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -27,7 +27,7 @@ def describe(path: Path) -> dict:
     """Window, size, ticks, events and state of one session file; a damaged file says what is lost, one that
     cannot be read says why (never an exception: one file never stops the listing of the others)."""
     from anycast_tui.record.retention import _size
-    from anycast_tui.record.store import Recording, RecordingError
+    from anycast_tui.record.reader import Recording, RecordingError
 
     out: dict = {"file": str(path), "bytes": _size(path)}
     try:

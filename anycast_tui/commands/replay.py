@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def prefixes_of(rec) -> tuple[str, ...]:  # noqa: ANN001 - record.store.Recording
+def prefixes_of(rec) -> tuple[str, ...]:  # noqa: ANN001 - record.reader.Recording
     """The anycast prefixes the recording was made with (its inventory, else its first snapshot)."""
     try:
         inv = json.loads(rec.meta.get("inventory") or "null")
@@ -58,7 +58,7 @@ def build(rec, *, speed: float = 1.0, **ui):  # noqa: ANN001, ANN201
 
 def run(args: argparse.Namespace) -> int:
     from anycast_tui.errors import CliError
-    from anycast_tui.record.store import Recording, RecordingError
+    from anycast_tui.record.reader import Recording, RecordingError
     from anycast_tui.ui.options import ui_options
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):

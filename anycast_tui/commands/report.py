@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from anycast_tui.errors import CliError
     from anycast_tui.record.report import report
-    from anycast_tui.record.store import Recording, RecordingError
+    from anycast_tui.record.reader import Recording, RecordingError
     from anycast_tui.record.timefmt import parse_time
 
     try:

@@ -17,9 +17,9 @@ from anycast_tui.commands import jsonout
 from anycast_tui.commands.inputs import DEVICE, add_inputs, flow_json, load_device, load_flows, load_live
 from anycast_tui.errors import CliError
 from anycast_tui.model.flows import FlowMeta, synthetic_flows
-from anycast_tui.model.hashing import FlowArray
-from anycast_tui.model.impact import (MAPPINGS, MappingImpact, WhatIf, WhatIfError, WhatIfKind, compare_mappings,
-                                      each_single_failure)
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.impact import MappingImpact, compare_mappings
+from anycast_tui.model.whatif import MAPPINGS, WhatIf, WhatIfError, WhatIfKind, each_single_failure
 from anycast_tui.model.paths import address_map, neighbour_names
 from anycast_tui.model.placement import HashCache, PlacementError
 from anycast_tui.model.types import FabricSnapshot

@@ -18,7 +18,7 @@ The KV bucket ``KV_BUCKET`` holds, per device (key ``<site>.<device>``), its lat
 (the stream sequence of the newest message it reflects) and ``ss`` (of the newest state message), and per
 collector (key ``<site>._collector.<shard>``) its newest heartbeat: a viewer that joins late reads it first.
 
-Every body is ``store.pack``ed JSON (``j`` + JSON, or ``z`` + zlib when longer than 96 bytes) and carries
+Every body is ``schema.pack``ed JSON (``j`` + JSON, or ``z`` + zlib when longer than 96 bytes) and carries
 ``v`` = ``SCHEMA``; a body of a newer schema is refused (``NewerSchema``), anything else that does not decode
 is a ``WireError``.  Device fields use ``record.codec`` (routes as ``encode_chunk`` templates).  Names are
 data: every subject/key token is escaped (``token``): no ``.``, ``*``, ``>``, whitespace or non-ASCII from
@@ -32,7 +32,7 @@ from typing import Any
 
 from anycast_tui.model.types import (Device, DeviceState, Flow, HashSettings, Health, Interface, NexthopTable, Rib)
 from anycast_tui.record.codec import decode, decode_chunk, encode, encode_chunk
-from anycast_tui.record.store import pack, unpack
+from anycast_tui.record.schema import pack, unpack
 
 SCHEMA = 1
 STREAM = "ANYCAST"

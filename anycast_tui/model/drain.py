@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from anycast_tui.model.hashing import FlowArray
-from anycast_tui.model.impact import WhatIf, apply, what_if
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.impact import what_if
+from anycast_tui.model.whatif import WhatIf, apply
 from anycast_tui.model.paths import Ingress
 from anycast_tui.model.placement import HashCache
 from anycast_tui.model.types import FabricSnapshot

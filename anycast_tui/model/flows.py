@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.types import FabricSnapshot, Flow, HealthStatus, Role
 
 REQUIRED = ("proto", "src", "sport", "dst", "dport")

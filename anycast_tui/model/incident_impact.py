@@ -39,8 +39,9 @@ from typing import Any, Callable
 import numpy as np
 
 from anycast_tui.model.flows import live_flow_set, synthetic_flows
-from anycast_tui.model.hashing import FlowArray
-from anycast_tui.model.impact import EventImpact, Impact, WhatIf, WhatIfError, WhatIfKind, apply, impact, with_mapping
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.impact import EventImpact, Impact, impact
+from anycast_tui.model.whatif import WhatIf, WhatIfError, WhatIfKind, apply, with_mapping
 from anycast_tui.model.incidents import Incident, IncidentKind, PhaseSnapshots
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import PathOutcome

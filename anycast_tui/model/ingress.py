@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from anycast_tui.model.hashing import FlowArray, linux_multipath_hash
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.hashing import linux_multipath_hash
 from anycast_tui.model.mapping import hash_threshold
 from anycast_tui.model.types import FabricSnapshot, HealthStatus, Role
 

@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, Mapping
 import numpy as np
 
 from anycast_tui.model import hashing
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.placement import (CompiledDevice, HashCache, Outcome, PLACEMENTS, Placed, compiled_for,
                                          place)
 from anycast_tui.model.types import DeviceState, FabricSnapshot

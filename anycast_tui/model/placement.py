@@ -10,7 +10,7 @@ kernel's FIB lookup does).  The chosen route then gives a next hop:
 * ``nhid`` → the nexthop object, or its group: ``mpath`` → hash-threshold,
   ``resilient`` → the device's bucket table (hash % buckets), simulated from the
   weights when no table was collected; ``modulo-n`` / ``maglev`` are what-if
-  group types made by :func:`anycast_tui.model.impact.with_mapping`;
+  group types made by :func:`anycast_tui.model.whatif.with_mapping`;
 * single next hop → that next hop; blackhole/unreachable/prohibit/throw → dropped;
   local → delivered here.
 
@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from anycast_tui.model.hashing import FlowArray, Placement, linux_multipath_hash
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.hashing import Placement, linux_multipath_hash
 from anycast_tui.model.mapping import (PlacementError, WeightError, check_weights,
                                        hash_threshold_bounds as threshold_bounds, maglev_table)
 from anycast_tui.model.resilient import ResilientGroup

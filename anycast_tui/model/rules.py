@@ -44,8 +44,9 @@ from typing import Collection, Iterable, Mapping
 import numpy as np
 
 from anycast_tui.model.findings import DeviceSpread, Finding, ServerShare, Severity
-from anycast_tui.model.hashing import FlowArray
-from anycast_tui.model.impact import WhatIf, WhatIfError, WhatIfKind, apply, impact, with_mapping
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.impact import impact
+from anycast_tui.model.whatif import WhatIf, WhatIfError, WhatIfKind, apply, with_mapping
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import Tracer, any_hop, code_mask
 from anycast_tui.model.placement import HashCache, Outcome, compiled_for, hash_space

@@ -30,7 +30,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from anycast_tui.model.findings import ServerShare
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.incident_impact import SAMPLE_CLIENTS, SAMPLE_FLOWS, default_sample, observed_ingress
 from anycast_tui.model.incident_impact import _rate as rate_text  # pkt/s as incident texts print it
 from anycast_tui.model.ingress import ingress_of

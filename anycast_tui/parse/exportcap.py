@@ -23,7 +23,7 @@ from anycast_tui.parse.sflow import decode_sflow
 
 if TYPE_CHECKING:
     from anycast_tui.model.flows import FlowMeta
-    from anycast_tui.model.hashing import FlowArray
+    from anycast_tui.model.flowarray import FlowArray
 
 KINDS = ("sflow", "ipfix")
 MAX_REASONS = 20  # distinct malformed reasons kept per exporter; the rest are counted as "other"

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from anycast_tui.model.flows import OPTIONAL, REQUIRED, FlowMeta, flows_to_array, proto_number
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.types import Flow
 from anycast_tui.parse import flowcols
 from anycast_tui.parse.errors import ParseError, shown

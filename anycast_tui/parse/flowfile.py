@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from anycast_tui.model.flows import FlowMeta
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.parse.flowcsv import parse_flows_bytes
 from anycast_tui.parse.flowparquet import is_parquet, read_flows_parquet
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from anycast_tui.model.flows import ANSWER_COLUMNS, OPTIONAL, REQUIRED, FlowMeta
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.parse import flowcols
 from anycast_tui.parse.errors import ParseError
 from anycast_tui.parse.flowcsv import columns, header_of, row_flow

@@ -23,7 +23,7 @@ from anycast_tui.record.codec import decode, encode
 INCIDENT_SCHEMA = 1
 
 if TYPE_CHECKING:
-    from anycast_tui.record.store import Recording
+    from anycast_tui.record.reader import Recording
 
 
 @dataclass(frozen=True, slots=True)

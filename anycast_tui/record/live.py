@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from anycast_tui.model.timeline import Timeline
 from anycast_tui.record.paths import new_session_path
-from anycast_tui.record.store import DEFAULT_KEYFRAME_EVERY, Recorder
+from anycast_tui.record.schema import DEFAULT_KEYFRAME_EVERY
+from anycast_tui.record.writer import Recorder
 
 if TYPE_CHECKING:
     from anycast_tui.incidenttracker import IncidentTracker

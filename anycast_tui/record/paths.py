@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from anycast_tui.record.store import SUFFIX
+from anycast_tui.record.schema import SUFFIX
 
 
 def default_dir() -> Path:

@@ -17,7 +17,7 @@ from anycast_tui.model.incidents import Incident
 from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import Event, FabricSnapshot, Health
 from anycast_tui.impacttracker import ImpactTracker
-from anycast_tui.record.store import Recording, RecordingError
+from anycast_tui.record.reader import Recording, RecordingError
 
 SPEEDS = (1, 2, 5, 10, 30, 60)
 MIN_SPEED, MAX_SPEED = 1.0, 60.0

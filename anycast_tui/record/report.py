@@ -38,7 +38,7 @@ from anycast_tui.model.views import device_quality
 from anycast_tui.record import incidentlog
 from anycast_tui.record.incidentlog import RecordedIncident
 from anycast_tui.record.scrub import Scrubber
-from anycast_tui.record.store import Recording
+from anycast_tui.record.reader import Recording
 from anycast_tui.record.timefmt import iso
 
 REPORT_SCHEMA = 1

@@ -26,7 +26,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input
 
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.health import HealthReport
 from anycast_tui.model.impact import EventImpact
 from anycast_tui.model.incident_impact import IncidentImpact
@@ -35,7 +35,7 @@ from anycast_tui.model.paths import PathResult
 from anycast_tui.model.placement_check import DeviceAgreement
 from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import Event, FabricSnapshot
-from anycast_tui.model.views import retain as retain_states
+from anycast_tui.model.memo import retain as retain_states
 from anycast_tui.model.views import same_picture
 from anycast_tui.impacttracker import FlowView
 from anycast_tui.ui import view

@@ -1,6 +1,6 @@
 """Bucket bars: each device's ECMP group for the anycast prefix as a strip coloured per next hop.
 
-Cells come from :func:`anycast_tui.model.views.group_space` at the bar's
+Cells come from :func:`anycast_tui.model.hashspace.group_space` at the bar's
 width; ``^`` under a cell marks the selected event moved it; resilient groups
 get a row of ``•`` busy / ``·`` idle buckets.  Shares are shown beside targets.
 
@@ -19,7 +19,7 @@ from rich.text import Text
 from anycast_tui.model.types import FabricSnapshot, Role
 from textual.strip import Strip
 
-from anycast_tui.model.views import (
+from anycast_tui.model.hashspace import (
     Space,
     cached_space,
     has_space,

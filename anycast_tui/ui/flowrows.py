@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from anycast_tui.model.flows import proto_label
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.impact import EventImpact
 from anycast_tui.model.paths import PathResult
 

@@ -18,7 +18,8 @@ from anycast_tui.model.incident_impact import IncidentImpact, estimated_text, ph
 from anycast_tui.model.incident_impact import live_text as phase_live_text
 from anycast_tui.model.incidents import Incident
 from anycast_tui.model.placement_check import DeviceAgreement
-from anycast_tui.model.views import PLACEMENT_GLYPH, IdentityMemo, device_quality, routes_to
+from anycast_tui.model.memo import IdentityMemo, routes_to
+from anycast_tui.model.views import PLACEMENT_GLYPH, device_quality
 from anycast_tui.safetext import safe
 from anycast_tui.model.types import (
     DeviceState,

@@ -17,11 +17,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from anycast_tui.model.impact import (WhatIf, WhatIfError, WhatIfKind, compare_mappings, each_single_failure,
-                                      what_if)
+from anycast_tui.model.impact import compare_mappings, what_if
+from anycast_tui.model.whatif import WhatIf, WhatIfError, WhatIfKind, each_single_failure
 from anycast_tui.model.paths import neighbour_names
 from anycast_tui.model.types import FabricSnapshot
-from anycast_tui.model.views import group_space
+from anycast_tui.model.hashspace import group_space
 from anycast_tui.ui import palette as pal
 from anycast_tui.ui.view import address_owners
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from anycast_tui.model.types import EventKind
-from anycast_tui.record.store import Recording
+from anycast_tui.record.reader import Recording
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "import sys; from anycast_tui.cli import main; sys.exit(main())"]

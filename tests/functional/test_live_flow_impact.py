@@ -11,7 +11,7 @@ from anycast_tui.collect.commands import FLOW_COMMANDS
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.lab.sshserver import CommandResult
 from anycast_tui.model.flows import live_flows
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.impact import impact
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.types import Flow

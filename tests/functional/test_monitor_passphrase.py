@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from anycast_tui.model.types import HealthStatus
-from anycast_tui.record.store import Recording, unpack
+from anycast_tui.record.reader import Recording
+from anycast_tui.record.schema import unpack
 
 from ssh_fixtures import CannedDevice
 

@@ -18,7 +18,7 @@ from anycast_tui.fleet.publisher import Publisher, ensure_stream
 from anycast_tui.fleet.source import NatsSource
 from anycast_tui.lab.sim import SimFabric
 from anycast_tui.model.types import EventKind, HealthStatus
-from anycast_tui.record.store import pack
+from anycast_tui.record.schema import pack
 from anycast_tui.session import SimSession
 from natsserver import NatsServer, wait_for
 

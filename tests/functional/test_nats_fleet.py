@@ -22,7 +22,7 @@ from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model.incident_impact import phase_json
 from anycast_tui.model.types import EventKind, HealthStatus
 from anycast_tui.record import incidentlog
-from anycast_tui.record.store import Recording
+from anycast_tui.record.reader import Recording
 from anycast_tui.session import LiveSession
 from natsserver import NatsServer, same_content, start_collector, start_recorder, wait_for, write_inventory
 

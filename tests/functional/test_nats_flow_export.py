@@ -15,7 +15,7 @@ from anycast_tui.fleet.conn import NatsOptions
 from anycast_tui.fleet.source import NatsSource
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model.types import HealthStatus
-from anycast_tui.record.store import Recording
+from anycast_tui.record.reader import Recording
 from natsserver import NatsServer, start_collector, start_recorder, wait_for, write_inventory
 
 from test_monitor_flow_export import AGENT, FLOWS, free_udp_port, spine_datagrams  # monitor test's spine01 samples

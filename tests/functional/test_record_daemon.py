@@ -12,7 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from anycast_tui.record.store import Recording
+from anycast_tui.record.reader import Recording
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -21,7 +21,7 @@ CHILD = textwrap.dedent("""
     import sys, time
     from anycast_tui.lab.sim import SimFabric
     from anycast_tui.model.timeline import Timeline
-    from anycast_tui.record.store import Recorder
+    from anycast_tui.record.writer import Recorder
 
     class Loud(Recorder):
         def flush(self):

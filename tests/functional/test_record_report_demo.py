@@ -21,7 +21,7 @@ import pytest
 from anycast_tui.model.types import EventKind
 from anycast_tui.record import incidentlog
 from anycast_tui.record.report import md_text
-from anycast_tui.record.store import Recording
+from anycast_tui.record.reader import Recording
 from anycast_tui.record.timefmt import iso
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,8 @@ import secrets
 import pytest
 
 from anycast_tui.model.types import HealthStatus
-from anycast_tui.record.store import Recorder, Recording
+from anycast_tui.record.reader import Recording
+from anycast_tui.record.writer import Recorder
 from anycast_tui.session import LiveSession
 
 from ssh_fixtures import CannedDevice

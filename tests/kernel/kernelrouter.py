@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from anycast_tui.lab import netns as nsmod
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.types import Flow
 
 ANYCAST4 = "192.0.2.53"

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from anycast_tui.cli import main
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.flows import write_flows_csv
 from kernelrouter import ANYCAST4, KernelRouter, gw4, kernel_route_get_batch
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from anycast_tui.lab import netns as nsmod
-from anycast_tui.model.hashing import FlowArray, linux_multipath_hash
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.hashing import linux_multipath_hash
 from anycast_tui.model.mapping import hash_threshold, resilient_lookup, usable_mask
 from anycast_tui.model.resilient import ResilientGroup
 from kernelrouter import (KernelRouter, kernel_forward_batch, kernel_forward_sockets, kernel_route_get_netlink,

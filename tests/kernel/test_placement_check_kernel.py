@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from anycast_tui.collect.commands import HASH_SYSCTLS
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.placement_check import SUSPECT_MIN, PlacementCheck
 from anycast_tui.model.samples import ExportKind, FlowSample
 from anycast_tui.model.types import Device, Health, HealthStatus, Role

@@ -17,7 +17,7 @@ from anycast_tui.collect.poller import Poller
 from anycast_tui.lab.labctl import Lab
 from anycast_tui.lab.nslab import ANYCAST
 from anycast_tui.model import events
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.impact import impact
 from anycast_tui.model.types import EventKind, FabricSnapshot, HealthStatus
 

@@ -20,12 +20,13 @@ from anycast_tui.collect.flows import LIVE_WINDOW_S
 from anycast_tui.incidenttracker import IncidentTracker
 from anycast_tui.lab.labctl import Lab
 from anycast_tui.lab.nslab import ANYCAST
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.incidents import IncidentKind
 from anycast_tui.record import incidentlog
 from anycast_tui.record.live import incident_tracker
 from anycast_tui.record.report import report
-from anycast_tui.record.store import Recorder, Recording
+from anycast_tui.record.reader import Recording
+from anycast_tui.record.writer import Recorder
 from anycast_tui.session import LiveSession
 
 from .labwalk import final_servers, held_traffic, lab_flows

@@ -13,7 +13,7 @@ from anycast_tui.lab.labctl import Lab
 from anycast_tui.lab.nslab import ANYCAST
 from anycast_tui.lab.traffic import PORT
 from anycast_tui.model.flows import live_flows
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.impact import impact
 from anycast_tui.model.rib import disagreements, rib_fib
 from anycast_tui.model.types import Flow, HealthStatus, Role

@@ -146,9 +146,10 @@ async def test_updates_are_coalesced_into_one_redraw_per_tick():
 async def test_a_redraw_tick_during_shutdown_draws_nothing():
     """Textual removes the views before it stops the app's timers: a tick then (seen under load at the end
     of a pilot test) must not query them (it raised NoMatches out of run_test)."""
-    app = AnycastApp(IdleSession(), clock=lambda: NOW)
+    now = [NOW]
+    app = AnycastApp(IdleSession(), clock=lambda: now[0])
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
     assert not app.is_running
-    app._dirty = True
+    now[0] += 2  # a second went by since the last redraw: a running app would redraw now
     app.tick()  # the timer's callback, as it runs in that window

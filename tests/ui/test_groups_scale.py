@@ -4,7 +4,7 @@ what the whole panel says; scrolling reaches the last group."""
 from __future__ import annotations
 
 from anycast_tui.lab.sim import SimConfig, SimFabric
-from anycast_tui.model import views as model_views
+from anycast_tui.model import hashspace as model_views
 from anycast_tui.session import SimSession
 from anycast_tui.ui.app import AnycastApp
 from anycast_tui.ui.bars import BucketBars
@@ -65,7 +65,8 @@ async def test_only_visible_group_lines_are_drawn(monkeypatch):
 def test_cheap_group_facts_agree_with_the_spaces():
     """The facts the bars lay out with (route index, has_space, is_resilient, space_inputs) agree with
     group_space itself, on plain multipath and resilient fabrics."""
-    from anycast_tui.model.views import cached_space, group_space, has_space, is_resilient, routes_to, space_inputs
+    from anycast_tui.model.hashspace import cached_space, group_space, has_space, is_resilient, space_inputs
+    from anycast_tui.model.memo import routes_to
 
     for cfg in (SimConfig(spines=3, leaves=3, servers_per_leaf=2), SimConfig(resilient=True)):
         snap = SimFabric(cfg, clock=lambda: T0).snapshot(int(T0 * 1000))
@@ -122,7 +123,7 @@ def _expected_hops(sim: SimFabric, name: str) -> dict[str, int]:
 
 def _check_groups_against_the_fabric(sim: SimFabric, snap, weights: dict[tuple[str, str, str], int]) -> int:  # noqa: ANN001
     """Every group view and (memoised) bucket bar of ``snap`` against what the simulator built."""
-    from anycast_tui.model.views import cached_space
+    from anycast_tui.model.hashspace import cached_space
     from anycast_tui.ui import view
 
     cfg = sim.config
@@ -174,7 +175,7 @@ def test_group_views_of_a_large_fabric_are_its_topology():
     withdraws and a spine re-weights, say what the simulated fabric forwards to (neighbours, weights, share
     of the hash space, the resilient bucket table); the bars memoised on the first snapshot's states are
     not reused for the changed fabric's, and an equal snapshot taken apart gives the same answers."""
-    from anycast_tui.model.views import cached_space, group_space
+    from anycast_tui.model.hashspace import cached_space, group_space
 
     for cfg in (SimConfig(spines=40, leaves=6, servers_per_leaf=2),
                 SimConfig(spines=40, leaves=6, servers_per_leaf=2, resilient=True)):
@@ -204,7 +205,7 @@ def test_group_views_of_a_large_fabric_are_its_topology():
 
 
 def test_identity_memo_is_bounded_and_forgets_replaced_states():
-    from anycast_tui.model.views import IdentityMemo
+    from anycast_tui.model.memo import IdentityMemo
 
     memo = IdentityMemo(3)
     objs = [object() for _ in range(10)]

@@ -22,6 +22,19 @@ def _app(**kw) -> AnycastApp:
     return AnycastApp(session, controls=SimControls(sim), clock=clock, **kw)
 
 
+def _notes(app: AnycastApp, monkeypatch) -> list[str]:  # noqa: ANN001
+    """The messages ``app`` notifies from now on (its public ``notify``, spied on and still run)."""
+    notes: list[str] = []
+    notify = app.notify
+
+    def spy(message, *args, **kw):  # noqa: ANN001, ANN202
+        notes.append(str(message))
+        return notify(message, *args, **kw)
+
+    monkeypatch.setattr(app, "notify", spy)
+    return notes
+
+
 def _text(widget) -> str:  # noqa: ANN001
     return "\n".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
 
@@ -44,6 +57,7 @@ async def test_screenshot_goes_to_the_user_data_directory_and_says_where(tmp_pat
     monkeypatch.delenv("ANYCAST_TUI_RECORDINGS", raising=False)
     monkeypatch.chdir(cwd)
     app = _app()
+    notes = _notes(app, monkeypatch)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         await pilot.press("s")
@@ -53,17 +67,17 @@ async def test_screenshot_goes_to_the_user_data_directory_and_says_where(tmp_pat
         assert svg.suffix == ".svg" and "<svg" in svg.read_text()
         assert stat.S_IMODE(shots.stat().st_mode) == 0o700
         assert list(cwd.iterdir()) == []  # not ./screenshots
-        notes = [n.message for n in app._notifications]
         assert notes == [str(svg)] and svg.is_absolute()
 
 
 async def test_screenshot_into_the_directory_given(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     app = _app(screenshot_dir=tmp_path / "mine")
+    notes = _notes(app, monkeypatch)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         await pilot.press("s")
         await pilot.pause()
         (svg,) = (tmp_path / "mine").iterdir()
-        assert [n.message for n in app._notifications] == [str(svg.resolve())]
+        assert notes == [str(svg.resolve())]
         assert not (tmp_path / "data").exists()

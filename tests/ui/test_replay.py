@@ -17,7 +17,7 @@ from anycast_tui.model.flows import synthetic_flows  # noqa: E402
 from anycast_tui.model.impact import impact  # noqa: E402
 from anycast_tui.model.ingress import ingress_of  # noqa: E402
 from anycast_tui.record import incidentlog  # noqa: E402
-from anycast_tui.record.store import Recording  # noqa: E402
+from anycast_tui.record.reader import Recording  # noqa: E402
 from anycast_tui.ui.view import concerns  # noqa: E402
 
 P = "192.0.2.53/32"

@@ -138,8 +138,9 @@ def test_event_feed_sees_each_event_once_even_when_the_timeline_drops_old_ones()
     tl = Timeline(anycast_prefixes=(P,), max_events=5)
     feed = view.EventFeed([P], keep=3)
     batches = [[ev(0, P), ev(1, "10.0.0.0/8")], [], [ev(2, P), ev(3, P), ev(4, None), ev(5, P), ev(6, P)]]
+    tl.apply(FabricSnapshot(0, {}))  # a first snapshot (no device, no event): events can be added to it
     for batch in batches:
-        tl._commit(tl.snapshot, FabricSnapshot(0, {}), batch)  # events as a diff would hand them over
+        tl.add(batch)  # events as a diff would hand them over
         feed.pull(tl.events, tl.dropped_events)
     assert tl.dropped_events == 2  # the timeline kept only 5
     assert feed.total == 7 and feed.relevant_total == 5

@@ -15,11 +15,12 @@ from textual.widgets import ContentSwitcher
 from anycast_tui.lab.demo import SimControls
 from anycast_tui.lab.sim import SimFabric
 from anycast_tui.model.flows import synthetic_flows
-from anycast_tui.model.impact import compare_mappings, each_single_failure, impact
+from anycast_tui.model.impact import compare_mappings, impact
+from anycast_tui.model.whatif import each_single_failure
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import trace
 from anycast_tui.model.types import EventKind
-from anycast_tui.model.views import group_space, moved_cells
+from anycast_tui.model.hashspace import group_space, moved_cells
 from anycast_tui.impacttracker import ImpactTracker
 from anycast_tui.session import SimSession
 from anycast_tui.ui.app import AnycastApp

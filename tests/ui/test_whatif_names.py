@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from anycast_tui.lab.demo import SimControls
 from anycast_tui.lab.sim import SimFabric
-from anycast_tui.model.impact import WhatIfKind
+from anycast_tui.model.whatif import WhatIfKind
 from anycast_tui.impacttracker import ImpactTracker
 from anycast_tui.session import SimSession
 from anycast_tui.ui.app import AnycastApp

@@ -8,7 +8,7 @@ from pathlib import Path
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model.types import Event, FabricSnapshot
 from anycast_tui.record.live import incident_tracker
-from anycast_tui.record.store import Recorder
+from anycast_tui.record.writer import Recorder
 from anycast_tui.model.timeline import Timeline
 
 T0 = 1_790_000_000_000  # ms

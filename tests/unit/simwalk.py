@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from anycast_tui.lab.sim import SimFabric
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.paths import address_map
 from anycast_tui.model.types import FabricSnapshot
 

@@ -12,7 +12,7 @@ from anycast_tui.fleet.conn import NatsConfigError, NatsOptions, parse_servers
 from anycast_tui.fleet.shard import mine, owner, parse_shard
 from anycast_tui.lab.sim import SimFabric
 from anycast_tui.model.types import HealthStatus
-from anycast_tui.record.store import pack
+from anycast_tui.record.schema import pack
 from anycast_tui.session import SimSession
 
 

@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anycast_tui.model.hashing import (FlowArray, Placement, SeedUnknownError, _FlowKeys, asic_hash, asic_hash_one,
-                                       crc16, hash_or_unknown, jhash_2words, jhash_2words_v, l4_hash_bypass,
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.hashing import (Placement, SeedUnknownError, FlowKeys, asic_hash, asic_hash_one, crc16,
+                                       hash_or_unknown, jhash_2words, jhash_2words_v, l4_hash_bypass,
                                        linux_multipath_hash, linux_multipath_hash_one, siphash24)
 from anycast_tui.model.types import Flow
 
@@ -62,11 +63,11 @@ def test_jhash_2words_vectorised_equals_reference():
 
 
 def test_flow_keys_layout_and_lengths():
-    k = _FlowKeys(4)
+    k = FlowKeys(4)
     k.ip_proto, k.sport, k.dport = 6, (1).to_bytes(2, "big"), (2).to_bytes(2, "big")
     k.src, k.dst = bytes([198, 51, 100, 1]), bytes([192, 0, 2, 53])
     b = k.hash_bytes()
-    assert len(b) == 48 and len(_FlowKeys(6).hash_bytes()) == 72
+    assert len(b) == 48 and len(FlowKeys(6).hash_bytes()) == 72
     assert b[10 - 8] == 6  # basic.ip_proto at byte 10 of struct flow_keys
     assert b[36 - 8:40 - 8] == bytes([0, 1, 0, 2])  # ports as be16 at 36
     assert b[44 - 8:52 - 8] == bytes([198, 51, 100, 1, 192, 0, 2, 53])

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anycast_tui.model.hashing import FlowArray, linux_multipath_hash, linux_multipath_hash_one
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.hashing import linux_multipath_hash, linux_multipath_hash_one
 
 SEED = 0x9E3779B9
 

@@ -10,7 +10,7 @@ from anycast_tui.cli import main
 from anycast_tui.lab.sim import SimFabric
 from anycast_tui.model.timeline import Timeline
 from anycast_tui.model.types import Flow
-from anycast_tui.record.store import Recorder
+from anycast_tui.record.writer import Recorder
 
 T0 = 1_790_000_000_000
 CONN = Flow(6, "203.0.113.9", 40000, "192.0.2.53", 443)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from anycast_tui.lab.sim import SimFabric
 from anycast_tui.model.health import Finding, HealthReport, Severity, finding_events, open_findings
 from anycast_tui.model.types import Event, EventKind
-from anycast_tui.record.store import Recorder, Recording
+from anycast_tui.record.reader import Recording
+from anycast_tui.record.writer import Recorder
 from anycast_tui.healthwatch import HealthWatch
 from anycast_tui.session import SimSession
 

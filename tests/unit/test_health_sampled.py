@@ -9,7 +9,7 @@ import numpy as np
 
 from anycast_tui.healthwatch import HealthWatch
 from anycast_tui.lab.sim import SimConfig, SimFabric
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.health import Thresholds, evaluate
 from anycast_tui.model.sampled import SampledWindow
 from anycast_tui.model.samples import ExportKind, FlowSample

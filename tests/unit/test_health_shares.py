@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from anycast_tui.lab.sim import SimConfig, SimFabric
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.health import Finding, HealthReport, Severity, evaluate
 from anycast_tui.model.placement import Outcome, compile_device, hash_space
 from anycast_tui.model.shares import health_sample

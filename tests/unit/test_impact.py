@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from anycast_tui.model.flows import flows_to_array, synthetic_flows
-from anycast_tui.model.impact import (WhatIf, WhatIfError, WhatIfKind, apply, compare_mappings, each_single_failure,
-                                      fail_device, fail_nexthop, impact, restore_nexthop, set_weight,
-                                      settle_resilient, what_if, with_mapping)
+from anycast_tui.model.impact import compare_mappings, impact, what_if
+from anycast_tui.model.whatif import (WhatIf, WhatIfError, WhatIfKind, apply, each_single_failure, fail_device,
+                                      fail_nexthop, restore_nexthop, set_weight, settle_resilient, with_mapping)
 from anycast_tui.model.paths import PathOutcome, trace
 from anycast_tui.model.types import Flow
 

@@ -219,7 +219,7 @@ def test_the_scan_sees_lazy_type_only_and_package_imports():
     import and ``from package import submodule`` are all edges; a name from a package's __init__ is the
     package."""
     assert f"{PKG}.collect.ansible" in GRAPH[f"{PKG}.collect.inventory"]  # inside _ansible()
-    assert f"{PKG}.record.store" in GRAPH[f"{PKG}.record.incidentlog"]  # under `if TYPE_CHECKING:`
+    assert f"{PKG}.record.reader" in GRAPH[f"{PKG}.record.incidentlog"]  # under `if TYPE_CHECKING:`
     assert f"{PKG}.parse.ss" in GRAPH[f"{PKG}.parse.detect"]  # from anycast_tui.parse import conntrack, frr, ss
     assert f"{PKG}.parse.detect" in GRAPH[f"{PKG}.parse"]
     assert _cycles({"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}, "d": {"d": 1}, "e": {"a": 1}}) == [

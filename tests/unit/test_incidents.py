@@ -228,7 +228,8 @@ def test_a_recordings_ticks_rebuild_the_incidents_the_live_timeline_had(tmp_path
     import record_helpers
 
     from anycast_tui.record import incidentlog
-    from anycast_tui.record.store import Recorder, Recording
+    from anycast_tui.record.reader import Recording
+    from anycast_tui.record.writer import Recorder
 
     live: list[IncidentBook] = []
     attach = Recorder.attach

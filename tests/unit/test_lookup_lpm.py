@@ -8,7 +8,7 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.placement import FEW_ROWS, place
 from anycast_tui.model.types import Device, DeviceState, Flow, Nexthop, Route
 

@@ -9,9 +9,10 @@ import numpy as np
 from anycast_tui.lab.sim import SimFabric
 from anycast_tui.model.drain import drain_order
 from anycast_tui.model.flows import synthetic_flows
-from anycast_tui.model.impact import WhatIf, WhatIfKind, fail_nexthop, what_if
+from anycast_tui.model.impact import what_if
+from anycast_tui.model.whatif import WhatIf, WhatIfKind, fail_nexthop
 from anycast_tui.model.types import Bucket, GroupMember, NexthopGroup, NexthopObject, NexthopTable, Route
-from anycast_tui.model.views import group_space, moved_cells, sample
+from anycast_tui.model.hashspace import group_space, moved_cells, sample
 from anycast_tui.session import SimSession
 
 P = "192.0.2.53/32"

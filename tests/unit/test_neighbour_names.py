@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from anycast_tui.lab.sim import SimFabric
-from anycast_tui.model.impact import WhatIfKind, each_single_failure
+from anycast_tui.model.whatif import WhatIfKind, each_single_failure
 from anycast_tui.model.paths import address_map, neighbour_names
 from anycast_tui.session import SimSession
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from anycast_tui.model.hashing import FlowArray, linux_multipath_hash
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.hashing import linux_multipath_hash
 from test_calc_cli import BUCKETS, BUCKETS_JSON, GW, NEXTHOPS_JSON, POLICY, ROUTES_JSON, SEED
 
 ROOT = Path(__file__).resolve().parents[2]

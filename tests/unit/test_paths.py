@@ -7,7 +7,8 @@ from dataclasses import replace
 import numpy as np
 
 from anycast_tui.model.flows import flows_to_array, synthetic_flows
-from anycast_tui.model.hashing import FlowArray, linux_multipath_hash_one
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.hashing import linux_multipath_hash_one
 from anycast_tui.model.mapping import hash_threshold_one
 from anycast_tui.model.paths import PathOutcome, trace
 from anycast_tui.model.types import (Address, Device, DeviceState, FabricSnapshot, Flow, HashSettings, Interface,

@@ -8,7 +8,8 @@ import pytest
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model import hashing, paths
 from anycast_tui.model.flows import synthetic_flows
-from anycast_tui.model.impact import WhatIf, WhatIfKind, apply, impact
+from anycast_tui.model.impact import impact
+from anycast_tui.model.whatif import WhatIf, WhatIfKind, apply
 from anycast_tui.model.paths import PathResult, Tracer
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from anycast_tui.model.hashing import FlowArray, linux_multipath_hash
+from anycast_tui.model.flowarray import FlowArray
+from anycast_tui.model.hashing import linux_multipath_hash
 from anycast_tui.model.mapping import hash_threshold
 from anycast_tui.model.placement import Outcome, PlacementError, place
 from anycast_tui.model.types import (Address, Bucket, Device, DeviceState, Flow, GroupMember, HashSettings, Interface,

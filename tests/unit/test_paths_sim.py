@@ -9,7 +9,8 @@ import simwalk
 
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model.flows import synthetic_flows
-from anycast_tui.model.impact import WhatIf, WhatIfKind, apply, impact
+from anycast_tui.model.impact import impact
+from anycast_tui.model.whatif import WhatIf, WhatIfKind, apply
 from anycast_tui.model.paths import trace
 from anycast_tui.model.types import FabricSnapshot
 

@@ -3,6 +3,7 @@ never stops the others.  Recordings are made by the real Recorder (record_helper
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
@@ -19,7 +20,9 @@ from record_helpers import Recorded, record_session  # noqa: E402
 
 from anycast_tui.cli import main  # noqa: E402
 from anycast_tui.commands.recordings import describe  # noqa: E402
-from anycast_tui.record.store import Recorder, Recording, RecordingError  # noqa: E402
+from anycast_tui.record.reader import Recording, RecordingError  # noqa: E402
+from anycast_tui.record.schema import unpack  # noqa: E402
+from anycast_tui.record.writer import Recorder  # noqa: E402
 
 PAGE = 4096
 
@@ -183,12 +186,13 @@ def test_a_zeroed_ticks_page_loses_its_ticks_and_the_deltas_until_the_next_keyfr
 def needed_blocks(path: Path) -> list[set[int]]:
     """The data blocks each tick's state is built from (manifests and what they name), read from an intact file."""
     out = []
-    with Recording.open(path) as rec:
+    with Recording.open(path) as rec, contextlib.closing(sqlite3.connect(path)) as db:
         for i in range(len(rec.ticks())):
             ids: set[int] = set()
-            for ref in rec.state_of_tick(i).devices._refs.values():
-                _dev, _hs, ifs, nh, chunks, *more = rec._blob(ref.mid)
-                ids |= {ref.mid, ifs, nh, *chunks} | ({*more[0][0], more[0][1]} if more else set())
+            for mid in rec.manifests_of_tick(i).values():
+                (data,) = db.execute("SELECT data FROM blobs WHERE id = ?", (mid,)).fetchone()
+                _dev, _hs, ifs, nh, chunks, *more = unpack(data)
+                ids |= {mid, ifs, nh, *chunks} | ({*more[0][0], more[0][1]} if more else set())
             out.append(ids)
     return out
 
@@ -342,7 +346,7 @@ def test_the_recorder_checkpoints_at_every_keyframe(tmp_path, monkeypatch):
 def test_a_wal_caught_while_its_recorder_writes_a_page_is_not_called_cut(tmp_path, monkeypatch):
     """A reader can find a live recording's -wal with half a frame written: when the -wal has grown by the time
     its whole pages are read, a recorder is writing it; SQLite reads it as it then is, and nothing is damaged."""
-    from anycast_tui.record import store
+    from anycast_tui.record import reader as store
 
     live, src = killed(tmp_path, monkeypatch, 17, 100)
     p = with_wal(tmp_path, src, "live", 0.9)

@@ -16,7 +16,8 @@ sys.path.insert(0, str(FIXTURES))
 from make_v1 import expected  # noqa: E402
 
 from anycast_tui.record.report import report  # noqa: E402
-from anycast_tui.record.store import SCHEMA_VERSION, Recording  # noqa: E402
+from anycast_tui.record.reader import Recording  # noqa: E402
+from anycast_tui.record.schema import SCHEMA_VERSION  # noqa: E402
 
 FILES = sorted(FIXTURES.glob("v*.atrec"))
 

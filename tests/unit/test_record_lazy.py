@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from record_helpers import record_session  # noqa: E402
 
 from anycast_tui.record.codec import encode_snapshot  # noqa: E402
-from anycast_tui.record.store import LazyDevices, Recording  # noqa: E402
+from anycast_tui.record.reader import LazyDevices, Recording  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +26,12 @@ def test_devices_decode_on_access_and_equal_the_live_ones(recorded):
     with Recording.open(recorded.path) as rec:
         snap = rec.state_of_tick(5)
         assert isinstance(snap.devices, LazyDevices)
-        assert not snap.devices._done  # nothing built yet
+        assert not snap.devices.built  # nothing built yet
         live = recorded.states[5]
         assert list(snap.devices) == list(live.devices) and len(snap.devices) == len(live.devices)
         name = next(iter(live.devices))
         assert name in snap.devices and "no-such-device" not in snap.devices
-        assert snap.devices[name] == live.devices[name] and list(snap.devices._done) == [name]
+        assert snap.devices[name] == live.devices[name] and list(snap.devices.built) == [name]
         with pytest.raises(KeyError):
             snap.devices["no-such-device"]
         assert snap == live and dict(snap.devices) == dict(live.devices)
@@ -43,7 +43,7 @@ def test_all_devices_built_in_one_batch_equal_those_built_one_by_one(recorded):
             by_one = {n: one.state_of_tick(i).devices[n] for n in recorded.states[i].devices}
             devices = batch.state_of_tick(i).devices
             assert dict(devices.items()) == by_one == dict(recorded.states[i].devices)
-            assert list(devices.values()) == list(by_one.values()) and list(devices._done) == list(by_one)
+            assert list(devices.values()) == list(by_one.values()) and list(devices.built) == list(by_one)
 
 
 def test_concurrent_readers_get_the_serial_answers(recorded):

@@ -7,7 +7,7 @@ import argparse
 from anycast_tui.lab.sim import SimFabric
 from anycast_tui.model.timeline import Timeline
 from anycast_tui.record import incidentlog, live
-from anycast_tui.record.store import Recording
+from anycast_tui.record.reader import Recording
 
 
 def _args(*argv: str) -> argparse.Namespace:

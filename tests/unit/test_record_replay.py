@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from record_helpers import record_session  # noqa: E402
 
 from anycast_tui.record.replay import ReplaySession  # noqa: E402
-from anycast_tui.record.store import Recording  # noqa: E402
+from anycast_tui.record.reader import Recording  # noqa: E402
 
 
 class FakeClock:

@@ -27,7 +27,8 @@ from anycast_tui.model.types import Event, EventKind, Flow  # noqa: E402
 from anycast_tui.record import incidentlog  # noqa: E402
 from anycast_tui.record.live import incident_tracker  # noqa: E402
 from anycast_tui.record.report import build, ecmp_rows, md_text, report  # noqa: E402
-from anycast_tui.record.store import Recorder, Recording  # noqa: E402
+from anycast_tui.record.reader import Recording  # noqa: E402
+from anycast_tui.record.writer import Recorder  # noqa: E402
 
 ANYCAST = "192.0.2.53"
 FAIL_AT, RESTORE_AT, TICKS = 3, 8, 13

@@ -17,7 +17,8 @@ from record_helpers import T0, Clock, record_session  # noqa: E402
 from anycast_tui.collect.inventory import parse_inventory  # noqa: E402
 from anycast_tui.lab.sim import SimFabric  # noqa: E402
 from anycast_tui.model.timeline import Timeline  # noqa: E402
-from anycast_tui.record.store import Recorder, Recording, RecordingError  # noqa: E402
+from anycast_tui.record.reader import Recording, RecordingError  # noqa: E402
+from anycast_tui.record.writer import Recorder  # noqa: E402
 
 
 @pytest.fixture(scope="module")

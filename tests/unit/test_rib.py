@@ -11,7 +11,7 @@ import pytest
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model import events
 from anycast_tui.model.flows import FlowMeta, flows_to_array
-from anycast_tui.model.hashing import FlowArray
+from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.impact import impact
 from anycast_tui.model.rib import RibFib, disagreements, rib_fib, watch
 from anycast_tui.model.timeline import Timeline
@@ -19,7 +19,8 @@ from anycast_tui.model.types import (BgpMultipath, Device, DeviceState, EventKin
                                      HealthStatus, Nexthop, Rib, RibNexthop, RibRoute, Role, Route)
 from anycast_tui.parse.frr_rib import parse_rib_json, rib_from_outputs
 from anycast_tui.record.codec import decode, encode
-from anycast_tui.record.store import Recorder, Recording
+from anycast_tui.record.reader import Recording
+from anycast_tui.record.writer import Recorder
 from anycast_tui.impacttracker import ImpactTracker
 from anycast_tui.ui.view import impact_text
 

@@ -11,7 +11,8 @@ import pytest
 
 from anycast_tui.cli import main
 from anycast_tui.model.flows import flows_to_array
-from anycast_tui.model.impact import WhatIf, WhatIfKind, compare_mappings
+from anycast_tui.model.impact import compare_mappings
+from anycast_tui.model.whatif import WhatIf, WhatIfKind
 from anycast_tui.model.mapping import WeightError, hash_threshold_bounds, hash_threshold_one
 from anycast_tui.model.placement import PlacementError, compile_device, place
 from anycast_tui.model.resilient import ResilientGroup
