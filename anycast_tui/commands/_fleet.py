@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from typing import Any, Callable
 
 SECURITY_HELP = """NATS credentials and TLS (never logged; a URL with user:password in it is refused):
   --nats-user-env VAR --nats-password-env VAR   user and password from these environment variables
@@ -48,13 +48,16 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--site", metavar="NAME", help="with --source: only this site's devices (default: every site)")
 
 
-async def open_source(args: argparse.Namespace) -> Any:
-    """A started NatsSource for ``--source``; a server that cannot be reached is a one-line CliError."""
+async def open_source(args: argparse.Namespace, *, attach: Callable[[Any], Any] | None = None) -> Any:
+    """A started NatsSource for ``--source``; a server that cannot be reached is a one-line CliError.  ``attach``
+    gets the source before it starts (to subscribe to its timeline before the devices from KV arrive)."""
     from anycast_tui.errors import CliError
     from anycast_tui.fleet.source import NatsSource
 
     opts = nats_options(args, args.source, name=f"anycast-tui {args.command}")
     src = NatsSource(opts, site=args.site)
+    if attach is not None:
+        attach(src)
     try:
         await src.start()
     except Exception as exc:
