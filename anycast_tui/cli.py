@@ -14,8 +14,8 @@ import sys
 from anycast_tui.errors import CliError  # raised by commands/ and ui/options.py (also importable from here)
 
 # Order is the order shown in --help.
-SUBCOMMANDS: tuple[str, ...] = ("demo", "monitor", "check", "calc", "whatif", "parse", "lab", "record", "collect",
-                                 "replay", "report", "recordings")
+SUBCOMMANDS: tuple[str, ...] = ("demo", "monitor", "serve", "check", "calc", "whatif", "parse", "lab", "record",
+                                 "collect", "replay", "report", "recordings")
 
 EPILOG = """examples:
   anycast-tui demo                       simulated fabric over real SSH on 127.0.0.1, TUI on top

@@ -56,6 +56,8 @@ class HealthWatch:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health")
         self._pending: list[Future[None]] = []
         self._unsubscribe = timeline.subscribe(self._on_change)
+        if timeline.snapshot is not None:  # joined a session that already holds devices (a bus viewer's KV)
+            self._kick()
 
     def _on_change(self, change) -> None:  # noqa: ANN001 - model.timeline.Change
         from anycast_tui.model.types import EventKind
@@ -65,6 +67,10 @@ class HealthWatch:
             return  # our own events
         if not change.events and not len(self.tracker) and not self._sampling() and not self._matters(change):
             return  # a poll that changed nothing the checks read (and no connection is being timed)
+        self._kick()
+
+    def _kick(self) -> None:
+        """Evaluate soon (rate-limited): mark the state dirty and start the worker unless it runs."""
         with self._lock:
             self._dirty = True
             if self._running:
@@ -80,15 +86,15 @@ class HealthWatch:
 
     @staticmethod
     def _matters(change) -> bool:  # noqa: ANN001 - model.timeline.Change
-        """A change without events still matters to the checks when a device's health, hash settings, live flows
-        or FRR RIB changed (a seed set to 0 changes no route)."""
+        """A change without events still matters to the checks when a device's health, hash settings, live flows,
+        FRR RIB or FRR configuration changed (a seed set to 0 changes no route)."""
         before = change.before.devices if change.before is not None else {}
         for name, st in change.after.devices.items():
             old = before.get(name)
             if old is st:
                 continue
             if (old is None or old.health.status is not st.health.status or old.hash != st.hash
-                    or old.flows != st.flows or old.rib != st.rib):
+                    or old.flows != st.flows or old.rib != st.rib or old.frr_groups != st.frr_groups):
                 return True
         return False
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:  # imported when a source is opened: nats-py stays out of every other command's start-up
+    from anycast_tui.fleet.conn import NatsOptions
     from anycast_tui.fleet.source import NatsSource
+
+CONNECT_S = 20.0  # a NATS server that does not answer its first connection within this is a one-line error
 
 SECURITY_HELP = """NATS credentials and TLS (never logged; a URL with user:password in it is refused):
   --nats-user-env VAR --nats-password-env VAR   user and password from these environment variables
@@ -28,7 +31,7 @@ def add_nats_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--nats-tls-key", metavar="FILE", help="TLS client key")
 
 
-def nats_options(args: argparse.Namespace, url: str, *, name: str) -> Any:
+def nats_options(args: argparse.Namespace, url: str, *, name: str) -> NatsOptions:
     """The NatsOptions of ``url`` and the security flags; a bad option is a one-line CliError."""
     from anycast_tui.errors import CliError
     from anycast_tui.fleet.conn import NatsConfigError, NatsOptions, parse_servers
@@ -51,15 +54,23 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--site", metavar="NAME", help="with --source: only this site's devices (default: every site)")
 
 
-async def open_source(args: argparse.Namespace) -> NatsSource:
-    """A started NatsSource for ``--source``; a server that cannot be reached is a one-line CliError."""
+async def open_source(args: argparse.Namespace, *,
+                      attach: Callable[[NatsSource], None] | None = None) -> NatsSource:
+    """A started NatsSource for ``--source``; a server that cannot be reached (or does not answer within
+    ``CONNECT_S``: the client would keep trying its first connection) is a one-line CliError.  ``attach`` gets
+    the source before it starts (to subscribe to its timeline before the devices from KV arrive)."""
     from anycast_tui.errors import CliError
     from anycast_tui.fleet.source import NatsSource
 
     opts = nats_options(args, args.source, name=f"anycast-tui {args.command}")
     src = NatsSource(opts, site=args.site)
+    if attach is not None:
+        attach(src)
     try:
-        await src.start()
+        await asyncio.wait_for(src.start(), CONNECT_S)
+    except (asyncio.TimeoutError, TimeoutError):
+        await src.stop()
+        raise CliError(f"cannot reach NATS at {opts.shown()} within {CONNECT_S:g} s") from None
     except Exception as exc:
         text = str(exc).strip().splitlines()
         raise CliError(f"cannot reach NATS at {opts.shown()}: {type(exc).__name__}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from typing import Any, Callable
@@ -54,7 +55,8 @@ def start_metrics(args: argparse.Namespace, timeline: Any, *, poller: Any = None
 def check_terminal(args: argparse.Namespace) -> None:
     from anycast_tui.errors import CliError
 
-    if args.headless is None and not (sys.stdin.isatty() and sys.stdout.isatty()):
+    web = "TEXTUAL_DRIVER" in os.environ  # `serve`: textual-serve's web driver talks over the pipes
+    if args.headless is None and not web and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise CliError("the TUI needs a terminal; use --headless SECONDS to print events instead")
     if args.headless is None:
         from anycast_tui.ui.options import ui_options

@@ -1,7 +1,9 @@
 """``anycast-tui check -c CONFIG``: one poll of every device, every health check, a table or JSON, exit by severity.
 
-Also on a recording at a moment (``--recording FILE --at T``).  The checks are ``model.health.evaluate``'s; this
-module polls (the same ``LiveSession`` ``monitor --headless`` runs), formats and picks the exit status.
+Also on a recording at a moment (``--recording FILE --at T``), and on the bus (``--source nats://…``: each
+device's latest state from the collectors' KV bucket, read once through ``fleet.source.NatsSource``).  The checks
+are ``model.health.evaluate``'s; this module polls (the same ``LiveSession`` ``monitor --headless`` runs) or
+reads, formats and picks the exit status.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ EXAMPLES = """examples:
   anycast-tui check -c config/fabric.toml --serve --metrics 9464
                                                              keep polling; the checks and the fabric as Prometheus
                                                              metrics at 127.0.0.1:9464/metrics until SIGTERM
+  anycast-tui check --source nats://10.0.0.5:4222 [--site dc1]
+                                                             the devices' latest states as the collectors published
+                                                             them (no SSH session); --serve --metrics works too
 
 exit status: 0 no finding at or above --fail-on (default error), 1 one or more, 2 usage error
 (--serve: 0 when stopped by SIGTERM or SIGINT).
@@ -44,6 +49,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("-c", "--config", metavar="CONFIG", help="inventory file (TOML): poll the live fabric once")
     src.add_argument("--recording", metavar="FILE", help="a session file (.atrec): check the fabric as recorded")
+    src.add_argument("--source", metavar="nats://HOST:PORT",
+                     help="read each device's latest state from the collectors on this NATS server (`collect`) "
+                     "instead of polling: no connection to any device")
+    p.add_argument("--site", metavar="NAME", help="with --source: only this site's devices (default: every site)")
     p.add_argument("--at", metavar="T", help="with --recording: the moment (ISO time, epoch ms, or +SECONDS from the "
                    "recording's start; default its end)")
     p.add_argument("--json", action="store_true", help="the report as strict JSON")
@@ -53,12 +62,15 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="TCP alive longer than S seconds is long-lived (default 300; judged across polls with "
                         "--serve: one poll cannot tell a connection's age, a recording holds no connections)")
     p.add_argument("--serve", action="store_true",
-                   help="with -c and --metrics: keep polling and serve the checks and the fabric as Prometheus "
+                   help="with -c (or --source) and --metrics: keep polling (reading) and serve the checks and the fabric as Prometheus "
                    "metrics until SIGTERM/SIGINT; the checks run after a change, at most every 5 s (as in "
                    "monitor), and each finding raised or cleared is printed as a line")
     from anycast_tui.commands._live import add_metrics_argument
 
     add_metrics_argument(p)
+    from anycast_tui.commands._fleet import add_nats_arguments
+
+    add_nats_arguments(p)
     return p
 
 
@@ -68,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.at is not None and args.recording is None:
         raise CliError("--at needs --recording")
+    if args.site is not None and args.source is None:
+        raise CliError("--site needs --source")
     if not (args.long_lived > 0 and math.isfinite(args.long_lived)):
         raise CliError("--long-lived must be a positive number of seconds")
     th = Thresholds(long_lived_s=args.long_lived)
@@ -76,13 +90,15 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("--metrics needs --serve (one check is over before anything could scrape it)")
         if args.metrics is None:
             raise CliError("--serve needs --metrics [ADDR:]PORT")
-        if args.config is None:
-            raise CliError("--serve needs -c CONFIG (a live fabric)")
+        if args.config is None and args.source is None:
+            raise CliError("--serve needs -c CONFIG or --source nats://HOST:PORT (a live fabric)")
         if args.json:
             raise CliError("--serve prints a line per finding raised or cleared; --json is for one check")
         return _serve(args, th)
     if args.recording is not None:
         snap, report, source = _from_recording(args, th)
+    elif args.source is not None:
+        snap, report, source = _from_bus(args, th)
     else:
         snap, report, source = _live(args, th)
     fail = Severity.WARNING if args.fail_on == "warning" else Severity.ERROR
@@ -137,14 +153,61 @@ async def _poll(inventory: Any, secrets: Any) -> Any:
     return snap
 
 
+def _from_bus(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[str, Any]]:
+    from anycast_tui.commands._fleet import nats_options
+
+    nats_options(args, args.source, name="anycast-tui check")  # a bad URL or secret: one line before connecting
+    snap, shown = asyncio.run(_read_bus(args))
+    from anycast_tui.model.health import evaluate
+
+    return snap, evaluate(snap, thresholds=th), {"source": shown, **({"site": args.site} if args.site else {})}
+
+
+async def _read_bus(args: argparse.Namespace) -> tuple[Any, str]:
+    """Every device's latest state on the bus, once: the KV bucket read at join (``NatsSource``), then one pass
+    of the source's collector watchdog (every 0.25 s), so a collector already silent has its devices stale with
+    the reason, as a monitor on the bus shows them."""
+    from anycast_tui.commands._fleet import open_source
+    from anycast_tui.errors import CliError
+
+    src = await open_source(args)
+    try:
+        if src.ready.is_set():
+            await asyncio.sleep(0.5)
+        snap = src.timeline.snapshot
+        shown = src.options.shown()
+    finally:
+        await src.stop()
+    if snap is None or not snap.devices:
+        raise CliError(f"no device state on NATS at {shown}"
+                       + (f" for site {args.site}" if args.site else "")
+                       + ": no collector has published there (anycast-tui collect --publish …)", code=1)
+    return answered_now(snap), shown
+
+
+def answered_now(snap: Any) -> Any:
+    """``snap`` with each device that did not answer its newest poll as ``check -c`` finds it: not answering,
+    no tables.  The bus keeps such a device's last tables (stale, as a monitor shows them); they are not what it
+    forwards with now, and one poll from ``check -c`` has none of them either."""
+    from anycast_tui.model.types import DeviceState, FabricSnapshot, HealthStatus
+
+    devices = {name: st if st.health.status is HealthStatus.OK else
+               DeviceState(st.device, collected_at_ms=st.collected_at_ms, health=st.health)
+               for name, st in snap.devices.items()}
+    return FabricSnapshot(snap.taken_at_ms, devices, snap.anycast_prefixes)
+
+
 def _serve(args: argparse.Namespace, th: Any) -> int:
+    if args.source is not None:
+        return asyncio.run(_serve_main(args, th, None, None))
     inventory, secrets = _inventory(args)
     return asyncio.run(_serve_main(args, th, inventory, secrets))
 
 
 async def _serve_main(args: argparse.Namespace, th: Any, inventory: Any, secrets: Any) -> int:
-    """``--serve``: the monitor's LiveSession polling on, its incidents, the checks on ``healthwatch.HealthWatch``
-    (as ``monitor`` runs them), all of it at /metrics; a line per finding raised or cleared; until SIGTERM / SIGINT."""
+    """``--serve``: the monitor's LiveSession polling on (or, with ``--source``, the bus read on), its incidents,
+    the checks on ``healthwatch.HealthWatch`` (as ``monitor`` runs them), all of it at /metrics; a line per
+    finding raised or cleared; until SIGTERM / SIGINT."""
     import signal
 
     from anycast_tui.commands._live import start_metrics
@@ -159,34 +222,52 @@ async def _serve_main(args: argparse.Namespace, th: Any, inventory: Any, secrets
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    session = LiveSession(inventory)
-    if secrets is not None:
-        secrets.apply(session.poller.secrets)
-    incidents = IncidentTracker(session.timeline)
-    checks = HealthWatch(session.timeline, post=loop.call_soon_threadsafe, thresholds=th)
     findings = (EventKind.FINDING_RAISED, EventKind.FINDING_CLEARED)
+    watching: list[Any] = []  # (incidents, checks, unsubscribe), on the timeline before its first state
 
     def on_change(change: Any) -> None:
         for ev in change.events:
             if ev.kind in findings:
                 print(event_line(ev), flush=True)
 
-    unsubscribe = session.timeline.subscribe(on_change)
-    metrics = None
+    def watch(session: Any) -> None:
+        watching.extend((IncidentTracker(session.timeline),
+                         HealthWatch(session.timeline, post=loop.call_soon_threadsafe, thresholds=th),
+                         session.timeline.subscribe(on_change)))
+
     try:
-        metrics = start_metrics(args, session.timeline, poller=session.poller, incidents=incidents,
-                                health=lambda: checks.report)
-        print(f"check: {safe(str(args.config))}; {len(inventory.devices)} devices, polling every "
-              f"{session.interval_s:g} s; serving until SIGTERM", flush=True)
-        await session.start()
-        await stop.wait()
+        if inventory is None:
+            from anycast_tui.commands._fleet import nats_options
+
+            shown = nats_options(args, args.source, name="anycast-tui check").shown()
+            print(f"check: {safe(shown)}; reading the collectors; serving until SIGTERM", flush=True)
+            from anycast_tui.commands._fleet import open_source
+
+            session = await open_source(args, attach=watch)
+        else:
+            session = LiveSession(inventory)
+            if secrets is not None:
+                secrets.apply(session.poller.secrets)
+            watch(session)
+            print(f"check: {safe(str(args.config))}; {len(inventory.devices)} devices, polling every "
+                  f"{session.interval_s:g} s; serving until SIGTERM", flush=True)
+        incidents, checks, _ = watching
+        metrics = None
+        try:
+            metrics = start_metrics(args, session.timeline, poller=getattr(session, "poller", None),
+                                    incidents=incidents, health=lambda: checks.report)
+            await session.start()
+            await stop.wait()
+        finally:
+            await session.stop()
+            if metrics is not None:
+                metrics.close()
     finally:
-        unsubscribe()
-        await session.stop()
-        if metrics is not None:
-            metrics.close()
-        checks.close()
-        incidents.close()
+        if watching:
+            incidents, checks, unsubscribe = watching
+            unsubscribe()
+            checks.close()
+            incidents.close()
     return 0
 
 
@@ -255,7 +336,8 @@ def as_json(snap: Any, report: Any, source: dict[str, Any], code: int) -> dict[s
         "worst": worst.label if worst is not None else None, "exit": code,
         "findings": [{"rule": f.rule, "severity": f.severity.label, "subject": f.subject, "summary": f.summary,
                       "fix": f.fix, "evidence": list(f.evidence)} for f in report.findings],
-        "shares": [{"prefix": s.prefix, "server": s.server, "share": s.share, "fair": s.fair, "basis": s.basis}
+        "shares": [{"prefix": s.prefix, "server": s.server, "share": s.share, "fair": s.fair, "basis": s.basis,
+                    "hash_share": s.hash_share, "pps": None if s.pps is None else _finite(s.pps), "flows": s.flows}
                    for s in report.shares],
         "imbalance": {p: report.imbalance(p) for p in prefixes},
         "spreads": [{"device": sp.device, "prefix": sp.prefix, "flows": sp.flows, "ratio": _finite(sp.ratio),
@@ -274,7 +356,12 @@ def table(snap: Any, report: Any, source: dict[str, Any]) -> str:
     from anycast_tui.safetext import safe
 
     n, silent = answered(snap)
-    where = source.get("config") or f"{source.get('recording')} at {_iso(report.taken_at_ms)}"
+    if "config" in source:
+        where = source["config"]
+    elif "source" in source:
+        where = source["source"] + (f" site {source['site']}" if "site" in source else "")
+    else:
+        where = f"{source.get('recording')} at {_iso(report.taken_at_ms)}"
     lines = [f"check: {safe(where)}; devices: {n - len(silent)} of {n} answered"
              + (f"; did not answer: {safe(', '.join(f'{d} ({why})' for d, why in silent))}" if silent else "")]
     if source.get("damage"):

@@ -120,3 +120,20 @@ def test_the_report_lists_the_findings_open_during_each_incident(tmp_path):
             ("device-not-answering leaf03", "error"), ("seed-zero spine01", "warning")]
         md = report(r, fmt="md")
     assert "Health finding open during the incident" in md and "device-not-answering leaf03" in md
+
+
+def test_checks_attached_to_a_session_that_already_holds_devices_run_without_waiting_for_a_change():
+    """A bus viewer holds every device from KV before its health checks attach, and a quiet fabric then
+    changes nothing: the checks still run once, on what is there (findings, Health view, metrics)."""
+    clock = [T0 / 1000]
+    sim = SimFabric(clock=lambda: clock[0])
+    sim.set_hash("spine01", seed=0)
+    session = SimSession(sim, clock=lambda: clock[0])
+    session.poll()  # the devices are in before the checks attach
+    watch = HealthWatch(session.timeline, min_interval_s=0, settle_s=0)
+    try:
+        assert watch.wait(60)
+        assert watch.report is not None and watch.evaluations == 1
+        assert [f.subject for f in watch.report.findings if f.rule == "seed-zero"] == ["spine01"]
+    finally:
+        watch.close()
