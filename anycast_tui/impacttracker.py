@@ -14,13 +14,13 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
 from anycast_tui.model.flows import FlowMeta, live_flows, live_ingress, synthetic_flows
 from anycast_tui.model.flowarray import FlowArray
-from anycast_tui.model.impact import EventImpact
+from anycast_tui.model.impact import EventImpact, Impact
 from anycast_tui.model.incident_impact import observed_ingress
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import PathResult
@@ -77,7 +77,7 @@ class ImpactTracker:
 
     def __init__(self, timeline: Timeline, *, n_flows: int = 10_000, n_clients: int = 200,
                  on_result: Callable[[], None] | None = None, keep: int = 256,
-                 on_impact: Callable[[Event, str, Any], None] | None = None,
+                 on_impact: Callable[[Event, str, Impact], None] | None = None,
                  configured: tuple[FlowArray, FlowMeta | None] | None = None) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -85,7 +85,7 @@ class ImpactTracker:
         self.n_flows = n_flows
         self.n_clients = n_clients
         self.on_result = on_result
-        self.on_impact = on_impact  # (event, prefix, model.impact.Impact) per computed event, on the worker
+        self.on_impact = on_impact  # (event, prefix, its hop-local impact) per computed event, on the worker
         self.keep = keep
         self._flows: dict[str, FlowArray] = {}  # per anycast address
         self._results: dict[Event, dict[str, int]] = {}

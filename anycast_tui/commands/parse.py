@@ -37,7 +37,7 @@ EPILOG = """examples:
 kinds: """ + ", ".join(KINDS + exportcap.KINDS)
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "parse",
         help="normalised records of an ip / sysctl command output, or of a capture of sFlow/IPFIX datagrams",
