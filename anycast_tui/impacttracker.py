@@ -25,7 +25,7 @@ from anycast_tui.model.incident_impact import observed_ingress
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import PathResult
 from anycast_tui.model.sampled import SampledFlowSet
-from anycast_tui.model.timeline import Timeline
+from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import Event, FabricSnapshot, Flow
 
 VIEW_SAMPLED_MAX = 20_000  # sampled flows shown in the Flows view beside the sample (the busiest)
@@ -169,7 +169,7 @@ class ImpactTracker:
         self._pending = [f for f in self._pending if not f.done()]
         self._pending.append(self._pool.submit(fn, *args))
 
-    def _on_change(self, change) -> None:  # noqa: ANN001 - model.timeline.Change
+    def _on_change(self, change: Change) -> None:
         prefixes = set(self.timeline.anycast_prefixes)
         events = [e for e in change.events if e.prefix in prefixes]
         if events and change.before is not None:
@@ -218,7 +218,7 @@ class ImpactTracker:
         sources = np.concatenate([np.full(len(flows), SYNTHETIC, np.uint8), np.full(len(s), SAMPLED, np.uint8)])
         return FlowView(both, entry, sources, snap, trace(snap, both, entry))
 
-    def _other_sources(self, change, prefix: str) -> dict[str, dict[str, int]]:  # noqa: ANN001
+    def _other_sources(self, change: Change, prefix: str) -> dict[str, dict[str, int]]:
         """Counts of the live and configured flows to ``prefix``'s address (sources without flows left out)."""
         from anycast_tui.model.impact import impact
 
@@ -242,7 +242,7 @@ class ImpactTracker:
                 logging.getLogger(__name__).exception("impact of the %s flows to %s failed", src, prefix)
         return out
 
-    def _compute(self, change, events: list[Event]) -> None:  # noqa: ANN001
+    def _compute(self, change: Change, events: list[Event]) -> None:
         from anycast_tui.model.impact import impact
 
         for prefix in sorted({e.prefix for e in events if e.prefix}):

@@ -151,7 +151,7 @@ _BUCKETS = ("anycast_group_buckets", "Buckets of the resilient group's table hel
             "neighbour's inventory name, or unknown)", ("device", "prefix", "nexthop"))
 
 
-def _families(specs) -> dict[str, GaugeMetricFamily]:  # noqa: ANN001
+def _families(specs: Iterable[tuple[str, str, tuple[str, ...]]]) -> dict[str, GaugeMetricFamily]:
     return {name: GaugeMetricFamily(name, doc, labels=list(labels)) for name, doc, labels in specs}
 
 
@@ -367,7 +367,8 @@ class FabricCollector(Collector):
         if self.poller is not None:
             yield from (dur, polls)
 
-    def _static_metrics(self, snap, names: list[str], derived: dict[str, _DeviceCache]) -> Iterator[Metric]:  # noqa: ANN001
+    def _static_metrics(self, snap: FabricSnapshot, names: list[str],
+                        derived: dict[str, _DeviceCache]) -> Iterator[Metric]:
         fams = _families(_STATIC)
         for name in names:
             for k, rows in derived[name].rows.items():
