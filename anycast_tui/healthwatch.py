@@ -9,9 +9,24 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from anycast_tui.model.timeline import Timeline
+
+if TYPE_CHECKING:  # model.health is imported when the watch starts (start-up time of the commands without it)
+    from anycast_tui.model.health import HealthReport, Thresholds
+    from anycast_tui.model.sampled import SampledFlowSet, SampledWindow
+    from anycast_tui.model.shares import SampleOf, TrafficOf
+    from anycast_tui.model.timeline import Change
+
+
+class Traffic(Protocol):
+    """The session's sampled traffic as the checks read it (``sampledtraffic.SampledTraffic``)."""
+
+    @property
+    def window(self) -> SampledWindow: ...
+
+    def flow_set(self, prefix: str, now: float) -> SampledFlowSet | None: ...
 
 
 class HealthWatch:
@@ -26,12 +41,14 @@ class HealthWatch:
     were), unless live TCP connections are being timed (long-lived TCP needs an evaluation now and then) or sampled
     traffic is coming in.
 
-    ``traffic``: the session's sampled traffic (``sampledtraffic.SampledTraffic``, or anything with
-    ``flow_set(prefix, now)``): server shares are then measured on the flows in its window at ``wall()``."""
+    ``traffic``: the session's sampled traffic (``sampledtraffic.SampledTraffic``; the ``Traffic`` contract):
+    server shares are then measured on the flows in its window at ``wall()``; ``sample_of``: the flows placed per
+    anycast address (default: ``model.shares.health_sample``); ``thresholds``: default ``Thresholds()``."""
 
     def __init__(self, timeline: Timeline, *, min_interval_s: float = 5.0, settle_s: float = 1.0,
-                 post: Callable[[Callable[[], None]], Any] | None = None, sample_of: Any = None,
-                 thresholds: Any = None, clock: Callable[[], float] = time.monotonic, traffic: Any = None,
+                 post: Callable[[Callable[[], None]], object] | None = None, sample_of: SampleOf | None = None,
+                 thresholds: Thresholds | None = None, clock: Callable[[], float] = time.monotonic,
+                 traffic: Traffic | None = None,
                  wall: Callable[[], float] = time.time) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -42,12 +59,12 @@ class HealthWatch:
         self.settle_s = settle_s
         self.post = post or (lambda fn: fn())
         self.sample_of = sample_of
-        self.thresholds = thresholds  # model.health.Thresholds; None: the defaults
+        self.thresholds = thresholds  # None: the defaults
         self.clock = clock
         self.traffic = traffic
         self.wall = wall
         self.tracker = HealthTracker()
-        self.report: Any = None  # model.health.HealthReport
+        self.report: HealthReport | None = None  # the newest
         self.evaluations = 0  # how many times the checks ran
         self._lock = threading.Lock()
         self._dirty = False
@@ -59,7 +76,7 @@ class HealthWatch:
         if timeline.snapshot is not None:  # joined a session that already holds devices (a bus viewer's KV)
             self._kick()
 
-    def _on_change(self, change) -> None:  # noqa: ANN001 - model.timeline.Change
+    def _on_change(self, change: Change) -> None:
         from anycast_tui.model.types import EventKind
 
         if change.before is change.after and all(e.kind in (EventKind.FINDING_RAISED, EventKind.FINDING_CLEARED)
@@ -81,11 +98,10 @@ class HealthWatch:
 
     def _sampling(self) -> bool:
         """Is sampled traffic in the window (its shares move without any poll changing)?"""
-        window = getattr(self.traffic, "window", None)
-        return self.traffic is not None and (window is None or len(window) > 0)
+        return self.traffic is not None and len(self.traffic.window) > 0
 
     @staticmethod
-    def _matters(change) -> bool:  # noqa: ANN001 - model.timeline.Change
+    def _matters(change: Change) -> bool:
         """A change without events still matters to the checks when a device's health, hash settings, live flows,
         FRR RIB or FRR configuration changed (a seed set to 0 changes no route)."""
         before = change.before.devices if change.before is not None else {}
@@ -99,7 +115,8 @@ class HealthWatch:
         return False
 
     def _work(self) -> None:
-        from anycast_tui.model.health import evaluate, finding_events
+        from anycast_tui.model.health import Thresholds, evaluate, finding_events
+        from anycast_tui.model.shares import health_sample
 
         while True:
             # let the poll that brought the change finish (its other devices answer within it): a snapshot
@@ -118,13 +135,10 @@ class HealthWatch:
             self._last = self.clock()
             self.evaluations += 1
             try:
-                kw = {"sample_of": self.sample_of} if self.sample_of is not None else {}
-                if self.thresholds is not None:
-                    kw["thresholds"] = self.thresholds
-                if self.traffic is not None:
-                    now = self.wall()
-                    kw["traffic_of"] = lambda prefix: self.traffic.flow_set(prefix, now)
-                report = evaluate(snap, tracker=self.tracker, **kw)
+                report = evaluate(snap, tracker=self.tracker,
+                                  sample_of=self.sample_of if self.sample_of is not None else health_sample,
+                                  thresholds=self.thresholds if self.thresholds is not None else Thresholds(),
+                                  traffic_of=self._traffic_of())
             except Exception:  # a check's bug must not stop the session; the next change tries again
                 logging.getLogger(__name__).exception("health checks failed")
                 continue
@@ -132,6 +146,14 @@ class HealthWatch:
             self.report = report
             if events:
                 self.post(lambda: self.timeline.add(events))
+
+    def _traffic_of(self) -> TrafficOf | None:
+        """The sampled flows per anycast prefix in the traffic's window now (``wall()``); None without traffic."""
+        traffic = self.traffic
+        if traffic is None:
+            return None
+        now = self.wall()
+        return lambda prefix: traffic.flow_set(prefix, now)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the evaluations asked for so far are done (tests, shutdown); False on timeout."""

@@ -14,18 +14,18 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
 from anycast_tui.model.flows import FlowMeta, live_flows, live_ingress, synthetic_flows
 from anycast_tui.model.flowarray import FlowArray
-from anycast_tui.model.impact import EventImpact
+from anycast_tui.model.impact import EventImpact, Impact
 from anycast_tui.model.incident_impact import observed_ingress
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import PathResult
 from anycast_tui.model.sampled import SampledFlowSet
-from anycast_tui.model.timeline import Timeline
+from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import Event, FabricSnapshot, Flow
 
 VIEW_SAMPLED_MAX = 20_000  # sampled flows shown in the Flows view beside the sample (the busiest)
@@ -77,7 +77,7 @@ class ImpactTracker:
 
     def __init__(self, timeline: Timeline, *, n_flows: int = 10_000, n_clients: int = 200,
                  on_result: Callable[[], None] | None = None, keep: int = 256,
-                 on_impact: Callable[[Event, str, Any], None] | None = None,
+                 on_impact: Callable[[Event, str, Impact], None] | None = None,
                  configured: tuple[FlowArray, FlowMeta | None] | None = None) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -85,7 +85,7 @@ class ImpactTracker:
         self.n_flows = n_flows
         self.n_clients = n_clients
         self.on_result = on_result
-        self.on_impact = on_impact  # (event, prefix, model.impact.Impact) per computed event, on the worker
+        self.on_impact = on_impact  # (event, prefix, its hop-local impact) per computed event, on the worker
         self.keep = keep
         self._flows: dict[str, FlowArray] = {}  # per anycast address
         self._results: dict[Event, dict[str, int]] = {}
@@ -169,7 +169,7 @@ class ImpactTracker:
         self._pending = [f for f in self._pending if not f.done()]
         self._pending.append(self._pool.submit(fn, *args))
 
-    def _on_change(self, change) -> None:  # noqa: ANN001 - model.timeline.Change
+    def _on_change(self, change: Change) -> None:
         prefixes = set(self.timeline.anycast_prefixes)
         events = [e for e in change.events if e.prefix in prefixes]
         if events and change.before is not None:
@@ -218,7 +218,7 @@ class ImpactTracker:
         sources = np.concatenate([np.full(len(flows), SYNTHETIC, np.uint8), np.full(len(s), SAMPLED, np.uint8)])
         return FlowView(both, entry, sources, snap, trace(snap, both, entry))
 
-    def _other_sources(self, change, prefix: str) -> dict[str, dict[str, int]]:  # noqa: ANN001
+    def _other_sources(self, change: Change, prefix: str) -> dict[str, dict[str, int]]:
         """Counts of the live and configured flows to ``prefix``'s address (sources without flows left out)."""
         from anycast_tui.model.impact import impact
 
@@ -242,7 +242,7 @@ class ImpactTracker:
                 logging.getLogger(__name__).exception("impact of the %s flows to %s failed", src, prefix)
         return out
 
-    def _compute(self, change, events: list[Event]) -> None:  # noqa: ANN001
+    def _compute(self, change: Change, events: list[Event]) -> None:
         from anycast_tui.model.impact import impact
 
         for prefix in sorted({e.prefix for e in events if e.prefix}):

@@ -47,7 +47,7 @@ from anycast_tui.model.paths import address_map
 from anycast_tui.model.placement import usable
 from anycast_tui.model.rib import rib_fib
 from anycast_tui.model.timeline import Timeline
-from anycast_tui.model.types import DeviceState, HealthStatus, Role, Route
+from anycast_tui.model.types import DeviceState, FabricSnapshot, HealthStatus, Interface, Role, Route
 from anycast_tui.model.views import device_quality
 
 UNKNOWN_NEXTHOP = "unknown"
@@ -151,7 +151,7 @@ _BUCKETS = ("anycast_group_buckets", "Buckets of the resilient group's table hel
             "neighbour's inventory name, or unknown)", ("device", "prefix", "nexthop"))
 
 
-def _families(specs) -> dict[str, GaugeMetricFamily]:  # noqa: ANN001
+def _families(specs: Iterable[tuple[str, str, tuple[str, ...]]]) -> dict[str, GaugeMetricFamily]:
     return {name: GaugeMetricFamily(name, doc, labels=list(labels)) for name, doc, labels in specs}
 
 
@@ -279,8 +279,9 @@ class FabricCollector(Collector):
         self.clock = clock
         self._devices: dict[str, _DeviceCache] = {}
         self._devices_lock = threading.Lock()
-        self._owner_cache: tuple[list[object], dict[str, str]] | None = None
+        self._owner_cache: tuple[list[tuple[Interface, ...]], dict[str, str]] | None = None
         self._counters = _IncidentCounters()
+        self.derived_groups = 0  # (device, prefix) groups derived from records, not reused (tests, bench)
 
     # ------------------------------------------------------------------ helpers
 
@@ -294,13 +295,14 @@ class FabricCollector(Collector):
         routed = state.collected_at_ms is not None and state.device.role is not Role.SERVER
         q = device_quality(state)
         groups = {p: _group(state, p) for p in prefixes} if routed else {}
+        self.derived_groups += len(groups)
         quality = q.placement.value if q is not None else None
         c = _DeviceCache(inputs, prefixes, groups, quality, _static_rows(state, groups, quality))
         with self._devices_lock:
             self._devices[state.device.name] = c
         return c
 
-    def _owners(self, snap) -> dict[str, str]:  # noqa: ANN001 - FabricSnapshot
+    def _owners(self, snap: FabricSnapshot) -> dict[str, str]:
         """Interface address -> device (``model.paths.address_map``), again only when some device's interfaces
         are other objects."""
         key = [st.interfaces for st in snap.devices.values()]
@@ -365,7 +367,8 @@ class FabricCollector(Collector):
         if self.poller is not None:
             yield from (dur, polls)
 
-    def _static_metrics(self, snap, names: list[str], derived: dict[str, _DeviceCache]) -> Iterator[Metric]:  # noqa: ANN001
+    def _static_metrics(self, snap: FabricSnapshot, names: list[str],
+                        derived: dict[str, _DeviceCache]) -> Iterator[Metric]:
         fams = _families(_STATIC)
         for name in names:
             for k, rows in derived[name].rows.items():

@@ -11,16 +11,39 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from anycast_tui.collect.commands import OPTIONAL_IDS, poll_commands
 from anycast_tui.collect.devicestate import assemble, failed_state, ok_health, with_rib_watch
 from anycast_tui.collect.inventory import Inventory
 from anycast_tui.collect.poller import Poller
 from anycast_tui.model.timeline import Timeline
-from anycast_tui.model.types import Device, DeviceState, Event, FabricSnapshot, Health
+from anycast_tui.model.types import Device, DeviceState, Event, FabricSnapshot, Health, Role
+
+if TYPE_CHECKING:
+    from anycast_tui.model.timeline import Change
 
 DEFAULT_PREFIXES = ("192.0.2.53/32",)
+
+
+class Session(Protocol):
+    """What the commands run, and the trackers, recorder, metrics and TUI follow: a fabric kept on a timeline.
+
+    ``LiveSession`` (SSH or netlink polls) and ``fleet.source.NatsSource`` (the collectors' states on NATS) are
+    sessions.  A session's poll times (``metrics.PollTimes``) are handed on beside it by the caller that made it
+    (``LiveSession.poller``): a bus viewer polls nothing."""
+
+    @property
+    def timeline(self) -> Timeline: ...
+
+    @property
+    def interval_s(self) -> float: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def health(self) -> dict[str, Health]: ...
 
 
 class LiveSession:
@@ -74,11 +97,11 @@ class LiveSession:
         await self.stop()
 
 
-async def follow(session: LiveSession, seconds: float, emit: Callable[[Event], None]) -> int:
+async def follow(session: Session, seconds: float, emit: Callable[[Event], None]) -> int:
     """Run ``session`` for ``seconds`` and hand every new event to ``emit``; the number of events."""
     seen = 0
 
-    def on_change(change) -> None:  # noqa: ANN001 - timeline Change
+    def on_change(change: Change) -> None:
         nonlocal seen
         for ev in change.events:
             seen += 1
@@ -94,6 +117,29 @@ async def follow(session: LiveSession, seconds: float, emit: Callable[[Event], N
     return seen
 
 
+class Answer(Protocol):
+    """One command line's answer (``lab.sshserver.CommandResult``)."""
+
+    @property
+    def stdout(self) -> str: ...
+
+    @property
+    def exit_status(self) -> int: ...
+
+
+class Simulator(Protocol):
+    """What a SimSession reads of a simulated fabric (``lab.sim.SimFabric``)."""
+
+    @property
+    def devices(self) -> tuple[str, ...]: ...
+
+    def roles(self) -> dict[str, Role]: ...
+
+    def is_up(self, name: str) -> bool: ...
+
+    def handle(self, device: str, command_line: str) -> Answer: ...
+
+
 class SimSession:
     """A session over an in-process simulator, polled explicitly: same commands and parsers as SSH, no network.
 
@@ -106,7 +152,7 @@ class SimSession:
     (``vtysh`` is not found there), so its states carry no RIB.
     """
 
-    def __init__(self, sim, *, clock: Callable[[], float] = time.time,  # noqa: ANN001 - lab.sim.SimFabric
+    def __init__(self, sim: Simulator, *, clock: Callable[[], float] = time.time,
                  prefixes: tuple[str, ...] = DEFAULT_PREFIXES, unreachable: str = "connection refused",
                  flow_sources: tuple[str, ...] = ()) -> None:
         self.sim = sim

@@ -280,7 +280,20 @@ class Poller:
         """Health changes of ``name``: (ms, status, error), oldest first."""
         return list(self._devices[name].stats.transitions)
 
+    def iproute_version(self, name: str) -> tuple[int, ...] | None:
+        """The iproute2 version ``ip -V`` gave on ``name`` (probed once per connection; None before that)."""
+        return self._devices[name].version
+
     # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def running(self) -> bool:
+        """Whether the poll loops run (between ``start`` and ``stop``)."""
+        return bool(self._tasks)
+
+    def track(self, task: asyncio.Task[None]) -> None:
+        """Stop ``task`` with the poll loops: ``stop`` cancels it (again, until it ends) with them."""
+        self._tasks.append(task)
 
     async def start(self) -> None:
         if self._tasks:

@@ -12,9 +12,22 @@ import asyncio
 import os
 import sys
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from anycast_tui.record import live as record_live
+
+if TYPE_CHECKING:  # each is imported where it is used (start-up time of the commands that do not)
+    from anycast_tui.collect.inventory import Inventory
+    from anycast_tui.collect.preflight import Preflight
+    from anycast_tui.incidenttracker import IncidentTracker
+    from anycast_tui.metrics import MetricsServer, PollTimes
+    from anycast_tui.model.health import HealthReport
+    from anycast_tui.model.impact import Impact
+    from anycast_tui.model.timeline import Timeline
+    from anycast_tui.model.types import Event
+    from anycast_tui.sampledtraffic import FlowExport
+    from anycast_tui.session import Session
+    from anycast_tui.ui.app import Controls
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,11 +52,13 @@ def add_metrics_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", type=listen, metavar="[ADDR:]PORT", help=METRICS_HELP)
 
 
-def start_metrics(args: argparse.Namespace, timeline: Any, *, poller: Any = None, incidents: Any = None,
-                  health: Callable[[], Any] | None = None, say: Callable[[str], None] | None = None) -> Any:
+def start_metrics(args: argparse.Namespace, timeline: Timeline, *, poller: PollTimes | None = None,
+                  incidents: IncidentTracker | None = None, health: Callable[[], HealthReport | None] | None = None,
+                  say: Callable[[str], None] | None = None) -> MetricsServer | None:
     """The Prometheus endpoint of ``--metrics`` (None without it): a ``metrics.MetricsServer`` to ``close()``.
+    ``poller``: the per-device poll times (``LiveSession.poller``; None for a session that polls nothing);
     ``health`` hands over the newest HealthReport (``healthwatch.HealthWatch.report``: the checks run there)."""
-    if getattr(args, "metrics", None) is None:
+    if args.metrics is None:
         return None
     from anycast_tui.metrics import FabricCollector, serve
 
@@ -64,7 +79,8 @@ def check_terminal(args: argparse.Namespace) -> None:
         args.ui = ui_options(args)
 
 
-def ask_secrets(inventory: Any, *, say: Callable[[str], None] | None = None, unattended: str = "") -> Any:
+def ask_secrets(inventory: Inventory, *, say: Callable[[str], None] | None = None,
+                unattended: str = "") -> Preflight:
     """Pre-flight, before the event loop and the TUI: key passphrases and passwords asked on the terminal.
 
     Each encrypted key file is asked once (getpass: never echoed), unless ssh-agent holds it; with no
@@ -89,9 +105,11 @@ def ask_secrets(inventory: Any, *, say: Callable[[str], None] | None = None, una
     return pre
 
 
-async def run_session(session: Any, args: argparse.Namespace, *, kind: str, title: str, banner: str,
-                      inventory: Any = None, controls: Any = None) -> int:
-    """Run ``session`` (a LiveSession) until the user quits, or ``--headless`` seconds; record it unless told not to."""
+async def run_session(session: Session, args: argparse.Namespace, *, kind: str, title: str, banner: str,
+                      inventory: Inventory | None = None, controls: Controls | None = None,
+                      poll_times: PollTimes | None = None) -> int:
+    """Run ``session`` (a LiveSession, or a NatsSource) until the user quits, or ``--headless`` seconds; record it
+    unless told not to.  ``poll_times``: its poller's (``LiveSession.poller``), for ``--metrics``."""
     from anycast_tui.record.impactsum import summarize
     from anycast_tui.healthwatch import HealthWatch
     from anycast_tui.impacttracker import ImpactTracker
@@ -111,7 +129,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
     if export is not None and rec is not None:
         export.on_record = rec.record_sampled
 
-    def to_recording(event: Any, prefix: str, imp: Any) -> None:
+    def to_recording(event: Event, prefix: str, imp: Impact) -> None:
         if rec is not None:
             rec.record_impact(event, {**summarize(imp), "prefix": prefix, **tracker.source_counts(event)})
 
@@ -127,7 +145,7 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
                          traffic=export.traffic if export is not None else None)  # shares of sampled traffic
     metrics = None
     try:
-        metrics = start_metrics(args, session.timeline, poller=getattr(session, "poller", None), incidents=incidents,
+        metrics = start_metrics(args, session.timeline, poller=poll_times, incidents=incidents,
                                 health=lambda: checks.report)
         if args.headless is not None:
             print(banner, flush=True)
@@ -183,8 +201,8 @@ async def run_session(session: Any, args: argparse.Namespace, *, kind: str, titl
             print(f"recorded to {rec.path}  (anycast-tui replay {rec.path})", file=sys.stderr)
 
 
-async def start_export(inventory: Any, timeline: Any, *, headless: bool,
-                       say: Callable[[str], None] | None = None) -> Any:
+async def start_export(inventory: Inventory | None, timeline: Timeline, *, headless: bool,
+                       say: Callable[[str], None] | None = None) -> FlowExport | None:
     """The flow-export collector of ``[flow_export]`` (None without it), started; a socket that cannot be
     opened is a one-line CliError.  ``headless``: its lines are said (``say``, default stdout)."""
     from anycast_tui import sampledtraffic

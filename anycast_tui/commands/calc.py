@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from anycast_tui.commands.calcout import Answers, out_format
 from anycast_tui.commands.inputs import add_inputs, load_compiled, load_flows
@@ -36,7 +35,7 @@ random per boot, or an unmodelled policy) - then ask the device (ip route get).
 """
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "calc", help="which next hop a device picks for a flow (like cl-ecmpcalc)",
         description="Which next hop a device picks for each flow, from its route/nexthop/bucket tables and "

@@ -13,7 +13,18 @@ import asyncio
 import datetime as _dt
 import math
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:  # each is imported where it is used (start-up time of the other commands)
+    from anycast_tui.collect.inventory import Inventory
+    from anycast_tui.collect.preflight import Preflight
+    from anycast_tui.metrics import PollTimes
+    from anycast_tui.model.health import HealthReport, ServerShare, Thresholds
+    from anycast_tui.model.timeline import Change
+    from anycast_tui.model.types import FabricSnapshot
+    from anycast_tui.session import Session
+
+Source = dict[str, Any]  # where the checked fabric came from, as the JSON report's "source" shows it
 
 EXAMPLES = """examples:
   anycast-tui check -c config/fabric.toml                    one poll, a table of findings; exit 1 on an error
@@ -116,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- sources
 
 
-def _inventory(args: argparse.Namespace) -> tuple[Any, Any]:
+def _inventory(args: argparse.Namespace) -> tuple[Inventory, Preflight]:
     from anycast_tui.collect.inventory import InventoryError, load_inventory
     from anycast_tui.commands._live import ask_secrets
     from anycast_tui.errors import CliError
@@ -128,7 +139,7 @@ def _inventory(args: argparse.Namespace) -> tuple[Any, Any]:
     return inventory, ask_secrets(inventory)
 
 
-def _live(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[str, Any]]:
+def _live(args: argparse.Namespace, th: Thresholds) -> tuple[FabricSnapshot, HealthReport, Source]:
     inventory, secrets = _inventory(args)
     snap = asyncio.run(_poll(inventory, secrets))
     from anycast_tui.model.health import evaluate
@@ -136,7 +147,7 @@ def _live(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[str, Any]]:
     return snap, evaluate(snap, thresholds=th), {"config": str(args.config)}
 
 
-async def _poll(inventory: Any, secrets: Any) -> Any:
+async def _poll(inventory: Inventory, secrets: Preflight | None) -> FabricSnapshot:
     """One poll of every device (a second one when an FRR device's BGP paths and kernel next hops disagree:
     reported only once seen in two polls running, as the monitor does)."""
     from anycast_tui.session import LiveSession
@@ -150,10 +161,11 @@ async def _poll(inventory: Any, secrets: Any) -> Any:
             snap = await session.poll_once()
     finally:
         await session.stop()
+    assert snap is not None  # every inventory device is on the timeline from the start (LiveSession)
     return snap
 
 
-def _from_bus(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[str, Any]]:
+def _from_bus(args: argparse.Namespace, th: Thresholds) -> tuple[FabricSnapshot, HealthReport, Source]:
     from anycast_tui.commands._fleet import nats_options
 
     nats_options(args, args.source, name="anycast-tui check")  # a bad URL or secret: one line before connecting
@@ -163,7 +175,7 @@ def _from_bus(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[str, An
     return snap, evaluate(snap, thresholds=th), {"source": shown, **({"site": args.site} if args.site else {})}
 
 
-async def _read_bus(args: argparse.Namespace) -> tuple[Any, str]:
+async def _read_bus(args: argparse.Namespace) -> tuple[FabricSnapshot, str]:
     """Every device's latest state on the bus, once: the KV bucket read at join (``NatsSource``), then one pass
     of the source's collector watchdog (every 0.25 s), so a collector already silent has its devices stale with
     the reason, as a monitor on the bus shows them."""
@@ -185,7 +197,7 @@ async def _read_bus(args: argparse.Namespace) -> tuple[Any, str]:
     return answered_now(snap), shown
 
 
-def answered_now(snap: Any) -> Any:
+def answered_now(snap: FabricSnapshot) -> FabricSnapshot:
     """``snap`` with each device that did not answer its newest poll as ``check -c`` finds it: not answering,
     no tables.  The bus keeps such a device's last tables (stale, as a monitor shows them); they are not what it
     forwards with now, and one poll from ``check -c`` has none of them either."""
@@ -197,14 +209,15 @@ def answered_now(snap: Any) -> Any:
     return FabricSnapshot(snap.taken_at_ms, devices, snap.anycast_prefixes)
 
 
-def _serve(args: argparse.Namespace, th: Any) -> int:
+def _serve(args: argparse.Namespace, th: Thresholds) -> int:
     if args.source is not None:
         return asyncio.run(_serve_main(args, th, None, None))
     inventory, secrets = _inventory(args)
     return asyncio.run(_serve_main(args, th, inventory, secrets))
 
 
-async def _serve_main(args: argparse.Namespace, th: Any, inventory: Any, secrets: Any) -> int:
+async def _serve_main(args: argparse.Namespace, th: Thresholds, inventory: Inventory | None,
+                      secrets: Preflight | None) -> int:
     """``--serve``: the monitor's LiveSession polling on (or, with ``--source``, the bus read on), its incidents,
     the checks on ``healthwatch.HealthWatch`` (as ``monitor`` runs them), all of it at /metrics; a line per
     finding raised or cleared; until SIGTERM / SIGINT."""
@@ -223,18 +236,21 @@ async def _serve_main(args: argparse.Namespace, th: Any, inventory: Any, secrets
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     findings = (EventKind.FINDING_RAISED, EventKind.FINDING_CLEARED)
-    watching: list[Any] = []  # (incidents, checks, unsubscribe), on the timeline before its first state
+    # (incidents, checks, unsubscribe), on the timeline before its first state
+    watching: list[tuple[IncidentTracker, HealthWatch, Callable[[], None]]] = []
 
-    def on_change(change: Any) -> None:
+    def on_change(change: Change) -> None:
         for ev in change.events:
             if ev.kind in findings:
                 print(event_line(ev), flush=True)
 
-    def watch(session: Any) -> None:
-        watching.extend((IncidentTracker(session.timeline),
+    def watch(session: Session) -> None:
+        watching.append((IncidentTracker(session.timeline),
                          HealthWatch(session.timeline, post=loop.call_soon_threadsafe, thresholds=th),
                          session.timeline.subscribe(on_change)))
 
+    session: Session
+    poll_times: PollTimes | None = None  # a bus viewer polls nothing
     try:
         if inventory is None:
             from anycast_tui.commands._fleet import nats_options
@@ -245,16 +261,17 @@ async def _serve_main(args: argparse.Namespace, th: Any, inventory: Any, secrets
 
             session = await open_source(args, attach=watch)
         else:
-            session = LiveSession(inventory)
+            live = session = LiveSession(inventory)
+            poll_times = live.poller
             if secrets is not None:
-                secrets.apply(session.poller.secrets)
+                secrets.apply(live.poller.secrets)
             watch(session)
             print(f"check: {safe(str(args.config))}; {len(inventory.devices)} devices, polling every "
                   f"{session.interval_s:g} s; serving until SIGTERM", flush=True)
-        incidents, checks, _ = watching
+        incidents, checks, _ = watching[0]
         metrics = None
         try:
-            metrics = start_metrics(args, session.timeline, poller=getattr(session, "poller", None),
+            metrics = start_metrics(args, session.timeline, poller=poll_times,
                                     incidents=incidents, health=lambda: checks.report)
             await session.start()
             await stop.wait()
@@ -264,14 +281,14 @@ async def _serve_main(args: argparse.Namespace, th: Any, inventory: Any, secrets
                 metrics.close()
     finally:
         if watching:
-            incidents, checks, unsubscribe = watching
+            incidents, checks, unsubscribe = watching[0]
             unsubscribe()
             checks.close()
             incidents.close()
     return 0
 
 
-def _from_recording(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[str, Any]]:
+def _from_recording(args: argparse.Namespace, th: Thresholds) -> tuple[FabricSnapshot, HealthReport, Source]:
     from anycast_tui.errors import CliError
     from anycast_tui.model.health import evaluate
     from anycast_tui.record.reader import Recording, RecordingError
@@ -297,7 +314,7 @@ def _from_recording(args: argparse.Namespace, th: Any) -> tuple[Any, Any, dict[s
         # recordings keep the devices' tables, not their live connections
         report = replace(report, notes=report.notes + (
             "a recording holds no live connections: outbound, long-lived and multi-connection TCP not judged",))
-        source = {"recording": str(args.recording), "at_ms": snap.taken_at_ms}
+        source: Source = {"recording": str(args.recording), "at_ms": snap.taken_at_ms}
         if rec.damage is not None:
             source["damage"] = rec.damage
     return snap, report, source
@@ -311,7 +328,7 @@ def _iso(ms: int) -> str:
         "+00:00", "Z")
 
 
-def answered(snap: Any) -> tuple[int, list[tuple[str, str]]]:
+def answered(snap: FabricSnapshot) -> tuple[int, list[tuple[str, str]]]:
     """(devices, [(device, why) of those that did not answer their last poll])."""
     from anycast_tui.model.types import HealthStatus
 
@@ -324,7 +341,7 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def as_json(snap: Any, report: Any, source: dict[str, Any], code: int) -> dict[str, Any]:
+def as_json(snap: FabricSnapshot, report: HealthReport, source: Source, code: int) -> dict[str, Any]:
     n, silent = answered(snap)
     worst = report.worst()
     prefixes = sorted({s.prefix for s in report.shares})
@@ -350,7 +367,7 @@ def as_json(snap: Any, report: Any, source: dict[str, Any], code: int) -> dict[s
     }
 
 
-def table(snap: Any, report: Any, source: dict[str, Any]) -> str:
+def table(snap: FabricSnapshot, report: HealthReport, source: Source) -> str:
     """Plain text: who answered, the findings, the server shares, the hash settings tier by tier (device text
     escaped: one line stays one line)."""
     from anycast_tui.safetext import safe
@@ -374,7 +391,7 @@ def table(snap: Any, report: Any, source: dict[str, Any]) -> str:
         lines.append(f"    {safe(f.summary)}")
         lines.append(f"    fix: {safe(f.fix)}")
         lines.extend(f"      {safe(e)}" for e in f.evidence)
-    by_prefix: dict[str, list[Any]] = {}
+    by_prefix: dict[str, list[ServerShare]] = {}
     for s in report.shares:
         by_prefix.setdefault(s.prefix, []).append(s)
     for prefix, shares in by_prefix.items():

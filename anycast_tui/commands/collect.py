@@ -10,10 +10,20 @@ import os
 import re
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from anycast_tui.commands._fleet import SECURITY_HELP, add_nats_arguments, nats_options
 from anycast_tui.commands.argtypes import interval, positive_float
 from anycast_tui.safetext import SafeFormatter
+
+if TYPE_CHECKING:  # imported where used: nats-py and the poller stay out of the other commands' start-up
+    from nats.aio.client import Client as NatsClient
+
+    from anycast_tui.collect.inventory import Inventory
+    from anycast_tui.collect.preflight import Preflight
+    from anycast_tui.fleet.conn import NatsOptions, Retention
+    from anycast_tui.fleet.publisher import Publisher
+    from anycast_tui.model.types import DeviceState
 
 EXAMPLES = """examples:
   anycast-tui collect -c pod1.toml --publish nats://10.0.0.5:4222 --site pod1
@@ -104,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_main(args, inventory, site, collector, opts, retention, secrets))
 
 
-async def _main(args, inventory, site: str, collector: str, opts, retention, secrets) -> int:  # noqa: ANN001
+async def _main(args: argparse.Namespace, inventory: Inventory, site: str, collector: str, opts: NatsOptions,
+                retention: Retention, secrets: Preflight | None) -> int:
     import nats
 
     from anycast_tui.errors import CliError
@@ -147,7 +158,7 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
         await pub.start()
         update = session.poller.on_state
 
-        def on_state(state) -> None:  # noqa: ANN001 - DeviceState
+        def on_state(state: DeviceState) -> None:
             if update is not None:
                 update(state)
             pub.offer(state)
@@ -185,7 +196,7 @@ async def _main(args, inventory, site: str, collector: str, opts, retention, sec
     return 0
 
 
-async def _ensure_stream(nc, retention, stop: asyncio.Event, patience_s: float = 60.0) -> None:  # noqa: ANN001
+async def _ensure_stream(nc: NatsClient, retention: Retention, stop: asyncio.Event, patience_s: float = 60.0) -> None:
     """The stream and KV bucket, tried again while JetStream is not ready (a cluster electing its leader, a
     server starting): one log line, a one-line CliError after ``patience_s``."""
     from anycast_tui.errors import CliError
@@ -211,7 +222,7 @@ async def _ensure_stream(nc, retention, stop: asyncio.Event, patience_s: float =
             await asyncio.sleep(0.5)
 
 
-async def _log_stats(pub) -> None:  # noqa: ANN001 - Publisher
+async def _log_stats(pub: Publisher) -> None:
     while True:
         await asyncio.sleep(60)
         s = pub.stats

@@ -50,10 +50,10 @@ async def _main(args: argparse.Namespace) -> int:
         banner = (f"demo: {len(fabric.devices)} devices on 127.0.0.1, polling every {args.interval:g} s "
                   f"for {args.headless or 0:g} s")
         return await run_session(session, args, kind="demo", title="anycast-tui demo", banner=banner,
-                                 inventory=inventory, controls=fabric)
+                                 inventory=inventory, controls=fabric, poll_times=session.poller)
 
 
-def _default():  # noqa: ANN202 - the scenario module's type
+def _default() -> object:
     from anycast_tui.lab.demo import DEFAULT
 
     return DEFAULT

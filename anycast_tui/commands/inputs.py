@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anycast_tui.errors import CliError
 from anycast_tui.model.flows import FlowMeta, flows_to_array, proto_label, proto_number
 from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.placement import CompiledDevice, PlacementError, compile_device
 from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, Flow, HashSettings, NexthopTable
-from anycast_tui.parse.detect import detect_kind, parse_as
+from anycast_tui.parse.detect import Records, detect_kind, parse_as
 from anycast_tui.parse.errors import ParseError
 from anycast_tui.parse.exportcap import capture_flows, is_capture_file
 from anycast_tui.parse.flowfile import read_flows
 from anycast_tui.parse.nexthop import attach_buckets
+
+if TYPE_CHECKING:  # the inventory is loaded only for --device (start-up time of the file-only commands)
+    from anycast_tui.collect.inventory import Inventory
 
 DEVICE = "device"  # the name the one device of calc/whatif goes by
 MODELLED_POLICIES = (0, 1, 3)
@@ -78,7 +81,7 @@ def _read(path: str) -> str:
         raise CliError(f"{path}: {exc.strerror or exc}") from None
 
 
-def _parse(path: str, wanted: tuple[str, ...]) -> Any:
+def _parse(path: str, wanted: tuple[str, ...]) -> Records | None:
     text = _read(path)
     if not text.strip() or text.strip() in ("[]", "{}"):
         return None  # an empty table (``ip -j nexthop show`` with no nexthops prints [])
@@ -130,7 +133,7 @@ def load_live_device(args: argparse.Namespace) -> DeviceState:
     return load_live(args)[0]
 
 
-def load_live(args: argparse.Namespace, *, fabric: bool = False) -> tuple[DeviceState, FabricSnapshot, Any]:
+def load_live(args: argparse.Namespace, *, fabric: bool = False) -> tuple[DeviceState, FabricSnapshot, Inventory]:
     """``load_live_device``'s state (known as DEVICE), the snapshot of that poll under the inventory's names and
     the inventory.  ``fabric``: every device of the inventory is polled with it (their addresses name the
     device's neighbours); only the named one has to answer."""
@@ -139,7 +142,7 @@ def load_live(args: argparse.Namespace, *, fabric: bool = False) -> tuple[Device
 
 
 def _load_live(args: argparse.Namespace, *, fabric: bool = False
-               ) -> tuple[DeviceState, FabricSnapshot, Any, CompiledDevice]:
+               ) -> tuple[DeviceState, FabricSnapshot, Inventory, CompiledDevice]:
     import asyncio
     import dataclasses
 

@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
                     print("note: with --routing static nothing flows between bursts of traffic: pmacct's sfprobe "
                           "sends a burst's last samples with the next packet it captures (at most 60 s later)",
                           file=sys.stderr)
-            print(_inventory_line(lab.cfg.inventory))
+            print(inventory_line(lab.cfg.inventory))
             if lab.cfg.nohash_error:
                 print(f"warning: client tc program not attached ({lab.cfg.nohash_error}): TCP flows of `lab traffic` "
                       "are hashed by their socket hash, not the 5-tuple", file=sys.stderr)
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     raise CliError(f"unknown action {args.lab_cmd!r}")
 
 
-def _inventory_line(path: str) -> str:
+def inventory_line(path: str) -> str:
     """Where `lab up` wrote the monitor's inventory: absolute (``--config`` is relative to where it ran)."""
     return f"wrote {Path(path).resolve()} (the inventory for `monitor -c`; `lab down` removes it)"
 

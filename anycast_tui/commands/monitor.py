@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
 from anycast_tui.commands.argtypes import interval
+
+if TYPE_CHECKING:
+    from anycast_tui.collect.inventory import Inventory
+    from anycast_tui.collect.preflight import Preflight
 
 EXAMPLES = """examples:
   anycast-tui monitor -c config/fabric.toml                 TUI over the devices of the inventory
@@ -62,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_main(inventory, args, secrets))
 
 
-async def _main(inventory, args: argparse.Namespace, secrets=None) -> int:  # noqa: ANN001 - Inventory, Preflight
+async def _main(inventory: Inventory, args: argparse.Namespace, secrets: Preflight | None = None) -> int:
     from anycast_tui.commands._live import run_session
     from anycast_tui.session import LiveSession
 
@@ -72,7 +77,7 @@ async def _main(inventory, args: argparse.Namespace, secrets=None) -> int:  # no
     banner = (f"monitor: {len(inventory.devices)} devices, polling every {session.interval_s:g} s "
               f"for {args.headless or 0:g} s")
     return await run_session(session, args, kind="monitor", title=f"anycast-tui monitor · {args.config}",
-                             banner=banner, inventory=inventory)
+                             banner=banner, inventory=inventory, poll_times=session.poller)
 
 
 async def _from_bus(args: argparse.Namespace) -> int:

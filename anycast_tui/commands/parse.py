@@ -16,11 +16,11 @@ from typing import Any
 from anycast_tui.commands import jsonout
 from anycast_tui.errors import CliError
 from anycast_tui.model.types import (
-    BgpMultipath, Bucket, ConntrackEntry, HashSettings, Interface, NexthopTable, Route, Socket,
+    BgpMultipath, Bucket, ConntrackEntry, HashSettings, Interface, NexthopGroup, NexthopTable, Route, Socket,
 )
 from anycast_tui.model.samples import FlowSample
 from anycast_tui.parse import exportcap
-from anycast_tui.parse.detect import KINDS, detect_kind, parse_as, to_jsonable
+from anycast_tui.parse.detect import KINDS, Records, detect_kind, parse_as, to_jsonable
 from anycast_tui.parse.errors import ParseError
 from anycast_tui.parse.nexthop import format_entry
 from anycast_tui.safetext import safe
@@ -37,7 +37,7 @@ EPILOG = """examples:
 kinds: """ + ", ".join(KINDS + exportcap.KINDS)
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "parse",
         help="normalised records of an ip / sysctl command output, or of a capture of sFlow/IPFIX datagrams",
@@ -103,7 +103,7 @@ def _ep(addr: str, port: int | None) -> str:
     return host if port is None else f"{host}:{port}"
 
 
-def render_text(records: Any) -> str:
+def render_text(records: Records) -> str:
     """Readable lines, one record (plus indented next hops / addresses) at a time."""
     lines: list[str] = []
     if isinstance(records, HashSettings):
@@ -111,7 +111,7 @@ def render_text(records: Any) -> str:
     elif isinstance(records, NexthopTable):
         for e in (*records.objects, *records.groups):
             lines.append(format_entry(e))
-            for b in getattr(e, "bucket_table", ()):
+            for b in e.bucket_table if isinstance(e, NexthopGroup) else ():
                 lines.append(f"    bucket {b.index} -> nhid {b.nhid} idle {b.idle_time:g}s")
     else:
         for r in records:

@@ -9,9 +9,18 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anycast_tui.commands.argtypes import interval, positive_float
 from anycast_tui.safetext import SafeFormatter
+
+if TYPE_CHECKING:  # each is imported where it is used (start-up time of the other commands)
+    from anycast_tui.collect.inventory import Inventory
+    from anycast_tui.collect.preflight import Preflight
+    from anycast_tui.fleet.source import NatsSource
+    from anycast_tui.lab.sim import SimFabric
+    from anycast_tui.metrics import PollTimes
+    from anycast_tui.session import SimSession
 
 EXAMPLES = """examples:
   anycast-tui record -c config/fabric.toml                 until SIGTERM, into the default directory
@@ -106,8 +115,8 @@ def _prune(args: argparse.Namespace, path: Path) -> None:
         log.info("retention: deleted %s", p)
 
 
-async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001 - Inventory | None
-                secrets=None) -> int:  # noqa: ANN001 - Preflight | None
+async def _main(args: argparse.Namespace, inventory: Inventory | None, path: Path,
+                secrets: Preflight | None = None) -> int:
     from anycast_tui.record.live import incident_tracker
     from anycast_tui.record.writer import Recorder
 
@@ -132,6 +141,8 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
     metrics = None
     export = None
     checks = None
+    session: SimSession | NatsSource | LiveSession
+    poll_times: PollTimes | None = None  # the simulator and a bus viewer poll nothing over SSH
     try:
         if args.sim:
             from anycast_tui.lab.sim import SimFabric
@@ -154,9 +165,10 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
         else:
             from anycast_tui.session import LiveSession
 
-            session = LiveSession(inventory, interval_s=interval)
+            live = session = LiveSession(inventory, interval_s=interval)
+            poll_times = live.poller
             if secrets is not None:
-                secrets.apply(session.poller.secrets)
+                secrets.apply(live.poller.secrets)
             recorder.attach(session.timeline)
             from anycast_tui.commands._live import start_export
 
@@ -173,7 +185,7 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
                                  traffic=export.traffic if export is not None else None)
         from anycast_tui.commands._live import start_metrics
 
-        metrics = start_metrics(args, session.timeline, poller=getattr(session, "poller", None),
+        metrics = start_metrics(args, session.timeline, poller=poll_times,
                                 incidents=incidents, say=log.info,
                                 health=(lambda: checks.report) if checks is not None else None)
         start = time.monotonic()
@@ -213,13 +225,13 @@ async def _main(args: argparse.Namespace, inventory, path: Path,  # noqa: ANN001
     return 0
 
 
-async def _poll_sim(session, interval: float) -> None:  # noqa: ANN001 - SimSession
+async def _poll_sim(session: SimSession, interval: float) -> None:
     while True:
         session.poll()
         await asyncio.sleep(interval)
 
 
-async def _cycle(sim, every: float) -> None:  # noqa: ANN001 - SimFabric
+async def _cycle(sim: SimFabric, every: float) -> None:
     from anycast_tui.model.types import Role
 
     leaves = [n for n in sim.devices if sim.role(n) is Role.LEAF]

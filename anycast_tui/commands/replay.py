@@ -6,6 +6,12 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported where used (start-up time of the other commands)
+    from anycast_tui.record.reader import Recording
+    from anycast_tui.record.replay import RecordedEventImpacts
+    from anycast_tui.ui.app import AnycastApp
 
 EXAMPLES = """examples:
   anycast-tui replay ~/.local/share/anycast-tui/recordings/fabric-20261126.atrec
@@ -28,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def prefixes_of(rec) -> tuple[str, ...]:  # noqa: ANN001 - record.reader.Recording
+def prefixes_of(rec: Recording) -> tuple[str, ...]:
     """The anycast prefixes the recording was made with (its inventory, else its first snapshot)."""
     try:
         inv = json.loads(rec.meta.get("inventory") or "null")
@@ -39,7 +45,7 @@ def prefixes_of(rec) -> tuple[str, ...]:  # noqa: ANN001 - record.reader.Recordi
     return ()
 
 
-def build(rec, *, speed: float = 1.0, **ui):  # noqa: ANN001, ANN201
+def build(rec: Recording, *, speed: float = 1.0, **ui: Any) -> tuple[AnycastApp, RecordedEventImpacts]:
     """(app, tracker) over a ReplaySession of ``rec``."""
     from anycast_tui.record.replay import RecordedEventImpacts, RecordedIncidents, ReplaySession
     from anycast_tui.session import DEFAULT_PREFIXES

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anycast_tui.commands import jsonout
 from anycast_tui.commands.inputs import DEVICE, add_inputs, flow_json, load_device, load_flows, load_live
@@ -23,6 +23,9 @@ from anycast_tui.model.whatif import MAPPINGS, WhatIf, WhatIfError, WhatIfKind, 
 from anycast_tui.model.paths import address_map, neighbour_names
 from anycast_tui.model.placement import HashCache, PlacementError
 from anycast_tui.model.types import FabricSnapshot
+
+if TYPE_CHECKING:
+    from anycast_tui.collect.inventory import Inventory
 
 # The TUI's sample (impacttracker.ImpactTracker's defaults): flows of this many clients to the first anycast address.
 SAMPLE_CLIENTS, SAMPLE_FLOWS = 200, 10_000
@@ -44,7 +47,7 @@ timer runs out. --json adds per-flow before/after/moved (device's own mapping) a
 """
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "whatif", help="flows moved by each possible next-hop failure, per mapping",
         description="Blast radius of a next-hop failure or restore on one device: flows moved, TCP flows reset "
@@ -142,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _flows(args: argparse.Namespace, inventory: Any) -> tuple[FlowArray, FlowMeta]:
+def _flows(args: argparse.Namespace, inventory: Inventory) -> tuple[FlowArray, FlowMeta]:
     """The flows given, else (--device) the TUI's sample to the first IPv4 anycast prefix of the inventory."""
     if args.flows or any(x is not None for x in (args.proto, args.src, args.dst)):
         return load_flows(args)

@@ -295,14 +295,14 @@ _C1 = np.uint64(0x646F72616E646F6D)
 _C2 = np.uint64(0x6C7967656E657261)
 _C3 = np.uint64(0x7465646279746573)
 _CHUNK = 1 << 15
-_WORKERS = max(1, min(4, os.cpu_count() or 1))
+WORKERS = max(1, min(4, os.cpu_count() or 1))  # threads a large flow set is hashed on (paths.py reads it too)
 
 
 @functools.lru_cache(maxsize=1)
 def _pool() -> "ThreadPoolExecutor":
     from concurrent.futures import ThreadPoolExecutor
 
-    return ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="hash")
+    return ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="hash")
 
 
 class _Sip:
@@ -551,7 +551,7 @@ def linux_multipath_hash(flows: FlowArray, *, policy: int, seed: int, fields: in
             out[idx] = h >> np.uint32(1)
 
     # numpy releases the GIL inside each operation: chunks hash in parallel on every core.
-    workers = min(_WORKERS, len(jobs))
+    workers = min(WORKERS, len(jobs))
     if workers <= 1:
         work(jobs)
     else:

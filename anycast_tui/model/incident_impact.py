@@ -166,7 +166,8 @@ def live_text(p: PhaseImpact) -> str:
     return f"live: {lv.tcp_reset:,} TCP reset, {udp} of {lv.connections:,} connections, measured{stale}"
 
 
-def _rate(pps: float) -> str:
+def rate_text(pps: float) -> str:
+    """A packet rate as incident texts print it: 3 significant digits, ``k`` / ``M`` above a thousand / million."""
     for unit, div in (("M", 1e6), ("k", 1e3)):
         if pps >= div:
             return f"{pps / div:.3g} {unit}"
@@ -178,7 +179,7 @@ def sampled_text(p: PhaseImpact) -> str:
     sc = p.sampled
     if sc is None:
         return ""
-    return (f"sampled: {sc.moved:,} of {sc.flows:,} flows moved (≈ {_rate(sc.moved_pps)} pkt/s at {sc.rate}), "
+    return (f"sampled: {sc.moved:,} of {sc.flows:,} flows moved (≈ {rate_text(sc.moved_pps)} pkt/s at {sc.rate}), "
             f"{sc.tcp_reset:,} TCP reset, {sc.udp_moved:,} UDP, measured on sampled traffic")
 
 

@@ -30,7 +30,8 @@ PARALLEL_MIN_ROWS = 1 << 16  # flows at one hop from which devices are placed on
 
 
 @functools.lru_cache(maxsize=1)
-def _place_pool() -> ThreadPoolExecutor:
+def place_pool() -> ThreadPoolExecutor:
+    """The worker threads large hops place their devices on (``PARALLEL_MIN_ROWS``), made on first use."""
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="place")
 
 # Where flows enter: one device name for all, a name per flow (object/str array), or factorized as
@@ -299,11 +300,11 @@ class Tracer:
         results, and the order in which labels are numbered, stay the same)."""
         cds = [self.compiled(self.snapshot.devices[self.devices[d]]) for d, _ in groups]
         args = [(cd, idx if whole else rows[idx]) for cd, (_, idx) in zip(cds, groups)]
-        serial = (len(args) < 2 or hashing._WORKERS < 2 or sum(len(r) for _, r in args) < PARALLEL_MIN_ROWS
+        serial = (len(args) < 2 or hashing.WORKERS < 2 or sum(len(r) for _, r in args) < PARALLEL_MIN_ROWS
                   or len({id(cd) for cd in cds}) < len(cds))  # a shared CompiledDevice is not thread-safe
         if serial:
             return (place(cd, self.flows, r, cache=self.cache) for cd, r in args)
-        futures = [_place_pool().submit(place, cd, self.flows, r, cache=self.cache) for cd, r in args]
+        futures = [place_pool().submit(place, cd, self.flows, r, cache=self.cache) for cd, r in args]
         return (f.result() for f in futures)
 
     def _direct_owner(self, rows_ix: np.ndarray) -> str | None:

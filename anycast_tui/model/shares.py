@@ -32,7 +32,7 @@ import numpy as np
 from anycast_tui.model.findings import ServerShare
 from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.incident_impact import SAMPLE_CLIENTS, SAMPLE_FLOWS, default_sample, observed_ingress
-from anycast_tui.model.incident_impact import _rate as rate_text  # pkt/s as incident texts print it
+from anycast_tui.model.incident_impact import rate_text  # pkt/s as incident texts print it
 from anycast_tui.model.ingress import ingress_of
 from anycast_tui.model.paths import PathOutcome, PathResult, Tracer, address_map
 from anycast_tui.model.placement import UNKNOWN, Choice, HashCache, Outcome, compiled_for, decision_space, lookup

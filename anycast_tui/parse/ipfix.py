@@ -132,6 +132,16 @@ class ExportDecoder:
         self._sampling: dict[tuple[str, int, int], dict[int | None, int]] = {}
         self.evicted = 0  # templates and domains forgotten to stay in bounds
 
+    @property
+    def domains(self) -> int:
+        """Observation domains (exporter, version, domain id) whose templates are kept: at most ``max_domains``."""
+        return len(self._domains)
+
+    def sampler_intervals(self, exporter: str, domain: int, *, ipfix: bool = True) -> dict[int | None, int]:
+        """The sampling interval per sampler id (None: a record without one) that ``exporter``'s options records
+        gave for ``domain`` (IPFIX, or NetFlow v9), at most ``MAX_SAMPLERS`` of them (a copy)."""
+        return dict(self._sampling.get((exporter, 10 if ipfix else 9, domain), {}))
+
     def _domain(self, key: tuple[str, int, int]) -> dict[int, _Template]:
         got = self._domains.get(key)
         if got is None:

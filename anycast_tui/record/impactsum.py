@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from anycast_tui.model.impact import Impact
 
-def summarize(imp: Any) -> dict[str, Any]:
-    """JSON-able summary of a ``model.impact.Impact``."""
+
+def summarize(imp: Impact) -> dict[str, Any]:
+    """JSON-able summary of a hop-local ``Impact``."""
     out: dict[str, Any] = dict(imp.counts)
     out["servers"] = [[a, b, n] for (a, b), n in sorted(imp.matrix().items(), key=lambda kv: -kv[1])]
     return out

@@ -21,6 +21,7 @@ from anycast_tui.record.schema import DEFAULT_KEYFRAME_EVERY
 from anycast_tui.record.writer import Recorder
 
 if TYPE_CHECKING:
+    from anycast_tui.collect.inventory import Inventory
     from anycast_tui.incidenttracker import IncidentTracker
     from anycast_tui.model.incident_impact import SampledOf
 
@@ -32,14 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "~/.local/share/anycast-tui/recordings)")
 
 
-def start(args: argparse.Namespace, timeline: Timeline, *, kind: str, inventory: Any = None,
+def start(args: argparse.Namespace, timeline: Timeline, *, kind: str, inventory: Inventory | None = None,
           settings: Mapping[str, Any] | None = None,
           keyframe_every: int = DEFAULT_KEYFRAME_EVERY) -> Recorder | None:
-    """A Recorder attached to ``timeline`` writing a new file, or None with ``--no-record``.  Impact goes in
-    through ``incident_tracker`` (incidents) and ``Recorder.record_impact`` (hop-local, per event)."""
-    if getattr(args, "no_record", False):
+    """A Recorder attached to ``timeline`` writing a new file, or None with ``--no-record`` (``args``: parsed
+    with the options of ``add_arguments``).  Impact goes in through ``incident_tracker`` (incidents) and
+    ``Recorder.record_impact`` (hop-local, per event)."""
+    if args.no_record:
         return None
-    path = new_session_path(getattr(args, "record_dir", None), kind)
+    path = new_session_path(args.record_dir, kind)
     rec = Recorder(path, keyframe_every=keyframe_every, inventory=inventory, settings=settings)
     rec.attach(timeline)
     return rec

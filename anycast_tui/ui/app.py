@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Awaitable, Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 from rich.text import Text
@@ -72,9 +72,9 @@ class Controls(Protocol):
 
     def is_failed(self, name: str) -> bool: ...
 
-    def fail(self, name: str) -> object: ...  # may be a coroutine
+    def fail(self, name: str) -> Awaitable[None] | None: ...  # a coroutine (the demo's SSH farm) or done at once
 
-    def restore(self, name: str) -> object: ...
+    def restore(self, name: str) -> Awaitable[None] | None: ...
 
 
 class Impacts(Protocol):
@@ -162,8 +162,10 @@ class TooSmall(Widget):
         return Text(f"terminal too small: {w}×{h}, need {MIN_SIZE[0]}×{MIN_SIZE[1]}\n(q quits)", justify="center")
 
 
-def _b(key: str, action: str, description: str, id: str, tooltip: str = "", **kw: object) -> Binding:
-    return Binding(key, action, description, id=id, tooltip=tooltip or description, **kw)  # type: ignore[arg-type]
+def _b(key: str, action: str, description: str, id: str, tooltip: str = "", *, show: bool = True,
+       key_display: str | None = None, priority: bool = False) -> Binding:
+    return Binding(key, action, description, show=show, key_display=key_display, priority=priority, id=id,
+                   tooltip=tooltip or description)
 
 
 def screenshots_dir() -> Path:
@@ -261,10 +263,10 @@ class AnycastApp(App[int]):
         self._shown = None  # snapshot object last drawn
         self._drawn_at = 0.0  # clock time of the last redraw
         self._shown_impact = 0
-        self._shown_paths: object = None
+        self._shown_paths: PathResult | None = None
         self._shown_view: FlowView | None = None
         self._traced_at = 0.0
-        self._shown_marks: object = None
+        self._shown_marks: EventImpact | None = None  # the detail the marks were made of
         self._last_counts = view.counts(None, ())
         self._feed = view.EventFeed(self.prefixes, keep=EventLog.MAX_SHOWN)
         self._events_list = tl.events
@@ -841,6 +843,6 @@ def _params(action: str) -> tuple[object, ...]:
     return tuple(x.strip("'\"") for x in inner.split(",") if x)
 
 
-async def _maybe_await(x: object) -> None:
+async def _maybe_await(x: Awaitable[None] | None) -> None:
     if inspect.isawaitable(x):
         await x

@@ -67,6 +67,12 @@ class BucketBars(Panel):
         self._layout = None
         self._strips.clear()
 
+    @property
+    def bar_width(self) -> int:
+        """Cells a bar gets at the widget's present size (its content width less the name column): the width
+        ``layout_for`` lays the bars out at when drawn."""
+        return self._width()
+
     def _width(self, content_width: int | None = None) -> int:
         return max(8, (self.content_size.width if content_width is None else content_width) - NAME_W)
 

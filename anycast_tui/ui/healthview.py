@@ -216,6 +216,11 @@ class HealthPanel(Panel):
         super().on_show()
         self.focus()
 
+    @property
+    def selection_lines(self) -> tuple[int, int]:
+        """(first line, lines) of the selected finding and its evidence in the panel's content, as last drawn."""
+        return self._at
+
     def selected_finding(self) -> Finding | None:
         if self.report is None or not self.report.findings:
             return None

@@ -184,7 +184,9 @@ def test_host_ranges_are_capped(tmp_path, pattern, why):
 
 
 def test_4096_hosts_per_range_and_100000_in_all(tmp_path):
-    assert len(ansible._expand("leaf[0001:4096]")) == 4096 == ansible.MAX_RANGE_HOSTS
+    (tmp_path / "hosts.ini").write_text("[leaves]\nleaf[0001:4096]\n")
+    names = load(tmp_path, '[fabric]\nansible_inventory = "hosts.ini"\n').names
+    assert len(names) == 4096 == ansible.MAX_RANGE_HOSTS and (names[0], names[-1]) == ("leaf0001", "leaf4096")
     (tmp_path / "hosts.ini").write_text("[leaves]\n" + "".join(f"l{i}x[1:4000]\n" for i in range(26)))
     with pytest.raises(InventoryError, match=r"hosts\.ini:27: l25x\[1:4000\]: more than 100,000 hosts"):
         load(tmp_path, '[fabric]\nansible_inventory = "hosts.ini"\n')

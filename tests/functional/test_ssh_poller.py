@@ -359,10 +359,10 @@ async def test_stop_returns_even_when_a_task_swallows_its_cancel(make_farm):
                 if swallowed > 2:
                     raise
     await poller.start()
-    poller._tasks.append(asyncio.create_task(stubborn()))
+    poller.track(asyncio.create_task(stubborn()))
     await wait_for(lambda: poller.polls("leaf01") >= 1)
     await poller.stop()
-    assert swallowed == 3 and not poller._tasks
+    assert swallowed == 3 and not poller.running
 
 
 async def test_buckets_are_asked_only_while_a_resilient_group_exists(make_farm):

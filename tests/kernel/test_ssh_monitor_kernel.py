@@ -53,7 +53,8 @@ async def test_kernel_route_change_arrives_through_the_stream(netns, tmp_path):
         nsx.ip(ns, "route", "del", "192.0.2.53/32")
         await wait_for(lambda: not _has(poller, "192.0.2.53/32"))
         assert poller.polls("r1") >= polls + 2 and poller.stream_error("r1") is None
-        assert poller._devices["r1"].version is not None and poller._devices["r1"].version >= (4, 17)
+        version = poller.iproute_version("r1")
+        assert version is not None and version >= (4, 17)
     finally:
         await poller.stop()
         await farm.stop()

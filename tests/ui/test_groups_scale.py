@@ -44,7 +44,7 @@ async def test_only_visible_group_lines_are_drawn(monkeypatch):
         panel, bars = app.query_one(GroupsPanel), app.query_one(BucketBars)
         n_groups = len(panel.groups)
         assert n_groups == 2 * (40 + 4 + 8)  # every device, IPv4 and IPv6 anycast
-        lines, entries = bars.layout_for(bars._width())
+        lines, entries = bars.layout_for(bars.bar_width)
         assert len(entries) == 2 * 44 and len(lines) >= 2 * len(entries)
         # the bars start below the groups table, off screen: none of their lines was drawn
         assert panel.region.height > 24 and drawn == [] and spaces == []

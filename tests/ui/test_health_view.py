@@ -122,7 +122,7 @@ async def test_keys_select_findings_show_their_evidence_and_scroll_to_them():
         await pilot.pause()
         assert panel.selected_finding().key == ("same-seed-consecutive-tiers", "leaf04")
         assert scroll.scroll_offset.y > shown
-        at, size = panel._at
+        at, size = panel.selection_lines
         top = panel.virtual_region.y + panel.gutter.top + at
         assert scroll.scroll_offset.y <= top < scroll.scroll_offset.y + scroll.scrollable_content_region.height
         await pilot.press("k")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from anycast_tui.commands.lab import _inventory_line
+from anycast_tui.commands.lab import inventory_line
 
 CLI = [sys.executable, "-c", "import sys; from anycast_tui.cli import main; sys.exit(main())"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,5 +59,5 @@ def test_head_gets_the_first_line_and_the_writer_ends_quietly(routes):
 
 def test_lab_up_names_the_inventory_it_wrote_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # an empty directory, the default --config
-    line = _inventory_line("config/lab.toml")
+    line = inventory_line("config/lab.toml")
     assert f" {tmp_path.resolve()}/config/lab.toml " in line and line.startswith("wrote /")

@@ -198,7 +198,7 @@ def test_bounded_templates_and_domains():
     assert len(dec.decode(ipfix_msg([ipfix_set(265, v4_record())]), "x").samples) == 1
     for d in range(10):
         dec.decode(ipfix_msg([], domain=100 + d), "x")
-    assert len(dec._domains) == 3 and dec.evicted >= 6 + 8
+    assert dec.domains == 3 and dec.evicted >= 6 + 8
 
 
 def test_library_exceptions_become_the_typed_error():
@@ -241,5 +241,5 @@ def test_sampler_intervals_are_bounded_per_domain():
     dec = ExportDecoder()
     recs = b"".join(struct.pack("!HI", i, 10 + i) for i in range(1000))
     dec.decode(ipfix_msg([ipfix_set(3, opt), ipfix_set(500, recs)]), "x")
-    (sampling,) = dec._sampling.values()
+    sampling = dec.sampler_intervals("x", 1)
     assert len(sampling) <= 256 and sampling[999] == 1009

@@ -40,19 +40,19 @@ def _run(resilient: bool) -> tuple:
 
 @pytest.mark.parametrize("resilient", [False, True])
 def test_parallel_placement_equals_serial(monkeypatch, resilient):
-    monkeypatch.setattr(hashing, "_WORKERS", 1)
+    monkeypatch.setattr(hashing, "WORKERS", 1)
     serial = _run(resilient)
-    monkeypatch.setattr(hashing, "_WORKERS", 2)
+    monkeypatch.setattr(hashing, "WORKERS", 2)
     monkeypatch.setattr(paths, "PARALLEL_MIN_ROWS", 0)
     submitted = []
-    real = paths._place_pool()
+    real = paths.place_pool()
 
     class Spy:
         def submit(self, *a, **k):
             submitted.append(a[1])
             return real.submit(*a, **k)
 
-    monkeypatch.setattr(paths, "_place_pool", lambda: Spy())
+    monkeypatch.setattr(paths, "place_pool", lambda: Spy())
     parallel = _run(resilient)
     assert len(submitted) > 4  # the threaded path ran
     _same(serial[0], parallel[0])

@@ -160,11 +160,36 @@ def test_beyond_16_eights_inputs_are_moved_not_merged():
     assert all(s.address(a) == o for a, o in zip(sorted(addrs), out))  # stable after the moves
 
 
-def test_an_input_meeting_a_taken_pseudonym_is_moved_and_counted():
+def _past_the_pool() -> Scrubber:
+    """A scrubber (key ``k``) given the 16 input /8s the IPv4 pool has /8s for: a 17th input /8 shares one."""
     s = Scrubber(b"k")
-    natural = Scrubber(b"k").address("198.18.0.1")
-    s._owner[natural] = "203.0.113.9"  # as if another input had been given it first
-    moved = s.address("198.18.0.1")
-    assert moved != natural and moved != "198.18.0.1" and s.collisions == 1
+    for top in range(1, 17):
+        s.address(f"{top}.0.0.1")
+    return s
+
+
+def _meeting_inputs() -> tuple[str, str]:
+    """An input of 17.0.0.0/8 and one of the /8 it shares a pool /8 with whose pseudonyms (each scrubbed where
+    nothing took its pseudonym first) are the same address: found among 6,000 of each (key k: one pair is)."""
+    probe = _past_the_pool()
+    pool8 = probe.address("17.0.0.1").split(".")[0]
+    top = next(t for t in range(1, 17) if probe.address(f"{t}.0.0.1").split(".")[0] == pool8)
+    ours, theirs = _past_the_pool(), _past_the_pool()
+    spread = [i * 2654435761 % (1 << 24) for i in range(6_000)]
+    first = {ours.address(str(ipaddress.IPv4Address(top << 24 | low))): top << 24 | low for low in spread}
+    for low in spread:
+        mine = str(ipaddress.IPv4Address(17 << 24 | low))
+        if (other := first.get(theirs.address(mine))) is not None:
+            return str(ipaddress.IPv4Address(other)), mine
+    raise AssertionError("no two inputs meet")
+
+
+def test_an_input_meeting_a_taken_pseudonym_is_moved_and_counted():
+    taker, late = _meeting_inputs()
+    natural = _past_the_pool().address(late)
+    s = _past_the_pool()
+    assert s.address(taker) == natural  # another input is given it first
+    moved = s.address(late)
+    assert moved != natural and moved != late and s.collisions == 1
     assert ipaddress.ip_address(moved) in ipaddress.ip_network(natural.split(".")[0] + ".0.0.0/8")
-    assert s.address("198.18.0.1") == moved
+    assert s.address(late) == moved
