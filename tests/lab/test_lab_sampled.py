@@ -25,6 +25,7 @@ from anycast_tui.incidenttracker import IncidentTracker
 from anycast_tui.lab.labctl import Lab
 from anycast_tui.lab.nslab import ANYCAST
 from anycast_tui.model.incidents import IncidentKind
+from anycast_tui.model.types import HealthStatus
 from anycast_tui.session import LiveSession
 
 from .labwalk import held_traffic, lab_flows
@@ -56,6 +57,10 @@ def test_sampled_flows_placement_and_incident_counts_are_the_fabrics(sflow_lab: 
             with held_traffic(lab, traffic) as report:
                 await session.poll_once()
                 await session.poll_once()
+                for _ in range(10):  # samples are checked against states that answered (a loaded machine: again)
+                    if all(h.status is HealthStatus.OK for h in session.health().values()):
+                        break
+                    await session.poll_once()
                 deadline = time.monotonic() + DEADLINE_S
                 seen: set = set()
                 while time.monotonic() < deadline:
@@ -69,11 +74,13 @@ def test_sampled_flows_placement_and_incident_counts_are_the_fabrics(sflow_lab: 
                 assert seen == want, (len(want - seen), len(seen - want))
                 export.flush()
                 agreements = dict(export.traffic.agreements())
+                health = {n: (h.status.value, h.error) for n, h in session.health().items()
+                          if h.status is not HealthStatus.OK}
                 await asyncio.to_thread(lambda: (lab.fail("leaf03"), lab.wait_converged()))
                 await session.poll_once()
                 await session.poll_once()
                 assert await asyncio.to_thread(tracker.wait, 120)
-            return tracker, agreements, report, export.collector.lines()
+            return tracker, agreements, report, [*export.collector.lines(), f"not ok when checked: {health}"]
         finally:
             tracker.close()
             await export.stop()
