@@ -13,9 +13,11 @@ import ipaddress
 import json
 import re
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from anycast_tui.parse.errors import ParseError, shown
+
+T = TypeVar("T")
 
 __all__ = ["shown"]  # re-exported: the one way device text is quoted in messages (anycast_tui.parse.errors)
 
@@ -153,14 +155,7 @@ def load_json(text: str, kind: str) -> list[Any]:
         raise ParseError(0, "input is not text", kind)
     if not text.strip():
         return []
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})", kind) from None
-    except RecursionError:
-        raise ParseError(0, "JSON nested too deeply", kind) from None
-    except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit limit
-        raise ParseError(0, f"invalid JSON: {exc}", kind) from None
+    data = _decoded(json.loads, text, kind)
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
@@ -169,6 +164,18 @@ def load_json(text: str, kind: str) -> list[Any]:
         if not isinstance(item, dict):
             raise ParseError(0, f"item {i}: expected an object, got {type(item).__name__}", kind)
     return data
+
+
+def _decoded(decode: Callable[..., T], text: str, kind: str, *args: int) -> T:
+    """``decode(text, *args)`` with every way JSON can be bad as one ParseError."""
+    try:
+        return decode(text, *args)
+    except json.JSONDecodeError as exc:
+        raise ParseError(exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})", kind) from None
+    except RecursionError:
+        raise ParseError(0, "JSON nested too deeply", kind) from None
+    except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit limit
+        raise ParseError(0, f"invalid JSON: {exc}", kind) from None
 
 
 _DECODER = json.JSONDecoder()
@@ -185,26 +192,19 @@ def json_items(text: str, kind: str) -> Iterator[dict[str, Any]]:
     """
     if not isinstance(text, str):
         raise ParseError(0, "input is not text", kind)
-    pos = _JSON_WS.match(text).end()  # type: ignore[union-attr]
+    pos = _skip_ws(text, 0)
     if pos == len(text):
         return
     if text[pos] != "[":
         yield from load_json(text, kind)  # one object (as some tools print), or the error
         return
-    pos = _JSON_WS.match(text, pos + 1).end()  # type: ignore[union-attr]
+    pos = _skip_ws(text, pos + 1)
     if text.startswith("]", pos):
         _json_end(text, pos + 1, kind)
         return
     i = 0
     while True:
-        try:
-            obj, pos = _DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise ParseError(exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})", kind) from None
-        except RecursionError:
-            raise ParseError(0, "JSON nested too deeply", kind) from None
-        except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit limit
-            raise ParseError(0, f"invalid JSON: {exc}", kind) from None
+        obj, pos = _decoded(_DECODER.raw_decode, text, kind, pos)
         if not isinstance(obj, dict):
             raise ParseError(0, f"item {i}: expected an object, got {type(obj).__name__}", kind)
         sep = _JSON_SEP.match(text, pos)
@@ -219,8 +219,13 @@ def json_items(text: str, kind: str) -> Iterator[dict[str, Any]]:
             return
 
 
+def _skip_ws(text: str, pos: int) -> int:
+    m = _JSON_WS.match(text, pos)  # always matches (maybe nothing)
+    return m.end() if m else pos
+
+
 def _json_end(text: str, pos: int, kind: str) -> None:
-    pos = _JSON_WS.match(text, pos).end()  # type: ignore[union-attr]
+    pos = _skip_ws(text, pos)
     if pos != len(text):
         raise _json_error(text, pos, "Extra data", kind)
 
