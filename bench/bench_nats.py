@@ -95,8 +95,8 @@ class CheapPoller:
             self.offer(st)
         if was_complete:  # the poll cycle of a running collector, not its first poll's pieces
             self.cycles.append(time.perf_counter() - t)
-        self.complete = was_complete or all(snap.devices[n].health.status is not HealthStatus.UNKNOWN
-                                            for n in self.names)
+        self.complete = was_complete or all(n in snap.devices and snap.devices[n].health.status
+                                            is not HealthStatus.UNKNOWN for n in self.names)
 
 
 # --------------------------------------------------------------------------- collector process
@@ -231,7 +231,7 @@ class _Proc:
     async def ask(self, line: str) -> dict:
         self.p.stdin.write(line + "\n")  # type: ignore[union-attr]
         self.p.stdin.flush()  # type: ignore[union-attr]
-        return await asyncio.wait_for(self.lines.get(), 60)
+        return await asyncio.wait_for(self.lines.get(), 600)  # an overloaded collector answers late, not never
 
 
 async def _flips(send, leaves: list[tuple[object, str]], seen: _Seen, n: int) -> list[float]:  # noqa: ANN001
@@ -246,6 +246,12 @@ async def _flips(send, leaves: list[tuple[object, str]], seen: _Seen, n: int) ->
                 out.append(seen.at[(leaf, kind)] - t0)
             await asyncio.sleep(0.3)
     return out
+
+
+def _phase(name: str, value: object) -> None:
+    """A phase's figures as soon as it ends (a long run that fails later keeps them)."""
+    print(f"[{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.2f}] {name}: {json.dumps(value, default=str)}",
+          flush=True)
 
 
 def _pct(xs: list[float], p: float) -> float:
@@ -277,9 +283,11 @@ async def _main(args: argparse.Namespace) -> dict:
         ok = await _wait(lambda: len(viewer.health()) == n and all(
             h.status is HealthStatus.OK for h in viewer.health().values()), 1800)
         result["first_poll_s"] = round(time.monotonic() - t_start, 1)
-        print(f"{n} devices over {args.collectors} collectors on the viewer: {'all fresh' if ok else 'NOT all fresh'}")
+        print(f"{n} devices over {args.collectors} collectors on the viewer: {'all fresh' if ok else 'NOT all fresh'}"
+              f" after {time.monotonic() - t_start:.0f} s", flush=True)
         await asyncio.sleep(3)
         result["idle"] = await _rates(mport, args.idle_s)
+        _phase("idle", result["idle"])
 
         async def send(who: _Proc, line: str) -> float:
             return (await who.ask(line))["t0"]
@@ -287,6 +295,7 @@ async def _main(args: argparse.Namespace) -> dict:
         leaves = [(p, d) for p, names in zip(procs, owned) for d in names if d.startswith("leaf")][:: max(1, n // 40)]
         lat = await _flips(send, leaves, seen, args.flips)
         result["latency_bus"] = {"n": len(lat), "p50": _pct(lat, 50), "p95": _pct(lat, 95)}
+        _phase("latency_bus", result["latency_bus"])
         # burst: leaves, 5 % of each collector's devices, failing at once
         burst = {p: [d for d in names if d.startswith("leaf")][: max(1, len(names) // 20)] for p, names in zip(procs, owned)}
         rate_task = asyncio.create_task(_rates(mport, 3.0))
@@ -304,6 +313,7 @@ async def _main(args: argparse.Namespace) -> dict:
         if os.environ.get("BENCH_DEBUG"):
             print({d: (t, seen.at.get((d, EventKind.DEVICE_UNREACHABLE))) for d, t in t0s.items()})  # noqa: T201
         result["burst"]["latency_p50"], result["burst"]["latency_p95"] = _pct(blat, 50), _pct(blat, 95)
+        _phase("burst", result["burst"])
         for p, names in burst.items():
             await send(p, "restore " + " ".join(names))
         await asyncio.sleep(3)
@@ -317,6 +327,7 @@ async def _main(args: argparse.Namespace) -> dict:
             catch.append(time.perf_counter() - t)
             await late.stop()
         result["catch_up_s"] = statistics.median(catch)
+        _phase("catch_up_s", catch)
         result["silent_marks"] = seen.silent
         stats = [await p.ask("stats") for p in procs]
         cyc = [statistics.median(s["cycles"]) for s in stats if s["cycles"]]
