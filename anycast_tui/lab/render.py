@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from functools import lru_cache
 from typing import Container, Iterable, Sequence
 
 from anycast_tui.model.types import (
@@ -42,6 +43,9 @@ class G(float):
 # --------------------------------------------------------------------------- JSON writer
 
 
+_string = json.encoder.encode_basestring  # json.dumps(s, ensure_ascii=False) for a str, without its encoder
+
+
 def dumps(value: object) -> str:
     """Compact JSON exactly as iproute2's json_writer prints it."""
     if value is None:
@@ -55,7 +59,7 @@ def dumps(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _string(value)
     if isinstance(value, dict):
         return "{" + ",".join(f"{dumps(k)}:{dumps(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
@@ -87,6 +91,7 @@ def _host_len(family: int) -> int:
     return 32 if family == 4 else 128
 
 
+@lru_cache(maxsize=1 << 16)
 def format_dst(dst: str, family: int) -> str:
     """``default`` for /0, the bare address for a host prefix, else ``addr/len``."""
     net = ipaddress.ip_network(dst, strict=False)
@@ -99,9 +104,14 @@ def format_dst(dst: str, family: int) -> str:
 
 def order_flags(flags: Iterable[str]) -> list[str]:
     """Flags in print_rt_flags() order; unknown ones after, in input order."""
+    return list(_flag_order(tuple(flags)))
+
+
+@lru_cache(maxsize=1024)
+def _flag_order(flags: tuple[str, ...]) -> tuple[str, ...]:
     fs = list(dict.fromkeys(flags))
     known = [f for f in RT_FLAG_ORDER if f in fs]
-    return known + [f for f in fs if f not in RT_FLAG_ORDER]
+    return tuple(known + [f for f in fs if f not in RT_FLAG_ORDER])
 
 
 def _family_name(family: int) -> str:

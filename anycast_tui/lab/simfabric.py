@@ -25,7 +25,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Callable
@@ -489,10 +488,15 @@ class Fabric:
     # ------------------------------------------------------------------ routing
 
     def _recompute(self) -> None:
-        now = self.clock()
+        # What every device's tables follow from is kept here (linear in the fabric); a device's tables are
+        # made when first read (:meth:`_rib`): together they are quadratic (every device routes to every
+        # loopback), so a change costs only the devices read after it.  Resilient groups keep timers from the
+        # instant of the change: their (small, at most 99 leaves) fabrics still make every table at once.
+        self._now = self.clock()
         self._ribs = {}
-        adj: dict[str, list[_Port]] = {n: [p for p in node.ports.values() if p.peer and self._carrier(p)]
-                                       for n, node in self._nodes.items() if n not in self._failed_devices}
+        self._adj: dict[str, list[_Port]] = {
+            n: [p for p in node.ports.values() if p.peer and self._carrier(p)]
+            for n, node in self._nodes.items() if n not in self._failed_devices}
         origins: list[tuple[str, set[str]]] = []  # (prefix, devices that originate it)
         for n, node in self._nodes.items():
             if n not in self._failed_devices:
@@ -500,33 +504,91 @@ class Fabric:
                 origins.append((f"{node.lo6}/128", {n}))
         spines = {n for n, v in self._nodes.items() if v.role is Role.SPINE and n not in self._failed_devices}
         origins.append((str(ipaddress.ip_network(self.config.client_net)), spines))  # connected on the spines
-        learned: dict[str, list[Route]] = {n: [] for n in self._nodes}
-        for prefix, orig in origins:
-            dist = self._bfs(adj, orig)
-            for n in adj:
-                if n in orig or n not in dist or self._nodes[n].role is Role.SERVER:
+        self._origins = origins
+        self._anycast_nh = self._anycast(self._adj)
+        if self.config.resilient:
+            for n in self._nodes:
+                self._make_rib(n)
+
+    def _make_rib(self, n: str) -> _Rib:
+        rib = self._ribs.get(n)
+        if rib is None:
+            rib = self._ribs[n] = self._build_rib(n, self._learned(n), self._adj.get(n, []), self._now)
+        return rib
+
+    def _first_hops(self, n: str) -> tuple[dict[str, int], dict[str, int]]:
+        """Breadth-first from ``n``: each reachable device's distance and, as a bit mask over ``n``'s live ports
+        (``_adj[n]`` order), the first hops of its shortest paths.  Servers carry no transit, so a path's
+        inner devices are never servers: the same paths as a search from each origin towards ``n``."""
+        adj, nodes = self._adj, self._nodes
+        dist: dict[str, int] = {n: 0}
+        hops: dict[str, int] = {n: 0}
+        frontier: list[str] = []
+        for i, p in enumerate(adj[n]):
+            m = p.peer_dev
+            if m not in dist:
+                dist[m], hops[m] = 1, 1 << i
+                frontier.append(m)
+            elif dist[m] == 1:
+                hops[m] |= 1 << i
+        d = 1
+        while frontier:
+            nxt: list[str] = []
+            for m in frontier:
+                if nodes[m].role is Role.SERVER:
+                    continue  # servers carry no transit
+                hm = hops[m]
+                for p in adj[m]:
+                    k = p.peer_dev
+                    dk = dist.get(k)
+                    if dk is None:
+                        dist[k], hops[k] = d + 1, hm
+                        nxt.append(k)
+                    elif dk == d + 1:
+                        hops[k] |= hm
+            frontier, d = nxt, d + 1
+        return dist, hops
+
+    def _learned(self, n: str) -> list[Route]:
+        """The routes ``n`` learns by BGP: every other origin's prefix over all equal-cost neighbours, then the
+        anycast prefixes."""
+        if n not in self._adj:
+            return []
+        learned: list[Route] = []
+        if self._nodes[n].role is not Role.SERVER:
+            ports = self._adj[n]
+            dist, hops = self._first_hops(n)
+            by_mask: dict[int, list[_Port]] = {}
+            for prefix, orig in self._origins:
+                if n in orig:
                     continue
-                nhs = [p for p in adj[n] if dist.get(p.peer_dev, -9) == dist[n] - 1]
-                learned[n].append(self._bgp_route(n, prefix, nhs))
-        self._anycast(adj, learned)
-        for n in self._nodes:
-            self._ribs[n] = self._build_rib(n, learned[n], adj.get(n, []), now)
+                if len(orig) == 1:
+                    (o,) = orig
+                    if o not in dist:
+                        continue
+                    mask = hops[o]
+                else:
+                    ds = [dist[o] for o in orig if o in dist]
+                    if not ds:
+                        continue
+                    best = min(ds)
+                    mask = 0
+                    for o in orig:
+                        if dist.get(o) == best:
+                            mask |= hops[o]
+                nhs = by_mask.get(mask)
+                if nhs is None:
+                    nhs = by_mask[mask] = [ports[i] for i in range(mask.bit_length()) if mask >> i & 1] \
+                        if mask.bit_count() > 1 else [ports[mask.bit_length() - 1]]
+                learned.append(self._bgp_route(n, prefix, nhs))
+        nhs = self._anycast_nh.get(n)
+        if nhs:
+            for pfx in (self.config.anycast4, self.config.anycast6):
+                learned.append(self._bgp_route(n, pfx, nhs))
+        return learned
 
-    def _bfs(self, adj: dict[str, list[_Port]], orig: set[str]) -> dict[str, int]:
-        dist = {o: 0 for o in orig if o in adj}
-        q = deque(dist)
-        while q:
-            n = q.popleft()
-            if dist[n] > 0 and self._nodes[n].role is Role.SERVER:
-                continue  # servers carry no transit
-            for p in adj[n]:
-                m = p.peer_dev
-                if m not in dist:
-                    dist[m] = dist[n] + 1
-                    q.append(m)
-        return dist
-
-    def _anycast(self, adj: dict[str, list[_Port]], learned: dict[str, list[Route]]) -> None:
+    def _anycast(self, adj: dict[str, list[_Port]]) -> dict[str, list[_Port]]:
+        """The next hops towards the anycast prefixes, by device (leaves and spines that have a route)."""
         ann = set(self.announcing())
         leaf_nh: dict[str, list[_Port]] = {}
         for n, ports in adj.items():
@@ -534,6 +596,7 @@ class Fabric:
                 nh = [p for p in ports if p.peer_dev in ann]
                 if nh:
                     leaf_nh[n] = nh
+        out: dict[str, list[_Port]] = {}
         for n, ports in adj.items():
             role = self._nodes[n].role
             if role is Role.LEAF:
@@ -546,8 +609,8 @@ class Fabric:
             else:
                 continue
             if nhs:
-                for pfx in (self.config.anycast4, self.config.anycast6):
-                    learned[n].append(self._bgp_route(n, pfx, nhs))
+                out[n] = nhs
+        return out
 
     def _bgp_route(self, device: str, prefix: str, ports: list[_Port]) -> Route:
         fam, pfx, _, _ = _pfx(prefix)
@@ -691,7 +754,7 @@ class Fabric:
 
     def _rib(self, name: str) -> _Rib:
         self._node(name)
-        rib = self._ribs[name]
+        rib = self._make_rib(name)
         if rib.groups:
             rib.groups = [replace(g, unbalanced_time=self._unbalanced_time(name, g.id)) for g in rib.groups]
         return rib
