@@ -28,6 +28,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol
 
+from anycast_tui.collect.commands import FRR_RUNNING
 from anycast_tui.collect.flows import flows_from_outputs
 from anycast_tui.model.rib import watch as rib_watch
 from anycast_tui.model.types import Device, DeviceState, Health, HealthStatus
@@ -35,8 +36,6 @@ from anycast_tui.parse.device import build_device_state
 from anycast_tui.parse.errors import ParseError
 from anycast_tui.parse.frr_rib import RIB_PARTS, rib_from_outputs
 from anycast_tui.parse.frr_running import parse_nexthop_groups
-
-FRR_RUNNING_ID = "frr_running"  # collect.commands.FRR_RUNNING's id
 
 __all__ = ["RIB_PARTS", "Assembled", "StateBuilder", "assemble", "failed_state", "ok_health", "with_rib_watch"]
 
@@ -69,13 +68,13 @@ def assemble(device: Device, outputs: Mapping[str, str], *, collected_at_ms: int
     rib, errors = rib_from_outputs(outputs)
     if rib is not None:
         state = dataclasses.replace(state, rib=rib)
-    config = outputs.get(FRR_RUNNING_ID)
+    config = outputs.get(FRR_RUNNING.id)
     if config is not None:
         try:
             state = dataclasses.replace(state, frr_groups=parse_nexthop_groups(config))
         except ParseError as exc:
             where = f"line {exc.line}: " if exc.line else ""
-            errors = {**errors, FRR_RUNNING_ID: " ".join(f"{where}{exc.reason}".split())}
+            errors = {**errors, FRR_RUNNING.id: " ".join(f"{where}{exc.reason}".split())}
     if flow_prefixes is not None:
         read = flows_from_outputs(outputs, flow_prefixes)
         state = dataclasses.replace(state, flows=read.flows, flows_stale=read.stale, flows_udp_known=read.udp_known)

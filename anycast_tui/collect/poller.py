@@ -76,6 +76,23 @@ class Parsed(NamedTuple):
 
 
 @dataclass
+class PerConnection:
+    """When configuration was last read from a device: read again on a new connection or after an interval."""
+
+    at: float | None = None  # loop time of the last read
+    connect: int = -1  # session.connects at that read
+    reads: int = 0
+
+    def fresh(self, now: float, interval_s: float, connects: int, connected: bool) -> bool:
+        """The last read still holds: on this connection, within ``interval_s``."""
+        return self.at is not None and now - self.at < interval_s and self.connect == connects and connected
+
+    def read(self, now: float, connects: int) -> None:
+        self.at, self.connect = now, connects
+        self.reads += 1
+
+
+@dataclass
 class PollCache:
     """What a device's earlier polls read, and the four rules by which a poll reuses it (one method each).
 
@@ -98,12 +115,16 @@ class PollCache:
     skipped_buckets: int = 0
     rib_at: float | None = None  # loop time of the last FRR RIB read
     rib_reads: int = 0
-    sysctl_at: float | None = None  # loop time of the last hash sysctl read
-    sysctl_connect: int = -1  # session.connects at that read
-    sysctl_reads: int = 0
-    config_at: float | None = None  # loop time of the last FRR running-config read
-    config_connect: int = -1  # session.connects at that read
-    config_reads: int = 0
+    sysctl: PerConnection = field(default_factory=PerConnection)  # the hash sysctls' reads
+    config: PerConnection = field(default_factory=PerConnection)  # FRR running-config reads
+
+    @property
+    def sysctl_reads(self) -> int:
+        return self.sysctl.reads
+
+    @property
+    def config_reads(self) -> int:
+        return self.config.reads
 
     def last(self, cid: str) -> str | None:
         """The last poll's output of ``cid`` (None: none, or kept only as a digest)."""
@@ -152,23 +173,19 @@ class PollCache:
     # hash sysctls
     def sysctl_due(self, cid: str, now: float, interval_s: float, connects: int, connected: bool) -> bool:
         """Whether the sysctls are read in this poll (new connection, never read, or ``interval_s`` passed)."""
-        return not (self.last(cid) is not None and self.sysctl_at is not None and now - self.sysctl_at < interval_s
-                    and self.sysctl_connect == connects and connected)
+        return not (self.last(cid) is not None and self.sysctl.fresh(now, interval_s, connects, connected))
 
     def sysctl_read(self, now: float, connects: int) -> None:
-        self.sysctl_at, self.sysctl_connect = now, connects
-        self.sysctl_reads += 1
+        self.sysctl.read(now, connects)
 
     # FRR running configuration
     def config_due(self, cid: str, now: float, interval_s: float, connects: int, connected: bool) -> bool:
         """Whether FRR's running configuration is read in this poll: configuration, like the sysctls — on each new
         connection, then every ``interval_s`` (vtysh costs the device ~70 ms; a config changes rarely).  Counts the
         read."""
-        if (self.config_at is not None and now - self.config_at < interval_s  # a failed read waits too: no vtysh
-                and self.config_connect == connects and connected):
+        if self.config.fresh(now, interval_s, connects, connected):  # a failed read waits too: no vtysh
             return False
-        self.config_at, self.config_connect = now, connects
-        self.config_reads += 1
+        self.config.read(now, connects)
         return True
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,5 +31,12 @@ def test_a_line_over_the_limit_is_named_by_its_number():
 
 
 def test_lines_come_before_the_text_is_split_whole():
-    lines = lines_of("y\n" * (4 << 20), "k")  # 8 MB of one-character lines: a flooding device
-    assert next(lines) == "y"  # the first block only: no list of 4 million lines first
+    text = "y\n" * (4 << 20)  # 8 MB of one-character lines: a flooding device
+    tracemalloc.start()
+    try:
+        first = next(lines_of(text, "k"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # one 1 MiB block split (~6 MB here); a list of all 4 million lines would be 32 MB of pointers first
+    assert first == "y" and peak < 12 << 20, peak
