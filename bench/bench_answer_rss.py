@@ -7,8 +7,11 @@ One device (the embedded SSH server in a child process, canned leaf outputs) ans
 ``ip -j -4 route show table all`` with ``--mb`` MB of valid routes (4 next hops each, as a full
 table looks); its other commands answer normally.  A fresh client process polls it ``--polls``
 times with the default settings (``max_output_mib`` 512, so the answer is accepted and parsed),
-then reports its peak RSS (VmHWM) and its RSS after the last poll.  The same for a junk answer of
-that size (``y`` lines, as ``yes`` prints: a flooding device).
+then reports its peak RSS (VmHWM) and its RSS after the last poll.  The same for a "changing" large
+answer (every other poll every route's metric differs: the old table's records and the new ones are
+both alive while it is parsed, the worst case) and for a junk answer of that size (``y`` lines, as
+``yes`` prints: a flooding device).  Answers over 16 MiB are spooled to an anonymous file in
+``/var/tmp`` (``spool_dir``), so their bytes are not in the process.
 
 Baseline (same run, same client code): the same device answering its normal-size route table.
 ``--before TREE`` runs the same client from another checkout too (e.g. ``git worktree add
@@ -35,19 +38,19 @@ GOAL_MB = 300
 _NH = {"gateway": "198.18.1.2", "dev": "swp1", "weight": 1, "flags": ["onlink"]}
 
 
-def big_routes(mb: int) -> str:
+def big_routes(mb: int, metric: int = 20) -> str:
     """``ip -j -4 route show`` of about ``mb`` MB: BGP /24s with 4 next hops each."""
     nhs = [dict(_NH, gateway=f"198.18.1.{k}") for k in range(2, 6)]
     one = len(json.dumps({"dst": "10.0.0.0/24", "protocol": "bgp", "metric": 20, "flags": [], "nexthops": nhs}))
     n = mb * 1_000_000 // (one + 1)
     return json.dumps([{"dst": f"{10 + i // 65536}.{i // 256 % 256}.{i % 256}.0/24", "protocol": "bgp",
-                        "metric": 20, "flags": [], "nexthops": nhs} for i in range(n)], separators=(",", ":"))
+                        "metric": metric, "flags": [], "nexthops": nhs} for i in range(n)], separators=(",", ":"))
 
 
 # --------------------------------------------------------------------------- server (child process)
 
 
-async def _serve(workdir: Path, mb: int, junk: bool) -> None:
+async def _serve(workdir: Path, mb: int, junk: bool, changing: bool) -> None:
     sys.path.insert(0, str(ROOT))
     from anycast_tui.collect.commands import LINUX_POLL
     from anycast_tui.lab.sshserver import CommandResult, SSHFarm
@@ -56,8 +59,13 @@ async def _serve(workdir: Path, mb: int, junk: bool) -> None:
     outputs = {c.line: (fixtures / f"{c.id}.out").read_text() for c in LINUX_POLL}
     if mb:
         outputs[LINUX_POLL[0].line] = "y\n" * (mb * 500_000) if junk else big_routes(mb)
+    other = big_routes(mb, metric=30) if changing else None  # every other poll: every route's metric differs
+    asked = [0]
 
     def handle(line: str) -> object:
+        if line == LINUX_POLL[0].line and other is not None:
+            asked[0] += 1
+            return CommandResult(other if asked[0] % 2 == 0 else outputs[line])
         if line in outputs:
             return CommandResult(outputs[line])
         return CommandResult("", f"sh: {line.split()[0]}: not found\n", 127)
@@ -116,9 +124,9 @@ def _client(tree: Path, info: dict, polls: int) -> dict:
 
 
 class _Server:
-    def __init__(self, workdir: str, mb: int, junk: bool = False):
+    def __init__(self, workdir: str, mb: int, junk: bool = False, changing: bool = False):
         self.proc = subprocess.Popen([sys.executable, __file__, "--serve", workdir, "--mb", str(mb)]
-                                     + (["--junk"] if junk else []),
+                                     + (["--junk"] if junk else []) + (["--changing"] if changing else []),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.info = json.loads(self.proc.stdout.readline())
@@ -140,13 +148,15 @@ def main() -> int:
     ap.add_argument("--before", type=Path, help="another checkout to run the same client from")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     ap.add_argument("--junk", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--changing", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        asyncio.run(_serve(Path(args.serve), args.mb, args.junk))
+        asyncio.run(_serve(Path(args.serve), args.mb, args.junk, args.changing))
         return 0
     trees = [("this tree", ROOT)] + ([("before", args.before.resolve())] if args.before else [])
     with tempfile.TemporaryDirectory() as tmp:
         servers = {"normal": _Server(f"{tmp}/normal", 0), "large": _Server(f"{tmp}/large", args.mb),
+                   "changing": _Server(f"{tmp}/changing", args.mb, changing=True),
                    "junk": _Server(f"{tmp}/junk", args.mb, junk=True)}
         try:
             results: dict[tuple[str, str], list[dict]] = {}
@@ -165,7 +175,7 @@ def main() -> int:
         r0 = rs[0]
         what = f"{r0['routes']:,} routes" if r0["status"] == "ok" else f"{r0['status']}: {r0['error']}"
         goal = "   (baseline)" if kind == "normal" else f"   goal < {GOAL_MB} MB"
-        print(f"  {label:9s} {kind:6s} answer: peak RSS {hwm:6.0f} MiB, after the polls {rss:6.0f} MiB "
+        print(f"  {label:9s} {kind:8s} answer: peak RSS {hwm:6.0f} MiB, after the polls {rss:6.0f} MiB "
               f"({what}){goal}")
     return 0
 

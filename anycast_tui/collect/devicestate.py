@@ -34,8 +34,9 @@ from anycast_tui.model.rib import watch as rib_watch
 from anycast_tui.model.types import Device, DeviceState, Health, HealthStatus
 from anycast_tui.parse.device import build_device_state
 from anycast_tui.parse.errors import ParseError
-from anycast_tui.parse.frr_rib import RIB_PARTS, rib_from_outputs
+from anycast_tui.parse.frr_rib import FRR_RIB_ID, RIB_PARTS, rib_from_outputs
 from anycast_tui.parse.frr_running import parse_nexthop_groups
+from anycast_tui.parse.longtext import Text, as_str
 
 __all__ = ["RIB_PARTS", "Assembled", "StateBuilder", "assemble", "failed_state", "ok_health", "with_rib_watch"]
 
@@ -43,7 +44,7 @@ __all__ = ["RIB_PARTS", "Assembled", "StateBuilder", "assemble", "failed_state",
 class StateBuilder(Protocol):
     """Required outputs -> the kernel's part of a DeviceState (``parse.device.build_device_state``)."""
 
-    def __call__(self, device: Device, outputs: Mapping[str, str], *, collected_at_ms: int,
+    def __call__(self, device: Device, outputs: Mapping[str, Text], *, collected_at_ms: int,
                  health: Health) -> DeviceState: ...
 
 
@@ -55,7 +56,7 @@ class Assembled:
     optional_errors: Mapping[str, str] = field(default_factory=dict)
 
 
-def assemble(device: Device, outputs: Mapping[str, str], *, collected_at_ms: int, health: Health,
+def assemble(device: Device, outputs: Mapping[str, Text], *, collected_at_ms: int, health: Health,
              flow_prefixes: tuple[str, ...] | None = None,
              builder: StateBuilder = build_device_state) -> Assembled:
     """The DeviceState of one read's ``outputs`` (command id -> stdout).
@@ -65,13 +66,15 @@ def assemble(device: Device, outputs: Mapping[str, str], *, collected_at_ms: int
     state, so a source may reuse the result while its outputs do not change.
     """
     state = builder(device, outputs, collected_at_ms=collected_at_ms, health=health)
-    rib, errors = rib_from_outputs(outputs)
+    # FRR's outputs are read whole (vtysh's JSON is split into its documents first); the kernel's and the
+    # flows' may be LongTexts, read a block at a time
+    rib, errors = rib_from_outputs({k: as_str(v) for k, v in outputs.items() if k in (FRR_RIB_ID, *RIB_PARTS)})
     if rib is not None:
         state = dataclasses.replace(state, rib=rib)
     config = outputs.get(FRR_RUNNING.id)
     if config is not None:
         try:
-            state = dataclasses.replace(state, frr_groups=parse_nexthop_groups(config))
+            state = dataclasses.replace(state, frr_groups=parse_nexthop_groups(as_str(config)))
         except ParseError as exc:
             where = f"line {exc.line}: " if exc.line else ""
             errors = {**errors, FRR_RUNNING.id: " ".join(f"{where}{exc.reason}".split())}

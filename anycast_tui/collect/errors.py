@@ -6,6 +6,8 @@ load is an :class:`AuthError`); both import them from here, and ``collect.ssh`` 
 
 from __future__ import annotations
 
+from anycast_tui.parse.longtext import Text
+
 
 class CollectError(Exception):
     """A device could not deliver a command's output; ``str()`` is one line for humans."""
@@ -52,7 +54,7 @@ class ChannelClosed(CollectError):
 
 class CommandFailed(CollectError):
     def __init__(self, device: str, message: str, command: str | None = None, exit_status: int | None = None,
-                 stdout: str = ""):
+                 stdout: Text = ""):
         super().__init__(device, message, command)
         self.exit_status = exit_status
         self.stdout = stdout  # what the command printed before failing (vtysh prints up to a refused -c)

@@ -28,6 +28,7 @@ from typing import Callable, Iterable, Mapping
 from anycast_tui.model.types import ConntrackEntry, Flow, Socket
 from anycast_tui.parse.conntrack import parse_conntrack
 from anycast_tui.parse.errors import ParseError, with_command
+from anycast_tui.parse.longtext import Text, is_blank
 from anycast_tui.parse.ss import heard_ms, parse_ss
 
 # Seconds since a flow's peer was last heard from for the flow to count as alive.  Above the TCP
@@ -71,7 +72,7 @@ def _ct_alive(window_s: float) -> Callable[[ConntrackEntry], bool]:
     return alive
 
 
-def _read(cid: str, text: str, window_s: float) -> list[tuple[Flow | None, bool]]:
+def _read(cid: str, text: Text, window_s: float) -> list[tuple[Flow | None, bool]]:
     """(flow, alive) of each socket / entry of one command's output."""
     if cid == "flows_tcp":
         alive = _tcp_alive(window_s * 1000.0)
@@ -89,7 +90,7 @@ def _networks(prefixes: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress
     return [ipaddress.ip_network(p) for p in prefixes]
 
 
-def flows_from_outputs(outputs: Mapping[str, str], prefixes: Iterable[str], *,
+def flows_from_outputs(outputs: Mapping[str, Text], prefixes: Iterable[str], *,
                        window_s: float = LIVE_WINDOW_S) -> FlowRead:
     """Alive flows whose destination is in ``prefixes`` (all flows when there are none), deduplicated, in
     order; the leftovers counted apart.  ``udp_known`` when conntrack answered (``flows_ct`` among the
@@ -104,7 +105,7 @@ def flows_from_outputs(outputs: Mapping[str, str], prefixes: Iterable[str], *,
     tracked = False
     for cid in FLOW_IDS:
         text = outputs.get(cid)
-        if not text or not text.strip():
+        if text is None or is_blank(text):
             continue
         try:
             read = _read(cid, text, window_s)

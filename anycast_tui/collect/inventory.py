@@ -59,6 +59,7 @@ class DeviceConfig:
     connect_timeout_s: float = 5.0
     max_channels: int = 4  # concurrent commands on the one connection
     max_output_mib: int = 512  # a command printing more is aborted (1M routes of ip -j route show: ~300 MiB)
+    spool_dir: Path | None = None  # where outputs over 16 MiB are kept while parsed (None: /var/tmp, else $TMPDIR)
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     sflow_agent: str | None = None  # the address it exports sFlow/IPFIX from, when not its SSH host
@@ -124,7 +125,7 @@ _FLOAT_KEYS = {"command_timeout_s", "connect_timeout_s", "backoff_base_s", "back
 _INT_KEYS = {"port", "max_channels", "max_output_mib"}
 _BOOL_KEYS = {"ask_password", "accept_new_host_key", "use_ssh_config", "use_agent", "stream"}
 _STR_KEYS = {"name", "host", "user", "password_env", "platform", "role", "jump", "sflow_agent"}
-_PATH_KEYS = {"key_path", "known_hosts", "ssh_config"}
+_PATH_KEYS = {"key_path", "known_hosts", "ssh_config", "spool_dir"}
 _LIST_KEYS = {"flow_sources", "anycast_prefixes", "groups"}
 _DEVICE_KEYS = _FLOAT_KEYS | _INT_KEYS | _BOOL_KEYS | _STR_KEYS | _PATH_KEYS | _LIST_KEYS
 _FABRIC_KEYS = {"poll_interval_s", "anycast_prefixes", "max_connections", "ansible_inventory"}

@@ -49,6 +49,7 @@ from anycast_tui.collect.sshconfig import Prompt, Secrets
 from anycast_tui.model.types import Device, DeviceState, FabricSnapshot, HealthStatus
 from anycast_tui.parse.device import build_device_state
 from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.longtext import LongText, Text, as_str, contains, is_blank
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class PollCache:
         out = self.parsed.outputs.get(cid) if self.parsed is not None else None
         return out if isinstance(out, str) else None
 
-    def keep(self, outputs: Mapping[str, str]) -> dict[str, str | Digest]:
+    def keep(self, outputs: Mapping[str, Text]) -> dict[str, str | Digest]:
         """``outputs`` as they are kept to compare with the next poll's: a long one by its digest, so that a
         device's whole answer is not held twice between polls (issue 16)."""
         return kept(outputs, self.raw)
@@ -149,8 +150,8 @@ class PollCache:
     def wants_buckets(self) -> bool:
         return self.resilient
 
-    def saw_nexthops(self, text: str) -> None:
-        self.resilient = "resilient" in text  # JSON key, or "type resilient" in text
+    def saw_nexthops(self, text: Text) -> None:
+        self.resilient = contains(text, "resilient")  # JSON key, or "type resilient" in text
 
     def skipped_bucket_output(self, cid: str) -> str:
         """No resilient group, so no bucket: what the device said last time (empty)."""
@@ -158,7 +159,7 @@ class PollCache:
         return self.last(cid) or ""
 
     # FRR RIB
-    def rib_due(self, now: float, interval_s: float, kernel: Mapping[str, str]) -> bool:
+    def rib_due(self, now: float, interval_s: float, kernel: Mapping[str, Text]) -> bool:
         """Whether the RIB is read in this poll: the kernel's outputs changed since the poll that last read
         it (a route moved: the RIB is compared with that FIB), or ``interval_s`` passed; else the last read
         still goes with this FIB.  Counts the read."""
@@ -416,30 +417,30 @@ class Poller:
             return
         try:
             out = await s.run(IP_VERSION)
-            dev.version = iproute2_version(out.stdout + out.stderr)
+            dev.version = iproute2_version(_whole(out.stdout) + out.stderr)
         except CommandFailed:
             dev.version = None  # no ip -V (busybox, restricted shell): assume a current iproute2
         dev.probed_connect = s.connects
         dev.commands = poll_commands(dev.cfg.platform, dev.version, dev.cfg.flow_sources)
 
-    async def _optional(self, dev: _Device, cmd: Command) -> str | None:
+    async def _optional(self, dev: _Device, cmd: Command) -> Text | None:
         try:
             out = await dev.session.run(cmd)
         except ConnectError:
             raise
         except CommandFailed as exc:
-            if cmd.id == FRR_RIB.id and exc.exit_status != 127 and exc.stdout.strip():
+            if cmd.id == FRR_RIB.id and exc.exit_status != 127 and not is_blank(exc.stdout):
                 dev.optional_errors.pop(cmd.id, None)  # vtysh stopped at a refused -c: the parts before it count
-                return exc.stdout
+                return _whole(exc.stdout)
             dev.optional_errors[cmd.id] = exc.message
             return None
         except CollectError as exc:
             dev.optional_errors[cmd.id] = exc.message
             return None
         dev.optional_errors.pop(cmd.id, None)
-        return out.stdout
+        return _whole(out.stdout) if cmd.id in dev.cache.raw else out.stdout  # read back as text: kept whole
 
-    async def _rib(self, dev: _Device, cmd: Command, kernel: dict[str, str]) -> str | None:
+    async def _rib(self, dev: _Device, cmd: Command, kernel: dict[str, Text]) -> Text | None:
         """FRR's RIB, read right after the kernel's tables so that both are of the same moment (or the last
         read, reused: :meth:`PollCache.rib_due`)."""
         if not dev.cache.rib_due(asyncio.get_running_loop().time(), self.rib_interval_s, kernel):
@@ -457,9 +458,9 @@ class Poller:
         required.remove(cmd)
         return cmd.id, dev.cache.last(cmd.id) or ""
 
-    async def _run_required(self, dev: _Device, required: list[Command], buckets: Command | None) -> dict[str, str]:
+    async def _run_required(self, dev: _Device, required: list[Command], buckets: Command | None) -> dict[str, Text]:
         """The required outputs; the bucket table asked for only when a resilient group shows (PollCache)."""
-        outputs = {k: o.stdout for k, o in (await dev.session.run_many(required)).items()}
+        outputs: dict[str, Text] = {k: o.stdout for k, o in (await dev.session.run_many(required)).items()}
         if buckets is not None and "nexthops" in outputs:
             dev.cache.saw_nexthops(outputs["nexthops"])
             if buckets not in required:
@@ -469,7 +470,7 @@ class Poller:
                     outputs[buckets.id] = dev.cache.skipped_bucket_output(buckets.id)
         return outputs
 
-    async def _read(self, dev: _Device) -> dict[str, str]:
+    async def _read(self, dev: _Device) -> dict[str, Text]:
         """This poll's outputs: required, cached where a PollCache rule allows, FRR RIB and optional ones."""
         await self._probe(dev)
         required = [c for c in dev.commands if c.id not in OPTIONAL_IDS]
@@ -512,6 +513,14 @@ class Poller:
 
     async def _collect(self, dev: _Device) -> DeviceState:
         outputs = await self._read(dev)
+        try:
+            return self._assembled(dev, outputs)
+        finally:  # a spooled output's file is gone once its records are made (or found unchanged)
+            for text in outputs.values():
+                if isinstance(text, LongText):
+                    text.close()
+
+    def _assembled(self, dev: _Device, outputs: dict[str, Text]) -> DeviceState:
         now = self._now_ms()
         health = ok_health(dev.state.health, now)
         keep = dev.cache.keep(outputs)
@@ -555,3 +564,13 @@ def parse_reason(exc: ParseError, commands: tuple[Command, ...]) -> str:
         t = exc.text.strip()
         snippet = f": {t[:60]!r}" + ("…" if len(t) > 60 else "")
     return _one_line(f"{cid + ': ' if cid else ''}{where}: {reason}{snippet}")
+
+
+def _whole(text: Text) -> str:
+    """``text`` as one string; a LongText's file is closed once read."""
+    if isinstance(text, str):
+        return text
+    try:
+        return as_str(text)
+    finally:
+        text.close()

@@ -16,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import tempfile
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable, Iterable
 
 import asyncssh
 
 from anycast_tui.collect.backoff import Backoff
-from anycast_tui.collect.commands import COLLECTOR_LINES, Command
+from anycast_tui.collect.commands import COLLECTOR_LINES, FRR_RIB, Command
 from anycast_tui.collect.errors import (
     AuthError,
     BackoffWait,
@@ -40,6 +42,7 @@ from anycast_tui.collect.errors import (
 )
 from anycast_tui.collect.inventory import DeviceConfig
 from anycast_tui.collect.sshconfig import HostKeyClient, Resolved, Secrets, resolve
+from anycast_tui.parse.longtext import LongText, Text
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class _StaleConnection(Exception):
 @dataclass(frozen=True, slots=True)
 class CommandOutput:
     command: Command
-    stdout: str
+    stdout: Text  # a LongText (an anonymous file, read a block at a time) when over SPOOL_BYTES
     stderr: str
     exit_status: int
     started_ms: int
@@ -580,7 +583,7 @@ class SSHSession:
         done: _Collected | None = None
         try:
             async with asyncio.timeout(timeout):
-                chan, opened = await self._open(conn, cmd, lambda: _Collected(limit))
+                chan, opened = await self._open(conn, cmd, lambda: _Collected(limit, self.cfg.spool_dir))
                 assert isinstance(opened, _Collected)
                 session = opened
                 done = await session.finished
@@ -594,16 +597,25 @@ class SSHSession:
         finally:
             if chan is not None and session is not None and (done is None or done.overflow):
                 self._abandon(session)  # timed out, cancelled or flooding: end it, free its slot
+        if done.spool_error is not None:
+            raise OutputTooLarge(name, f"{cmd.line}: output over {_size(SPOOL_BYTES)} could not be kept on disk, "
+                                 f"aborted: {done.spool_error} (spool_dir)", cmd.id)
         if done.overflow:
             raise OutputTooLarge(name, f"{cmd.line}: output over {_size(limit)}, aborted (max_output_mib)", cmd.id)
-        stdout = _text(done.take_stdout())
+        stdout = done.take_stdout()
         stderr = _text(b"".join(done.stderr))
         if done.exit_status is None:
             if conn.is_closed():
                 self._drop()
             sig = f" (signal {done.exit_signal})" if done.exit_signal else ""
+            lost = f"{len(stdout)} characters" if isinstance(stdout, str) else f"{stdout.size} bytes"
+            if isinstance(stdout, LongText):
+                stdout.close()
             raise ChannelClosed(name, f"{cmd.id}: channel closed before the command finished{sig}; "
-                                f"{len(stdout)} characters discarded", cmd.id)
+                                f"{lost} discarded", cmd.id)
+        if done.exit_status != 0 and isinstance(stdout, LongText) and cmd.id != FRR_RIB.id:
+            stdout.close()  # only FRR's RIB is read from a failed command (vtysh stops at a refused -c)
+            stdout = ""
         if done.exit_status == 127:
             raise CommandNotFound(name, f"{cmd.id}: command not found on the device (exit 127): "
                                   f"{_first_line(stderr) or cmd.argv[0]}", cmd.id, 127)
@@ -624,6 +636,15 @@ class _NoSlot(Exception):
 
 
 STDERR_MAX = 64 * 1024  # stderr kept per command (only its first line is ever shown)
+# stdout longer than this goes to an anonymous file (parse.longtext) instead of memory: a full table's
+# answer (200 MB for 500,000 4-way routes) is then never held in the process, only its parsed records
+SPOOL_BYTES = 16 << 20
+
+
+def spool_default() -> str:
+    """Where long outputs are spooled without ``spool_dir``: ``/var/tmp`` (on disk by convention: ``/tmp``
+    is often tmpfs, i.e. memory), else the system's temporary directory."""
+    return "/var/tmp" if os.access("/var/tmp", os.W_OK | os.X_OK) else tempfile.gettempdir()
 
 
 class _Channel(asyncssh.SSHClientSession[bytes]):
@@ -678,10 +699,13 @@ class _Collected(_Channel):
     kills the command and closes the channel).
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, spool_dir: Path | None = None) -> None:
         # one growing buffer, not a list of chunks: no join copy, and a large one is mmap'd by malloc and given
         # back to the system when freed (a heap of 32 KB chunks stays in the process's RSS after a flood)
         self.stdout = bytearray()
+        self.long: LongText | None = None  # stdout once over SPOOL_BYTES: in an anonymous file
+        self.spool_dir = spool_dir
+        self.spool_error: str | None = None  # the file could not be made or written: the command is given up
         self.stderr: list[bytes] = []
         self.size = 0
         self.stderr_size = 0
@@ -700,20 +724,45 @@ class _Collected(_Channel):
             return
         self.size += len(data)
         if self.size > self.limit:
-            self.overflow = True
-            self.stdout = bytearray()
-            if not self.finished.done():
-                self.finished.set_result(self)
+            self._give_up()
             return
-        self.stdout += data
+        if self.long is None and self.size <= SPOOL_BYTES:
+            self.stdout += data
+            return
+        try:
+            if self.long is None:
+                self.long = LongText(self.spool_dir or spool_default())
+                self.long.write(self.stdout)
+                self.stdout = bytearray()
+            self.long.write(data)
+        except OSError as exc:
+            self.spool_error = f"{exc.strerror or exc} ({exc.filename or self.spool_dir or spool_default()})"
+            self._give_up()
+
+    def _give_up(self) -> None:
+        self.overflow = True
+        self.stdout = bytearray()
+        if self.long is not None:
+            self.long.close()
+            self.long = None
+        if not self.finished.done():
+            self.finished.set_result(self)
 
     def drop(self) -> None:
         self.overflow = True  # ignore what still comes
         self.stdout, self.stderr = bytearray(), []
+        if self.long is not None:
+            self.long.close()
+            self.long = None
 
-    def take_stdout(self) -> bytearray:
-        out, self.stdout = self.stdout, bytearray()
-        return out
+    def take_stdout(self) -> str | LongText:
+        """The output: text, or a LongText when it was spooled (the caller owns it and closes it)."""
+        if self.long is not None:
+            out, self.long = self.long, None
+            out.finish()
+            return out
+        data, self.stdout = self.stdout, bytearray()
+        return _text(data)
 
     def _ended(self) -> None:
         if not self.finished.done():

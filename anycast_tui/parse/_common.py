@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, Callable, Iterator, TypeVar
 
 from anycast_tui.parse.errors import ParseError, shown
+from anycast_tui.parse.longtext import LongText, Text
 
 T = TypeVar("T")
 
@@ -183,13 +184,17 @@ _JSON_WS = re.compile(r"[ \t\n\r]*")
 _JSON_SEP = re.compile(r"[ \t\n\r]*([,\]])[ \t\n\r]*")
 
 
-def json_items(text: str, kind: str) -> Iterator[dict[str, Any]]:
+def json_items(text: Text, kind: str) -> Iterator[dict[str, Any]]:
     """The objects of JSON output one at a time, as :func:`load_json` gives them in a list.
 
     A top-level array is decoded an item at a time, so only one item's objects are alive at once:
     the decoded items of a 200 MB ``ip -j route show`` (600,000 routes) took 1.4 GB as a list of dicts,
     and they were also what kept the process's heap that large after the records were made (issue 16).
+    A :class:`LongText` is read a block at a time too (:func:`_long_json_items`).
     """
+    if isinstance(text, LongText):
+        yield from _long_json_items(text, kind)
+        return
     if not isinstance(text, str):
         raise ParseError(0, "input is not text", kind)
     pos = _skip_ws(text, 0)
@@ -217,6 +222,135 @@ def json_items(text: str, kind: str) -> Iterator[dict[str, Any]]:
         if sep.group(1) == "]":
             _json_end(text, pos, kind)
             return
+
+
+MAX_ITEM = 16 << 20  # characters of one item of a LongText's JSON array (a route object is a few KB at most)
+_SCALAR_START = frozenset('"-0123456789tfn')
+_NUMBER_GOES_ON = frozenset("0123456789.eE+-")
+
+
+class _Window:
+    """A LongText's blocks as one sliding string: ``buf`` starts at line ``line0``, after ``col0`` characters
+    of that line; what a parser is done with is dropped (:meth:`drop`), so only ~2 blocks are held."""
+
+    def __init__(self, text: LongText) -> None:
+        self._blocks = text.blocks()
+        self.buf = ""
+        self.line0, self.col0 = 1, 0
+        self.exhausted = False
+        self.drops = 0
+
+    def more(self, want: int) -> bool:
+        """Read blocks until ``buf`` holds ``want`` characters; False when nothing more came."""
+        got = False
+        parts = [self.buf]
+        size = len(self.buf)
+        while size < want and not self.exhausted:
+            block = next(self._blocks, None)
+            if block is None:
+                self.exhausted = True
+                break
+            parts.append(block)
+            size += len(block)
+            got = True
+        if got:
+            self.buf = "".join(parts)
+        return got
+
+    def drop(self, pos: int) -> int:
+        """Forget ``buf[:pos]``; returns the new position of what was at ``pos`` (0)."""
+        nl = self.buf.count("\n", 0, pos)
+        if nl:
+            self.line0 += nl
+            self.col0 = pos - self.buf.rfind("\n", 0, pos) - 1
+        else:
+            self.col0 += pos
+        self.buf = self.buf[pos:]
+        self.drops += 1
+        return 0
+
+    def ws(self, pos: int) -> int:
+        """The position of the next character that is not JSON whitespace (``len(buf)`` at the end)."""
+        while True:
+            pos = _skip_ws(self.buf, pos)
+            if pos < len(self.buf) or not self.more(len(self.buf) + 1):
+                return pos
+            pos = self.drop(pos) if pos > BLOCK_DROP else pos  # a long run of whitespace is not kept
+
+    def error(self, pos: int, msg: str, kind: str) -> ParseError:
+        line = self.buf.count("\n", 0, pos)
+        column = pos - self.buf.rfind("\n", 0, pos) if line else self.col0 + pos + 1
+        return ParseError(self.line0 + line, f"invalid JSON: {msg} (column {column})", kind)
+
+    def decode(self, pos: int, kind: str) -> tuple[Any, int]:
+        """One JSON value at ``pos`` (reading more until it is whole, up to ``MAX_ITEM``) and where it ends."""
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.buf, pos)
+            except json.JSONDecodeError as exc:
+                if self.exhausted or len(self.buf) - pos > MAX_ITEM:
+                    if not self.exhausted:
+                        raise ParseError(self.error(pos, "", kind).line, f"a JSON value longer than {MAX_ITEM:,} "
+                                         "characters: longer than any item of this output", kind) from None
+                    raise self.error(exc.pos, exc.msg, kind) from None
+            except RecursionError:
+                raise ParseError(0, "JSON nested too deeply", kind) from None
+            except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit limit
+                raise ParseError(0, f"invalid JSON: {exc}", kind) from None
+            else:
+                if isinstance(value, (dict, list, str)) or self.exhausted or (
+                        end < len(self.buf) and self.buf[end] not in _NUMBER_GOES_ON):
+                    return value, end  # a number that reaches the end of buf may go on in the next block
+            self.more(len(self.buf) + max(len(self.buf) - pos, 1))  # at least doubles what the value has
+
+
+def _long_json_items(text: LongText, kind: str) -> Iterator[dict[str, Any]]:
+    """:func:`json_items` of a LongText: the same objects and errors, ~2 blocks and one item in memory."""
+    w = _Window(text)
+    pos = w.ws(0)
+    if pos == len(w.buf):
+        return
+    first = w.buf[pos]
+    if first != "[":
+        if first != "{" and first not in _SCALAR_START:
+            raise w.error(pos, "Expecting value", kind)
+        value, pos = w.decode(pos, kind)
+        _long_end(w, pos, kind)
+        if not isinstance(value, dict):
+            raise ParseError(1, f"expected a JSON array of objects, got {type(value).__name__}", kind)
+        yield value
+        return
+    pos = w.ws(pos + 1)
+    if w.buf.startswith("]", pos):
+        _long_end(w, pos + 1, kind)
+        return
+    i = 0
+    while True:
+        if pos > BLOCK_DROP:
+            pos = w.drop(pos)
+        obj, pos = w.decode(pos, kind)
+        if not isinstance(obj, dict):
+            raise ParseError(0, f"item {i}: expected an object, got {type(obj).__name__}", kind)
+        end, drops = pos, w.drops
+        pos = w.ws(pos)
+        if pos == len(w.buf) or w.buf[pos] not in ",]":  # where the str path says it, unless that was dropped
+            raise w.error(end if drops == w.drops else pos, "Expecting ',' delimiter", kind)
+        yield obj
+        del obj
+        i += 1
+        if w.buf[pos] == "]":
+            _long_end(w, pos + 1, kind)
+            return
+        pos = w.ws(pos + 1)
+
+
+BLOCK_DROP = 1 << 20  # characters decoded before they are dropped from a _Window
+
+
+def _long_end(w: _Window, pos: int, kind: str) -> None:
+    pos = w.ws(pos)
+    if pos != len(w.buf):
+        raise w.error(pos, "Extra data", kind)
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -274,10 +408,13 @@ def pair(key: str, value: str) -> tuple[str, str]:
 _BLOCK = 1 << 20  # characters split into lines at a time
 
 
-def lines_of(text: str, kind: str) -> Iterator[str]:
+def lines_of(text: Text, kind: str) -> Iterator[str]:
     """The lines of ``text`` (as ``str.splitlines``), a block at a time; ParseError at a line longer than
     ``MAX_LINE``.  Lazily: the lines of a 200 MB answer of one-character lines (a flooding device) were
-    800 MB of list before the parser read the first one (issue 16)."""
+    800 MB of list before the parser read the first one (issue 16).  A LongText is read a block at a time."""
+    if isinstance(text, LongText):
+        yield from _long_lines(text, kind)
+        return
     if not isinstance(text, str):
         raise ParseError(0, "input is not text", kind)
     pos, lineno, size = 0, 0, len(text)
@@ -293,3 +430,41 @@ def lines_of(text: str, kind: str) -> Iterator[str]:
         lineno += len(lines)
         yield from lines
         pos = end
+
+
+def _long_lines(text: LongText, kind: str) -> Iterator[str]:
+    """:func:`lines_of` of a LongText: its blocks cut after their last newline, each piece split as a str."""
+    rest, lineno = "", 0
+    for block in text.blocks():
+        buf = rest + block
+        cut = buf.rfind("\n") + 1
+        if not cut and len(buf) <= MAX_LINE:
+            rest = buf
+            continue
+        if not cut:  # no newline in over MAX_LINE characters: other line breaks, or one line too long
+            *lines, rest = buf.splitlines(keepends=True)
+            lines = [ln.rstrip("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029") for ln in lines]
+            if len(rest) > MAX_LINE:
+                yield from _checked(lines, lineno, kind)
+                lineno += len(lines)
+                raise _long_line(lineno + 1, rest, kind)
+        else:
+            lines, rest = buf[:cut].splitlines(), buf[cut:]
+        yield from _checked(lines, lineno, kind)
+        lineno += len(lines)
+    if rest:
+        lines = rest.splitlines()
+        yield from _checked(lines, lineno, kind)
+
+
+def _checked(lines: list[str], lineno: int, kind: str) -> list[str]:
+    if lines and max(map(len, lines)) > MAX_LINE:
+        for n, line in enumerate(lines, lineno + 1):
+            if len(line) > MAX_LINE:
+                raise _long_line(n, line, kind)
+    return lines
+
+
+def _long_line(n: int, line: str, kind: str) -> ParseError:
+    return ParseError(n, f"line of {len(line):,} characters: longer than any {kind} line (at most {MAX_LINE:,})",
+                      kind, line)

@@ -18,6 +18,7 @@ import re
 from anycast_tui.model.types import ConntrackEntry
 from anycast_tui.parse._common import BadValue, address, lines_of, pair, shown, words
 from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.longtext import Text
 
 KIND = "conntrack"
 
@@ -119,7 +120,7 @@ def _entry(toks: list[str], lineno: int, raw: str) -> ConntrackEntry:
         family or 4, tuple(flags), mark, zone, tuple(extra))
 
 
-def parse_conntrack(text: str) -> list[ConntrackEntry]:
+def parse_conntrack(text: Text) -> list[ConntrackEntry]:
     """Parse ``conntrack -L [-o extended|id]`` output."""
     out: list[ConntrackEntry] = []
     for lineno, raw in enumerate(lines_of(text, KIND), 1):

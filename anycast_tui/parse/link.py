@@ -21,6 +21,7 @@ from anycast_tui.model.types import Address, Interface
 from anycast_tui.parse._common import (BadValue, address, extra_value, integer, json_items, lines_of, pair, pieces,
                                        shown, words)
 from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.longtext import Text
 
 KIND_LINK_TEXT = "ip-link"
 KIND_LINK_JSON = "ip-link-json"
@@ -105,12 +106,12 @@ def _json_interface(obj: dict, idx: int, kind: str) -> Interface:
                      strs["address"], strs["master"], strs["link"], addresses, extra)
 
 
-def parse_ip_link_json(text: str) -> list[Interface]:
+def parse_ip_link_json(text: Text) -> list[Interface]:
     """Parse ``ip -j [-d] [-s] link show``."""
     return [_json_interface(o, i, KIND_LINK_JSON) for i, o in enumerate(json_items(text, KIND_LINK_JSON))]
 
 
-def parse_interfaces_json(text: str, kind: str) -> list[Interface]:
+def parse_interfaces_json(text: Text, kind: str) -> list[Interface]:
     return [_json_interface(o, i, kind) for i, o in enumerate(json_items(text, kind))]
 
 
@@ -225,7 +226,7 @@ def _addr_line(toks: list[str]) -> Address:
     return Address(fam, local, prefixlen, scope, label, tuple(flags), tuple(extra))
 
 
-def _parse_text(text: str, kind: str) -> list[Interface]:
+def _parse_text(text: Text, kind: str) -> list[Interface]:
     out: list[_Iface] = []
     cur: _Iface | None = None
     pending_stats: tuple[str, list[str]] | None = None
@@ -281,10 +282,10 @@ def _parse_text(text: str, kind: str) -> list[Interface]:
     return [it.build() for it in out]
 
 
-def parse_ip_link(text: str) -> list[Interface]:
+def parse_ip_link(text: Text) -> list[Interface]:
     """Parse ``ip [-d] [-s] [-o] link show`` text."""
     return _parse_text(text, KIND_LINK_TEXT)
 
 
-def parse_interfaces_text(text: str, kind: str) -> list[Interface]:
+def parse_interfaces_text(text: Text, kind: str) -> list[Interface]:
     return _parse_text(text, kind)

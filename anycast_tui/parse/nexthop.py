@@ -22,6 +22,7 @@ from anycast_tui.parse._common import (BUCKET_INDEX, BUCKETS, ELAPSED_S, GROUP_M
                                        BadValue, address, bounded, extra_value, json_items, lines_of, pair, seconds,
                                        shown, words)
 from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.longtext import Text
 
 KIND_TEXT = "ip-nexthop"
 KIND_JSON = "ip-nexthop-json"
@@ -150,7 +151,7 @@ def _text_entry(toks: list[str]) -> Entry:
     return _build(fields, flags, extra)
 
 
-def parse_ip_nexthop(text: str) -> NexthopTable:
+def parse_ip_nexthop(text: Text) -> NexthopTable:
     """Parse ``ip nexthop show`` text (indentation is ignored)."""
     objects: list[NexthopObject] = []
     groups: list[NexthopGroup] = []
@@ -221,7 +222,7 @@ def entry_from_json(obj: Any, idx: int) -> Entry:
         raise ParseError(0, f"nexthop {idx}: {exc}", KIND_JSON) from None
 
 
-def parse_ip_nexthop_json(text: str) -> NexthopTable:
+def parse_ip_nexthop_json(text: Text) -> NexthopTable:
     """Parse ``ip -j nexthop show``."""
     objects: list[NexthopObject] = []
     groups: list[NexthopGroup] = []
@@ -239,7 +240,7 @@ def _bucket(gid: Any, index: Any, nhid: Any, idle: Any, flags: list[str], extra:
                   seconds(idle, "idle_time", ELAPSED_S), tuple(flags), tuple(extra))
 
 
-def parse_ip_nexthop_bucket(text: str) -> list[Bucket]:
+def parse_ip_nexthop_bucket(text: Text) -> list[Bucket]:
     """Parse ``ip nexthop bucket show`` text."""
     out: list[Bucket] = []
     for lineno, raw in enumerate(lines_of(text, KIND_BUCKET_TEXT), 1):
@@ -275,7 +276,7 @@ def parse_ip_nexthop_bucket(text: str) -> list[Bucket]:
     return out
 
 
-def parse_ip_nexthop_bucket_json(text: str) -> list[Bucket]:
+def parse_ip_nexthop_bucket_json(text: Text) -> list[Bucket]:
     """Parse ``ip -j nexthop bucket show`` (or ``bucket get``)."""
     out: list[Bucket] = []
     for i, obj in enumerate(json_items(text, KIND_BUCKET_JSON)):

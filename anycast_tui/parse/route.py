@@ -35,6 +35,7 @@ from anycast_tui.model.types import Nexthop, Route
 from anycast_tui.parse._common import (LONG_LINE, METRIC, NH_ID, ROUTE_WEIGHT, BadValue, address, bounded, extra_value,
                                        json_items, lines_of, pair, pieces, prefix, shown, words)
 from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.longtext import Text
 
 KIND_TEXT = "ip-route"
 KIND_JSON = "ip-route-json"
@@ -323,7 +324,7 @@ def _nh_info_text(ln: _Line) -> str:
     return format_entry(entries[0]) if len(entries) == 1 else body
 
 
-def parse_ip_route(text: str, *, family: int | None = None) -> list[Route]:
+def parse_ip_route(text: Text, *, family: int | None = None) -> list[Route]:
     """Parse ``ip [-6] [-d] [-o] route show [table all]`` text."""
     lines = lines_of(text, KIND_TEXT)
     routes: list[Route] = []
@@ -624,7 +625,7 @@ def _drop_family(nh: Nexthop, cache: dict) -> Nexthop:
     return Nexthop(nh.gateway, nh.dev, nh.weight, nh.flags, None, nh.extra)
 
 
-def parse_ip_route_json(text: str, *, family: int | None = None) -> list[Route]:
+def parse_ip_route_json(text: Text, *, family: int | None = None) -> list[Route]:
     """Parse ``ip -j [-d] route show`` (a JSON array, or one object as some tools print)."""
     cache: dict = {}
     return [_json_route(obj, i, family, cache) for i, obj in enumerate(json_items(text, KIND_JSON))]

@@ -29,6 +29,7 @@ from typing import Iterable
 from anycast_tui.model.types import Socket
 from anycast_tui.parse._common import BadValue, address, lines_of, pair, shown, words
 from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.longtext import Text
 
 KIND = "ss"
 
@@ -195,7 +196,7 @@ def heard_ms(sock: Socket) -> int | None:
     return min(out)
 
 
-def parse_ss(text: str, *, netid: str | None = None, state: str | None = None) -> list[Socket]:
+def parse_ss(text: Text, *, netid: str | None = None, state: str | None = None) -> list[Socket]:
     """Parse ``ss`` output; ``netid`` / ``state`` fill columns ss leaves out (``-t``, ``state established``)."""
     lines = lines_of(text, KIND)
     out: list[Socket] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from anycast_tui.model.types import HashSettings
 from anycast_tui.parse._common import BadValue, integer, lines_of, shown
 from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.longtext import Text
 
 KIND = "sysctl-values"
 
@@ -44,7 +45,7 @@ LAYOUTS: dict[int, tuple[str, ...]] = {
 }
 
 
-def parse_hash_sysctls(text: str) -> HashSettings:
+def parse_hash_sysctls(text: Text) -> HashSettings:
     """``sysctl -n HASH_SYSCTLS`` (one value a line) or ``sysctl HASH_SYSCTLS`` (``key = value`` lines).
 
     With ``-n`` a kernel that lacks some of the sysctls prints fewer lines: 6

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
+import os
 from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
 
+from anycast_tui.collect import ssh
 from anycast_tui.collect.commands import LINUX_POLL, MONITOR
 from anycast_tui.collect.poller import Poller
 from anycast_tui.collect.ssh import STREAM_LINE_MAX, AuthError, OutputTooLarge, SSHSession
 from anycast_tui.lab.sshserver import CommandResult
 from anycast_tui.model.types import HealthStatus
+from anycast_tui.parse.route import parse_ip_route_json
 
 from ssh_fixtures import CannedDevice
 
@@ -130,3 +134,56 @@ async def test_a_device_refusing_for_a_day_still_says_connection_refused(tmp_pat
         with pytest.raises(ConnectError, match="connection refused$"):
             await s.run(ROUTES4)
     assert s.connects == 1100 and s.backoff.failures <= 65
+
+
+def _routes_json(n: int) -> str:
+    """``ip -j -4 route show`` of ``n`` 4-way BGP routes (~314 bytes each)."""
+    nhs = [{"gateway": f"198.18.1.{k}", "dev": "swp1", "weight": 1, "flags": ["onlink"]} for k in range(2, 6)]
+    return json.dumps([{"dst": f"10.{i // 65536}.{i // 256 % 256}.{i % 256}/32", "protocol": "bgp", "metric": 20,
+                        "flags": [], "nexthops": nhs} for i in range(n)])
+
+
+def _open_in(directory: Path) -> list[str]:
+    """Our open files in ``directory`` (an O_TMPFILE shows as ``DIR/#inode (deleted)``)."""
+    out = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith(str(directory)):
+            out.append(target)
+    return out
+
+
+async def test_an_answer_over_the_spool_size_is_parsed_from_disk_and_leaves_nothing(make_farm, tmp_path):
+    text = _routes_json(ssh.SPOOL_BYTES // 300)  # a little over 16 MiB: kept in an anonymous file, not in memory
+    assert len(text) > ssh.SPOOL_BYTES
+    farm = await make_farm({"leaf01": CannedDevice("leaf", overrides={ROUTES4.line: CommandResult(text)})})
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    poller = Poller(farm.inventory(**FAST, spool_dir=spool))
+    try:
+        st = (await poller.poll_once()).devices["leaf01"]
+        assert st.health.status is HealthStatus.OK, st.health
+        v4 = [r for r in st.routes if r.family == 4]
+        assert v4 == parse_ip_route_json(text, family=4)  # the records of the same text read in memory
+        assert _open_in(spool) == [] and list(spool.iterdir()) == []  # closed, and never had a name
+        again = (await poller.poll_once()).devices["leaf01"]
+        assert again.routes is st.routes and poller.reparsed("leaf01") == 1  # same digest: not parsed again
+    finally:
+        await poller.stop()
+
+
+async def test_a_spool_directory_that_cannot_take_the_answer_is_named(make_farm, tmp_path):
+    text = _routes_json(ssh.SPOOL_BYTES // 300)
+    farm = await make_farm({"leaf01": CannedDevice("leaf", overrides={ROUTES4.line: CommandResult(text)})})
+    poller = Poller(farm.inventory(**FAST, spool_dir=tmp_path / "missing"))
+    try:
+        st = (await poller.poll_once()).devices["leaf01"]
+    finally:
+        await poller.stop()
+    assert st.health.status is HealthStatus.ERROR
+    assert st.health.error.startswith("ip -j -4 route show table all: output over 16 MiB could not be kept on disk, "
+                                      "aborted: No such file or directory"), st.health.error
+    assert st.health.error.endswith("(spool_dir)") and not (tmp_path / "missing").exists()

@@ -9,8 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import anycast_tui.parse._common as common
+import anycast_tui.parse.longtext as longtext
 from anycast_tui.parse._common import MAX_LINE, lines_of
 from anycast_tui.parse.errors import ParseError
+from anycast_tui.parse.longtext import LongText
 
 
 @settings(max_examples=1500, deadline=None)
@@ -40,3 +42,23 @@ def test_lines_come_before_the_text_is_split_whole():
         tracemalloc.stop()
     # one 1 MiB block split (~6 MB here); a list of all 4 million lines would be 32 MB of pointers first
     assert first == "y" and peak < 12 << 20, peak
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet="ab\n\r\x0b\x0c\x1c\u2028\x85é", max_size=80), st.integers(1, 9))
+def test_a_spooled_answer_gives_the_same_lines_whatever_the_block_size(text, block):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(longtext, "BLOCK", block)  # bytes: a UTF-8 character split across blocks too
+        assert list(lines_of(LongText.of(text), "k")) == text.splitlines()
+
+
+@pytest.mark.parametrize("text", ["ok\n" * 3 + "x" * (MAX_LINE + 1) + "\nafter\n",  # one long line
+                                  "ok\n" * 3 + "x" * (MAX_LINE + 1),  # at the end, no newline
+                                  "ok\n" * 3 + "\r".join(["x" * 1000] * 2000) + "\n"])  # \r lines: each is short
+def test_a_spooled_long_line_is_named_as_in_the_text(text):
+    def lines(t):
+        try:
+            return list(lines_of(t, "k"))
+        except ParseError as exc:
+            return exc.line, exc.reason
+    assert lines(LongText.of(text)) == lines(text)

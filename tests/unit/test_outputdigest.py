@@ -8,11 +8,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anycast_tui.collect.outputdigest import RAW_MAX, Digest, digest, kept
+from anycast_tui.parse.longtext import LongText
 
 
 def test_digest_is_blake2b_256_of_the_utf8_text():
     text = "é" * (3 << 20) + "x"  # several chunks, a multi-byte character across chunk ends
-    assert digest(text) == Digest(len(text), hashlib.blake2b(text.encode(), digest_size=32).digest())
+    assert digest(text) == Digest(len(text.encode()), hashlib.blake2b(text.encode(), digest_size=32).digest())
+
+
+def test_a_spooled_output_has_the_digest_of_the_same_text():
+    text = "é" * (3 << 20) + "x"
+    spooled = LongText.of(text)  # as the collector writes it, a read at a time
+    assert digest(spooled) == digest(text) and kept({"r": spooled}) == kept({"r": text})
 
 
 def test_short_outputs_are_kept_as_text_long_ones_as_a_digest_unless_asked():
