@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator
 
 from anycast_tui.collect.commands import MONITOR
 from anycast_tui.lab.sim import SimFabric
-from anycast_tui.lab.sshserver import CommandResult
+from anycast_tui.lab.sshserver import CommandResult, Handler
 
 ROUTE_LINES = ("ip -4 route show table all", "ip -6 route show table all")
 
@@ -94,7 +94,7 @@ async def monitor_lines(sim: SimFabric, device: str, *, poll_s: float | None = N
             unsubscribe()
 
 
-def with_monitor(sim: SimFabric, device: str, *, poll_s: float | None = None) -> Callable[[str], object]:
+def with_monitor(sim: SimFabric, device: str, *, poll_s: float | None = None) -> Handler:
     """The device's SSH-farm handler, answering the monitor line with a stream (see :func:`monitor_lines`)."""
     base = sim.handler(device)
 
