@@ -376,7 +376,7 @@ class Recording:
     _cseqs: list[int] = field(default_factory=list)
     _ctimes: list[int] = field(default_factory=list)
     _ckeys: list[int] = field(default_factory=list)  # indexes of keyframes in _cseqs
-    _blobs: dict[int, Any] = field(default_factory=dict)
+    _blobs: dict[int | tuple[str, int], Any] = field(default_factory=dict)  # raw by id; built by (kind, id)
     _cursor: tuple[int, dict[str, _DevRef], list[str], tuple[str, ...]] | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -825,11 +825,11 @@ class Recording:
                 for (bid, _c, _d), obj in zip(rows, objs):
                     self._blobs[bid] = obj
 
-    def _decoded(self, key: tuple, make: Callable[[], Any]) -> Any:
-        hit = self._blobs.get(key)  # type: ignore[call-overload]
+    def _decoded(self, key: tuple[str, int], make: Callable[[], Any]) -> Any:
+        hit = self._blobs.get(key)
         if hit is None:
             hit = make()
-            self._blobs[key] = hit  # type: ignore[index]
+            self._blobs[key] = hit
         return hit
 
     def _content(self, mid: int) -> tuple[Device, HashSettings, tuple[Interface, ...], NexthopTable,
@@ -863,7 +863,7 @@ class Recording:
         self._prefetch(missing)
         built = dict(zip(missing, decode_chunks([self._blob(c) for c in missing])))
         for c, part in built.items():
-            self._blobs[("r", c)] = part  # type: ignore[index]
+            self._blobs[("r", c)] = part
             self._blobs.pop(c, None)  # the parsed JSON is not needed once built
         return built
 
