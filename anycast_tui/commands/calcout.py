@@ -70,8 +70,10 @@ class Answers:
             self._addr[name] = addr_frag(self.flows.family, getattr(self.flows, name))
         return self._addr[name]
 
-    def labels(self, name: str) -> tuple[tuple[str | None, ...], np.ndarray] | None:
-        return self.meta.factors(name)
+    def labelled(self) -> list[tuple[str, tuple[str | None, ...], np.ndarray]]:
+        """Each optional column the flows have (see :meth:`optional`): (name, its distinct values, each flow's
+        code into them)."""
+        return [(c, f[0], f[1]) for c in OPTIONAL if (f := self.meta.factors(c)) is not None]
 
     def optional(self) -> list[str]:
         return [c for c in OPTIONAL if getattr(self.meta, c) is not None]
@@ -85,8 +87,7 @@ class Answers:
         out.append(number_frag(f.sport, '", "sport": ', ', "dst": "'))
         out.append(self.addr("dst"))
         out.append(number_frag(f.dport, '", "dport": '))
-        for c in self.optional():
-            values, codes = self.labels(c)  # type: ignore[misc]
+        for c, values, codes in self.labelled():
             out.append(frag([", " + jsonout.dumps({c: v})[1:-1] for v in values], codes))
         out.append(frag([", " + jsonout.dumps(r)[1:] + ",\n" for r in self.rows], self.codes))
         return out
@@ -154,8 +155,7 @@ class Answers:
         frags = [frag([_csv_cell(proto_label(p)) + "," for p in range(256)], f.proto)]
         frags += [self.addr("src"), number_frag(f.sport, ",", ","), self.addr("dst"),
                   number_frag(f.dport, ",")]
-        for c in self.optional():
-            values, codes = self.labels(c)  # type: ignore[misc]
+        for c, values, codes in self.labelled():
             frags.append(frag(["," + _csv_cell(v) for v in values], codes))
         frags.append(frag(["," + ",".join(_csv_cell(_cell(r, c)) for c in ANSWER_COLUMNS) + "\n" for r in self.rows],
                           self.codes))
@@ -178,8 +178,7 @@ class Answers:
             if name == "src":
                 cols["sport"] = pa.array(f.sport)
         cols["dport"] = pa.array(f.dport)
-        for c in self.optional():
-            values, codes = self.labels(c)  # type: ignore[misc]
+        for c, values, codes in self.labelled():
             cols[c] = _dictionary(pa, list(values), codes)
         for c in ANSWER_COLUMNS:
             values = [r.get(c) for r in self.rows]

@@ -41,19 +41,13 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(args: argparse.Namespace) -> int:
     from anycast_tui.commands._live import run_session
-    from anycast_tui.lab.demo import DemoFabric
+    from anycast_tui.lab.demo import DEFAULT, DemoFabric
     from anycast_tui.session import LiveSession
 
-    async with DemoFabric(scenario=None if args.no_scenario else _default(), interval_s=args.interval) as fabric:
+    async with DemoFabric(scenario=None if args.no_scenario else DEFAULT, interval_s=args.interval) as fabric:
         inventory = fabric.inventory()
         session = LiveSession(inventory, interval_s=args.interval)
         banner = (f"demo: {len(fabric.devices)} devices on 127.0.0.1, polling every {args.interval:g} s "
                   f"for {args.headless or 0:g} s")
         return await run_session(session, args, kind="demo", title="anycast-tui demo", banner=banner,
                                  inventory=inventory, controls=fabric, poll_times=session.poller)
-
-
-def _default() -> object:
-    from anycast_tui.lab.demo import DEFAULT
-
-    return DEFAULT

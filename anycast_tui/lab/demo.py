@@ -9,20 +9,32 @@ known_hosts live in a private temporary directory removed by ``stop()``.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anycast_tui.collect.inventory import Inventory
 from anycast_tui.lab.simmonitor import with_monitor
 from anycast_tui.lab.sshserver import SSHFarm
 from anycast_tui.model.types import Role
 
+if TYPE_CHECKING:
+    from anycast_tui.lab.scenario import Scenario, ScenarioRunner
+    from anycast_tui.lab.sim import SimFabric
+
 log = logging.getLogger(__name__)
 
-DEFAULT = object()  # sentinel: the scenario module's default demo scenario
+
+class DefaultScenario(enum.Enum):
+    """The type of :data:`DEFAULT`."""
+
+    DEFAULT = "default"
+
+
+DEFAULT = DefaultScenario.DEFAULT  # sentinel: the scenario module's default demo scenario
 # How the simulated devices' ``ip -o monitor`` notices changes: None, woken by the simulator on every
 # state change; a number, polling the simulator every so many seconds (bench/bench_idle.py's baseline).
 MONITOR_POLL_S: float | None = None
@@ -31,8 +43,8 @@ MONITOR_POLL_S: float | None = None
 class DemoFabric:
     """SimFabric + SSHFarm + ScenarioRunner; an async context manager."""
 
-    def __init__(self, workdir: Path | None = None, scenario: Any = DEFAULT, interval_s: float = 1.0,
-                 sim: Any = None) -> None:
+    def __init__(self, workdir: Path | None = None, scenario: Scenario | DefaultScenario | None = DEFAULT,
+                 interval_s: float = 1.0, sim: SimFabric | None = None) -> None:
         from anycast_tui.lab.sim import SimFabric
 
         self.interval_s = interval_s
@@ -47,7 +59,7 @@ class DemoFabric:
                             workdir=self.workdir)
         self.failed: set[str] = set()
         self._scenario = scenario
-        self.runner: Any = None
+        self.runner: ScenarioRunner | None = None
         self._runner_task: asyncio.Task[Any] | None = None
 
     # ------------------------------------------------------------------ fabric

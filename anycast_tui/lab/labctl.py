@@ -60,8 +60,9 @@ def default_state_dir(prefix: str) -> Path:
     return STATE_ROOT / prefix.rstrip("-")
 
 
-def _pointer(prefix: str) -> Path:
-    """Names a lab's state dir when it is not the default one (so ``down`` finds it without --state-dir)."""
+def state_dir_pointer(prefix: str) -> Path:
+    """The file where ``up`` names the state dir of the lab with ``prefix`` when it is not the default one (so
+    ``down`` finds it without --state-dir); ``down`` removes it.  It need not exist."""
     return STATE_ROOT / f"{prefix.rstrip('-')}.statedir"
 
 
@@ -70,7 +71,7 @@ def locate(prefix: str, state_dir: Path | None = None) -> Path:
     if state_dir is not None:
         return state_dir
     try:
-        return Path(_pointer(prefix).read_text().strip())
+        return Path(state_dir_pointer(prefix).read_text().strip())
     except OSError:
         return default_state_dir(prefix)
 
@@ -134,7 +135,7 @@ class Lab:
         lab.save()  # first, so that `down` can clean up after a crash below
         if lab.state_dir != default_state_dir(cfg.prefix):
             STATE_ROOT.mkdir(parents=True, exist_ok=True)
-            _pointer(cfg.prefix).write_text(str(lab.state_dir.resolve()))
+            state_dir_pointer(cfg.prefix).write_text(str(lab.state_dir.resolve()))
         try:
             nslab.create(lab.topo)
             lab._apply_routes(None)
@@ -467,7 +468,7 @@ def down(prefix: str = nslab.LAB_PREFIX, state_dir: Path | None = None) -> list[
         Path(str(ip) + ".tmp").unlink(missing_ok=True)
     if sd.exists() and (sd / "state.json").exists() or sd == default_state_dir(prefix):
         shutil.rmtree(sd, ignore_errors=True)
-    _pointer(prefix).unlink(missing_ok=True)
+    state_dir_pointer(prefix).unlink(missing_ok=True)
     for d in (frr.run_dir(prefix).parent, STATE_ROOT):  # only when nothing else lives there
         try:
             d.rmdir()

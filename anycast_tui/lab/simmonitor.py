@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator
 
 from anycast_tui.collect.commands import MONITOR
 from anycast_tui.lab.sim import SimFabric
-from anycast_tui.lab.sshserver import CommandResult
+from anycast_tui.lab.sshserver import CommandResult, Handler
 
 ROUTE_LINES = ("ip -4 route show table all", "ip -6 route show table all")
 
 
-def _routes(sim: SimFabric, device: str) -> list[str] | None:
-    """The device's routes, one line each as ``ip -o`` prints them (``\\`` for line breaks); None when down."""
+def routes_of(sim: SimFabric, device: str) -> list[str] | None:
+    """The device's routes, one line each as ``ip -o`` prints them (``\\`` for line breaks); None when down.
+
+    What :func:`monitor_lines` compares between two states of the simulation."""
     out: list[str] = []
     for line in ROUTE_LINES:
         res = sim.handle(device, line)
@@ -46,7 +48,7 @@ async def monitor_lines(sim: SimFabric, device: str, *, poll_s: float | None = N
     ``poll_s=None``: woken by the simulator's change notification (the state may change on any thread);
     a number: poll its generation that often (the former behaviour, kept as a benchmark baseline).
     """
-    before = _routes(sim, device)
+    before = routes_of(sim, device)
     if before is None:
         return
     gen = sim.generation
@@ -76,7 +78,7 @@ async def monitor_lines(sim: SimFabric, device: str, *, poll_s: float | None = N
             if sim.generation == gen:
                 continue
             gen = sim.generation
-            after = _routes(sim, device)
+            after = routes_of(sim, device)
             if after is None:
                 return
             gone, new = set(before) - set(after), set(after) - set(before)
@@ -92,7 +94,7 @@ async def monitor_lines(sim: SimFabric, device: str, *, poll_s: float | None = N
             unsubscribe()
 
 
-def with_monitor(sim: SimFabric, device: str, *, poll_s: float | None = None) -> Callable[[str], object]:
+def with_monitor(sim: SimFabric, device: str, *, poll_s: float | None = None) -> Handler:
     """The device's SSH-farm handler, answering the monitor line with a stream (see :func:`monitor_lines`)."""
     base = sim.handler(device)
 

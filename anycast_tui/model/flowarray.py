@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from anycast_tui.model.types import Flow
 
@@ -33,13 +34,13 @@ class FlowArray:
                    ("family", "proto", "src", "dst", "sport", "dport", "flowlabel"))
 
     @classmethod
-    def from_columns(cls, family: object, proto: object, src: object, dst: object, sport: object,
-                     dport: object, flowlabel: object | None = None) -> "FlowArray":
+    def from_columns(cls, family: ArrayLike, proto: ArrayLike, src: ArrayLike, dst: ArrayLike, sport: ArrayLike,
+                     dport: ArrayLike, flowlabel: ArrayLike | None = None) -> "FlowArray":
         """Build from array-likes; ``src``/``dst`` may be (n,16) bytes or (n,4) bytes (IPv4)."""
         fam = np.ascontiguousarray(np.asarray(family, dtype=np.uint8).reshape(-1))
         n = fam.shape[0]
 
-        def addr(a: object) -> np.ndarray:
+        def addr(a: ArrayLike) -> np.ndarray:
             arr = np.asarray(a, dtype=np.uint8)
             if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] not in (4, 16):
                 raise ValueError(f"addresses must be (n, 4) or (n, 16) bytes, got {arr.shape}")
@@ -49,7 +50,7 @@ class FlowArray:
                 return out
             return np.ascontiguousarray(arr)
 
-        def col(a: object, dt: type) -> np.ndarray:
+        def col(a: ArrayLike, dt: type) -> np.ndarray:
             arr = np.asarray(a)
             if arr.ndim == 0:
                 arr = np.full(n, arr)
@@ -117,7 +118,7 @@ class FlowArray:
             rng.integers(0, 1 << 20, size=n, dtype=np.uint32) if flowlabels else None,
         )
 
-    def take(self, idx: object) -> "FlowArray":
+    def take(self, idx: ArrayLike) -> "FlowArray":
         i = np.asarray(idx)
         return FlowArray(self.family[i], self.proto[i], self.src[i], self.dst[i], self.sport[i],
                          self.dport[i], self.flowlabel[i])

@@ -34,6 +34,7 @@ import hashlib
 from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "modulo_n",
@@ -84,14 +85,14 @@ def check_weights(weights: Sequence[int]) -> list[int]:
     return out
 
 
-def _h(hashes: object) -> np.ndarray:
+def _h(hashes: ArrayLike) -> np.ndarray:
     return np.asarray(hashes).astype(np.int64, copy=False)
 
 
 # --------------------------------------------------------------------------- modulo-N
 
 
-def modulo_n(hashes: object, n: int) -> np.ndarray:
+def modulo_n(hashes: ArrayLike, n: int) -> np.ndarray:
     """The seed document's mapping: index = hash mod n (n = number of usable next hops)."""
     h = _h(hashes)
     if n <= 0:
@@ -134,7 +135,7 @@ def hash_threshold_bounds(weights: Sequence[int], usable: Sequence[bool] | None 
     return bounds
 
 
-def hash_threshold(hashes: object, weights: Sequence[int], usable: Sequence[bool] | None = None, *,
+def hash_threshold(hashes: ArrayLike, weights: Sequence[int], usable: Sequence[bool] | None = None, *,
                    good: Sequence[bool] | None = None,
                    prefer: Sequence[bool] | None = None) -> np.ndarray:
     """Linux hash-threshold: index of the first usable next hop whose bound >= hash.
@@ -212,7 +213,7 @@ def hash_threshold_one(h: int, weights: Sequence[int], usable: Sequence[bool] | 
 # --------------------------------------------------------------------------- resilient buckets
 
 
-def resilient_lookup(hashes: object, bucket_nhids: object, num_buckets: int | None = None) -> np.ndarray:
+def resilient_lookup(hashes: ArrayLike, bucket_nhids: ArrayLike, num_buckets: int | None = None) -> np.ndarray:
     """nexthop_select_path_res: bucket = hash % num_buckets; returns the bucket's nhid."""
     table = np.asarray(bucket_nhids, np.int64)
     b = table.shape[0] if num_buckets is None else num_buckets
@@ -265,5 +266,5 @@ def maglev_table(members: Sequence[object], weights: Sequence[int] | None = None
                     return table
 
 
-def maglev_lookup(hashes: object, table: np.ndarray) -> np.ndarray:
+def maglev_lookup(hashes: ArrayLike, table: np.ndarray) -> np.ndarray:
     return table[_h(hashes) % table.shape[0]]

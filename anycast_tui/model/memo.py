@@ -7,7 +7,11 @@ shown, so a memo never keeps a replaced state alive.  :func:`routes_to` is one.
 
 from __future__ import annotations
 
-from anycast_tui.model.types import DeviceState, Route
+from typing import Any, Callable, Hashable, Iterable, TypeVar
+
+from anycast_tui.model.types import DeviceState, FabricSnapshot, Route
+
+T = TypeVar("T")
 
 
 class IdentityMemo:
@@ -17,9 +21,10 @@ class IdentityMemo:
 
     def __init__(self, size: int = 8192) -> None:
         self.size = size
-        self._d: dict[tuple[int, object], tuple[object, object]] = {}
+        self._d: dict[tuple[int, Hashable], tuple[object, Any]] = {}
 
-    def get(self, obj: object, key: object, fn):  # noqa: ANN001, ANN201
+    def get(self, obj: object, key: Hashable, fn: Callable[[], T]) -> T:
+        """The value memoised for ``obj`` (by identity) and ``key``; else ``fn()``, memoised."""
         k = (id(obj), key)
         hit = self._d.get(k)
         if hit is not None and hit[0] is obj:
@@ -50,7 +55,7 @@ def state_memo(size: int = 2048) -> IdentityMemo:
     return memo
 
 
-def retain(snapshots) -> None:  # noqa: ANN001 - Iterable[FabricSnapshot | None]
+def retain(snapshots: Iterable[FabricSnapshot | None]) -> None:
     """Forget what is memoised for states in none of ``snapshots`` (a view calls it with the snapshots it
     shows, so the memos never keep a replaced state alive)."""
     keep = {id(st) for snap in snapshots if snap is not None for st in snap.devices.values()}

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from anycast_tui.model.mapping import PlacementError, WeightError, check_weights
 from anycast_tui.model.types import NexthopGroup
@@ -179,7 +180,7 @@ class ResilientGroup:
         idx = np.asarray(list(buckets) if not isinstance(buckets, np.ndarray) else buckets, np.int64)
         self.used_time[idx] = now
 
-    def lookup(self, hashes: object, now: float | None = None) -> np.ndarray:
+    def lookup(self, hashes: ArrayLike, now: float | None = None) -> np.ndarray:
         """nhid per hash; with ``now``, also marks the buckets busy as the kernel does."""
         h = np.asarray(hashes).astype(np.int64)
         b = h % self.num_buckets

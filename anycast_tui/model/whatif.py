@@ -39,7 +39,6 @@ class WhatIfKind(enum.Enum):
 
 
 NEXTHOP_KINDS = frozenset({WhatIfKind.FAIL_NEXTHOP, WhatIfKind.RESTORE_NEXTHOP, WhatIfKind.SET_WEIGHT})
-_VERBS = {WhatIfKind.FAIL_NEXTHOP: "fail", WhatIfKind.RESTORE_NEXTHOP: "restore", WhatIfKind.SET_WEIGHT: "weight"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +52,17 @@ class WhatIf:
 
     @property
     def label(self) -> str:
-        if self.kind is WhatIfKind.FAIL_DEVICE:
-            return f"fail {self.device}"
-        if self.kind is WhatIfKind.SETTLE:
-            return f"settle resilient groups{' on ' + self.device if self.device else ''}"
-        extra = f" = {self.weight}" if self.kind is WhatIfKind.SET_WEIGHT else ""
-        return f"{self.device}: {_VERBS[self.kind]} {self.target}{extra}"
+        """The edit in one line, as the CLI and the UI print it (one entry of ``_LABEL`` per kind)."""
+        return _LABEL[self.kind](self)
+
+
+_LABEL: dict[WhatIfKind, Callable[[WhatIf], str]] = {
+    WhatIfKind.FAIL_NEXTHOP: lambda c: f"{c.device}: fail {c.target}",
+    WhatIfKind.RESTORE_NEXTHOP: lambda c: f"{c.device}: restore {c.target}",
+    WhatIfKind.FAIL_DEVICE: lambda c: f"fail {c.device}",
+    WhatIfKind.SET_WEIGHT: lambda c: f"{c.device}: weight {c.target} = {c.weight}",
+    WhatIfKind.SETTLE: lambda c: f"settle resilient groups{' on ' + c.device if c.device else ''}",
+}
 
 
 # --------------------------------------------------------------------------- mutations

@@ -90,7 +90,7 @@ def read_capture(path: str | os.PathLike[str] | BinaryIO, kind: str | None = Non
     decoder = ExportDecoder()
     out = CaptureExport([], [])
     counts: dict[tuple[str, str], ExporterCounts] = {}
-    source = _open(path) if not hasattr(path, "read") else path
+    source = _open(path) if isinstance(path, (str, os.PathLike)) else path
     for udp in iter_udp(source, out.capture_skipped):
         out.udp_datagrams += 1
         k = export_kind(udp.payload)

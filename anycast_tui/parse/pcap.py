@@ -123,10 +123,10 @@ def _read(fh: BinaryIO, size: int, offset: int, left: int, what: str) -> bytes:
 def iter_udp(path: str | os.PathLike[str] | BinaryIO, skipped: dict[str, int] | None = None) -> Iterator[UdpDatagram]:
     """The UDP datagrams of the capture at ``path`` (or a seekable binary file), in file order; what is not a
     UDP datagram is counted in ``skipped``."""
-    if hasattr(path, "read"):
-        yield from _iter(path, skipped)  # type: ignore[arg-type]
+    if not isinstance(path, (str, os.PathLike)):  # a binary file
+        yield from _iter(path, skipped)
         return
-    with open(path, "rb") as fh:  # type: ignore[arg-type]
+    with open(path, "rb") as fh:
         yield from _iter(fh, skipped)
 
 

@@ -376,21 +376,25 @@ class Recording:
     _cseqs: list[int] = field(default_factory=list)
     _ctimes: list[int] = field(default_factory=list)
     _ckeys: list[int] = field(default_factory=list)  # indexes of keyframes in _cseqs
-    _blobs: dict[int, Any] = field(default_factory=dict)
+    _blobs: dict[int | tuple[str, int], Any] = field(default_factory=dict)  # raw by id; built by (kind, id)
     _cursor: tuple[int, dict[str, _DevRef], list[str], tuple[str, ...]] | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     BLOB_CACHE = 50_000
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, check: bool = True) -> "Recording":
+    def open(cls, path: str | os.PathLike, *, check: bool = True,
+             wal_pages_read: Callable[[], None] | None = None) -> "Recording":
         """Open ``path``; ``check`` verifies every record's CRC now (else as records are read).
 
         Damage never ends the reading: every intact tick is recovered (tables are read by rowid ranges, so a
         damaged page loses only its own rows; a delta whose tick before it is lost waits for the next
         keyframe; with ``check``, a tick needing a data block that is not intact is left out), and
-        ``damage`` says every loss.  A ``-wal`` sidecar cut short is read up to its last whole page.
-        """
+        ``damage`` says every loss.  A ``-wal`` sidecar cut short is read up to its last whole page, unless
+        it grew meanwhile: then a recorder is writing it (caught inside a page), and SQLite reads it as it is
+        then.  ``wal_pages_read``, if given, is called right after those whole pages are read and before the
+        ``-wal``'s size is looked at again: where a recorder's writes turn a cut ``-wal`` into a growing one
+        (tests reproduce that race through it)."""
         p = Path(path)
         if not p.is_file():
             raise RecordingError(f"{p}: no such file")
@@ -405,6 +409,8 @@ class Recording:
             # written over it (older versions of pages the checkpoint already copied among them): every intact
             # row of either
             merged = _merge([_salvage(p), _salvage(p, frames, size)])
+            if wal_pages_read is not None:
+                wal_pages_read()
             if _bytes(wal) != wal_bytes:  # it grew meanwhile: a recorder writing it, caught inside a page
                 cut = None
                 if merged is not None:
@@ -819,11 +825,11 @@ class Recording:
                 for (bid, _c, _d), obj in zip(rows, objs):
                     self._blobs[bid] = obj
 
-    def _decoded(self, key: tuple, make: Callable[[], Any]) -> Any:
-        hit = self._blobs.get(key)  # type: ignore[call-overload]
+    def _decoded(self, key: tuple[str, int], make: Callable[[], Any]) -> Any:
+        hit = self._blobs.get(key)
         if hit is None:
             hit = make()
-            self._blobs[key] = hit  # type: ignore[index]
+            self._blobs[key] = hit
         return hit
 
     def _content(self, mid: int) -> tuple[Device, HashSettings, tuple[Interface, ...], NexthopTable,
@@ -857,7 +863,7 @@ class Recording:
         self._prefetch(missing)
         built = dict(zip(missing, decode_chunks([self._blob(c) for c in missing])))
         for c, part in built.items():
-            self._blobs[("r", c)] = part  # type: ignore[index]
+            self._blobs[("r", c)] = part
             self._blobs.pop(c, None)  # the parsed JSON is not needed once built
         return built
 

@@ -18,12 +18,15 @@ import threading
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import DeviceState, Event, FabricSnapshot
 from anycast_tui.record.codec import encode, encode_chunk
 from anycast_tui.record.schema import BASE_SCHEMA_VERSION, DDL, DEFAULT_KEYFRAME_EVERY, FORMAT, crc, pack
+
+if TYPE_CHECKING:
+    from anycast_tui.collect.inventory import Inventory
 
 CHECKPOINT_S = 60  # the WAL is copied into the file at every keyframe, and at least this often while ticks come
 CHUNK_MASK = 63  # a route whose CRC & mask == 0 ends a chunk (mean 64 routes)
@@ -46,7 +49,7 @@ def redact(settings: Any) -> Any:
     return str(settings)
 
 
-def inventory_meta(inventory: Any) -> dict:
+def inventory_meta(inventory: Inventory) -> dict:
     """What a recording keeps of an Inventory: devices and how they were reached, never a secret value."""
     devices = []
     for d in inventory.devices:
@@ -74,7 +77,8 @@ class Recorder:
     """
 
     def __init__(self, path: str | os.PathLike, *, keyframe_every: int = DEFAULT_KEYFRAME_EVERY,
-                 inventory: Any = None, settings: Mapping[str, Any] | None = None, flush_s: float | None = 1.0,
+                 inventory: Inventory | None = None, settings: Mapping[str, Any] | None = None,
+                 flush_s: float | None = 1.0,
                  impact: Callable[[Change], Mapping[Event, Mapping[str, Any]]] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         if keyframe_every < 1:

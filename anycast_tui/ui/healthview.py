@@ -12,6 +12,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Region
+from textual.widget import Widget
 
 from anycast_tui.model.health import DeviceSpread, Finding, HealthReport, ServerShare, Severity
 from anycast_tui.safetext import safe
@@ -244,7 +245,7 @@ class HealthPanel(Panel):
     def _scroll_to_selection(self) -> None:
         """Keep the selected finding and as much of its evidence as fits on screen."""
         parent = self.parent
-        if parent is None or not hasattr(parent, "scroll_to_region"):
+        if not isinstance(parent, Widget):  # not mounted (yet)
             return
         at, size = self._at
         top = self.virtual_region.y + self.gutter.top + at

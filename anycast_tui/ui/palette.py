@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from anycast_tui.model.hashing import Placement
+
 OK = "#009E73"  # bluish green
 WARN = "#E69F00"  # orange
 BAD = "#D55E00"  # vermillion
@@ -20,6 +22,11 @@ def hop_style(i: int) -> tuple[str, str]:
     return HOP_GLYPHS[i % len(HOP_GLYPHS)], HOP_COLOURS[i % len(HOP_COLOURS)]
 
 
-def placement_style(placement: object) -> str:
-    """Colour of a placement quality (exact / approximate / unknown), shown beside its glyph = ≈ ?."""
-    return {"exact": OK, "approximate": WARN, "unknown": BAD}.get(getattr(placement, "value", placement), "dim")
+_PLACEMENT_STYLE = {Placement.EXACT: OK, Placement.APPROXIMATE: WARN, Placement.UNKNOWN: BAD}
+
+
+def placement_style(placement: Placement | None) -> str:
+    """Colour of a placement quality (exact / approximate / unknown), shown beside its glyph = ≈ ?; dim for
+    none (before the first poll)."""
+    return "dim" if placement is None else _PLACEMENT_STYLE[placement]
+

@@ -12,7 +12,7 @@ import pytest
 
 from anycast_tui.collect.commands import MONITOR
 from anycast_tui.lab.sim import SimConfig, SimFabric
-from anycast_tui.lab.simmonitor import _routes, monitor_lines, with_monitor
+from anycast_tui.lab.simmonitor import monitor_lines, routes_of, with_monitor
 
 from ssh_fixtures import wait_for
 
@@ -55,10 +55,10 @@ async def test_event_driven_monitor_prints_what_the_polling_one_did():
         await wait_for(lambda: sim.listeners == 1)  # the event-driven one has taken its first look
         await asyncio.sleep(0.01)  # and the polling one too
         for action, args in SCRIPT:
-            before = _routes(sim, "spine01")
+            before = routes_of(sim, "spine01")
             n_ev, n_po = len(ev), len(po)
             sim.apply(action, *args)
-            after = _routes(sim, "spine01")
+            after = routes_of(sim, "spine01")
             if after is None:
                 await wait_for(lambda: bool(ev_end) and bool(po_end))
                 assert len(ev) == n_ev and len(po) == n_po

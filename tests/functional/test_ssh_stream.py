@@ -10,7 +10,7 @@ import pytest
 from anycast_tui.collect.commands import MONITOR
 from anycast_tui.collect.poller import Poller
 from anycast_tui.lab.sim import SimConfig, SimFabric
-from anycast_tui.lab.simmonitor import _routes, monitor_lines, with_monitor
+from anycast_tui.lab.simmonitor import monitor_lines, routes_of, with_monitor
 from anycast_tui.model.types import DeviceState, HealthStatus
 
 from ssh_fixtures import CannedDevice, wait_for
@@ -60,7 +60,7 @@ async def test_a_change_repolls_only_through_the_stream(make_farm):
         await poller.start()
         await wait_for(lambda: all(ep.counters.streams == 1 for ep in farm.endpoints.values()))
         before = {n: poller.polls(n) for n in sim.devices}
-        routes = {n: _routes(sim, n) for n in sim.devices}
+        routes = {n: routes_of(sim, n) for n in sim.devices}
         assert _anycast_nexthops(poller.snapshot().devices["spine01"]) == 2
         sim.fail_link("spine01", "leaf01")
         await wait_for(lambda: _anycast_nexthops(poller.snapshot().devices["spine01"]) == 1)
@@ -69,7 +69,7 @@ async def test_a_change_repolls_only_through_the_stream(make_farm):
         await wait_for(lambda: _anycast_nexthops(poller.snapshot().devices["spine01"]) == 2)
         # devices whose routes never changed were not polled again
         sim.fail_link("spine01", "leaf01")  # (no await in between: the monitors see no change)
-        quiet = [n for n in sim.devices if _routes(sim, n) == routes[n]]
+        quiet = [n for n in sim.devices if routes_of(sim, n) == routes[n]]
         sim.restore_link("spine01", "leaf01")
         assert quiet and all(poller.polls(n) == before[n] for n in quiet), (quiet, before)
     finally:

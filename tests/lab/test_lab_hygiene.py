@@ -91,7 +91,8 @@ def test_up_ssh_fail_restore_down_leaves_nothing(tmp_path: Path):
     assert netns.list_namespaces(prefix) == []
     assert not any(_alive(p) for p in pids)
     assert not (tmp_path / "state").exists() and not (tmp_path / "lab.toml").exists()
-    assert not labctl._pointer(prefix).exists() and not (labctl.STATE_ROOT / "frr" / prefix.rstrip("-")).exists()
+    assert not labctl.state_dir_pointer(prefix).exists()
+    assert not (labctl.STATE_ROOT / "frr" / prefix.rstrip("-")).exists()
     ours = {ln.a for ln in lab.topo.links} | {ln.b for ln in lab.topo.links}  # interfaces are named after peers
     assert not (_root_veths() - veths_before) & ours
     assert labctl.down(prefix, tmp_path / "state") == []  # safe twice

@@ -346,17 +346,13 @@ def test_the_recorder_checkpoints_at_every_keyframe(tmp_path, monkeypatch):
 def test_a_wal_caught_while_its_recorder_writes_a_page_is_not_called_cut(tmp_path, monkeypatch):
     """A reader can find a live recording's -wal with half a frame written: when the -wal has grown by the time
     its whole pages are read, a recorder is writing it; SQLite reads it as it then is, and nothing is damaged."""
-    from anycast_tui.record import reader as store
-
     live, src = killed(tmp_path, monkeypatch, 17, 100)
     p = with_wal(tmp_path, src, "live", 0.9)
-    whole, merge = Path(f"{src}-wal").read_bytes(), store._merge
+    whole = Path(f"{src}-wal").read_bytes()
 
-    def recorder_writes_on(sources):
-        Path(f"{p}-wal").write_bytes(whole)  # the recorder completes its frames meanwhile
-        return merge(sources)
+    def recorder_writes_on() -> None:  # the recorder completes its frames while the cut -wal is read
+        Path(f"{p}-wal").write_bytes(whole)
 
-    monkeypatch.setattr(store, "_merge", recorder_writes_on)
-    with Recording.open(p) as rec:
+    with Recording.open(p, wal_pages_read=recorder_writes_on) as rec:
         assert rec.damage is None
         assert_recovered_exactly(rec, live, list(range(1, 18)))
