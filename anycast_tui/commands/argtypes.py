@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any, Protocol
 
 from anycast_tui.collect.inventory import BOUNDS
+
+
+class Subcommands(Protocol):
+    """What each command's ``register`` is given: ``ArgumentParser.add_subparsers()``'s result (its class is
+    argparse-private, so it is named by what is used of it)."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
 def positive_float(text: str) -> float:

@@ -15,6 +15,7 @@ from anycast_tui.commands.calcout import Answers, out_format
 from anycast_tui.commands.inputs import add_inputs, load_compiled, load_flows
 from anycast_tui.errors import CliError
 from anycast_tui.model.placement import place
+from anycast_tui.commands.argtypes import Subcommands
 
 EPILOG = """examples:
   ip -j route show > routes.json; ip -j nexthop show > nh.json; ip -j nexthop bucket show > buckets.json
@@ -35,7 +36,7 @@ random per boot, or an unmodelled policy) - then ask the device (ip route get).
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: Subcommands) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "calc", help="which next hop a device picks for a flow (like cl-ecmpcalc)",
         description="Which next hop a device picks for each flow, from its route/nexthop/bucket tables and "

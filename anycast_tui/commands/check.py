@@ -15,6 +15,8 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable
 
+from anycast_tui.commands.argtypes import Subcommands
+
 if TYPE_CHECKING:  # each is imported where it is used (start-up time of the other commands)
     from anycast_tui.collect.inventory import Inventory
     from anycast_tui.collect.preflight import Preflight
@@ -48,7 +50,7 @@ SCHEMA = 1
 SEVERITIES = ("warning", "error")
 
 
-def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(sub: Subcommands) -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="one poll, every health check; exit status by severity (cron, CI, change gates)",
                        description="Poll every device of an inventory once (the monitor's read-only commands) and run "
                        "every health check: server shares and imbalance, hash polarization, hash seeds and "

@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from anycast_tui.commands._fleet import SECURITY_HELP, add_nats_arguments, nats_options
-from anycast_tui.commands.argtypes import interval, positive_float
+from anycast_tui.commands.argtypes import Subcommands, interval, positive_float
 from anycast_tui.safetext import SafeFormatter
 
 if TYPE_CHECKING:  # imported where used: nats-py and the poller stay out of the other commands' start-up
@@ -41,7 +41,7 @@ log = logging.getLogger("anycast_tui.collect")
 _SITE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
-def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(sub: Subcommands) -> argparse.ArgumentParser:
     p = sub.add_parser("collect", help="poll a site headless and publish its states on NATS JetStream",
                        description="Poll every device of an inventory (or its --shard) over SSH like `monitor` and "
                        "publish each device's state changes, health and a heartbeat to NATS JetStream, and the "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from anycast_tui.commands.argtypes import interval
+from anycast_tui.commands.argtypes import Subcommands, interval
 
 EXAMPLES = """examples:
   anycast-tui demo                          TUI; leaf03 fails after ~5 s and comes back; f fails/restores a leaf
@@ -16,7 +16,7 @@ keys: 1-5 views (fabric, groups, flows, events, what-if) · [ ] incidents (e: ev
 """
 
 
-def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(sub: Subcommands) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="simulated fabric over real SSH on 127.0.0.1, TUI on top",
                        description="Start the simulated spine/leaf/server fabric, serve every device over SSH "
                        "on 127.0.0.1, poll it like a real fabric and show it in the TUI.",

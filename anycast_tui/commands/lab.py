@@ -13,6 +13,7 @@ from pathlib import Path
 
 from anycast_tui.commands import jsonout
 from anycast_tui.errors import CliError
+from anycast_tui.commands.argtypes import Subcommands
 
 EPILOG = """examples:
   sudo anycast-tui lab up                      2 spines x 4 leaves, BGP (FRR) if installed, writes config/lab.toml
@@ -28,7 +29,7 @@ EPILOG = """examples:
 """
 
 
-def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(sub: Subcommands) -> argparse.ArgumentParser:
     p = sub.add_parser("lab", help="real fabric in network namespaces (root): up, fail, restore, drain, down",
                        description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--prefix", default="atui-lab-", help="namespace name prefix (default %(default)s)")
@@ -137,8 +138,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"lab down: {len(removed)} namespaces removed")
             return 0
         lab = Lab.load(prefix, args.state_dir)
-        if args.lab_cmd in ("fail", "restore", "drain"):
-            getattr(lab, args.lab_cmd)(args.target)
+        action = {"fail": lab.fail, "restore": lab.restore, "drain": lab.drain}.get(args.lab_cmd)
+        if action is not None:
+            action(args.target)
             msg = f"{args.lab_cmd} {args.target}: done"
             if not args.no_wait:
                 msg += f", routing converged in {lab.wait_converged():.2f} s"

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from typing import TYPE_CHECKING
 
-from anycast_tui.commands.argtypes import interval
+from anycast_tui.commands.argtypes import Subcommands, interval
 
 if TYPE_CHECKING:
     from anycast_tui.collect.inventory import Inventory
@@ -26,7 +26,7 @@ Passwords: password_env, or ask_password = true in the inventory.
 """
 
 
-def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(sub: Subcommands) -> argparse.ArgumentParser:
     p = sub.add_parser("monitor", help="poll a live fabric over SSH (or read it from NATS: --source), TUI on top",
                        description="Poll every device of an inventory (TOML) over SSH with a fixed read-only "
                        "command list, diff what changes and show it in the TUI.",

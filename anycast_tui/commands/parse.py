@@ -24,6 +24,7 @@ from anycast_tui.parse.detect import KINDS, Records, detect_kind, parse_as, to_j
 from anycast_tui.parse.errors import ParseError
 from anycast_tui.parse.nexthop import format_entry
 from anycast_tui.safetext import safe
+from anycast_tui.commands.argtypes import Subcommands
 
 EPILOG = """examples:
   ip -j route show table all > routes.json
@@ -37,7 +38,7 @@ EPILOG = """examples:
 kinds: """ + ", ".join(KINDS + exportcap.KINDS)
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: Subcommands) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "parse",
         help="normalised records of an ip / sysctl command output, or of a capture of sFlow/IPFIX datagrams",

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from anycast_tui.commands.argtypes import interval, positive_float
+from anycast_tui.commands.argtypes import Subcommands, interval, positive_float
 from anycast_tui.safetext import SafeFormatter
 
 if TYPE_CHECKING:  # each is imported where it is used (start-up time of the other commands)
@@ -38,7 +38,7 @@ terminal) it does not prompt: load the key into ssh-agent, or give passwords wit
 log = logging.getLogger("anycast_tui.record")
 
 
-def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(sub: Subcommands) -> argparse.ArgumentParser:
     p = sub.add_parser("record", help="record a fabric headless (no TUI): a session file for replay and report",
                        description="Poll a fabric like `monitor` and write every change to a session file "
                        "(keyframes + deltas, compressed, mode 0600). Logs go to stderr; SIGTERM or SIGINT stop "

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from anycast_tui.commands import jsonout
+from anycast_tui.commands.argtypes import Subcommands
 
 EXAMPLES = """examples:
   anycast-tui recordings                     the default directory (~/.local/share/anycast-tui/recordings)
@@ -13,7 +14,7 @@ EXAMPLES = """examples:
 """
 
 
-def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(sub: Subcommands) -> argparse.ArgumentParser:
     p = sub.add_parser("recordings", help="list recorded sessions: window, size, events",
                        description="List the session files of a directory, oldest first: their time window, "
                        "size on disk, number of events, and whether they were closed cleanly or are damaged.",

@@ -8,6 +8,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from anycast_tui.commands.argtypes import Subcommands
+
 if TYPE_CHECKING:  # imported where used (start-up time of the other commands)
     from anycast_tui.record.reader import Recording
     from anycast_tui.record.replay import RecordedEventImpacts
@@ -20,7 +22,7 @@ keys: space play/pause · [ ] previous/next event · + - speed x1..x60 · g seek
 """
 
 
-def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(sub: Subcommands) -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="replay a recording in the TUI",
                        description="Open a recording made by `anycast-tui record` and drive it like a live "
                        "session: play, pause, speed, seek and step through its events.",

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from anycast_tui.commands.argtypes import Subcommands
+
 EXAMPLES = """examples:
   anycast-tui report session.atrec                              Markdown on stdout
   anycast-tui report session.atrec -o postmortem.html           one self-contained HTML file
@@ -17,7 +19,7 @@ EXAMPLES = """examples:
 """
 
 
-def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(sub: Subcommands) -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="postmortem of a recording (Markdown / HTML / JSON)",
                        description="Summarise a recorded session as a postmortem: window, devices, incidents (the "
                        "events of one cause) with the flows they moved, measured on live connections and estimated "

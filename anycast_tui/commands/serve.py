@@ -16,6 +16,8 @@ import socket
 import sys
 from pathlib import Path
 
+from anycast_tui.commands.argtypes import Subcommands
+
 EXAMPLES = """examples:
   anycast-tui serve --demo                             the demo fabric at http://127.0.0.1:8000 (each tab its own demo)
   anycast-tui serve --source nats://10.0.0.5:4222      the fabric from the collectors on NATS: any number of tabs,
@@ -33,7 +35,7 @@ DEFAULT_BIND = "127.0.0.1:8000"
 WEB = Path(__file__).with_name("web")  # our page: the stock one without the font CDN
 
 
-def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(sub: Subcommands) -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="the TUI in a browser (textual-serve): one app process per tab",
                        description="Serve the TUI over HTTP and a websocket through textual-serve: each browser tab "
                        "runs its own `anycast-tui demo` or `anycast-tui monitor` process. The page and its "

@@ -23,6 +23,7 @@ from anycast_tui.model.whatif import MAPPINGS, WhatIf, WhatIfError, WhatIfKind, 
 from anycast_tui.model.paths import address_map, neighbour_names
 from anycast_tui.model.placement import HashCache, PlacementError
 from anycast_tui.model.types import FabricSnapshot
+from anycast_tui.commands.argtypes import Subcommands
 
 if TYPE_CHECKING:
     from anycast_tui.collect.inventory import Inventory
@@ -47,7 +48,7 @@ timer runs out. --json adds per-flow before/after/moved (device's own mapping) a
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: Subcommands) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "whatif", help="flows moved by each possible next-hop failure, per mapping",
         description="Blast radius of a next-hop failure or restore on one device: flows moved, TCP flows reset "

@@ -189,7 +189,7 @@ def test_incident_detail_shows_its_events_matrix_and_changed_groups(rec, stored)
     (ri,) = _leaf03(stored)
     sec = md.split(f'<a id="incident-{ri.incident.id}"></a>', 1)[1].split('<a id="incident-', 1)[0]
     for e in ri.incident.events:
-        assert f"| onset | " in sec and md_text(e.detail) in sec
+        assert "| onset | " in sec and md_text(e.detail) in sec
     for e in ri.incident.restore_events:
         assert md_text(e.detail) in sec
     for a, b, n in ri.impact.onset.matrix:

@@ -134,7 +134,7 @@ def test_damaged_file_keeps_every_intact_tick(tmp_path, recorded, how):
         assert 0 < len(ticks) < len(recorded.states)
         assert (rec.damage.ticks_kept, rec.damage.ticks_total) == (len(ticks), len(recorded.states))
         first_lost = next(s for s in range(1, len(recorded.states) + 1) if s not in {t.seq for t in ticks})
-        assert rec.damage.seq == first_lost - 1 and f"lost: " in rec.damage.reason
+        assert rec.damage.seq == first_lost - 1 and "lost: " in rec.damage.reason
         for i, t in enumerate(ticks):
             assert rec.state_of_tick(i) == recorded.states[t.seq - 1]
         assert set(rec.events) <= set(recorded.events)
