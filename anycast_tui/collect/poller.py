@@ -118,6 +118,8 @@ class PollCache:
     rib_reads: int = 0
     sysctl: PerConnection = field(default_factory=PerConnection)  # the hash sysctls' reads
     config: PerConnection = field(default_factory=PerConnection)  # FRR running-config reads
+    # kept forms already made in this poll (by rib_due), with the output each was made of: keep() reuses them
+    _made: dict[str, tuple[Text, str | Digest]] = field(default_factory=dict, repr=False)
 
     @property
     def sysctl_reads(self) -> int:
@@ -134,8 +136,11 @@ class PollCache:
 
     def keep(self, outputs: Mapping[str, Text]) -> dict[str, str | Digest]:
         """``outputs`` as they are kept to compare with the next poll's: a long one by its digest, so that a
-        device's whole answer is not held twice between polls (issue 16)."""
-        return kept(outputs, self.raw)
+        device's whole answer is not held twice between polls (issue 16).  An output :meth:`rib_due` already
+        digested in this poll is not digested again."""
+        made, self._made = self._made, {}
+        fresh = kept({k: v for k, v in outputs.items() if k not in made or made[k][0] is not v}, self.raw)
+        return {k: fresh[k] if k in fresh else made[k][1] for k in outputs}
 
     # parse
     def reuse(self, outputs: Mapping[str, str | Digest]) -> Parsed | None:
@@ -165,7 +170,9 @@ class PollCache:
         still goes with this FIB.  Counts the read."""
         if self.parsed is not None and self.rib_at is not None and now - self.rib_at < interval_s:
             last = self.parsed.outputs
-            if all(last.get(k) == v for k, v in self.keep(kernel).items()):
+            now_kept = self.keep(kernel)
+            self._made = {k: (kernel[k], v) for k, v in now_kept.items()}  # for this poll's keep()
+            if all(last.get(k) == v for k, v in now_kept.items()):
                 return False
         self.rib_at = now
         self.rib_reads += 1

@@ -66,3 +66,19 @@ def test_a_long_output_is_kept_by_its_digest_and_still_reused_exactly():
     assert cache.reuse(cache.keep({**KERNEL, "routes4": big, "frr_rib": "{" + " " * RAW_MAX + "}"})) is cache.parsed
     changed = big[:-2] + "x]"
     assert cache.reuse(cache.keep({**KERNEL, "routes4": changed, "frr_rib": "{" + " " * RAW_MAX + "}"})) is None
+
+
+def test_what_rib_due_digested_is_reused_by_keep_only_for_the_same_output():
+    from anycast_tui.collect.outputdigest import RAW_MAX, kept
+
+    big = '[{"dst": "198.18.0.0/15"}' + " " * RAW_MAX + "]"
+    cache = PollCache()
+    first = cache.keep({**KERNEL, "routes4": big})
+    cache.store(Parsed(first, DeviceState(Device("d")), {}))
+    assert cache.rib_due(0.0, 60.0, {**KERNEL, "routes4": big})  # never read: due
+    kernel = {**KERNEL, "routes4": big}
+    assert not cache.rib_due(1.0, 60.0, kernel)  # same kernel outputs within the interval: not due
+    assert cache.keep({**kernel, "frr_rib": "{}"}) == kept({**kernel, "frr_rib": "{}"})
+    other = big[:-2] + "x]"  # a different output under the same id: digested again, not taken from rib_due
+    assert cache.rib_due(2.0, 60.0, kernel) is False
+    assert cache.keep({**KERNEL, "routes4": other}) == kept({**KERNEL, "routes4": other}) != first
