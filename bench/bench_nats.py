@@ -4,6 +4,7 @@
     python3 bench/bench_nats.py --devices 2000 --collectors 4        # the issue's figures
     python3 bench/bench_nats.py --devices 400 --scaling 1,2,4        # throughput from 1 to 4 collectors
     python3 bench/bench_nats.py --devices 2000 --capacity 500,1000,2000,4000   # one collector's largest inventory
+    python3 bench/bench_nats.py --devices 2000 --catch-up --repeat 5   # a late viewer's catch-up alone
 
 A real ``nats-server -js`` on a free port (monitoring on another: its /varz gives the bus's bytes and
 messages).  K collector processes each run the simulated fabric (``lab.sim``: 4 spines, leaves with one server
@@ -491,6 +492,72 @@ async def _capacity(args: argparse.Namespace) -> None:
     print(json.dumps({"capacity": rows, "largest_kept_up": max(fits) if fits else None}, indent=1))
 
 
+# --------------------------------------------------------------------------- a late viewer's catch-up
+
+
+async def _catch_up(args: argparse.Namespace) -> None:
+    """A new viewer's start to every device of a ``--devices`` fabric in its timeline, ``--repeat`` times.
+
+    The KV bucket is filled once as ``--capacity`` fills it (a spine, a leaf and a server of the fabric polled
+    for real, cloned under new names: leaves of ~4,000 routes, spines of ~12,000 at 2,000 devices) by four
+    real Publishers; nothing else runs meanwhile, so this measures the viewer's own work (the full run's
+    catch-up also shares the CPU with the collectors)."""
+    import nats
+
+    from anycast_tui.fleet.conn import NatsOptions, Retention
+    from anycast_tui.fleet.publisher import Publisher, ensure_stream
+    from anycast_tui.fleet.source import NatsSource
+
+    sim = _fabric(args.devices)
+    session = SimSession(sim)
+    session.poll(order=["spine01", "leaf01", "server01"])
+    snap = session.timeline.snapshot.devices
+    states = [dataclasses.replace(snap["spine01"], device=dataclasses.replace(snap["spine01"].device,
+                                                                              name=f"cspine{i}")) for i in range(4)]
+    states += [dataclasses.replace(t, device=dataclasses.replace(t.device, name=f"c{t.device.name}{i}"))
+               for i in range((args.devices - 4) // 2) for t in (snap["leaf01"], snap["server01"])]
+    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    work = Path(tempfile.mkdtemp(prefix="bench-nats-"))
+    port = _free_port()
+    srv = subprocess.Popen([binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(work)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"nats://127.0.0.1:{port}"
+    try:
+        await _wait(lambda: _up(port), 20)
+        nc = await nats.connect(url)
+        await ensure_stream(nc.jetstream(), Retention(max_age_s=3600, max_bytes=2**31, kv_max_bytes=2**30))
+        pubs = [Publisher(nc, site="bench", collector=f"bench#{k}/4", prefixes=("192.0.2.53/32",), every_s=3600.0)
+                for k in range(4)]
+        for p in pubs:
+            await p.start()
+        t = time.perf_counter()
+        for i, st in enumerate(states):
+            pubs[i % 4].offer(st)
+        for p in pubs:
+            await p.drain(1800)
+        print(f"{len(states)} devices published in {time.perf_counter() - t:.0f} s", flush=True)
+        times, cpus = [], []
+        for _ in range(args.repeat):
+            late = NatsSource(NatsOptions((url,)))
+            t, c = time.perf_counter(), time.process_time()
+            await late.start()
+            await _wait(lambda: late.ready.is_set() and len(late.health()) == len(states), 600)
+            times.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
+            await late.stop()
+            _phase("catch_up", {"s": round(times[-1], 2), "cpu_s": round(cpus[-1], 2)})
+        for p in pubs:
+            await p.stop()
+        await nc.close()
+    finally:
+        srv.terminate()
+        srv.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"viewer catch-up ({len(states)} devices from KV): median {statistics.median(times):.2f} s, "
+          f"CPU {statistics.median(cpus):.2f} s (of {args.repeat}); {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.2f}")
+
+
 def _up(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -510,6 +577,9 @@ def main() -> None:
                          "--devices fabric) until its 1 s polls no longer fit in one core")
     ap.add_argument("--scaling", type=lambda v: [int(x) for x in v.split(",")], metavar="K,K,...",
                     help="run the whole benchmark once per collector count (e.g. 1,2,4) and print the throughput")
+    ap.add_argument("--catch-up", action="store_true",
+                    help="instead: a new viewer's catch-up alone, KV filled with a --devices fabric's cloned states")
+    ap.add_argument("--repeat", type=int, default=5, help="--catch-up: viewers started one after the other")
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -520,6 +590,9 @@ def main() -> None:
         sys.exit("bench_nats: nats-server not installed (apt-get install nats-server)")
     if args.capacity:
         asyncio.run(_capacity(args))
+        return
+    if args.catch_up:
+        asyncio.run(_catch_up(args))
         return
     if not args.scaling:
         asyncio.run(_main(args))

@@ -5,7 +5,9 @@ publishes, one device at a time, what changed since that device's previous messa
 message when its content changed (a delta of the changed fields, a full one every ``keyframe_every``), else a
 small health message.  States are coalesced per device while the bus is slower than the polls (memory is one
 pending state per device).  The KV bucket gets the device's full state on every content or health change and
-at least every ``keyframe_every`` polls; the heartbeat (stream and KV) every ``every_s``.
+at least every ``keyframe_every`` polls; the heartbeat (stream and KV) every ``every_s``.  Each device's fields
+are encoded once per change (kept with what was sent): a keyframe or KV put of an unchanged table re-encodes
+nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class _Sent:
     since_full: int  # state messages since the last full one
     since_kv: int  # messages since the last KV put
     kv_health: tuple  # (status, error) at the last KV put
+    enc: dict  # every field of ``state`` encoded (``wire.encode_fields``): keyframes and KV puts reuse them
 
 
 @dataclasses.dataclass
@@ -229,8 +232,10 @@ class Publisher:
         health_key = (state.health.status, state.health.error)
         if fields:
             full = prev is None or prev.since_full + 1 >= self.keyframe_every or len(fields) == len(wire.FIELDS)
+            enc = prev.enc | wire.encode_fields(state, fields) if prev is not None else \
+                wire.encode_fields(state, wire.FIELDS)
             body = wire.state_body(self.site, self.collector, state, fields, full=full,
-                                   prev_seq=None if prev is None else prev.ss) | self._origin
+                                   prev_seq=None if prev is None else prev.ss, encoded=enc) | self._origin
             try:
                 seq = await self._send(wire.state_subject(self.site, name), body)
             except _TooLarge as exc:
@@ -241,7 +246,7 @@ class Publisher:
             else:
                 self.stats.state_delta += 1
             sent = _Sent(state, seq, seq, 0 if full else prev.since_full + 1,  # type: ignore[union-attr]
-                         prev.since_kv + 1 if prev is not None else 1, prev.kv_health if prev is not None else ())
+                         prev.since_kv + 1 if prev is not None else 1, prev.kv_health if prev is not None else (), enc)
             put = True
         else:
             assert prev is not None
@@ -249,7 +254,7 @@ class Publisher:
             fut = await self.js.publish_async(wire.health_subject(self.site, name), data, stream=wire.STREAM)
             self.stats.health += 1
             self.stats.bytes += len(data)
-            sent = _Sent(state, prev.ss, prev.s, prev.since_full, prev.since_kv + 1, prev.kv_health)
+            sent = _Sent(state, prev.ss, prev.s, prev.since_full, prev.since_kv + 1, prev.kv_health, prev.enc)
             self._sent[name] = sent
             acks.append((name, state, fut, health_key != prev.kv_health or sent.since_kv >= self.keyframe_every))
             return
@@ -267,7 +272,8 @@ class Publisher:
 
     async def _put(self, name: str, sent: _Sent) -> None:
         """The device's full state into KV, with the sequences it reflects."""
-        kv_body = wire.state_body(self.site, self.collector, sent.state, wire.FIELDS, full=True, prev_seq=None)
+        kv_body = wire.state_body(self.site, self.collector, sent.state, wire.FIELDS, full=True, prev_seq=None,
+                                  encoded=sent.enc)
         kv_body["s"], kv_body["ss"] = sent.s, sent.ss
         data = wire.dumps(kv_body | self._origin)
         if len(data) > self.nc.max_payload:  # too large for one value: the viewers read it from the stream

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import time
 from typing import Any, Callable
@@ -36,6 +37,7 @@ from anycast_tui.fleet.conn import NatsOptions, quiet_client_logs
 from anycast_tui.model.rib import watch as rib_watch
 from anycast_tui.model.timeline import Timeline
 from anycast_tui.model.types import DeviceState, Event, EventKind, FabricSnapshot, Health, HealthStatus
+from anycast_tui.record.codec import gc_paused
 from anycast_tui.safetext import safe
 
 log = logging.getLogger("anycast_tui.fleet")
@@ -139,6 +141,9 @@ class NatsSource:
 
     async def stop(self) -> None:
         self.running = False
+        if self._froze:  # what the catch-up froze is collectable again (this source is in cycles: callbacks)
+            self._froze = False
+            gc.unfreeze()
         for t in self._tasks:
             t.cancel()
         if self._tasks:
@@ -216,8 +221,13 @@ class NatsSource:
             log.warning("nats: cannot follow the stream again (%s); nats-py retries", type(exc).__name__)
 
     async def _read_kv(self, kv: Any) -> None:
+        """Every KV entry (one watcher delivers them all), then decoded together with the cyclic garbage
+        collector paused (``codec.gc_paused``: building thousands of routes per device otherwise triggers
+        collections that walk every route built so far - more than half of a 2,000-device catch-up), and
+        what was built frozen out of later collections (the fabric's millions of routes walked by every full
+        collection would pause the viewer for a second each time)."""
+        entries: list[tuple[str, bytes]] = []
         watcher = await kv.watchall(ignore_deletes=True)
-        states: dict[str, DeviceState] = {}
         try:
             while True:
                 entry = await watcher.updates(timeout=30)
@@ -226,8 +236,17 @@ class NatsSource:
                 key = entry.key
                 if self.site is not None and not key.startswith(wire.token(self.site) + "."):
                     continue
+                entries.append((key, entry.value or b""))
+        finally:
+            await watcher.stop()
+        states: dict[str, DeviceState] = {}
+        self._froze = True
+        with gc_paused(freeze=True):
+            for i, (key, value) in enumerate(entries):
+                if i % 256 == 255:
+                    await asyncio.sleep(0)  # the event loop runs between batches of devices
                 try:
-                    body = wire.loads(entry.value or b"")
+                    body = wire.loads(value)
                     if f".{wire.COLLECTOR}." in key:
                         self._heard(wire.read_heartbeat(body), arrived=False)
                         continue
@@ -254,8 +273,6 @@ class NatsSource:
                 self._seq[name] = (s, ss)
                 self._owner[name] = owner
                 states[name] = state
-        finally:
-            await watcher.stop()
         self.counters["kv_devices"] = len(states)
         if states:
             before = self.timeline.snapshot.devices if self.timeline.snapshot is not None else {}
@@ -471,6 +488,7 @@ class NatsSource:
             log.info("collector %s heard again", safe(collector_label(c.site, c.name)))
 
     _prefixes_set = False
+    _froze = False  # the catch-up froze its states out of the cyclic collector (until stop)
 
     # ------------------------------------------------------------------ faults
 

@@ -170,12 +170,19 @@ def changed_fields(prev: DeviceState | None, cur: DeviceState) -> tuple[str, ...
     return tuple(out)
 
 
+def encode_fields(state: DeviceState, fields: tuple[str, ...], known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The encodings of ``fields`` of ``state``, taking those in ``known`` (encodings of equal values: the codec
+    is deterministic) as they are; a route table of thousands of routes takes ~50 ms to encode."""
+    return {f: known[f] if known is not None and f in known else _enc_field(f, getattr(state, f)) for f in fields}
+
+
 def state_body(site: str, collector: str, state: DeviceState, fields: tuple[str, ...], *, full: bool,
-               prev_seq: int | None) -> dict:
-    """A state message: ``fields`` of ``state`` (every field when ``full``) with its health."""
+               prev_seq: int | None, encoded: dict[str, Any] | None = None) -> dict:
+    """A state message: ``fields`` of ``state`` (every field when ``full``) with its health; ``encoded``: field
+    encodings already made (``encode_fields``), used instead of encoding those fields again."""
     body: dict[str, Any] = {"v": SCHEMA, "site": site, "c": collector, "dev": state.device.name,
                             "k": "f" if full else "d", "t": state.collected_at_ms, "h": encode(state.health),
-                            "x": {f: _enc_field(f, getattr(state, f)) for f in (FIELDS if full else fields)}}
+                            "x": encode_fields(state, FIELDS if full else fields, encoded)}
     if not full:
         body["p"] = prev_seq
     return body

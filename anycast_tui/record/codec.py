@@ -9,12 +9,14 @@ record type here.  Adding a field at the end of a type keeps old files readable
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
+import gc
 import json
 from collections import deque
 from itertools import chain, repeat, starmap
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from anycast_tui.model.types import (
     Address,
@@ -162,6 +164,28 @@ def _nexthop(v: list) -> Nexthop:
     if n <= 3:
         return Nexthop(*v)
     return Nexthop(v[0], v[1], v[2], tuple(v[3]), *(v[4:5]), *([tuple(tuple(p) for p in v[5])] if n > 5 else []))
+
+
+@contextlib.contextmanager
+def gc_paused(*, freeze: bool = False) -> Iterator[None]:
+    """No cyclic garbage collection while many records are built (a recording's seek, a viewer's catch-up).
+
+    Decoding allocates thousands of long-lived objects (JSON lists, routes, tuples) and nothing cyclic; with
+    the collector on, those allocations trigger collections that traverse every object built so far - about
+    half of a cold seek's time (bench/bench_record.py) and of a viewer's catch-up (bench/bench_nats.py).
+    ``freeze``: every object alive at the end goes to the permanent generation (``gc.freeze``), so no later
+    collection walks them (the first one after millions of routes takes ~0.7 s, a full one as long, every
+    time); they are still freed when no longer referenced, only cycles among them would never be.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if was:
+            gc.enable()
 
 
 def encode_chunk(rows: list[list]) -> dict:

@@ -12,9 +12,7 @@ events are parsed.  Timings: bench/bench_record.py.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import dataclasses
-import gc
 import json
 import os
 import sqlite3
@@ -26,7 +24,7 @@ from typing import Any, Callable, ItemsView, Iterator, Mapping, Sequence, Values
 
 from anycast_tui.model.types import (BgpMultipath, DeviceState, Event, FabricSnapshot, Health, HashSettings,
                                      Interface, NexthopTable, Rib, RibRoute, Route, Device)
-from anycast_tui.record.codec import decode, decode_chunk, decode_chunks
+from anycast_tui.record.codec import decode, decode_chunk, decode_chunks, gc_paused
 from anycast_tui.record.schema import DDL, DEFAULT_KEYFRAME_EVERY, EVENTS_FIRST, FORMAT, SCHEMA_VERSION, intact, unpack
 
 # Readers of older schemas: version -> function upgrading the in-memory view (none yet).
@@ -258,23 +256,6 @@ def _meta(db: sqlite3.Connection) -> tuple[dict[str, str], str]:
 
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a device's records are built.
-
-    Decoding a device allocates thousands of long-lived objects (JSON lists, routes, tuples) and nothing
-    cyclic; with the collector on, those allocations trigger collections that traverse every object
-    built so far - about half of a cold seek's time (bench/bench_record.py).
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 @dataclass(frozen=True, slots=True)
 class Damage:
     """What reading a file lost: ``seq``/``t_ms`` the last tick before the first loss (0/None: none),
@@ -462,7 +443,7 @@ class Recording:
         for v in range(version, SCHEMA_VERSION):
             if v in _UPGRADES:
                 _UPGRADES[v](rec)
-        with _gc_paused():  # a day's ticks and events: long-lived, nothing cyclic (see _gc_paused)
+        with gc_paused():  # a day's ticks and events: long-lived, nothing cyclic (see codec.gc_paused)
             rec._scan(check, losses)
         return rec
 
@@ -921,13 +902,13 @@ class Recording:
             return FabricSnapshot(self._ctimes[ci], LazyDevices(self, order, {n: refs[n] for n in order}), prefixes)
 
     def _device(self, ref: _DevRef) -> DeviceState:
-        with self._lock, _gc_paused():
+        with self._lock, gc_paused():
             dev, hs, ifs, nh, routes, rib = self._content(ref.mid)
         return DeviceState(dev, routes, nh, ifs, hs, ref.collected_at_ms, ref.health, rib=rib)
 
     def _devices(self, refs: Sequence[_DevRef]) -> list[DeviceState]:
         """``_device`` of each of ``refs``, the blocks of all of them fetched and their routes built together."""
-        with self._lock, _gc_paused():
+        with self._lock, gc_paused():
             mids = list(dict.fromkeys(r.mid for r in refs if ("m", r.mid) not in self._blobs))
             if len(mids) > 1:
                 self._prefetch(mids)
