@@ -424,7 +424,7 @@ class Poller:
             return
         try:
             out = await s.run(IP_VERSION)
-            dev.version = iproute2_version(_whole(out.stdout) + out.stderr)
+            dev.version = iproute2_version(_short(out.stdout) + out.stderr)
         except CommandFailed:
             dev.version = None  # no ip -V (busybox, restricted shell): assume a current iproute2
         dev.probed_connect = s.connects
@@ -581,3 +581,11 @@ def _whole(text: Text) -> str:
         return as_str(text)
     finally:
         text.close()
+
+
+def _short(text: Text) -> str:
+    """``text`` when it is short; '' for a spooled one (over 16 MiB: not what this command prints), closed."""
+    if isinstance(text, str):
+        return text
+    text.close()
+    return ""

@@ -18,8 +18,8 @@ import logging
 import os
 import tempfile
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import AsyncIterator, Callable, Iterable
 
 import asyncssh
