@@ -32,6 +32,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from childserver import ChildServer
+
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_MB = 300
 
@@ -123,21 +125,9 @@ def _client(tree: Path, info: dict, polls: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-class _Server:
-    def __init__(self, workdir: str, mb: int, junk: bool = False, changing: bool = False):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", workdir, "--mb", str(mb)]
-                                     + (["--junk"] if junk else []) + (["--changing"] if changing else []),
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        self.info = json.loads(self.proc.stdout.readline())
-
-    def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+def _server(workdir: str, mb: int, junk: bool = False, changing: bool = False) -> ChildServer:
+    return ChildServer(__file__, ["--serve", workdir, "--mb", str(mb)] + (["--junk"] if junk else [])
+                       + (["--changing"] if changing else []))
 
 
 def main() -> int:
@@ -155,9 +145,9 @@ def main() -> int:
         return 0
     trees = [("this tree", ROOT)] + ([("before", args.before.resolve())] if args.before else [])
     with tempfile.TemporaryDirectory() as tmp:
-        servers = {"normal": _Server(f"{tmp}/normal", 0), "large": _Server(f"{tmp}/large", args.mb),
-                   "changing": _Server(f"{tmp}/changing", args.mb, changing=True),
-                   "junk": _Server(f"{tmp}/junk", args.mb, junk=True)}
+        servers = {"normal": _server(f"{tmp}/normal", 0), "large": _server(f"{tmp}/large", args.mb),
+                   "changing": _server(f"{tmp}/changing", args.mb, changing=True),
+                   "junk": _server(f"{tmp}/junk", args.mb, junk=True)}
         try:
             results: dict[tuple[str, str], list[dict]] = {}
             for _ in range(args.runs):

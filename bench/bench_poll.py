@@ -43,6 +43,7 @@ from typing import Awaitable, Callable, Mapping
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from childserver import ChildServer  # noqa: E402
 from anycast_tui.collect.commands import LINUX_POLL  # noqa: E402
 from anycast_tui.collect.inventory import DeviceConfig, Inventory  # noqa: E402
 from anycast_tui.collect.poller import Poller  # noqa: E402
@@ -207,23 +208,10 @@ def _ssh_baseline(info: dict, cycles: int) -> float | None:
     return med
 
 
-class _Server:
+def _server(handlers: str, workdir: str, count: int = 0, routes: int = 0) -> ChildServer:
     """The SSH farm in a child process; ``info`` says how to reach it."""
-
-    def __init__(self, handlers: str, workdir: str, count: int = 0, routes: int = 0):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", workdir, "--handlers", handlers,
-                                      "--count", str(count), "--routes", str(routes)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        self.info = json.loads(self.proc.stdout.readline())
-
-    def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+    return ChildServer(__file__, ["--serve", workdir, "--handlers", handlers, "--count", str(count), "--routes",
+                                  str(routes)], stop_s=10)
 
 
 async def _scale(info: dict, cycles: int, meter: _Meter) -> float:
@@ -342,11 +330,11 @@ def main() -> int:
           f"{cycles} cycles, load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="atui-bench-") as tmp:
         print("simulated fabric (anycast_tui.lab.sim answers every command):")
-        server = _Server("sim", f"{tmp}/sim")
+        server = _server("sim", f"{tmp}/sim")
         try:
             res = asyncio.run(_client(server.info, cycles, _Meter(server.proc.pid), parse=True, breakdown=False))
             print("canned outputs (tests/functional/ssh_fixtures), SSH cost alone — where the time goes:")
-            canned = _Server("canned", f"{tmp}/canned")
+            canned = _server("canned", f"{tmp}/canned")
             try:
                 asyncio.run(_client(canned.info, cycles, _Meter(canned.proc.pid), parse=False, breakdown=True))
             finally:
@@ -372,7 +360,7 @@ def _scale_main(args: argparse.Namespace) -> int:
     print(f"scale: {n} devices (canned leaf outputs), each its own SSH listener in a child process, "
           f"load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="atui-bench-") as tmp:
-        server = _Server("canned", f"{tmp}/scale", count=n)
+        server = _server("canned", f"{tmp}/scale", count=n)
         try:
             cycle = asyncio.run(_scale(server.info, max(5, args.scale_cycles), _Meter(server.proc.pid)))
             print("baseline:")
@@ -382,7 +370,7 @@ def _scale_main(args: argparse.Namespace) -> int:
         mem = None
         if args.mem_routes > 0:
             print(f"memory: one poll of {n} devices x {args.mem_routes} routes (fresh client process):")
-            big = _Server("canned", f"{tmp}/mem", count=n, routes=args.mem_routes)
+            big = _server("canned", f"{tmp}/mem", count=n, routes=args.mem_routes)
             try:
                 mem = _memory(big.info)
             finally:

@@ -225,6 +225,7 @@ def json_items(text: Text, kind: str) -> Iterator[dict[str, Any]]:
 
 
 MAX_ITEM = 16 << 20  # characters of one item of a LongText's JSON array (a route object is a few KB at most)
+BLOCK_DROP = 1 << 20  # characters decoded before they are dropped from a _Window
 _SCALAR_START = frozenset('"-0123456789tfn')
 _NUMBER_GOES_ON = frozenset("0123456789.eE+-")
 
@@ -344,9 +345,6 @@ def _long_json_items(text: LongText, kind: str) -> Iterator[dict[str, Any]]:
         pos = w.ws(pos + 1)
 
 
-BLOCK_DROP = 1 << 20  # characters decoded before they are dropped from a _Window
-
-
 def _long_end(w: _Window, pos: int, kind: str) -> None:
     pos = w.ws(pos)
     if pos != len(w.buf):
@@ -422,11 +420,8 @@ def lines_of(text: Text, kind: str) -> Iterator[str]:
         end = text.find("\n", pos + _BLOCK) if size - pos > _BLOCK else -1
         end = size if end < 0 else end + 1  # blocks end after a newline: a line boundary, \r\n kept whole
         lines = text[pos:end].splitlines()
-        if end - pos > MAX_LINE and max(map(len, lines)) > MAX_LINE:
-            for n, line in enumerate(lines, lineno + 1):
-                if len(line) > MAX_LINE:
-                    raise ParseError(n, f"line of {len(line):,} characters: longer than any {kind} line "
-                                     f"(at most {MAX_LINE:,})", kind, line)
+        if end - pos > MAX_LINE:
+            _checked(lines, lineno, kind)
         lineno += len(lines)
         yield from lines
         pos = end
@@ -458,6 +453,7 @@ def _long_lines(text: LongText, kind: str) -> Iterator[str]:
 
 
 def _checked(lines: list[str], lineno: int, kind: str) -> list[str]:
+    """``lines`` (numbered from ``lineno + 1``), or ParseError at the first longer than ``MAX_LINE``."""
     if lines and max(map(len, lines)) > MAX_LINE:
         for n, line in enumerate(lines, lineno + 1):
             if len(line) > MAX_LINE:

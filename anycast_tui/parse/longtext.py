@@ -32,14 +32,13 @@ class LongText:
     file (the poller does so after each poll; the garbage collector would too).
     """
 
-    __slots__ = ("_file", "_hash", "size", "blake2b", "closed")
+    __slots__ = ("_file", "_hash", "size", "blake2b")
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self._file: BinaryIO = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 -- closed by close()
         self._hash = hashlib.blake2b(digest_size=32)
         self.size = 0
         self.blake2b = b""
-        self.closed = False
 
     @classmethod
     def of(cls, data: bytes | bytearray | str, directory: str | os.PathLike[str] | None = None) -> "LongText":
@@ -77,7 +76,6 @@ class LongText:
         return "".join(self.blocks())
 
     def close(self) -> None:
-        self.closed = True
         self._file.close()
 
     def __repr__(self) -> str:
