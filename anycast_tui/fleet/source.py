@@ -226,19 +226,9 @@ class NatsSource:
         collections that walk every route built so far - more than half of a 2,000-device catch-up), and
         what was built frozen out of later collections (the fabric's millions of routes walked by every full
         collection would pause the viewer for a second each time)."""
-        entries: list[tuple[str, bytes]] = []
-        watcher = await kv.watchall(ignore_deletes=True)
-        try:
-            while True:
-                entry = await watcher.updates(timeout=30)
-                if entry is None:
-                    break
-                key = entry.key
-                if self.site is not None and not key.startswith(wire.token(self.site) + "."):
-                    continue
-                entries.append((key, entry.value or b""))
-        finally:
-            await watcher.stop()
+        entries = await _kv_entries(kv)
+        if self.site is not None:
+            entries = [(k, v) for k, v in entries if k.startswith(wire.token(self.site) + ".")]
         states: dict[str, DeviceState] = {}
         self._froze = True
         with gc_paused(freeze=True):
@@ -554,6 +544,39 @@ class NatsSource:
         n = self.counters["bad"] + self.counters["newer"]
         if self._logged <= LOG_LINES or n % 1000 == 0:
             log.warning("skipped %s: %s (%d skipped so far)", safe(where), exc, n)
+
+
+async def _kv_entries(kv: Any) -> list[tuple[str, bytes]]:
+    """Every key's newest value in the bucket, as (key, value).
+
+    The watcher's "no more pending" marker (``None``) is not trusted alone: nats-py decides it from the
+    consumer's pending count and the messages its callback has handled, so when the first entries are
+    delivered before that check runs the marker comes *before* them (seen: a viewer joining a 10-device
+    bucket read 0 devices, about one join in 30 on a loaded machine).  The end is the entry the server sent
+    with nothing pending after it (``delta == 0``); the marker ends the read only when the bucket held no
+    value when the watch began.  Deleted and purged keys are read (their markers carry ``delta`` too) and
+    left out here."""
+    from nats.js.kv import KV_DEL, KV_PURGE
+
+    empty = (await kv.status()).values == 0
+    out: dict[str, bytes] = {}
+    watcher = await kv.watchall()
+    try:
+        while True:
+            entry = await watcher.updates(timeout=30)
+            if entry is None:
+                if empty:
+                    break
+                continue
+            if entry.operation in (KV_DEL, KV_PURGE):
+                out.pop(entry.key, None)
+            else:
+                out[entry.key] = entry.value or b""
+            if entry.delta == 0:
+                break
+    finally:
+        await watcher.stop()
+    return list(out.items())
 
 
 def _stale(state: DeviceState, reason: str, since_ms: int) -> DeviceState:
