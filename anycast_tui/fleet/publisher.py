@@ -1,9 +1,9 @@
 """The collector's side: every device state a LiveSession's poller hands over goes to JetStream.
 
 ``Publisher.offer(state)`` is called for each poll of each device (the poller's ``on_state``); a task
-publishes, one device at a time, what changed since that device's previous message (``wire``): a state
-message when its content changed (a delta of the changed fields, a full one every ``keyframe_every``), else a
-small health message.  States are coalesced per device while the bus is slower than the polls (memory is one
+publishes, one device at a time (those whose health changed first), what changed since that device's previous
+message (``wire``): a state message when its content changed (a delta of the changed fields, a full one every
+``keyframe_every``), else a small health message.  States are coalesced per device while the bus is slower than the polls (memory is one
 pending state per device).  The KV bucket gets the device's full state on every content or health change and
 at least every ``keyframe_every`` polls; the heartbeat (stream and KV) every ``every_s``.  Each device's fields
 are encoded once per change (kept with what was sent): a keyframe or KV put of an unchanged table re-encodes
@@ -168,7 +168,7 @@ class Publisher:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                batch = list(self._pending.items())
+                batch = sorted(self._pending.items(), key=self._later)
                 self._pending.clear()
                 self._busy = True
                 acks: list[tuple[str, DeviceState, Any, bool]] = []  # health messages in flight
@@ -193,6 +193,16 @@ class Publisher:
                         log.info("nats: publishing again")
                 finally:
                     self._busy = False
+
+    def _later(self, item: tuple[str, DeviceState]) -> bool:
+        """Sort key of a batch: devices whose health changed first (a device going down or coming back is what a
+        viewer shows at once), the rest in the order offered.  A poll touching a spine and the leaf that failed
+        offers both; the spine's state message (tens of thousands of routes: compressed, acknowledged, its KV
+        put) no longer holds back the leaf's health message."""
+        name, state = item
+        prev = self._sent.get(name)
+        return prev is not None and (prev.state.health.status, prev.state.health.error) == \
+            (state.health.status, state.health.error)
 
     async def _failed(self, name: str, state: DeviceState, exc: BaseException) -> None:
         self.stats.failures += 1
