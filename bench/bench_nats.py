@@ -71,17 +71,24 @@ class CheapPoller:
     def touch(self, name: str) -> None:
         self.dirty |= {name, *self.spines}
 
-    def tick(self, first_budget_s: float = 0.5) -> None:
+    async def tick(self, first_budget_s: float = 0.5) -> None:
         """One poll; devices never polled yet are polled for at most ``first_budget_s`` (the rest next time), so a
-        large inventory's first poll does not hold the event loop (and the NATS connection) for minutes."""
+        large inventory's first poll does not hold the event loop (and the NATS connection) for minutes.  As the
+        real poller does (``collect.poller``: ``on_state`` as each device's poll ends), each device polled for
+        real is handed over as soon as its own poll is done, and the event loop (the publisher, the heartbeat)
+        runs between two devices."""
         t = time.perf_counter()
         was_complete = self.complete
         snap0 = self.session.timeline.snapshot
         have = {n for n, st in snap0.devices.items() if st.health.status is not HealthStatus.UNKNOWN} \
             if snap0 is not None else set()
         real = [n for n in self.names if n in have and (n in self.dirty or not self.sim.is_up(n))]
-        self.session.poll(order=real)
-        self.dirty.difference_update(real)
+        for n in real:
+            self.session.poll(order=[n])
+            self.dirty.discard(n)
+            self.offer(self.session.timeline.snapshot.devices[n])
+            await asyncio.sleep(0)
+        offered = set(real)
         for n in self.names:
             if n not in have:
                 if time.perf_counter() - t > first_budget_s:
@@ -99,7 +106,8 @@ class CheapPoller:
             if n not in realset and st.health.status is HealthStatus.OK:
                 st = dataclasses.replace(st, collected_at_ms=now, health=dataclasses.replace(st.health, last_ok_ms=now))
                 self.session.timeline.update(st)
-            self.offer(st)
+            if n not in offered:
+                self.offer(st)
         if was_complete:  # the poll cycle of a running collector, not its first poll's pieces
             self.cycles.append(time.perf_counter() - t)
         self.complete = was_complete or all(n in snap.devices and snap.devices[n].health.status
@@ -161,7 +169,7 @@ async def _worker(args: argparse.Namespace) -> None:
     while not stop.is_set():
         t = time.monotonic()
         first = not poller.complete
-        poller.tick()
+        await poller.tick()
         if first and poller.complete:
             ru = resource.getrusage(resource.RUSAGE_SELF)
             steady[:] = [ru.ru_utime + ru.ru_stime, time.monotonic()]
@@ -376,7 +384,7 @@ async def _main(args: argparse.Namespace) -> dict:
     async def ticking() -> None:
         while not stop.is_set():
             t = time.monotonic()
-            poller.tick()
+            await poller.tick()
             await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - t)))
 
     task = asyncio.create_task(ticking())
