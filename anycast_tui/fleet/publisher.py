@@ -3,11 +3,11 @@
 ``Publisher.offer(state)`` is called for each poll of each device (the poller's ``on_state``); a task
 publishes, one device at a time (those whose health changed first), what changed since that device's previous
 message (``wire``): a state message when its content changed (a delta of the changed fields, a full one every
-``keyframe_every``), else a small health message.  States are coalesced per device while the bus is slower than the polls (memory is one
-pending state per device).  The KV bucket gets the device's full state on every content or health change and
-at least every ``keyframe_every`` polls; the heartbeat (stream and KV) every ``every_s``.  Each device's fields
-are encoded once per change (kept with what was sent): a keyframe or KV put of an unchanged table re-encodes
-nothing.
+``keyframe_every``), else a small health message.  States are coalesced per device while the bus is slower
+than the polls (memory is one pending state per device).  The KV bucket gets the device's full state on every
+content or health change and at least every ``keyframe_every`` polls; the heartbeat (stream and KV) every
+``every_s``.  Each device's fields are encoded once per change (kept with what was sent): a keyframe or KV put
+of an unchanged table re-encodes nothing.
 """
 
 from __future__ import annotations
