@@ -86,7 +86,8 @@ async def ensure_stream(js: Any, retention: Retention) -> None:
 
 class Publisher:
     def __init__(self, nc: Any, *, site: str, collector: str, prefixes: tuple[str, ...], every_s: float,
-                 keyframe_every: int = 60, instance: str | None = None, clock=time.time) -> None:  # noqa: ANN001
+                 keyframe_every: int = 60, instance: str | None = None, ack_timeout_s: float = 5.0,
+                 clock=time.time) -> None:  # noqa: ANN001
         self.nc = nc
         self.js = nc.jetstream()
         self.kv: Any = None
@@ -95,6 +96,10 @@ class Publisher:
         self.prefixes = prefixes
         self.every_s = every_s
         self.keyframe_every = keyframe_every
+        # how long a batch's pipelined health messages wait for their acks, together: nats-py's publish_async
+        # future has no deadline of its own, and an ack lost with a server (a cluster node killed after the
+        # message left) would hold the publisher forever
+        self.ack_timeout_s = ack_timeout_s
         self.clock = clock
         self.stats = PublishStats()
         self.devices: dict[str, DeviceState] = {}  # newest state per device (for the heartbeat's counts)
@@ -180,14 +185,21 @@ class Publisher:
                             raise
                         except Exception as exc:
                             await self._failed(name, state, exc)
+                    deadline = time.monotonic() + self.ack_timeout_s
+                    lost = False
                     for name, state, fut, put in acks:
                         try:
-                            ack = await fut
+                            ack = await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
                             await self._acked(name, ack.seq, put)
                         except asyncio.CancelledError:
                             raise
-                        except Exception as exc:
-                            await self._failed(name, state, exc)
+                        except Exception as exc:  # at the deadline: TimeoutError (the future is cancelled)
+                            lost = True
+                            if isinstance(exc, TimeoutError) and not str(exc):
+                                exc = TimeoutError(f"no ack within {self.ack_timeout_s:g} s")
+                            await self._failed(name, state, exc, pause=False)
+                    if lost:
+                        await asyncio.sleep(0.5)
                     if self._failing and not any(n in self._pending for n, _ in batch):
                         self._failing = False
                         log.info("nats: publishing again")
@@ -204,14 +216,15 @@ class Publisher:
         return prev is not None and (prev.state.health.status, prev.state.health.error) == \
             (state.health.status, state.health.error)
 
-    async def _failed(self, name: str, state: DeviceState, exc: BaseException) -> None:
+    async def _failed(self, name: str, state: DeviceState, exc: BaseException, *, pause: bool = True) -> None:
         self.stats.failures += 1
         self._sent.pop(name, None)  # unknown whether it was stored: the next message is full
         self._pending.setdefault(name, state)
         if not self._failing:
             self._failing = True
             log.warning("nats: publish failed (%s); retrying, states coalesced per device meanwhile", _why(exc))
-        await asyncio.sleep(0.5)
+        if pause:
+            await asyncio.sleep(0.5)
 
     async def _send(self, subject: str, body: dict) -> int:
         """Publish ``body``; one over the server's max_payload (after compression) goes in pieces (``wire.split``):
