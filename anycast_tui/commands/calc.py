@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from anycast_tui.commands.argtypes import Subcommands
 from anycast_tui.commands.calcout import Answers, out_format
 from anycast_tui.commands.inputs import add_inputs, load_compiled, load_flows
 from anycast_tui.errors import CliError
 from anycast_tui.model.placement import place
-from anycast_tui.commands.argtypes import Subcommands
 
 EPILOG = """examples:
   ip -j route show > routes.json; ip -j nexthop show > nh.json; ip -j nexthop bucket show > buckets.json

@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 from anycast_tui.commands import jsonout
-from anycast_tui.errors import CliError
 from anycast_tui.commands.argtypes import Subcommands
+from anycast_tui.errors import CliError
 
 EPILOG = """examples:
   sudo anycast-tui lab up                      2 spines x 4 leaves, BGP (FRR) if installed, writes config/lab.toml

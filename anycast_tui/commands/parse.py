@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from anycast_tui.commands import jsonout
+from anycast_tui.commands.argtypes import Subcommands
 from anycast_tui.errors import CliError
 from anycast_tui.model.types import (
     BgpMultipath, Bucket, ConntrackEntry, HashSettings, Interface, NexthopGroup, NexthopTable, Route, Socket,
@@ -24,7 +25,6 @@ from anycast_tui.parse.detect import KINDS, Records, detect_kind, parse_as, to_j
 from anycast_tui.parse.errors import ParseError
 from anycast_tui.parse.nexthop import format_entry
 from anycast_tui.safetext import safe
-from anycast_tui.commands.argtypes import Subcommands
 
 EPILOG = """examples:
   ip -j route show table all > routes.json
