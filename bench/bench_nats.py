@@ -5,6 +5,7 @@
     python3 bench/bench_nats.py --devices 400 --scaling 1,2,4        # throughput from 1 to 4 collectors
     python3 bench/bench_nats.py --devices 2000 --capacity 500,1000,2000,4000   # one collector's largest inventory
     python3 bench/bench_nats.py --devices 2000 --catch-up --repeat 5   # a late viewer's catch-up alone
+    python3 bench/bench_nats.py --devices 2000 --collectors 4 --monitor  # the viewers run monitor's trackers too
 
 A real ``nats-server -js`` on a free port (monitoring on another: its /varz gives the bus's bytes and
 messages).  K collector processes each run the simulated fabric (``lab.sim``: 4 spines, leaves with one server
@@ -24,6 +25,10 @@ collector sends.  The first poll renders every device once, in 0.5 s pieces betw
 * poll cycle per collector and its CPU per 100 devices (after the first poll);
 * baseline, same run: collector 0's share of the same fabric polled the same way in this process straight into
   a Timeline (no bus).
+
+``--monitor``: the viewer's timeline (and the baseline's) also feeds what ``monitor --source`` runs beside its
+screen: the impact and incident trackers and the health checks (``healthwatch.HealthWatch``, on a worker thread,
+every 5 s at most), sharing the process with the latency being measured.
 """
 
 from __future__ import annotations
@@ -54,6 +59,27 @@ from anycast_tui.session import SimSession  # noqa: E402
 
 def _fabric(n: int) -> SimFabric:
     return SimFabric(SimConfig(spines=4, leaves=max(1, (n - 4) // 2)))
+
+
+class _Trackers:
+    """What ``monitor`` runs on its session's timeline beside the screen (``commands._live.run_session``): the
+    impact and incident trackers and the health checks, their events handed to the event loop."""
+
+    def __init__(self, timeline) -> None:  # noqa: ANN001
+        from anycast_tui.healthwatch import HealthWatch
+        from anycast_tui.impacttracker import ImpactTracker
+        from anycast_tui.record import live as record_live
+
+        self.impact = ImpactTracker(timeline)
+        self.incidents = record_live.incident_tracker(timeline, None)
+        self.checks = HealthWatch(timeline, post=asyncio.get_running_loop().call_soon_threadsafe)
+
+    def close(self) -> int:
+        """Stop them; how many times the health checks ran."""
+        self.checks.close()
+        self.impact.close()
+        self.incidents.close()
+        return self.checks.evaluations
 
 
 class CheapPoller:
@@ -290,6 +316,7 @@ async def _main(args: argparse.Namespace) -> dict:
         await _wait(lambda: _up(port), 20)
         viewer = NatsSource(NatsOptions((url,)))
         seen = _Seen(viewer.timeline)
+        watching = _Trackers(viewer.timeline) if args.monitor else None
         await viewer.start()
         t_start = time.monotonic()
         procs = [_Proc(args, i, url) for i in range(args.collectors)]
@@ -354,6 +381,8 @@ async def _main(args: argparse.Namespace) -> dict:
             s["cpu_s"] / s["wall_s"] / (s["devices"] / 100) for s in stats)  # cores, after the first full poll
         result["collector_first_poll_cpu_s"] = [round(s["first_cpu_s"], 1) for s in stats]
         result["publish"] = [s["stats"] for s in stats]
+        if watching is not None:
+            result["health_evaluations"] = watching.close()
         await viewer.stop()
     finally:
         for p in procs:
@@ -379,6 +408,7 @@ async def _main(args: argparse.Namespace) -> dict:
     base_names = mine(list(sim.devices), 0, args.collectors)
     poller = CheapPoller(sim, base_names, lambda st: None)
     bseen = _Seen(poller.session.timeline)
+    bwatching = _Trackers(poller.session.timeline) if args.monitor else None
     stop = asyncio.Event()
 
     async def ticking() -> None:
@@ -400,6 +430,8 @@ async def _main(args: argparse.Namespace) -> dict:
     blat = await _flips(bsend, leaves, bseen, args.flips)
     stop.set()
     await task
+    if bwatching is not None:
+        result["health_evaluations_direct"] = bwatching.close()
     result["latency_direct"] = {"n": len(blat), "p50": _pct(blat, 50), "p95": _pct(blat, 95)}
     result["poll_cycle_direct_s"] = statistics.median(poller.cycles[2:]) if len(poller.cycles) > 2 else None
     print(json.dumps(result, indent=1, default=str))
@@ -417,6 +449,9 @@ async def _main(args: argparse.Namespace) -> dict:
           f"{result['collector_cpu_per_100_devices']:.3f} core per 100 devices after the first full poll "
           f"(first poll: {result['first_poll_s']} s to all fresh, CPU s per collector "
           f"{result['collector_first_poll_cpu_s']}); {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
+    if args.monitor:
+        print(f"viewers ran monitor's trackers: health evaluations {result['health_evaluations']} on the bus viewer, "
+              f"{result['health_evaluations_direct']} on the baseline")
     return result
 
 
@@ -585,6 +620,8 @@ def main() -> None:
                          "--devices fabric) until its 1 s polls no longer fit in one core")
     ap.add_argument("--scaling", type=lambda v: [int(x) for x in v.split(",")], metavar="K,K,...",
                     help="run the whole benchmark once per collector count (e.g. 1,2,4) and print the throughput")
+    ap.add_argument("--monitor", action="store_true",
+                    help="the viewer (and the baseline) also run monitor's impact/incident trackers and health checks")
     ap.add_argument("--catch-up", action="store_true",
                     help="instead: a new viewer's catch-up alone, KV filled with a --devices fabric's cloned states")
     ap.add_argument("--repeat", type=int, default=5, help="--catch-up: viewers started one after the other")

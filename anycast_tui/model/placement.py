@@ -24,6 +24,7 @@ import functools
 import ipaddress
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -250,40 +251,91 @@ class _Decision:
         return self.kind != "fixed"
 
 
-def _prefix(route: Route) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    return _network(route.dst)
-
-
 @functools.lru_cache(maxsize=65536)
-def _network(dst: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    return ipaddress.ip_network(dst, strict=False)
+def _dst_key(dst: str) -> tuple[int, int, int, int, tuple[int, int, int, int]]:
+    """A route destination as (version, address, mask, prefix length, the four 64-bit words ``lookup`` compares):
+    address and mask as 128-bit integers laid out as ``_dst_words`` lays out a flow's destination.  Cached: the
+    devices of a fabric carry the same destinations."""
+    net = ipaddress.ip_network(dst, strict=False)
+    vh, vl, mh, ml = _net_words(net)
+    return net.version, vh << 64 | vl, mh << 64 | ml, net.prefixlen, (vh, vl, mh, ml)
+
+
+_TABLE_RANK = {"local": 0, "main": 1, "": 1}  # lookup order of the tables placed; other tables are not looked up
+BEST_KEPT = 4096  # destinations whose answer a compiled device keeps (beyond: forgotten, looked up again)
 
 
 @dataclass(slots=True)
 class CompiledDevice:
-    """A device's tables ready for vectorised lookups."""
+    """A device's tables ready for lookups, resolved **on use**: a route becomes a decision the first time a
+    lookup reaches it (``decision_at``), a destination's answer is kept once found, and the table sorted for
+    many-destination lookups is made the first time one runs.  A fabric's anycast flows go to a few addresses,
+    so a leaf of 4,000 routes looks at one or two of them, not all (resolving all took ~0.2 s a leaf: a
+    2,000-device fabric's health checks ran for minutes and held gigabytes).  ``compile_device`` resolves every
+    route at once (the CLI: an inconsistent table is an error whatever it is used for).
+
+    Thread-safe: a live session's health checks (a worker thread) and its placements share compiled devices."""
 
     state: DeviceState
+    local: tuple[Route, ...] = ()  # the device's own addresses as local routes, ahead of ``state.routes``
+    objects: dict[int, NexthopObject] = field(default_factory=dict)
+    groups: dict[int, NexthopGroup] = field(default_factory=dict)
     choices: list[Choice] = field(default_factory=list)
-    decisions: list[_Decision] = field(default_factory=list)
-    # per family: tables in lookup order, each a list of (network, decision index) longest first
-    tables: dict[int, list[list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int]]]] = field(default_factory=dict)
+    decisions: list[_Decision] = field(default_factory=list)  # in the order they were made
+    made: dict[int, int] = field(default_factory=dict)  # route position -> decision index (−1: route unusable)
+    # per family: every route of the local and main tables in lookup order as (words, position) (made on use)
+    tables: dict[int, list[tuple[tuple[int, int, int, int], int]]] = field(default_factory=dict)
+    best: dict[tuple[int, int], int] = field(default_factory=dict)  # (family, destination) -> decision index
     reasons: list[str] = field(default_factory=lambda: [""])
     _choice_ix: dict[Choice, int] = field(default_factory=dict)
-    members: tuple[tuple[int, ...], ...] | None = None  # per decision: reachable choices (computed once)
-    # per family: the tables flattened in lookup order as (address, mask, decision) integers (made once, on use)
-    flat: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
+    members: tuple[tuple[int, ...], ...] = ()  # per decision: reachable choices (extended as decisions are made)
+    held: int = 0  # table rows, decisions and answers held (what the compile cache bounds)
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
     def choice(self, c: Choice) -> int:
-        if c not in self._choice_ix:
-            self._choice_ix[c] = len(self.choices)
-            self.choices.append(c)
-        return self._choice_ix[c]
+        with self.lock:
+            if c not in self._choice_ix:
+                self._choice_ix[c] = len(self.choices)
+                self.choices.append(c)
+            return self._choice_ix[c]
 
     def reason_code(self, text: str) -> int:
-        if text not in self.reasons:
-            self.reasons.append(text)
-        return self.reasons.index(text)
+        with self.lock:
+            if text not in self.reasons:
+                self.reasons.append(text)
+            return self.reasons.index(text)
+
+    def route_at(self, pos: int) -> Route:
+        """The route at ``pos`` of the local routes then ``state.routes``."""
+        n = len(self.local)
+        return self.local[pos] if pos < n else self.state.routes[pos - n]
+
+    def routes(self) -> Iterator[tuple[int, Route]]:
+        yield from enumerate(self.local)
+        yield from enumerate(self.state.routes, len(self.local))
+
+    def decision_at(self, pos: int) -> int:
+        """The decision index of the route at ``pos``, made on first use (−1: the route cannot be used)."""
+        di = self.made.get(pos)
+        if di is not None:
+            return di
+        with self.lock:
+            di = self.made.get(pos)
+            if di is not None:
+                return di
+            route = self.route_at(pos)
+            try:
+                dec = _route_decision(self, route, self.objects, self.groups)
+            except WeightError as exc:
+                raise PlacementError(f"route {route.dst}: {exc}") from None
+            if dec is None:
+                di = -1
+            else:
+                di = len(self.decisions)
+                self.decisions.append(dec)
+                self.held += 1
+            self.made[pos] = di
+            return di
 
 
 def usable(flags: tuple[str, ...], hs: HashSettings) -> bool:
@@ -405,11 +457,8 @@ def _route_decision(cd: CompiledDevice, route: Route, objects: dict[int, Nexthop
                      placement=placement, reason=reason)
 
 
-def compile_device(state: DeviceState) -> CompiledDevice:
-    """Resolve every usable route of ``state`` to a decision; raises PlacementError on inconsistent tables."""
-    cd = CompiledDevice(state)
-    objects = {o.id: o for o in state.nexthops.objects}
-    groups = {g.id: g for g in state.nexthops.groups}
+def _compiled(state: DeviceState) -> CompiledDevice:
+    """``state``'s tables, nothing resolved yet (``CompiledDevice``)."""
     local: list[Route] = []
     for itf in state.interfaces:
         for a in itf.addresses:
@@ -417,49 +466,34 @@ def compile_device(state: DeviceState) -> CompiledDevice:
                 continue
             local.append(Route(dst=f"{a.local}/{32 if a.family == 4 else 128}", family=a.family, type="local",
                                table="local"))
-    by_table: dict[tuple[int, str], list[tuple[int, int, ipaddress.IPv4Network | ipaddress.IPv6Network, int]]] = {}
-    for order, route in enumerate([*local, *state.routes]):
-        table = route.table or "main"
-        if table not in ("local", "main"):
-            continue
-        try:
-            dec = _route_decision(cd, route, objects, groups)
-        except WeightError as exc:
-            raise PlacementError(f"route {route.dst}: {exc}") from None
-        if dec is None:
-            continue
-        net = _prefix(route)
-        cd.decisions.append(dec)
-        by_table.setdefault((net.version, table), []).append(
-            (-net.prefixlen, route.metric or 0, net, len(cd.decisions) - 1))
-    for fam in (4, 6):
-        tables = []
-        for name in ("local", "main"):
-            rows = sorted(by_table.get((fam, name), []), key=lambda r: (r[0], r[1]))
-            seen: set = set()
-            entries = []
-            for _, _, net, di in rows:
-                if net in seen:
-                    continue  # same prefix, higher metric: never chosen
-                seen.add(net)
-                entries.append((net, di))
-            tables.append(entries)
-        cd.tables[fam] = tables
+    return CompiledDevice(state, tuple(local), {o.id: o for o in state.nexthops.objects},
+                          {g.id: g for g in state.nexthops.groups})
+
+
+def compile_device(state: DeviceState) -> CompiledDevice:
+    """Resolve every usable route of ``state`` to a decision; raises PlacementError on inconsistent tables (any
+    route's, used or not) and ValueError on a destination that is no prefix."""
+    cd = _compiled(state)
+    for pos, route in cd.routes():
+        if (route.table or "main") in _TABLE_RANK:
+            cd.decision_at(pos)
+            _dst_key(route.dst)
     return cd
 
 
 _COMPILED: "OrderedDict[tuple, tuple[tuple, CompiledDevice, int]]" = OrderedDict()
 _COMPILED_LOCK = threading.Lock()
-COMPILE_CACHE_DEVICES = 2048  # compiled devices kept for reuse ...
-COMPILE_CACHE_ROUTES = 4_000_000  # ... and the routes they hold, at most
+COMPILE_CACHE_DEVICES = 4096  # compiled devices kept for reuse ...
+COMPILE_CACHE_ROUTES = 12_000_000  # ... and the routes they keep alive plus the table rows, decisions and answers
+# they made, at most (a route kept alive is mostly one the timeline holds anyway; a row or decision ~150 bytes)
 _compiled_routes = 0
 
 
 def compiled_for(state: DeviceState) -> CompiledDevice:
-    """``compile_device(state)``, shared by every state holding the very same route, nexthop and interface
-    records and hash settings: a poller hands back the same records while a device does not change, so
-    an unchanged device is compiled once, not on every poll (a fabric of 500 devices: seconds).  Bounded
-    (LRU by devices and by routes held)."""
+    """The compiled tables of ``state`` (resolved on use: ``CompiledDevice``), shared by every state holding the
+    very same route, nexthop and interface records and hash settings: a poller hands back the same records
+    while a device does not change, so what an unchanged device resolved is not resolved again on every poll.
+    Bounded: LRU by devices, and by routes kept alive plus rows and decisions made (counted as they grow)."""
     global _compiled_routes
     records = (state.routes, state.nexthops, state.interfaces)
     key = (id(state.routes), id(state.nexthops), id(state.interfaces), state.hash, state.device.platform)
@@ -467,19 +501,28 @@ def compiled_for(state: DeviceState) -> CompiledDevice:
         hit = _COMPILED.get(key)
         if hit is not None and all(a is b for a, b in zip(hit[0], records)):
             _COMPILED.move_to_end(key)
-            return hit[1]
-    cd = compile_device(state)
-    size = len(state.routes)
-    with _COMPILED_LOCK:
+            cd = hit[1]
+            weight = len(state.routes) + cd.held
+            if weight != hit[2]:  # grown since last counted
+                _compiled_routes += weight - hit[2]
+                _COMPILED[key] = (records, cd, weight)
+                _evict()
+            return cd
+        cd = _compiled(state)
         old = _COMPILED.pop(key, None)
         if old is not None:
             _compiled_routes -= old[2]
-        _COMPILED[key] = (records, cd, size)
-        _compiled_routes += size
-        while _COMPILED and (len(_COMPILED) > COMPILE_CACHE_DEVICES or _compiled_routes > COMPILE_CACHE_ROUTES):
-            _, (_, _, n) = _COMPILED.popitem(last=False)
-            _compiled_routes -= n
+        _COMPILED[key] = (records, cd, len(state.routes))
+        _compiled_routes += len(state.routes)
+        _evict()
     return cd
+
+
+def _evict() -> None:
+    global _compiled_routes
+    while len(_COMPILED) > 1 and (len(_COMPILED) > COMPILE_CACHE_DEVICES or _compiled_routes > COMPILE_CACHE_ROUTES):
+        _, (_, _, n) = _COMPILED.popitem(last=False)
+        _compiled_routes -= n
 
 
 # --------------------------------------------------------------------------- lookup
@@ -502,22 +545,61 @@ def _net_words(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int,
     return v >> 64, v & (2**64 - 1), m >> 64, m & (2**64 - 1)
 
 
-FEW_ROWS = 16  # up to this many destinations, each walks the table in plain integers (no numpy per entry)
+FEW_ROWS = 16  # up to this many destinations, each is looked up on its own (its candidate routes, in order)
 
 
-def _flat(cd: CompiledDevice, version: int) -> list[tuple[int, int, int]]:
-    flat = cd.flat.get(version)
-    if flat is None:
-        flat = cd.flat[version] = []
-        for entries in cd.tables.get(version, []):
-            for net, di in entries:
-                vh, vl, mh, ml = _net_words(net)
-                flat.append((vh << 64 | vl, mh << 64 | ml, di))
-    return flat
+def _candidates(cd: CompiledDevice, version: int
+                ) -> Iterator[tuple[int, int, int, int, tuple[int, int, int, int, tuple[int, int, int, int]]]]:
+    """Every route of family ``version`` in the local and main tables as (table rank, −prefix length, metric,
+    position, ``_dst_key``): sorted on the first four, the order the kernel looks them up in."""
+    for pos, r in cd.routes():
+        rank = _TABLE_RANK.get(r.table or "")
+        if rank is not None:
+            key = _dst_key(r.dst)
+            if key[0] == version:
+                yield rank, -key[3], r.metric or 0, pos, key
+
+
+def _lookup_one(cd: CompiledDevice, version: int, d: int) -> int:
+    """The decision for destination ``d`` (a 128-bit integer as ``_dst_words`` lays it out), −1: no route.  Every
+    route of the local and main tables holding ``d`` is a candidate: local before main, longest prefix first,
+    lowest metric among equals (then table order), and the first usable one wins."""
+    hit = cd.best.get((version, d))
+    if hit is not None:
+        return hit
+    found = sorted(c[:4] for c in _candidates(cd, version) if d & c[4][2] == c[4][1])
+    di = -1
+    for _, _, _, pos in found:
+        di = cd.decision_at(pos)
+        if di >= 0:
+            break
+    with cd.lock:
+        if len(cd.best) >= BEST_KEPT:
+            cd.held -= len(cd.best)
+            cd.best.clear()
+        if (version, d) not in cd.best:
+            cd.held += 1
+        cd.best[(version, d)] = di
+    return di
+
+
+def _table(cd: CompiledDevice, version: int) -> list[tuple[tuple[int, int, int, int], int]]:
+    """Every route of the local and main tables of family ``version`` in lookup order, made once."""
+    table = cd.tables.get(version)
+    if table is not None:
+        return table
+    with cd.lock:
+        table = cd.tables.get(version)
+        if table is None:
+            rows = sorted(_candidates(cd, version), key=lambda row: row[:4])
+            table = cd.tables[version] = [(row[4][4], row[3]) for row in rows]
+            cd.held += len(table)
+    return table
 
 
 def lookup(cd: CompiledDevice, flows: FlowArray, rows: np.ndarray) -> np.ndarray:
-    """Decision index per row (−1: no route): local table first, then main, longest prefix first."""
+    """Decision index per row (−1: no route): local table first, then main, longest prefix first, lowest metric
+    among equals, skipping a route whose next hops are all unusable."""
     out = np.full(len(rows), -1, dtype=np.int32)
     fam = np.asarray(flows.family)[rows]
     for version in (4, 6):
@@ -527,21 +609,21 @@ def lookup(cd: CompiledDevice, flows: FlowArray, rows: np.ndarray) -> np.ndarray
         hi, lo = _dst_words(flows, rows[sel])
         res = np.full(len(sel), -1, dtype=np.int32)
         if len(sel) <= FEW_ROWS:  # a few destinations (placement looks up each distinct one once)
-            flat = _flat(cd, version)
             for k in range(len(sel)):
-                d = int(hi[k]) << 64 | int(lo[k])
-                res[k] = next((di for v, m, di in flat if d & m == v), -1)
+                res[k] = _lookup_one(cd, version, int(hi[k]) << 64 | int(lo[k]))
             out[sel] = res
             continue
-        for entries in cd.tables.get(version, []):
-            for net, di in entries:
-                open_ = res < 0
-                if not open_.any():
-                    break
-                vh, vl, mh, ml = _net_words(net)
-                hit = open_ & ((hi & np.uint64(mh)) == np.uint64(vh))
-                if ml:
-                    hit &= (lo & np.uint64(ml)) == np.uint64(vl)
+        for (vh, vl, mh, ml), pos in _table(cd, version):
+            open_ = res < 0
+            if not open_.any():
+                break
+            hit = open_ & ((hi & np.uint64(mh)) == np.uint64(vh))
+            if ml:
+                hit &= (lo & np.uint64(ml)) == np.uint64(vl)
+            if not hit.any():
+                continue
+            di = cd.decision_at(pos)
+            if di >= 0:
                 res[hit] = di
         out[sel] = res
     return out
@@ -608,9 +690,10 @@ def place(state: DeviceState | CompiledDevice, flows: FlowArray, rows: np.ndarra
             reason[idx] = cd.reason_code(dec.reason) if dec.reason else 0
         else:
             choice[idx] = dec.choices[0]
-    if cd.members is None or len(cd.members) != len(cd.decisions):
-        cd.members = tuple(_reachable(d) for d in cd.decisions)
-    return Placed(choice, tuple(cd.choices), placement, reason, tuple(cd.reasons), dec_ix, cd.members)
+    with cd.lock:
+        if len(cd.members) != len(cd.decisions):  # decisions made since: theirs too
+            cd.members += tuple(_reachable(d) for d in cd.decisions[len(cd.members):])
+        return Placed(choice, tuple(cd.choices), placement, reason, tuple(cd.reasons), dec_ix, cd.members)
 
 
 def hash_space(cd: CompiledDevice, flows: FlowArray, row: int = 0) -> tuple[tuple[Choice, float], ...]:

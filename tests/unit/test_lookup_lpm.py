@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anycast_tui.model.flowarray import FlowArray
-from anycast_tui.model.placement import FEW_ROWS, place
+from anycast_tui.model.placement import FEW_ROWS, compiled_for, place
 from anycast_tui.model.types import Device, DeviceState, Flow, Nexthop, Route
 
 
@@ -54,3 +54,41 @@ def test_lookup_is_longest_prefix_match(table):
     p = place(DeviceState(Device("r1"), routes=routes), flows)
     got = [p.choices[c].route for c in p.choice]
     assert got == [_oracle(nets, d) for d in dsts]
+
+
+@st.composite
+def tables_with_metrics(draw):
+    """A table whose prefixes may appear twice (two metrics, or the same one) and whose routes may have every next
+    hop dead, and destinations near them."""
+    version, nets, dsts = draw(tables())
+    routes = []
+    for i, n in enumerate(nets):
+        for k in range(draw(st.integers(1, 2))):
+            routes.append((n, draw(st.sampled_from([None, 10, 20])), draw(st.booleans()), len(routes)))
+    return version, draw(st.permutations(routes)), dsts
+
+
+def _oracle_route(version: int, routes: list, dst: str) -> int | None:
+    """The kernel's choice by its rules: among the usable routes holding ``dst``, the longest prefix, then the
+    lowest metric, then the first in table order; the route's number (None: no route)."""
+    d = ipaddress.ip_address(dst)
+    hits = [(ipaddress.ip_network(n).prefixlen, -(m or 0), -pos, num)
+            for pos, (n, m, dead, num) in enumerate(routes) if not dead and d in ipaddress.ip_network(n)]
+    return max(hits)[3] if hits else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(tables_with_metrics())
+def test_lookup_skips_unusable_routes_and_prefers_the_lowest_metric_resolved_on_use_or_up_front(table):
+    """The same answers whether every route is resolved up front (``place`` of a state: ``compile_device``) or
+    on use (``compiled_for``, what live sessions share), for a few destinations and for many."""
+    version, routes, dsts = table
+    gw = (lambda num: f"198.18.{num // 250}.{1 + num % 250}") if version == 4 else (lambda num: f"2001:db8::{num + 1:x}")
+    table_ = tuple(Route(n, version, metric=m, nexthops=(Nexthop(gw(num), "eth0", flags=("dead",) if dead else ()),))
+                   for n, m, dead, num in routes)
+    src = "203.0.113.1" if version == 4 else "2001:db8:ffff::1"
+    flows = FlowArray.from_flows([Flow(6, src, 1000 + i, d, 80) for i, d in enumerate(dsts)])
+    state = DeviceState(Device("r1"), routes=table_)
+    want = [gw(num) if (num := _oracle_route(version, routes, d)) is not None else None for d in dsts]
+    for p in (place(state, flows), place(compiled_for(state), flows)):
+        assert [p.choices[c].gateway for c in p.choice] == want
