@@ -105,8 +105,11 @@ class HealthWatch:
         """A change without events still matters to the checks when a device's health, hash settings, live flows,
         FRR RIB or FRR configuration changed (a seed set to 0 changes no route)."""
         before = change.before.devices if change.before is not None else {}
-        for name, st in change.after.devices.items():
-            old = before.get(name)
+        after = change.after.devices
+        for name in (after if change.touched is None else change.touched):
+            st, old = after.get(name), before.get(name)
+            if st is None:
+                continue
             if old is st:
                 continue
             if (old is None or old.health.status is not st.health.status or old.hash != st.hash

@@ -80,7 +80,7 @@ class IncidentTracker:
 
     def _on_change(self, change: Change) -> None:
         with self._lock:
-            touched = self.book.feed(change.before, change.after, change.events)
+            touched = self.book.feed(change.before, change.after, change.events, change.touched)
             merged = list(self.book.merged.items())[self._merged_seen:]
             self._merged_seen = len(self.book.merged)
         if self.on_merged is not None:

@@ -175,14 +175,21 @@ class IncidentBook:
         self._unresolved: set[str] = set()  # devices with an anycast next hop whose owner is not known yet
         self._known: set[str] = set()  # devices learnt at least once
 
-    def _learn(self, before: FabricSnapshot | None, after: FabricSnapshot, ctx: "_Context") -> None:
+    def _learn(self, before: FabricSnapshot | None, after: FabricSnapshot, ctx: "_Context",
+               changed: Iterable[str] | None = None) -> None:
         """Remember which devices forward the anycast prefixes to which: only the devices this change updated
-        (one per poller update) and those whose gateways' owners had not answered yet."""
+        (one per poller update, or per bus message) and, when an address may have found its owner (a device
+        new or its interfaces changed), those whose gateways' owners were not known yet."""
         old = before.devices if before is not None else {}
-        names = {n for n, st in after.devices.items() if old.get(n) is not st} if old else set(after.devices)
+        if changed is not None and old:
+            names = {n for n in changed if n in after.devices and old.get(n) is not after.devices[n]}
+        else:
+            names = {n for n, st in after.devices.items() if old.get(n) is not st} if old else set(after.devices)
         if len(self._known) < len(after.devices):  # a book started on a running fabric: learn it all once
             names |= {n for n in after.devices if n not in self._known}
-        for name in names | self._unresolved:
+        moved = not old or any(n not in old or (old[n].interfaces is not after.devices[n].interfaces
+                                                and old[n].interfaces != after.devices[n].interfaces) for n in names)
+        for name in (names | self._unresolved) if moved else names:
             st = after.devices.get(name)
             self._known.add(name)
             self._unresolved.discard(name)
@@ -243,11 +250,13 @@ class IncidentBook:
 
     # ------------------------------------------------------------------ input
 
-    def feed(self, before: FabricSnapshot | None, after: FabricSnapshot, events: Iterable[Event]) -> set[int]:
-        """Take one timeline change; the ids of the incidents it created or changed."""
+    def feed(self, before: FabricSnapshot | None, after: FabricSnapshot, events: Iterable[Event],
+             changed: Iterable[str] | None = None) -> set[int]:
+        """Take one timeline change; the ids of the incidents it created or changed.  ``changed``: the devices
+        whose state it replaced (``timeline.Change.touched``; None: any may have)."""
         ctx = _Context(before or after, after, self.prefixes, self._routes_cache, self._adj, self._owners,
                        self._peers)
-        self._learn(before, after, ctx)
+        self._learn(before, after, ctx, changed)
         if before is None:
             return set()
         touched: set[int] = set()
@@ -433,7 +442,13 @@ class _Context:
         self.peers = peers
         self._owners: dict[str, str] | None = None
         self._cache = routes_cache
-        self.roles = {n: s.device.role for n, s in after.devices.items()}
+        self._roles: dict[str, Role] | None = None
+
+    @property
+    def roles(self) -> dict[str, Role]:
+        if self._roles is None:
+            self._roles = {n: s.device.role for n, s in self.after.devices.items()}
+        return self._roles
 
     @property
     def owners(self) -> dict[str, str]:

@@ -301,7 +301,7 @@ class Tracer:
         cds = [self.compiled(self.snapshot.devices[self.devices[d]]) for d, _ in groups]
         args = [(cd, idx if whole else rows[idx]) for cd, (_, idx) in zip(cds, groups)]
         serial = (len(args) < 2 or hashing.WORKERS < 2 or sum(len(r) for _, r in args) < PARALLEL_MIN_ROWS
-                  or len({id(cd) for cd in cds}) < len(cds))  # a shared CompiledDevice is not thread-safe
+                  or len({id(cd) for cd in cds}) < len(cds))  # one CompiledDevice in two groups: serial
         if serial:
             return (place(cd, self.flows, r, cache=self.cache) for cd, r in args)
         futures = [place_pool().submit(place, cd, self.flows, r, cache=self.cache) for cd, r in args]

@@ -22,6 +22,9 @@ class Change:
     before: FabricSnapshot | None
     after: FabricSnapshot
     events: tuple[Event, ...]
+    # the devices whose state this update replaced (``update``: one); None: any may have (``apply``).  A bus
+    # viewer updates one device per message, thousands a second: listeners look at these, not the fabric
+    touched: frozenset[str] | None = None
 
 
 Listener = Callable[[Change], None]
@@ -53,7 +56,7 @@ class Timeline:
         devices[state.device.name] = state
         now = self._now_ms()
         after = FabricSnapshot(taken_at_ms=now, devices=devices, anycast_prefixes=self.anycast_prefixes)
-        return self._commit(before, after, diff_device(prev, state, now))
+        return self._commit(before, after, diff_device(prev, state, now), frozenset((state.device.name,)))
 
     def apply(self, snapshot: FabricSnapshot) -> Change:
         """Replace the whole fabric state (a full poll cycle, or a replayed keyframe)."""
@@ -65,9 +68,10 @@ class Timeline:
         told to the listeners like the diffs' (the snapshot unchanged); None before the first snapshot."""
         if self.snapshot is None or not events:
             return None
-        return self._commit(self.snapshot, self.snapshot, list(events))
+        return self._commit(self.snapshot, self.snapshot, list(events), frozenset())
 
-    def _commit(self, before: FabricSnapshot | None, after: FabricSnapshot, events: list[Event]) -> Change:
+    def _commit(self, before: FabricSnapshot | None, after: FabricSnapshot, events: list[Event],
+                touched: frozenset[str] | None = None) -> Change:
         self.snapshot = after
         self.changes += 1
         if events:
@@ -76,7 +80,7 @@ class Timeline:
             if excess > 0:
                 del self.events[:excess]
                 self.dropped_events += excess
-        change = Change(before, after, tuple(events))
+        change = Change(before, after, tuple(events), touched)
         for listener in list(self._listeners):
             listener(change)
         return change

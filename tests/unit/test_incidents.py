@@ -34,7 +34,7 @@ class Run:
         self.sim = SimFabric(SimConfig(**cfg))  # type: ignore[arg-type]
         self.session = SimSession(self.sim, clock=lambda: self.t[0])
         self.book = IncidentBook(self.session.timeline.anycast_prefixes)
-        self.session.timeline.subscribe(lambda ch: self.book.feed(ch.before, ch.after, ch.events))
+        self.session.timeline.subscribe(lambda ch: self.book.feed(ch.before, ch.after, ch.events, ch.touched))
         self.rng = random.Random(order_seed) if order_seed is not None else None
         self.polls = 0
         self.poll()
@@ -154,7 +154,7 @@ def test_an_addition_that_undoes_nothing_is_its_own_incident_and_over_at_once():
     run.poll()
     run.poll()
     run.book = IncidentBook(run.session.timeline.anycast_prefixes)  # the monitor starts now
-    run.session.timeline.subscribe(lambda ch: run.book.feed(ch.before, ch.after, ch.events))
+    run.session.timeline.subscribe(lambda ch: run.book.feed(ch.before, ch.after, ch.events, ch.touched))
     run.act("announce", "server04")
     (inc,) = run.book.incidents()
     assert inc.kind is IncidentKind.ADDITION and not inc.open and inc.end_ms == inc.start_ms
