@@ -172,14 +172,18 @@ class IncidentBook:
         self._peers: dict[tuple[str, str], str] = {}  # (device, interface) -> device at the other end, last seen
         self._group_events: dict[tuple[str, int, int], int] = {}  # (device, group, time) -> incident of its change
         self._seen_routes: dict[str, tuple[Route, ...]] = {}
-        self._unresolved: set[str] = set()  # devices with an anycast next hop whose owner is not known yet
+        self._waiting: dict[str, set[str]] = {}  # anycast gateway with no known owner -> devices using it
+        self._waits_on: dict[str, set[str]] = {}  # device -> those gateways of its
+        self._owners_stale = True  # ``_owners`` must be computed from a whole snapshot before it is kept up to date
+        self._owners_full = 0  # addresses the last whole computation found (bounds what is remembered)
         self._known: set[str] = set()  # devices learnt at least once
 
     def _learn(self, before: FabricSnapshot | None, after: FabricSnapshot, ctx: "_Context",
-               changed: Iterable[str] | None = None) -> None:
+               changed: Iterable[str] | None = None, gained: set[str] | None = None) -> None:
         """Remember which devices forward the anycast prefixes to which: only the devices this change updated
-        (one per poller update, or per bus message) and, when an address may have found its owner (a device
-        new or its interfaces changed), those whose gateways' owners were not known yet."""
+        (one per poller update, or per bus message) and those waiting for the owner of a gateway: the ones whose
+        gateway found an owner (``gained``, kept up to date per device), or all of them when an address may have
+        appeared (a device new or its interfaces changed) and the owners were computed from the whole fabric."""
         old = before.devices if before is not None else {}
         if changed is not None and old:
             names = {n for n in changed if n in after.devices and old.get(n) is not after.devices[n]}
@@ -187,27 +191,80 @@ class IncidentBook:
             names = {n for n, st in after.devices.items() if old.get(n) is not st} if old else set(after.devices)
         if len(self._known) < len(after.devices):  # a book started on a running fabric: learn it all once
             names |= {n for n in after.devices if n not in self._known}
-        moved = not old or any(n not in old or (old[n].interfaces is not after.devices[n].interfaces
-                                                and old[n].interfaces != after.devices[n].interfaces) for n in names)
-        for name in (names | self._unresolved) if moved else names:
+        if gained is not None:  # only the gateways that found an owner, of devices that did not change
+            for name in set().union(*(self._waiting.get(a, ()) for a in gained)) - names if gained else ():
+                self._resolve(name, gained & self._waits_on[name], after, ctx)
+            woken: set[str] = set()
+        elif not old or any(n not in old or _interfaces_differ(old[n], after.devices[n]) for n in names):
+            woken = set(self._waits_on)
+        else:
+            woken = set()
+        for name in names | woken:
             st = after.devices.get(name)
             self._known.add(name)
-            self._unresolved.discard(name)
+            for g in self._waits_on.pop(name, ()):
+                waiting = self._waiting[g]
+                waiting.discard(name)
+                if not waiting:
+                    del self._waiting[g]
             if st is None or self._seen_routes.get(name) is st.routes:
                 continue
-            complete = True
+            missing: set[str] = set()
             for r in ctx.anycast_routes(st):
                 for nh in r.nexthops:
                     o = ctx.owner(nh.gateway)
                     if o is None:
-                        complete = False
+                        if nh.gateway:
+                            missing.add(nh.gateway)
                     elif o != name:
                         self._adj.setdefault(name, set()).add(o)
                         self._adj.setdefault(o, set()).add(name)
-            if complete:
+            if not missing:
                 self._seen_routes[name] = st.routes
-            else:
-                self._unresolved.add(name)  # its owner not polled yet: look again at the next change
+            else:  # its gateways' owners not polled yet: look again when one of them is
+                self._waits_on[name] = missing
+                for g in missing:
+                    self._waiting.setdefault(g, set()).add(name)
+
+    def _resolve(self, name: str, found: set[str], after: FabricSnapshot, ctx: "_Context") -> None:
+        """Gateways ``found`` of waiting device ``name`` have an owner now: its adjacency with them."""
+        st = after.devices.get(name)
+        for g in found:
+            o = ctx.owner(g)
+            if o is None:
+                continue
+            if o != name:
+                self._adj.setdefault(name, set()).add(o)
+                self._adj.setdefault(o, set()).add(name)
+            self._waits_on[name].discard(g)
+            waiting = self._waiting[g]
+            waiting.discard(name)
+            if not waiting:
+                del self._waiting[g]
+        if not self._waits_on[name]:
+            del self._waits_on[name]
+            if st is not None:
+                self._seen_routes[name] = st.routes
+
+    def _track_owners(self, before: FabricSnapshot, after: FabricSnapshot, changed: Iterable[str]) -> set[str]:
+        """Bring ``_owners`` up to date with the devices ``changed`` replaced (their addresses; the first device by
+        name keeps an address two hold, as ``paths.address_map``); the addresses whose owner changed."""
+        mem, gained = self._owners, set()
+        for n in changed:
+            st, old = after.devices.get(n), before.devices.get(n)
+            if st is None or (old is not None and not _interfaces_differ(old, st)):
+                continue
+            for itf in st.interfaces:
+                for a in itf.addresses:
+                    cur = mem.get(a.local)
+                    if cur == n or (cur is not None and cur < n and cur in after.devices
+                                    and _holds(after.devices[cur], a.local)):
+                        continue
+                    mem[a.local] = n
+                    gained.add(a.local)
+        if len(mem) > 4 * self._owners_full + 4096:  # bounded: compute them afresh next time
+            self._owners_stale = True
+        return gained
 
     # ------------------------------------------------------------------ queries
 
@@ -256,7 +313,13 @@ class IncidentBook:
         whose state it replaced (``timeline.Change.touched``; None: any may have)."""
         ctx = _Context(before or after, after, self.prefixes, self._routes_cache, self._adj, self._owners,
                        self._peers)
-        self._learn(before, after, ctx, changed)
+        gained = None
+        if changed is not None and before is not None and not self._owners_stale:
+            gained = self._track_owners(before, after, changed)  # per device: not the whole fabric per message
+            ctx.use_owners()
+        self._learn(before, after, ctx, changed, gained)
+        if ctx.full_owners is not None:  # computed from the whole fabric: kept up to date from here on
+            self._owners_stale, self._owners_full = False, ctx.full_owners
         if before is None:
             return set()
         touched: set[int] = set()
@@ -421,6 +484,14 @@ def _same(a: PhaseSnapshots, b: PhaseSnapshots) -> bool:
     return same(a.before, b.before) and same(a.after, b.after)
 
 
+def _interfaces_differ(a: DeviceState, b: DeviceState) -> bool:
+    return a.interfaces is not b.interfaces and a.interfaces != b.interfaces
+
+
+def _holds(state: DeviceState, address: str) -> bool:
+    return any(a.local == address for itf in state.interfaces for a in itf.addresses)
+
+
 def _with_states(base: FabricSnapshot, states: dict[str, DeviceState]) -> FabricSnapshot:
     devices = dict(base.devices)
     devices.update(states)
@@ -441,6 +512,7 @@ class _Context:
         self.memory = memory  # owners seen in earlier changes, updated with this one's
         self.peers = peers
         self._owners: dict[str, str] | None = None
+        self.full_owners: int | None = None  # the addresses found when computed from the whole fabric
         self._cache = routes_cache
         self._roles: dict[str, Role] | None = None
 
@@ -461,7 +533,12 @@ class _Context:
                 self.memory.clear()
                 self.memory.update(owners)
             self._owners = self.memory
+            self.full_owners = len(owners)
         return self._owners
+
+    def use_owners(self) -> None:
+        """The owners remembered are up to date (``IncidentBook._track_owners``): no whole-fabric computation."""
+        self._owners = self.memory
 
     def anycast_routes(self, state: DeviceState | None) -> tuple[Route, ...]:
         if state is None:
