@@ -320,6 +320,8 @@ class IncidentBook:
         self._learn(before, after, ctx, changed, gained)
         if ctx.full_owners is not None:  # computed from the whole fabric: kept up to date from here on
             self._owners_stale, self._owners_full = False, ctx.full_owners
+        elif gained is None:  # a change not tracked per device, and no whole computation: compute afresh next
+            self._owners_stale = True
         if before is None:
             return set()
         touched: set[int] = set()
