@@ -203,10 +203,7 @@ class IncidentBook:
             st = after.devices.get(name)
             self._known.add(name)
             for g in self._waits_on.pop(name, ()):
-                waiting = self._waiting[g]
-                waiting.discard(name)
-                if not waiting:
-                    del self._waiting[g]
+                self._unwait(name, g)
             if st is None or self._seen_routes.get(name) is st.routes:
                 continue
             missing: set[str] = set()
@@ -237,14 +234,18 @@ class IncidentBook:
                 self._adj.setdefault(name, set()).add(o)
                 self._adj.setdefault(o, set()).add(name)
             self._waits_on[name].discard(g)
-            waiting = self._waiting[g]
-            waiting.discard(name)
-            if not waiting:
-                del self._waiting[g]
+            self._unwait(name, g)
         if not self._waits_on[name]:
             del self._waits_on[name]
             if st is not None:
                 self._seen_routes[name] = st.routes
+
+    def _unwait(self, name: str, g: str) -> None:
+        """Device ``name`` no longer waits for the owner of gateway ``g``."""
+        waiting = self._waiting[g]
+        waiting.discard(name)
+        if not waiting:
+            del self._waiting[g]
 
     def _track_owners(self, before: FabricSnapshot, after: FabricSnapshot, changed: Iterable[str]) -> set[str]:
         """Bring ``_owners`` up to date with the devices ``changed`` replaced (their addresses; the first device by
