@@ -47,7 +47,7 @@ from anycast_tui.model.paths import address_map
 from anycast_tui.model.placement import usable
 from anycast_tui.model.rib import rib_fib
 from anycast_tui.model.timeline import Timeline
-from anycast_tui.model.types import DeviceState, FabricSnapshot, HealthStatus, Interface, Role, Route
+from anycast_tui.model.types import DeviceState, FabricSnapshot, HealthStatus, Interface, Role, Route, select_routes
 from anycast_tui.model.views import device_quality
 
 UNKNOWN_NEXTHOP = "unknown"
@@ -88,8 +88,8 @@ class _Group:
 
 def _route(state: DeviceState, prefix: str) -> Route | None:
     best: Route | None = None
-    for r in state.routes:
-        if r.dst == prefix and r.table != "local" and r.type == "unicast":
+    for r in select_routes(state.routes, (prefix,), lambda k: k[0] != "local"):
+        if r.type == "unicast":
             if best is None or (r.metric or 0) < (best.metric or 0):
                 best = r
     return best

@@ -31,7 +31,7 @@ import dataclasses
 from typing import Any
 
 from anycast_tui.model.types import (Device, DeviceState, Flow, HashSettings, Health, Interface, NexthopTable, Rib)
-from anycast_tui.record.codec import decode, decode_chunk, encode, encode_chunk
+from anycast_tui.record.codec import chunk_of_routes, decode, encode, routes_of_chunk
 from anycast_tui.record.schema import pack, unpack
 
 SCHEMA = 1
@@ -125,7 +125,7 @@ FIELDS = ("device", "routes", "nexthops", "interfaces", "hash", "flows", "rib", 
 
 def _enc_field(name: str, value: Any) -> Any:
     if name == "routes":
-        return encode_chunk([encode(r) for r in value])
+        return chunk_of_routes(value)
     if name in ("interfaces", "flows"):
         return [encode(x) for x in value]
     if name == "rib":
@@ -140,7 +140,7 @@ _TYPES = {"device": Device, "nexthops": NexthopTable, "hash": HashSettings}
 
 def _dec_field(name: str, data: Any) -> Any:
     if name == "routes":
-        return decode_chunk(data)
+        return routes_of_chunk(data)
     if name == "interfaces":
         return tuple(decode(Interface, x) for x in data)
     if name == "flows":

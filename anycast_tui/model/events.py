@@ -97,7 +97,7 @@ def diff_device(prev: DeviceState | None, cur: DeviceState, now_ms: int) -> list
     # Identity first: a collector that saw the same outputs hands back the same records.
     if prev.interfaces is not cur.interfaces:
         events += _diff_links(name, t, prev.interfaces, cur.interfaces)
-    if prev.routes is not cur.routes:
+    if prev.routes is not cur.routes and prev.routes != cur.routes:  # a keyframe's table equal to the last one's
         events += _diff_routes(name, t, prev.routes, cur.routes)
     if prev.nexthops is not cur.nexthops:
         events += _diff_groups(name, t, prev.nexthops.groups, cur.nexthops.groups)

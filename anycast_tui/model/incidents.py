@@ -53,7 +53,7 @@ from typing import Iterable
 
 from anycast_tui.model.events import link_up as _link_up
 from anycast_tui.model.paths import address_map
-from anycast_tui.model.types import DeviceState, Event, EventKind, FabricSnapshot, Role, Route
+from anycast_tui.model.types import DeviceState, Event, EventKind, FabricSnapshot, Role, Route, select_routes
 
 INCIDENT_WINDOW_MS = 30_000
 CAUSE_WINDOW_MS = 15_000  # a device's route change and its upstream's removal of it: one cause this close
@@ -550,7 +550,7 @@ class _Context:
         if hit is not None and hit[0] is state.routes:
             return hit[1]
         want = set(self.prefixes)
-        found = tuple(r for r in state.routes if r.dst in want and r.table != "local")
+        found = select_routes(state.routes, want, lambda k: k[0] != "local")
         self._cache[id(state.routes)] = (state.routes, found)
         return found
 

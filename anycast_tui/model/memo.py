@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Hashable, Iterable, TypeVar
 
-from anycast_tui.model.types import DeviceState, FabricSnapshot, Route
+from anycast_tui.model.types import DeviceState, FabricSnapshot, Route, select_routes
 
 T = TypeVar("T")
 
@@ -69,4 +69,4 @@ _ROUTES = state_memo(2048)  # (state, prefix): the current snapshot and the sele
 def routes_to(state: DeviceState, prefix: str) -> tuple[Route, ...]:
     """``state``'s routes whose destination is ``prefix``, looked for once per state and prefix (the views
     ask for the few anycast prefixes many times; an index of every destination would cost more to build)."""
-    return _ROUTES.get(state, prefix, lambda: tuple(r for r in state.routes if r.dst == prefix))
+    return _ROUTES.get(state, prefix, lambda: select_routes(state.routes, (prefix,)))

@@ -34,7 +34,8 @@ from anycast_tui.model.hashing import Placement, linux_multipath_hash
 from anycast_tui.model.mapping import (PlacementError, WeightError, check_weights,
                                        hash_threshold_bounds as threshold_bounds, maglev_table)
 from anycast_tui.model.resilient import ResilientGroup
-from anycast_tui.model.types import DeviceState, HashSettings, NexthopGroup, NexthopObject, Route
+from anycast_tui.model.types import (DeviceState, HashSettings, NexthopGroup, NexthopObject, Route, RouteKey,
+                                     RouteTable, route_keys)
 
 EXACT, APPROXIMATE, UNKNOWN = 0, 1, 2  # placement codes, ordered by doubt (combine with max)
 PLACEMENTS: tuple[Placement, ...] = (Placement.EXACT, Placement.APPROXIMATE, Placement.UNKNOWN)
@@ -314,6 +315,11 @@ class CompiledDevice:
         yield from enumerate(self.local)
         yield from enumerate(self.state.routes, len(self.local))
 
+    def keys(self) -> Iterator[tuple[int, RouteKey]]:
+        """(position, ``Route.key``) of every route, without building a table received encoded."""
+        yield from enumerate(r.key for r in self.local)
+        yield from enumerate(route_keys(self.state.routes), len(self.local))
+
     def decision_at(self, pos: int) -> int:
         """The decision index of the route at ``pos``, made on first use (−1: the route cannot be used)."""
         di = self.made.get(pos)
@@ -473,6 +479,8 @@ def _compiled(state: DeviceState) -> CompiledDevice:
 def compile_device(state: DeviceState) -> CompiledDevice:
     """Resolve every usable route of ``state`` to a decision; raises PlacementError on inconsistent tables (any
     route's, used or not) and ValueError on a destination that is no prefix."""
+    if isinstance(state.routes, RouteTable):
+        state.routes.routes()  # built whole once, not route by route
     cd = _compiled(state)
     for pos, route in cd.routes():
         if (route.table or "main") in _TABLE_RANK:
@@ -552,12 +560,12 @@ def _candidates(cd: CompiledDevice, version: int
                 ) -> Iterator[tuple[int, int, int, int, tuple[int, int, int, int, tuple[int, int, int, int]]]]:
     """Every route of family ``version`` in the local and main tables as (table rank, −prefix length, metric,
     position, ``_dst_key``): sorted on the first four, the order the kernel looks them up in."""
-    for pos, r in cd.routes():
-        rank = _TABLE_RANK.get(r.table or "")
+    for pos, (table, dst, metric) in cd.keys():
+        rank = _TABLE_RANK.get(table or "")
         if rank is not None:
-            key = _dst_key(r.dst)
+            key = _dst_key(dst)
             if key[0] == version:
-                yield rank, -key[3], r.metric or 0, pos, key
+                yield rank, -key[3], metric or 0, pos, key
 
 
 def _lookup_one(cd: CompiledDevice, version: int, d: int) -> int:

@@ -27,7 +27,8 @@ from __future__ import annotations
 import dataclasses
 from types import MappingProxyType
 
-from anycast_tui.model.types import DeviceState, Rib, RibFib, RibRoute, RibWatch, Route  # RibFib, RibWatch: named here too
+from anycast_tui.model.types import (DeviceState, Rib, RibFib, RibRoute, RibWatch,  # RibFib, RibWatch: named here too
+                                     Route, select_routes)
 
 
 def kernel_width(state: DeviceState, route: Route) -> int:
@@ -73,8 +74,8 @@ def rib_fib(state: DeviceState, prefix: str) -> RibFib | None:
     if entry is None:
         return None
     kernel: dict[str, Route] = {}
-    for r in state.routes:
-        if r.dst == prefix and r.table == "main" and r.type == "unicast" and \
+    for r in select_routes(state.routes, (prefix,), lambda k: k[0] == "main"):
+        if r.type == "unicast" and \
                 (prefix not in kernel or (r.metric or 0) < (kernel[prefix].metric or 0)):
             kernel[prefix] = r
     bgp = {b.prefix: len(b.multipath) for b in state.rib.bgp if b.prefix == prefix and b.vrf == "default"

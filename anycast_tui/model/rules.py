@@ -53,7 +53,8 @@ from anycast_tui.model.placement import HashCache, Outcome, compiled_for, hash_s
 from anycast_tui.model.polarization import hash_key, same_hash, worst_hop
 from anycast_tui.model.rib import disagreements
 from anycast_tui.model.shares import HashSpaces, PrefixPaths, prefix_address, rate_text, topology_text
-from anycast_tui.model.types import ConfiguredGroup, DeviceState, FabricSnapshot, Flow, Health, HealthStatus
+from anycast_tui.model.types import (ConfiguredGroup, DeviceState, FabricSnapshot, Flow, Health, HealthStatus,
+                                     select_routes)
 
 EVIDENCE_MAX = 20  # evidence lines listing sessions / devices, at most
 MULTI_CONNECTION_PORTS = {21: "FTP", 20: "FTP data", 69: "TFTP", 554: "RTSP", 1723: "PPTP", 5060: "SIP",
@@ -289,11 +290,17 @@ def _slim(state: DeviceState, dst: str) -> DeviceState:
     """``state`` with only the routes that can match ``dst`` (and the groups they use): it places flows to
     ``dst`` alike, and a what-if on it re-maps and recompiles a few routes, not the device's thousand."""
     addr = ipaddress.ip_address(dst)
-    routes = tuple(r for r in state.routes if r.family == addr.version
-                   and addr in ipaddress.ip_network(r.dst, strict=False))
+    routes = select_routes(state.routes, keep=lambda k: _holds(k[1], addr))
     used = {r.nhid for r in routes if r.nhid is not None}
     groups = tuple(g for g in state.nexthops.groups if g.id in used)
     return replace(state, routes=routes, nexthops=replace(state.nexthops, groups=groups))
+
+
+def _holds(dst: str, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Prefix ``dst`` holds ``addr``."""
+    if (":" in dst) != (addr.version == 6):
+        return False
+    return addr in ipaddress.ip_network(dst, strict=False)
 
 
 def _with_device(snap: FabricSnapshot, state: DeviceState) -> FabricSnapshot:

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Protocol, overload
 
 Extra = tuple[tuple[str, str], ...]
 
@@ -132,6 +134,149 @@ class Route:
     def key(self) -> tuple[str, str, int | None]:
         """Identity of a route within a device: (table, dst, metric)."""
         return (self.table, self.dst, self.metric)
+
+
+RouteKey = tuple[str, str, int | None]  # Route.key: (table, dst, metric)
+
+
+class EncodedRoutes(Protocol):
+    """A route table kept as it was received (``record.codec.EncodedRoutes``: checked whole on receipt, so
+    building it cannot fail)."""
+
+    def __len__(self) -> int: ...
+
+    def keys(self, positions: Sequence[int] | None = None) -> Iterator[RouteKey]:
+        """``Route.key`` of the routes at ``positions`` (None: every route, in table order), without building
+        them."""
+        ...
+
+    def positions(self, dsts: Iterable[str]) -> list[int]:
+        """Positions of the routes whose destination is one of ``dsts``, in table order."""
+        ...
+
+    def build(self, positions: Sequence[int] | None = None) -> tuple[Route, ...]:
+        """The routes at ``positions`` (None: all of them), in that order."""
+        ...
+
+    def same(self, other: EncodedRoutes) -> bool:
+        """True when ``other`` holds the same encoding (so the same routes; False says nothing)."""
+        ...
+
+
+_BUILDING = threading.Lock()  # one table built at a time: the health and impact workers may ask for the same
+
+
+class RouteTable(Sequence[Route]):
+    """A device's routes as a bus message or KV entry brought them, built into ``Route`` objects the first time
+    the whole table is read.  A viewer joining a 2,000-device fabric receives 4 M routes; building them all
+    took most of its catch-up, while placement looks at a handful per device: ``keys`` and ``select_routes``
+    read destinations, tables and metrics from the encoding, and one route (``table[i]``) is built alone.
+
+    It is a sequence of routes equal to the tuple of the same routes (and hashes like it); everything that
+    iterates ``DeviceState.routes`` works unchanged."""
+
+    __slots__ = ("_enc", "_routes")
+
+    def __init__(self, encoded: EncodedRoutes) -> None:
+        self._enc = encoded
+        self._routes: tuple[Route, ...] | None = None
+
+    @property
+    def encoded(self) -> EncodedRoutes:
+        return self._enc
+
+    @property
+    def built(self) -> bool:
+        """The whole table has been built (tests, benches)."""
+        return self._routes is not None
+
+    def routes(self) -> tuple[Route, ...]:
+        """Every route, built once."""
+        got = self._routes
+        if got is None:
+            with _BUILDING:
+                got = self._routes
+                if got is None:
+                    got = self._routes = self._enc.build()
+        return got
+
+    def keys(self, positions: Sequence[int] | None = None) -> Iterator[RouteKey]:
+        got = self._routes
+        if got is None:
+            return self._enc.keys(positions)
+        return (r.key for r in (got if positions is None else map(got.__getitem__, positions)))
+
+    def positions(self, dsts: Collection[str]) -> list[int]:
+        got = self._routes
+        return self._enc.positions(dsts) if got is None else [p for p, r in enumerate(got) if r.dst in dsts]
+
+    def pick(self, positions: Sequence[int]) -> tuple[Route, ...]:
+        """The routes at ``positions``, building only those unless the table is built."""
+        got = self._routes
+        if got is not None:
+            return tuple(got[p] for p in positions)
+        return self._enc.build(positions) if positions else ()
+
+    def __len__(self) -> int:
+        got = self._routes
+        return len(got) if got is not None else len(self._enc)
+
+    @overload
+    def __getitem__(self, i: int) -> Route: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[Route, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> Route | tuple[Route, ...]:
+        got = self._routes
+        if got is not None or isinstance(i, slice):
+            return (got if got is not None else self.routes())[i]
+        n = len(self._enc)
+        if not -n <= i < n:
+            raise IndexError("route index out of range")
+        return self._enc.build((i % n,))[0]
+
+    def __iter__(self) -> Iterator[Route]:
+        return iter(self.routes())
+
+    def __eq__(self, other: object) -> bool:
+        if other is self:
+            return True
+        if isinstance(other, RouteTable):
+            if len(self) != len(other):
+                return False
+            if self._enc.same(other._enc):  # the encodings stay beside the routes built from them
+                return True
+            return self.routes() == other.routes()
+        if isinstance(other, tuple):
+            return len(self) == len(other) and self.routes() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.routes())
+
+    def __reduce__(self) -> tuple[type, tuple[tuple[Route, ...]]]:
+        return (tuple, (self.routes(),))  # pickled as the plain tuple it equals
+
+    def __repr__(self) -> str:
+        return f"RouteTable({len(self)} routes{'' if self._routes is not None else ', not built'})"
+
+
+def route_keys(routes: tuple[Route, ...] | RouteTable) -> Iterator[RouteKey]:
+    """``Route.key`` (table, dst, metric) of each of ``routes`` in order, built or not."""
+    return routes.keys() if isinstance(routes, RouteTable) else (r.key for r in routes)
+
+
+def select_routes(routes: tuple[Route, ...] | RouteTable, dsts: Collection[str] | None = None,
+                  keep: Callable[[RouteKey], bool] | None = None) -> tuple[Route, ...]:
+    """The routes to one of ``dsts`` (None: to anywhere) whose key (table, dst, metric) ``keep`` accepts (None:
+    all), in order.  Of a table not built, only those are built, and ``dsts`` are searched for, not scanned."""
+    if isinstance(routes, RouteTable):
+        at = routes.positions(dsts) if dsts is not None else range(len(routes))
+        if keep is not None:
+            at = [p for p, k in zip(at, routes.keys(at)) if keep(k)]
+        return routes.pick(at)
+    return tuple(r for r in routes if (dsts is None or r.dst in dsts) and (keep is None or keep(r.key)))
 
 
 # --------------------------------------------------------------------------- nexthop objects
@@ -268,7 +413,7 @@ class Health:
 @dataclass(frozen=True, slots=True)
 class DeviceState:
     device: Device
-    routes: tuple[Route, ...] = ()
+    routes: tuple[Route, ...] | RouteTable = ()  # a RouteTable: from the bus, built on use
     nexthops: NexthopTable = field(default_factory=NexthopTable)
     interfaces: tuple[Interface, ...] = ()
     hash: HashSettings = field(default_factory=HashSettings)

@@ -16,7 +16,7 @@ import gc
 import json
 from collections import deque
 from itertools import chain, repeat, starmap
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from anycast_tui.model.types import (
     Address,
@@ -43,6 +43,8 @@ from anycast_tui.model.types import (
     RibRoute,
     Role,
     Route,
+    RouteKey,
+    RouteTable,
 )
 
 _MISSING = object()
@@ -213,6 +215,107 @@ def decode_chunk(data: list | dict) -> tuple[Route, ...]:
     return decode_chunks([data])[0]
 
 
+class EncodedRoutes:
+    """One route chunk of ``encode_chunk``'s layout kept as received and built into routes on use
+    (``model.types.RouteTable``).  Checked whole here: its parts have the right types and lengths, its
+    indexes are in range, and every template is decoded now into a prototype route (a route of no destination),
+    so building any of it later cannot fail: a route is its template's prototype with its destination, built
+    field by field as ``decode_chunks`` builds (equal values, shared next hop lists)."""
+
+    __slots__ = ("_d", "_text", "_i", "_protos")
+
+    def __init__(self, chunk: dict) -> None:
+        d, text, i = chunk.get("d"), chunk.get("t"), chunk.get("i")
+        if type(d) is not list or type(text) is not str:
+            raise ValueError("Route chunk: 'd' is not a list or 't' not a text")
+        if d and set(map(type, d)) != {str}:
+            raise ValueError("Route chunk: a destination is not a text")
+        templates = json.loads(text)
+        if type(templates) is not list:
+            raise ValueError("Route chunk: the templates are not a list")
+        if i is None:
+            if d and len(templates) != 1:
+                raise ValueError(f"Route chunk: {len(templates)} templates and no index")
+        elif type(i) is not list or len(i) != len(d):
+            raise ValueError("Route chunk: the template indexes are not one per route")
+        elif i and (set(map(type, i)) != {int} or not 0 <= min(i) <= max(i) < len(templates)):
+            raise ValueError("Route chunk: template index out of range")
+        self._protos: tuple[Route, ...] = _decode_templated(
+            [{"d": [""] * len(templates), "t": text, "i": list(range(len(templates)))}])[0] if templates else ()
+        self._d: list[str] = d
+        self._text: str = text
+        self._i: list[int] | None = i
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def keys(self, positions: Sequence[int] | None = None) -> Iterator[RouteKey]:
+        d, i, protos = self._d, self._i, self._protos
+        if not d:
+            return iter(())
+        if i is None:
+            table, metric = protos[0].table, protos[0].metric
+            return ((table, dst, metric) for dst in (d if positions is None else map(d.__getitem__, positions)))
+        tk = [(r.table, r.metric) for r in protos]
+        pairs = zip(d, i) if positions is None else ((d[p], i[p]) for p in positions)
+        return ((tk[w][0], dst, tk[w][1]) for dst, w in pairs)
+
+    def positions(self, dsts: Iterable[str]) -> list[int]:
+        """Positions of the routes to any of ``dsts``, in order (C-level searches: the few anycast prefixes in
+        a table of thousands)."""
+        d, out = self._d, []
+        for x in set(dsts):
+            at = -1
+            with contextlib.suppress(ValueError):
+                while True:
+                    at = d.index(x, at + 1)
+                    out.append(at)
+        out.sort()
+        return out
+
+    def build(self, positions: Sequence[int] | None = None) -> tuple[Route, ...]:
+        d, i, protos = self._d, self._i, self._protos
+        dsts = d if positions is None else [d[p] for p in positions]
+        n = len(dsts)
+        if not n:
+            return ()
+        if len(protos) == 1:
+            columns = [dsts] + [repeat(getattr(protos[0], name), n) for name in _ROUTE_NAMES]
+        elif positions is not None and n < len(protos):  # a few routes (a lookup's): their prototypes only
+            chosen = [protos[i[p]] for p in positions]  # type: ignore[index, union-attr]
+            columns = [dsts] + [[getattr(r, name) for r in chosen] for name in _ROUTE_NAMES]
+        else:
+            where = i if positions is None else [i[p] for p in positions]  # type: ignore[index]
+            columns = [dsts] + [map([getattr(r, name) for r in protos].__getitem__, where) for name in _ROUTE_NAMES]
+        return tuple(_build(n, columns))
+
+    def same(self, other: Any) -> bool:
+        return isinstance(other, EncodedRoutes) and self._text == other._text and self._i == other._i \
+            and self._d == other._d
+
+    def chunk(self) -> dict:
+        """The chunk as ``encode_chunk`` made it."""
+        out: dict = {"d": self._d, "t": self._text}
+        if self._i is not None:
+            out["i"] = self._i
+        return out
+
+
+def routes_of_chunk(data: list | dict) -> tuple[Route, ...] | RouteTable:
+    """The routes of one chunk: a ``RouteTable`` built on use for ``encode_chunk``'s layout (checked now),
+    the routes themselves for schemas 1-2's rows."""
+    if type(data) is dict:
+        return RouteTable(EncodedRoutes(data))
+    return decode_chunk(data)
+
+
+def chunk_of_routes(routes: tuple[Route, ...] | RouteTable) -> dict:
+    """``encode_chunk`` of ``routes``; a table received encoded is handed back as it came (not built)."""
+    if isinstance(routes, RouteTable) and isinstance(routes.encoded, EncodedRoutes):
+        return routes.encoded.chunk()
+    return encode_chunk([encode(r) for r in routes])
+
+
 def decode_chunks(chunks: list) -> list[tuple[Route, ...]]:
     """``decode_chunk`` of each of ``chunks``, built together (a cold seek decodes ~3,000 chunks).
 
@@ -380,4 +483,5 @@ _ROUTE_PAD = [None if d is _MISSING else conv[0](d) for _, d, conv in _ROUTE_SPE
 _ROUTE_PAD_ROWS = list(_ROUTE_PAD)
 _ROUTE_PAD_ROWS[_ROUTE_NH] = -1  # rows index their chunk's next hop lists
 _ROUTE_SET = [getattr(Route, name).__set__ for name, _, _ in _ROUTE_SPEC]  # slot setters, called from C
+_ROUTE_NAMES = [name for name, _, _ in _ROUTE_SPEC[1:]]  # every field after the destination
 _new = object.__new__

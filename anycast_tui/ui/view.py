@@ -31,6 +31,7 @@ from anycast_tui.model.types import (
     Nexthop,
     Role,
     Route,
+    select_routes,
 )
 
 ROLE_ORDER: tuple[Role, ...] = (Role.BORDER, Role.SPINE, Role.LEAF, Role.SERVER, Role.CLIENT, Role.OTHER)
@@ -244,8 +245,8 @@ def _route_for(state: DeviceState, prefix: str) -> Route | None:
 
 
 def _is_local(state: DeviceState, prefix: str) -> bool:
-    for r in state.routes:
-        if r.dst == prefix and r.type == "local":
+    for r in select_routes(state.routes, (prefix,)):
+        if r.type == "local":
             return True
     net = ipaddress.ip_network(prefix, strict=False)
     if net.num_addresses == 1:

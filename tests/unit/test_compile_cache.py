@@ -69,3 +69,25 @@ def test_routes_are_resolved_on_use_and_an_unused_inconsistent_route_does_not_st
         assert "nhid 999" in str(exc)
     else:
         raise AssertionError("compile_device accepted a route naming a missing nexthop")
+
+
+def test_a_table_received_encoded_is_placed_without_being_built():
+    """A viewer's device as the bus brings it (``RouteTable``): its anycast flows are placed as with the routes
+    themselves, reading destinations from the encoding and building only the routes a lookup reaches;
+    compile_device builds it whole."""
+    import json
+
+    from anycast_tui.model.placement import place
+    from anycast_tui.model.types import RouteTable
+    from anycast_tui.record.codec import chunk_of_routes, routes_of_chunk
+
+    st = SimFabric().snapshot(1).devices["spine01"]
+    received = replace(st, routes=routes_of_chunk(json.loads(json.dumps(chunk_of_routes(st.routes)))))
+    assert isinstance(received.routes, RouteTable) and len(received.routes) == len(st.routes) > 20
+    flows = synthetic_flows(50, 2_000, seed=5)
+    want = place(st, flows)
+    got = place(compiled_for(received), flows)
+    assert not received.routes.built
+    assert [want.choices[c] for c in want.choice] == [got.choices[c] for c in got.choice]
+    compile_device(received)
+    assert received.routes.built

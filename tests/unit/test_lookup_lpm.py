@@ -4,6 +4,8 @@ destinations (each walks the table in integers) and for many (vectorised), on ra
 from __future__ import annotations
 
 import ipaddress
+import json
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 from anycast_tui.model.flowarray import FlowArray
 from anycast_tui.model.placement import FEW_ROWS, compiled_for, place
 from anycast_tui.model.types import Device, DeviceState, Flow, Nexthop, Route
+from anycast_tui.record.codec import chunk_of_routes, routes_of_chunk
 
 
 def _net(version: int, bits: int, plen: int) -> str:
@@ -81,7 +84,8 @@ def _oracle_route(version: int, routes: list, dst: str) -> int | None:
 @given(tables_with_metrics())
 def test_lookup_skips_unusable_routes_and_prefers_the_lowest_metric_resolved_on_use_or_up_front(table):
     """The same answers whether every route is resolved up front (``place`` of a state: ``compile_device``) or
-    on use (``compiled_for``, what live sessions share), for a few destinations and for many."""
+    on use (``compiled_for``, what live sessions share), for a few destinations and for many, and on a table as
+    the bus brings it (``RouteTable``: routes built on use)."""
     version, routes, dsts = table
     gw = (lambda num: f"198.18.{num // 250}.{1 + num % 250}") if version == 4 else (lambda num: f"2001:db8::{num + 1:x}")
     table_ = tuple(Route(n, version, metric=m, nexthops=(Nexthop(gw(num), "eth0", flags=("dead",) if dead else ()),))
@@ -90,5 +94,6 @@ def test_lookup_skips_unusable_routes_and_prefers_the_lowest_metric_resolved_on_
     flows = FlowArray.from_flows([Flow(6, src, 1000 + i, d, 80) for i, d in enumerate(dsts)])
     state = DeviceState(Device("r1"), routes=table_)
     want = [gw(num) if (num := _oracle_route(version, routes, d)) is not None else None for d in dsts]
-    for p in (place(state, flows), place(compiled_for(state), flows)):
+    received = replace(state, routes=routes_of_chunk(json.loads(json.dumps(chunk_of_routes(table_)))))
+    for p in (place(state, flows), place(compiled_for(state), flows), place(compiled_for(received), flows)):
         assert [p.choices[c].gateway for c in p.choice] == want
