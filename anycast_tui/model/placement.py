@@ -134,6 +134,7 @@ class HashCache:
         self._has4 = bool((~self._v6).any())
         self._has6 = bool(self._v6.any())
         self._dst: tuple[np.ndarray, np.ndarray] | None = None
+        self._dst_ints: list[tuple[int, int]] | None = None
         self._factors: tuple[object, list, np.ndarray] | None = None
 
     def factorize(self, column: object) -> tuple[list, np.ndarray]:
@@ -215,6 +216,19 @@ class HashCache:
                     _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
                 self._dst = (inv.ravel().astype(np.int32), first.astype(np.int64))
         return self._dst
+
+    def destination_keys(self) -> list[tuple[int, int]] | None:
+        """(family, destination as one 128-bit integer, as ``_dst_words`` lays it out) of each distinct
+        destination (``destinations()[1]``), made once per flow set when there are few (a fabric's anycast
+        flows go to one or two addresses: every device's lookup then is a dictionary hit); None when many."""
+        if self._dst_ints is None:
+            first = self.destinations()[1]
+            if len(first) > FEW_ROWS:
+                return None
+            hi, lo = _dst_words(self.flows, first)
+            fam = np.asarray(self.flows.family)[first]
+            self._dst_ints = [(int(f), int(h) << 64 | int(v)) for f, h, v in zip(fam, hi, lo)]
+        return self._dst_ints
 
 
 # --------------------------------------------------------------------------- mapping primitives
@@ -665,7 +679,9 @@ def place(state: DeviceState | CompiledDevice, flows: FlowArray, rows: np.ndarra
     rows = np.arange(len(flows)) if rows is None else np.asarray(rows)
     n = len(rows)
     inv, first = cache.destinations()
-    per_dst = lookup(cd, flows, first)
+    keys = cache.destination_keys()
+    per_dst = lookup(cd, flows, first) if keys is None else \
+        np.fromiter((_lookup_one(cd, version, d) for version, d in keys), dtype=np.int32, count=len(keys))
     dec_ix = np.full(n, per_dst[0], dtype=np.int32) if len(first) == 1 else per_dst[inv[rows]]
     no_route = cd.choice(Choice(Outcome.NO_ROUTE))
     if len(first) == 1:
