@@ -162,6 +162,10 @@ class EncodedRoutes(Protocol):
         """True when ``other`` holds the same encoding (so the same routes; False says nothing)."""
         ...
 
+    def nexthops(self) -> Iterator[Nexthop]:
+        """Every next hop the routes use, each route template's once, without building the routes."""
+        ...
+
 
 _BUILDING = threading.Lock()  # one table built at a time: the health and impact workers may ask for the same
 
@@ -209,6 +213,10 @@ class RouteTable(Sequence[Route]):
     def positions(self, dsts: Collection[str]) -> list[int]:
         got = self._routes
         return self._enc.positions(dsts) if got is None else [p for p, r in enumerate(got) if r.dst in dsts]
+
+    def nexthops(self) -> Iterator[Nexthop]:
+        got = self._routes
+        return self._enc.nexthops() if got is None else (nh for r in got for nh in r.nexthops)
 
     def pick(self, positions: Sequence[int]) -> tuple[Route, ...]:
         """The routes at ``positions``, building only those unless the table is built."""
@@ -265,6 +273,11 @@ class RouteTable(Sequence[Route]):
 def route_keys(routes: tuple[Route, ...] | RouteTable) -> Iterator[RouteKey]:
     """``Route.key`` (table, dst, metric) of each of ``routes`` in order, built or not."""
     return routes.keys() if isinstance(routes, RouteTable) else (r.key for r in routes)
+
+
+def route_nexthops(routes: tuple[Route, ...] | RouteTable) -> Iterator[Nexthop]:
+    """Every next hop of ``routes`` (a next hop may come more than once; of a table not built, once a template)."""
+    return routes.nexthops() if isinstance(routes, RouteTable) else (nh for r in routes for nh in r.nexthops)
 
 
 def select_routes(routes: tuple[Route, ...] | RouteTable, dsts: Collection[str] | None = None,

@@ -17,7 +17,7 @@ from anycast_tui.model.paths import address_map
 from anycast_tui.model.placement import usable
 from anycast_tui.model.resilient import ResilientGroup
 from anycast_tui.model.types import (Bucket, DeviceState, FabricSnapshot, GroupMember, NexthopGroup,
-                                     NexthopObject, NexthopTable)
+                                     NexthopObject, NexthopTable, route_nexthops)
 
 MAPPINGS = ("actual", "hash-threshold", "modulo-n", "resilient", "maglev")
 DEFAULT_BUCKETS = 128  # the kernel's default for resilient groups
@@ -249,6 +249,15 @@ def device_addresses(state: DeviceState) -> set[str]:
     return {a.local for itf in state.interfaces for a in itf.addresses}
 
 
+def _uses_any(state: DeviceState, targets: set[str]) -> bool:
+    """Some next hop of ``state`` (a nexthop object's or a route's) matches one of ``targets``
+    (``_matches``): only then can ``_edit_device`` change it.  A fabric's device has a few neighbours; a
+    table received from the bus answers from its templates, unbuilt."""
+    if any(o.gateway in targets or o.dev in targets for o in state.nexthops.objects):
+        return True
+    return any(nh.gateway in targets or nh.dev in targets for nh in route_nexthops(state.routes))
+
+
 def fail_device(snapshot: FabricSnapshot, name: str) -> FabricSnapshot:
     """Device ``name`` disappears: every route via one of its addresses loses that next hop everywhere."""
     addrs = device_addresses(_device(snapshot, name))
@@ -256,8 +265,9 @@ def fail_device(snapshot: FabricSnapshot, name: str) -> FabricSnapshot:
     for dname, state in snapshot.devices.items():
         if dname == name:
             continue
-        for a in sorted(addrs):
-            state, _ = _edit_device(state, a, drop=True)
+        if _uses_any(state, addrs):  # the others stay the very same objects, their tables not even read
+            for a in sorted(addrs):
+                state, _ = _edit_device(state, a, drop=True)
         devices[dname] = state
     return replace(snapshot, devices=devices)
 

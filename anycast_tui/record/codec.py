@@ -14,6 +14,7 @@ import dataclasses
 import enum
 import gc
 import json
+import zlib
 from collections import deque
 from itertools import chain, repeat, starmap
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -289,6 +290,9 @@ class EncodedRoutes:
             columns = [dsts] + [map([getattr(r, name) for r in protos].__getitem__, where) for name in _ROUTE_NAMES]
         return tuple(_build(n, columns))
 
+    def nexthops(self) -> Iterator[Nexthop]:
+        return (nh for r in self._protos for nh in r.nexthops)
+
     def same(self, other: Any) -> bool:
         return isinstance(other, EncodedRoutes) and self._text == other._text and self._i == other._i \
             and self._d == other._d
@@ -299,6 +303,58 @@ class EncodedRoutes:
         if self._i is not None:
             out["i"] = self._i
         return out
+
+    def split(self, max_rows: int, mask: int) -> list[dict]:
+        """``split_chunks`` of these routes, made from the encoding: a route's row is its destination then its
+        template, so the row's ``repr`` (where a chunk ends) and each chunk (``encode_chunk``'s layout) come
+        from the destinations and the few templates, no route built or encoded (a bus viewer's recorder
+        stores a 2,000-device fabric's 4 M routes when it joins)."""
+        d, i = self._d, self._i
+        templates = json.loads(self._text)
+        tails = [repr(t)[1:] for t in templates]  # repr([dst, *t]) == "[" + repr(dst) + ", " + repr(t)[1:]
+        texts = [json.dumps(t, separators=(",", ":"), ensure_ascii=False) for t in templates]
+        where: Sequence[int] = i if i is not None else [0] * len(d)
+        out: list[dict] = []
+        start, crc32 = 0, zlib.crc32
+        for p, (dst, w) in enumerate(zip(d, where)):
+            if p + 1 - start >= max_rows or (crc32(f"[{dst!r}, {tails[w]}".encode()) & mask) == 0:
+                out.append(_part(d, where, texts, start, p + 1))
+                start = p + 1
+        if start < len(d):
+            out.append(_part(d, where, texts, start, len(d)))
+        return out
+
+
+def _part(d: list[str], where: Sequence[int], texts: list[str], a: int, b: int) -> dict:
+    """``encode_chunk`` of rows ``a:b`` (destinations ``d``, template ``where``, templates as JSON ``texts``)."""
+    sel = where[a:b]
+    used = {w: texts[w] for w in set(sel)}
+    order = sorted(set(used.values()))
+    out: dict = {"d": d[a:b], "t": "[" + ",".join(order) + "]"}
+    if len(order) > 1:
+        pos = {t: k for k, t in enumerate(order)}
+        index = {w: pos[t] for w, t in used.items()}
+        out["i"] = list(map(index.__getitem__, sel))
+    return out
+
+
+def split_chunks(routes: tuple[Route, ...] | RouteTable, max_rows: int, mask: int) -> list[dict]:
+    """A route table as a recording stores it: chunks (``encode_chunk``) cut where content says (a route whose
+    row's CRC-32 has the ``mask`` bits clear ends its chunk, or ``max_rows``), so a changed route changes its
+    chunk only and the others are stored once.  A table received encoded is cut from its encoding, alike."""
+    if isinstance(routes, RouteTable) and isinstance(routes.encoded, EncodedRoutes):
+        return routes.encoded.split(max_rows, mask)
+    out: list[dict] = []
+    rows: list[list] = []
+    for r in routes:
+        enc = encode(r)
+        rows.append(enc)
+        if len(rows) >= max_rows or (zlib.crc32(repr(enc).encode()) & mask) == 0:
+            out.append(encode_chunk(rows))
+            rows = []
+    if rows:
+        out.append(encode_chunk(rows))
+    return out
 
 
 def routes_of_chunk(data: list | dict) -> tuple[Route, ...] | RouteTable:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from anycast_tui.model.timeline import Change, Timeline
 from anycast_tui.model.types import DeviceState, Event, FabricSnapshot
-from anycast_tui.record.codec import encode, encode_chunk
+from anycast_tui.record.codec import encode, split_chunks
 from anycast_tui.record.schema import BASE_SCHEMA_VERSION, DDL, DEFAULT_KEYFRAME_EVERY, FORMAT, crc, pack
 
 if TYPE_CHECKING:
@@ -246,21 +246,8 @@ class Recorder:
             self.bytes_written += len(data)
         return bid
 
-    def _chunk(self, routes: list[list]) -> int:
-        """A route chunk: destinations and templates (``codec.encode_chunk``; schema 3)."""
-        return self._blob(encode_chunk(routes))
-
     def _manifest(self, s: DeviceState) -> int:
-        chunks: list[int] = []
-        chunk: list[list] = []
-        for r in s.routes:
-            enc = encode(r)
-            chunk.append(enc)
-            if len(chunk) >= CHUNK_MAX or (zlib.crc32(repr(enc).encode()) & CHUNK_MASK) == 0:
-                chunks.append(self._chunk(chunk))
-                chunk = []
-        if chunk:
-            chunks.append(self._chunk(chunk))
+        chunks = [self._blob(c) for c in split_chunks(s.routes, CHUNK_MAX, CHUNK_MASK)]
         items = [encode(s.device), encode(s.hash), self._blob([encode(i) for i in s.interfaces]),
                  self._blob(encode(s.nexthops)), chunks]
         if s.rib is not None:  # since schema 2 (rows of RibRoute encodings, unchanged in 3)

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from anycast_tui.fleet import wire
 from anycast_tui.model.types import (Device, DeviceState, Nexthop, Route, RouteTable, route_keys,
                                      select_routes)
-from anycast_tui.record.codec import EncodedRoutes, chunk_of_routes, encode, encode_chunk, routes_of_chunk
+from anycast_tui.record.codec import (EncodedRoutes, chunk_of_routes, decode_chunk, encode, encode_chunk,
+                                      routes_of_chunk, split_chunks)
 
 text = st.text(max_size=8)
 opt = st.none() | text
@@ -110,3 +111,41 @@ def test_a_malformed_chunk_is_refused_on_arrival():
     for chunk in bad:
         with pytest.raises(wire.WireError):
             wire.read_state({**body, "x": {**body["x"], "routes": chunk}})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(routes, max_size=40), st.sampled_from([(256, 63), (4, 1), (3, 0), (1, 7)]))
+def test_a_received_table_is_recorded_in_the_same_chunks_as_its_routes(rs, cut):
+    """A recorder on the bus cuts a table it received encoded where it would cut the routes themselves, into
+    the same chunks (so they are stored once, whichever way the table came), without building it."""
+    t = _received(rs)
+    got = split_chunks(t, *cut)
+    assert got == split_chunks(tuple(rs), *cut) and not t.built
+    assert [r for c in got for r in decode_chunk(json.loads(json.dumps(c)))] == rs
+
+
+def _received_snapshot(snap):
+    import dataclasses
+
+    return dataclasses.replace(snap, devices={n: dataclasses.replace(st, routes=_received(list(st.routes)))
+                                              for n, st in snap.devices.items()})
+
+
+def test_a_what_if_device_failure_reads_only_its_neighbours_tables():
+    """``whatif.fail_device`` on a fabric as the bus brings it: the same fabric as with the routes themselves;
+    only the devices with a next hop via the failed one are edited (built), the others are the same objects."""
+    from anycast_tui.lab.sim import SimFabric
+    from anycast_tui.model import whatif
+
+    snap = SimFabric().snapshot(1)
+    received = _received_snapshot(snap)
+    want, got = whatif.fail_device(snap, "leaf01"), whatif.fail_device(received, "leaf01")
+    assert set(want.devices) == set(got.devices) == set(snap.devices) - {"leaf01"}
+    untouched = {n for n, st in got.devices.items() if st is received.devices[n]}
+    assert not any(received.devices[n].routes.built for n in untouched)
+    for name, state in got.devices.items():
+        assert tuple(state.routes) == tuple(want.devices[name].routes), name
+        assert state.nexthops == want.devices[name].nexthops, name
+    edited = set(got.devices) - untouched
+    assert edited == {n for n, st in want.devices.items() if st is not snap.devices[n]}
+    assert edited == {"spine01", "spine02", "server01"}  # leaf01's links in the demo fabric
