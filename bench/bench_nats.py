@@ -5,6 +5,7 @@
     python3 bench/bench_nats.py --devices 400 --scaling 1,2,4        # throughput from 1 to 4 collectors
     python3 bench/bench_nats.py --devices 2000 --capacity 500,1000,2000,4000   # one collector's largest inventory
     python3 bench/bench_nats.py --devices 2000 --catch-up --repeat 5   # a late viewer's catch-up alone
+    python3 bench/bench_nats.py --devices 2000 --catch-up --repeat 3 --screen  # ... and monitor's screen (tmux)
     python3 bench/bench_nats.py --devices 2000 --collectors 4 --monitor  # the viewers run monitor's trackers too
 
 A real ``nats-server -js`` on a free port (monitoring on another: its /varz gives the bus's bytes and
@@ -589,6 +590,8 @@ async def _catch_up(args: argparse.Namespace) -> None:
             cpus.append(time.process_time() - c)
             await late.stop()
             _phase("catch_up", {"s": round(times[-1], 2), "cpu_s": round(cpus[-1], 2)})
+        screens = [_screen(url, len(states), record) for _ in range(args.repeat) for record in (False, True)] \
+            if args.screen else []
         for p in pubs:
             await p.stop()
         await nc.close()
@@ -599,6 +602,55 @@ async def _catch_up(args: argparse.Namespace) -> None:
     print(f"viewer catch-up ({len(states)} devices from KV): median {statistics.median(times):.2f} s, "
           f"CPU {statistics.median(cpus):.2f} s (of {args.repeat}); {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}")
+    for record in (False, True):
+        runs = [s for s in screens if s["record"] is record]
+        if runs:
+            med = {k: statistics.median(s[k] for s in runs) for k in ("shown_s", "cpu_at_shown_s", "rss_mb",
+                                                                      "cpu_next_20_s", "rss_after_mb")}
+            print(f"monitor --source{'' if record else ' --no-record'}: the screen counts all {len(states)} devices "
+                  f"{med['shown_s']:.2f} s after the command (process start included; CPU {med['cpu_at_shown_s']:.1f}"
+                  f" s, RSS {med['rss_mb']:.0f} MB); the next 20 s: CPU {med['cpu_next_20_s']:.1f} s, RSS "
+                  f"{med['rss_after_mb']:.0f} MB (median of {len(runs)})")
+
+
+def _screen(url: str, n: int, record: bool) -> dict:
+    """The real ``anycast-tui monitor --source`` in a tmux pane (120x40): seconds from the command to its status
+    line counting all ``n`` devices ok, its CPU and RSS then, and over the next 20 s (trackers, health checks,
+    the recorder catching up in the background)."""
+    session = f"bench-nats-{os.getpid()}"
+    cmd = [sys.executable, "-m", "anycast_tui", "monitor", "--source", url] + ([] if record else ["--no-record"])
+    rec = tempfile.mkdtemp(prefix="bench-nats-rec-")
+    env = f"ANYCAST_TUI_RECORDINGS={rec} PYTHONPATH={Path(__file__).resolve().parents[1]}"
+    t = time.perf_counter()
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+                    f"{env} exec {' '.join(cmd)}"], check=True)
+    try:
+        while f"{n}/{n} ok" not in subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                                   capture_output=True, text=True).stdout:
+            if time.perf_counter() - t > 300:
+                raise RuntimeError("monitor did not show every device in 300 s")
+            time.sleep(0.05)
+        shown = time.perf_counter() - t
+        pid = subprocess.run(["tmux", "list-panes", "-t", session, "-F", "#{pane_pid}"], capture_output=True,
+                             text=True).stdout.strip()
+
+        def usage() -> tuple[float, float]:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/status") as f:
+                rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), rss / 1024
+
+        cpu0, rss0 = usage()
+        time.sleep(20)
+        cpu1, rss1 = usage()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        shutil.rmtree(rec, ignore_errors=True)
+    out = {"record": record, "shown_s": round(shown, 2), "cpu_at_shown_s": round(cpu0, 2), "rss_mb": round(rss0),
+           "cpu_next_20_s": round(cpu1 - cpu0, 2), "rss_after_mb": round(rss1)}
+    _phase("screen", out)
+    return out
 
 
 def _up(port: int) -> bool:
@@ -625,6 +677,9 @@ def main() -> None:
     ap.add_argument("--catch-up", action="store_true",
                     help="instead: a new viewer's catch-up alone, KV filled with a --devices fabric's cloned states")
     ap.add_argument("--repeat", type=int, default=5, help="--catch-up: viewers started one after the other")
+    ap.add_argument("--screen", action="store_true",
+                    help="--catch-up: also time the real 'monitor --source' (in tmux) until its screen counts "
+                         "every device, --repeat times with and without recording")
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
