@@ -192,7 +192,7 @@ class IncidentBook:
         if len(self._known) < len(after.devices):  # a book started on a running fabric: learn it all once
             names |= {n for n in after.devices if n not in self._known}
         if gained is not None:  # only the gateways that found an owner, of devices that did not change
-            for name in set().union(*(self._waiting.get(a, ()) for a in gained)) - names if gained else ():
+            for name in set().union(*(self._waiting.get(a, ()) for a in gained)) - names:
                 self._resolve(name, gained & self._waits_on[name], after, ctx)
             woken: set[str] = set()
         elif not old or any(n not in old or _interfaces_differ(old[n], after.devices[n]) for n in names):

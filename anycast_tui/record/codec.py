@@ -198,17 +198,17 @@ def encode_chunk(rows: list[list]) -> dict:
     one small int per route.  The templates are one JSON text, sorted: the chunks of a device mostly carry
     the same text, which a reader parses and converts once (``decode_chunks``).  ``"i"`` is left out when
     there is one template."""
-    texts = {}
+    seen: dict[str, int] = {}  # a template's repr -> its position in ``texts``
+    texts: list[str] = []
+    where: list[int] = []
     for enc in rows:
-        t = enc[1:]
-        texts.setdefault(repr(t), t)
-    order = sorted(texts, key=lambda k: json.dumps(texts[k], separators=(",", ":"), ensure_ascii=False))
-    pos = {k: i for i, k in enumerate(order)}
-    out: dict = {"d": [enc[0] for enc in rows],
-                 "t": json.dumps([texts[k] for k in order], separators=(",", ":"), ensure_ascii=False)}
-    if len(order) > 1:
-        out["i"] = [pos[repr(enc[1:])] for enc in rows]
-    return out
+        key = repr(enc[1:])
+        w = seen.get(key)
+        if w is None:
+            w = seen[key] = len(texts)
+            texts.append(json.dumps(enc[1:], separators=(",", ":"), ensure_ascii=False))
+        where.append(w)
+    return _part([enc[0] for enc in rows], where, texts, 0, len(rows))
 
 
 def decode_chunk(data: list | dict) -> tuple[Route, ...]:
@@ -326,7 +326,8 @@ class EncodedRoutes:
 
 
 def _part(d: list[str], where: Sequence[int], texts: list[str], a: int, b: int) -> dict:
-    """``encode_chunk`` of rows ``a:b`` (destinations ``d``, template ``where``, templates as JSON ``texts``)."""
+    """The chunk of rows ``a:b`` (destinations ``d``, each row's template ``where``, the templates as JSON
+    ``texts``): the one place ``encode_chunk``'s layout is made (distinct templates sorted by their text)."""
     sel = where[a:b]
     used = {w: texts[w] for w in set(sel)}
     order = sorted(set(used.values()))
