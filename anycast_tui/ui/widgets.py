@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable, Mapping, Sequence
 
 from rich.console import RenderableType
+from rich.cells import cell_len
 from rich.text import Text
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
@@ -160,12 +161,19 @@ class LinesPanel(Panel):
         return strip
 
 
-class FabricPanel(Panel):
+class FabricPanel(LinesPanel):
     """Devices by role: health glyph and word, age of the last good poll, hash policy and seed, placement
-    quality (``=`` exact, ``≈`` approximate, ``?`` unknown, with a one-line hint why when not exact)."""
+    quality (``=`` exact, ``≈`` approximate, ``?`` unknown, with a one-line hint why when not exact).
+
+    The wide table is drawn with the line API: its column widths come from the rows' plain lengths and only
+    the lines on screen become Text, so a 2,000-device fabric redraws (every age changes each second) for
+    the cost of a screenful.  The compact layout (narrow terminals) is a line per role and is drawn whole."""
 
     rows: Sequence[view.DeviceRow] = ()
     focus: str | None = None  # device of the selected event
+    HEADER = ("role", "device", "health", "last ok", "hash", "placement")
+    RIGHT = frozenset({3})
+    _specs: tuple[int, list[int], list[Text]] | None = None  # (width, column widths, the lines after the rows)
 
     def show(self, rows: Sequence[view.DeviceRow], focus: str | None = None) -> None:
         rows = tuple(rows)
@@ -178,27 +186,61 @@ class FabricPanel(Panel):
         self.focus = focus
         self.changed(layout=relayout)
 
+    def changed(self, layout: bool = True) -> None:
+        self._specs = None
+        super().changed(layout=layout)
+
     def render(self) -> RenderableType:
+        """The whole panel as one Text (tests, the compact layout); the screen draws only the visible lines."""
         if not self.rows:
             return Text("no devices polled yet", style="dim")
-        return self._table() if self.content_size.width >= WIDE else self._compact()
+        w = self.render_width
+        if w < WIDE:
+            return self._compact()
+        return Text("\n").join(self.line(y, w) for y in range(self.line_count(w)))
 
-    def _table(self) -> Text:
-        rows: list[list[Cell]] = []
+    def _layout(self, width: int) -> tuple[list[int], list[Text]]:
+        """The table's column widths (from the cells' plain lengths, no Text built) and the hint lines below it."""
+        if self._specs is not None and self._specs[0] == width:
+            return self._specs[1], self._specs[2]
+        widths = [len(h) for h in self.HEADER]
         last_role: Role | None = None
         for r in self.rows:
-            role = view.ROLE_TITLE[r.role] if r.role is not last_role else ""
-            last_role = r.role
-            name = Text(("▸" if r.name == self.focus else "") + r.name,
-                        style="bold reverse" if r.name == self.focus else "bold")
-            place = Text(r.placement_text, style=BAD if r.checked is not None and r.checked.suspect
-                         else placement_style(r.placement))
-            rows.append([role, name, Text(f"{r.glyph} {r.word}", style=STATUS_STYLE[r.status]),
-                         r.age, r.hash, place])
-        out = columns(("role", "device", "health", "last ok", "hash", "placement"), rows,
-                      width=self.content_size.width, flex=2, right=frozenset({3}))
-        self._hints(out)
-        return out
+            if r.role is not last_role:
+                widths[0] = max(widths[0], cell_len(view.ROLE_TITLE[r.role]))
+                last_role = r.role
+            for i, n in ((1, cell_len(r.name) + (r.name == self.focus)), (2, cell_len(f"{r.glyph} {r.word}")),
+                         (3, cell_len(r.age)), (4, cell_len(r.hash)), (5, cell_len(r.placement_text))):
+                if n > widths[i]:
+                    widths[i] = n
+        widths = fit_widths(self.HEADER, widths, width, flex=2)
+        tail = Text()
+        self._hints(tail)
+        after = tail.split("\n", allow_blank=True)[1:] if tail.plain else []  # _hints starts each line with "\n"
+        self._specs = (width, widths, list(after))
+        return widths, self._specs[2]
+
+    def line_count(self, width: int) -> int:
+        if not self.rows or width < WIDE:
+            return super().line_count(width)
+        return 1 + len(self.rows) + len(self._layout(width)[1])
+
+    def line(self, y: int, width: int) -> Text:
+        if not self.rows or width < WIDE:
+            return super().line(y, width)
+        widths, after = self._layout(width)
+        if y == 0:
+            return table_line([Text(h, style="bold") for h in self.HEADER], widths, self.RIGHT)
+        if y > len(self.rows):
+            return after[y - 1 - len(self.rows)].copy()
+        r = self.rows[y - 1]
+        role = view.ROLE_TITLE[r.role] if y == 1 or self.rows[y - 2].role is not r.role else ""
+        name = Text(("▸" if r.name == self.focus else "") + r.name,
+                    style="bold reverse" if r.name == self.focus else "bold")
+        place = Text(r.placement_text, style=BAD if r.checked is not None and r.checked.suspect
+                     else placement_style(r.placement))
+        return table_line([role, name, Text(f"{r.glyph} {r.word}", style=STATUS_STYLE[r.status]), r.age, r.hash,
+                           place], widths, self.RIGHT)
 
     def _hints(self, out: Text) -> None:
         """One line per reason some devices' placements are not exact (unknown first)."""
