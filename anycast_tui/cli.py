@@ -17,6 +17,13 @@ from anycast_tui.errors import CliError  # raised by commands/ and ui/options.py
 SUBCOMMANDS: tuple[str, ...] = ("demo", "monitor", "serve", "check", "calc", "whatif", "parse", "lab", "record",
                                  "collect", "replay", "report", "recordings")
 
+# The interpreter's thread switch interval (default 5 ms).  A live command runs its event loop (SSH, NATS, the
+# screen) beside worker threads (impact, incidents, health checks); each time the loop lets the GIL go (select,
+# a socket read, zlib) and a worker holds it, the loop waits up to one interval to get it back.  A bus viewer
+# does that thousands of times a second: with the default, its queue fell seconds behind while the workers
+# computed (bench/bench_nats.py --monitor --profile); 0.5 ms gives the loop back 10x sooner.
+SWITCH_INTERVAL_S = 0.0005
+
 EPILOG = """examples:
   anycast-tui demo                       simulated fabric over real SSH on 127.0.0.1, TUI on top
   anycast-tui parse routes.json --json   normalised records of a command output
@@ -72,6 +79,7 @@ def _dispatch(argv: list[str] | None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         return int(args._run(args) or 0)
     except CliError as exc:

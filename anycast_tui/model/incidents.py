@@ -47,6 +47,7 @@ impact is computed on (``model.incident_impact``).
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Iterable
@@ -504,6 +505,23 @@ def _with_states(base: FabricSnapshot, states: dict[str, DeviceState]) -> Fabric
 # --------------------------------------------------------------------------- classification
 
 
+@functools.lru_cache(maxsize=65536)
+def _address(text: str) -> tuple[int, int] | None:
+    """An address as (version, integer), None when it is not one.  Cached: each link-peer question reads every
+    device's addresses, and a bus viewer asks one per next-hop event, on its event loop."""
+    try:
+        a = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return a.version, int(a)
+
+
+def _in_net(text: str, version: int, network: int, mask: int) -> bool:
+    """Whether address ``text`` is in the network (``ipaddress``'s test, on integers)."""
+    a = _address(text)
+    return a is not None and a[0] == version and a[1] & mask == network
+
+
 class _Context:
     """Topology of one change, computed on demand: address owners, anycast routes, subnet peers."""
 
@@ -592,7 +610,7 @@ class _Context:
         return self.peers.get((name, ifname))
 
     def _link_peer(self, name: str, ifname: str) -> str | None:
-        nets = []
+        nets = []  # (own address, version, network, mask) as integers: every other device's addresses are read
         for st in self._states(name):
             itf = st.interface(ifname)
             if itf is None:
@@ -601,28 +619,28 @@ class _Context:
                 if (a.family == 4 and a.prefixlen < 32) or (a.family == 6 and a.prefixlen < 128 and
                                                             not a.local.startswith("fe80")):
                     try:
-                        nets.append((a.local, ipaddress.ip_network(f"{a.local}/{a.prefixlen}", strict=False)))
+                        net = ipaddress.ip_network(f"{a.local}/{a.prefixlen}", strict=False)
                     except ValueError:
                         continue
+                    nets.append((a.local, net.version, int(net.network_address), int(net.netmask)))
         if nets:
             for other in sorted(set(self.after.devices) | set(self.before.devices)):
                 if other == name:
                     continue
                 for itf in self._interfaces(other):
                     for a in itf.addresses:
-                        for local, net in nets:
-                            if a.local != local and a.family == net.version and \
-                                    ipaddress.ip_address(a.local) in net:
+                        for local, version, network, mask in nets:
+                            if a.local != local and a.family == version and _in_net(a.local, version, network, mask):
                                 return other
         for st in self._states(name):
             for r in self.anycast_routes(st):
                 for nh in r.nexthops:
                     if nh.dev == ifname and (o := self.owner(nh.gateway)) is not None:
                         return o
-        for local, net in nets:  # a peer that shows no interfaces now (failed): its addresses as last seen
+        for local, version, network, mask in nets:  # a peer that shows no interfaces now (failed): as last seen
             for addr, dev in self.owners.items():
-                if dev != name and addr != local and (":" in addr) == (net.version == 6) and \
-                        ipaddress.ip_address(addr) in net:
+                if dev != name and addr != local and (":" in addr) == (version == 6) and \
+                        _in_net(addr, version, network, mask):
                     return dev
         return None
 

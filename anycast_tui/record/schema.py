@@ -53,6 +53,7 @@ FORMAT = "anycast-tui recording"
 DEFAULT_KEYFRAME_EVERY = 60
 EVENTS_FIRST = b'{"e":'  # a tick payload with events starts so (schema 3): a reader parses only them
 _ZLIB_MIN = 96  # shorter payloads are stored as plain JSON
+_INFLATE_MAX = 1 << 26  # the largest output buffer unpack sets aside at first (a payload may still grow past it)
 
 DDL = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,7 +72,10 @@ def pack(obj: Any) -> bytes:
 
 def unpack(data: bytes) -> Any:
     if data[:1] == b"z":
-        return json.loads(zlib.decompress(data[1:]))
+        # an output buffer for the whole payload at once (ours compress ~12x): zlib lets the GIL go around each
+        # piece it inflates, and getting it back from a busy worker thread costs the event loop a switch interval
+        size = min(max(zlib.DEF_BUF_SIZE, 16 * len(data)), _INFLATE_MAX)
+        return json.loads(zlib.decompress(data[1:], zlib.MAX_WBITS, size))
     if data[:1] == b"j":
         return json.loads(data[1:])
     raise ValueError("unknown payload tag")

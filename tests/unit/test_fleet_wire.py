@@ -83,6 +83,16 @@ def test_garbage_is_a_wire_error(data):
         wire.read_state(body)
 
 
+@pytest.mark.parametrize("body", [
+    {"v": 1},  # plain JSON (too short to compress)
+    {"v": 1, "x": "a" * 3_000_000},  # inflates ~3,000x: past the output buffer unpack sets aside first
+    {"v": 1, "x": [os.urandom(8).hex() for _ in range(20_000)]},  # barely compresses
+    {"v": 1, "x": [[i, f"10.{i // 256}.{i % 256}.0/24", 3] for i in range(5_000)]},  # a route table's ~12x
+])
+def test_bodies_of_any_compressibility_round_trip(body):
+    assert wire.loads(pack(body)) == body
+
+
 def test_newer_schema_is_refused_with_one_line():
     with pytest.raises(wire.NewerSchema) as e:
         wire.loads(pack({"v": wire.SCHEMA + 1}))
