@@ -376,11 +376,11 @@ def whatif_changes(inc: Incident) -> list[WhatIf]:
 
 def replayed_onset(before: FabricSnapshot, inc: Incident, mapping: str = "actual") -> FabricSnapshot | None:
     """``before`` with the incident's onset applied as what-if edits, the devices the incident changed
-    under ``mapping``; None without any edit."""
+    under ``mapping`` (their routes that can carry a flow to the incident's prefixes); None without any edit."""
     changes = whatif_changes(inc)
     if not changes:
         return None
-    snap = with_mapping(before, mapping, only=set(inc.devices))
+    snap = with_mapping(before, mapping, only=set(inc.devices), covering=inc.prefixes)
     for change in changes:
         try:
             snap = apply(snap, change)
@@ -399,7 +399,7 @@ def resilient_counts(phase: PhaseSnapshots, inc: Incident, sample_of: SampleOf =
     after = replayed_onset(phase.before, inc, "resilient")
     if after is None:
         return None
-    before = with_mapping(phase.before, "resilient", only=set(inc.devices))
+    before = with_mapping(phase.before, "resilient", only=set(inc.devices), covering=inc.prefixes)
     p = phase_impact(PhaseSnapshots(before, after), inc.prefixes, sample_of, with_live=False)
     return p.estimated if p is not None else None
 

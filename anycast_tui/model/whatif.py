@@ -10,14 +10,19 @@ edit does to flows is ``model.impact`` (``what_if``, ``compare_mappings``).
 from __future__ import annotations
 
 import enum
+import functools
+import ipaddress
 from dataclasses import dataclass, replace
 from typing import Callable, Collection, Iterable
 
+from anycast_tui.model.memo import IdentityMemo
 from anycast_tui.model.paths import address_map
 from anycast_tui.model.placement import usable
 from anycast_tui.model.resilient import ResilientGroup
 from anycast_tui.model.types import (Bucket, DeviceState, FabricSnapshot, GroupMember, NexthopGroup,
-                                     NexthopObject, NexthopTable, route_nexthops)
+                                     NexthopObject, NexthopTable, Route, route_nexthops)
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAPPINGS = ("actual", "hash-threshold", "modulo-n", "resilient", "maglev")
 DEFAULT_BUCKETS = 128  # the kernel's default for resilient groups
@@ -344,20 +349,40 @@ def each_single_failure(snapshot: FabricSnapshot, *, devices: bool = True) -> li
 
 
 def with_mapping(snapshot: FabricSnapshot, mapping: str, *, buckets: int = DEFAULT_BUCKETS,
-                 only: Collection[str] | None = None) -> FabricSnapshot:
+                 only: Collection[str] | None = None, covering: tuple[str, ...] | None = None) -> FabricSnapshot:
     """The snapshot with every multipath decision (of the devices in ``only``, default all) using ``mapping``
     (see MAPPINGS; "actual" = unchanged).
 
     Plain multipath routes become nexthop groups; resilient groups get a
-    freshly filled (balanced) bucket table, other types drop theirs.
+    freshly filled (balanced) bucket table, other types drop theirs.  ``covering``: only the routes whose
+    destination overlaps one of these prefixes, and their groups, are converted — for a caller that places
+    flows to addresses in them alone (no other route can match such a flow), on a leaf of a large fabric a
+    handful of routes instead of thousands.  The converted ones are the same either way (same ids).
     """
     if mapping == "actual":
         return snapshot
     gtype = {"hash-threshold": "mpath", "modulo-n": "modulo-n", "resilient": "resilient", "maglev": "maglev"}.get(mapping)
     if gtype is None:
         raise WhatIfError(f"unknown mapping {mapping!r} (one of {', '.join(MAPPINGS)})")
-    return replace(snapshot, devices={n: _device_with_mapping(s, gtype, buckets) if only is None or n in only else s
-                                      for n, s in snapshot.devices.items()})
+    nets = None if covering is None else tuple(ipaddress.ip_network(p, strict=False) for p in covering)
+    return replace(snapshot, devices={
+        n: _MAPPED.get(s, (gtype, buckets, nets), lambda s=s: _device_with_mapping(s, gtype, buckets, nets))
+        if only is None or n in only else s for n, s in snapshot.devices.items()})
+
+
+# a device state under another mapping, by the state's identity: an incident's "had it been resilient" count
+# converts the same before-states on each recompute (a burst grows one incident for many seconds), twice each
+_MAPPED = IdentityMemo(256)
+
+
+@functools.lru_cache(maxsize=65536)
+def _overlaps(dst: str, nets: tuple[IPNetwork, ...]) -> bool:
+    """Whether route destination ``dst`` overlaps one of ``nets`` (an unreadable one: assumed to)."""
+    try:
+        d = ipaddress.ip_network(dst, strict=False)
+    except ValueError:
+        return True
+    return any(d.version == n.version and d.overlaps(n) for n in nets)
 
 
 def _retype(g: NexthopGroup, gtype: str, buckets: int, live: list[GroupMember]) -> NexthopGroup:
@@ -370,20 +395,29 @@ def _retype(g: NexthopGroup, gtype: str, buckets: int, live: list[GroupMember]) 
     return replace(g, type=gtype, buckets=None, bucket_table=())
 
 
-def _device_with_mapping(state: DeviceState, gtype: str, buckets: int) -> DeviceState:
+def _device_with_mapping(state: DeviceState, gtype: str, buckets: int,
+                         nets: tuple[IPNetwork, ...] | None = None) -> DeviceState:
     objects = list(state.nexthops.objects)
     by_id = {o.id: o for o in objects}
 
     def live(ms: Iterable[GroupMember]) -> list[GroupMember]:
         return [m for m in ms if m.id in by_id and usable(by_id[m.id].flags, state.hash)]
 
-    groups = [(_retype(g, gtype, buckets, live(g.members)) if len(g.members) > 1 else g)
-              for g in state.nexthops.groups]
+    def wanted(r: Route) -> bool:
+        return nets is None or _overlaps(r.dst, nets)
+
+    used = None if nets is None else {r.nhid for r in state.routes if r.nhid is not None and wanted(r)}
+    groups = [(_retype(g, gtype, buckets, live(g.members)) if len(g.members) > 1 and (used is None or g.id in used)
+               else g) for g in state.nexthops.groups]
     next_id = max([o.id for o in objects] + [g.id for g in groups] + [0]) + 1
     routes = []
     for r in state.routes:
         if r.nhid is not None or len(r.nexthops) < 2:
             routes.append(r)
+            continue
+        if not wanted(r):  # left as it is, with the ids it would have taken (the others' ids stay the same)
+            routes.append(r)
+            next_id += len(r.nexthops) + 1
             continue
         members = []
         for nh in r.nexthops:

@@ -203,6 +203,33 @@ def test_the_whatif_chain_predicts_the_incident_and_resilient_hashing_spares_hea
         assert alt.collateral == 0 and alt.moved < observed.moved
 
 
+@pytest.mark.parametrize("action,target", [("fail_device", "leaf03"), ("withdraw", "server02"),
+                                           ("fail_device", "spine01"), ("fail_link", "spine02")])
+def test_had_it_been_resilient_converts_only_the_anycast_routes_and_counts_as_if_all_were(action, target):
+    """resilient_counts converts only the routes that can carry a flow to the incident's prefixes; the oracle is
+    the same replay with every multipath route of the incident's devices converted."""
+    from anycast_tui.model.incident_impact import whatif_changes
+    from anycast_tui.model.whatif import WhatIfError, apply, with_mapping
+
+    run = Run()
+    run.act(action, *((target, "leaf02") if action == "fail_link" else (target,)))
+    (inc,) = run.book.incidents()
+    onset, _ = run.book.phases(inc.id)
+    before_all = with_mapping(onset.before, "resilient", only=set(inc.devices))
+    after_all = before_all
+    for change in whatif_changes(inc):  # as replayed_onset replays them
+        try:
+            after_all = apply(after_all, change)
+        except WhatIfError:
+            continue
+    want = phase_impact(PhaseSnapshots(before_all, after_all), inc.prefixes, sample, with_live=False).estimated
+    assert resilient_counts(onset, inc, sample) == want
+    some = with_mapping(onset.before, "resilient", only=set(inc.devices), covering=inc.prefixes)
+    left = [r.dst for n in inc.devices if n in some.devices for r in some.devices[n].routes
+            if r.nhid is None and len(r.nexthops) > 1]  # multipath routes left as they were
+    assert left and PREFIX not in left
+
+
 def test_links_failing_together_at_one_device_are_one_incident():
     run = Run()
     for leaf in ("leaf01", "leaf02", "leaf03", "leaf04"):
