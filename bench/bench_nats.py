@@ -19,7 +19,9 @@ collector sends.  The first poll renders every device once, in 0.5 s pieces betw
 2,000 devices; its CPU is reported apart).  Measured, medians:
 
 * latency device change -> viewer timeline (the DEVICE_UNREACHABLE / DEVICE_BACK event of a leaf failed or
-  restored in a collector), p50/p95; it includes waiting for the next 1 s poll, as the baseline does;
+  restored in a collector), p50/p95; it includes waiting for the next 1 s poll, as the baseline does; its part
+  after that poll is split into publish (poll -> stored by nats-server), deliver (stored -> the viewer's message
+  handler: the bus and the viewer's queue) and apply (handler -> timeline);
 * bus messages/s and bytes/s published (nats-server in_msgs/in_bytes) idle and during a burst (leaves, 5 % of
   every collector's devices, failing at once);
 * viewer catch-up: a new viewer's start to every device in its timeline (KV);
@@ -29,7 +31,8 @@ collector sends.  The first poll renders every device once, in 0.5 s pieces betw
 
 ``--monitor``: the viewer's timeline (and the baseline's) also feeds what ``monitor --source`` runs beside its
 screen: the impact and incident trackers and the health checks (``healthwatch.HealthWatch``, on a worker thread,
-every 5 s at most), sharing the process with the latency being measured.
+every 5 s at most), sharing the process with the latency being measured.  ``--profile``: the viewer's threads
+sampled every 10 ms during the flips and the burst, the functions they were in printed after the burst.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from anycast_tui.cli import SWITCH_INTERVAL_S  # noqa: E402
 from anycast_tui.lab.sim import SimConfig, SimFabric  # noqa: E402
 from anycast_tui.model.types import EventKind, HealthStatus, Role  # noqa: E402
 from anycast_tui.session import SimSession  # noqa: E402
@@ -234,8 +238,11 @@ async def _rates(mport: int, seconds: float) -> dict:
 class _Seen:
     """When each (device, kind) event reached a timeline."""
 
-    def __init__(self, timeline) -> None:  # noqa: ANN001
+    def __init__(self, timeline, arrivals: "_Arrivals | None" = None) -> None:  # noqa: ANN001
         self.at: dict[tuple[str, EventKind], float] = {}
+        self.polled: dict[tuple[str, EventKind], float] = {}  # the event's time: the collector's poll of the change
+        self.arrivals = arrivals
+        self.carried: dict[tuple[str, EventKind], tuple[float, float]] = {}  # its message: (stored, handled)
         self.silent = 0  # devices the viewer marked stale for a silent collector (not a change of the device)
         timeline.subscribe(self._on)
 
@@ -246,6 +253,74 @@ class _Seen:
                 self.silent += 1
             elif ev.kind in (EventKind.DEVICE_UNREACHABLE, EventKind.DEVICE_BACK):
                 self.at[(ev.device, ev.kind)] = now
+                self.polled[(ev.device, ev.kind)] = ev.time_ms / 1000
+                if self.arrivals is not None and ev.device in self.arrivals.last:
+                    self.carried[(ev.device, ev.kind)] = self.arrivals.last[ev.device]
+
+    def stages(self, key: tuple[str, EventKind]) -> tuple[float, float, float] | None:
+        """(poll -> stored by nats-server, stored -> the viewer's handler, handler -> timeline) of one event."""
+        if key not in self.carried:
+            return None
+        stored, handled = self.carried[key]
+        return stored - self.polled[key], handled - stored, self.at[key] - handled
+
+
+class _Arrivals:
+    """When each device's newest message was stored by nats-server (its JetStream timestamp) and reached the
+    viewer's message handler: splits a latency into the collector's publishing, the bus's delivery and the
+    viewer's queue, and the viewer's own work."""
+
+    def __init__(self, viewer) -> None:  # noqa: ANN001
+        self.last: dict[str, tuple[float, float]] = {}
+        inner = viewer._on_msg  # the bench wraps the viewer's handler (our own code) before it subscribes
+
+        async def on_msg(msg) -> None:  # noqa: ANN001
+            parts = msg.subject.split(".")
+            if len(parts) == 4 and parts[3] in ("state", "health"):
+                try:
+                    self.last[parts[2]] = (msg.metadata.timestamp.timestamp(), time.time())
+                except Exception:  # noqa: BLE001 - no metadata: not a stream message
+                    pass
+            await inner(msg)
+
+        viewer._on_msg = on_msg
+
+
+class _Sampler:
+    """``--profile``: where the viewer's process spends its time; every 10 ms, each thread's stack (thread names
+    cut at ``_``), counted inclusively per function of ours and by innermost frame."""
+
+    def __init__(self) -> None:
+        import collections
+
+        self.inclusive: collections.Counter = collections.Counter()
+        self.leaf: collections.Counter = collections.Counter()
+        self.stop = threading.Event()
+        threading.Thread(target=self._run, daemon=True, name="sampler").start()
+
+    def _run(self) -> None:
+        import traceback
+
+        me = threading.get_ident()
+        while not self.stop.wait(0.01):
+            names = {t.ident: t.name.split("_")[0] for t in threading.enumerate()}
+            for tid, frame in sys._current_frames().items():
+                if tid == me:
+                    continue
+                stack = traceback.extract_stack(frame)
+                who = names.get(tid, "?")
+                if stack[-1].name in ("wait", "select", "_worker", "get") and who != "MainThread":
+                    continue  # an idle pool or reader thread
+                self.leaf[(who, f"{Path(stack[-1].filename).name}:{stack[-1].name}")] += 1
+                for f in {f"{Path(x.filename).name}:{x.name}" for x in stack if "anycast_tui" in x.filename}:
+                    self.inclusive[(who, f)] += 1
+
+    def report(self) -> None:
+        self.stop.set()
+        for title, counts in (("inclusive (ours)", self.inclusive), ("innermost", self.leaf)):
+            print(f"--- viewer process, samples every 10 ms, {title}:")
+            for (who, f), n in counts.most_common(30):
+                print(f"{n:7d}  {who:12s} {f}")
 
 
 async def _wait(cond, timeout: float = 60.0) -> bool:  # noqa: ANN001
@@ -260,7 +335,8 @@ async def _wait(cond, timeout: float = 60.0) -> bool:  # noqa: ANN001
 class _Proc:
     def __init__(self, args: argparse.Namespace, i: int, url: str) -> None:
         self.p = subprocess.Popen([sys.executable, __file__, "--worker", str(i), "--collectors", str(args.collectors),
-                                   "--devices", str(args.devices), "--url", url], stdin=subprocess.PIPE,
+                                   "--devices", str(args.devices), "--url", url,
+                                   "--switch-interval", str(args.switch_interval)], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True, bufsize=1)
         self.lines: asyncio.Queue = asyncio.Queue()
         loop = asyncio.get_running_loop()
@@ -276,8 +352,10 @@ class _Proc:
         return await asyncio.wait_for(self.lines.get(), 600)  # an overloaded collector answers late, not never
 
 
-async def _flips(send, leaves: list[tuple[object, str]], seen: _Seen, n: int) -> list[float]:  # noqa: ANN001
-    """Fail and restore leaves one at a time; latency of each change to its event on ``seen``."""
+async def _flips(send, leaves: list[tuple[object, str]], seen: _Seen, n: int,  # noqa: ANN001
+                 split: list[float] | None = None) -> list[float]:
+    """Fail and restore leaves one at a time; latency of each change to its event on ``seen`` (and, in ``split``,
+    the part after the collector's poll that saw the change: publishing, the bus and the viewer)."""
     out = []
     for k in range(n):
         who, leaf = leaves[k % len(leaves)]
@@ -286,6 +364,8 @@ async def _flips(send, leaves: list[tuple[object, str]], seen: _Seen, n: int) ->
             t0 = await send(who, f"{cmd} {leaf}")
             if await _wait(lambda: (leaf, kind) in seen.at, 30):
                 out.append(seen.at[(leaf, kind)] - t0)
+                if split is not None:
+                    split.append((seen.at[(leaf, kind)] - seen.polled[(leaf, kind)], seen.stages((leaf, kind))))
             await asyncio.sleep(0.3)
     return out
 
@@ -294,6 +374,20 @@ def _phase(name: str, value: object) -> None:
     """A phase's figures as soon as it ends (a long run that fails later keeps them)."""
     print(f"[{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.2f}] {name}: {json.dumps(value, default=str)}",
           flush=True)
+
+
+def _split(after_poll: list[float], stages: list[tuple[float, float, float]]) -> dict:
+    """A latency's part after the collector's poll, and that part's stages (see ``_Arrivals``), p50/p95."""
+    out = {"after_poll_p50": _pct(after_poll, 50), "after_poll_p95": _pct(after_poll, 95)}
+    for i, name in enumerate(("publish", "deliver", "apply")):
+        xs = [st[i] for st in stages]
+        out[f"{name}_p50"], out[f"{name}_p95"] = _pct(xs, 50), _pct(xs, 95)
+    return out
+
+
+def _stages(r: dict) -> str:
+    return ", ".join(f"{name} {r[name + '_p50']*1000:.0f} / {r[name + '_p95']*1000:.0f} ms"
+                     for name in ("publish", "deliver", "apply"))
 
 
 def _pct(xs: list[float], p: float) -> float:
@@ -312,11 +406,11 @@ async def _main(args: argparse.Namespace) -> dict:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"nats://127.0.0.1:{port}"
     procs: list[_Proc] = []
-    result: dict = {"devices": args.devices, "collectors": args.collectors}
+    result: dict = {"devices": args.devices, "collectors": args.collectors, "switch_interval_s": args.switch_interval}
     try:
         await _wait(lambda: _up(port), 20)
         viewer = NatsSource(NatsOptions((url,)))
-        seen = _Seen(viewer.timeline)
+        seen = _Seen(viewer.timeline, _Arrivals(viewer))
         watching = _Trackers(viewer.timeline) if args.monitor else None
         await viewer.start()
         t_start = time.monotonic()
@@ -335,9 +429,13 @@ async def _main(args: argparse.Namespace) -> dict:
         async def send(who: _Proc, line: str) -> float:
             return (await who.ask(line))["t0"]
 
+        sampler = _Sampler() if args.profile else None
+
         leaves = [(p, d) for p, names in zip(procs, owned) for d in names if d.startswith("leaf")][:: max(1, n // 40)]
-        lat = await _flips(send, leaves, seen, args.flips)
-        result["latency_bus"] = {"n": len(lat), "p50": _pct(lat, 50), "p95": _pct(lat, 95)}
+        after_poll: list = []
+        lat = await _flips(send, leaves, seen, args.flips, after_poll)
+        result["latency_bus"] = {"n": len(lat), "p50": _pct(lat, 50), "p95": _pct(lat, 95),
+                                 **_split([a for a, _ in after_poll], [st for _, st in after_poll if st])}
         _phase("latency_bus", result["latency_bus"])
         # burst: leaves, 5 % of each collector's devices, failing at once
         burst = {p: [d for d in names if d.startswith("leaf")][: max(1, len(names) // 20)] for p, names in zip(procs, owned)}
@@ -352,11 +450,16 @@ async def _main(args: argparse.Namespace) -> dict:
         result["burst"] = await rate_task
         blat = [seen.at[(d, EventKind.DEVICE_UNREACHABLE)] - t for d, t in t0s.items()
                 if (d, EventKind.DEVICE_UNREACHABLE) in seen.at]
+        got = [(d, EventKind.DEVICE_UNREACHABLE) for d in t0s if (d, EventKind.DEVICE_UNREACHABLE) in seen.at]
+        result["burst"].update(_split([seen.at[k] - seen.polled[k] for k in got],
+                                      [st for st in map(seen.stages, got) if st]))
         result["burst"]["devices"] = len(t0s)
         if os.environ.get("BENCH_DEBUG"):
             print({d: (t, seen.at.get((d, EventKind.DEVICE_UNREACHABLE))) for d, t in t0s.items()})  # noqa: T201
         result["burst"]["latency_p50"], result["burst"]["latency_p95"] = _pct(blat, 50), _pct(blat, 95)
         _phase("burst", result["burst"])
+        if sampler is not None:
+            sampler.report()
         for p, names in burst.items():
             await send(p, "restore " + " ".join(names))
         await asyncio.sleep(3)
@@ -428,21 +531,26 @@ async def _main(args: argparse.Namespace) -> dict:
 
     leaves = [(None, d) for d in base_names if d.startswith("leaf")][:: max(1, len(base_names) // 40)]
     await _wait(lambda: len(poller.cycles) > 3, 3600)
-    blat = await _flips(bsend, leaves, bseen, args.flips)
+    bpoll: list = []
+    blat = await _flips(bsend, leaves, bseen, args.flips, bpoll)
     stop.set()
     await task
     if bwatching is not None:
         result["health_evaluations_direct"] = bwatching.close()
-    result["latency_direct"] = {"n": len(blat), "p50": _pct(blat, 50), "p95": _pct(blat, 95)}
+    result["latency_direct"] = {"n": len(blat), "p50": _pct(blat, 50), "p95": _pct(blat, 95),
+                                **_split([a for a, _ in bpoll], [])}
     result["poll_cycle_direct_s"] = statistics.median(poller.cycles[2:]) if len(poller.cycles) > 2 else None
     print(json.dumps(result, indent=1, default=str))
     b, d = result["latency_bus"], result["latency_direct"]
     print(f"latency change -> viewer timeline: p50 {b['p50']*1000:.0f} ms, p95 {b['p95']*1000:.0f} ms "
-          f"(direct in-process: p50 {d['p50']*1000:.0f} ms, p95 {d['p95']*1000:.0f} ms; both wait for the next 1 s poll)")
+          f"(direct in-process: p50 {d['p50']*1000:.0f} ms, p95 {d['p95']*1000:.0f} ms; both wait for the next 1 s poll)"
+          f"; after the collector's poll: p50 {b['after_poll_p50']*1000:.0f} ms, p95 {b['after_poll_p95']*1000:.0f} ms "
+          f"(direct: {d['after_poll_p50']*1000:.0f} / {d['after_poll_p95']*1000:.0f} ms) = {_stages(b)}")
     i, u = result["idle"], result["burst"]
     print(f"bus idle: {i['in_msgs_s']:.0f} msgs/s, {i['in_bytes_s']/1000:.1f} kB/s in; burst ({u['devices']} devices "
           f"failing at once): {u['in_msgs_s']:.0f} msgs/s, {u['in_bytes_s']/1000:.1f} kB/s in, latency p50 "
-          f"{u['latency_p50']*1000:.0f} ms p95 {u['latency_p95']*1000:.0f} ms")
+          f"{u['latency_p50']*1000:.0f} ms p95 {u['latency_p95']*1000:.0f} ms (after the collector's poll: "
+          f"p50 {u['after_poll_p50']*1000:.0f} ms, p95 {u['after_poll_p95']*1000:.0f} ms = {_stages(u)})")
     print(f"viewer catch-up ({args.devices} devices from KV): {result['catch_up_s']:.2f} s (median of 3); "
           f"devices marked stale for a silent collector during the run: {result['silent_marks']}")
     print(f"poll cycle per collector {result['poll_cycle_s']:.3f} s ({args.devices // args.collectors} devices; "
@@ -674,15 +782,21 @@ def main() -> None:
                     help="run the whole benchmark once per collector count (e.g. 1,2,4) and print the throughput")
     ap.add_argument("--monitor", action="store_true",
                     help="the viewer (and the baseline) also run monitor's impact/incident trackers and health checks")
+    ap.add_argument("--profile", action="store_true",
+                    help="sample the viewer's threads during the flips and the burst; print where the time went")
     ap.add_argument("--catch-up", action="store_true",
                     help="instead: a new viewer's catch-up alone, KV filled with a --devices fabric's cloned states")
     ap.add_argument("--repeat", type=int, default=5, help="--catch-up: viewers started one after the other")
     ap.add_argument("--screen", action="store_true",
                     help="--catch-up: also time the real 'monitor --source' (in tmux) until its screen counts "
                          "every device, --repeat times with and without recording")
+    ap.add_argument("--switch-interval", type=float, default=SWITCH_INTERVAL_S, metavar="S",
+                    help="the viewer's and the collectors' thread switch interval (default: the CLI's, "
+                         f"{SWITCH_INTERVAL_S * 1000:g} ms; Python's own is 0.005)")
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    sys.setswitchinterval(args.switch_interval)  # as anycast-tui's commands run (cli.SWITCH_INTERVAL_S)
     if args.worker is not None:
         asyncio.run(_worker(args))
         return
