@@ -209,8 +209,9 @@ class FabricPanel(LinesPanel):
             if r.role is not last_role:
                 widths[0] = max(widths[0], cell_len(view.ROLE_TITLE[r.role]))
                 last_role = r.role
-            for i, n in ((1, cell_len(r.name) + (r.name == self.focus)), (2, cell_len(f"{r.glyph} {r.word}")),
-                         (3, cell_len(r.age)), (4, cell_len(r.hash)), (5, cell_len(r.placement_text))):
+            name = ("▸" if r.name == self.focus else "") + r.name
+            for i, n in ((1, cell_len(name)), (2, cell_len(f"{r.glyph} {r.word}")), (3, cell_len(r.age)),
+                         (4, cell_len(r.hash)), (5, cell_len(r.placement_text))):
                 if n > widths[i]:
                     widths[i] = n
         widths = fit_widths(self.HEADER, widths, width, flex=2)

@@ -84,3 +84,6 @@ async def test_a_failed_device_shows_on_its_row_when_scrolled_to():
         assert row.split()[0] == "leaf59" and ("stale" in row or "error" in row)
         assert panel.render().plain.splitlines()[y] == row
         assert _plain_table(panel, w)[y] == row
+        panel.show(panel.rows, focus="leaf59")  # the selected event's device: marked, the columns widened for it
+        assert panel.line(y, w).plain.split()[0] == "▸leaf59"
+        assert panel.render().plain.splitlines()[: 1 + len(panel.rows)] == _plain_table(panel, w)
