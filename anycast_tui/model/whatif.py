@@ -254,13 +254,13 @@ def device_addresses(state: DeviceState) -> set[str]:
     return {a.local for itf in state.interfaces for a in itf.addresses}
 
 
-def _uses_any(state: DeviceState, targets: set[str]) -> bool:
-    """Some next hop of ``state`` (a nexthop object's or a route's) matches one of ``targets``
-    (``_matches``): only then can ``_edit_device`` change it.  A fabric's device has a few neighbours; a
-    table received from the bus answers from its templates, unbuilt."""
-    if any(o.gateway in targets or o.dev in targets for o in state.nexthops.objects):
-        return True
-    return any(nh.gateway in targets or nh.dev in targets for nh in route_nexthops(state.routes))
+def _used(state: DeviceState, targets: set[str]) -> set[str]:
+    """The ``targets`` some next hop of ``state`` (a nexthop object's or a route's) matches (``_matches``): only
+    those can ``_edit_device`` change.  A fabric's device has a few neighbours, each with a few addresses, and
+    a table received from the bus answers from its templates, unbuilt."""
+    hit = {t for o in state.nexthops.objects for t in (o.gateway, o.dev) if t in targets}
+    hit.update(t for nh in route_nexthops(state.routes) for t in (nh.gateway, nh.dev) if t in targets)
+    return hit
 
 
 def fail_device(snapshot: FabricSnapshot, name: str) -> FabricSnapshot:
@@ -270,9 +270,11 @@ def fail_device(snapshot: FabricSnapshot, name: str) -> FabricSnapshot:
     for dname, state in snapshot.devices.items():
         if dname == name:
             continue
-        if _uses_any(state, addrs):  # the others stay the very same objects, their tables not even read
-            for a in sorted(addrs):
-                state, _ = _edit_device(state, a, drop=True)
+        # an address no next hop of the device names leaves it as it is: only the others are edited (a spine
+        # names one address of a failed leaf, its link's, of the leaf's several), and a device naming none
+        # stays the very same object, its table not even read
+        for a in sorted(_used(state, addrs)):
+            state, _ = _edit_device(state, a, drop=True)
         devices[dname] = state
     return replace(snapshot, devices=devices)
 

@@ -40,3 +40,25 @@ def test_trace_and_fail_device_agree_with_the_simulator(resilient):
         assert not imp.collateral.any()
     else:
         assert imp.collateral.any()
+
+
+@pytest.mark.parametrize("resilient", [False, True])
+def test_fail_device_edits_as_dropping_each_of_its_addresses_in_turn(resilient):
+    """fail_device edits only the addresses a device's next hops name; the oracle is the definition: every other
+    device drops every address of the failed one, in order (resilient groups: their bucket tables too)."""
+    from anycast_tui.model.whatif import _edit_device, device_addresses, fail_device
+
+    sim = SimFabric(SimConfig(spines=3, leaves=4, servers_per_leaf=2, resilient=resilient))
+    before = sim.snapshot()
+    for name in before.devices:
+        addrs = sorted(device_addresses(before.devices[name]))
+        got = fail_device(before, name)
+        assert set(got.devices) == set(before.devices) - {name}
+        for other, state in before.devices.items():
+            if other == name:
+                continue
+            want = state
+            for a in addrs:
+                want, _ = _edit_device(want, a, drop=True)
+            assert got.devices[other] == want, (name, other)
+            assert (got.devices[other] is state) == (want is state)  # untouched devices stay the same objects
