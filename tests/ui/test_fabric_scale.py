@@ -68,7 +68,7 @@ async def test_only_visible_fabric_lines_are_drawn(monkeypatch):
     assert table[-1].split()[0] == "server60" and all(len(ln) <= w for ln in whole)
 
 
-async def test_a_failed_device_shows_on_its_row_when_scrolled_to():
+async def test_a_failed_device_off_screen_shows_on_its_own_row():
     sim, session = _session()
     app = AnycastApp(session, clock=lambda: T0)
     async with app.run_test(size=SIZE) as pilot:
