@@ -353,7 +353,7 @@ class _Proc:
 
 
 async def _flips(send, leaves: list[tuple[object, str]], seen: _Seen, n: int,  # noqa: ANN001
-                 split: list[float] | None = None) -> list[float]:
+                 split: list[tuple[float, tuple[float, float, float] | None]] | None = None) -> list[float]:
     """Fail and restore leaves one at a time; latency of each change to its event on ``seen`` (and, in ``split``,
     the part after the collector's poll that saw the change: publishing, the bus and the viewer)."""
     out = []
@@ -448,9 +448,8 @@ async def _main(args: argparse.Namespace) -> dict:
             t0s.update((await p.ask("fail " + " ".join(names)))["at"])
         await _wait(lambda: all((d, EventKind.DEVICE_UNREACHABLE) in seen.at for d in t0s), 60)
         result["burst"] = await rate_task
-        blat = [seen.at[(d, EventKind.DEVICE_UNREACHABLE)] - t for d, t in t0s.items()
-                if (d, EventKind.DEVICE_UNREACHABLE) in seen.at]
         got = [(d, EventKind.DEVICE_UNREACHABLE) for d in t0s if (d, EventKind.DEVICE_UNREACHABLE) in seen.at]
+        blat = [seen.at[k] - t0s[k[0]] for k in got]
         result["burst"].update(_split([seen.at[k] - seen.polled[k] for k in got],
                                       [st for st in map(seen.stages, got) if st]))
         result["burst"]["devices"] = len(t0s)

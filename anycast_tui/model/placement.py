@@ -267,7 +267,7 @@ class _Decision:
 
 
 @functools.lru_cache(maxsize=65536)
-def _dst_key(dst: str) -> tuple[int, int, int, int, tuple[int, int, int, int]]:
+def dst_key(dst: str) -> tuple[int, int, int, int, tuple[int, int, int, int]]:
     """A route destination as (version, address, mask, prefix length, the four 64-bit words ``lookup`` compares):
     address and mask as 128-bit integers laid out as ``_dst_words`` lays out a flow's destination.  Cached: the
     devices of a fabric carry the same destinations."""
@@ -499,7 +499,7 @@ def compile_device(state: DeviceState) -> CompiledDevice:
     for pos, route in cd.routes():
         if (route.table or "main") in _TABLE_RANK:
             cd.decision_at(pos)
-            _dst_key(route.dst)
+            dst_key(route.dst)
     return cd
 
 
@@ -573,11 +573,11 @@ FEW_ROWS = 16  # up to this many destinations, each is looked up on its own (its
 def _candidates(cd: CompiledDevice, version: int
                 ) -> Iterator[tuple[int, int, int, int, tuple[int, int, int, int, tuple[int, int, int, int]]]]:
     """Every route of family ``version`` in the local and main tables as (table rank, −prefix length, metric,
-    position, ``_dst_key``): sorted on the first four, the order the kernel looks them up in."""
+    position, ``dst_key``): sorted on the first four, the order the kernel looks them up in."""
     for pos, (table, dst, metric) in cd.keys():
         rank = _TABLE_RANK.get(table or "")
         if rank is not None:
-            key = _dst_key(dst)
+            key = dst_key(dst)
             if key[0] == version:
                 yield rank, -key[3], metric or 0, pos, key
 

@@ -10,19 +10,17 @@ edit does to flows is ``model.impact`` (``what_if``, ``compare_mappings``).
 from __future__ import annotations
 
 import enum
-import functools
-import ipaddress
 from dataclasses import dataclass, replace
 from typing import Callable, Collection, Iterable
 
 from anycast_tui.model.memo import IdentityMemo
 from anycast_tui.model.paths import address_map
-from anycast_tui.model.placement import usable
+from anycast_tui.model.placement import dst_key, usable
 from anycast_tui.model.resilient import ResilientGroup
 from anycast_tui.model.types import (Bucket, DeviceState, FabricSnapshot, GroupMember, NexthopGroup,
                                      NexthopObject, NexthopTable, Route, route_nexthops)
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Net = tuple[int, int, int]  # (version, address, mask) as placement.dst_key lays them out
 
 MAPPINGS = ("actual", "hash-threshold", "modulo-n", "resilient", "maglev")
 DEFAULT_BUCKETS = 128  # the kernel's default for resilient groups
@@ -366,7 +364,7 @@ def with_mapping(snapshot: FabricSnapshot, mapping: str, *, buckets: int = DEFAU
     gtype = {"hash-threshold": "mpath", "modulo-n": "modulo-n", "resilient": "resilient", "maglev": "maglev"}.get(mapping)
     if gtype is None:
         raise WhatIfError(f"unknown mapping {mapping!r} (one of {', '.join(MAPPINGS)})")
-    nets = None if covering is None else tuple(ipaddress.ip_network(p, strict=False) for p in covering)
+    nets = None if covering is None else tuple(dst_key(p)[:3] for p in covering)
     return replace(snapshot, devices={
         n: _MAPPED.get(s, (gtype, buckets, nets), lambda s=s: _device_with_mapping(s, gtype, buckets, nets))
         if only is None or n in only else s for n, s in snapshot.devices.items()})
@@ -377,14 +375,14 @@ def with_mapping(snapshot: FabricSnapshot, mapping: str, *, buckets: int = DEFAU
 _MAPPED = IdentityMemo(256)
 
 
-@functools.lru_cache(maxsize=65536)
-def _overlaps(dst: str, nets: tuple[IPNetwork, ...]) -> bool:
-    """Whether route destination ``dst`` overlaps one of ``nets`` (an unreadable one: assumed to)."""
+def _overlaps(dst: str, nets: tuple[Net, ...]) -> bool:
+    """Whether route destination ``dst`` overlaps one of ``nets``: the two agree on the bits both masks keep (an
+    unreadable destination: assumed to)."""
     try:
-        d = ipaddress.ip_network(dst, strict=False)
+        v, a, m = dst_key(dst)[:3]
     except ValueError:
         return True
-    return any(d.version == n.version and d.overlaps(n) for n in nets)
+    return any(v == nv and a & m & nm == na & m & nm for nv, na, nm in nets)
 
 
 def _retype(g: NexthopGroup, gtype: str, buckets: int, live: list[GroupMember]) -> NexthopGroup:
@@ -398,7 +396,7 @@ def _retype(g: NexthopGroup, gtype: str, buckets: int, live: list[GroupMember]) 
 
 
 def _device_with_mapping(state: DeviceState, gtype: str, buckets: int,
-                         nets: tuple[IPNetwork, ...] | None = None) -> DeviceState:
+                         nets: tuple[Net, ...] | None = None) -> DeviceState:
     objects = list(state.nexthops.objects)
     by_id = {o.id: o for o in objects}
 

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import numpy as np
 import pytest
 import simwalk
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from anycast_tui.lab.sim import SimConfig, SimFabric
 from anycast_tui.model.flows import synthetic_flows
@@ -62,3 +66,23 @@ def test_fail_device_edits_as_dropping_each_of_its_addresses_in_turn(resilient):
                 want, _ = _edit_device(want, a, drop=True)
             assert got.devices[other] == want, (name, other)
             assert (got.devices[other] is state) == (want is state)  # untouched devices stay the same objects
+
+
+_NETS = st.one_of(
+    st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 32)).map(
+        lambda t: str(ipaddress.ip_network((t[0], t[1]), strict=False))),
+    st.tuples(st.integers(0, 2**128 - 1), st.integers(0, 128)).map(
+        lambda t: str(ipaddress.ip_network((t[0], t[1]), strict=False))))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_NETS, st.lists(_NETS, min_size=1, max_size=3))
+def test_a_route_overlaps_the_covered_prefixes_as_ipaddress_says(dst, covering):
+    """with_mapping(covering=) keeps a route when its destination overlaps one of the prefixes: ``ipaddress``'s
+    ``overlaps`` (same family) is the oracle of the integer test."""
+    from anycast_tui.model.placement import dst_key
+    from anycast_tui.model.whatif import _overlaps
+
+    want = any(ipaddress.ip_network(dst).version == ipaddress.ip_network(p).version
+               and ipaddress.ip_network(dst).overlaps(ipaddress.ip_network(p)) for p in covering)
+    assert _overlaps(dst, tuple(dst_key(p)[:3] for p in covering)) == want
