@@ -70,3 +70,17 @@ def corpus_dir() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"shared corpus not found at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def zlib_bomb():
+    """``bomb(inflated, head)``: a payload of ours (tag ``z``, ``record.schema``) inflating to ``inflated`` bytes
+    (a multiple of 1 MiB) of valid JSON, ``head`` + a string of ``a`` + ``"}``, from ~1/1000 of that."""
+    import zlib
+
+    def bomb(inflated: int, head: bytes = b'{"v":1,"x":"') -> bytes:
+        c = zlib.compressobj(9)
+        body = [c.compress(head)] + [c.compress(b"a" * (1 << 20)) for _ in range(inflated >> 20)]
+        return b"z" + b"".join(body) + c.compress(b'"}') + c.flush()
+
+    return bomb

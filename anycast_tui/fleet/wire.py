@@ -32,7 +32,7 @@ from typing import Any
 
 from anycast_tui.model.types import (Device, DeviceState, Flow, HashSettings, Health, Interface, NexthopTable, Rib)
 from anycast_tui.record.codec import chunk_of_routes, decode, encode, routes_of_chunk
-from anycast_tui.record.schema import pack, unpack
+from anycast_tui.record.schema import PayloadTooLarge, pack, unpack
 
 SCHEMA = 1
 STREAM = "ANYCAST"
@@ -321,6 +321,8 @@ def loads(data: bytes) -> dict:
     """The body of a message; WireError when it is not a body of ours, NewerSchema when it is too new."""
     try:
         body = unpack(bytes(data))
+    except PayloadTooLarge as exc:
+        raise WireError(str(exc)) from None
     except Exception as exc:  # zlib.error, ValueError, UnicodeDecodeError, RecursionError ...
         raise WireError(f"not a message body ({type(exc).__name__})") from None
     if not isinstance(body, dict):

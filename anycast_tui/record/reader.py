@@ -25,7 +25,8 @@ from typing import Any, Callable, ItemsView, Iterator, Mapping, Sequence, Values
 from anycast_tui.model.types import (BgpMultipath, DeviceState, Event, FabricSnapshot, Health, HashSettings,
                                      Interface, NexthopTable, Rib, RibRoute, Route, Device)
 from anycast_tui.record.codec import decode, decode_chunk, decode_chunks, gc_paused
-from anycast_tui.record.schema import DDL, DEFAULT_KEYFRAME_EVERY, EVENTS_FIRST, FORMAT, SCHEMA_VERSION, intact, unpack
+from anycast_tui.record.schema import (DDL, DEFAULT_KEYFRAME_EVERY, EVENTS_FIRST, FORMAT, SCHEMA_VERSION, inflate,
+                                       intact, unpack)
 
 # Readers of older schemas: version -> function upgrading the in-memory view (none yet).
 _UPGRADES: dict[int, Callable[["Recording"], None]] = {}
@@ -40,7 +41,7 @@ _JSON = json.JSONDecoder()
 
 def _tick_events(data: bytes) -> list:
     """The encoded events of a tick's payload; since schema 3 they come first and only they are parsed."""
-    text = zlib.decompress(data[1:]) if data[:1] == b"z" else data[1:] if data[:1] == b"j" else b""
+    text = inflate(data)
     if text.startswith(EVENTS_FIRST):
         events, _end = _JSON.raw_decode(text.decode(), len(EVENTS_FIRST))
         return events
@@ -788,9 +789,8 @@ class Recording:
                 if not intact(data, c):
                     raise RecordingError("a record fails its checksum")
                 try:
-                    texts.append(zlib.decompress(data[1:]) if data[:1] == b"z" else
-                                 data[1:] if data[:1] == b"j" else b"?")
-                except zlib.error as exc:
+                    texts.append(inflate(data))
+                except (ValueError, zlib.error) as exc:
                     raise RecordingError(f"data block {bid} unreadable ({exc})") from None
             try:  # one parse for the lot (a cold seek reads ~3,000 blocks); block by block if it fails
                 objs = json.loads(b"[" + b",".join(texts) + b"]")

@@ -54,6 +54,10 @@ DEFAULT_KEYFRAME_EVERY = 60
 EVENTS_FIRST = b'{"e":'  # a tick payload with events starts so (schema 3): a reader parses only them
 _ZLIB_MIN = 96  # shorter payloads are stored as plain JSON
 _INFLATE_MAX = 1 << 26  # the largest output buffer unpack sets aside at first (a payload may still grow past it)
+# a payload inflating past this is refused (PayloadTooLarge): twice the largest device output a collector takes by
+# default (max_output_mib 512: ~1.7M routes of `ip -j route show`); our encoding of a table is ~1/15 of that text
+MAX_INFLATED = 1 << 30
+_DEFLATE_MAX_RATIO = 1032  # deflate's largest expansion (a 258-byte match in 2 bits): a bound, not an estimate
 
 DDL = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,15 +74,37 @@ def pack(obj: Any) -> bytes:
     return b"z" + zlib.compress(raw, 6) if len(raw) >= _ZLIB_MIN else b"j" + raw
 
 
-def unpack(data: bytes) -> Any:
-    if data[:1] == b"z":
+class PayloadTooLarge(ValueError):
+    """A payload that inflates past the limit: refused, not inflated further (a zlib bomb, or a table larger
+    than any a collector keeps)."""
+
+
+def inflate(data: bytes, limit: int | None = None) -> bytes:
+    """The JSON text of a payload; ValueError for an unknown tag, zlib.error for a broken stream,
+    PayloadTooLarge when it inflates past ``limit`` bytes (default ``MAX_INFLATED``; memory stays within it)."""
+    if limit is None:
+        limit = MAX_INFLATED
+    tag, body = data[:1], data[1:]
+    if tag == b"j":
+        return body
+    if tag != b"z":
+        raise ValueError("unknown payload tag")
+    if len(body) * _DEFLATE_MAX_RATIO <= limit:  # cannot pass the limit: one call, one output buffer
         # an output buffer for the whole payload at once (ours compress ~12x): zlib lets the GIL go around each
         # piece it inflates, and getting it back from a busy worker thread costs the event loop a switch interval
-        size = min(max(zlib.DEF_BUF_SIZE, 16 * len(data)), _INFLATE_MAX)
-        return json.loads(zlib.decompress(data[1:], zlib.MAX_WBITS, size))
-    if data[:1] == b"j":
-        return json.loads(data[1:])
-    raise ValueError("unknown payload tag")
+        return zlib.decompress(body, zlib.MAX_WBITS, min(max(zlib.DEF_BUF_SIZE, 16 * len(body)), _INFLATE_MAX))
+    d = zlib.decompressobj()
+    text = d.decompress(body, limit + 1)
+    if len(text) > limit:
+        raise PayloadTooLarge(f"payload inflates past {limit / 2**20:g} MiB, refused (a zlib bomb?)")
+    if not d.eof:
+        raise zlib.error("incomplete or truncated stream")
+    return text
+
+
+def unpack(data: bytes, limit: int | None = None) -> Any:
+    """The object a payload holds (``inflate``'s errors, or ValueError for invalid JSON)."""
+    return json.loads(inflate(data, limit))
 
 
 def crc(data: bytes) -> int:

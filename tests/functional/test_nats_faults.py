@@ -18,6 +18,7 @@ from anycast_tui.fleet.publisher import Publisher, ensure_stream
 from anycast_tui.fleet.source import NatsSource
 from anycast_tui.lab.sim import SimFabric
 from anycast_tui.model.types import EventKind, HealthStatus
+from anycast_tui.record import schema
 from anycast_tui.record.schema import pack
 from anycast_tui.session import SimSession
 from natsserver import NatsServer, wait_for
@@ -59,8 +60,9 @@ async def _bus(tmp_path, site: str = "b"):
         server.stop()
 
 
-async def test_garbage_and_newer_schema_counted_and_skipped(tmp_path, caplog):
+async def test_garbage_and_newer_schema_counted_and_skipped(tmp_path, caplog, monkeypatch, zlib_bomb):
     caplog.set_level(logging.WARNING, logger="anycast_tui.fleet")
+    monkeypatch.setattr(schema, "MAX_INFLATED", 4 << 20)  # the default is 1 GiB: the same code at a test's size
     async with _bus(tmp_path) as (server, nc, session, pub, viewer):
         js = nc.jetstream()
         good = wire.dumps(wire.state_body("b", "b", session.timeline.snapshot.devices["leaf01"], wire.FIELDS,
@@ -69,7 +71,8 @@ async def test_garbage_and_newer_schema_counted_and_skipped(tmp_path, caplog):
                ("anycast.b.leaf01.state", good[: len(good) // 2]),  # truncated
                ("anycast.b.leaf01.state", pack({"v": 1, "k": "f", "x": {"routes": 5}})),  # wrong shape
                ("anycast.b.leaf01.health", pack([1, 2, 3])),  # not an object
-               ("anycast.b.leaf01.bogus", good)]  # not one of our subjects
+               ("anycast.b.leaf01.bogus", good),  # not one of our subjects
+               ("anycast.b.leaf01.state", zlib_bomb(64 << 20))]  # 64 MiB from 64 kB
         for subject, data in bad:
             await js.publish(subject, data, stream=wire.STREAM)
         await js.publish("anycast.b.leaf01.state", pack({"v": 2, "dev": "leaf01", "future": True}),
@@ -81,6 +84,7 @@ async def test_garbage_and_newer_schema_counted_and_skipped(tmp_path, caplog):
         assert len(skipped) == len(bad) + 1 and all("\n" not in s for s in skipped)
         assert any("message schema v2 is newer than this anycast-tui reads (v1): upgrade the viewer" in s
                    for s in skipped)
+        assert sum("payload inflates past 4 MiB, refused" in s for s in skipped) == 1
         # and the viewer goes on
         session.sim.fail_device("leaf02")
         _offer_all(session, pub)

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import stat
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from record_helpers import T0, Clock, record_session  # noqa: E402
 from anycast_tui.collect.inventory import parse_inventory  # noqa: E402
 from anycast_tui.lab.sim import SimFabric  # noqa: E402
 from anycast_tui.model.timeline import Timeline  # noqa: E402
+from anycast_tui.record import schema  # noqa: E402
 from anycast_tui.record.reader import Recording, RecordingError  # noqa: E402
 from anycast_tui.record.writer import Recorder  # noqa: E402
 
@@ -211,3 +213,26 @@ def test_whatif_runs_are_kept(tmp_path):
         from anycast_tui.record.report import report
 
         assert "| fail leaf03 | 12 | 5 |" in report(r)
+
+
+def test_a_zlib_bomb_in_a_tick_or_a_data_block_is_refused_and_named(tmp_path, recorded, monkeypatch, zlib_bomb):
+    monkeypatch.setattr(schema, "MAX_INFLATED", 1 << 20)  # as the 1 GiB default, at a size a test can afford
+    bomb = zlib_bomb(4 << 20, b'{"e":[],"pad":"')  # a tick with no events, if it were read
+    assert len(bomb) * 1032 > 1 << 20  # past what the one-call inflate may take: the bounded path
+    p = tmp_path / "bomb.atrec"
+    p.write_bytes(recorded.path.read_bytes())
+    with sqlite3.connect(p) as db:
+        (seq,) = db.execute("SELECT min(seq) FROM ticks WHERE key & 2 AND NOT key & 1 AND seq > 2").fetchone()
+        db.execute("UPDATE ticks SET data = ?, crc = ? WHERE seq = ?", (bomb, zlib.crc32(bomb), seq))
+    with Recording.open(p) as rec:
+        assert f"tick {seq} lost: unreadable (payload inflates past 1 MiB, refused (a zlib bomb?))" in str(rec.damage)
+        assert seq not in [t.seq for t in rec.ticks()]
+    p2 = tmp_path / "blob.atrec"
+    p2.write_bytes(recorded.path.read_bytes())
+    with sqlite3.connect(p2) as db:
+        (bid,) = db.execute("SELECT min(id) FROM blobs").fetchone()  # the first device's first manifest
+        db.execute("UPDATE blobs SET data = ?, crc = ? WHERE id = ?", (bomb, zlib.crc32(bomb), bid))
+    with Recording.open(p2) as rec:
+        with pytest.raises(RecordingError, match=rf"data block {bid} unreadable \(payload inflates past 1 MiB"):
+            for i in range(len(rec.ticks())):
+                dict(rec.state_of_tick(i).devices.items())  # each device's state decoded (on use)
