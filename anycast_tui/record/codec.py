@@ -241,8 +241,10 @@ class EncodedRoutes:
             raise ValueError("Route chunk: the template indexes are not one per route")
         elif i and (set(map(type, i)) != {int} or not 0 <= min(i) <= max(i) < len(templates)):
             raise ValueError("Route chunk: template index out of range")
-        self._protos: tuple[Route, ...] = _decode_templated(
-            [{"d": [""] * len(templates), "t": text, "i": list(range(len(templates)))}])[0] if templates else ()
+        if templates and set(map(type, templates)) != {list}:
+            raise ValueError("Route chunk: a template is not a list")
+        self._protos: tuple[Route, ...] = tuple(_from_templates([""] * len(templates), templates,
+                                                                range(len(templates)))) if templates else ()
         self._d: list[str] = d
         self._text: str = text
         self._i: list[int] | None = i
@@ -449,9 +451,15 @@ def _decode_templated(chunks: list[dict]) -> list[tuple[Route, ...]]:
             where += map(local.__getitem__, i)
         dsts += d
         sizes.append(n)
-    n = len(dsts)
-    if not n:
+    if not dsts:
         return [() for _ in chunks]
+    return _split(_from_templates(dsts, templates, where), sizes)
+
+
+def _from_templates(dsts: list, templates: list[list], where: Sequence[int]) -> list[Route]:
+    """Routes to ``dsts``, route k built from the template ``templates[where[k]]`` (a list each; ValueError for a
+    template of the wrong width)."""
+    n = len(dsts)
     width = max(map(len, templates)) + 1
     least = min(map(len, templates)) + 1
     if width > len(_ROUTE_SPEC) or least < _ROUTE_REQUIRED:
@@ -478,7 +486,7 @@ def _decode_templated(chunks: list[dict]) -> list[tuple[Route, ...]]:
         first = vals[0]
         same = all(v is first or (type(v) is type(first) and v == first) for v in vals)
         columns.append(repeat(first, n) if same else map(vals.__getitem__, where))
-    return _split(_build(n, columns), sizes)
+    return _build(n, columns)
 
 
 def _nexthop_list(memo: dict[str, tuple[Nexthop, ...]], encoded: list) -> tuple[Nexthop, ...]:
