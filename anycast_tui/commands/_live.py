@@ -113,7 +113,6 @@ async def run_session(session: Session, args: argparse.Namespace, *, kind: str, 
     from anycast_tui.record.impactsum import summarize
     from anycast_tui.healthwatch import HealthWatch
     from anycast_tui.impacttracker import ImpactTracker
-    from anycast_tui.session import follow
     from anycast_tui.model.timeline import Change
     from anycast_tui.safetext import safe
     from anycast_tui.ui.view import event_line, health_line, incident_line, never_answered
@@ -159,6 +158,8 @@ async def run_session(session: Session, args: argparse.Namespace, *, kind: str, 
                         print(line, flush=True)
 
             unsubscribe = session.timeline.subscribe(on_health)
+            from anycast_tui.session import follow  # here: it imports the SSH poller (asyncssh: ~0.1 s of start-up)
+
             try:
                 await follow(session, args.headless, lambda ev: print(event_line(ev), flush=True))
             finally:
