@@ -7,6 +7,7 @@ where an age is shown) and returns small frozen records the widgets style.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -216,16 +217,53 @@ def _address_owners(snapshot: FabricSnapshot) -> dict[str, str]:
 _CANONICAL: dict[str, str | None] = {}
 
 
+_MAPPED_V4 = bytes(10) + b"\xff\xff"  # ::ffff:0:0/96, whose loopback and link-local depend on the Python version
+_LOOPBACK_V6 = bytes(15) + b"\x01"
+
+
+def _owner_key(text: str) -> str | None:
+    """What ipaddress answers for ``text`` (its canonical text, None for loopback, link-local and non-addresses),
+    reading the usual cases without it (a 2,000-device fabric has ~40,000 addresses, parsed when first shown)."""
+    octets = _canonical_v4(text)
+    if octets is not None:
+        return None if octets[0] == 127 or octets[:2] == (169, 254) else text
+    if ":" in text and "." not in text and "%" not in text:  # IPv6 in hex groups: the C parser and printer
+        try:
+            packed = socket.inet_pton(socket.AF_INET6, text)
+        except (OSError, ValueError):
+            packed = b""
+        if packed and packed[:12] != _MAPPED_V4:
+            if packed == _LOOPBACK_V6 or (packed[0] == 0xFE and packed[1] & 0xC0 == 0x80):  # ::1, fe80::/10
+                return None
+            # inet_ntop writes RFC 5952 text as ipaddress does (longest zero run, first of equal ones, not one group)
+            return text if socket.inet_ntop(socket.AF_INET6, packed) == text else str(ipaddress.IPv6Address(packed))
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return None if ip.is_loopback or ip.is_link_local else str(ip)
+
+
+def _canonical_v4(text: str) -> tuple[int, ...] | None:
+    """The octets of ``text`` when it is an IPv4 address written as ipaddress writes it (four decimal octets
+    0-255, ASCII digits, no leading zero); None for anything else."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    octets = []
+    for p in parts:
+        if not (0 < len(p) <= 3 and p.isascii() and p.isdigit()) or (p[0] == "0" and len(p) > 1):
+            return None
+        octets.append(int(p))
+    return tuple(octets) if max(octets) <= 255 else None
+
+
 def _canonical_owner(text: str) -> str | None:
     """``text`` as ipaddress writes it; None for loopback, link-local and non-addresses (cached: a fabric's
     addresses are parsed once, not on every poll)."""
     if text in _CANONICAL:
         return _CANONICAL[text]
-    try:
-        ip = ipaddress.ip_address(text)
-        key = None if ip.is_loopback or ip.is_link_local else str(ip)
-    except ValueError:
-        key = None
+    key = _owner_key(text)
     if len(_CANONICAL) > 1_000_000:
         _CANONICAL.clear()
     _CANONICAL[text] = key
@@ -295,9 +333,19 @@ def _rib_text(state: DeviceState, prefix: str) -> str:
     return "" if c is None else c.text + ("" if c.agree else " ≠")
 
 
+_GROUPS = IdentityMemo(3)  # as _OWNERS: the Fabric view's topology and the Groups view ask for the same snapshot
+
+
 def group_views(snapshot: FabricSnapshot | None, prefixes: Iterable[str]) -> list[GroupView]:
+    """Every device's group to each of ``prefixes`` (devices in role order), worked out once per snapshot
+    object and prefixes.  Do not modify the result."""
     if snapshot is None:
         return []
+    prefixes = tuple(prefixes)
+    return _GROUPS.get(snapshot, prefixes, lambda: _group_views(snapshot, prefixes))
+
+
+def _group_views(snapshot: FabricSnapshot, prefixes: tuple[str, ...]) -> list[GroupView]:
     owners = address_owners(snapshot)
     out = []
     states = sorted(snapshot.devices.values(), key=lambda s: (ROLE_ORDER.index(s.device.role), s.device.name))

@@ -666,6 +666,10 @@ class TopologyPanel(Panel):
             return Text("no devices yet", style="dim")
         hops = {g.device: g for g in self.groups}
         out = Text(no_wrap=True, overflow="ellipsis")
+        # a role's line is cut at the width (ellipsis): its devices are drawn only until they pass it (a
+        # 2,000-device fabric's leaves make a 30,000-column line, redrawn on every change).  The container's
+        # width bounds it and is known during layout (content_size there would arrange the whole screen again)
+        width = self.container_size.width or None
         first = True
         for role in (Role.SPINE, Role.LEAF, Role.SERVER):
             rs = [r for r in self.rows if r.role is role]
@@ -675,18 +679,24 @@ class TopologyPanel(Panel):
                 out.append("\n")
             first = False
             out.append(f"{view.ROLE_TITLE[role]:<8}", style="bold")
+            cells = 8
             for r in rs:
+                if width is not None and cells > width:
+                    break
                 out.append(f"{r.glyph} ", style=STATUS_STYLE[r.status])
                 out.append(r.name)
+                cells += cell_len(r.glyph) + 1 + cell_len(r.name) + 2
                 g = hops.get(r.name)
                 if g is not None and g.hops:
                     usable = sum(1 for h in g.hops if h.usable)
                     to = [h.neighbour or h.gateway for h in g.hops]
                     if role is Role.SPINE:
-                        out.append(f" ⇉{usable}" if usable == len(g.hops) else f" ⇉{usable}/{len(g.hops)}",
-                                   style=OK if usable == len(g.hops) else WARN)
+                        tail = f" ⇉{usable}" if usable == len(g.hops) else f" ⇉{usable}/{len(g.hops)}"
+                        out.append(tail, style=OK if usable == len(g.hops) else WARN)
                     else:
-                        out.append("→" + ",".join(to), style="dim")
+                        tail = "→" + ",".join(to)
+                        out.append(tail, style="dim")
+                    cells += cell_len(tail)
                 out.append("  ")
         down = [r.name for r in self.rows if r.status in (HealthStatus.STALE, HealthStatus.ERROR)]
         if down:

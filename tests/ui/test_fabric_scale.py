@@ -4,13 +4,16 @@ a device failing shows on its own row and in the hint lines below the table."""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+from rich.console import Console
 from rich.text import Text
 
 from anycast_tui.lab.sim import SimConfig, SimFabric
+from anycast_tui.model.types import Role
 from anycast_tui.session import SimSession
 from anycast_tui.ui import view
 from anycast_tui.ui.app import AnycastApp
-from anycast_tui.ui.widgets import STATUS_STYLE, FabricPanel, columns
+from anycast_tui.ui.widgets import STATUS_STYLE, FabricPanel, TopologyPanel, columns
 
 T0 = 1_764_000_000.0
 SIZE = (120, 30)
@@ -87,3 +90,43 @@ async def test_a_failed_device_off_screen_shows_on_its_own_row():
         panel.show(panel.rows, focus="leaf59")  # the selected event's device: marked, the columns widened for it
         assert panel.line(y, w).plain.split()[0] == "▸leaf59"
         assert panel.render().plain.splitlines()[: 1 + len(panel.rows)] == _plain_table(panel, w)
+
+
+def _role_line(panel: TopologyPanel, role: Role) -> str:
+    """A role's whole topology line, every device of it, as the panel wrote it before it stopped at the width."""
+    hops = {g.device: g for g in panel.groups}
+    out = f"{view.ROLE_TITLE[role]:<8}"
+    for r in (r for r in panel.rows if r.role is role):
+        out += f"{r.glyph} {r.name}"
+        g = hops.get(r.name)
+        if g is not None and g.hops:
+            usable = sum(1 for h in g.hops if h.usable)
+            if role is Role.SPINE:
+                out += f" ⇉{usable}" if usable == len(g.hops) else f" ⇉{usable}/{len(g.hops)}"
+            else:
+                out += "→" + ",".join(h.neighbour or h.gateway for h in g.hops)
+        out += "  "
+    return out
+
+
+async def test_topology_lines_are_the_whole_role_lines_cut_at_the_width():
+    sim, session = _session()
+    sim.fail_device("leaf59")
+    session.poll()
+    app = AnycastApp(session, clock=lambda: T0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        panel = app.query_one(TopologyPanel)
+        w = panel.content_size.width
+        text = panel.render()
+        lines = [ln.plain for ln in text.split("\n")]
+        roles = (Role.SPINE, Role.LEAF, Role.SERVER)
+        assert len(text.plain) < sum(len(_role_line(panel, r)) for r in roles) / 3  # not the 60-device lines
+        console = Console(width=w, color_system=None, legacy_windows=False)
+        for role, drawn in zip(roles, console.render_lines(text, console.options.update(width=w), pad=False)):
+            whole = Text(_role_line(panel, role), no_wrap=True, overflow="ellipsis")
+            (want,) = console.render_lines(whole, console.options.update(width=w), pad=False)
+            assert "".join(s.text for s in drawn) == "".join(s.text for s in want)
+            if role is not Role.SPINE:  # 60 leaves, 60 servers: cut where the width ends
+                assert cell_len("".join(s.text for s in want)) == w and want[-1].text.endswith("…")
+        assert lines[3] == "✗ failed or unreachable: leaf59"
