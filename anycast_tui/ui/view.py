@@ -19,7 +19,7 @@ from anycast_tui.model.incident_impact import IncidentImpact, estimated_text, ph
 from anycast_tui.model.incident_impact import live_text as phase_live_text
 from anycast_tui.model.incidents import Incident
 from anycast_tui.model.placement_check import DeviceAgreement
-from anycast_tui.model.memo import IdentityMemo, routes_to
+from anycast_tui.model.memo import IdentityMemo, routes_to, state_memo
 from anycast_tui.model.views import PLACEMENT_GLYPH, device_quality
 from anycast_tui.safetext import safe
 from anycast_tui.model.types import (
@@ -200,7 +200,24 @@ _OWNERS = IdentityMemo(3)  # the current snapshot and the selected event's (each
 def address_owners(snapshot: FabricSnapshot) -> dict[str, str]:
     """Interface address → device name, over every device (loopback 127/8 and ::1 left out); worked out
     once per snapshot object (each redraw and key asks again).  Do not modify the result."""
-    return _OWNERS.get(snapshot, "owners", lambda: _address_owners(snapshot))
+    return _owners(snapshot)[1]
+
+
+_owners_last: tuple[int, dict[str, str]] = (0, {})
+
+
+def _owners(snapshot: FabricSnapshot) -> tuple[int, dict[str, str]]:
+    """(generation, ``address_owners``): equal owners worked out from a later snapshot are the same dict with the
+    same generation, so what is derived from them (``_GROUP_OF``) holds across snapshots until they change."""
+
+    def make() -> tuple[int, dict[str, str]]:
+        global _owners_last
+        owners = _address_owners(snapshot)
+        if owners != _owners_last[1]:
+            _owners_last = (_owners_last[0] + 1, owners)
+        return _owners_last
+
+    return _OWNERS.get(snapshot, "owners", make)
 
 
 def _address_owners(snapshot: FabricSnapshot) -> dict[str, str]:
@@ -345,15 +362,19 @@ def group_views(snapshot: FabricSnapshot | None, prefixes: Iterable[str]) -> lis
     return _GROUPS.get(snapshot, prefixes, lambda: _group_views(snapshot, prefixes))
 
 
+# (device state, prefix, owners' generation) -> its GroupView: a new snapshot works out only its changed devices'
+_GROUP_OF = state_memo(8192)
+
+
 def _group_views(snapshot: FabricSnapshot, prefixes: tuple[str, ...]) -> list[GroupView]:
-    owners = address_owners(snapshot)
+    gen, owners = _owners(snapshot)
     out = []
     states = sorted(snapshot.devices.values(), key=lambda s: (ROLE_ORDER.index(s.device.role), s.device.name))
     for prefix in prefixes:
         for st in states:
             if st.collected_at_ms is None:
                 continue
-            out.append(group_view(st, prefix, owners))
+            out.append(_GROUP_OF.get(st, (prefix, gen), lambda: group_view(st, prefix, owners)))  # noqa: B023
     return out
 
 

@@ -4,6 +4,7 @@ fabric gave the address to."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 
 from hypothesis import given, settings
@@ -81,3 +82,35 @@ def test_group_views_are_the_same_objects_for_the_same_snapshot_and_equal_when_w
     first = view.group_views(snap, prefixes)
     assert view.group_views(snap, list(prefixes)) is first
     assert view._group_views(snap, prefixes) == first
+
+
+def _direct(snap, prefixes):  # noqa: ANN001, ANN202
+    """Every group view worked out afresh, nothing memoised: the definition."""
+    owners = view._address_owners(snap)
+    states = sorted(snap.devices.values(), key=lambda s: (view.ROLE_ORDER.index(s.device.role), s.device.name))
+    return [view.group_view(s, p, owners) for p in prefixes for s in states if s.collected_at_ms is not None]
+
+
+def test_group_views_of_later_snapshots_are_worked_out_afresh_where_devices_or_owners_changed():
+    from anycast_tui.model.types import FabricSnapshot
+    from anycast_tui.session import SimSession
+
+    sim = SimFabric(SimConfig(spines=3, leaves=4), clock=lambda: T0)
+    session = SimSession(sim, clock=lambda: T0)
+    session.poll()
+    prefixes = tuple(session.timeline.anycast_prefixes)
+    first = session.timeline.snapshot
+    assert view.group_views(first, prefixes) == _direct(first, prefixes)
+    sim.fail_device("leaf02")  # the spines' groups lose a member; leaf02 goes stale
+    session.poll()
+    second = session.timeline.snapshot
+    assert view.group_views(second, prefixes) == _direct(second, prefixes) != _direct(first, prefixes)
+    # the same device states but leaf01's, its addresses gone: the spines' next hops to it lose its name
+    devs = dict(second.devices)
+    devs["leaf01"] = dataclasses.replace(devs["leaf01"], interfaces=tuple(
+        dataclasses.replace(i, addresses=()) for i in devs["leaf01"].interfaces))
+    third = FabricSnapshot(second.taken_at_ms + 1, devs, second.anycast_prefixes)
+    got = view.group_views(third, prefixes)
+    assert got == _direct(third, prefixes) != view.group_views(second, prefixes)
+    assert not any(h.neighbour == "leaf01" for g in got for h in g.hops)
+    assert any(h.neighbour == "leaf01" for g in view.group_views(second, prefixes) for h in g.hops)
