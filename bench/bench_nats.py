@@ -748,7 +748,8 @@ async def main(url, n):
 
 sys.setswitchinterval(SWITCH_INTERVAL_S)  # as the CLI runs
 asyncio.run(main(sys.argv[1], int(sys.argv[2])))
-"""  # a new viewer's start (connected, not yet joined) to every device in its timeline
+"""  # a new viewer's catch-up: from its start (connecting included, Python's own start not) to every device in
+#   its timeline
 
 
 def _screen(url: str, n: int, record: bool) -> dict:

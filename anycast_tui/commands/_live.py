@@ -157,9 +157,9 @@ async def run_session(session: Session, args: argparse.Namespace, *, kind: str, 
                                                               change.after.taken_at_ms)):
                         print(line, flush=True)
 
-            unsubscribe = session.timeline.subscribe(on_health)
             from anycast_tui.session import follow  # here: it imports the SSH poller (asyncssh: ~0.1 s of start-up)
 
+            unsubscribe = session.timeline.subscribe(on_health)
             try:
                 await follow(session, args.headless, lambda ev: print(event_line(ev), flush=True))
             finally:

@@ -1,6 +1,7 @@
 """The Fabric view of a large fabric: only the lines on screen are drawn (line API), each drawn line is the
 same line of the plain table (``widgets.columns``) over the same cells, scrolling reaches the last device, and
-a device failing shows on its own row and in the hint lines below the table."""
+a device failing shows on its own row and in the hint lines below the table; the topology below it draws each
+role's line only as far as the width, which shows the same as the whole line cut there."""
 
 from __future__ import annotations
 
