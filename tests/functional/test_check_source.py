@@ -133,7 +133,16 @@ async def test_check_source_serve_metrics(make_farm, tmp_path):
         url = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode().strip().removeprefix("metrics: ")
         seen = ""
         while "seed-zero" not in seen:  # the finding raised on the bus's states, printed as it is
-            seen += (await asyncio.wait_for(proc.stdout.readline(), 90)).decode()
+            try:
+                line = (await asyncio.wait_for(proc.stdout.readline(), 90)).decode()
+            except asyncio.TimeoutError:  # say what both processes said (one CI run saw this once)
+                proc.send_signal(signal.SIGTERM)
+                _, err = await asyncio.wait_for(proc.communicate(), 60)
+                log = (tmp_path / "collector.log").read_text(errors="replace")
+                pytest.fail(f"no seed-zero finding in 90 s; check printed {seen!r}; its stderr:\n"
+                            f"{err.decode(errors='replace')[-3000:]}\ncollector log:\n{log[-3000:]}")
+            assert line, f"check ended before printing the seed-zero finding; it printed {seen!r}"
+            seen += line
         import urllib.request
 
         body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=30).read().decode())
