@@ -45,7 +45,7 @@ def _tick_events(data: bytes) -> list:
     if text.startswith(EVENTS_FIRST):
         events, _end = _JSON.raw_decode(text.decode(), len(EVENTS_FIRST))
         return events
-    return unpack(data)["e"]
+    return json.loads(text)["e"]  # schemas 1-2: the events anywhere in the payload (inflated once, above)
 
 
 def _salvage(p: Path, frames: Sequence[tuple[int, bytes]] = (), size: int = 0) -> sqlite3.Connection | None:

@@ -75,20 +75,20 @@ def test_owners_are_the_devices_the_simulator_addressed():
     assert len(owners) >= 2 * (3 * 5 + 5 * 2)
 
 
-def test_group_views_are_the_same_objects_for_the_same_snapshot_and_equal_when_worked_out_again():
-    sim = SimFabric(SimConfig(spines=2, leaves=3), clock=lambda: T0)
-    snap = sim.snapshot(int(T0 * 1000))
-    prefixes = tuple(snap.anycast_prefixes)
-    first = view.group_views(snap, prefixes)
-    assert view.group_views(snap, list(prefixes)) is first
-    assert view._group_views(snap, prefixes) == first
-
-
 def _direct(snap, prefixes):  # noqa: ANN001, ANN202
     """Every group view worked out afresh, nothing memoised: the definition."""
     owners = view._address_owners(snap)
     states = sorted(snap.devices.values(), key=lambda s: (view.ROLE_ORDER.index(s.device.role), s.device.name))
     return [view.group_view(s, p, owners) for p in prefixes for s in states if s.collected_at_ms is not None]
+
+
+def test_group_views_are_the_same_objects_for_the_same_snapshot_and_equal_a_fresh_computation():
+    sim = SimFabric(SimConfig(spines=2, leaves=3), clock=lambda: T0)
+    snap = sim.snapshot(int(T0 * 1000))
+    prefixes = tuple(snap.anycast_prefixes)
+    first = view.group_views(snap, prefixes)
+    assert view.group_views(snap, list(prefixes)) is first
+    assert first == _direct(snap, prefixes) and len(first) == len(snap.devices) * len(prefixes)
 
 
 def test_group_views_of_later_snapshots_are_worked_out_afresh_where_devices_or_owners_changed():
